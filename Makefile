@@ -1,0 +1,29 @@
+# The two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+export HEALTHCODE_DATA ?= $(CURDIR)/data
+
+.PHONY: venv run test bench clean
+
+venv: $(BIN)/healthcode
+
+$(BIN)/healthcode: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+run: venv
+	$(BIN)/healthcode seed-demo
+	@echo "issuer tokens (one per region):"; $(BIN)/healthcode tokens
+	$(BIN)/healthcode serve --host 127.0.0.1 --port 8080
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) build *.egg-info

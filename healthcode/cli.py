@@ -1,0 +1,239 @@
+"""The ``healthcode`` command: issue, verify, serve, and the operator's chores.
+
+Exit status of ``verify``: 0 the code is valid, 1 it is not, 2 the command was used wrongly.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import qr, standard
+from .errors import BadRequest, HealthCodeError
+from .verify import Verdict
+
+
+def _service():
+    from .service import Service
+    return Service()
+
+
+def _emit(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _fail_usage(exc: HealthCodeError):
+    raise click.UsageError(f"{exc.code}: {exc.message}")
+
+
+@click.group()
+@click.version_option(package_name="healthcode")
+def main():
+    """Health-code issuance and cross-region verification."""
+
+
+@main.command()
+def regions():
+    """Print the configured regions as JSON."""
+    from .config import load_settings
+    _emit([r.as_public() for r in load_settings().regions])
+
+
+@main.command()
+@click.option("--region", required=True, help="GB/T 2260 code of the issuing region, e.g. 440000")
+@click.option("--id-number", required=True)
+@click.option("--name", required=True)
+@click.option("--id-type", default="resident", show_default=True)
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]), help="override the rules")
+@click.option("--kind", type=click.Choice(["dynamic", "offline"]), default="dynamic", show_default=True)
+@click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
+@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
+def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
+    """Issue a code; print its QR text."""
+    from .issuers import make_person
+    try:
+        facts_obj = json.loads(facts) if facts else None
+    except ValueError:
+        raise click.UsageError("--facts is not valid JSON") from None
+    try:
+        svc = _service()
+        issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
+                           kind=kind, fmt="national" if fmt == "national" else None)
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    if png:
+        Path(png).write_bytes(qr.render_png(issued.qr_text))
+    click.echo(issued.qr_text)
+
+
+def _offline_trust(trust_list: str, national_keys: str, now: int):
+    from . import trustlist
+    token = Path(trust_list).read_text().strip()
+    if token.startswith("{"):
+        token = json.loads(token)["jws"]
+    return trustlist.parse(token, json.loads(Path(national_keys).read_text()), now)
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="a PNG/JPEG of the QR code")
+@click.option("--at", help="verify as of this RFC 3339 time (default: now)")
+@click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
+              help="cached trust list (offline mode; needs --national-keys)")
+@click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
+def verify(text, image, at, trust_list, national_keys):
+    """Verify a code (argument, --image, or stdin) and print the verdict."""
+    import time
+    from .verify import Verifier
+    try:
+        now = standard.parse_rfc3339(at) if at else int(time.time())
+    except BadRequest as exc:
+        _fail_usage(exc)
+    if text is None and image is None:
+        text = sys.stdin.read()
+    if trust_list or national_keys:
+        if not (trust_list and national_keys):
+            raise click.UsageError("offline mode needs both --trust-list and --national-keys")
+        from .config import load_settings
+        try:
+            trust = _offline_trust(trust_list, national_keys, now)
+        except HealthCodeError as exc:
+            _fail_usage(exc)
+        verifier = Verifier(load_settings().formats())
+        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+                   else verifier.verify(text, trust, now))
+    else:
+        svc = _service()
+        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli") if image
+                   else svc.verify(text, now=now, device="cli"))
+    _emit(verdict.as_dict())
+    sys.exit(0 if verdict.valid else 1)
+
+
+def parse_anchor(value) -> dict:
+    """A trust anchor from the command line: a JWK object, or a base64 DER X.509 certificate."""
+    if isinstance(value, dict):
+        return {"type": "jwk", "jwk": value}
+    if isinstance(value, str):
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest("trust anchor is neither a JWK nor base64 DER") from None
+        return {"type": "x509", "der_b64": value}
+    raise BadRequest("trust anchor is neither a JWK nor base64 DER")
+
+
+def batch_line(svc, line: str) -> dict:
+    """One JSON Lines request → one verdict dict (never raises)."""
+    item_id = None
+    try:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise BadRequest("line is not JSON") from None
+        if not isinstance(item, dict):
+            raise BadRequest("line must be a JSON object")
+        item_id = item.get("id")
+        now = standard.parse_rfc3339(item["at"]) if item.get("at") else None
+        trust = item.get("trust") or []
+        if not isinstance(trust, list):
+            raise BadRequest("trust must be a list")
+        anchors = [parse_anchor(a) for a in trust]
+        if "image_b64" in item:
+            from .gateway.common import decode_image_b64
+            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                       device="cli-batch")
+        else:
+            if "payload" not in item:
+                raise BadRequest("give payload or image_b64")
+            verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
+    except HealthCodeError as exc:
+        verdict = Verdict.failed(exc)
+    return {"id": item_id, **verdict.as_dict()}
+
+
+@main.command("verify-batch")
+def verify_batch():
+    """JSON Lines on stdin → one verdict per line on stdout."""
+    svc = _service()
+    for line in sys.stdin:
+        if line.strip():
+            _emit(batch_line(svc, line))
+            sys.stdout.flush()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
+def serve(host, port, workers):
+    """Serve the gateway over HTTP."""
+    from .gateway import create_app
+    if workers:
+        from .wsgi import run_gunicorn
+        run_gunicorn(host, port, workers)
+        return
+    app = create_app()
+    click.echo(f"healthcode gateway on http://{host}:{port}/", err=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command("trust-list")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write the signed trust list here")
+@click.option("--national-keys", "keys_out", type=click.Path(dir_okay=False, writable=True),
+              help="write the national public keys (to pin in offline verifiers) here")
+def trust_list_cmd(out, keys_out):
+    """Export the signed trust list and the national keys for offline verifiers."""
+    svc = _service()
+    token = svc.trust_list_jws()
+    if out:
+        Path(out).write_text(token + "\n")
+    if keys_out:
+        Path(keys_out).write_text(json.dumps(svc.national_jwks(), indent=1))
+    if not out:
+        click.echo(token)
+
+
+@main.group()
+def keys():
+    """Signing keys: list and rotate."""
+
+
+@keys.command("list")
+def keys_list():
+    svc = _service()
+    owners = ["national", *svc.settings.region_codes()]
+    _emit({owner: svc.keystore.public_jwks(owner) for owner in owners})
+
+
+@keys.command("rotate")
+@click.argument("owner")
+def keys_rotate(owner):
+    """Make a new active key for OWNER (a region code or 'national')."""
+    try:
+        _emit({"owner": owner, "kid": _service().rotate_key(owner)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@main.command()
+def tokens():
+    """Print each region's issuer bearer token (give each region only its own)."""
+    _emit(_service().issuer_tokens())
+
+
+@main.command("seed-demo")
+def seed_demo():
+    """Create demo keys, tokens and one demo resident per region; print their codes."""
+    from .demo import seed
+    for row in seed(_service()):
+        _emit(row)
+
+
+if __name__ == "__main__":       # pragma: no cover
+    main()

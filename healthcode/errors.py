@@ -1,0 +1,137 @@
+"""One exception hierarchy for the whole project.
+
+Every failure a caller can see carries a stable machine-readable ``code`` (what scripts and
+checkpoint apps switch on) and a human ``message`` (what staff read).  HTTP handlers and the CLI
+turn these into JSON; nothing else should invent error codes.
+"""
+from __future__ import annotations
+
+
+class HealthCodeError(Exception):
+    """Base class: ``code`` is stable across releases, ``message`` may be reworded."""
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message}
+
+
+# --- problems with the request itself (HTTP 4xx) ---------------------------------------------
+class BadRequest(HealthCodeError):
+    code = "bad_request"
+
+
+class PayloadTooLarge(HealthCodeError):
+    code = "payload_too_large"
+    http_status = 413
+
+
+class Unauthorized(HealthCodeError):
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(HealthCodeError):
+    code = "forbidden"
+    http_status = 403
+
+
+class NotFound(HealthCodeError):
+    code = "not_found"
+    http_status = 404
+
+
+class RateLimited(HealthCodeError):
+    code = "rate_limited"
+    http_status = 429
+
+
+class UnknownRegion(HealthCodeError):
+    code = "region_unknown"
+    http_status = 404
+
+
+class InvalidIdNumber(HealthCodeError):
+    code = "id_number_invalid"
+
+
+class UpstreamUnavailable(HealthCodeError):
+    """A region's issuer could not be reached: we say so rather than guess a colour."""
+
+    code = "issuer_unavailable"
+    http_status = 503
+
+
+# --- problems with a code being verified (reported inside a verdict, HTTP 200) ---------------
+class CodeError(HealthCodeError):
+    """The code is not trustworthy; the verdict says why."""
+
+    code = "code_invalid"
+
+
+class EmptyPayload(CodeError):
+    code = "payload_empty"
+
+
+class CodeTooLarge(CodeError):
+    code = "payload_too_large"
+
+
+class UnknownFormat(CodeError):
+    code = "format_unknown"
+
+
+class Malformed(CodeError):
+    code = "malformed"
+
+
+class ImageUnreadable(CodeError):
+    code = "image_unreadable"
+
+
+class SignatureInvalid(CodeError):
+    code = "signature_invalid"
+
+
+class UnknownKey(CodeError):
+    code = "key_unknown"
+
+
+class KeyRevoked(CodeError):
+    code = "key_revoked"
+
+
+class AlgorithmNotAllowed(CodeError):
+    code = "algorithm_not_allowed"
+
+
+class IssuerMismatch(CodeError):
+    code = "issuer_mismatch"
+
+
+class Expired(CodeError):
+    code = "expired"
+
+
+class NotYetValid(CodeError):
+    code = "not_yet_valid"
+
+
+class SchemaInvalid(CodeError):
+    code = "schema_invalid"
+
+
+class CodeRevoked(CodeError):
+    code = "code_revoked"
+
+
+class TrustListInvalid(HealthCodeError):
+    code = "trust_list_invalid"
+    http_status = 500

@@ -1,0 +1,53 @@
+"""The Flask gateway: scan-and-verify, the national trust list, issuance for regional issuers.
+
+``create_app`` is the only entry point (``flask --app healthcode.gateway run`` or
+``healthcode serve``).  Every error leaves as JSON ``{"error": {"code", "message"}}``.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..config import MAX_REQUEST_BYTES
+from ..errors import HealthCodeError
+from ..service import Service
+
+log = logging.getLogger(__name__)
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+              429: "rate_limited"}
+
+
+def create_app(service: Service | None = None, settings=None) -> Flask:
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["healthcode"] = service or Service(settings)
+
+    from . import api, issue, pages
+    app.register_blueprint(api.bp)
+    app.register_blueprint(issue.bp)
+    app.register_blueprint(pages.bp)
+    _register_errors(app)
+    return app
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HealthCodeError)
+    def domain_error(exc: HealthCodeError):
+        return jsonify(error=exc.as_dict()), exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = HTTP_CODES.get(exc.code, "http_error")
+        return jsonify(error={"code": code, "message": exc.description or exc.name}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):          # last resort: still JSON, still no stack trace out
+        log.exception("unhandled error")
+        return jsonify(error={"code": "internal", "message": "internal error; it has been logged"}), 500

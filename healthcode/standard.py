@@ -1,0 +1,95 @@
+"""The national standard as code: vocabulary, claim validation, masking, time formats.
+
+The JSON Schema in ``docs/standard/v1`` is the source of truth; this module loads it once and
+every adapter validates the national claims it produces against it, so a region's mapping bug
+surfaces as ``schema_invalid`` instead of a wrong colour at a checkpoint.
+"""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from functools import lru_cache
+
+import jsonschema
+
+from . import STANDARD_VERSION
+from .config import PROJECT_ROOT
+from .errors import SchemaInvalid
+
+STANDARD_DIR = PROJECT_ROOT / "docs" / "standard" / "v1"
+STATUSES = ("green", "yellow", "red")
+SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
+KINDS = ("dynamic", "offline")
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    return json.loads((STANDARD_DIR / name).read_text(encoding="utf-8"))
+
+
+@lru_cache(maxsize=None)
+def _claims_validator():
+    schema = load_schema("code-claims.schema.json")
+    return jsonschema.Draft202012Validator(schema)
+
+
+@lru_cache(maxsize=None)
+def openapi_validator(component: str):
+    """A validator for one ``components/schemas`` entry of the OpenAPI file (3.1 = JSON Schema)."""
+    root = load_schema("openapi.json")
+    return jsonschema.Draft202012Validator({**root, "$ref": f"#/components/schemas/{component}"})
+
+
+def reasons_vocabulary() -> tuple[str, ...]:
+    return tuple(load_schema("code-claims.schema.json")["$defs"]["reason"]["enum"])
+
+
+def validate_claims(claims: dict) -> dict:
+    error = jsonschema.exceptions.best_match(_claims_validator().iter_errors(claims))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "claims"
+        raise SchemaInvalid(f"{where}: {error.message[:200]}")
+    if claims["exp"] <= claims["iat"]:
+        raise SchemaInvalid("exp must be after iat")
+    return claims
+
+
+def worst(statuses) -> str:
+    return max(statuses, key=SEVERITY.__getitem__, default="green")
+
+
+# --- masking ---------------------------------------------------------------------------------
+def mask_name(name: str) -> str:
+    """张三丰 → 张*丰, 张三 → 张*, 欧阳小明 → 欧**明: enough for staff to match a face, not to look up."""
+    name = " ".join(str(name).split())
+    if len(name) <= 1:
+        return "*"
+    if len(name) == 2:
+        return name[0] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_id(number: str) -> str:
+    from .idcard import mask
+    return mask(number)
+
+
+# --- time ------------------------------------------------------------------------------------
+def rfc3339(ts: int | float) -> str:
+    return datetime.fromtimestamp(int(ts), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str) -> int:
+    """RFC 3339 → epoch seconds; a naive time is taken as UTC."""
+    try:
+        value = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        from .errors import BadRequest
+        raise BadRequest(f"not an RFC 3339 time: {str(text)[:40]!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return int(value.timestamp())
+
+
+__all__ = ["STANDARD_VERSION", "STATUSES", "KINDS", "validate_claims", "worst", "mask_name",
+           "mask_id", "rfc3339", "parse_rfc3339", "load_schema", "reasons_vocabulary"]

@@ -1,0 +1,118 @@
+"""Shared fixtures: a service on a temporary data directory with a settable clock, a real HTTP
+server running ``healthcode serve`` in a subprocess, and the shared test vectors."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def vectors_dir() -> Path:
+    return Path(os.environ.get("HEALTHCODE_VECTORS") or ROOT.parent / "shared" / "vectors")
+
+
+def load_vector_json(*parts) -> dict:
+    return json.loads(vectors_dir().joinpath(*parts).read_text(encoding="utf-8"))
+
+
+class Clock:
+    """A clock tests can move; starts at the real time so issued codes look ordinary."""
+
+    def __init__(self, start: float | None = None):
+        self.value = float(start if start is not None else int(time.time()))
+
+    def __call__(self) -> float:
+        return self.value
+
+    def advance(self, seconds: float) -> None:
+        self.value += seconds
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(data_dir):
+    from healthcode.config import load_settings
+    return load_settings(data_dir=data_dir)
+
+
+@pytest.fixture
+def service(settings, clock):
+    from healthcode.service import Service
+    svc = Service(settings, clock=clock)
+    yield svc
+    svc.store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    def __init__(self, data_dir: Path, extra_env: dict | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
+        self.proc = subprocess.Popen(
+            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._wait()
+
+    def _wait(self) -> None:
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(self.proc.stderr.read().decode(errors="replace"))
+            try:
+                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        raise RuntimeError("gateway did not start")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def live_data(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("live-data")
+
+
+@pytest.fixture(scope="module")
+def live_server(live_data):
+    server = LiveServer(live_data)
+    yield server
+    server.stop()
+
+
+def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False):
+    env = {**os.environ, "HEALTHCODE_DATA": str(data_dir)}
+    return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
+                          text=True, env=env, check=check, timeout=120)
