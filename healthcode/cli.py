@@ -104,7 +104,8 @@ def verify(text, image, at, trust_list, national_keys):
             trust = _offline_trust(trust_list, national_keys, now)
         except HealthCodeError as exc:
             _fail_usage(exc)
-        verifier = Verifier(load_settings().formats())
+        settings = load_settings()
+        verifier = Verifier(settings.formats(), options=settings.format_options)
         verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:

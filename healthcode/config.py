@@ -44,6 +44,7 @@ class Settings:
     data_dir: Path
     retention_days: int = 30
     extra_formats: tuple[str, ...] = ()     # foreign formats verified but not issued here
+    format_options: dict = field(default_factory=dict, hash=False, compare=False)
 
     def formats(self) -> tuple[str, ...]:
         """Every format this deployment reads, national first, each once."""
@@ -84,4 +85,5 @@ def load_settings(config_path: str | os.PathLike | None = None,
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
     return Settings(regions=regions, data_dir=data, retention_days=retention,
-                    extra_formats=tuple(defaults.get("extra_formats", ())))
+                    extra_formats=tuple(defaults.get("extra_formats", ())),
+                    format_options=dict(raw.get("format", {})))

@@ -112,6 +112,18 @@ class AlgorithmNotAllowed(CodeError):
     code = "algorithm_not_allowed"
 
 
+class KeyUsageMismatch(CodeError):
+    """A signer certificate is not entitled to sign this kind of certificate (EU DCC key usage)."""
+
+    code = "key_usage_mismatch"
+
+
+class CertificateInvalid(CodeError):
+    """A trust anchor certificate is unusable: outside its validity, wrong key type, unparsable."""
+
+    code = "certificate_invalid"
+
+
 class IssuerMismatch(CodeError):
     code = "issuer_mismatch"
 

@@ -29,7 +29,8 @@ class Service:
         self.pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings.data_dir))
         self.store = store or open_store(self.settings)
         self.verifier = Verifier(self.settings.formats(),
-                                 is_revoked=lambda claims: self.store.is_revoked(claims["jti"]))
+                                 is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
+                                 options=self.settings.format_options)
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._lock = threading.Lock()

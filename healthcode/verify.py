@@ -65,8 +65,9 @@ def normalise_text(text) -> str:
 class Verifier:
     """Stateless apart from the trust list it is given; safe to share between threads."""
 
-    def __init__(self, formats, is_revoked=None):
-        self.formats = tuple(formats)
+    def __init__(self, formats, is_revoked=None, options: dict | None = None):
+        options = options or {}
+        self.adapters = tuple(adapters.load(name, options.get(name)) for name in formats)
         self.is_revoked = is_revoked        # online check: claims → bool
 
     def verify(self, text, trust, now: int | None = None) -> Verdict:
@@ -74,7 +75,7 @@ class Verifier:
         fmt = None
         try:
             text = normalise_text(text)
-            adapter = adapters.detect(text, self.formats)
+            adapter = adapters.detect(text, self.adapters)
             fmt = adapter.name
             result = adapter.verify(text, trust, now)
             self._check_revocation(result.claims, trust)

@@ -1,6 +1,7 @@
 """Format registry: one module per code format, found by name from config.
 
-A module ``healthcode.adapters.<name>`` exposes ``ADAPTER``, an object with::
+A module ``healthcode.adapters.<name>`` exposes ``ADAPTER`` (or, when it takes options from
+``[format.<name>]`` in the config, ``make(options) -> adapter``), an object with::
 
     name: str
     def detect(text: str) -> bool
@@ -19,21 +20,33 @@ from ..errors import UnknownFormat
 NATIONAL_FORMAT = "national"
 
 
-@lru_cache(maxsize=None)
-def get(name: str):
+def _module(name: str):
     if not name.isidentifier():
         raise UnknownFormat(f"format {name!r} is not known")
     try:
-        module = importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(f"{__name__}.{name}")
     except ModuleNotFoundError:
         raise UnknownFormat(f"format {name!r} is not known") from None
-    return module.ADAPTER
 
 
-def detect(text: str, names) -> object:
-    """The first configured adapter that recognises ``text``."""
-    for name in names:
-        adapter = get(name)
+@lru_cache(maxsize=None)
+def get(name: str):
+    """The format's adapter with default options."""
+    module = _module(name)
+    return module.make({}) if hasattr(module, "make") else module.ADAPTER
+
+
+def load(name: str, options: dict | None = None):
+    """The format's adapter configured with ``options`` (from ``[format.<name>]``)."""
+    if not options:
+        return get(name)
+    module = _module(name)
+    return module.make(options) if hasattr(module, "make") else module.ADAPTER
+
+
+def detect(text: str, loaded) -> object:
+    """The first of the ``loaded`` adapters that recognises ``text``."""
+    for adapter in loaded:
         if adapter.detect(text):
             return adapter
     raise UnknownFormat("this is not a health code format the gateway knows")

@@ -32,7 +32,7 @@ def make_person(id_number: str, name: str, id_type: str = "resident") -> Person:
     if id_type not in ID_TYPES:
         raise BadRequest(f"id_type must be one of {', '.join(ID_TYPES)}")
     if id_type == "resident":
-        number = idcard.normalize(id_number)
+        number = idcard.parse(id_number).number
     else:
         number = unicodedata.normalize("NFKC", str(id_number)).replace(" ", "").upper()
         if not (5 <= len(number) <= 20 and number.isascii() and number.replace("-", "").isalnum()):
