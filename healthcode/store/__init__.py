@@ -35,6 +35,30 @@ class IssuedRecord:
     exp: int
 
 
+@dataclass(frozen=True)
+class Resident:
+    """What an issuer keeps about a person: pseudonym, keyed hash of the name (to check a
+    helper's typing without keeping the name readable), current colour, and the encrypted
+    name + ID number needed to reprint a card (None when not kept)."""
+    sub: str
+    region: str
+    name_hmac: str
+    status: str
+    reasons: tuple
+    updated_at: int
+    pii_sealed: str | None = None
+
+
+@dataclass(frozen=True)
+class Dependent:
+    holder_sub: str
+    dependent_sub: str
+    region: str
+    relation: str
+    consent: dict
+    created_at: int
+
+
 class Store(abc.ABC):
     """What the gateway needs from a data store.  All times are epoch seconds."""
 
@@ -50,8 +74,8 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def scans(self, since: int = 0, limit: int = 100) -> list[ScanEvent]: ...
 
-    @abc.abstractmethod
-    def count_scans(self) -> int: ...
+    def count_scans(self) -> int:
+        return self.count("scans")
 
     @abc.abstractmethod
     def revoke_subject(self, sub: str, at: int) -> list[str]: ...
@@ -63,7 +87,41 @@ class Store(abc.ABC):
     def revoked_jtis(self, now: int) -> list[str]: ...
 
     @abc.abstractmethod
-    def purge(self, before: int) -> dict: ...
+    def purge(self, before: int) -> dict:
+        """Delete scan events, expired codes and residents untouched since ``before``."""
+
+    # -- residents (issuer side) ----------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_resident(self, resident: Resident) -> None: ...
+
+    @abc.abstractmethod
+    def get_resident(self, sub: str, region: str) -> Resident | None: ...
+
+    # -- dependents -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_dependent(self, dependent: Dependent) -> None:
+        """Bind (or re-bind, replacing relation and consent) a dependent to a holder."""
+
+    @abc.abstractmethod
+    def dependents(self, holder_sub: str) -> list[Dependent]: ...
+
+    # -- rate limiting ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def hit(self, key: str, at: int, window: int) -> int:
+        """Record one use of ``key`` at ``at``; return the uses within the last ``window`` s."""
+
+    # -- audit log (hash chain; see healthcode.audit) --------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, make_entry) -> dict:
+        """Atomically: read the last entry, call ``make_entry(last_or_None)`` for the new
+        entry (a dict with ``seq`` and ``hash``), and store it.  Returns the new entry."""
+
+    @abc.abstractmethod
+    def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def count(self, kind: str) -> int:
+        """Rows/documents of one kind: scans, codes, residents, audit (for tests and metrics)."""
 
     def add_scan(self, event: ScanEvent) -> None:
         self.add_scans([event])

@@ -1,0 +1,73 @@
+"""Tamper-evident audit log: every issuance, lookup, transcoding, key change and purge.
+
+Each entry's ``hash`` is SHA-256 over the previous entry's hash and the entry's own canonical
+JSON, so changing, removing or reordering any entry breaks every hash after it.  Entries carry
+pseudonymous subject ids only — never a name or ID number.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+GENESIS = "0" * 64
+
+
+def canonical(entry: dict) -> bytes:
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    return json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def entry_hash(entry: dict) -> str:
+    return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+def next_entry(last: dict | None, at: int, actor: dict, action: str, subject: str | None = None,
+               result: str = "ok", detail: dict | None = None) -> dict:
+    entry = {"seq": (last["seq"] + 1) if last else 1, "at": at, "prev": last["hash"] if last else GENESIS,
+             "actor": actor, "action": action, "subject": subject, "result": result,
+             "detail": detail or {}}
+    entry["hash"] = entry_hash(entry)
+    return entry
+
+
+def verify_chain(entries) -> dict:
+    """Walk the chain; report the first broken link (or that all is intact)."""
+    prev_hash, expected_seq, count = GENESIS, 1, 0
+    for entry in entries:
+        problem = None
+        if entry.get("seq") != expected_seq:
+            problem = "sequence gap or reorder"
+        elif entry.get("prev") != prev_hash:
+            problem = "link to previous entry broken"
+        elif entry.get("hash") != entry_hash(entry):
+            problem = "entry altered"
+        if problem:
+            return {"intact": False, "entries": count, "broken_at": entry.get("seq"), "problem": problem}
+        prev_hash, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
+    return {"intact": True, "entries": count, "head": prev_hash}
+
+
+class AuditLog:
+    def __init__(self, store, clock):
+        self.store = store
+        self.clock = clock
+
+    def record(self, actor: dict, action: str, subject: str | None = None, result: str = "ok",
+               **detail) -> dict:
+        return self.store.append_audit(
+            lambda last: next_entry(last, int(self.clock()), actor, action, subject, result, detail))
+
+    def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
+        return self.store.audit_entries(after_seq, limit)
+
+    def verify(self) -> dict:
+        return verify_chain(self._all())
+
+    def _all(self):
+        after = 0
+        while True:
+            page = self.store.audit_entries(after, 1000)
+            yield from page
+            if len(page) < 1000:
+                return
+            after = page[-1]["seq"]

@@ -1,0 +1,115 @@
+"""ONE contract every store backend must pass.  Backends are listed in ``BACKENDS``; each is a
+factory fixture returning a fresh, empty store."""
+from __future__ import annotations
+
+import pytest
+
+from healthcode import audit
+from healthcode.store import Dependent, IssuedRecord, Resident, ScanEvent
+from healthcode.store.sqlite import SqliteStore
+
+T0 = 1_800_000_000
+
+
+def sqlite_backend(tmp_path):
+    return SqliteStore(tmp_path / "contract.sqlite3")
+
+
+BACKENDS = {"sqlite": sqlite_backend}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def store(request, tmp_path):
+    s = BACKENDS[request.param](tmp_path)
+    yield s
+    s.close()
+
+
+def code(jti, sub="subA", iat=T0, exp=T0 + 300, status="green"):
+    return IssuedRecord(jti, sub, "440000", "dynamic", status, ("close_contact",) if status != "green" else (), iat, exp)
+
+
+def test_issued_codes_and_latest_status(store):
+    store.record_issued(code("j1", iat=T0, status="green"))
+    store.record_issued(code("j2", iat=T0 + 10, status="red"))
+    latest = store.latest_status("subA", "440000")
+    assert latest.jti == "j2" and latest.status == "red" and latest.reasons == ("close_contact",)
+    assert store.latest_status("subA", "310000") is None
+    assert store.count("codes") == 2
+
+
+def test_scans_in_order_and_bulk(store):
+    events = [ScanEvent(T0 + i, i % 2 == 0, "yuekang", "440000", "green", f"j{i}", None, "gate", "d1")
+              for i in range(50)]
+    store.add_scans(events)
+    store.add_scan(ScanEvent(T0 + 100, False, None, None, None, None, "format_unknown"))
+    assert store.count("scans") == 51
+    got = store.scans(since=T0 + 45, limit=10)
+    assert [e.code_id for e in got] == ["j45", "j46", "j47", "j48", "j49", None]
+    assert got[0] == events[45]
+    assert got[-1].error == "format_unknown"
+
+
+def test_revocation_covers_outstanding_codes_only(store):
+    store.record_issued(code("old1", exp=T0 + 300))
+    store.record_issued(code("old2", exp=T0 + 600))
+    store.record_issued(code("gone", exp=T0 - 1))
+    store.record_issued(code("other", sub="subB"))
+    assert sorted(store.revoke_subject("subA", T0 + 10)) == ["old1", "old2"]
+    store.record_issued(code("new", iat=T0 + 20, exp=T0 + 900))
+    assert store.is_revoked("old1") and store.is_revoked("old2")
+    assert not store.is_revoked("new") and not store.is_revoked("other") and not store.is_revoked("gone")
+    assert store.revoked_jtis(T0 + 400) == ["old2"]
+
+
+def test_residents_round_trip_and_update(store):
+    r = Resident("subA", "440000", "hmac1", "green", (), T0, "k0001.sealed")
+    store.upsert_resident(r)
+    assert store.get_resident("subA", "440000") == r
+    store.upsert_resident(Resident("subA", "440000", "hmac1", "red", ("positive_test",), T0 + 5, None))
+    got = store.get_resident("subA", "440000")
+    assert got.status == "red" and got.reasons == ("positive_test",) and got.pii_sealed == "k0001.sealed"
+    assert store.get_resident("subA", "310000") is None
+
+
+def test_dependents(store):
+    consent = {"method": "signed_form", "reference": "F-1"}
+    store.add_dependent(Dependent("holder", "kid1", "440000", "child", consent, T0))
+    store.add_dependent(Dependent("holder", "mum", "310000", "parent", consent, T0 + 1))
+    store.add_dependent(Dependent("holder", "kid1", "440000", "ward", consent, T0 + 2))
+    deps = store.dependents("holder")
+    assert [(d.dependent_sub, d.relation) for d in deps] == [("kid1", "ward"), ("mum", "parent")]
+    assert deps[0].consent == consent
+    assert store.dependents("nobody") == []
+
+
+def test_rate_hits_count_inside_window(store):
+    counts = [store.hit("kiosk:1", T0 + i, 60) for i in range(5)]
+    assert counts == [1, 2, 3, 4, 5]
+    assert store.hit("kiosk:1", T0 + 100, 60) == 1
+    assert store.hit("kiosk:2", T0 + 100, 60) == 1
+
+
+def test_audit_chain_append_and_verify(store):
+    log = audit.AuditLog(store, clock=lambda: T0)
+    for i in range(5):
+        log.record({"role": "operator", "id": "op1"}, "lookup", subject=f"sub{i}", kiosk="k1")
+    entries = log.entries()
+    assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
+    assert entries[1]["prev"] == entries[0]["hash"]
+    assert log.verify() == {"intact": True, "entries": 5, "head": entries[-1]["hash"]}
+    assert store.count("audit") == 5
+
+
+def test_purge_by_age(store):
+    store.add_scans([ScanEvent(T0 - 100, True, "x", "440000", "green", "a"),
+                     ScanEvent(T0 + 100, True, "x", "440000", "green", "b")])
+    store.record_issued(code("expired", exp=T0 - 1))
+    store.record_issued(code("live", exp=T0 + 1000))
+    store.upsert_resident(Resident("old", "440000", "h", "green", (), T0 - 5))
+    store.upsert_resident(Resident("new", "440000", "h", "green", (), T0 + 5))
+    counts = store.purge(before=T0)
+    assert counts["scan_events"] == 1 and counts["issued_codes"] == 1 and counts["residents"] == 1
+    assert [e.code_id for e in store.scans()] == ["b"]
+    assert store.get_resident("old", "440000") is None and store.get_resident("new", "440000")
+    assert store.latest_status("subA", "440000").jti == "live"
