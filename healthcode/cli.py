@@ -174,7 +174,10 @@ def verify_batch():
 @click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
 def serve(host, port, workers):
     """Serve the gateway over HTTP."""
+    import os
     from .gateway import create_app
+    # Regions without an issuer_url are served by this same process (the demo setup).
+    os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
     if workers:
         from .wsgi import run_gunicorn
         run_gunicorn(host, port, workers)
@@ -226,6 +229,96 @@ def keys_rotate(owner):
 def tokens():
     """Print each region's issuer bearer token (give each region only its own)."""
     _emit(_service().issuer_tokens())
+
+
+@main.group()
+def credentials():
+    """Credentials for kiosks, helpers, operators, data managers and auditors."""
+
+
+@credentials.command("add")
+@click.option("--role", required=True, type=click.Choice(["kiosk", "helper", "operator", "data_manager", "auditor"]))
+@click.option("--id", "principal_id", required=True, help="who: e.g. kiosk-guangzhou-001, helper-wang")
+def credentials_add(role, principal_id):
+    """Make a credential; its token is printed once and stored only as a hash."""
+    svc = _service()
+    token = svc.credentials.add(role, principal_id)
+    svc.audit.record({"role": "data_manager", "id": "cli"}, "credential_add", None, role=role, principal=principal_id)
+    _emit({"role": role, "id": principal_id, "token": token})
+
+
+def _read_batch(path: str) -> list:
+    """A care home's list: CSV (region,id_number,name[,id_type][,status]) or a JSON list."""
+    import csv
+    from .issuers import make_person
+    text = Path(path).read_text(encoding="utf-8-sig")
+    rows = json.loads(text) if path.endswith(".json") else list(csv.DictReader(text.splitlines()))
+    entries = []
+    for number, row in enumerate(rows, start=2 if not path.endswith(".json") else 1):
+        try:
+            person = make_person(row.get("id_number", ""), row.get("name", ""), row.get("id_type") or "resident")
+            entries.append((str(row.get("region", "")).strip(), person, row.get("status") or None))
+        except HealthCodeError as exc:
+            raise click.UsageError(f"{path} row {number}: {exc.code}: {exc.message}") from None
+    if not entries:
+        raise click.UsageError(f"{path} has no rows")
+    return entries
+
+
+@main.command("print")
+@click.option("--region")
+@click.option("--id-number")
+@click.option("--name")
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]))
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
+@click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+def print_cmd(region, id_number, name, status, batch, layout, out):
+    """Print offline codes (valid 7 days by default) as a PDF."""
+    from .issuers import make_person
+    if batch:
+        entries = _read_batch(batch)
+    elif region and id_number and name:
+        try:
+            entries = [(region, make_person(id_number, name), status)]
+        except HealthCodeError as exc:
+            _fail_usage(exc)
+    else:
+        raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
+    try:
+        pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
+                                     actor={"role": "operator", "id": "cli"})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    Path(out).write_bytes(pdf)
+    _emit({"cards": len(entries), "out": out})
+
+
+@main.command()
+def purge():
+    """Delete data older than the retention window (30 days by default)."""
+    _emit(_service().purge(actor={"role": "data_manager", "id": "cli"}))
+
+
+@main.group()
+def audit():
+    """The audit log (auditor)."""
+
+
+@audit.command("verify")
+def audit_verify():
+    """Check the hash chain; exit 1 if any entry was altered, removed or reordered."""
+    result = _service().audit.verify()
+    _emit(result)
+    sys.exit(0 if result["intact"] else 1)
+
+
+@audit.command("show")
+@click.option("--after", default=0, type=int)
+@click.option("--limit", default=100, type=int)
+def audit_show(after, limit):
+    for entry in _service().audit.entries(after, limit):
+        _emit(entry)
 
 
 @main.command("seed-demo")

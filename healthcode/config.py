@@ -22,6 +22,13 @@ MAX_BATCH_ITEMS = 500
 MAX_REQUEST_BYTES = 8_000_000
 
 
+DEFAULT_LIMITS = {
+    "kiosk_lookups_per_hour": 600,          # per kiosk: a card read every 6 s
+    "assisted_per_helper_per_hour": 20,     # ID number + name guessing stops here
+    "assisted_per_kiosk_per_hour": 60,
+}
+
+
 @dataclass(frozen=True)
 class Region:
     code: str
@@ -45,6 +52,11 @@ class Settings:
     retention_days: int = 30
     extra_formats: tuple[str, ...] = ()     # foreign formats verified but not issued here
     format_options: dict = field(default_factory=dict, hash=False, compare=False)
+    limits: dict = field(default_factory=dict, hash=False, compare=False)
+    issuer_url: str = ""                    # default base URL of regional issuers
+
+    def issuer_url_for(self, region: "Region") -> str:
+        return region.issuer_url or self.issuer_url
 
     def formats(self) -> tuple[str, ...]:
         """Every format this deployment reads, national first, each once."""
@@ -86,4 +98,6 @@ def load_settings(config_path: str | os.PathLike | None = None,
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
     return Settings(regions=regions, data_dir=data, retention_days=retention,
                     extra_formats=tuple(defaults.get("extra_formats", ())),
-                    format_options=dict(raw.get("format", {})))
+                    format_options=dict(raw.get("format", {})),
+                    limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
+                    issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""))

@@ -38,3 +38,10 @@ class Pseudonymizer:
     def subject(self, id_type: str, number: str) -> str:
         digest = hmac.new(self._secret, f"{id_type}:{number}".encode(), hashlib.sha256).digest()
         return b64url_encode(digest[:18])          # 24 characters, 144 bits
+
+    def name_digest(self, name: str) -> str:
+        """Keyed hash of a name, so a helper's typing can be checked without keeping names readable."""
+        import unicodedata
+        normal = "".join(unicodedata.normalize("NFKC", str(name)).split()).casefold()
+        digest = hmac.new(self._secret, f"name:{normal}".encode(), hashlib.sha256).digest()
+        return b64url_encode(digest[:18])

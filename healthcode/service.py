@@ -1,43 +1,58 @@
 """The composition root: settings + keys + store + issuers + verifier, shared by CLI and gateway.
 
 Everything that touches disk is made here once, so the verify path itself does no file I/O
-beyond the store append.
+beyond the store append.  Operations on a person (issue, lookup, revoke, bind, print) are
+audited here, in one place, whoever calls them.
 """
 from __future__ import annotations
 
 import threading
 import time
 
-from . import trustlist
+from . import idcard, printing, standard, trustlist
+from .audit import AuditLog
 from .config import Settings, load_settings
+from .credentials import Credentials, Principal
+from .errors import BadRequest, RateLimited, UnknownRegion, UpstreamUnavailable
+from .issuer_client import IdentityNotMatched, IssuerClient
 from .issuers import Issuer, IssuedCode, Person
 from .keystore import NATIONAL, KeyStore
 from .pseudonym import Pseudonymizer, load_or_create_secret
-from .tokens import issuer_tokens
-from .store import IssuedRecord, ScanEvent, Store, open_store
+from .seal import Sealer
+from .store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
 from .verify import Verdict, Verifier
 
 TRUST_CACHE_SECONDS = 60
+HOUR = 3600
+SYSTEM = {"role": "system", "id": "healthcode"}
+RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
         self.settings = settings or load_settings()
         self.clock = clock
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.keystore = KeyStore(self.settings.data_dir)
-        self.pseudonymizer = Pseudonymizer(load_or_create_secret(self.settings.data_dir))
+        data = self.settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.keystore = KeyStore(data)
+        self.pseudonymizer = Pseudonymizer(load_or_create_secret(data))
+        self.sealer = Sealer(data / "secrets" / "seal")
+        self.credentials = Credentials(data, self.settings.region_codes())
         self.store = store or open_store(self.settings)
+        self.audit = AuditLog(self.store, self.now)
+        self.issuer_client = IssuerClient()
         self.verifier = Verifier(self.settings.formats(),
                                  is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
                                  options=self.settings.format_options)
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._lock = threading.Lock()
-        self._tokens: dict[str, str] | None = None
 
     def now(self) -> int:
         return int(self.clock())
+
+    def issuer_tokens(self) -> dict[str, str]:
+        return self.credentials.issuer_tokens()
 
     # -- issuing ----------------------------------------------------------------------------------
     def issuer(self, region_code: str) -> Issuer:
@@ -48,17 +63,56 @@ class Service:
         return self._issuers[region_code]
 
     def issue(self, region_code: str, person: Person, facts=None, status=None, kind="dynamic",
-              fmt=None, extra=None) -> IssuedCode:
-        issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
+              fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
+        """Issue and remember: the resident's colour, the code (for revocation), the audit entry.
+        A colour that gets worse withdraws the person's outstanding codes at once."""
+        issuer = self.issuer(region_code)
+        issued = issuer.issue(person, facts, status, kind, self.now(), fmt, extra)
         c = issued.claims
+        previous = self.store.get_resident(c["sub"], region_code)
+        if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
+            self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
         self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
                                               tuple(c["reasons"]), c["iat"], c["exp"]))
+        sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
+                                   "id_type": person.id_type}, context=c["sub"])
+        self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
+                                            c["status"], tuple(c["reasons"]), self.now(), sealed))
+        self.audit.record(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                          kind=kind, jti=c["jti"], format=issued.format)
         return issued
 
-    def issuer_tokens(self) -> dict[str, str]:
-        if self._tokens is None:
-            self._tokens = issuer_tokens(self.settings)
-        return self._tokens
+    def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
+                dep: dict | None = None, actor: dict | None = None) -> IssuedCode:
+        """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
+        A name, when given, must match; unknown person and wrong name look the same."""
+        resident = self.store.get_resident(sub, region_code)
+        if resident is None or (name is not None and
+                                self.pseudonymizer.name_digest(name) != resident.name_hmac):
+            self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
+                              region=region_code)
+            raise IdentityNotMatched("no record matches this ID number and name")
+        pii = self.sealer.open(resident.pii_sealed, context=sub)
+        person = Person(pii["id_type"], pii["id_number"], pii["name"])
+        issuer = self.issuer(region_code)
+        extra = {"dep": dep} if dep else None
+        claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
+        issued = issuer.sign(claims)
+        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
+                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
+        self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                          jti=claims["jti"], status=claims["status"])
+        return issued
+
+    def subject(self, person: Person) -> str:
+        return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    # -- revocation -------------------------------------------------------------------------------
+    def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
+        jtis = self.store.revoke_subject(sub, self.now())
+        self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
+        self.invalidate_trust()
+        return jtis
 
     # -- keys and the trust list -----------------------------------------------------------------
     def national_jwks(self) -> dict:
@@ -86,16 +140,12 @@ class Service:
             self._issuers.clear()
             self.keystore._cache.clear()
 
-    def rotate_key(self, owner: str) -> str:
+    def rotate_key(self, owner: str, actor: dict | None = None) -> str:
         alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
         signer = self.keystore.rotate(owner, alg, self.now())
         self.invalidate_trust()
+        self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
         return signer.kid
-
-    def revoke_person(self, sub: str) -> list[str]:
-        jtis = self.store.revoke_subject(sub, self.now())
-        self.invalidate_trust()
-        return jtis
 
     # -- verifying --------------------------------------------------------------------------------
     def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
@@ -116,6 +166,123 @@ class Service:
         if record:
             self.store.add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
+
+    # -- lookups for people without phones ---------------------------------------------------------
+    def home_region(self, person: Person, region: str | None = None) -> str:
+        """The region that holds this person's status: given, or read off a resident ID."""
+        if region is None:
+            if person.id_type != "resident":
+                raise BadRequest("give region for documents other than a resident ID card")
+            region = idcard.parse(person.id_number).region
+        try:
+            self.settings.region(region)
+        except UnknownRegion:
+            raise UnknownRegion(f"region {region} is not served by this gateway") from None
+        return region
+
+    def _limit(self, key: str, per_hour: int) -> None:
+        if self.store.hit(key, self.now(), HOUR) > per_hour:
+            raise RateLimited("too many lookups; please wait before trying again")
+
+    def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
+               region: str | None = None, dep: dict | None = None) -> dict:
+        """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer
+        over HTTP; the answer is verified like any scanned code before anyone sees a colour."""
+        limits = self.settings.limits
+        actor = {**principal.as_actor(), **({"kiosk": kiosk_id} if kiosk_id else {})}
+        sub = self.subject(person)
+        action = "assisted_lookup" if assisted else "kiosk_lookup"
+        try:
+            if assisted:
+                self._limit(f"helper:{principal.id}", limits["assisted_per_helper_per_hour"])
+                if kiosk_id:
+                    self._limit(f"kiosk:{kiosk_id}:assisted", limits["assisted_per_kiosk_per_hour"])
+            else:
+                self._limit(f"kiosk:{kiosk_id or principal.id}", limits["kiosk_lookups_per_hour"])
+            home = self.home_region(person, region)
+            result = self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
+                                             "name": person.name if (assisted or person.name) else None,
+                                             "dep": dep}, kiosk_id)
+        except Exception as exc:
+            self.audit.record(actor, action, sub, result=getattr(exc, "code", "error"))
+            raise
+        self.audit.record(actor, action, sub, result="ok", region=home, status=result["status"],
+                          jti=result["code_id"])
+        return result
+
+    def _ask_issuer(self, region: str, body: dict, device: str | None) -> dict:
+        url = self.settings.issuer_url_for(self.settings.region(region))
+        if not url:
+            raise UpstreamUnavailable(f"no issuer address is configured for region {region}")
+        answer = self.issuer_client.lookup(url, region, self.issuer_tokens()[region],
+                                           {k: v for k, v in body.items() if v is not None})
+        verdict = self.verify(answer.get("qr_text", ""), device=device)
+        if not verdict.valid or verdict.region != region:
+            raise UpstreamUnavailable(f"the issuer for region {region} returned a code that does not verify")
+        return {**verdict.as_dict(), "qr_text": answer["qr_text"]}
+
+    # -- dependants (一人绑定多人) -----------------------------------------------------------------
+    def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
+                       consent: dict, region: str | None = None) -> dict:
+        if relation not in RELATIONS:
+            raise BadRequest(f"relation must be one of {', '.join(RELATIONS)}")
+        if not isinstance(consent, dict) or not consent.get("method") or len(str(consent)) > 500:
+            raise BadRequest("consent must record at least its method (e.g. signed_form, in_person)")
+        dep_region = self.home_region(dependent, region)
+        holder_sub, dep_sub = self.subject(holder), self.subject(dependent)
+        if holder_sub == dep_sub:
+            raise BadRequest("a person cannot be their own dependant")
+        consent = {**consent, "recorded_at": self.now(), "recorded_by": principal.id}
+        self.store.add_dependent(Dependent(holder_sub, dep_sub, dep_region, relation, consent, self.now()))
+        self.audit.record(principal.as_actor(), "bind_dependent", dep_sub, holder=holder_sub,
+                          relation=relation, consent_method=consent["method"])
+        return {"holder": standard.mask_name(holder.name), "dependent": standard.mask_name(dependent.name),
+                "relation": relation, "region": dep_region}
+
+    def dependant_codes(self, principal: Principal, holder: Person, kiosk_id: str | None) -> dict:
+        holder_sub = self.subject(holder)
+        own = self.lookup(principal, holder, assisted=True, kiosk_id=kiosk_id)
+        out = []
+        for dep in self.store.dependents(holder_sub):
+            dep_claim = {"holder_sub": holder_sub, "relation": dep.relation,
+                         "holder_name_masked": standard.mask_name(holder.name)}
+            try:
+                answer = self._ask_issuer(dep.region, {"sub": dep.dependent_sub, "dep": dep_claim}, kiosk_id)
+                self.audit.record(principal.as_actor(), "dependant_lookup", dep.dependent_sub,
+                                  holder=holder_sub, status=answer["status"])
+                out.append({"relation": dep.relation, **answer})
+            except (IdentityNotMatched, UpstreamUnavailable) as exc:
+                out.append({"relation": dep.relation, "valid": False, "status": None,
+                            "errors": [exc.as_dict()]})
+        return {"holder": own, "dependents": out}
+
+    # -- printed offline codes --------------------------------------------------------------------
+    def print_cards(self, entries, layout: str = "single", actor: dict | None = None) -> bytes:
+        """entries: (region, Person, status or None).  Everything is validated before anything is
+        issued, so one bad row in a care home's list issues nothing."""
+        entries = list(entries)
+        for region, person, status in entries:
+            self.settings.region(region)
+            if status not in (None, *standard.STATUSES):
+                raise BadRequest("status must be green, yellow or red")
+        cards = []
+        for region, person, status in entries:
+            if status is None:
+                resident = self.store.get_resident(self.subject(person), region)
+                status = resident.status if resident else None
+            issued = self.issue(region, person, status=status, kind="offline", actor=actor)
+            cfg, c = self.settings.region(region), issued.claims
+            cards.append(printing.Card(issued.qr_text, cfg.name, cfg.name_en, c["status"], c["name_masked"],
+                                       c["id_masked"], c["iat"], c["exp"], c["jti"]))
+        self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
+        return printing.render_pdf(cards, layout)
+
+    # -- retention -------------------------------------------------------------------------------
+    def purge(self, actor: dict | None = None) -> dict:
+        before = self.now() - self.settings.retention_days * 86400
+        counts = self.store.purge(before)
+        self.audit.record(actor or SYSTEM, "purge", None, before=before, **counts)
+        return counts
 
 
 def scan_event(verdict: Verdict, at: int, place=None, device=None) -> ScanEvent:

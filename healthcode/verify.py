@@ -44,11 +44,17 @@ class Verdict:
     @classmethod
     def from_verified(cls, result: Verified) -> "Verdict":
         c = result.claims
+        extra = dict(result.extra)
+        if "dep" in c:          # shown by a family member: say whose code it is
+            extra["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
+                                     "relation": c["dep"]["relation"]}
+        if "prov" in c:
+            extra["transcoded_from"] = dict(c["prov"])
         return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
                    holder={"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
                    expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
                    kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
-                   extra=result.extra)
+                   extra=extra)
 
 
 def normalise_text(text) -> str:

@@ -288,8 +288,11 @@ class Card:
 
 def read_payload(payload: bytes) -> Card:
     """Inflate and check the credential structure (not the FHIR content)."""
+    raw = inflate(payload)
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise Malformed("SMART Health Card payload starts with a byte-order mark (not allowed in JWS JSON)")
     try:
-        data = _json_object(inflate(payload).decode("utf-8"))
+        data = _json_object(raw.decode("utf-8"))
     except HealthCodeError:
         raise
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -29,10 +29,9 @@ def create_app(service: Service | None = None, settings=None) -> Flask:
     app.json.sort_keys = False
     app.extensions["healthcode"] = service or Service(settings)
 
-    from . import api, issue, pages
-    app.register_blueprint(api.bp)
-    app.register_blueprint(issue.bp)
-    app.register_blueprint(pages.bp)
+    from . import admin, api, issue, pages, people
+    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp):
+        app.register_blueprint(blueprint)
     _register_errors(app)
     return app
 

@@ -49,3 +49,29 @@ def decode_image_b64(value) -> bytes:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise BadRequest("image_b64 is not valid base64") from None
+
+
+def principal(*roles: str, region: str | None = None):
+    """The caller's credential, which must hold one of ``roles``."""
+    from ..credentials import require
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        token = ""
+    return require(service().credentials.authenticate(token.strip()), *roles, region=region)
+
+
+def person_from(body: dict, name_required: bool = True):
+    from ..issuers import make_person
+    if not isinstance(body, dict):
+        raise BadRequest("person must be an object with id_number and name")
+    return make_person(body.get("id_number", ""), body.get("name"), body.get("id_type", "resident"),
+                       name_required=name_required)
+
+
+def issued_json(issued) -> dict:
+    c = issued.claims
+    return {"qr_text": issued.qr_text, "format": issued.format, "code_id": c["jti"],
+            "status": c["status"], "reasons": c["reasons"], "kind": c["kind"],
+            "holder": {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+            "issued_at": standard.rfc3339(c["iat"]), "expires_at": standard.rfc3339(c["exp"])}

@@ -27,8 +27,9 @@ class Person:
         return f"Person(id_type={self.id_type!r}, id={standard.mask_id(self.id_number)!r})"
 
 
-def make_person(id_number: str, name: str, id_type: str = "resident") -> Person:
-    """Validate and normalise what a clerk or kiosk typed."""
+def make_person(id_number: str, name: str | None, id_type: str = "resident",
+                name_required: bool = True) -> Person:
+    """Validate and normalise what a clerk or kiosk typed (a kiosk may not know the name)."""
     if id_type not in ID_TYPES:
         raise BadRequest(f"id_type must be one of {', '.join(ID_TYPES)}")
     if id_type == "resident":
@@ -38,6 +39,8 @@ def make_person(id_number: str, name: str, id_type: str = "resident") -> Person:
         if not (5 <= len(number) <= 20 and number.isascii() and number.replace("-", "").isalnum()):
             raise BadRequest("document number must be 5-20 letters or digits")
     name = " ".join(unicodedata.normalize("NFC", str(name or "")).split())
+    if not name and not name_required:
+        return Person(id_type, number, "")
     if not name or len(name) > MAX_NAME_CHARS or not all(c.isprintable() for c in name):
         raise BadRequest(f"name must be 1-{MAX_NAME_CHARS} printable characters")
     return Person(id_type, number, name)

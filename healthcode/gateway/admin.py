@@ -1,0 +1,43 @@
+"""Separated duties: the data manager's keys and retention, the auditor's log."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from ..errors import BadRequest
+from .common import principal, service
+
+bp = Blueprint("admin", __name__)
+
+
+@bp.post("/v1/admin/keys/<owner>/rotate")
+def rotate_key(owner: str):
+    who = principal("data_manager")
+    return jsonify(owner=owner, kid=service().rotate_key(owner, actor=who.as_actor()))
+
+
+@bp.post("/v1/admin/purge")
+def purge():
+    who = principal("data_manager")
+    return jsonify(purged=service().purge(actor=who.as_actor()))
+
+
+@bp.get("/v1/audit")
+def audit_entries():
+    who = principal("auditor")
+    try:
+        after = int(request.args.get("after", 0))
+        limit = min(int(request.args.get("limit", 100)), 1000)
+    except ValueError:
+        raise BadRequest("after and limit must be integers") from None
+    svc = service()
+    svc.audit.record(who.as_actor(), "audit_read", None, after=after, limit=limit)
+    return jsonify(entries=svc.audit.entries(after, limit))
+
+
+@bp.get("/v1/audit/verify")
+def audit_verify():
+    who = principal("auditor")
+    svc = service()
+    result = svc.audit.verify()
+    svc.audit.record(who.as_actor(), "audit_verify", None, intact=result["intact"])
+    return jsonify(result)
