@@ -295,6 +295,24 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
 
 
 @main.command()
+@click.argument("text", required=False)
+@click.option("--to", "target", required=True, help="target region code, e.g. 820000")
+@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+def transcode(text, target, fmt):
+    """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
+    try:
+        issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
+                                         fmt="national" if fmt == "national" else None,
+                                         actor={"role": "operator", "id": "cli"})
+    except HealthCodeError as exc:
+        if exc.code == "transcode_refused":
+            click.echo(json.dumps(exc.as_dict()), err=True)
+            sys.exit(1)
+        _fail_usage(exc)
+    click.echo(issued.qr_text)
+
+
+@main.command()
 def purge():
     """Delete data older than the retention window (30 days by default)."""
     _emit(_service().purge(actor={"role": "data_manager", "id": "cli"}))

@@ -54,6 +54,7 @@ class Settings:
     format_options: dict = field(default_factory=dict, hash=False, compare=False)
     limits: dict = field(default_factory=dict, hash=False, compare=False)
     issuer_url: str = ""                    # default base URL of regional issuers
+    document_regions: dict = field(default_factory=dict, hash=False, compare=False)
 
     def issuer_url_for(self, region: "Region") -> str:
         return region.issuer_url or self.issuer_url
@@ -100,4 +101,5 @@ def load_settings(config_path: str | os.PathLike | None = None,
                     extra_formats=tuple(defaults.get("extra_formats", ())),
                     format_options=dict(raw.get("format", {})),
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
-                    issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""))
+                    issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
+                    document_regions=dict(raw.get("document_regions", {})))

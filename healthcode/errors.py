@@ -62,6 +62,13 @@ class InvalidIdNumber(HealthCodeError):
     code = "id_number_invalid"
 
 
+class TranscodeRefused(HealthCodeError):
+    """Only a code that verifies can be transcoded."""
+
+    code = "transcode_refused"
+    http_status = 422
+
+
 class UpstreamUnavailable(HealthCodeError):
     """A region's issuer could not be reached: we say so rather than guess a colour."""
 

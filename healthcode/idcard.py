@@ -7,6 +7,7 @@ echo the number — it is personal data.
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
@@ -82,3 +83,24 @@ def mask(number: str) -> str:
     if len(number) >= 8:
         return number[:2] + "*" * (len(number) - 4) + number[-2:]
     return "*" * max(len(number) - 1, 1) + number[-1:]
+
+
+DOCUMENT_PATTERNS = {
+    "macau_id": re.compile(r"[157]\d{7}"),          # BIR: 1234567(8) → 12345678
+    "hk_id": re.compile(r"[A-Z]{1,2}\d{6}[0-9A]"),   # A123456(7) → A1234567
+}
+
+
+def normalize_document(id_type: str, raw: str) -> str:
+    """Non-resident documents: NFKC, no spaces, hyphens or brackets around the check digit."""
+    if not isinstance(raw, str) or len(raw) > MAX_RAW_CHARS:
+        raise InvalidIdNumber("document number must be short text")
+    text = unicodedata.normalize("NFKC", raw).upper()
+    text = "".join(ch for ch in text if ch not in SEPARATORS + "()")
+    pattern = DOCUMENT_PATTERNS.get(id_type)
+    if pattern is not None:
+        if not pattern.fullmatch(text):
+            raise InvalidIdNumber(f"not a valid {id_type.replace('_', ' ')} number")
+    elif not (5 <= len(text) <= 20 and text.isascii() and text.isalnum()):
+        raise InvalidIdNumber("document number must be 5-20 letters or digits")
+    return text

@@ -6,14 +6,15 @@ audited here, in one place, whoever calls them.
 """
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 
-from . import idcard, printing, standard, trustlist
+from . import idcard, printing, standard, transcoding, trustlist
 from .audit import AuditLog
 from .config import Settings, load_settings
 from .credentials import Credentials, Principal
-from .errors import BadRequest, RateLimited, UnknownRegion, UpstreamUnavailable
+from .errors import BadRequest, RateLimited, TranscodeRefused, UnknownRegion, UpstreamUnavailable
 from .issuer_client import IdentityNotMatched, IssuerClient
 from .issuers import Issuer, IssuedCode, Person
 from .keystore import NATIONAL, KeyStore
@@ -170,10 +171,12 @@ class Service:
     # -- lookups for people without phones ---------------------------------------------------------
     def home_region(self, person: Person, region: str | None = None) -> str:
         """The region that holds this person's status: given, or read off a resident ID."""
-        if region is None:
-            if person.id_type != "resident":
-                raise BadRequest("give region for documents other than a resident ID card")
+        if region is None and person.id_type == "resident":
             region = idcard.parse(person.id_number).region
+        if region is None:
+            region = self.settings.document_regions.get(person.id_type)
+        if region is None:
+            raise BadRequest("give region for documents other than a resident ID card")
         try:
             self.settings.region(region)
         except UnknownRegion:
@@ -276,6 +279,40 @@ class Service:
                                        c["id_masked"], c["iat"], c["exp"], c["jti"]))
         self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
         return printing.render_pdf(cards, layout)
+
+    # -- transcoding (粤↔澳 and between any two regions) -------------------------------------------
+    def transcode(self, payload: str, target_region: str, fmt: str | None = None,
+                  actor: dict | None = None) -> tuple[IssuedCode, Verdict]:
+        """A verified code of one region → a code of another, re-decided under the target's rules.
+
+        The source's reasons become facts for the target's rules (a close contact is red in
+        Guangdong and yellow in Sichuan); reasons that cannot be re-decided (an issuer's manual
+        decision) keep the source colour as a floor.  ``prov`` records the source and the origin,
+        so an auditor can trace a code through any number of hops."""
+        issuer = self.issuer(target_region)
+        source = self.verify(payload, device="transcoder")
+        if not source.valid:
+            raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
+        c, now = source.claims, self.now()
+        status, reasons = transcoding.redecide(issuer.region.rules, c["status"], c["reasons"], c["iat"], now)
+        prev = c.get("prov", {})
+        prov = {"region": c["region"], "jti": c["jti"], "format": source.format,
+                "origin_region": prev.get("origin_region", prev.get("region", c["region"])),
+                "origin_jti": prev.get("origin_jti", prev.get("jti", c["jti"]))}
+        ttl = issuer.region.dynamic_ttl if c["kind"] == "dynamic" else issuer.region.offline_ttl
+        claims = {**{k: c[k] for k in ("sub", "name_masked", "id_masked", "id_type", "kind")},
+                  "ver": c["ver"], "region": target_region, "jti": secrets.token_urlsafe(12),
+                  "iat": now, "exp": min(c["exp"], now + ttl), "status": status,
+                  "reasons": reasons + ["transcoded"], "prov": prov}
+        if "dep" in c:
+            claims["dep"] = c["dep"]
+        issued = issuer.sign(claims, fmt)
+        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
+                                              tuple(claims["reasons"]), now, claims["exp"]))
+        self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                          source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                          status=status, source_status=c["status"])
+        return issued, source
 
     # -- retention -------------------------------------------------------------------------------
     def purge(self, actor: dict | None = None) -> dict:

@@ -12,7 +12,9 @@ from healthcode import qr, standard, trustlist
 from conftest import run_cli
 
 ISSUE = {"440000": ("440106197209116424", "陈秀英"), "310000": ("310115193302201761", "王桂兰"),
-         "510000": ("510107199501013071", "张伟"), "110000": ("110101197612039635", "刘建国")}
+         "510000": ("510107199501013071", "张伟"), "110000": ("110101197612039635", "刘建国"),
+         "820000": ("5123456(7)", "陳美華")}
+ID_TYPES = {"820000": "macau_id"}
 
 
 def conforms(component: str, body) -> None:
@@ -28,7 +30,8 @@ def tokens(live_server, live_data):
 def issue_http(live_server, tokens, region, **body):
     id_number, name = ISSUE[region]
     r = requests.post(f"{live_server.url}/v1/issuers/{region}/codes",
-                      json={"id_number": id_number, "name": name, **body},
+                      json={"id_number": id_number, "name": name,
+                            "id_type": ID_TYPES.get(region, "resident"), **body},
                       headers={"Authorization": f"Bearer {tokens[region]}"}, timeout=10)
     assert r.status_code == 201, r.text
     conforms("IssueResponse", r.json())

@@ -55,3 +55,18 @@ def revoke(region: str):
     jtis = svc.revoke_subject(svc.subject(person_from(body, name_required=False)), who.as_actor(),
                               reason=str(body.get("reason", ""))[:100])
     return jsonify(revoked=len(jtis))
+
+
+@bp.post("/v1/transcode")
+def transcode():
+    """A verified code of one region → a code of the target region, with provenance."""
+    body = json_body("TranscodeRequest")
+    target = body["target_region"]
+    service().settings.region(target)
+    who = principal("issuer", "operator", region=target)
+    issued, source = service().transcode(body["payload"], target,
+                                         fmt="national" if body.get("format") == "national" else None,
+                                         actor=who.as_actor())
+    return jsonify({**issued_json(issued), "provenance": issued.claims["prov"],
+                    "source": {"region": source.region, "format": source.format, "status": source.status,
+                               "code_id": source.code_id}}), 201

@@ -35,9 +35,7 @@ def make_person(id_number: str, name: str | None, id_type: str = "resident",
     if id_type == "resident":
         number = idcard.parse(id_number).number
     else:
-        number = unicodedata.normalize("NFKC", str(id_number)).replace(" ", "").upper()
-        if not (5 <= len(number) <= 20 and number.isascii() and number.replace("-", "").isalnum()):
-            raise BadRequest("document number must be 5-20 letters or digits")
+        number = idcard.normalize_document(id_type, id_number)
     name = " ".join(unicodedata.normalize("NFC", str(name or "")).split())
     if not name and not name_required:
         return Person(id_type, number, "")

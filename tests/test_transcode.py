@@ -1,0 +1,129 @@
+"""Transcoding: 粤↔澳 over HTTP with provenance, and between any two regions in-process."""
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import requests
+
+from healthcode import jws, standard
+from healthcode.issuers import make_person
+from conftest import run_cli
+
+GD = ("440106199901056850", "李明", "resident")
+MO = ("1234567(8)", "陳大文", "macau_id")
+
+
+def person(spec):
+    return make_person(spec[0], spec[1], spec[2])
+
+
+def test_macau_native_format(service):
+    issued = service.issue("820000", person(MO), status="yellow")
+    assert issued.qr_text.startswith("MOHC1:")
+    native = json.loads(jws.parse(issued.qr_text[6:]).payload)
+    assert native["estado"] == "amarelo" and native["tipo_documento"] == "bir" and native["documento"] == "12****78"
+    verdict = service.verify(issued.qr_text)
+    assert verdict.valid and verdict.holder == {"name_masked": "陳*文", "id_masked": "12****78"}
+
+
+@pytest.mark.parametrize("raw", ["1234567(8)", "12345678", "１２３４５６７（８）", " 1234567 (8) "])
+def test_macau_id_numbers_normalise(raw):
+    assert make_person(raw, "陳大文", "macau_id").id_number == "12345678"
+
+
+@pytest.mark.parametrize("raw", ["2234567(8)", "123456(7)", "A234567(8)"])
+def test_bad_macau_id_numbers(raw):
+    from healthcode.errors import InvalidIdNumber
+    with pytest.raises(InvalidIdNumber):
+        make_person(raw, "陳大文", "macau_id")
+
+
+def test_gd_to_mo_to_gd_keeps_provenance(live_server, live_data):
+    tokens = json.loads(run_cli("tokens", data_dir=live_data, check=True).stdout)
+    operator = json.loads(run_cli("credentials", "add", "--role", "operator", "--id", "border-desk",
+                                  data_dir=live_data, check=True).stdout)["token"]
+    url = live_server.url
+    original = requests.post(f"{url}/v1/issuers/440000/codes",
+                             json={"id_number": GD[0], "name": GD[1], "facts": {"close_contact": True}},
+                             headers={"Authorization": f"Bearer {tokens['440000']}"}, timeout=10).json()
+    to_mo = requests.post(f"{url}/v1/transcode", json={"payload": original["qr_text"], "target_region": "820000"},
+                          headers={"Authorization": f"Bearer {tokens['820000']}"}, timeout=10)
+    assert to_mo.status_code == 201, to_mo.text
+    mo = to_mo.json()
+    assert mo["qr_text"].startswith("MOHC1:") and mo["status"] == "red"
+    assert mo["reasons"] == ["close_contact", "transcoded"]
+    assert mo["provenance"] == {"region": "440000", "jti": original["code_id"], "format": "yuekang",
+                                "origin_region": "440000", "origin_jti": original["code_id"]}
+    back = requests.post(f"{url}/v1/transcode", json={"payload": mo["qr_text"], "target_region": "440000"},
+                         headers={"Authorization": f"Bearer {operator}"}, timeout=10).json()
+    assert back["qr_text"].startswith("YKM1:") and back["status"] == "red"
+    assert back["provenance"] == {"region": "820000", "jti": mo["code_id"], "format": "macau",
+                                  "origin_region": "440000", "origin_jti": original["code_id"]}
+    assert back["holder"] == original["holder"] == mo["holder"]
+    verdict = requests.post(f"{url}/v1/verify", json={"payload": back["qr_text"]}, timeout=10).json()
+    assert verdict["valid"] and verdict["details"]["transcoded_from"]["origin_jti"] == original["code_id"]
+    assert standard.parse_rfc3339(back["expires_at"]) <= standard.parse_rfc3339(original["expires_at"])
+    # the audit log links every hop
+    auditor = json.loads(run_cli("credentials", "add", "--role", "auditor", "--id", "aud", data_dir=live_data,
+                                 check=True).stdout)["token"]
+    entries = requests.get(f"{url}/v1/audit?limit=1000", headers={"Authorization": f"Bearer {auditor}"},
+                           timeout=10).json()["entries"]
+    hops = [(e["detail"]["source_jti"], e["detail"]["jti"]) for e in entries if e["action"] == "transcode"]
+    assert (original["code_id"], mo["code_id"]) in hops and (mo["code_id"], back["code_id"]) in hops
+
+
+def test_transcode_permissions_and_refusals(live_server, live_data):
+    tokens = json.loads(run_cli("tokens", data_dir=live_data, check=True).stdout)
+    code = requests.post(f"{live_server.url}/v1/issuers/440000/codes", json={"id_number": GD[0], "name": GD[1]},
+                         headers={"Authorization": f"Bearer {tokens['440000']}"}, timeout=10).json()["qr_text"]
+    r = requests.post(f"{live_server.url}/v1/transcode", json={"payload": code, "target_region": "820000"},
+                      headers={"Authorization": f"Bearer {tokens['440000']}"}, timeout=10)
+    assert r.status_code == 403            # Guangdong may not sign Macau codes
+    r = requests.post(f"{live_server.url}/v1/transcode", json={"payload": code[:-4] + "AAAA", "target_region": "820000"},
+                      headers={"Authorization": f"Bearer {tokens['820000']}"}, timeout=10)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "transcode_refused"
+    assert "signature_invalid" in r.json()["error"]["message"]
+    r = requests.post(f"{live_server.url}/v1/transcode", json={"payload": code, "target_region": "999999"},
+                      headers={"Authorization": f"Bearer {tokens['820000']}"}, timeout=10)
+    assert r.status_code == 404
+
+
+REGIONS = ["440000", "310000", "510000", "110000", "820000"]
+
+
+@pytest.mark.parametrize("source,target", [p for p in itertools.permutations(REGIONS, 2)])
+def test_any_two_regions(service, source, target):
+    spec = MO if source == "820000" else GD
+    issued = service.issue(source, person(spec), facts={"close_contact": True})
+    new, _ = service.transcode(issued.qr_text, target)
+    verdict = service.verify(new.qr_text)
+    assert verdict.valid and verdict.region == target
+    assert verdict.format == service.settings.region(target).format
+    expected = service.settings.region(target).rules["close_contact"]
+    assert verdict.status == expected           # re-decided under the target's rules
+    assert verdict.extra["transcoded_from"]["jti"] == issued.claims["jti"]
+
+
+def test_manual_red_is_never_laundered(service):
+    issued = service.issue("440000", person(GD), status="red")           # issuer_override
+    new, _ = service.transcode(issued.qr_text, "510000")
+    assert service.verify(new.qr_text).status == "red"
+
+
+def test_target_rules_can_relax_a_colour(service):
+    """Close contact: red in Guangdong, yellow in Sichuan — the target's rules decide."""
+    issued = service.issue("440000", person(GD), facts={"close_contact": True})
+    new, _ = service.transcode(issued.qr_text, "510000")
+    verdict = service.verify(new.qr_text)
+    assert (verdict.status, verdict.reasons) == ("yellow", ["close_contact", "transcoded"])
+
+
+def test_cli_transcode(tmp_path):
+    data = tmp_path / "d"
+    text = run_cli("issue", "--region", "820000", "--id-number", MO[0], "--name", MO[1], "--id-type", "macau_id",
+                   data_dir=data, check=True).stdout.strip()
+    out = run_cli("transcode", text, "--to", "440000", data_dir=data, check=True).stdout.strip()
+    assert out.startswith("YKM1:")
+    assert run_cli("transcode", "YKM1:broken", "--to", "440000", data_dir=data).returncode == 1
