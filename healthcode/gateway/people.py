@@ -2,8 +2,11 @@
 offline codes."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+import base64
 
+from flask import Blueprint, Response, jsonify, request
+
+from .. import qr
 from .common import json_body, optional_str, person_from, principal, service
 
 bp = Blueprint("people", __name__)
@@ -17,6 +20,8 @@ def kiosk_lookup():
     person = person_from(body, name_required=False)
     result = service().lookup(who, person, assisted=False, kiosk_id=optional_str(body, "kiosk_id") or who.id,
                               region=body.get("region"))
+    if request.args.get("png"):        # the kiosk screen shows the QR for the bus driver to scan
+        result["png_b64"] = base64.b64encode(qr.render_png(result["qr_text"], box_size=8)).decode()
     return jsonify(result)
 
 

@@ -1,0 +1,95 @@
+"""The pages people use, in a real headless Chromium: the checkpoint page and the ID-card kiosk.
+
+The kiosk test reads the QR code back from a screenshot of the page, as a bus driver's scanner
+would, and verifies it."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+import requests
+
+from healthcode import qr
+from conftest import LiveServer, run_cli
+
+# CI installs Chromium (.ci/run) and must never skip these; a developer machine without it may.
+pytestmark = pytest.mark.skipif(not shutil.which("chromedriver") and not os.environ.get("CI"),
+                                reason="chromium-driver is installed by .ci/run")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as DriverService
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1000,1400"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=DriverService(executable_path=shutil.which("chromedriver")), options=options)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("pages")
+    srv = LiveServer(data)
+    srv.data = data
+    yield srv
+    srv.stop()
+
+
+def wait_for(driver, condition, timeout=10):
+    from selenium.webdriver.support.ui import WebDriverWait
+    return WebDriverWait(driver, timeout).until(condition)
+
+
+def test_checkpoint_page_shows_colour_and_is_ready_for_next(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    code = run_cli("issue", "--region", "110000", "--id-number", "110101200107075410", "--name", "赵小燕",
+                   "--status", "yellow", data_dir=server.data, check=True).stdout.strip()
+    browser.get(server.url + "/checkpoint")
+    box = browser.find_element(By.ID, "payload")
+    box.send_keys(code + Keys.ENTER)                       # what a keyboard-wedge scanner does
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "yellow")
+    assert "黄码" in browser.find_element(By.ID, "verdict").text
+    assert browser.find_element(By.ID, "holder").text.startswith("赵*燕")
+    assert box.get_attribute("value") == ""                # cleared for the next person
+    box.send_keys("YKM1:forged" + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "invalid")
+    assert "format_unknown" in browser.find_element(By.ID, "detail").text or \
+        "malformed" in browser.find_element(By.ID, "detail").text
+
+
+def test_kiosk_shows_a_scannable_code(browser, server, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    token = json.loads(run_cli("credentials", "add", "--role", "kiosk", "--id", "kiosk-sz-01",
+                               data_dir=server.data, check=True).stdout)["token"]
+    run_cli("issue", "--region", "440000", "--id-number", "440305193606300643", "--name", "陈秀英",
+            "--status", "green", data_dir=server.data, check=True)
+    browser.get(f"{server.url}/kiosk?kiosk_id=kiosk-sz-01#token={token}")
+    assert "#token" not in browser.current_url              # the credential leaves the address bar
+    browser.find_element(By.ID, "idnum").send_keys("440305193606300643" + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "green")
+    assert browser.find_element(By.ID, "who").text.startswith("陈*英")
+    shot = tmp_path / "kiosk.png"
+    browser.save_screenshot(str(shot))
+    shutil.copy(shot, os.environ.get("HEALTHCODE_SCREENSHOT", tmp_path / "kept.png"))
+    (text,) = qr.decode_image(shot.read_bytes())
+    verdict = requests.post(server.url + "/v1/verify", json={"payload": text}, timeout=5).json()
+    assert verdict["valid"] and verdict["status"] == "green" and verdict["region"] == "440000"
+
+
+def test_kiosk_explains_problems_in_plain_words(browser, server):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    browser.find_element(By.ID, "again").click()
+    browser.find_element(By.ID, "idnum").send_keys("440305193606300644" + Keys.ENTER)   # wrong check digit
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "error")
+    assert "身份证号码有误" in browser.find_element(By.ID, "more").text
