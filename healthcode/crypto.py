@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,7 +31,7 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Strict base64url: no padding, no stray characters (a lax decoder lets forgeries differ)."""
-    if not isinstance(text, str) or any(c not in _B64URL for c in text) or len(text) % 4 == 1:
+    if not isinstance(text, str) or not _B64URL.fullmatch(text) or len(text) % 4 == 1:
         raise Malformed("not base64url")
     raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     if b64url_encode(raw) != text:
@@ -38,7 +39,7 @@ def b64url_decode(text: str) -> bytes:
     return raw
 
 
-_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 # --- keys ----------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import json
 from datetime import datetime, timezone
 from functools import lru_cache
 
+import fastjsonschema
 import jsonschema
 
 from . import STANDARD_VERSION
@@ -28,9 +29,18 @@ def load_schema(name: str) -> dict:
 
 
 @lru_cache(maxsize=None)
-def _claims_validator():
-    schema = load_schema("code-claims.schema.json")
-    return jsonschema.Draft202012Validator(schema)
+def reference_claims_validator():
+    """The schema as written (draft 2020-12), via jsonschema: the reference."""
+    return jsonschema.Draft202012Validator(load_schema("code-claims.schema.json"))
+
+
+@lru_cache(maxsize=None)
+def _fast_claims_validator():
+    """The same schema compiled to Python by fastjsonschema: ~100x faster on the verify hot
+    path.  It speaks draft-07, which covers every keyword this schema uses; a test checks the two
+    agree."""
+    schema = dict(load_schema("code-claims.schema.json"), **{"$schema": "http://json-schema.org/draft-07/schema#"})
+    return fastjsonschema.compile(schema)
 
 
 @lru_cache(maxsize=None)
@@ -45,10 +55,10 @@ def reasons_vocabulary() -> tuple[str, ...]:
 
 
 def validate_claims(claims: dict) -> dict:
-    error = jsonschema.exceptions.best_match(_claims_validator().iter_errors(claims))
-    if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "claims"
-        raise SchemaInvalid(f"{where}: {error.message[:200]}")
+    try:
+        _fast_claims_validator()(claims)
+    except fastjsonschema.JsonSchemaException as exc:
+        raise SchemaInvalid(str(exc.message)[:200].replace("data.", "", 1)) from None
     if claims["exp"] <= claims["iat"]:
         raise SchemaInvalid("exp must be after iat")
     return claims

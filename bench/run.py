@@ -1,0 +1,122 @@
+"""Benchmarks: speed goals live here, printed as ratios, not as timed unit tests.
+
+    make bench            # or: .venv/bin/python -m bench.run [--quick]
+
+1. verify in-process, per format, against the bare signature check it cannot beat;
+2. verify over HTTP (threaded Flask server) against GET /healthz on the same server;
+3. batch of 500 against 500 single requests;
+4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from conftest import LiveServer, run_cli  # noqa: E402
+from healthcode import crypto  # noqa: E402
+from healthcode.config import load_settings  # noqa: E402
+from healthcode.issuers import make_person  # noqa: E402
+from healthcode.service import Service  # noqa: E402
+
+PEOPLE = {"440000": ("440305193606300643", "陈秀英", "resident"), "310000": ("310115193302201761", "王桂兰", "resident"),
+          "510000": ("510107199501013071", "张伟", "resident"), "110000": ("110101197612039635", "刘建国", "resident"),
+          "820000": ("1234567(8)", "陳大文", "macau_id")}
+
+
+def rate(fn, n: int) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return n / (time.perf_counter() - start)
+
+
+def latencies(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return sorted(out)
+
+
+def pct(values, q):
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def bench_in_process(svc: Service, n: int) -> None:
+    print(f"\n# 1. verify in-process ({n} codes each)")
+    key = crypto.generate_private_key("ES256")
+    msg = b"x" * 400
+    sig = crypto.sign("ES256", key, msg)
+    bare = rate(lambda: crypto.verify("ES256", key.public_key(), msg, sig), n)
+    print(f"bare ES256 signature check: {bare:,.0f}/s")
+    for region, (id_number, name, id_type) in PEOPLE.items():
+        text = svc.issue(region, make_person(id_number, name, id_type)).qr_text
+        r = rate(lambda: svc.verifier.verify(text, svc.trust_list()), n)
+        fmt = svc.settings.region(region).format
+        print(f"{fmt:12s} verify: {r:8,.0f}/s   ratio to bare signature check: {r / bare:.2f}")
+
+
+def bench_http(n: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp)
+        server = LiveServer(data)
+        try:
+            id_number, name, _ = PEOPLE["440000"]
+            text = run_cli("issue", "--region", "440000", "--id-number", id_number, "--name", name,
+                           "--kind", "offline", data_dir=data, check=True).stdout.strip()
+            session = requests.Session()
+            print(f"\n# 2. HTTP, one client, keep-alive ({n} requests)")
+            base = latencies(lambda: session.get(server.url + "/healthz"), n)
+            ver = latencies(lambda: session.post(server.url + "/v1/verify", json={"payload": text}), n)
+            print(f"GET /healthz      p50 {pct(base, .5) * 1000:6.2f} ms  p95 {pct(base, .95) * 1000:6.2f} ms")
+            print(f"POST /v1/verify   p50 {pct(ver, .5) * 1000:6.2f} ms  p95 {pct(ver, .95) * 1000:6.2f} ms"
+                  f"   ratio p50 to healthz: {pct(ver, .5) / pct(base, .5):.2f}")
+            print(f"scans per hour one checkpoint can do (p95): {3600 / pct(ver, .95):,.0f}")
+            print("\n# 3. batch of 500 vs 500 single requests")
+            items = [{"id": i, "payload": text} for i in range(500)]
+            t0 = time.perf_counter()
+            session.post(server.url + "/v1/verify/batch", json={"items": items}).raise_for_status()
+            batch = time.perf_counter() - t0
+            single = sum(ver[:500]) if len(ver) >= 500 else statistics.mean(ver) * 500
+            print(f"batch {batch * 1000:,.0f} ms vs singles {single * 1000:,.0f} ms   ratio: {batch / single:.2f}")
+            print("\n# 4. kiosk lookup: gateway → issuer over HTTP → verify")
+            token = __import__("json").loads(run_cli("credentials", "add", "--role", "kiosk", "--id", "bench",
+                                                     data_dir=data, check=True).stdout)["token"]
+            for region, (id_number, name, id_type) in PEOPLE.items():
+                if id_type == "resident":
+                    run_cli("issue", "--region", region, "--id-number", id_number, "--name", name,
+                            data_dir=data, check=True)
+            residents = [p for p in PEOPLE.values() if p[2] == "resident"]
+            calls = iter(range(10 ** 9))
+            kiosk = latencies(lambda: session.post(
+                server.url + "/v1/kiosk/lookup", headers={"Authorization": f"Bearer {token}"},
+                json={"id_number": residents[next(calls) % len(residents)][0], "kiosk_id": "bench"}), min(n, 200))
+            print(f"kiosk lookup      p50 {pct(kiosk, .5) * 1000:6.1f} ms  p95 {pct(kiosk, .95) * 1000:6.1f} ms"
+                  f"   ratio p95 to the 2 s budget: {pct(kiosk, .95) / 2.0:.3f}")
+        finally:
+            server.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer iterations")
+    args = parser.parse_args()
+    n = 200 if args.quick else 2000
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = Service(load_settings(data_dir=tmp))
+        bench_in_process(svc, n)
+    bench_http(min(n, 1000))
+
+
+if __name__ == "__main__":
+    main()
