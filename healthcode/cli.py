@@ -172,7 +172,9 @@ def verify_batch():
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
-def serve(host, port, workers):
+@click.option("--purge-every", default=3600, type=float, show_default=True,
+              help="seconds between retention purges (0: never; use `healthcode purge` from cron)")
+def serve(host, port, workers, purge_every):
     """Serve the gateway over HTTP."""
     import os
     from .gateway import create_app
@@ -180,9 +182,9 @@ def serve(host, port, workers):
     os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
     if workers:
         from .wsgi import run_gunicorn
-        run_gunicorn(host, port, workers)
+        run_gunicorn(host, port, workers, purge_every)
         return
-    app = create_app()
+    app = create_app(purge_every=purge_every)
     click.echo(f"healthcode gateway on http://{host}:{port}/", err=True)
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 

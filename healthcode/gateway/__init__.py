@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
@@ -21,7 +22,9 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               429: "rate_limited"}
 
 
-def create_app(service: Service | None = None, settings=None) -> Flask:
+def create_app(service: Service | None = None, settings=None, purge_every: float = 0) -> Flask:
+    """``purge_every`` > 0 runs the retention purge in the background every that many seconds
+    (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_AS_ASCII"] = False
@@ -33,7 +36,24 @@ def create_app(service: Service | None = None, settings=None) -> Flask:
     for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
+    if purge_every > 0:
+        _schedule_purge(app.extensions["healthcode"], purge_every)
     return app
+
+
+def _schedule_purge(service: Service, every: float) -> None:
+    def run():
+        try:
+            service.purge()
+        except Exception:            # noqa: BLE001 — a failed purge is logged and retried next round
+            log.exception("scheduled purge failed")
+        timer = threading.Timer(every, run)
+        timer.daemon = True
+        timer.start()
+
+    first = threading.Timer(min(every, 60), run)
+    first.daemon = True
+    first.start()
 
 
 def _register_errors(app: Flask) -> None:

@@ -1,0 +1,107 @@
+"""Data governance: no plain ID number anywhere at rest, retention purge on a fake clock,
+sealed personal data, audit of key changes and purges."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from healthcode.errors import HealthCodeError
+from healthcode.issuers import make_person
+from healthcode.store import ScanEvent
+
+PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
+          ("310000", "310115193302201761", "王桂兰", "resident"),
+          ("510000", "510107201804272337", "张小宝", "resident"),
+          ("110000", "11010519491231002X", "刘淑珍", "resident"),
+          ("820000", "1234567(8)", "陳大文", "macau_id")]
+DAY = 86400
+
+
+def everything_at_rest(data_dir) -> bytes:
+    """Every byte under the data directory except the secrets (keys are not personal data)."""
+    return b"".join(p.read_bytes() for p in sorted(data_dir.rglob("*"))
+                    if p.is_file() and "secrets" not in p.parts and "keys" not in p.parts)
+
+
+def test_no_plain_id_number_or_name_at_rest(service, settings):
+    from healthcode.credentials import Principal
+    operator = Principal("operator", "op-1")
+    issued = []
+    for region, id_number, name, id_type in PEOPLE:
+        person = make_person(id_number, name, id_type)
+        issued.append(service.issue(region, person, facts={"close_contact": True}))
+        service.print_cards([(region, person, None)])
+    service.transcode(issued[0].qr_text, "820000")
+    holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
+    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form"})
+    service.reissue("440000", service.subject(holder), "陈秀英")
+    with pytest.raises(HealthCodeError):
+        service.reissue("440000", service.subject(holder), "错名字")
+    for code in issued:
+        service.verify(code.qr_text, place="站", device="d")
+    service.revoke_subject(service.subject(holder), {"role": "issuer", "id": "gd"})
+    service.store.close()
+    raw = everything_at_rest(settings.data_dir)
+    assert len(raw) > 10_000                               # the scan really looked at data
+    for _, id_number, name, id_type in PEOPLE:
+        normal = make_person(id_number, name, id_type).id_number
+        for needle in {id_number, normal}:
+            assert needle.encode() not in raw, "plain ID number at rest"
+        assert name.encode("utf-8") not in raw, "plain name at rest"
+        assert json.dumps(name).encode() not in raw       # nor as \\u escapes
+
+
+def test_sealed_personal_data_opens_only_for_its_own_record(service):
+    person = make_person("440305193606300643", "陈秀英")
+    service.issue("440000", person)
+    sub = service.subject(person)
+    resident = service.store.get_resident(sub, "440000")
+    assert service.sealer.open(resident.pii_sealed, context=sub)["id_number"] == person.id_number
+    with pytest.raises(HealthCodeError):
+        service.sealer.open(resident.pii_sealed, context="someone-else")
+
+
+def test_seal_key_rotation_keeps_old_records_readable(service):
+    person = make_person("440305193606300643", "陈秀英")
+    service.issue("440000", person)
+    sub = service.subject(person)
+    old = service.store.get_resident(sub, "440000").pii_sealed
+    new_kid = service.sealer.rotate()
+    assert service.sealer.open(old, context=sub)["name"] == "陈秀英"
+    assert service.sealer.seal({"a": 1}, context="x").startswith(new_kid + ".")
+
+
+def test_purge_on_a_fake_clock(service, clock):
+    person = make_person("310115193302201761", "王桂兰")
+    old = service.issue("310000", person)
+    service.verify(old.qr_text)
+    clock.advance(20 * DAY)
+    recent = service.issue("310000", make_person("310115200805135105", "王小红"))
+    service.verify(recent.qr_text)
+    clock.advance(11 * DAY)                    # the first scan is now 31 days old; the second 11
+    counts = service.purge()
+    assert counts["scan_events"] == 1 and counts["issued_codes"] == 1 and counts["residents"] == 1
+    remaining = service.store.scans()
+    assert [e.code_id for e in remaining] == [recent.claims["jti"]]
+    assert service.store.get_resident(service.subject(person), "310000") is None
+    purge_entries = [e for e in service.audit.entries() if e["action"] == "purge"]
+    assert purge_entries and purge_entries[-1]["detail"]["scan_events"] == 1
+    assert service.audit.verify()["intact"]
+
+
+def test_retention_window_is_configurable(settings, clock, monkeypatch):
+    from healthcode.config import load_settings
+    from healthcode.service import Service
+    monkeypatch.setenv("HEALTHCODE_RETENTION_DAYS", "7")
+    svc = Service(load_settings(data_dir=settings.data_dir), clock=clock)
+    svc.store.add_scan(ScanEvent(int(clock()), True, "x", "440000", "green", "a"))
+    clock.advance(8 * DAY)
+    assert svc.purge()["scan_events"] == 1
+
+
+def test_key_rotation_is_audited(service):
+    kid = service.rotate_key("510000", actor={"role": "data_manager", "id": "dm"})
+    entry = service.audit.entries()[-1]
+    assert entry["action"] == "key_rotate" and entry["detail"] == {"owner": "510000", "kid": kid}
+    assert entry["actor"] == {"role": "data_manager", "id": "dm"}
