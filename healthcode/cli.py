@@ -86,7 +86,9 @@ def _offline_trust(trust_list: str, national_keys: str, now: int):
 @click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
               help="cached trust list (offline mode; needs --national-keys)")
 @click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
-def verify(text, image, at, trust_list, national_keys):
+@click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
+def verify(text, image, at, trust_list, national_keys, trust_files):
     """Verify a code (argument, --image, or stdin) and print the verdict."""
     import time
     from .verify import Verifier
@@ -96,6 +98,10 @@ def verify(text, image, at, trust_list, national_keys):
         _fail_usage(exc)
     if text is None and image is None:
         text = sys.stdin.read()
+    try:
+        anchors = [a for path in trust_files for a in anchors_from_file(path)]
+    except HealthCodeError as exc:
+        _fail_usage(exc)
     if trust_list or national_keys:
         if not (trust_list and national_keys):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")
@@ -106,12 +112,13 @@ def verify(text, image, at, trust_list, national_keys):
             _fail_usage(exc)
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
+        trust = trust.with_anchors(anchors) if anchors else trust
         verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli") if image
-                   else svc.verify(text, now=now, device="cli"))
+        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
+                   else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
@@ -127,6 +134,20 @@ def parse_anchor(value) -> dict:
             raise BadRequest("trust anchor is neither a JWK nor base64 DER") from None
         return {"type": "x509", "der_b64": value}
     raise BadRequest("trust anchor is neither a JWK nor base64 DER")
+
+
+def anchors_from_file(path: str) -> list[dict]:
+    """Trust anchors from a file: JWKS / JWK JSON, a PEM certificate, or a DER certificate."""
+    raw = Path(path).read_bytes()
+    if raw.lstrip().startswith(b"{"):
+        data = json.loads(raw)
+        return [parse_anchor(k) for k in data.get("keys", [data])]
+    if b"-----BEGIN CERTIFICATE-----" in raw:
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+        der = x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
+        return [parse_anchor(base64.b64encode(der).decode())]
+    return [parse_anchor(base64.b64encode(raw).decode())]
 
 
 def batch_line(svc, line: str) -> dict:

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 
-from . import idcard, printing, standard, transcoding, trustlist
+from . import idcard, metrics, printing, standard, transcoding, trustlist
 from .audit import AuditLog
 from .config import Settings, load_settings
 from .credentials import Credentials, Principal
@@ -164,6 +164,7 @@ class Service:
         return trust.with_anchors(anchors) if anchors else trust
 
     def _recorded(self, verdict: Verdict, place, device, record: bool) -> Verdict:
+        metrics.count_verdict(verdict)
         if record:
             self.store.add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
@@ -195,6 +196,7 @@ class Service:
         actor = {**principal.as_actor(), **({"kiosk": kiosk_id} if kiosk_id else {})}
         sub = self.subject(person)
         action = "assisted_lookup" if assisted else "kiosk_lookup"
+        started = time.perf_counter()
         try:
             if assisted:
                 self._limit(f"helper:{principal.id}", limits["assisted_per_helper_per_hour"])
@@ -207,8 +209,11 @@ class Service:
                                              "name": person.name if (assisted or person.name) else None,
                                              "dep": dep}, kiosk_id)
         except Exception as exc:
+            metrics.LOOKUPS.labels(action, getattr(exc, "code", "error")).inc()
             self.audit.record(actor, action, sub, result=getattr(exc, "code", "error"))
             raise
+        metrics.LOOKUPS.labels(action, "ok").inc()
+        metrics.LOOKUP_SECONDS.observe(time.perf_counter() - started)
         self.audit.record(actor, action, sub, result="ok", region=home, status=result["status"],
                           jti=result["code_id"])
         return result

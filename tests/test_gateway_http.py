@@ -162,3 +162,13 @@ def test_scans_are_recorded_in_the_sqlite_file(live_server, live_data, tokens):
         row = conn.execute("SELECT valid, region, status, place, device FROM scan_events WHERE code_id = ?",
                            (issued["code_id"],)).fetchone()
     assert row == (1, "510000", "green", "成都东站", "gate-7")
+
+
+def test_metrics_count_verifications_without_personal_data(live_server, tokens):
+    issued = issue_http(live_server, tokens, "440000", status="red")
+    requests.post(f"{live_server.url}/v1/verify", json={"payload": issued["qr_text"]}, timeout=10)
+    requests.post(f"{live_server.url}/v1/verify", json={"payload": "nonsense"}, timeout=10)
+    text = requests.get(f"{live_server.url}/metrics", timeout=5).text
+    assert 'healthcode_verifications_total{format="yuekang",outcome="red"}' in text
+    assert 'healthcode_verifications_total{format="unknown",outcome="format_unknown"}' in text
+    assert ISSUE["440000"][0] not in text and "陈" not in text

@@ -80,3 +80,9 @@ def healthz():
     svc.store.count_scans()        # proves the store answers
     return jsonify(status="ok", version=__version__, standard=standard.STANDARD_VERSION,
                    regions=len(svc.settings.regions), trust_list_seq=svc.trust_list().seq)
+
+
+@bp.get("/metrics")
+def metrics_endpoint():
+    from .. import metrics
+    return metrics.exposition(), 200, {"Content-Type": "text/plain; version=0.0.4"}

@@ -1,0 +1,21 @@
+"""Prometheus metrics: what an operator watches on a busy checkpoint day.  No personal data."""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+REGISTRY = CollectorRegistry()
+VERIFICATIONS = Counter("healthcode_verifications", "Codes verified, by format and outcome",
+                        ["format", "outcome"], registry=REGISTRY)
+LOOKUPS = Counter("healthcode_lookups", "Kiosk and assisted lookups, by kind and outcome",
+                  ["kind", "outcome"], registry=REGISTRY)
+LOOKUP_SECONDS = Histogram("healthcode_lookup_seconds", "Kiosk/assisted lookup latency",
+                           buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5), registry=REGISTRY)
+
+
+def count_verdict(verdict) -> None:
+    outcome = verdict.status if verdict.valid else verdict.errors[0]["code"]
+    VERIFICATIONS.labels(verdict.format or "unknown", outcome).inc()
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)
