@@ -248,6 +248,15 @@ def keys_rotate(owner):
         _fail_usage(exc)
 
 
+@keys.command("rotate-seal")
+def keys_rotate_seal():
+    """New AES-GCM key for personal data at rest; old records still open with their own key."""
+    svc = _service()
+    kid = svc.sealer.rotate()
+    svc.audit.record({"role": "data_manager", "id": "cli"}, "seal_key_rotate", None, kid=kid)
+    _emit({"seal_kid": kid})
+
+
 @main.command()
 def tokens():
     """Print each region's issuer bearer token (give each region only its own)."""
