@@ -75,16 +75,19 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
+        # The server's log goes to a file: an unread pipe fills up and blocks the server.
+        self.log_path = Path(data_dir) / f"server-{self.port}.log"
+        self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
     def _wait(self) -> None:
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode(errors="replace"))
+                raise RuntimeError(self.log_path.read_text(errors="replace"))
             try:
                 if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
                     return
@@ -98,6 +101,7 @@ class LiveServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+        self._log.close()
 
 
 @pytest.fixture(scope="module")

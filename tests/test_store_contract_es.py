@@ -1,0 +1,328 @@
+"""The shared store contract (tests/test_store_contract.py) against the Elasticsearch backend, plus
+what only Elasticsearch has: bulk item failures, daily-index purge, strict mappings, the header fix.
+
+The contract tests are imported, not copied: pytest collects every test function in this module's
+namespace, and the ``store`` fixture below (defined after the import, so it wins) hands them an
+Elasticsearch store with a fresh index prefix.  ``BACKENDS`` in the contract module cannot simply
+be extended from here: its fixture's params are fixed when that module is imported.
+
+The server is osmem-server started for the session, or the cluster in HEALTHCODE_ES_URL
+(see tests/es_support.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from types import SimpleNamespace
+
+import pytest
+from elasticsearch import ApiError, BadRequestError
+
+from test_store_contract import *  # noqa: F401,F403 - the contract tests, collected here as well
+from test_store_contract import T0, code
+from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from healthcode import audit
+from healthcode.store import Dependent, Resident, ScanEvent
+from healthcode.store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
+
+DAY = 86400
+ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
+
+
+@pytest.fixture(params=["wait_for", True], ids=["es-wait_for", "es-refresh"])
+def store(request, es_store_factory):
+    return es_store_factory(refresh=request.param)
+
+
+def day_start(at: int) -> int:
+    return at - at % DAY
+
+
+def scan(at: int, code_id: str) -> ScanEvent:
+    return ScanEvent(at, True, "yuekang", "440000", "green", code_id, None, "gate", "d1")
+
+
+def all_documents(store: ElasticsearchStore) -> list[dict]:
+    store.client.indices.refresh(index=f"{store.prefix}-*")
+    hits = store.client.search(index=f"{store.prefix}-*", size=10_000, query={"match_all": {}})["hits"]["hits"]
+    return [{"_index": h["_index"], "_id": h["_id"], **h["_source"]} for h in hits]
+
+
+# -- bulk ingest --------------------------------------------------------------------------------------
+def test_bulk_item_failure_raises_and_reports_the_failed_events(es_store_factory, caplog):
+    store = es_store_factory()
+    good_day, bad_day = day_start(T0), day_start(T0) + DAY
+    blocked = store.scans_index(bad_day)
+    store.add_scans([scan(bad_day + 1, "warmup")])             # the index exists (template mapping)
+    store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": True})
+    events = [scan(good_day + i, f"ok{i}") for i in range(3)] + [scan(bad_day + 10 + i, f"lost{i}") for i in range(2)]
+    try:
+        with caplog.at_level(logging.ERROR, logger="healthcode.store.elasticsearch"):
+            with pytest.raises(ScanBulkError) as info:
+                store.add_scans(events)
+    finally:
+        store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": None})
+    err = info.value
+    assert "2 of 5 scan events were not stored" in str(err)
+    assert sorted(e.code_id for e, _ in err.failed) == ["lost0", "lost1"] and err.stored == 3
+    assert len(err.errors) == 2 and all(next(iter(i.values()))["status"] >= 400 for i in err.errors)
+    assert any("2 of 5" in r.getMessage() for r in caplog.records)
+    # the rest was stored and is visible; nothing was lost silently
+    assert [e.code_id for e in store.scans(since=good_day)] == ["ok0", "ok1", "ok2", "warmup"]
+    store.add_scans([e for e, _ in err.failed])              # retrying exactly the failed ones
+    assert store.count("scans") == 6
+
+
+def test_bulk_ingest_spans_daily_indices_and_pages_past_the_result_window(es_store_factory):
+    store = es_store_factory(refresh=True, bulk_chunk=2_000)
+    events = [scan(T0 + i * 30, f"j{i}") for i in range(12_000)]      # ~4 days, 6 bulk chunks
+    store.add_scans(events)
+    names = sorted(store.client.indices.get(index=store.scans_pattern))
+    assert names == sorted({store.scans_index(e.at) for e in events}) and len(names) >= 4
+    got = store.scans(since=0, limit=11_000)
+    assert len(got) == 11_000 and got[0] == events[0] and got[-1] == events[10_999]
+    assert store.count("scans") == 12_000
+
+
+def test_scans_keep_insertion_order_within_one_second(store):
+    store.add_scans([scan(T0, f"s{i}") for i in range(20)])
+    store.add_scan(scan(T0, "s20"))
+    assert [e.code_id for e in store.scans(since=T0, limit=100)] == [f"s{i}" for i in range(21)]
+
+
+# -- retention ----------------------------------------------------------------------------------------
+def test_purge_drops_whole_old_daily_indices_and_trims_the_boundary_day(es_store_factory):
+    store = es_store_factory(refresh=True)
+    d0 = day_start(T0)
+    days = [d0 - 3 * DAY, d0 - 2 * DAY, d0 - DAY, d0]
+    store.add_scans([scan(d + h * 3600, f"{i}-{h}") for i, d in enumerate(days) for h in (1, 13, 23)])
+    before = d0 - DAY + 12 * 3600                              # noon of the day before d0
+    counts = store.purge(before)
+    assert counts["scan_indices_dropped"] == 2
+    assert counts["scan_events"] == 3 + 3 + 1
+    remaining = sorted(store.client.indices.get(index=store.scans_pattern))
+    assert remaining == [store.scans_index(d0 - DAY), store.scans_index(d0)]
+    assert [e.code_id for e in store.scans()] == ["2-13", "2-23", "3-1", "3-13", "3-23"]
+    assert store.purge(before)["scan_events"] == 0
+
+
+def test_purge_counts_rate_limit_hits(store):
+    for i in range(3):
+        store.hit("kiosk:old", T0 - 100 + i, 3600)
+    store.hit("kiosk:new", T0 + 5, 3600)
+    counts = store.purge(T0)
+    assert counts["rate_hits"] == 3
+    assert store.hit("kiosk:old", T0 + 10, 3600) == 1 and store.hit("kiosk:new", T0 + 6, 3600) == 2
+
+
+def test_ilm_policy_only_where_the_server_has_ilm(es_server, es_store_factory):
+    store = es_store_factory(retention_days=30)
+    template = store.client.indices.get_index_template(name=f"{store.prefix}-scans")["index_templates"][0]
+    settings = json.dumps(template["index_template"]["template"].get("settings", {}))
+    if store.ilm:
+        policy = store.client.ilm.get_lifecycle(name=f"{store.prefix}-scans")
+        assert policy[f"{store.prefix}-scans"]["policy"]["phases"]["delete"]["min_age"] == "31d"
+        assert "lifecycle" in settings
+    else:                                          # osmem, OpenSearch: nothing to attach
+        assert "lifecycle" not in settings
+    store.add_scan(scan(T0, "x"))
+    assert store.count("scans") == 1
+
+
+# -- atomicity ----------------------------------------------------------------------------------------
+def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factory):
+    first = es_store_factory(refresh=True)
+    second = es_store_factory(prefix=first.prefix, refresh=True)
+    logs = [audit.AuditLog(s, clock=lambda: T0) for s in (first, second)]
+    errors = []
+
+    def work(log, n):
+        try:
+            for i in range(n):
+                log.record({"role": "operator", "id": "op"}, "lookup", subject=f"s{i}")
+        except Exception as exc:          # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(logs[i % 2], 10)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    entries = first.audit_entries()
+    assert [e["seq"] for e in entries] == list(range(1, 61))
+    assert logs[1].verify()["intact"] and logs[0].verify()["entries"] == 60
+    assert first.count("audit") == 60
+
+
+def test_audit_entries_are_monthly_indices_and_a_lost_copy_is_repaired(es_store_factory):
+    store = es_store_factory(refresh=True)
+    months = [T0, T0 + 40 * DAY]
+    for at in months:
+        audit.AuditLog(store, clock=lambda at=at: at).record({"role": "system", "id": "t"}, "purge")
+    assert sorted(store.client.indices.get(index=store.audit_pattern)) == sorted(store.audit_index(a) for a in months)
+    # a writer that died after moving the head but before copying the entry
+    store.client.delete(index=store.audit_index(months[1]), id="2", refresh=True)
+    other = es_store_factory(prefix=store.prefix, refresh=True)
+    assert [e["seq"] for e in other.audit_entries()] == [1, 2]
+    assert audit.AuditLog(other, clock=lambda: T0).verify()["intact"]
+
+
+def test_concurrent_rate_limit_hits_are_all_counted(es_store_factory):
+    stores = [es_store_factory(refresh=False)]
+    stores.append(es_store_factory(prefix=stores[0].prefix, refresh=False))
+    seen = []
+    lock = threading.Lock()
+
+    def work(s):
+        for i in range(10):
+            n = s.hit("kiosk:busy", T0 + i, 3600)
+            with lock:
+                seen.append(n)
+
+    threads = [threading.Thread(target=work, args=(stores[i % 2],)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(seen) == list(range(1, 41))
+
+
+# -- mappings, ids, headers ---------------------------------------------------------------------------
+def test_mappings_are_strict(es_store_factory):
+    store = es_store_factory()
+    with pytest.raises(BadRequestError):
+        store.client.index(index=store.index("codes"), document={"jti": "x", "id_number": "1"})
+    with pytest.raises(BadRequestError):
+        store.client.index(index=store.scans_index(T0), document={"at": T0, "valid": True, "name": "x"})
+
+
+def test_upserts_use_deterministic_ids(es_store_factory):
+    store = es_store_factory(refresh=True)
+    store.upsert_resident(Resident("subA", "440000", "h", "green", (), T0, "sealed"))
+    store.upsert_resident(Resident("subA", "440000", "h", "red", ("x",), T0 + 1))
+    store.add_dependent(Dependent("holder", "kid", "440000", "child", {"method": "a", "reference": "F-1"}, T0))
+    store.add_dependent(Dependent("holder", "kid", "440000", "ward", {"method": "b"}, T0 + 9))
+    assert store.count("residents") == 1 and store.count("dependents") == 1
+    (dep,) = store.dependents("holder")
+    assert dep.consent == {"method": "b"} and dep.created_at == T0 and dep.relation == "ward"
+    store.record_issued(code("j1"))
+    with pytest.raises(ApiError):
+        store.record_issued(code("j1", status="red"))          # a reused jti is an error, as in SQLite
+
+
+def test_compat_headers_option(es_server, es_store_factory):
+    if not es_server.is_osmem:
+        pytest.skip("only osmem-server rejects the compatibility headers")
+    with pytest.raises(ApiError) as info:
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), compat_headers=True)
+    assert info.value.meta.status == 406
+    store = es_store_factory(compat_headers=False)
+    store.record_issued(code("j1"))
+    assert store.latest_status("subA", "440000").jti == "j1"
+
+
+def test_from_env(es_server, es_store_factory):
+    with pytest.raises(ValueError):
+        from_env(environ={})
+    prefix = es_store_factory().prefix                          # registered for clean-up
+    env = {"HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_PREFIX": prefix,
+           "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0"}
+    if es_server.options.get("api_key"):
+        env["HEALTHCODE_ES_API_KEY"] = es_server.options["api_key"]
+    store = from_env(environ=env)
+    try:
+        assert store.prefix == prefix and store.compat_headers == es_server.compat_headers
+        assert store.retention_days is None
+        store.hit("k", T0, 60)
+        assert store.hit("k", T0 + 1, 60) == 2
+    finally:
+        store.close()
+    with_settings = from_env(SimpleNamespace(retention_days=7), environ=env)
+    try:
+        assert with_settings.retention_days == 7
+    finally:
+        if with_settings.ilm:
+            with_settings.client.ilm.delete_lifecycle(name=f"{prefix}-scans")
+        with_settings.close()
+
+
+# -- data protection ----------------------------------------------------------------------------------
+PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
+          ("310000", "310115193302201761", "王桂兰", "resident"),
+          ("510000", "510107201804272337", "张小宝", "resident"),
+          ("110000", "11010519491231002X", "刘淑珍", "resident"),
+          ("820000", "1234567(8)", "陳大文", "macau_id")]
+
+
+def test_no_id_number_like_strings_stored_after_a_realistic_day(es_store_factory, settings, clock):
+    from healthcode.credentials import Principal
+    from healthcode.errors import HealthCodeError
+    from healthcode.issuers import make_person
+    from healthcode.service import Service
+    store = es_store_factory(refresh=True, retention_days=30)
+    service = Service(settings, store=store, clock=clock)
+    operator = Principal("operator", "op-1")
+    issued = []
+    for region, id_number, name, id_type in PEOPLE:
+        person = make_person(id_number, name, id_type)
+        issued.append(service.issue(region, person, facts={"close_contact": True}))
+    service.print_cards([(PEOPLE[1][0], make_person(*PEOPLE[1][1:]), None)])
+    service.transcode(issued[0].qr_text, "820000")
+    holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
+    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form"})
+    service.reissue("440000", service.subject(holder), "陈秀英")
+    with pytest.raises(HealthCodeError):
+        service.reissue("440000", service.subject(holder), "错名字")
+    for c in issued:
+        service.verify(c.qr_text, place="站", device="d")
+    service.verify("not a code", place="站", device="d")
+    service.revoke_subject(service.subject(holder), {"role": "issuer", "id": "gd"})
+    store.hit("helper:op-1", service.now(), 3600)
+    assert_no_id_numbers(store, {"codes", "revoked", "residents", "dependents", "scans", "audit", "sequences",
+                                 "ratelimit"})
+    clock.advance(40 * DAY)
+    service.purge()
+    assert audit.verify_chain(store.audit_entries())["intact"]
+    assert_no_id_numbers(store, {"audit", "sequences"})
+
+
+def assert_no_id_numbers(store: ElasticsearchStore, expected_kinds: set) -> None:
+    from healthcode.issuers import make_person
+    docs = all_documents(store)
+    kinds = {d["_index"].removeprefix(store.prefix + "-").split("-")[0] for d in docs}
+    assert expected_kinds <= kinds
+    raw = json.dumps(docs, ensure_ascii=False)
+    assert not ID_NUMBER_LIKE.findall(raw), "an 18-digit ID-number-like string is stored"
+    for _, id_number, name, id_type in PEOPLE:
+        normal = make_person(id_number, name, id_type).id_number
+        for needle in {id_number, normal, name, json.dumps(name)[1:-1]}:
+            assert needle not in raw
+
+
+# -- servers without index templates --------------------------------------------------------------------
+def test_without_index_templates_indices_are_created_with_mappings(es_store_factory, monkeypatch):
+    from elastic_transport import ApiResponseMeta, HttpHeaders, NodeConfig
+    from elasticsearch import NotFoundError
+    from elasticsearch._sync.client.indices import IndicesClient
+
+    def no_templates(self, **kw):
+        meta = ApiResponseMeta(404, "1.1", HttpHeaders(), 0.0, NodeConfig("http", "localhost", 9200))
+        raise NotFoundError("no handler found for uri [/_index_template]", meta, {})
+
+    monkeypatch.setattr(IndicesClient, "put_index_template", no_templates)
+    store = es_store_factory(refresh=True)
+    assert not store.templates and store.template_names == []
+    d0 = day_start(T0)
+    store.add_scans([scan(d0 - 2 * DAY, "old"), scan(d0, "new")])
+    audit.AuditLog(store, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    for index in (store.scans_index(d0), store.audit_index(T0), store.index("codes")):
+        mapping = store.client.indices.get_mapping(index=index)[index]["mappings"]
+        assert mapping["dynamic"] == "strict"
+    assert store.purge(d0)["scan_indices_dropped"] == 1
+    store.add_scan(scan(d0 - 2 * DAY + 5, "late"))                # a dropped day is re-created with its mapping
+    mapping = store.client.indices.get_mapping(index=store.scans_index(d0 - 2 * DAY))
+    assert next(iter(mapping.values()))["mappings"]["dynamic"] == "strict"
+    assert [e.code_id for e in store.scans()] == ["late", "new"]
