@@ -59,11 +59,13 @@ def test_checkpoint_page_shows_colour_and_is_ready_for_next(browser, server):
     wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "yellow")
     assert "黄码" in browser.find_element(By.ID, "verdict").text
     assert browser.find_element(By.ID, "holder").text.startswith("赵*燕")
+    assert "发码方判定" in browser.find_element(By.ID, "detail").text          # reasons in words staff read
     assert box.get_attribute("value") == ""                # cleared for the next person
     box.send_keys("YKM1:forged" + Keys.ENTER)
     wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "invalid")
     assert "format_unknown" in browser.find_element(By.ID, "detail").text or \
         "malformed" in browser.find_element(By.ID, "detail").text
+    assert "无法识别" in browser.find_element(By.ID, "detail").text or "malformed" in browser.find_element(By.ID, "detail").text
 
 
 def test_kiosk_shows_a_scannable_code(browser, server, tmp_path):
