@@ -99,6 +99,32 @@ class Malformed(CodeError):
     code = "malformed"
 
 
+class ContextUnsupported(Malformed):
+    """A foreign code's context prefix (e.g. ``HC2:``) names a version this gateway does not read."""
+
+    code = "context_unsupported"
+
+
+class Base45Invalid(Malformed):
+    code = "base45_invalid"
+
+
+class CompressionInvalid(Malformed):
+    code = "compression_invalid"
+
+
+class CoseInvalid(Malformed):
+    """Not a COSE_Sign1 structure (EU DCC): nothing can be verified."""
+
+    code = "cose_invalid"
+
+
+class CwtInvalid(Malformed):
+    """The signed CWT payload or its health certificate claim cannot be decoded."""
+
+    code = "cwt_invalid"
+
+
 class ImageUnreadable(CodeError):
     code = "image_unreadable"
 

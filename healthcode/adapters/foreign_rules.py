@@ -1,13 +1,17 @@
-"""Status rules for foreign health certificates (EU DCC, SMART Health Cards).
+"""Status rules and national claims for foreign health certificates (EU DCC, SMART Health Cards).
 
 Foreign certificates state *events* (a test, a vaccination, a recovery), not a colour.  A
 deployment decides what each event is worth in ``[format.<name>.rules]``; this module turns the
 events into (status, reasons, valid_until) so the verdict says why, and a green from a test
-ends when the test ages out.  Pure functions.
+ends when the test ages out.  :func:`national_claims` then writes the verdict in the national
+standard's terms, the same way for every foreign format.  Pure functions.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+
+from .. import crypto, standard
 
 HOUR = 3600
 DAY = 86400
@@ -54,3 +58,33 @@ def evaluate(events: list[Event], rules: dict | None, now: int) -> tuple[str, li
         reasons = list(dict.fromkeys(reason for reason, _ in greens))
         return "green", reasons, max(until for _, until in greens)
     return r["otherwise"], ["no_valid_certificate"], None
+
+
+# --- national claims for a verified foreign certificate ----------------------------------------
+DEFAULT_VERDICT_TTL = 86400      # exp when neither the certificate nor the rules give one
+
+
+def digest_id(text: str, length: int) -> str:
+    """A pseudonymous identifier: base64url SHA-256, cut to ``length`` characters."""
+    return crypto.b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())[:length]
+
+
+def masked_name(name: str) -> str:
+    """standard.mask_name, kept within the schema's 64 characters."""
+    masked = standard.mask_name(name)
+    return masked if len(masked) <= 64 else masked[0] + "*" * 62 + masked[-1]
+
+
+def national_claims(*, region: str, sub: str, jti: str, issued: int, expires: int | None,
+                    valid_until: int | None, status: str, reasons: list, name: str, now: int,
+                    ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    """exp = the earlier of the certificate's own expiry and the rules' ``valid_until``, else a
+    verdict lifetime of ``ttl`` from now; always after iat.  Foreign certificates carry no
+    Chinese ID number, hence ``id_masked`` "*" and ``id_type`` unspecified."""
+    ends = [t for t in (expires, valid_until) if t is not None]
+    exp = min(ends) if ends else max(now, issued) + ttl
+    return {
+        "ver": "1.0", "region": region, "sub": sub, "jti": jti, "iat": issued,
+        "exp": max(exp, issued + 1), "kind": "offline", "status": status, "reasons": list(reasons),
+        "name_masked": masked_name(name), "id_masked": "*", "id_type": "unspecified",
+    }

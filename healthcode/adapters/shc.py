@@ -17,7 +17,6 @@ end.  The FHIR events become a colour through :mod:`.foreign_rules`.  See docs/f
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -30,7 +29,7 @@ from ..errors import (AlgorithmNotAllowed, HealthCodeError, Malformed, Signature
                       UnknownKey)
 from . import foreign_rules
 from .base import Verified, check_validity
-from .foreign_rules import Event
+from .foreign_rules import DEFAULT_VERDICT_TTL, Event
 
 NAME = "shc"
 QR_PREFIX = "shc:/"
@@ -50,7 +49,6 @@ MAX_ISS_CHARS = 512
 MAX_TIMESTAMP = 10**11           # year ~5138: bigger is nonsense
 
 DEFAULT_REGION = "US"            # ISO 3166-1 alpha-2 when region_by_issuer has no entry
-DEFAULT_VERDICT_TTL = 86400      # exp when neither the card nor the rules give one
 
 # --- FHIR vocabulary (kept deliberately small; see docs/formats/shc.md) ---------------------------
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -476,36 +474,20 @@ def events_from_bundle(bundle: dict, card_types=(), single_dose_cvx=SINGLE_DOSE_
 
 
 # === national claims ========================================================================
-def _b64_sha256(text: str) -> str:
-    return crypto.b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())
-
-
 def subject_id(iss: str, name: str, birth_date: str) -> str:
-    return _b64_sha256(f"shc:{iss}|{name}|{birth_date}")[:24]
+    return foreign_rules.digest_id(f"shc:{iss}|{name}|{birth_date}", 24)
 
 
 def code_id(token: str) -> str:
-    return _b64_sha256(token)[:22]
-
-
-def masked_name(name: str) -> str:
-    """standard.mask_name, kept within the schema's 64 characters."""
-    masked = standard.mask_name(name)
-    return masked if len(masked) <= 64 else masked[0] + "*" * 62 + masked[-1]
+    return foreign_rules.digest_id(token, 22)
 
 
 def to_claims(token: str, card: Card, name: str, birth_date: str, status: str, reasons: list,
               valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL) -> dict:
-    """National claims: exp = the earlier of the card's exp and the rules' valid_until, else a
-    verdict lifetime of ``ttl`` from now; always after iat."""
-    ends = [t for t in (card.exp, valid_until) if t is not None]
-    exp = min(ends) if ends else max(now, card.nbf) + ttl
-    return {
-        "ver": "1.0", "region": region, "sub": subject_id(card.iss, name, birth_date),
-        "jti": code_id(token), "iat": card.nbf, "exp": max(exp, card.nbf + 1), "kind": "offline",
-        "status": status, "reasons": list(reasons), "name_masked": masked_name(name),
-        "id_masked": "*", "id_type": "unspecified",
-    }
+    return foreign_rules.national_claims(
+        region=region, sub=subject_id(card.iss, name, birth_date), jti=code_id(token),
+        issued=card.nbf, expires=card.exp, valid_until=valid_until, status=status,
+        reasons=reasons, name=name, now=now, ttl=ttl)
 
 
 # === the adapter ===================================================================================

@@ -1,0 +1,327 @@
+"""EU Digital COVID Certificates: every dgc-testdata file through the real ``healthcode
+verify-batch`` (QR text and PNG), checked stage by stage against its EXPECTEDRESULTS, plus
+certificates we sign ourselves for the cases the files do not cover."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import os
+import subprocess
+import zlib
+from collections import Counter
+from pathlib import Path
+
+import base45
+import cbor2
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from conftest import BIN, vectors_dir
+from healthcode import crypto, standard
+from healthcode.adapters import eu_dcc, foreign_rules
+from healthcode.trustlist import TrustList
+from healthcode.verify import Verifier
+
+DCC_DIR = vectors_dir() / "dcc"
+FILES = sorted(p for p in DCC_DIR.rglob("*.json"))
+
+# Which error codes mean that a pipeline stage failed.  A stage the file expects to pass must
+# not fail with one of its codes; a stage it expects to fail must be the reason we refused it.
+STAGE_CODES = {
+    "EXPECTEDUNPREFIX": {"format_unknown", "context_unsupported"},
+    "EXPECTEDB45DECODE": {"base45_invalid"},
+    "EXPECTEDCOMPRESSION": {"compression_invalid"},
+    "EXPECTEDDECODE": {"cose_invalid", "cwt_invalid"},
+    "EXPECTEDVERIFY": {"cose_invalid", "key_unknown", "signature_invalid", "algorithm_not_allowed"},
+    "EXPECTEDEXPIRATIONCHECK": {"expired", "not_yet_valid"},
+    "EXPECTEDKEYUSAGE": {"key_usage_mismatch"},
+    "EXPECTEDSCHEMAVALIDATION": {"schema_invalid"},
+    "EXPECTEDPICTUREDECODE": {"image_unreadable"},
+}
+ALIASES = {"EXPTECTEDEXPIRED": "EXPECTEDEXPIRATIONCHECK"}     # the Bulgarian files' spelling
+
+
+def case_id(path: Path) -> str:
+    return str(path.relative_to(DCC_DIR).with_suffix(""))
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def expectations(data: dict) -> dict:
+    out = {}
+    for key, value in data["EXPECTEDRESULTS"].items():
+        key = ALIASES.get(key, key)
+        if key in STAGE_CODES:
+            out[key] = value
+    return out
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory) -> dict:
+    """Every file once as text and, when it has a PNG, once as an image: one CLI run."""
+    lines = []
+    for path in FILES:
+        data = load(path)
+        ctx = data["TESTCTX"]
+        common = {"at": ctx["VALIDATIONCLOCK"], "trust": [ctx["CERTIFICATE"]]}
+        lines.append({"id": case_id(path), "payload": data["PREFIX"], **common})
+        if data.get("2DCODE"):
+            lines.append({"id": case_id(path) + "#png", "image_b64": data["2DCODE"], **common})
+    tmp = tmp_path_factory.mktemp("dcc-cli")
+    env = {**os.environ, "HEALTHCODE_DATA": str(tmp / "data")}
+    proc = subprocess.run([str(BIN / "healthcode"), "verify-batch"], capture_output=True, text=True,
+                          env=env, timeout=300, input="".join(json.dumps(l) + "\n" for l in lines))
+    assert proc.returncode == 0, proc.stderr
+    verdicts = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert [v["id"] for v in verdicts] == [l["id"] for l in lines]
+    return {v["id"]: v for v in verdicts}
+
+
+def stage_disagreements(verdict: dict, expected: dict) -> list[str]:
+    code = verdict["errors"][0]["code"] if verdict["errors"] else None
+    wrong = []
+    for stage, passes in expected.items():
+        if passes and code in STAGE_CODES[stage]:
+            wrong.append(f"{stage} should pass, failed with {code}")
+        if not passes and (verdict["valid"] or code not in STAGE_CODES[stage]):
+            wrong.append(f"{stage} should fail, got {code or 'valid'}")
+    return wrong
+
+
+def test_vectors_are_there():
+    assert len(FILES) >= 130 and len({p.parent.name for p in FILES}) >= 12
+
+
+@pytest.mark.parametrize("path", FILES, ids=case_id)
+def test_vector_text(batch, path):
+    data = load(path)
+    expected = {k: v for k, v in expectations(data).items() if k != "EXPECTEDPICTUREDECODE"}
+    verdict = batch[case_id(path)]
+    assert not stage_disagreements(verdict, expected), verdict
+    if verdict["valid"]:
+        assert verdict["format"] == "eu_dcc" and verdict["kind"] == "offline"
+        assert verdict["status"] in ("green", "yellow", "red") and verdict["reasons"]
+        assert len(verdict["region"]) == 2 and verdict["holder"]["id_masked"] == "*"
+        assert "*" in verdict["holder"]["name_masked"] or len(verdict["holder"]["name_masked"]) == 1
+    elif all(expected.values()) and expected:
+        # every listed stage passes: only an unlisted check (the clock) may refuse it
+        assert verdict["errors"][0]["code"] in ("not_yet_valid", "expired", "certificate_invalid"), verdict
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if load(p).get("2DCODE")], ids=case_id)
+def test_vector_picture(batch, path):
+    """The PNG decodes to the same verdict as the text, or is refused as unreadable."""
+    data = load(path)
+    expected = expectations(data).get("EXPECTEDPICTUREDECODE", True)
+    from_png, from_text = batch[case_id(path) + "#png"], batch[case_id(path)]
+    if expected:
+        assert {k: v for k, v in from_png.items() if k != "id"} == \
+               {k: v for k, v in from_text.items() if k != "id"}
+    else:
+        assert from_png["valid"] is False
+        assert from_png["errors"][0]["code"] in ("image_unreadable", "base45_invalid", "compression_invalid",
+                                                 "cose_invalid", "signature_invalid"), from_png
+
+
+def test_agreement_figures(batch, capsys):
+    """The figures for the closing note: per stage, files that agree / files that state it."""
+    stated, agreed = Counter(), Counter()
+    for path in FILES:
+        data = load(path)
+        for stage, passes in expectations(data).items():
+            verdict = batch[case_id(path) + ("#png" if stage == "EXPECTEDPICTUREDECODE" else "")] \
+                if stage != "EXPECTEDPICTUREDECODE" or data.get("2DCODE") else None
+            if verdict is None:
+                continue
+            stated[stage] += 1
+            agreed[stage] += not stage_disagreements(verdict, {stage: passes})
+    valid = sum(batch[case_id(p)]["valid"] for p in FILES)
+    with capsys.disabled():
+        print(f"\nEU DCC agreement over {len(FILES)} files ({valid} valid at their clock):")
+        for stage in STAGE_CODES:
+            print(f"  {stage:26} {agreed[stage]:3}/{stated[stage]}")
+    assert agreed == stated
+    assert valid >= 100
+
+
+# === certificates we sign ourselves ==========================================================
+NOW = 1_750_000_000
+DAY = 86400
+
+
+def signer(kind="ES256", oids=(), not_after=None, at=NOW):
+    not_after = not_after if not_after is not None else at + 365 * DAY
+    key = ec.generate_private_key(ec.SECP256R1()) if kind == "ES256" else \
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "DSC test"),
+                      x509.NameAttribute(NameOID.COUNTRY_NAME, "DE")])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(dt.datetime.fromtimestamp(at - 30 * DAY, dt.timezone.utc))
+               .not_valid_after(dt.datetime.fromtimestamp(not_after, dt.timezone.utc)))
+    if oids:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in oids]), critical=False)
+    cert = builder.sign(key, hashes.SHA256())
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return key, der, {"type": "x509", "der_b64": base64.b64encode(der).decode()}
+
+
+def dcc_test(sampled: int, result: str = eu_dcc.TEST_NOT_DETECTED) -> dict:
+    return {"ver": "1.3.0", "dob": "1980-01-02",
+            "nam": {"fn": "Müller", "fnt": "MUELLER", "gn": "Anna", "gnt": "ANNA"},
+            "t": [{"tg": "840539006", "tt": "LP6464-4", "sc": standard.rfc3339(sampled), "tr": result,
+                   "tc": "Testzentrum", "co": "DE", "is": "RKI", "ci": "URN:UVCI:01:DE:T1#X"}]}
+
+
+def dcc_vaccination(dose: int, of: int, day: str) -> dict:
+    return {"ver": "1.3.0", "dob": "1950-05-06", "nam": {"fnt": "ROSSI", "gnt": "MARIO"},
+            "v": [{"tg": "840539006", "vp": "J07BX03", "mp": "EU/1/20/1528", "ma": "ORG-100030215",
+                   "dn": dose, "sd": of, "dt": day, "co": "IT", "is": "Ministero della Salute",
+                   "ci": "URN:UVCI:01:IT:V1#Y"}]}
+
+
+def issue(key, der, dcc, iat=NOW - DAY, exp=NOW + 30 * DAY, alg="ES256", iss="DE") -> str:
+    cwt = cbor2.dumps({1: iss, 6: iat, 4: exp, -260: {1: dcc}})
+    return eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, eu_dcc.kid_of(der), alg))
+
+
+def verify(text, *anchors, now=NOW, options=None):
+    verifier = Verifier(["eu_dcc"], options={"eu_dcc": options} if options else None)
+    return verifier.verify(text, TrustList({}, anchors), now)
+
+
+def test_negative_test_is_green_until_it_ages_out():
+    key, der, anchor = signer()
+    text = issue(key, der, dcc_test(NOW - 3600))
+    verdict = verify(text, anchor)
+    assert verdict.valid and verdict.status == "green" and verdict.reasons == ["negative_test"]
+    assert verdict.region == "DE" and verdict.holder["name_masked"] == "A*********r"
+    assert verdict.claims["exp"] == NOW - 3600 + 48 * 3600          # green ends with the test
+    assert verdict.extra["certificate_type"] == "test"
+    later = verify(text, anchor, now=NOW + 2 * DAY)
+    assert later.valid and later.status == "yellow" and later.reasons == ["no_valid_certificate"]
+    stricter = verify(text, anchor, options={"rules": {"negative_test_hours": 0.5}})
+    assert stricter.status == "yellow"
+
+
+def test_positive_test_is_red_and_future_sample_is_not_green():
+    key, der, anchor = signer()
+    assert verify(issue(key, der, dcc_test(NOW - 3600, eu_dcc.TEST_DETECTED)), anchor).status == "red"
+    future = verify(issue(key, der, dcc_test(NOW + 6 * 3600)), anchor)
+    assert future.valid and future.status == "yellow"
+
+
+def test_vaccination_series_and_ps256():
+    key, der, anchor = signer("PS256", oids=("1.3.6.1.4.1.1847.2021.1.2",))
+    done = verify(issue(key, der, dcc_vaccination(2, 2, "2025-01-10"), alg="PS256", iss="IT"), anchor)
+    assert done.valid and done.status == "green" and done.reasons == ["vaccinated"]
+    assert done.extra["dose"] == "2/2" and done.region == "IT"
+    half = verify(issue(key, der, dcc_vaccination(1, 2, "2025-01-10"), alg="PS256"), anchor)
+    assert half.valid and half.status == "yellow"
+
+
+@pytest.mark.parametrize("mutate, code", [
+    (lambda t: t[:-3] + ("A" if t[-3] != "A" else "B") + t[-2:], None),   # any failure, never valid
+    (lambda t: "HC1:" + base45.b45encode(zlib.decompress(base45.b45decode(t[4:]))).decode(),
+     "compression_invalid"),
+    (lambda t: "HC1:" + t[4:].replace("0", "a", 1), "base45_invalid"),
+    (lambda t: "HC3:" + t[4:], "context_unsupported"),
+    (lambda t: "HC1:" + base45.b45encode(zlib.compress(b"\x83" + b"\x00" * 3)).decode(), "cose_invalid"),
+    (lambda t: "HC1:" + base45.b45encode(zlib.compress(b"\x00" * 100_000)).decode(), "compression_invalid"),
+])
+def test_damaged_codes_are_refused_with_their_stage(mutate, code):
+    key, der, anchor = signer()
+    verdict = verify(mutate(issue(key, der, dcc_test(NOW - 3600))), anchor)
+    assert verdict.valid is False
+    if code:
+        assert verdict.errors[0]["code"] == code, verdict.errors
+
+
+def test_signature_over_other_content_fails():
+    key, der, anchor = signer()
+    text = issue(key, der, dcc_test(NOW - 3600))
+    cose = eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:])))
+    forged_payload = cose.payload.replace(b"ANNA", b"ANNE")
+    forged = cbor2.dumps(cbor2.CBORTag(18, [cose.protected_raw, {}, forged_payload, cose.signature]))
+    assert verify(eu_dcc.qr_text(forged), anchor).errors[0]["code"] == "signature_invalid"
+
+
+def test_unknown_signer_wrong_key_type_and_key_usage():
+    key, der, anchor = signer()
+    other_key, other_der, other_anchor = signer()
+    text = issue(key, der, dcc_test(NOW - 3600))
+    assert verify(text, other_anchor).errors[0]["code"] == "key_unknown"
+    assert verify(text).errors[0]["code"] == "key_unknown"
+    # an RSA certificate with the kid of an ECDSA signature: never checked under ES256
+    rsa_key, rsa_der, rsa_anchor = signer("PS256")
+    spoof = issue(key, rsa_der, dcc_test(NOW - 3600))
+    assert verify(spoof, rsa_anchor).errors[0]["code"] == "algorithm_not_allowed"
+    vacc_only_key, vacc_der, vacc_anchor = signer(oids=("1.3.6.1.4.1.0.1847.2021.1.2",))
+    test_cert = issue(vacc_only_key, vacc_der, dcc_test(NOW - 3600))
+    assert verify(test_cert, vacc_anchor).errors[0]["code"] == "key_usage_mismatch"
+
+
+def test_expired_signer_certificate_and_cwt_times():
+    key, der, anchor = signer(not_after=NOW - DAY)
+    assert verify(issue(key, der, dcc_test(NOW - 3600), iat=NOW - 2 * DAY), anchor).errors[0]["code"] \
+        == "certificate_invalid"
+    key, der, anchor = signer()
+    assert verify(issue(key, der, dcc_test(NOW - 3600), exp=NOW - 3600), anchor).errors[0]["code"] == "expired"
+    assert verify(issue(key, der, dcc_test(NOW - 3600), iat=NOW + DAY), anchor).errors[0]["code"] == "not_yet_valid"
+
+
+def test_schema_and_cwt_shape():
+    key, der, anchor = signer()
+    two_kinds = {**dcc_test(NOW - 3600), **{"v": dcc_vaccination(2, 2, "2025-01-10")["v"]}}
+    assert verify(issue(key, der, two_kinds), anchor).errors[0]["code"] == "schema_invalid"
+    no_fnt = dcc_test(NOW - 3600)
+    del no_fnt["nam"]["fnt"]
+    assert verify(issue(key, der, no_fnt), anchor).errors[0]["code"] == "schema_invalid"
+    cwt = cbor2.dumps({1: "DE", 6: NOW, 4: NOW + DAY, -260: {1: b"not a map"}})
+    text = eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, eu_dcc.kid_of(der)))
+    assert verify(text, anchor).errors[0]["code"] == "cwt_invalid"
+
+
+def test_lenient_eku_reader_agrees_with_cryptography():
+    """The DER fallback reads the same OIDs as the strict parser on a well-formed certificate."""
+    oids = ("1.3.6.1.4.1.1847.2021.1.1", "1.3.6.1.4.1.0.1847.2021.1.3", "1.3.6.1.5.5.7.3.2")
+    _, der, _ = signer(oids=oids)
+    assert eu_dcc.eku_oids_lenient(der) == set(oids)
+    _, plain, _ = signer()
+    assert eu_dcc.eku_oids_lenient(plain) == set()
+
+
+def test_foreign_claims_are_national_claims():
+    claims = foreign_rules.national_claims(region="FR", sub="x" * 24, jti="y" * 22, issued=NOW,
+                                           expires=None, valid_until=None, status="yellow",
+                                           reasons=["no_valid_certificate"], name="Jean Dupont", now=NOW)
+    assert standard.validate_claims(claims)["exp"] == NOW + foreign_rules.DEFAULT_VERDICT_TTL
+
+
+def test_gateway_reads_dcc_by_default(service):
+    """The shipped configuration reads EU certificates: a trusted one verifies at the gateway."""
+    key, der, anchor = signer(at=int(service.now()))
+    text = issue(key, der, dcc_test(service.now() - 3600), iat=int(service.now()) - 3600,
+                 exp=int(service.now()) + DAY)
+    assert "eu_dcc" in service.settings.formats()
+    verdict = service.verify(text, anchors=[anchor])
+    assert verdict.valid and verdict.format == "eu_dcc" and verdict.status == "green"
+    assert service.verify(text).errors[0]["code"] == "key_unknown"
+
+
+def test_crypto_refuses_short_p1363_in_cose():
+    """A DER-encoded (70+ byte) ECDSA signature in COSE is refused, not crashed on (CO24)."""
+    key, der, anchor = signer()
+    text = issue(key, der, dcc_test(NOW - 3600))
+    cose = eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:])))
+    long_sig = key.sign(cose.signing_input(), ec.ECDSA(hashes.SHA256()))
+    assert len(long_sig) > 64 and not crypto.verify("ES256", key.public_key(), cose.signing_input(), long_sig)
+    bad = cbor2.dumps(cbor2.CBORTag(18, [cose.protected_raw, {}, cose.payload, long_sig]))
+    assert verify(eu_dcc.qr_text(bad), anchor).errors[0]["code"] == "signature_invalid"
