@@ -4,8 +4,6 @@ Exit status of ``verify``: 0 the code is valid, 1 it is not, 2 the command was u
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import sys
 from pathlib import Path
@@ -13,6 +11,7 @@ from pathlib import Path
 import click
 
 from . import qr, standard
+from .anchors import anchors_from_bytes, parse_anchor
 from .errors import BadRequest, HealthCodeError
 from .verify import Verdict
 
@@ -99,7 +98,7 @@ def verify(text, image, at, trust_list, national_keys, trust_files):
     if text is None and image is None:
         text = sys.stdin.read()
     try:
-        anchors = [a for path in trust_files for a in anchors_from_file(path)]
+        anchors = [a for path in trust_files for a in anchors_from_bytes(Path(path).read_bytes())]
     except HealthCodeError as exc:
         _fail_usage(exc)
     if trust_list or national_keys:
@@ -121,33 +120,6 @@ def verify(text, image, at, trust_list, national_keys, trust_files):
                    else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
-
-
-def parse_anchor(value) -> dict:
-    """A trust anchor from the command line: a JWK object, or a base64 DER X.509 certificate."""
-    if isinstance(value, dict):
-        return {"type": "jwk", "jwk": value}
-    if isinstance(value, str):
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            raise BadRequest("trust anchor is neither a JWK nor base64 DER") from None
-        return {"type": "x509", "der_b64": value}
-    raise BadRequest("trust anchor is neither a JWK nor base64 DER")
-
-
-def anchors_from_file(path: str) -> list[dict]:
-    """Trust anchors from a file: JWKS / JWK JSON, a PEM certificate, or a DER certificate."""
-    raw = Path(path).read_bytes()
-    if raw.lstrip().startswith(b"{"):
-        data = json.loads(raw)
-        return [parse_anchor(k) for k in data.get("keys", [data])]
-    if b"-----BEGIN CERTIFICATE-----" in raw:
-        from cryptography import x509
-        from cryptography.hazmat.primitives.serialization import Encoding
-        der = x509.load_pem_x509_certificate(raw).public_bytes(Encoding.DER)
-        return [parse_anchor(base64.b64encode(der).decode())]
-    return [parse_anchor(base64.b64encode(raw).decode())]
 
 
 def batch_line(svc, line: str) -> dict:
@@ -253,8 +225,43 @@ def keys_rotate_seal():
     """New AES-GCM key for personal data at rest; old records still open with their own key."""
     svc = _service()
     kid = svc.sealer.rotate()
-    svc.audit.record({"role": "data_manager", "id": "cli"}, "seal_key_rotate", None, kid=kid)
+    svc.audit.record(DATA_MANAGER_CLI, "seal_key_rotate", None, kid=kid)
     _emit({"seal_kid": kid})
+
+
+DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+
+
+@main.group()
+def anchors():
+    """Foreign trust anchors (EU DCC signer certificates, SMART Health Card issuer keys)."""
+
+
+@anchors.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--iss", help="trust JWKs only for this SMART Health Card issuer URL")
+def anchors_add(files, iss):
+    """Trust the certificates / keys in FILES (PEM, DER, JWK or JWKS); they ride in the trust list."""
+    try:
+        values = [a for path in files for a in anchors_from_bytes(Path(path).read_bytes(), iss)]
+        _emit({"added": _service().add_anchors(values, DATA_MANAGER_CLI, iss)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@anchors.command("list")
+def anchors_list():
+    _emit(_service().list_anchors())
+
+
+@anchors.command("remove")
+@click.argument("anchor_id")
+def anchors_remove(anchor_id):
+    try:
+        _service().remove_anchor(anchor_id, DATA_MANAGER_CLI)
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    _emit({"removed": anchor_id})
 
 
 @main.command()
@@ -347,7 +354,7 @@ def transcode(text, target, fmt):
 @main.command()
 def purge():
     """Delete data older than the retention window (30 days by default)."""
-    _emit(_service().purge(actor={"role": "data_manager", "id": "cli"}))
+    _emit(_service().purge(actor=DATA_MANAGER_CLI))
 
 
 @main.group()

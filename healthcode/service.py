@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 
-from . import idcard, metrics, printing, standard, transcoding, trustlist
+from . import anchors, idcard, metrics, printing, standard, transcoding, trustlist
 from .audit import AuditLog
 from .config import Settings, load_settings
 from .credentials import Credentials, Principal
@@ -39,6 +39,7 @@ class Service:
         self.pseudonymizer = Pseudonymizer(load_or_create_secret(data))
         self.sealer = Sealer(data / "secrets" / "seal")
         self.credentials = Credentials(data, self.settings.region_codes())
+        self.anchor_file = anchors.AnchorFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
@@ -130,7 +131,8 @@ class Service:
             now = self.now()
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
                 payload = trustlist.build_payload(self.settings, self.keystore, now,
-                                                  revoked_jti=self.store.revoked_jtis(now))
+                                                  revoked_jti=self.store.revoked_jtis(now),
+                                                  anchors=self.anchor_file.load())
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
@@ -140,6 +142,23 @@ class Service:
             self._trust = None
             self._issuers.clear()
             self.keystore._cache.clear()
+
+    def add_anchors(self, values, actor: dict, iss: str | None = None) -> list[str]:
+        """Trust foreign signers (JWK objects or base64 DER certificates); audited."""
+        if not isinstance(values, list) or not values:
+            raise BadRequest("give a non-empty list of trust anchors")
+        added = self.anchor_file.add([anchors.parse_anchor(v, iss) for v in values])
+        self.audit.record(actor, "anchor_add", None, ids=added)
+        self.invalidate_trust()
+        return added
+
+    def remove_anchor(self, anchor_id: str, actor: dict) -> None:
+        self.anchor_file.remove(anchor_id)
+        self.audit.record(actor, "anchor_remove", None, id=anchor_id)
+        self.invalidate_trust()
+
+    def list_anchors(self) -> list[dict]:
+        return [anchors.summary(a) for a in self.anchor_file.load()]
 
     def rotate_key(self, owner: str, actor: dict | None = None) -> str:
         alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from ..errors import BadRequest
-from .common import principal, service
+from .common import json_body, principal, service
 
 bp = Blueprint("admin", __name__)
 
@@ -13,6 +13,27 @@ bp = Blueprint("admin", __name__)
 def rotate_key(owner: str):
     who = principal("data_manager")
     return jsonify(owner=owner, kid=service().rotate_key(owner, actor=who.as_actor()))
+
+
+@bp.get("/v1/admin/anchors")
+def list_anchors():
+    principal("data_manager")
+    return jsonify(anchors=service().list_anchors())
+
+
+@bp.post("/v1/admin/anchors")
+def add_anchors():
+    who = principal("data_manager")
+    body = json_body("AnchorAddRequest")
+    added = service().add_anchors(body["anchors"], who.as_actor(), body.get("iss"))
+    return jsonify(added=added), 201 if added else 200
+
+
+@bp.delete("/v1/admin/anchors/<anchor_id>")
+def remove_anchor(anchor_id: str):
+    who = principal("data_manager")
+    service().remove_anchor(anchor_id, who.as_actor())
+    return jsonify(removed=anchor_id)
 
 
 @bp.post("/v1/admin/purge")

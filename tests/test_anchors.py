@@ -1,0 +1,136 @@
+"""Foreign trust anchors over the real HTTP server: the data manager adds an EU DCC signer
+certificate and a SMART Health Card issuer key, and from then on the gateway — and an offline
+verifier holding only the exported trust list — accepts their certificates, PNGs included."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+import requests
+
+from conftest import LiveServer, load_vector_json, run_cli, vectors_dir
+from healthcode import anchors, qr
+from healthcode.errors import BadRequest, NotFound
+from test_dcc import dcc_test, issue, signer
+
+SHC_DIR = vectors_dir() / "shc"
+SHC_ISS = "https://spec.smarthealth.cards/examples/issuer"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("anchors")
+    server = LiveServer(data)
+
+    def token(role):
+        out = run_cli("credentials", "add", "--role", role, "--id", f"{role}-1", data_dir=data, check=True)
+        return {"Authorization": "Bearer " + json.loads(out.stdout)["token"]}
+
+    yield {"server": server, "data": data, "manager": token("data_manager"),
+           "operator": token("operator"), "auditor": token("auditor")}
+    server.stop()
+
+
+def post_verify(world, **body):
+    r = requests.post(world["server"].url + "/v1/verify", json=body, timeout=10)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_dcc_is_trusted_only_after_the_data_manager_adds_its_signer(world):
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)
+    assert post_verify(world, payload=text)["errors"][0]["code"] == "key_unknown"
+
+    url = world["server"].url + "/v1/admin/anchors"
+    refused = requests.post(url, json={"anchors": [anchor["der_b64"]]}, headers=world["operator"], timeout=10)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    added = requests.post(url, json={"anchors": [anchor["der_b64"]]}, headers=world["manager"], timeout=10)
+    assert added.status_code == 201, added.text
+    (anchor_id,) = added.json()["added"]
+    again = requests.post(url, json={"anchors": [anchor["der_b64"]]}, headers=world["manager"], timeout=10)
+    assert again.status_code == 200 and again.json()["added"] == []
+
+    verdict = post_verify(world, payload=text, place="Zhuhai-Hengqin", device="gate-1")
+    assert verdict["valid"] and verdict["format"] == "eu_dcc" and verdict["status"] == "green"
+    assert verdict["region"] == "DE" and verdict["reasons"] == ["negative_test"]
+    from_png = post_verify(world, image_b64=base64.b64encode(qr.render_png(text)).decode())
+    assert from_png["valid"] and from_png["code_id"] == verdict["code_id"]
+
+    listed = requests.get(url, headers=world["manager"], timeout=10).json()["anchors"]
+    assert [a["id"] for a in listed] == [anchor_id] and "DSC test" in listed[0]["subject"]
+
+    removed = requests.delete(f"{url}/{anchor_id}", headers=world["manager"], timeout=10)
+    assert removed.status_code == 200
+    assert post_verify(world, payload=text)["errors"][0]["code"] == "key_unknown"
+    gone = requests.delete(f"{url}/{anchor_id}", headers=world["manager"], timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+
+    log = requests.get(world["server"].url + "/v1/audit?limit=1000", headers=world["auditor"], timeout=10).json()
+    actions = [e["action"] for e in log["entries"]]
+    assert actions.count("anchor_add") == 2 and actions.count("anchor_remove") == 1
+
+
+def test_shc_issuer_key_for_its_issuer_only(world):
+    jwks = load_vector_json("shc", "issuer-jwks.json")
+    card = (SHC_DIR / "example-00-d-jws.txt").read_text().strip()
+    assert post_verify(world, payload=card)["errors"][0]["code"] == "key_unknown"
+    url = world["server"].url + "/v1/admin/anchors"
+    r = requests.post(url, json={"anchors": jwks["keys"], "iss": "https://other.example/issuer"},
+                      headers=world["manager"], timeout=10)
+    assert r.status_code == 201
+    assert post_verify(world, payload=card)["errors"][0]["code"] == "key_unknown"   # wrong issuer
+    for anchor_id in r.json()["added"]:
+        requests.delete(f"{url}/{anchor_id}", headers=world["manager"], timeout=10)
+    r = requests.post(url, json={"anchors": jwks["keys"], "iss": SHC_ISS}, headers=world["manager"], timeout=10)
+    assert r.status_code == 201
+    verdict = post_verify(world, payload=card)
+    assert verdict["valid"] and verdict["format"] == "shc" and verdict["details"]["issuer"] == SHC_ISS
+
+
+@pytest.mark.parametrize("body", [
+    {"anchors": ["not base64!"]}, {"anchors": [base64.b64encode(b"not a certificate").decode()]},
+    {"anchors": [{"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA", "d": "AA"}]},   # private key
+    {"anchors": []}, {"anchors": "x"}, {"iss": "x"},
+])
+def test_bad_anchors_are_refused_whole(world, body):
+    url = world["server"].url + "/v1/admin/anchors"
+    before = requests.get(url, headers=world["manager"], timeout=10).json()["anchors"]
+    r = requests.post(url, json=body, headers=world["manager"], timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
+    assert requests.get(url, headers=world["manager"], timeout=10).json()["anchors"] == before
+
+
+def test_offline_verifier_trusts_what_the_trust_list_carries(tmp_path):
+    """CLI only: anchors add → trust-list export → verify offline in an empty data directory."""
+    data, empty = tmp_path / "gw", tmp_path / "offline"
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    cert = tmp_path / "dsc.der"
+    cert.write_bytes(der)
+    assert json.loads(run_cli("anchors", "add", str(cert), data_dir=data, check=True).stdout)["added"]
+    run_cli("trust-list", "--out", str(tmp_path / "tl.jws"), "--national-keys", str(tmp_path / "keys.json"),
+            data_dir=data, check=True)
+    text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)
+    result = run_cli("verify", text, "--trust-list", str(tmp_path / "tl.jws"), "--national-keys",
+                     str(tmp_path / "keys.json"), data_dir=empty)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["format"] == "eu_dcc"
+    assert json.loads(run_cli("anchors", "list", data_dir=data, check=True).stdout)[0]["type"] == "x509"
+
+
+def test_anchor_parsing_and_file(tmp_path):
+    _, der, anchor = signer()
+    parsed = anchors.parse_anchor(anchor["der_b64"])
+    assert parsed["id"].startswith("x509:") and anchors.parse_anchor(anchor) == parsed
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(der) + b"-----END CERTIFICATE-----\n"
+    assert anchors.anchors_from_bytes(pem * 2) == [parsed, parsed]
+    store = anchors.AnchorFile(tmp_path)
+    assert store.add([parsed, parsed]) == [parsed["id"]] and store.add([parsed]) == []
+    with pytest.raises(NotFound):
+        store.remove("x509:nothing")
+    with pytest.raises(BadRequest):
+        anchors.anchors_from_bytes(b"{not json")
