@@ -120,3 +120,15 @@ def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False
     env = {**os.environ, "HEALTHCODE_DATA": str(data_dir)}
     return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
                           text=True, env=env, check=check, timeout=120)
+
+
+# --- CI runs strict: a test that would skip (a missing browser, server or tool) fails instead,
+# so a green CI run means every test really ran.  `.ci/run` sets HEALTHCODE_STRICT=1.
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("HEALTHCODE_STRICT") == "1" and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped in strict mode (HEALTHCODE_STRICT=1): {reason}"
