@@ -8,6 +8,7 @@ import jsonschema
 import pytest
 
 from healthcode import standard
+from healthcode.config import load_settings
 from healthcode.errors import SchemaInvalid
 
 GOOD = {"ver": "1.0", "region": "440000", "sub": "abcdefghijklmnopqrstuvwx", "jti": "AbCdEfGh12345678",
@@ -67,3 +68,24 @@ def test_openapi_refs_resolve_and_examples_validate():
     assert not standard.openapi_validator("Verdict").is_valid(
         {"valid": True, "status": None, "region": None, "format": None, "holder": None,
          "expires_at": None, "errors": []})
+
+
+REGIONAL_FORMATS = sorted({r.format for r in load_settings().regions} | {"national"})
+VOCABULARY = {"status": standard.STATUSES, "kind": standard.KINDS, "reasons": standard.reasons_vocabulary(),
+              "id_type": tuple(standard.load_schema("code-claims.schema.json")["$defs"]["id_type"]["enum"])}
+
+
+@pytest.mark.parametrize("name", REGIONAL_FORMATS)
+def test_every_format_can_write_the_whole_vocabulary(name):
+    """A transcoded foreign certificate (id_type unspecified, reason vaccinated) must be writable
+    in every region's native format, and read back unchanged: no value may be missing from a table."""
+    from healthcode import adapters
+    fmt = adapters.get(name)
+    for claim, vocabulary in VOCABULARY.items():
+        table = fmt.values.get(claim)
+        if table is None:
+            continue
+        assert set(vocabulary) <= set(table), f"{name}.{claim} lacks {set(vocabulary) - set(table)}"
+        assert len(set(table.values())) == len(table), f"{name}.{claim} maps two values to one"
+    claims = dict(GOOD, id_type="unspecified", id_masked="*", reasons=list(standard.reasons_vocabulary())[:16])
+    assert fmt.from_native(fmt.to_native(claims)) == claims

@@ -25,6 +25,6 @@ ADAPTER = JwsClaimFormat(
         "kind": {"dynamic": "dt", "offline": "lx"},
         "id_type": {"resident": "sfz", "passport": "hz", "hkmo_permit": "gatxz",
                     "tw_permit": "twtxz", "macau_id": "amsfz", "hk_id": "xgsfz",
-                    "foreign_permit": "wgrjlz"},
+                    "foreign_permit": "wgrjlz", "unspecified": "qt"},
     },
 )
