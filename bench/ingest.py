@@ -8,12 +8,16 @@ HEALTHCODE_ES_URL (a random index prefix, deleted afterwards) or else osmem-serv
 loopback port (tests/es_support.py); the store runs with its defaults (refresh="wait_for" per bulk
 request), so this is what the gateway would see.  Events are spread over --days days, so the
 daily scan indices are exercised.  Only the add_scans calls are timed; afterwards every backend
-must count exactly N events.  For a local osmem-server its resident memory is sampled.
+must count exactly N events.  For a local osmem-server its resident memory is sampled.  Each
+backend's line also gives the wall time of the whole run (event generation, ingest, the final
+count) and this process's peak resident memory; run one backend per invocation
+(``--backends sqlite``, then ``--backends es``) for a peak that belongs to that backend alone.
 """
 from __future__ import annotations
 
 import argparse
 import random
+import resource
 import sys
 import tempfile
 import threading
@@ -70,8 +74,14 @@ class MemorySampler:
         self._thread.join()
 
 
+def own_peak_mib() -> float:
+    """Peak resident memory of this (client) process so far, in MiB (Linux: ru_maxrss is KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def ingest(store, n: int, size: int, days: int, label: str, memory=None, max_mib: float | None = None):
-    """Returns (events/s, events stored); stops early if ``memory()`` passes ``max_mib``."""
+    """Returns (events/s, events stored, seconds in add_scans); stops early if ``memory()``
+    passes ``max_mib``."""
     elapsed, done, next_report = 0.0, 0, n // 10
     for batch in batches(n, size, days):
         t0 = time.perf_counter()
@@ -89,28 +99,32 @@ def ingest(store, n: int, size: int, days: int, label: str, memory=None, max_mib
     count = store.count_scans()
     if count != done:
         raise SystemExit(f"{label}: stored {count} events, expected {done}")
-    return done / elapsed, done
+    return done / elapsed, done, elapsed
 
 
 def bench_sqlite(args) -> float:
+    start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "bench.sqlite3")
         try:
-            rate, _ = ingest(store, args.n, args.batch, args.days, "sqlite")
+            rate, done, busy = ingest(store, args.n, args.batch, args.days, "sqlite")
         finally:
             store.close()
-        size = (Path(tmp) / "bench.sqlite3").stat().st_size / 2**20
-    print(f"sqlite        {rate:>10,.0f} events/s   (file {size:,.0f} MiB)", flush=True)
+        size = sum(f.stat().st_size for f in Path(tmp).glob("bench.sqlite3*")) / 2**20
+    wall = time.perf_counter() - start
+    print(f"sqlite        {rate:>10,.0f} events/s   ({done:,} events; add_scans {busy:,.1f} s, wall {wall:,.1f} s; "
+          f"file {size:,.0f} MiB; bench process peak RSS {own_peak_mib():,.0f} MiB)", flush=True)
     return rate
 
 
 def bench_es(args) -> float:
+    start = time.perf_counter()
     with search_server() as server:
         store = make_store(server, **({"refresh": args.refresh} if args.refresh is not None else {}))
         before = server.rss_mb()
         try:
             with MemorySampler(server) as mem:
-                rate, done = ingest(store, args.n, args.batch, args.days, server.kind,
+                rate, done, busy = ingest(store, args.n, args.batch, args.days, server.kind,
                                     memory=server.rss_mb if server.is_osmem else None,
                                     max_mib=args.max_server_mib)
             days = len(store.client.indices.get_alias(index=store.scans_pattern))
@@ -119,10 +133,13 @@ def bench_es(args) -> float:
             if not server.is_osmem:
                 drop_prefix(store)
             store.close()
-    memory = (f"   (osmem RSS {before:,.0f} → {after:,.0f} MiB, peak {mem.peak:,.0f} MiB)"
+    wall = time.perf_counter() - start
+    memory = (f"   (osmem RSS {before:,.0f} → {after:,.0f} MiB, peak {max(mem.peak, after or 0):,.0f} MiB)"
               if before is not None else "")
     partial = f", STOPPED after {done:,} events" if done < args.n else ""
-    print(f"es/{server.kind:<9} {rate:>10,.0f} events/s   ({days} daily indices{partial}){memory}", flush=True)
+    print(f"es/{server.kind:<9} {rate:>10,.0f} events/s   ({done:,} events in {days} daily indices{partial}; "
+          f"add_scans {busy:,.1f} s, wall {wall:,.1f} s incl. server start/stop; "
+          f"bench process peak RSS {own_peak_mib():,.0f} MiB){memory}", flush=True)
     return rate
 
 
