@@ -2,7 +2,8 @@
 
     make bench            # or: .venv/bin/python -m bench.run [--quick]
 
-1. verify in-process, per format, against the bare signature check it cannot beat;
+1. verify in-process, per format (regional, EU DCC, SMART Health Card), against the bare
+   signature check it cannot beat;
 2. verify over HTTP (threaded Flask server) against GET /healthz on the same server;
 3. batch of 500 against 500 single requests;
 4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget.
@@ -66,6 +67,34 @@ def bench_in_process(svc: Service, n: int) -> None:
         print(f"{fmt:12s} verify: {r:8,.0f}/s   ratio to bare signature check: {r / bare:.2f}")
 
 
+def bench_foreign(n: int) -> None:
+    """EU DCC (ES256 and PS256) and a SMART Health Card, from the shared vectors."""
+    import json
+    from conftest import vectors_dir
+    from healthcode import standard
+    from healthcode.trustlist import TrustList
+    from healthcode.verify import Verifier
+    key = crypto.generate_private_key("ES256")
+    sig = crypto.sign("ES256", key, b"x" * 400)
+    bare = rate(lambda: crypto.verify("ES256", key.public_key(), b"x" * 400, sig), n)
+    verifier = Verifier(["eu_dcc", "shc"])
+    print(f"\n# 1b. foreign certificates in-process ({n} each), ratio to the bare ES256 check")
+    for label, name in (("eu_dcc ES256", "CO3"), ("eu_dcc PS256", "CO1")):
+        case = json.loads((vectors_dir() / "dcc" / "common" / f"{name}.json").read_text())
+        trust = TrustList({}, ({"type": "x509", "der_b64": case["TESTCTX"]["CERTIFICATE"]},))
+        at = standard.parse_rfc3339(case["TESTCTX"]["VALIDATIONCLOCK"])
+        assert verifier.verify(case["PREFIX"], trust, at).valid
+        r = rate(lambda: verifier.verify(case["PREFIX"], trust, at), n)
+        print(f"{label:12s} verify: {r:8,.0f}/s   ratio: {r / bare:.2f}")
+    shc_dir = vectors_dir() / "shc"
+    jwks = json.loads((shc_dir / "issuer-jwks.json").read_text())["keys"]
+    trust = TrustList({}, tuple({"type": "jwk", "jwk": k} for k in jwks))
+    card = (shc_dir / "example-00-d-jws.txt").read_text().strip()
+    assert verifier.verify(card, trust).valid
+    r = rate(lambda: verifier.verify(card, trust), n)
+    print(f"{'shc':12s} verify: {r:8,.0f}/s   ratio: {r / bare:.2f}")
+
+
 def bench_http(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -115,6 +144,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         svc = Service(load_settings(data_dir=tmp))
         bench_in_process(svc, n)
+    bench_foreign(n)
     bench_http(min(n, 1000))
 
 
