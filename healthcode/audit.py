@@ -3,6 +3,11 @@
 Each entry's ``hash`` is SHA-256 over the previous entry's hash and the entry's own canonical
 JSON, so changing, removing or reordering any entry breaks every hash after it.  Entries carry
 pseudonymous subject ids only — never a name or ID number.
+
+A chain alone cannot tell that its tail was cut off, or that whoever holds the database rewrote
+it from the start.  So the auditor — a different party from the operator who runs the store —
+notes the ``checkpoint`` (``seq:hash``) that each verification prints, keeps it outside the store,
+and passes it back next time as a *checkpoint*: the log must still hold that very entry.
 """
 from __future__ import annotations
 
@@ -30,10 +35,21 @@ def next_entry(last: dict | None, at: int, actor: dict, action: str, subject: st
     return entry
 
 
-def verify_chain(entries) -> dict:
-    """Walk the chain; report the first broken link (or that all is intact)."""
+def parse_checkpoint(text: str) -> tuple[int, str]:
+    seq, _, digest = str(text).partition(":")
+    if not seq.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("a checkpoint is SEQ:SHA256HEX, as printed in 'checkpoint'")
+    return int(seq), digest
+
+
+def verify_chain(entries, checkpoint: tuple[int, str] | None = None) -> dict:
+    """Walk the chain; report the first broken link (or that all is intact).  With a
+    ``checkpoint`` (seq, hash) noted earlier, the entry at that seq must still have that hash."""
     prev_hash, expected_seq, count = GENESIS, 1, 0
     for entry in entries:
+        if checkpoint and entry.get("seq") == checkpoint[0] and entry.get("hash") != checkpoint[1]:
+            return {"intact": False, "entries": count, "broken_at": checkpoint[0],
+                    "problem": "checkpoint differs: the log was rewritten"}
         problem = None
         if entry.get("seq") != expected_seq:
             problem = "sequence gap or reorder"
@@ -44,7 +60,10 @@ def verify_chain(entries) -> dict:
         if problem:
             return {"intact": False, "entries": count, "broken_at": entry.get("seq"), "problem": problem}
         prev_hash, expected_seq, count = entry["hash"], expected_seq + 1, count + 1
-    return {"intact": True, "entries": count, "head": prev_hash}
+    if checkpoint and checkpoint[0] > count:
+        return {"intact": False, "entries": count, "broken_at": count + 1,
+                "problem": "checkpoint missing: entries were removed from the end"}
+    return {"intact": True, "entries": count, "head": prev_hash, "checkpoint": f"{count}:{prev_hash}"}
 
 
 class AuditLog:
@@ -60,8 +79,8 @@ class AuditLog:
     def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         return self.store.audit_entries(after_seq, limit)
 
-    def verify(self) -> dict:
-        return verify_chain(self._all())
+    def verify(self, checkpoint: tuple[int, str] | None = None) -> dict:
+        return verify_chain(self._all(), checkpoint)
 
     def _all(self):
         after = 0

@@ -363,9 +363,16 @@ def audit():
 
 
 @audit.command("verify")
-def audit_verify():
-    """Check the hash chain; exit 1 if any entry was altered, removed or reordered."""
-    result = _service().audit.verify()
+@click.option("--checkpoint", help="SEQ:HASH printed by an earlier verification; the log must still hold it")
+def audit_verify(checkpoint):
+    """Check the hash chain; exit 1 if any entry was altered, removed or reordered, or the log
+    no longer holds the checkpoint (cut off or rewritten)."""
+    from .audit import parse_checkpoint
+    try:
+        mark = parse_checkpoint(checkpoint) if checkpoint else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = _service().audit.verify(mark)
     _emit(result)
     sys.exit(0 if result["intact"] else 1)
 

@@ -151,3 +151,16 @@ def test_eu_certificate_transcodes_into_a_regional_code(service):
         prov = verdict.claims["prov"]
         assert prov["region"] == "DE" and prov["format"] == "eu_dcc" and prov["jti"] == source.code_id
         assert verdict.claims["exp"] <= source.claims["exp"]
+
+
+def test_auditor_verifies_against_a_checkpoint_over_http(world):
+    url = world["server"].url + "/v1/audit/verify"
+    first = requests.get(url, headers=world["auditor"], timeout=10).json()
+    assert first["intact"] and first["checkpoint"].startswith(f"{first['entries']}:")
+    again = requests.get(url, params={"checkpoint": first["checkpoint"]}, headers=world["auditor"], timeout=10)
+    assert again.status_code == 200 and again.json()["intact"] is True
+    forged = "1:" + "0" * 64
+    assert requests.get(url, params={"checkpoint": forged}, headers=world["auditor"], timeout=10).json()["intact"] is False
+    bad = requests.get(url, params={"checkpoint": "x"}, headers=world["auditor"], timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    assert requests.get(url, headers=world["manager"], timeout=10).status_code == 403

@@ -105,3 +105,41 @@ def test_key_rotation_is_audited(service):
     entry = service.audit.entries()[-1]
     assert entry["action"] == "key_rotate" and entry["detail"] == {"owner": "510000", "kid": kid}
     assert entry["actor"] == {"role": "data_manager", "id": "dm"}
+
+
+def test_audit_checkpoint_catches_a_cut_off_or_rewritten_log(service, data_dir):
+    """The auditor keeps the checkpoint outside the store; cutting the tail off or rebuilding
+    a consistent chain from scratch is then detected, which the chain alone cannot see."""
+    import sqlite3
+    from conftest import run_cli
+    for region, id_number, name, id_type in PEOPLE[:3]:
+        service.issue(region, make_person(id_number, name, id_type))
+    first = run_cli("audit", "verify", data_dir=data_dir)
+    mark = json.loads(first.stdout)["checkpoint"]
+    seq = int(mark.split(":")[0])
+    assert first.returncode == 0 and seq >= 3
+    assert run_cli("audit", "verify", "--checkpoint", mark, data_dir=data_dir).returncode == 0
+    assert run_cli("audit", "verify", "--checkpoint", "nonsense", data_dir=data_dir).returncode == 2
+
+    db = data_dir / "healthcode.sqlite3"
+    with sqlite3.connect(db) as conn:                      # cut the last entry off: still a valid chain
+        conn.execute("DELETE FROM audit_log WHERE seq = ?", (seq,))
+    assert run_cli("audit", "verify", data_dir=data_dir).returncode == 0
+    cut = run_cli("audit", "verify", "--checkpoint", mark, data_dir=data_dir)
+    assert cut.returncode == 1 and "removed" in json.loads(cut.stdout)["problem"]
+
+    from healthcode import audit
+    with sqlite3.connect(db) as conn:                      # rebuild a consistent chain with one lie in it
+        rows = [json.loads(e) for (e,) in conn.execute("SELECT entry FROM audit_log ORDER BY seq")]
+        rows[0]["actor"] = {"role": "system", "id": "nobody"}
+        last = None
+        for row in rows:
+            fresh = audit.next_entry(last, row["at"], row["actor"], row["action"], row["subject"],
+                                     row["result"], row["detail"])
+            conn.execute("UPDATE audit_log SET entry = ? WHERE seq = ?", (json.dumps(fresh), fresh["seq"]))
+            last = fresh
+        conn.execute("INSERT INTO audit_log (seq, entry) VALUES (?, ?)", (seq, json.dumps(
+            audit.next_entry(last, last["at"], last["actor"], "noop", None))))
+    assert run_cli("audit", "verify", data_dir=data_dir).returncode == 0
+    rewritten = run_cli("audit", "verify", "--checkpoint", mark, data_dir=data_dir)
+    assert rewritten.returncode == 1 and "rewritten" in json.loads(rewritten.stdout)["problem"]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
+from .. import audit
 from ..errors import BadRequest
 from .common import json_body, principal, service
 
@@ -58,7 +59,12 @@ def audit_entries():
 @bp.get("/v1/audit/verify")
 def audit_verify():
     who = principal("auditor")
+    checkpoint = request.args.get("checkpoint")
+    try:
+        mark = audit.parse_checkpoint(checkpoint) if checkpoint else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
     svc = service()
-    result = svc.audit.verify()
+    result = svc.audit.verify(mark)
     svc.audit.record(who.as_actor(), "audit_verify", None, intact=result["intact"])
     return jsonify(result)
