@@ -7,6 +7,7 @@ people are known by their pseudonymous subject id.
 from __future__ import annotations
 
 import abc
+import os
 from dataclasses import dataclass
 
 
@@ -130,6 +131,18 @@ class Store(abc.ABC):
         pass
 
 
-def open_store(settings) -> Store:
+STORE_BACKENDS = ("sqlite", "elasticsearch")
+
+
+def open_store(settings, environ=None) -> Store:
+    """The backend named by HEALTHCODE_STORE: ``sqlite`` (default, a file in the data directory)
+    or ``elasticsearch`` (HEALTHCODE_ES_URL and friends, see ``elasticsearch.from_env``)."""
+    env = os.environ if environ is None else environ
+    backend = (env.get("HEALTHCODE_STORE") or "sqlite").strip().lower()
+    if backend == "elasticsearch":
+        from .elasticsearch import from_env
+        return from_env(settings, env)
+    if backend != "sqlite":
+        raise ValueError(f"HEALTHCODE_STORE must be one of {', '.join(STORE_BACKENDS)}, not {backend!r}")
     from .sqlite import SqliteStore
     return SqliteStore(settings.data_dir / "healthcode.sqlite3")
