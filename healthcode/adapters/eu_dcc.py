@@ -52,7 +52,7 @@ from ..config import PROJECT_ROOT
 from ..errors import (AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CompressionInvalid, ContextUnsupported,
                       CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SchemaInvalid,
                       SignatureInvalid, UnknownKey)
-from . import foreign_rules
+from . import compression, foreign_rules
 from .base import CLOCK_SKEW, Verified, check_validity
 from .foreign_rules import DEFAULT_VERDICT_TTL, Event
 
@@ -110,16 +110,8 @@ def base45_decode(text: str) -> bytes:
 
 def decompress(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
     """zlib (RFC 1950, with header) with an output cap; uncompressed data is refused."""
-    inflater = zlib.decompressobj()
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise CompressionInvalid("EU DCC data is not zlib-compressed or the stream is broken") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise CompressionInvalid(f"EU DCC data inflates to more than {limit} bytes")
-    if not inflater.eof:
-        raise CompressionInvalid("EU DCC zlib stream is truncated")
-    return out
+    return compression.inflate(data, limit, wbits=compression.ZLIB, error=CompressionInvalid,
+                               what="EU DCC data")
 
 
 def compress(data: bytes) -> bytes:

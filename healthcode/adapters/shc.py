@@ -27,7 +27,7 @@ from datetime import date, datetime, timezone
 from .. import crypto, jws, standard
 from ..errors import (AlgorithmNotAllowed, HealthCodeError, Malformed, SignatureInvalid,
                       UnknownKey)
-from . import foreign_rules
+from . import compression, foreign_rules
 from .base import Verified, check_validity
 from .foreign_rules import DEFAULT_VERDICT_TTL, Event
 
@@ -236,18 +236,8 @@ def detect(text: str) -> bool:
 # === the JWS and its payload ==================================================================
 def inflate(data: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
     """Raw DEFLATE (RFC 1951, no zlib header) with an output cap and no trailing bytes."""
-    inflater = zlib.decompressobj(wbits=-15)
-    try:
-        out = inflater.decompress(data, limit + 1)
-    except zlib.error:
-        raise Malformed("SMART Health Card payload is not valid raw DEFLATE") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise Malformed(f"SMART Health Card payload inflates to more than {limit} bytes")
-    if not inflater.eof:
-        raise Malformed("SMART Health Card payload DEFLATE stream is truncated")
-    if inflater.unused_data:
-        raise Malformed("SMART Health Card payload has bytes after its DEFLATE stream")
-    return out
+    return compression.inflate(data, limit, wbits=compression.RAW_DEFLATE, error=Malformed,
+                               what="SMART Health Card payload")
 
 
 def deflate(data: bytes) -> bytes:
