@@ -12,7 +12,8 @@ RAW_DEFLATE = -15  # RFC 1951: bare DEFLATE (SMART Health Cards, JWS "zip": "DEF
 def inflate(data: bytes, limit: int, *, wbits: int, error, what: str) -> bytes:
     """The whole stream, at most ``limit`` bytes; otherwise ``error`` (a HealthCodeError class)."""
     inflater = zlib.decompressobj(wbits=wbits)
-    kind = "zlib" if wbits == ZLIB else "raw DEFLATE"
+    stream = "zlib" if wbits == ZLIB else "DEFLATE"
+    kind = stream if wbits == ZLIB else "raw DEFLATE"
     try:
         out = inflater.decompress(data, limit + 1)
     except zlib.error:
@@ -20,7 +21,7 @@ def inflate(data: bytes, limit: int, *, wbits: int, error, what: str) -> bytes:
     if len(out) > limit or inflater.unconsumed_tail:
         raise error(f"{what} inflates to more than {limit} bytes")
     if not inflater.eof:
-        raise error(f"{what} {kind} stream is truncated")
+        raise error(f"{what} {stream} stream is truncated")
     if inflater.unused_data:
-        raise error(f"{what} has bytes after its {kind} stream")
+        raise error(f"{what} has bytes after its {stream} stream")
     return out
