@@ -95,3 +95,29 @@ def test_kiosk_explains_problems_in_plain_words(browser, server):
     browser.find_element(By.ID, "idnum").send_keys("440305193606300644" + Keys.ENTER)   # wrong check digit
     wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "error")
     assert "身份证号码有误" in browser.find_element(By.ID, "more").text
+
+
+def test_checkpoint_page_reads_an_eu_certificate(browser, server):
+    """A traveller's EU certificate on the same page, once its signer is trusted; words, not codes."""
+    import time
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from test_dcc import dcc_test, issue, signer
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)
+    browser.get(server.url + "/checkpoint")
+    box = browser.find_element(By.ID, "payload")
+    box.send_keys(text + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "invalid")
+    assert "签发方不在信任列表" in browser.find_element(By.ID, "detail").text
+    manager = json.loads(run_cli("credentials", "add", "--role", "data_manager", "--id", "dm",
+                                 data_dir=server.data, check=True).stdout)["token"]
+    r = requests.post(server.url + "/v1/admin/anchors", json={"anchors": [anchor["der_b64"]]},
+                      headers={"Authorization": f"Bearer {manager}"}, timeout=10)
+    assert r.status_code == 201
+    box.send_keys(text + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "green")
+    detail = browser.find_element(By.ID, "detail").text
+    assert "检测证明 test certificate" in detail and "检测阴性 negative test" in detail and "DE" in detail
+    assert browser.find_element(By.ID, "holder").text.startswith("A*")
