@@ -97,7 +97,11 @@ def test_audit_chain_append_and_verify(store):
     entries = log.entries()
     assert [e["seq"] for e in entries] == [1, 2, 3, 4, 5]
     assert entries[1]["prev"] == entries[0]["hash"]
-    assert log.verify() == {"intact": True, "entries": 5, "head": entries[-1]["hash"]}
+    assert log.verify() == {"intact": True, "entries": 5, "head": entries[-1]["hash"],
+                            "checkpoint": f"5:{entries[-1]['hash']}"}
+    assert log.verify((3, entries[2]["hash"]))["intact"] is True
+    assert log.verify((3, entries[1]["hash"]))["problem"] == "checkpoint differs: the log was rewritten"
+    assert log.verify((6, entries[-1]["hash"]))["problem"] == "checkpoint missing: entries were removed from the end"
     assert store.count("audit") == 5
 
 
