@@ -325,3 +325,56 @@ def test_crypto_refuses_short_p1363_in_cose():
     assert len(long_sig) > 64 and not crypto.verify("ES256", key.public_key(), cose.signing_input(), long_sig)
     bad = cbor2.dumps(cbor2.CBORTag(18, [cose.protected_raw, {}, cose.payload, long_sig]))
     assert verify(eu_dcc.qr_text(bad), anchor).errors[0]["code"] == "signature_invalid"
+
+
+ODD_VALUES = [None, True, 0, -1, 2**70, 1.5, float("nan"), float("inf"), "", "x" * 200, b"bytes", [], {},
+              [1, 2], "2021-13-45", "9999-12-31T99:99:99Z", cbor2.CBORTag(1, 1e20), cbor2.undefined,
+              cbor2.CBORTag(0, "2021-01-01T00:00:00Z"), {1: 2}, eu_dcc.TEST_DETECTED, 10**12]
+
+
+def _mutate(obj, rnd):
+    if isinstance(obj, dict) and obj:
+        k, r = rnd.choice(list(obj)), rnd.random()
+        if r < .3:
+            obj[k] = rnd.choice(ODD_VALUES)
+        elif r < .4:
+            del obj[k]
+        elif r < .5:
+            obj[rnd.choice(["x", 5, "t", "v", "r"])] = rnd.choice(ODD_VALUES)
+        else:
+            _mutate(obj[k], rnd)
+    elif isinstance(obj, list) and obj:
+        i = rnd.randrange(len(obj))
+        if rnd.random() < .4:
+            obj[i] = rnd.choice(ODD_VALUES)
+        else:
+            _mutate(obj[i], rnd)
+
+
+def test_signed_nonsense_never_crashes_the_decoder():
+    """A genuine signer that signs odd content (wrong types, CBOR tags, undefined, huge numbers)
+    gets a stable error or a schema-valid verdict — never an exception the adapter did not mean."""
+    import copy
+    import random
+    from healthcode.errors import HealthCodeError
+    rnd = random.Random(20261123)
+    key, der, anchor = signer()
+    trust = TrustList({}, (anchor,))
+    bases = [dcc_test(NOW - 3600), dcc_vaccination(2, 2, "2025-01-10")]
+    outcomes = Counter()
+    for _ in range(400):
+        dcc = copy.deepcopy(rnd.choice(bases))
+        for _ in range(rnd.randint(1, 3)):
+            _mutate(dcc, rnd)
+        cwt = {1: "DE", 6: NOW - 10, 4: NOW + 1000, -260: {1: dcc}}
+        if rnd.random() < .2:
+            cwt[rnd.choice([1, 4, 6, -260])] = rnd.choice(ODD_VALUES)
+        text = eu_dcc.qr_text(eu_dcc.encode_cose(cbor2.dumps(cwt), key, eu_dcc.kid_of(der)))
+        try:
+            result = eu_dcc.ADAPTER._verify(text, trust, NOW)
+            standard.validate_claims(result.claims)
+            outcomes["valid"] += 1
+        except HealthCodeError as exc:
+            outcomes[exc.code] += 1
+    assert outcomes["schema_invalid"] and outcomes["valid"] and set(outcomes) <= {
+        "valid", "schema_invalid", "cwt_invalid", "expired", "not_yet_valid"}, outcomes
