@@ -67,6 +67,24 @@ def bench_in_process(svc: Service, n: int) -> None:
         print(f"{fmt:12s} verify: {r:8,.0f}/s   ratio to bare signature check: {r / bare:.2f}")
 
 
+def other_signers(count: int) -> list[dict]:
+    """Self-signed P-256 certificates standing in for the EU gateway's few hundred signers."""
+    import base64
+    import datetime as dt
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+    out = []
+    for i in range(count):
+        key = crypto.generate_private_key("ES256")
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"DSC {i}")])
+        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                .serial_number(i + 1).not_valid_before(dt.datetime(2020, 1, 1))
+                .not_valid_after(dt.datetime(2030, 1, 1)).sign(key, hashes.SHA256()))
+        out.append({"type": "x509", "der_b64": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()})
+    return out
+
+
 def bench_foreign(n: int) -> None:
     """EU DCC (ES256 and PS256) and a SMART Health Card, from the shared vectors."""
     import json
@@ -86,6 +104,10 @@ def bench_foreign(n: int) -> None:
         assert verifier.verify(case["PREFIX"], trust, at).valid
         r = rate(lambda: verifier.verify(case["PREFIX"], trust, at), n)
         print(f"{label:12s} verify: {r:8,.0f}/s   ratio: {r / bare:.2f}")
+    many = TrustList({}, trust.anchors + tuple(other_signers(300)))
+    assert verifier.verify(case["PREFIX"], many, at).valid          # builds the kid index once
+    r = rate(lambda: verifier.verify(case["PREFIX"], many, at), n)
+    print(f"{label} with 301 trusted signers: {r:8,.0f}/s   ratio to one signer: {r / rate(lambda: verifier.verify(case['PREFIX'], trust, at), n):.2f}")
     shc_dir = vectors_dir() / "shc"
     jwks = json.loads((shc_dir / "issuer-jwks.json").read_text())["keys"]
     trust = TrustList({}, tuple({"type": "jwk", "jwk": k} for k in jwks))

@@ -56,6 +56,7 @@ class TrustList:
                     revoked_at=jwk.get("revoked_at"))
         self.revoked_jti = frozenset(payload.get("revoked_jti", ()))
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
+        self._anchor_indexes: dict = {}
 
     def key(self, kid: str | None) -> TrustedKey:
         if not kid:
@@ -74,6 +75,15 @@ class TrustList:
     def anchors_for(self, kind: str) -> list[dict]:
         """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
         return [a for a in self.anchors if a.get("type") == kind]
+
+    def anchor_index(self, kind: str, build):
+        """``build(anchors of kind)``, computed once per trust list: a format indexes its anchors
+        (by DCC kid, by JWK thumbprint) once instead of parsing every anchor on every scan.  Two
+        threads may both build it; the results are equal, so either may win."""
+        key = (kind, build)
+        if key not in self._anchor_indexes:
+            self._anchor_indexes[key] = build(self.anchors_for(kind))
+        return self._anchor_indexes[key]
 
     def with_anchors(self, anchors) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""

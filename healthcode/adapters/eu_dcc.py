@@ -277,28 +277,34 @@ def signer_certificate(der_b64: str) -> SignerCertificate | None:
         return None
 
 
-def signers_for(anchors, kid: bytes | None) -> list[SignerCertificate]:
-    if not kid:
-        raise UnknownKey("EU DCC has no key id (kid)")
-    found = []
+def signers_by_kid(anchors) -> dict[bytes, list[SignerCertificate]]:
+    """DCC kid → the usable signer certificates among the x509 anchors."""
+    index: dict[bytes, list] = {}
     for anchor in anchors:
         der_b64 = anchor.get("der_b64") if isinstance(anchor, dict) else None
         cert = signer_certificate(der_b64) if isinstance(der_b64, str) else None
-        if cert is not None and cert.kid == kid:
-            found.append(cert)
+        if cert is not None:
+            index.setdefault(cert.kid, []).append(cert)
+    return index
+
+
+def signers_for(signers: dict, kid: bytes | None) -> list[SignerCertificate]:
+    if not kid:
+        raise UnknownKey("EU DCC has no key id (kid)")
+    found = signers.get(kid)
     if not found:
         raise UnknownKey(f"EU DCC signer {base64.b64encode(kid[:16]).decode()} is not a trusted "
                          "Document Signer Certificate")
     return found
 
 
-def verify_signature(cose: CoseSign1, anchors) -> SignerCertificate:
+def verify_signature(cose: CoseSign1, signers: dict) -> SignerCertificate:
     """The trusted certificate whose key made this signature, under the header's algorithm
     only if that key is of the algorithm's kind (an RSA key never checks an ECDSA signature)."""
     alg = cose.alg
     if alg is None:
         raise AlgorithmNotAllowed("EU DCC algorithm is missing or not accepted (ES256 or PS256 only)")
-    candidates = signers_for(anchors, cose.kid)
+    candidates = signers_for(signers, cose.kid)
     message = cose.signing_input()
     for cert in candidates:
         if crypto.verify(alg, cert.public_key, message, cose.signature):
@@ -461,7 +467,7 @@ class DccAdapter:
 
     def _verify(self, text: str, trust, now: int) -> Verified:
         cose = cose_sign1(decompress(base45_decode(unprefix(text))))
-        cert = verify_signature(cose, trust.anchors_for("x509"))       # before decoding content
+        cert = verify_signature(cose, trust.anchor_index("x509", signers_by_kid))   # before decoding content
         cwt = read_cwt(cose.payload)
         check_validity(cwt.iat, cwt.exp, now)
         check_certificate_validity(cert, now)

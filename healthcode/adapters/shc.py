@@ -322,13 +322,13 @@ def encode_card(payload: dict, private_key, kid: str) -> str:
 
 
 # === trust: (iss, kid) → key ==================================================================
-def anchor_keys(anchors, kid: str) -> list[tuple[str | None, object]]:
-    """``(iss or None, public key)`` for every JWK anchor whose RFC 7638 thumbprint is ``kid``.
+def keys_by_thumbprint(anchors) -> dict[str, list[tuple[str | None, object]]]:
+    """RFC 7638 thumbprint → ``(iss or None, public key)`` of every usable JWK anchor.
 
     A JWK whose own ``kid`` differs from its thumbprint, or that is not a P-256 signing key,
     is ignored (SMART cards require kid = thumbprint).  An anchor without ``iss`` trusts the key
     for any issuer; one with ``iss`` only for that issuer (checked after decoding)."""
-    found = []
+    index: dict[str, list] = {}
     for anchor in anchors:
         jwk = anchor.get("jwk") if isinstance(anchor, dict) else None
         if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
@@ -337,19 +337,20 @@ def anchor_keys(anchors, kid: str) -> list[tuple[str | None, object]]:
             continue
         try:
             thumb = crypto.thumbprint(jwk)
-            if thumb != kid or jwk.get("kid", thumb) != thumb:
+            if jwk.get("kid", thumb) != thumb:
                 continue
             key = crypto.public_key_from_jwk(jwk)
         except (HealthCodeError, KeyError, TypeError, ValueError):
             continue
         iss = anchor.get("iss")
-        found.append((iss if isinstance(iss, str) and iss else None, key))
-    return found
+        index.setdefault(thumb, []).append((iss if isinstance(iss, str) and iss else None, key))
+    return index
 
 
-def verify_signature(parsed: jws.ParsedJws, anchors) -> set[str | None]:
-    """Check the signature against the anchors for its kid; the issuers those keys stand for."""
-    candidates = anchor_keys(anchors, parsed.kid)
+def verify_signature(parsed: jws.ParsedJws, keys: dict) -> set[str | None]:
+    """Check the signature against the keys (:func:`keys_by_thumbprint`) for its kid; the issuers
+    those keys stand for."""
+    candidates = keys.get(parsed.kid, [])
     if not candidates:
         raise UnknownKey(f"SMART Health Card key {parsed.kid[:64]!r} is not a trusted issuer key")
     issuers = set()
@@ -501,11 +502,11 @@ class ShcAdapter:
     def verify(self, text: str, trust, now: int) -> Verified:
         try:
             tokens = credentials(text)
-            anchors = trust.anchors_for("jwk")
+            keys = trust.anchor_index("jwk", keys_by_thumbprint)
             results = []
             for number, token in enumerate(tokens, 1):
                 try:
-                    results.append(self.verify_credential(token, anchors, now))
+                    results.append(self.verify_credential(token, keys, now))
                 except HealthCodeError as exc:
                     if len(tokens) == 1:
                         raise
@@ -520,9 +521,9 @@ class ShcAdapter:
             first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
         return first
 
-    def verify_credential(self, token: str, anchors, now: int) -> Verified:
+    def verify_credential(self, token: str, keys: dict, now: int) -> Verified:
         parsed = parse_card_jws(token)
-        issuers = verify_signature(parsed, anchors)         # before inflating anything
+        issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
             raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
