@@ -264,6 +264,18 @@ def anchors_remove(anchor_id):
     _emit({"removed": anchor_id})
 
 
+@main.command("revoke-foreign")
+@click.option("--format", "fmt", default="eu_dcc", show_default=True)
+@click.option("--reason", default="")
+@click.argument("certificate_ids", nargs=-1, required=True)
+def revoke_foreign(fmt, reason, certificate_ids):
+    """Withdraw foreign certificates by their identifiers (EU DCC: UVCI); prints their code ids."""
+    try:
+        _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
 @main.command()
 def tokens():
     """Print each region's issuer bearer token (give each region only its own)."""

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 
-from . import anchors, idcard, metrics, printing, standard, transcoding, trustlist
+from . import adapters, anchors, idcard, metrics, printing, standard, transcoding, trustlist
 from .audit import AuditLog
 from .config import Settings, load_settings
 from .credentials import Credentials, Principal
@@ -25,6 +25,7 @@ from .verify import Verdict, Verifier
 
 TRUST_CACHE_SECONDS = 60
 HOUR = 3600
+FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
@@ -113,6 +114,23 @@ class Service:
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
         jtis = self.store.revoke_subject(sub, self.now())
         self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
+        self.invalidate_trust()
+        return jtis
+
+    def revoke_foreign(self, fmt: str, certificate_ids, actor: dict, reason: str = "") -> list[str]:
+        """Withdraw foreign certificates by their own identifiers (EU DCC: the UVCI), e.g. from
+        an EU revocation list or a fraud report.  Online at once; offline after one refresh."""
+        adapter = adapters.get(fmt) if fmt in self.settings.extra_formats else None
+        if adapter is None or not hasattr(adapter, "code_id_for"):
+            raise BadRequest(f"certificates of format {str(fmt)[:20]!r} cannot be revoked here")
+        if not isinstance(certificate_ids, list) or not certificate_ids or \
+                not all(isinstance(i, str) and 0 < len(i.strip()) <= 128 for i in certificate_ids):
+            raise BadRequest("certificate_ids must be a non-empty list of identifiers (at most 128 characters)")
+        jtis = [adapter.code_id_for(i) for i in certificate_ids]
+        now = self.now()
+        new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
+        self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
+                          reason=str(reason)[:200])
         self.invalidate_trust()
         return jtis
 

@@ -164,3 +164,39 @@ def test_auditor_verifies_against_a_checkpoint_over_http(world):
     bad = requests.get(url, params={"checkpoint": "x"}, headers=world["auditor"], timeout=10)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
     assert requests.get(url, headers=world["manager"], timeout=10).status_code == 403
+
+
+def test_data_manager_revokes_an_eu_certificate_by_uvci(world, tmp_path):
+    """Online at once; offline once the verifier has the refreshed trust list; nobody else may."""
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    url = world["server"].url
+    requests.post(url + "/v1/admin/anchors", json={"anchors": [anchor["der_b64"]]}, headers=world["manager"],
+                  timeout=10).raise_for_status()
+    certificate = dcc_test(now - 3600)
+    certificate["t"][0]["ci"] = "URN:UVCI:01:DE:FRAUD42#Q"
+    text = issue(key, der, certificate, iat=now - 3600, exp=now + 86400)
+    before = post_verify(world, payload=text)
+    assert before["valid"]
+    keys = requests.get(url + "/v1/trust-list/national-keys", timeout=10).json()
+    (tmp_path / "keys.json").write_text(json.dumps(keys))
+
+    body = {"format": "eu_dcc", "certificate_ids": ["URN:UVCI:01:DE:FRAUD42#Q"], "reason": "EU revocation list"}
+    assert requests.post(url + "/v1/admin/revocations", json=body, headers=world["operator"], timeout=10).status_code == 403
+    r = requests.post(url + "/v1/admin/revocations", json=body, headers=world["manager"], timeout=10)
+    assert r.status_code == 200 and r.json()["revoked"] == [before["code_id"]]
+    assert post_verify(world, payload=text)["errors"][0]["code"] == "code_revoked"
+
+    trust = requests.get(url + "/v1/trust-list", timeout=10).json()
+    assert before["code_id"] in trust["trust_list"]["revoked_jti"]
+    (tmp_path / "tl.jws").write_text(trust["jws"])
+    offline = run_cli("verify", text, "--trust-list", str(tmp_path / "tl.jws"), "--national-keys",
+                      str(tmp_path / "keys.json"), data_dir=tmp_path / "empty")
+    assert offline.returncode == 1 and json.loads(offline.stdout)["errors"][0]["code"] == "code_revoked"
+
+    bad = requests.post(url + "/v1/admin/revocations", json={"format": "yuekang", "certificate_ids": ["x"]},
+                        headers=world["manager"], timeout=10)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    log = requests.get(url + "/v1/audit?limit=1000", headers=world["auditor"], timeout=10).json()["entries"]
+    entry = [e for e in log if e["action"] == "revoke_foreign"][-1]
+    assert entry["detail"]["codes"] == [before["code_id"]] and "FRAUD42" not in json.dumps(log)

@@ -105,6 +105,15 @@ def test_audit_chain_append_and_verify(store):
     assert store.count("audit") == 5
 
 
+def test_revoke_codes_by_id(store):
+    """Foreign certificates are withdrawn by id alone; repeating it changes nothing."""
+    assert store.revoke_codes(["f1", "f2", "f1"], "foreign:eu_dcc", T0, T0 + 1000) == ["f1", "f2"]
+    assert store.revoke_codes(["f2", "f3"], "foreign:eu_dcc", T0 + 5, T0 + 10) == ["f3"]
+    assert store.is_revoked("f1") and store.is_revoked("f3") and not store.is_revoked("f4")
+    assert store.revoked_jtis(T0 + 20) == ["f1", "f2"]
+    assert store.revoke_codes([], "foreign:eu_dcc", T0, T0 + 1) == []
+
+
 def test_purge_by_age(store):
     store.add_scans([ScanEvent(T0 - 100, True, "x", "440000", "green", "a"),
                      ScanEvent(T0 + 100, True, "x", "440000", "green", "b")])

@@ -457,6 +457,12 @@ class DccAdapter:
     def detect(self, text: str) -> bool:
         return looks_like_dcc(text)
 
+    @staticmethod
+    def code_id_for(uvci: str) -> str:
+        """The verdict's ``code_id`` for a certificate identifier (UVCI): what a data manager
+        revokes, without the UVCI itself ever being stored."""
+        return foreign_rules.digest_id(f"dcc:{uvci.strip()}", 22)
+
     def verify(self, text: str, trust, now: int) -> Verified:
         try:
             return self._verify(text, trust, now)
@@ -483,7 +489,7 @@ class DccAdapter:
         claims = standard.validate_claims(foreign_rules.national_claims(
             region=region, sub=foreign_rules.digest_id(f"dcc:{cwt.dcc['nam'].get('fnt')}|"
                                                        f"{cwt.dcc['nam'].get('gnt')}|{cwt.dcc['dob']}", 24),
-            jti=foreign_rules.digest_id(f"dcc:{uvci}", 22), issued=issued, expires=cwt.exp,
+            jti=self.code_id_for(uvci), issued=issued, expires=cwt.exp,
             valid_until=valid_until, status=status, reasons=reasons, name=name, now=now, ttl=self.ttl))
         extra = {"issuer": cwt.iss or region, "certificate_type": ENTRY_NAMES[kind],
                  "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}

@@ -37,6 +37,15 @@ def remove_anchor(anchor_id: str):
     return jsonify(removed=anchor_id)
 
 
+@bp.post("/v1/admin/revocations")
+def revoke_foreign():
+    who = principal("data_manager")
+    body = json_body("ForeignRevocationRequest")
+    codes = service().revoke_foreign(body["format"], body["certificate_ids"], who.as_actor(),
+                                     body.get("reason", ""))
+    return jsonify(revoked=codes)
+
+
 @bp.post("/v1/admin/purge")
 def purge():
     who = principal("data_manager")

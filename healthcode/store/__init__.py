@@ -82,6 +82,11 @@ class Store(abc.ABC):
     def revoke_subject(self, sub: str, at: int) -> list[str]: ...
 
     @abc.abstractmethod
+    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+        """Withdraw codes known only by id (foreign certificates a data manager revokes); the ids
+        that were not withdrawn already.  ``exp`` is how long offline verifiers must be told."""
+
+    @abc.abstractmethod
     def is_revoked(self, jti: str) -> bool: ...
 
     @abc.abstractmethod

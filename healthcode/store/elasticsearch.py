@@ -429,21 +429,32 @@ class ElasticsearchStore(Store):
         hits = list(self._search_all(
             self.index("codes"), {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}},
             [{"iat": "asc"}, {"ins": "asc"}], source={"includes": ["jti", "exp"]}))
-        jtis = [h["_source"]["jti"] for h in hits]
-        if not hits:
-            return jtis
-        actions = [{"_op_type": "create", "_index": self.index("revoked"), "_id": h["_source"]["jti"],
-                    "_source": {"jti": h["_source"]["jti"], "sub": sub, "at": at, "exp": h["_source"]["exp"]}}
-                   for h in hits]
+        self._create_revocations([{"jti": h["_source"]["jti"], "sub": sub, "at": at, "exp": h["_source"]["exp"]}
+                                  for h in hits])
+        return [h["_source"]["jti"] for h in hits]
+
+    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+        return self._create_revocations([{"jti": jti, "sub": sub, "at": at, "exp": exp}
+                                         for jti in dict.fromkeys(jtis)])
+
+    def _create_revocations(self, docs: list[dict]) -> list[str]:
+        """``create`` each revocation (doc id = jti); the ids that were new (409 = already there)."""
+        if not docs:
+            return []
+        actions = [{"_op_type": "create", "_index": self.index("revoked"), "_id": d["jti"], "_source": d}
+                   for d in docs]
         bulk_kw = {"refresh": self.refresh} if self.refresh else {}
-        errors = []
+        errors, created = [], []
         for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.bulk_chunk,
                                                raise_on_error=False, max_retries=3, **bulk_kw):
-            if not ok and next(iter(item.values())).get("status") != 409:      # 409: already revoked
+            result = next(iter(item.values()))
+            if ok:
+                created.append(result["_id"])
+            elif result.get("status") != 409:                                   # 409: already revoked
                 errors.append(item)
         if errors:
             raise helpers.BulkIndexError(f"{len(errors)} revocations were not stored", errors)
-        return jtis
+        return created
 
     def is_revoked(self, jti: str) -> bool:
         return bool(self.client.exists(index=self.index("revoked"), id=jti))

@@ -109,6 +109,11 @@ class SqliteStore(Store):
                 " WHERE sub = ? AND exp > ?", (at, sub, at))
         return jtis
 
+    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+        with self._transaction(immediate=True) as conn:
+            return [jti for jti in dict.fromkeys(jtis) if conn.execute(
+                "INSERT OR IGNORE INTO revoked_codes VALUES (?, ?, ?, ?)", (jti, sub, at, exp)).rowcount]
+
     def is_revoked(self, jti: str) -> bool:
         return self._conn().execute(
             "SELECT 1 FROM revoked_codes WHERE jti = ?", (jti,)).fetchone() is not None
