@@ -9,12 +9,8 @@ import pytest
 from healthcode.errors import HealthCodeError
 from healthcode.issuers import make_person
 from healthcode.store import ScanEvent
+from realistic_day import PEOPLE, live_a_day, plain_needles
 
-PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
-          ("310000", "310115193302201761", "王桂兰", "resident"),
-          ("510000", "510107201804272337", "张小宝", "resident"),
-          ("110000", "11010519491231002X", "刘淑珍", "resident"),
-          ("820000", "1234567(8)", "陳大文", "macau_id")]
 DAY = 86400
 
 
@@ -25,31 +21,13 @@ def everything_at_rest(data_dir) -> bytes:
 
 
 def test_no_plain_id_number_or_name_at_rest(service, settings):
-    from healthcode.credentials import Principal
-    operator = Principal("operator", "op-1")
-    issued = []
-    for region, id_number, name, id_type in PEOPLE:
-        person = make_person(id_number, name, id_type)
-        issued.append(service.issue(region, person, facts={"close_contact": True}))
-        service.print_cards([(region, person, None)])
-    service.transcode(issued[0].qr_text, "820000")
-    holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
-    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form"})
-    service.reissue("440000", service.subject(holder), "陈秀英")
-    with pytest.raises(HealthCodeError):
-        service.reissue("440000", service.subject(holder), "错名字")
-    for code in issued:
-        service.verify(code.qr_text, place="站", device="d")
-    service.revoke_subject(service.subject(holder), {"role": "issuer", "id": "gd"})
+    live_a_day(service)
     service.store.close()
     raw = everything_at_rest(settings.data_dir)
     assert len(raw) > 10_000                               # the scan really looked at data
-    for _, id_number, name, id_type in PEOPLE:
-        normal = make_person(id_number, name, id_type).id_number
-        for needle in {id_number, normal}:
-            assert needle.encode() not in raw, "plain ID number at rest"
-        assert name.encode("utf-8") not in raw, "plain name at rest"
-        assert json.dumps(name).encode() not in raw       # nor as \\u escapes
+    for needle in plain_needles():
+        assert needle.encode("utf-8") not in raw, f"{needle} is stored in plain"
+        assert json.dumps(needle).encode() not in raw       # nor as \\u escapes
 
 
 def test_sealed_personal_data_opens_only_for_its_own_record(service):

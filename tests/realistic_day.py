@@ -1,0 +1,44 @@
+"""One ordinary day of the whole service — issue, print, transcode, bind a dependant, reissue
+(once with a wrong name), verify, revoke — shared by the "no personal data at rest" tests of both
+store backends, so they look at the same traces."""
+from __future__ import annotations
+
+import pytest
+
+from healthcode.credentials import Principal
+from healthcode.errors import HealthCodeError
+from healthcode.issuers import make_person
+
+PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
+          ("310000", "310115193302201761", "王桂兰", "resident"),
+          ("510000", "510107201804272337", "张小宝", "resident"),
+          ("110000", "11010519491231002X", "刘淑珍", "resident"),
+          ("820000", "1234567(8)", "陳大文", "macau_id")]
+
+
+def live_a_day(service) -> list:
+    operator = Principal("operator", "op-1")
+    issued = []
+    for region, id_number, name, id_type in PEOPLE:
+        person = make_person(id_number, name, id_type)
+        issued.append(service.issue(region, person, facts={"close_contact": True}))
+        service.print_cards([(region, person, None)])
+    service.transcode(issued[0].qr_text, "820000")
+    holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
+    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form"})
+    service.reissue("440000", service.subject(holder), "陈秀英")
+    with pytest.raises(HealthCodeError):
+        service.reissue("440000", service.subject(holder), "错名字")
+    for code in issued:
+        service.verify(code.qr_text, place="站", device="d")
+    service.verify("not a code", place="站", device="d")
+    service.revoke_subject(service.subject(holder), {"role": "issuer", "id": "gd"})
+    service.revoke_foreign("eu_dcc", ["URN:UVCI:01:DE:SECRET-UVCI#1"], {"role": "data_manager", "id": "dm"})
+    return issued
+
+
+def plain_needles():
+    """Every form of every person's ID number and name that must never be found at rest."""
+    for _, id_number, name, id_type in PEOPLE:
+        yield from {id_number, make_person(id_number, name, id_type).id_number, name}
+    yield "SECRET-UVCI"
