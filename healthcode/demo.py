@@ -11,6 +11,7 @@ DEMO_RESIDENTS = [
      "facts": {"tests": [{"result": "negative", "at": "2000-01-01T00:00:00Z"}]}},
     {"region": "510000", "id_number": "510107199501013071", "name": "张伟", "facts": {}},
     {"region": "110000", "id_number": "110101197612039635", "name": "刘建国", "facts": {}},
+    {"region": "330000", "id_number": "330102195203154120", "name": "钱淑芬", "facts": {}},
 ]
 
 

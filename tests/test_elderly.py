@@ -23,6 +23,7 @@ RESIDENTS = {  # region: (id number, name, status)
     "310000": ("310115193302201761", "王桂兰", "yellow"),
     "510000": ("510107201804272337", "张小宝", "red"),
     "110000": ("11010519491231002X", "刘淑珍", "green"),
+    "330000": ("330382198807063015", "周建华", "yellow"),
 }
 
 
@@ -81,7 +82,7 @@ def test_kiosk_lookup_for_each_region(world, region):
 def test_kiosk_rejects_invalid_id_numbers_clearly(world):
     r = post(world, "/v1/kiosk/lookup", {"id_number": "440305193606300644"}, "kiosk")
     assert r.status_code == 400 and r.json()["error"]["code"] == "id_number_invalid"
-    r = post(world, "/v1/kiosk/lookup", {"id_number": "330106201408119293"}, "kiosk")    # Zhejiang: not served
+    r = post(world, "/v1/kiosk/lookup", {"id_number": "320106201408119291"}, "kiosk")    # Jiangsu: not served
     assert r.status_code == 404 and r.json()["error"]["code"] == "region_unknown"
 
 
@@ -246,7 +247,8 @@ def test_care_home_batch_prints_four_per_sheet(world, tmp_path):
     out = tmp_path / "sheet.pdf"
     run_cli("print", "--batch", str(batch), "--out", str(out), data_dir=world["data"], check=True)
     pages = pdf_qr_texts(out, tmp_path)
-    assert [len(p) for p in pages] == [4, 1]
+    rows = len(RESIDENTS) + 1
+    assert [len(p) for p in pages] == [4] * (rows // 4) + ([rows % 4] if rows % 4 else [])
     statuses = [requests.post(world["gateway"].url + "/v1/verify", json={"payload": t}, timeout=5).json()["status"]
                 for page in pages for t in page]
     assert sorted(statuses) == sorted([s for _, _, s in RESIDENTS.values()] + ["green"])

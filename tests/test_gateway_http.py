@@ -10,11 +10,10 @@ import requests
 
 from healthcode import qr, standard, trustlist
 from conftest import run_cli
+from residents import RESIDENTS
 
-ISSUE = {"440000": ("440106197209116424", "陈秀英"), "310000": ("310115193302201761", "王桂兰"),
-         "510000": ("510107199501013071", "张伟"), "110000": ("110101197612039635", "刘建国"),
-         "820000": ("5123456(7)", "陳美華")}
-ID_TYPES = {"820000": "macau_id"}
+ISSUE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
+ID_TYPES = {region: id_type for region, (_, _, id_type) in RESIDENTS.items()}
 
 
 def conforms(component: str, body) -> None:

@@ -10,15 +10,10 @@ from healthcode import adapters, crypto, jws, qr
 from healthcode.adapters.base import JwsClaimFormat
 from healthcode.issuers import make_person
 from healthcode.keystore import KeyStore, Signer
+from residents import RESIDENTS
 
-PEOPLE = {
-    "440000": ("440106197209116424", "陈秀英"),
-    "310000": ("310115193302201761", "王桂兰"),
-    "510000": ("510107199501013071", "张伟"),
-    "110000": ("11010519491231002X", "欧阳建国"),
-    "820000": ("1234567(8)", "陳大文"),
-}
-ID_TYPES = {"820000": "macau_id"}
+PEOPLE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
+ID_TYPES = {region: id_type for region, (_, _, id_type) in RESIDENTS.items()}
 
 
 def issue(service, region="440000", **kw):
@@ -64,12 +59,14 @@ def test_native_formats_really_differ(service):
         text = issue(service, region, status="red").qr_text
         token = text.split(":", 1)[1]
         payloads[region] = (jws.parse(token).header, json.loads(jws.parse(token).payload))
-    statuses = {r: p[1].get("mys", p[1].get("codeColor", p[1].get("color", p[1].get("result", p[1].get("estado")))))
+    statuses = {r: p[1].get("mys", p[1].get("codeColor", p[1].get("color", p[1].get("result", p[1].get("estado", p[1].get("zj_color"))))))
                 for r, p in payloads.items()}
-    assert statuses == {"440000": "hongma", "310000": 2, "510000": "R", "110000": "红码", "820000": "vermelho"}
+    assert statuses == {"440000": "hongma", "310000": 2, "510000": "R", "110000": "红码", "330000": "R",
+                        "820000": "vermelho"}
     assert payloads["510000"][0]["alg"] == "EdDSA"
     assert payloads["310000"][1]["issuedAt"] > 10 ** 12          # milliseconds
     assert isinstance(payloads["110000"][1]["issued"], str)        # ISO 8601
+    assert payloads["330000"][1]["zj_from"] > 10 ** 12 and payloads["330000"][1]["zj_kind"] == "D"
     prefixes = {issue(service, r).qr_text.split(":")[0] for r in PEOPLE}
     assert len(prefixes) == len(PEOPLE)
 
@@ -259,7 +256,12 @@ def test_dynamic_code_lifetime_is_per_region(service):
 
 def test_every_format_is_a_registered_table():
     """Adding a province = a module declaring a format; all declared ones share the mechanism."""
-    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "macau"):
+    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau"):
         fmt = adapters.get(name)
         assert isinstance(fmt, JwsClaimFormat)
         assert set(fmt.fields) == set(adapters.get("national").fields)
+
+
+def test_every_configured_region_has_a_test_resident(settings):
+    """Onboarding a province is not done until its test resident exists (tests/residents.py)."""
+    assert set(RESIDENTS) == set(settings.region_codes())
