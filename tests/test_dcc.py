@@ -235,6 +235,7 @@ def test_vaccination_series_and_ps256():
     (lambda t: "HC3:" + t[4:], "context_unsupported"),
     (lambda t: "HC1:" + base45.b45encode(zlib.compress(b"\x83" + b"\x00" * 3)).decode(), "cose_invalid"),
     (lambda t: "HC1:" + base45.b45encode(zlib.compress(b"\x00" * 100_000)).decode(), "compression_invalid"),
+    (lambda t: "HC1:" + "0" * 9000, "payload_too_large"),
 ])
 def test_damaged_codes_are_refused_with_their_stage(mutate, code):
     key, der, anchor = signer()

@@ -49,7 +49,7 @@ from cryptography import x509
 
 from .. import crypto, standard
 from ..config import PROJECT_ROOT
-from ..errors import (AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CompressionInvalid, ContextUnsupported,
+from ..errors import (AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported,
                       CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SchemaInvalid,
                       SignatureInvalid, UnknownKey)
 from . import compression, foreign_rules
@@ -94,7 +94,7 @@ def looks_like_dcc(text: str) -> bool:
 
 def unprefix(text: str) -> str:
     if not isinstance(text, str) or len(text) > MAX_TEXT_CHARS:
-        raise CoseInvalid("EU DCC text too large or not text")
+        raise CodeTooLarge(f"EU DCC text longer than {MAX_TEXT_CHARS} characters")
     if not text.startswith(CONTEXT):
         context = text.split(":", 1)[0][:5]
         raise ContextUnsupported(f"EU DCC context {context!r} is not supported (only HC1)")
