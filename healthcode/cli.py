@@ -390,8 +390,8 @@ def audit_verify(checkpoint):
 
 
 @audit.command("show")
-@click.option("--after", default=0, type=int)
-@click.option("--limit", default=100, type=int)
+@click.option("--after", default=0, type=click.IntRange(0, 2**63 - 1))
+@click.option("--limit", default=100, type=click.IntRange(1, 1000))
 def audit_show(after, limit):
     for entry in _service().audit.entries(after, limit):
         _emit(entry)

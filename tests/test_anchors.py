@@ -200,3 +200,11 @@ def test_data_manager_revokes_an_eu_certificate_by_uvci(world, tmp_path):
     log = requests.get(url + "/v1/audit?limit=1000", headers=world["auditor"], timeout=10).json()["entries"]
     entry = [e for e in log if e["action"] == "revoke_foreign"][-1]
     assert entry["detail"]["codes"] == [before["code_id"]] and "FRAUD42" not in json.dumps(log)
+
+
+@pytest.mark.parametrize("query", [{"after": 2**63}, {"after": -1}, {"limit": 0}, {"limit": -1}, {"limit": 1001},
+                                   {"after": "x"}])
+def test_audit_paging_out_of_range_is_a_clear_400(world, query):
+    """Found by the fuzzer: after=2**63 overflowed SQLite (a 500) and limit=-1 meant "no limit"."""
+    r = requests.get(world["server"].url + "/v1/audit", params=query, headers=world["auditor"], timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text

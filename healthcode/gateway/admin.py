@@ -8,6 +8,7 @@ from ..errors import BadRequest
 from .common import json_body, principal, service
 
 bp = Blueprint("admin", __name__)
+MAX_SEQ = 2**63 - 1          # SQLite INTEGER / Elasticsearch long
 
 
 @bp.post("/v1/admin/keys/<owner>/rotate")
@@ -57,9 +58,11 @@ def audit_entries():
     who = principal("auditor")
     try:
         after = int(request.args.get("after", 0))
-        limit = min(int(request.args.get("limit", 100)), 1000)
+        limit = int(request.args.get("limit", 100))
     except ValueError:
         raise BadRequest("after and limit must be integers") from None
+    if not 0 <= after <= MAX_SEQ or not 1 <= limit <= 1000:
+        raise BadRequest(f"after must be 0..{MAX_SEQ} and limit 1..1000")
     svc = service()
     svc.audit.record(who.as_actor(), "audit_read", None, after=after, limit=limit)
     return jsonify(entries=svc.audit.entries(after, limit))
