@@ -443,6 +443,20 @@ def country(cwt: Cwt, entry: dict) -> str:
     return "EU"
 
 
+def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int | None, now: int,
+              ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    entry, nam = cwt.dcc[kind][0], cwt.dcc["nam"]
+    return foreign_rules.national_claims(
+        region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
+        jti=DccAdapter.code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
+        expires=cwt.exp, valid_until=valid_until, status=status, reasons=reasons,
+        name=holder_name(cwt.dcc), now=now, ttl=ttl)
+
+
+def subject_id(fnt, gnt, dob) -> str:
+    return foreign_rules.digest_id(f"dcc:{fnt}|{gnt}|{dob}", 24)
+
+
 # === the adapter ==================================================================================
 class DccAdapter:
     """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds)."""
@@ -482,16 +496,8 @@ class DccAdapter:
         entry = cwt.dcc[kind][0]
         event = event_of(kind, entry)
         status, reasons, valid_until = foreign_rules.evaluate([event] if event else [], self.rules, now)
-        name = holder_name(cwt.dcc)
-        region = country(cwt, entry)
-        uvci = entry["ci"]
-        issued = cwt.iat if cwt.iat is not None else now
-        claims = standard.validate_claims(foreign_rules.national_claims(
-            region=region, sub=foreign_rules.digest_id(f"dcc:{cwt.dcc['nam'].get('fnt')}|"
-                                                       f"{cwt.dcc['nam'].get('gnt')}|{cwt.dcc['dob']}", 24),
-            jti=self.code_id_for(uvci), issued=issued, expires=cwt.exp,
-            valid_until=valid_until, status=status, reasons=reasons, name=name, now=now, ttl=self.ttl))
-        extra = {"issuer": cwt.iss or region, "certificate_type": ENTRY_NAMES[kind],
+        claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
+        extra = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
                  "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
         if cwt.exp is not None:
             extra["certificate_expires_at"] = standard.rfc3339(cwt.exp)
