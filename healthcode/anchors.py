@@ -34,8 +34,9 @@ MAX_ANCHOR_B64 = 16_000          # one certificate
 
 def parse_anchor(value, iss: str | None = None) -> dict:
     """A JWK object or a base64 DER certificate → an anchor (with its id), or BadRequest."""
-    if isinstance(value, dict) and value.get("type") in ("x509", "jwk"):
-        value, iss = (value.get("der_b64") if value["type"] == "x509" else value.get("jwk")), value.get("iss", iss)
+    if isinstance(value, dict) and value.get("type") in ("x509", "jwk"):       # an anchor already
+        iss = value.get("iss", iss)
+        value = value.get("der_b64") if value["type"] == "x509" else value.get("jwk")
     if isinstance(value, dict):
         try:
             crypto.public_key_from_jwk(value)
@@ -122,10 +123,11 @@ def summary(anchor: dict) -> dict:
     """What an operator needs to recognise an anchor in a listing."""
     out = {"id": anchor["id"], "type": anchor["type"]}
     if anchor["type"] == "x509":
-        cert = x509.load_der_x509_certificate(base64.b64decode(anchor["der_b64"]))
+        der = base64.b64decode(anchor["der_b64"])
+        cert = x509.load_der_x509_certificate(der)
         out.update(subject=cert.subject.rfc4514_string()[:200],
                    not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                   dcc_kid=base64.b64encode(kid_of(base64.b64decode(anchor["der_b64"]))).decode())
+                   dcc_kid=base64.b64encode(kid_of(der)).decode())
     else:
         out.update(kid=anchor["jwk"].get("kid"), **({"iss": anchor["iss"]} if "iss" in anchor else {}))
     return out
