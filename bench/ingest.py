@@ -28,8 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from es_support import drop_prefix, make_store, search_server  # noqa: E402
-from healthcode.store import ScanEvent  # noqa: E402
-from healthcode.store.sqlite import SqliteStore  # noqa: E402
+from store import ScanEvent  # noqa: E402
+from store.sqlite import SqliteStore  # noqa: E402
 
 T0 = 1_800_000_000
 FORMATS = ("yuekang", "suishen", "tianfu", "jiankangbao", "national", "macau")

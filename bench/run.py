@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import LiveServer, run_cli  # noqa: E402
-from healthcode import crypto  # noqa: E402
-from healthcode.config import load_settings  # noqa: E402
-from healthcode.issuers import make_person  # noqa: E402
-from healthcode.service import Service  # noqa: E402
+from standard import jose
+from standard.settings import load_settings  # noqa: E402
+from issuers import make_person  # noqa: E402
+from gateway.service import Service  # noqa: E402
 
 PEOPLE = {"440000": ("440305193606300643", "陈秀英", "resident"), "310000": ("310115193302201761", "王桂兰", "resident"),
           "510000": ("510107199501013071", "张伟", "resident"), "110000": ("110101197612039635", "刘建国", "resident"),
@@ -56,10 +56,10 @@ def pct(values, q):
 
 def bench_in_process(svc: Service, n: int) -> None:
     print(f"\n# 1. verify in-process ({n} codes each)")
-    key = crypto.generate_private_key("ES256")
+    key = jose.generate_private_key("ES256")
     msg = b"x" * 400
-    sig = crypto.sign("ES256", key, msg)
-    bare = rate(lambda: crypto.verify("ES256", key.public_key(), msg, sig), n)
+    sig = jose.sign("ES256", key, msg)
+    bare = rate(lambda: jose.verify("ES256", key.public_key(), msg, sig), n)
     print(f"bare ES256 signature check: {bare:,.0f}/s")
     for region, (id_number, name, id_type) in PEOPLE.items():
         text = svc.issue(region, make_person(id_number, name, id_type)).qr_text
@@ -77,7 +77,7 @@ def other_signers(count: int) -> list[dict]:
     from cryptography.x509.oid import NameOID
     out = []
     for i in range(count):
-        key = crypto.generate_private_key("ES256")
+        key = jose.generate_private_key("ES256")
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"DSC {i}")])
         cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
                 .serial_number(i + 1).not_valid_before(dt.datetime(2020, 1, 1))
@@ -90,12 +90,12 @@ def bench_foreign(n: int) -> None:
     """EU DCC (ES256 and PS256) and a SMART Health Card, from the shared vectors."""
     import json
     from conftest import vectors_dir
-    from healthcode import standard
-    from healthcode.trustlist import TrustList
-    from healthcode.verify import Verifier
-    key = crypto.generate_private_key("ES256")
-    sig = crypto.sign("ES256", key, b"x" * 400)
-    bare = rate(lambda: crypto.verify("ES256", key.public_key(), b"x" * 400, sig), n)
+    import standard
+    from standard.trustlist import TrustList
+    from adapters.verifier import Verifier
+    key = jose.generate_private_key("ES256")
+    sig = jose.sign("ES256", key, b"x" * 400)
+    bare = rate(lambda: jose.verify("ES256", key.public_key(), b"x" * 400, sig), n)
     verifier = Verifier(["eu_dcc", "shc"])
     print(f"\n# 1b. foreign certificates in-process ({n} each), ratio to the bare ES256 check")
     for label, name in (("eu_dcc ES256", "CO3"), ("eu_dcc PS256", "CO1")):

@@ -52,13 +52,13 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(data_dir):
-    from healthcode.config import load_settings
+    from standard.settings import load_settings
     return load_settings(data_dir=data_dir)
 
 
 @pytest.fixture
 def service(settings, clock):
-    from healthcode.service import Service
+    from gateway.service import Service
     svc = Service(settings, clock=clock)
     yield svc
     svc.store.close()

@@ -30,7 +30,7 @@ from typing import Iterator
 
 import pytest
 
-from healthcode.store.elasticsearch import ElasticsearchStore, _flag
+from store.elasticsearch import ElasticsearchStore, _flag
 
 STARTUP_TIMEOUT = 30.0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from healthcode.credentials import Principal
-from healthcode.errors import HealthCodeError
-from healthcode.issuers import make_person
+from gateway.credentials import Principal
+from standard.errors import HealthCodeError
+from issuers import make_person
 
 PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
           ("310000", "310115193302201761", "王桂兰", "resident"),

@@ -11,8 +11,9 @@ import pytest
 import requests
 
 from conftest import LiveServer, load_vector_json, run_cli, vectors_dir
-from healthcode import anchors, qr
-from healthcode.errors import BadRequest, NotFound
+from gateway import anchors
+from adapters import qr
+from standard.errors import BadRequest, NotFound
 from test_dcc import dcc_test, issue, signer
 
 SHC_DIR = vectors_dir() / "shc"

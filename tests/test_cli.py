@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from healthcode import qr
+from adapters import qr
 from conftest import run_cli
 
 

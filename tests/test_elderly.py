@@ -7,15 +7,15 @@ import csv
 import json
 import shutil
 import sqlite3
-import subprocess
 import time
 
 import pytest
 import requests
 
-from healthcode import qr, trustlist
-from healthcode.config import PROJECT_ROOT
-from healthcode.verify import Verifier
+from adapters import qr
+from standard import trustlist
+from standard.settings import PROJECT_ROOT
+from adapters.verifier import Verifier
 from conftest import LiveServer, free_port, run_cli
 
 RESIDENTS = {  # region: (id number, name, status)
@@ -213,13 +213,19 @@ def test_dependents_show_whose_code_it_is(world):
     assert scanned["details"]["dependent_of"]["relation"] == "child"
 
 
-def pdf_qr_texts(pdf_path, tmp_path) -> list[list[str]]:
-    """Render every page with pdftoppm and read the QR codes back."""
-    assert shutil.which("pdftoppm"), "poppler-utils is installed by .ci/run"
-    prefix = tmp_path / "page"
-    subprocess.run(["pdftoppm", "-r", "150", "-png", str(pdf_path), str(prefix)], check=True, timeout=120)
-    pages = sorted(tmp_path.glob("page*.png"))
-    return [sorted(qr.decode_image(p.read_bytes())) for p in pages]
+def pdf_qr_texts(pdf_path, tmp_path, dpi: int = 150) -> list[list[str]]:
+    """Render every page at ``dpi`` with PDFium (pypdfium2) and read the QR codes back, as a
+    phone camera would read a printout."""
+    import io
+    import pypdfium2
+    pdf = pypdfium2.PdfDocument(str(pdf_path))
+    out = []
+    for page in pdf:
+        buffer = io.BytesIO()
+        page.render(scale=dpi / 72).to_pil().save(buffer, format="PNG")
+        out.append(sorted(qr.decode_image(buffer.getvalue())))
+    pdf.close()
+    return out
 
 
 def test_printed_card_verifies_offline(world, tmp_path):

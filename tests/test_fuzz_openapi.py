@@ -10,8 +10,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from healthcode import standard
-from healthcode.standard import STANDARD_DIR
+import standard
+from standard import STANDARD_DIR
 from conftest import LiveServer, run_cli
 
 schema = schemathesis.openapi.from_path(STANDARD_DIR / "openapi.json")

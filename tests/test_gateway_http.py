@@ -8,7 +8,9 @@ import json
 import pytest
 import requests
 
-from healthcode import qr, standard, trustlist
+from adapters import qr
+import standard
+from standard import trustlist
 from conftest import run_cli
 from residents import RESIDENTS
 

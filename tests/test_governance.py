@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from healthcode.errors import HealthCodeError
-from healthcode.issuers import make_person
-from healthcode.store import ScanEvent
+from standard.errors import HealthCodeError
+from issuers import make_person
+from store import ScanEvent
 from realistic_day import PEOPLE, live_a_day, plain_needles
 
 DAY = 86400
@@ -69,8 +69,8 @@ def test_purge_on_a_fake_clock(service, clock):
 
 
 def test_retention_window_is_configurable(settings, clock, monkeypatch):
-    from healthcode.config import load_settings
-    from healthcode.service import Service
+    from standard.settings import load_settings
+    from gateway.service import Service
     monkeypatch.setenv("HEALTHCODE_RETENTION_DAYS", "7")
     svc = Service(load_settings(data_dir=settings.data_dir), clock=clock)
     svc.store.add_scan(ScanEvent(int(clock()), True, "x", "440000", "green", "a"))
@@ -106,7 +106,7 @@ def test_audit_checkpoint_catches_a_cut_off_or_rewritten_log(service, data_dir):
     cut = run_cli("audit", "verify", "--checkpoint", mark, data_dir=data_dir)
     assert cut.returncode == 1 and "removed" in json.loads(cut.stdout)["problem"]
 
-    from healthcode import audit
+    from store import audit
     with sqlite3.connect(db) as conn:                      # rebuild a consistent chain with one lie in it
         rows = [json.loads(e) for (e,) in conn.execute("SELECT entry FROM audit_log ORDER BY seq")]
         rows[0]["actor"] = {"role": "system", "id": "nobody"}

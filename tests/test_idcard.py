@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from healthcode import idcard
-from healthcode.errors import InvalidIdNumber
+from standard import idcard
+from standard.errors import InvalidIdNumber
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
-from healthcode import adapters, crypto, jws, qr
-from healthcode.adapters.base import JwsClaimFormat
-from healthcode.issuers import make_person
-from healthcode.keystore import KeyStore, Signer
+import adapters
+from standard import jose
+from adapters import qr
+from adapters.base import JwsClaimFormat
+from issuers import make_person
+from issuers.keys import KeyStore, Signer
 from residents import RESIDENTS
 
 PEOPLE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
@@ -58,7 +60,7 @@ def test_native_formats_really_differ(service):
     for region in PEOPLE:
         text = issue(service, region, status="red").qr_text
         token = text.split(":", 1)[1]
-        payloads[region] = (jws.parse(token).header, json.loads(jws.parse(token).payload))
+        payloads[region] = (jose.parse(token).header, json.loads(jose.parse(token).payload))
     statuses = {r: p[1].get("mys", p[1].get("codeColor", p[1].get("color", p[1].get("result", p[1].get("estado", p[1].get("zj_color"))))))
                 for r, p in payloads.items()}
     assert statuses == {"440000": "hongma", "310000": 2, "510000": "R", "110000": "红码", "330000": "R",
@@ -106,9 +108,9 @@ def test_altered_status_claim_fails_signature(service):
     text = issue(service, "440000", status="red").qr_text
     prefix, token = text.split(":", 1)
     head, body, sig = token.split(".")
-    claims = json.loads(crypto.b64url_decode(body))
+    claims = json.loads(jose.b64url_decode(body))
     claims["mys"] = "lvma"
-    forged_body = crypto.b64url_encode(json.dumps(claims, ensure_ascii=False).encode())
+    forged_body = jose.b64url_encode(json.dumps(claims, ensure_ascii=False).encode())
     verdict = service.verify(f"{prefix}:{head}.{forged_body}.{sig}")
     assert error_code(verdict) == "signature_invalid"
 
@@ -138,7 +140,7 @@ def test_unregistered_algorithm_is_rejected(service):
     """Beijing registered ES256 only; an EdDSA signature under a Beijing kid is refused."""
     claims = issue(service, "110000").claims
     real = service.issuer("110000").signer
-    ed_key = crypto.generate_private_key("EdDSA")
+    ed_key = jose.generate_private_key("EdDSA")
     forged = adapters.get("jiankangbao").encode(claims, Signer("110000", real.kid, "EdDSA", ed_key))
     assert error_code(service.verify(forged)) == "algorithm_not_allowed"
 
@@ -148,9 +150,9 @@ def test_header_algorithms_outside_profile_are_rejected(service, alg):
     text = issue(service, "440000").qr_text
     prefix, token = text.split(":", 1)
     head, body, sig = token.split(".")
-    header = json.loads(crypto.b64url_decode(head))
+    header = json.loads(jose.b64url_decode(head))
     header["alg"] = alg
-    new_head = crypto.b64url_encode(json.dumps(header).encode())
+    new_head = jose.b64url_encode(json.dumps(header).encode())
     assert error_code(service.verify(f"{prefix}:{new_head}.{body}.{sig}")) == "algorithm_not_allowed"
 
 
@@ -160,7 +162,7 @@ def test_headers_that_choose_their_own_key_are_rejected(service, member):
     signer = service.issuer("440000").signer
     fmt = adapters.get("yuekang")
     body = json.dumps(fmt.to_native(claims), ensure_ascii=False).encode()
-    token = jws.encode(body, {"alg": "ES256", "kid": signer.kid, member: "https://evil.example/k"},
+    token = jose.encode(body, {"alg": "ES256", "kid": signer.kid, member: "https://evil.example/k"},
                        signer.private_key)
     assert error_code(service.verify(fmt.prefix + token)) == "malformed"
 
@@ -170,7 +172,7 @@ def test_missing_kid_is_rejected(service):
     signer = service.issuer("440000").signer
     fmt = adapters.get("yuekang")
     body = json.dumps(fmt.to_native(claims)).encode()
-    token = jws.encode(body, {"alg": "ES256"}, signer.private_key)
+    token = jose.encode(body, {"alg": "ES256"}, signer.private_key)
     assert error_code(service.verify(fmt.prefix + token)) == "malformed"
 
 
@@ -193,7 +195,7 @@ def test_schema_violation_is_reported(service):
     native = fmt.to_native(claims)
     native["zjhm"] = "440106197209116424"          # a plain ID number must never be accepted
     signer = service.issuer("440000").signer
-    token = jws.encode(json.dumps(native).encode(), {"alg": "ES256", "kid": signer.kid}, signer.private_key)
+    token = jose.encode(json.dumps(native).encode(), {"alg": "ES256", "kid": signer.kid}, signer.private_key)
     assert error_code(service.verify(fmt.prefix + token)) == "schema_invalid"
 
 
@@ -202,7 +204,7 @@ def test_rotated_key_keeps_old_codes_valid_and_signs_new_ones(service, clock):
     clock.advance(10)
     new_kid = service.rotate_key("440000")
     new = issue(service, "440000").qr_text
-    assert jws.parse(new.split(":", 1)[1]).kid == new_kid
+    assert jose.parse(new.split(":", 1)[1]).kid == new_kid
     assert service.verify(old).valid and service.verify(new).valid
 
 

@@ -11,7 +11,7 @@ import shutil
 import pytest
 import requests
 
-from healthcode import qr
+from adapters import qr
 from conftest import LiveServer, run_cli
 
 # CI installs Chromium (.ci/run) and must never skip these; a developer machine without it may.

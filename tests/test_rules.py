@@ -3,17 +3,17 @@ from __future__ import annotations
 
 import pytest
 
-from healthcode import rules
-from healthcode.config import load_settings
-from healthcode.errors import BadRequest
-from healthcode.standard import parse_rfc3339
+from standard import rules
+from standard.settings import load_settings
+from standard.errors import BadRequest
+from standard import parse_rfc3339
 
 NOW = parse_rfc3339("2026-11-22T12:00:00Z")
 DAY = 86400
 
 
 def ago(days: float) -> str:
-    from healthcode.standard import rfc3339
+    from standard import rfc3339
     return rfc3339(NOW - days * DAY)
 
 

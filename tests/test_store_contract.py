@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from healthcode import audit
-from healthcode.store import Dependent, IssuedRecord, Resident, ScanEvent
-from healthcode.store.sqlite import SqliteStore
+from store import audit
+from store import Dependent, IssuedRecord, Resident, ScanEvent
+from store.sqlite import SqliteStore
 
 T0 = 1_800_000_000
 

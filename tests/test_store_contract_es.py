@@ -23,9 +23,9 @@ from elasticsearch import ApiError, BadRequestError
 from test_store_contract import *  # noqa: F401,F403 - the contract tests, collected here as well
 from test_store_contract import T0, code
 from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
-from healthcode import audit
-from healthcode.store import Dependent, Resident, ScanEvent
-from healthcode.store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
+from store import audit
+from store import Dependent, Resident, ScanEvent
+from store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
 from realistic_day import live_a_day, plain_needles
 
 DAY = 86400
@@ -60,7 +60,7 @@ def test_bulk_item_failure_raises_and_reports_the_failed_events(es_store_factory
     store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": True})
     events = [scan(good_day + i, f"ok{i}") for i in range(3)] + [scan(bad_day + 10 + i, f"lost{i}") for i in range(2)]
     try:
-        with caplog.at_level(logging.ERROR, logger="healthcode.store.elasticsearch"):
+        with caplog.at_level(logging.ERROR, logger="store.elasticsearch"):
             with pytest.raises(ScanBulkError) as info:
                 store.add_scans(events)
     finally:
@@ -252,7 +252,7 @@ def test_from_env(es_server, es_store_factory):
 
 # -- data protection ----------------------------------------------------------------------------------
 def test_no_id_number_like_strings_stored_after_a_realistic_day(es_store_factory, settings, clock):
-    from healthcode.service import Service
+    from gateway.service import Service
     store = es_store_factory(refresh=True, retention_days=30)
     service = Service(settings, store=store, clock=clock)
     live_a_day(service)

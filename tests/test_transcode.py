@@ -7,8 +7,9 @@ import json
 import pytest
 import requests
 
-from healthcode import jws, standard
-from healthcode.issuers import make_person
+from standard import jose
+import standard
+from issuers import make_person
 from conftest import run_cli
 from residents import RESIDENTS
 
@@ -23,7 +24,7 @@ def person(spec):
 def test_macau_native_format(service):
     issued = service.issue("820000", person(MO), status="yellow")
     assert issued.qr_text.startswith("MOHC1:")
-    native = json.loads(jws.parse(issued.qr_text[6:]).payload)
+    native = json.loads(jose.parse(issued.qr_text[6:]).payload)
     assert native["estado"] == "amarelo" and native["tipo_documento"] == "bir" and native["documento"] == "12****78"
     verdict = service.verify(issued.qr_text)
     assert verdict.valid and verdict.holder == {"name_masked": "陳*文", "id_masked": "12****78"}
@@ -36,7 +37,7 @@ def test_macau_id_numbers_normalise(raw):
 
 @pytest.mark.parametrize("raw", ["2234567(8)", "123456(7)", "A234567(8)"])
 def test_bad_macau_id_numbers(raw):
-    from healthcode.errors import InvalidIdNumber
+    from standard.errors import InvalidIdNumber
     with pytest.raises(InvalidIdNumber):
         make_person(raw, "陳大文", "macau_id")
 

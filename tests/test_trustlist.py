@@ -5,11 +5,12 @@ import json
 
 import pytest
 
-from healthcode import crypto, trustlist
-from healthcode.errors import TrustListInvalid
-from healthcode.issuers import make_person
-from healthcode.keystore import KeyStore
-from healthcode.verify import Verifier
+from standard import jose
+from standard import trustlist
+from standard.errors import TrustListInvalid
+from issuers import make_person
+from issuers.keys import KeyStore
+from adapters.verifier import Verifier
 
 
 def test_lists_every_region_with_its_algorithms(service):
@@ -17,7 +18,7 @@ def test_lists_every_region_with_its_algorithms(service):
     assert set(trust.regions) == set(service.settings.region_codes())
     assert trust.algorithms("510000") == ("EdDSA",)
     for key in trust.keys.values():
-        assert crypto.key_fits(key.alg, key.public_key)
+        assert jose.key_fits(key.alg, key.public_key)
 
 
 def test_offline_verifier_needs_only_the_cached_document(service, clock):
@@ -33,9 +34,9 @@ def test_offline_verifier_needs_only_the_cached_document(service, clock):
 def test_tampered_trust_list_is_refused(service):
     token = service.trust_list_jws()
     head, body, sig = token.split(".")
-    payload = json.loads(crypto.b64url_decode(body))
+    payload = json.loads(jose.b64url_decode(body))
     payload["issuers"][0]["algorithms"] = ["ES256", "EdDSA"]
-    forged = ".".join([head, crypto.b64url_encode(json.dumps(payload).encode()), sig])
+    forged = ".".join([head, jose.b64url_encode(json.dumps(payload).encode()), sig])
     with pytest.raises(TrustListInvalid):
         trustlist.parse(forged, service.national_jwks(), service.now())
 

@@ -1,0 +1,152 @@
+"""What every adapter shares: the verification result, the validity-window check, and
+:class:`JwsClaimFormat`, the declarative description of a JWS-in-QR code format.
+
+Chinese regional formats differ in claim names, status vocabulary, time units and QR prefix but
+not in mechanism, so a province's adapter is a table, not code: see ``yuekang.py``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from standard import jose
+import standard
+from standard.errors import Expired, IssuerMismatch, Malformed, NotYetValid
+
+CLOCK_SKEW = 60
+CHINA_TZ = timezone(timedelta(hours=8))
+
+
+@dataclass(frozen=True)
+class Verified:
+    format: str
+    claims: dict                    # national-standard claims (docs/standard/v1)
+    kid: str | None = None
+    extra: dict = field(default_factory=dict)   # format-specific facts worth showing
+
+
+def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK_SKEW) -> None:
+    if exp is not None and now > exp + skew:
+        raise Expired(f"code expired at {standard.rfc3339(exp)}")
+    if iat is not None and iat > now + skew:
+        raise NotYetValid(f"code is not valid before {standard.rfc3339(iat)}")
+
+
+# --- time codecs: how a format writes an epoch second ------------------------------------------
+def _iso_encode(ts: int) -> str:
+    return datetime.fromtimestamp(ts, CHINA_TZ).isoformat()
+
+
+def _iso_decode(value) -> int:
+    if not isinstance(value, str) or len(value) > 40:
+        raise Malformed("time must be an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise Malformed("time is not ISO 8601") from None
+    if parsed.tzinfo is None:
+        raise Malformed("time has no UTC offset")
+    return int(parsed.timestamp())
+
+
+def _int_decode(scale: int):
+    def decode(value) -> int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise Malformed("time must be a non-negative integer")
+        return value // scale
+    return decode
+
+
+TIME_CODECS = {
+    "seconds": (lambda ts: ts, _int_decode(1)),
+    "millis": (lambda ts: ts * 1000, _int_decode(1000)),
+    "iso8601": (_iso_encode, _iso_decode),
+}
+TIME_FIELDS = ("iat", "exp")
+OPTIONAL_FIELDS = ("prov", "dep")
+
+
+@dataclass(frozen=True)
+class JwsClaimFormat:
+    """A code format = QR prefix + JWS whose payload renames the national claims.
+
+    ``fields`` maps national claim → native claim; ``values`` maps national claim → {national
+    value → native value} for enumerations (status colours, kinds, reasons); ``time`` names the
+    codec for ``iat``/``exp``.
+    """
+
+    name: str
+    prefix: str
+    fields: dict
+    values: dict = field(default_factory=dict)
+    time: str = "seconds"
+    typ: str = "JWT"
+
+    # -- pure mapping --------------------------------------------------------------------
+    def to_native(self, claims: dict) -> dict:
+        encode_time = TIME_CODECS[self.time][0]
+        native = {}
+        for national, value in claims.items():
+            if national in TIME_FIELDS:
+                value = encode_time(value)
+            elif national in self.values:
+                value = _map_value(self.values[national], value)
+            native[self.fields[national]] = value
+        return native
+
+    def from_native(self, native: dict) -> dict:
+        decode_time = TIME_CODECS[self.time][1]
+        claims = {}
+        for national, native_name in self.fields.items():
+            if native_name not in native:
+                if national in OPTIONAL_FIELDS:
+                    continue
+                raise Malformed(f"{self.name} code lacks claim {native_name!r}")
+            value = native[native_name]
+            if national in TIME_FIELDS:
+                value = decode_time(value)
+            elif national in self.values:
+                value = _unmap_value(self.values[national], value, native_name)
+            claims[national] = value
+        return claims
+
+    # -- adapter interface ------------------------------------------------------------------
+    def detect(self, text: str) -> bool:
+        return text.startswith(self.prefix)
+
+    def encode(self, claims: dict, signer) -> str:
+        standard.validate_claims(claims)
+        header = {"alg": signer.alg, "kid": signer.kid, "typ": self.typ}
+        body = json.dumps(self.to_native(claims), separators=(",", ":"), ensure_ascii=False)
+        return self.prefix + jose.encode(body.encode("utf-8"), header, signer.private_key)
+
+    def verify(self, text: str, trust, now: int) -> Verified:
+        parsed = jose.parse(text[len(self.prefix):])
+        key = trust.key(parsed.kid)
+        registered = set(trust.algorithms(key.region)) & {key.alg}
+        jose.check_signature(parsed, key.public_key, registered)
+        claims = standard.validate_claims(self.from_native(jose.json_payload(parsed)))
+        if claims["region"] != key.region:
+            raise IssuerMismatch("code claims a region other than its signer's")
+        if self.name != "national" and trust.region_format(key.region) != self.name:
+            raise IssuerMismatch(f"region {key.region} does not issue {self.name} codes")
+        key.check_usable(claims["iat"])
+        check_validity(claims["iat"], claims["exp"], now)
+        return Verified(self.name, claims, kid=key.kid)
+
+
+def _map_value(table, value):
+    if isinstance(value, list):
+        return [table[v] for v in value]
+    return table[value]
+
+
+def _unmap_value(table, value, native_name):
+    reverse = {v: k for k, v in table.items()}
+    try:
+        if isinstance(value, list):
+            return [reverse[v] for v in value]
+        return reverse[value]
+    except (KeyError, TypeError):
+        raise Malformed(f"unknown value in claim {native_name!r}") from None

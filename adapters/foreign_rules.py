@@ -1,0 +1,91 @@
+"""Status rules and national claims for foreign health certificates (EU DCC, SMART Health Cards).
+
+Foreign certificates state *events* (a test, a vaccination, a recovery), not a colour.  A
+deployment decides what each event is worth in ``[format.<name>.rules]``; this module turns the
+events into (status, reasons, valid_until) so the verdict says why, and a green from a test
+ends when the test ages out.  :func:`national_claims` then writes the verdict in the national
+standard's terms, the same way for every foreign format.  Pure functions.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from standard import jose
+import standard
+
+HOUR = 3600
+DAY = 86400
+
+DEFAULT_RULES = {
+    "negative_test_hours": 48,          # a negative test is green this long after sampling
+    "vaccination_wait_days": 14,        # a completed series counts this long after the last dose
+    "vaccination_valid_days": 365,
+    "recovery": True,                   # a recovery certificate is green inside its own window
+    "otherwise": "yellow",              # no event that counts
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str                   # test | vaccination | recovery
+    at: int                     # sampling time, dose date, first positive result
+    result: str | None = None   # tests: negative | positive
+    complete: bool = False      # vaccination: dose n of n
+    valid_from: int | None = None
+    valid_until: int | None = None
+
+
+def evaluate(events: list[Event], rules: dict | None, now: int) -> tuple[str, list[str], int | None]:
+    """Worst-wins over events that currently count; ``valid_until`` caps the code's expiry."""
+    r = {**DEFAULT_RULES, **(rules or {})}
+    greens: list[tuple[str, int]] = []
+    for event in events:
+        if event.type == "test" and event.result == "positive" and now - event.at <= 14 * DAY:
+            return "red", ["positive_test"], None
+        if event.type == "test" and event.result == "negative":
+            until = event.at + int(r["negative_test_hours"]) * HOUR
+            if event.at - 60 <= now <= until:
+                greens.append(("negative_test", until))
+        elif event.type == "vaccination" and event.complete:
+            start = event.at + int(r["vaccination_wait_days"]) * DAY
+            until = event.at + int(r["vaccination_valid_days"]) * DAY
+            if start <= now <= until:
+                greens.append(("vaccinated", until))
+        elif event.type == "recovery" and r["recovery"] and event.valid_from is not None:
+            if event.valid_from <= now <= (event.valid_until or now):
+                greens.append(("recovered", event.valid_until or now + DAY))
+    if greens:
+        reasons = list(dict.fromkeys(reason for reason, _ in greens))
+        return "green", reasons, max(until for _, until in greens)
+    return r["otherwise"], ["no_valid_certificate"], None
+
+
+# --- national claims for a verified foreign certificate ----------------------------------------
+DEFAULT_VERDICT_TTL = 86400      # exp when neither the certificate nor the rules give one
+
+
+def digest_id(text: str, length: int) -> str:
+    """A pseudonymous identifier: base64url SHA-256, cut to ``length`` characters."""
+    return jose.b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())[:length]
+
+
+def masked_name(name: str) -> str:
+    """standard.mask_name, kept within the schema's 64 characters."""
+    masked = standard.mask_name(name)
+    return masked if len(masked) <= 64 else masked[0] + "*" * 62 + masked[-1]
+
+
+def national_claims(*, region: str, sub: str, jti: str, issued: int, expires: int | None,
+                    valid_until: int | None, status: str, reasons: list, name: str, now: int,
+                    ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    """exp = the earlier of the certificate's own expiry and the rules' ``valid_until``, else a
+    verdict lifetime of ``ttl`` from now; always after iat.  Foreign certificates carry no
+    Chinese ID number, hence ``id_masked`` "*" and ``id_type`` unspecified."""
+    ends = [t for t in (expires, valid_until) if t is not None]
+    exp = min(ends) if ends else max(now, issued) + ttl
+    return {
+        "ver": "1.0", "region": region, "sub": sub, "jti": jti, "iat": issued,
+        "exp": max(exp, issued + 1), "kind": "offline", "status": status, "reasons": list(reasons),
+        "name_masked": masked_name(name), "id_masked": "*", "id_type": "unspecified",
+    }

@@ -1,0 +1,17 @@
+"""天府健康通 (Sichuan): Ed25519 signatures, one-letter colours, short English claims."""
+from adapters.base import JwsClaimFormat
+
+ADAPTER = JwsClaimFormat(
+    name="tianfu",
+    prefix="TFJKT:",
+    typ="tf+jwt",
+    fields={
+        "ver": "v", "region": "area", "sub": "pid", "jti": "cid", "iat": "iat", "exp": "exp",
+        "kind": "mode", "status": "color", "reasons": "why", "name_masked": "nm",
+        "id_masked": "idno", "id_type": "idtype", "prov": "src", "dep": "for",
+    },
+    values={
+        "status": {"green": "G", "yellow": "Y", "red": "R"},
+        "kind": {"dynamic": "online", "offline": "print"},
+    },
+)

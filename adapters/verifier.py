@@ -1,0 +1,108 @@
+"""One verdict for any code: detect its format, verify it against the trust list, map it to
+the national standard.  Code problems never raise out of here; they become verdict errors.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import adapters
+from adapters import qr
+import standard
+from adapters.base import Verified
+from standard.settings import MAX_PAYLOAD_CHARS
+from standard.errors import CodeError, CodeRevoked, CodeTooLarge, EmptyPayload, HealthCodeError, Malformed
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Verdict:
+    valid: bool
+    status: str | None = None
+    region: str | None = None
+    format: str | None = None
+    holder: dict | None = None
+    expires_at: str | None = None
+    issued_at: str | None = None
+    kind: str | None = None
+    reasons: list = field(default_factory=list)
+    code_id: str | None = None
+    errors: list = field(default_factory=list)
+    claims: dict | None = field(default=None, repr=False)    # national claims, for callers in-process
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "extra")}
+        if self.extra:
+            out["details"] = self.extra
+        return out
+
+    @classmethod
+    def failed(cls, error: HealthCodeError, fmt: str | None = None) -> "Verdict":
+        return cls(valid=False, format=fmt, errors=[error.as_dict()])
+
+    @classmethod
+    def from_verified(cls, result: Verified) -> "Verdict":
+        c = result.claims
+        extra = dict(result.extra)
+        if "dep" in c:          # shown by a family member: say whose code it is
+            extra["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
+                                     "relation": c["dep"]["relation"]}
+        if "prov" in c:
+            extra["transcoded_from"] = dict(c["prov"])
+        return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
+                   holder={"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+                   expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
+                   kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
+                   extra=extra)
+
+
+def normalise_text(text) -> str:
+    if not isinstance(text, str):
+        raise Malformed("payload must be text")
+    if len(text) > MAX_PAYLOAD_CHARS:
+        raise CodeTooLarge(f"payload longer than {MAX_PAYLOAD_CHARS} characters")
+    text = text.strip().lstrip("\ufeff")
+    if not text:
+        raise EmptyPayload("payload is empty")
+    return text
+
+
+class Verifier:
+    """Stateless apart from the trust list it is given; safe to share between threads."""
+
+    def __init__(self, formats, is_revoked=None, options: dict | None = None):
+        options = options or {}
+        self.adapters = tuple(adapters.load(name, options.get(name)) for name in formats)
+        self.is_revoked = is_revoked        # online check: claims → bool
+
+    def verify(self, text, trust, now: int | None = None) -> Verdict:
+        now = int(now if now is not None else time.time())
+        fmt = None
+        try:
+            text = normalise_text(text)
+            adapter = adapters.detect(text, self.adapters)
+            fmt = adapter.name
+            result = adapter.verify(text, trust, now)
+            self._check_revocation(result.claims, trust)
+            return Verdict.from_verified(result)
+        except CodeError as exc:
+            return Verdict.failed(exc, fmt)
+        except HealthCodeError as exc:
+            return Verdict.failed(Malformed(exc.message, code=exc.code), fmt)
+        except Exception:       # noqa: BLE001 — a decoder bug must not become a green light or a 500
+            log.exception("unexpected failure verifying a %s code", fmt or "unknown")
+            return Verdict.failed(Malformed("the code could not be decoded"), fmt)
+
+    def verify_image(self, data: bytes, trust, now: int | None = None) -> Verdict:
+        try:
+            texts = qr.decode_image(data)
+        except CodeError as exc:
+            return Verdict.failed(exc)
+        return self.verify("\n".join(texts) if len(texts) > 1 else texts[0], trust, now)
+
+    def _check_revocation(self, claims: dict, trust) -> None:
+        if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):
+            raise CodeRevoked("this code has been withdrawn by its issuer")

@@ -1,0 +1,89 @@
+"""The Flask gateway: scan-and-verify, the national trust list, issuance for regional issuers.
+
+``create_app`` is the only entry point (``flask --app gateway run`` or ``healthcode serve``).
+Every error leaves as JSON ``{"error": {"code", "message"}}``.
+
+The package is the outermost layer: it composes :mod:`issuers` and :mod:`adapters` on the shared
+core (:mod:`standard`, :mod:`store`) in :mod:`.service`, and serves them over HTTP (the
+blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`.cli`).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import Flask, jsonify
+from werkzeug.exceptions import HTTPException
+
+from standard.settings import MAX_REQUEST_BYTES
+from standard.errors import HealthCodeError
+from gateway.service import Service
+
+log = logging.getLogger(__name__)
+
+
+def __version__() -> str:
+    """The installed distribution's version (one source of truth: pyproject.toml)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("healthcode")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+              405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
+              429: "rate_limited"}
+
+
+def create_app(service: Service | None = None, settings=None, purge_every: float = 0) -> Flask:
+    """``purge_every`` > 0 runs the retention purge in the background every that many seconds
+    (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent)."""
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    app.extensions["healthcode"] = service or Service(settings)
+
+    from gateway import admin
+    from gateway import api
+    from gateway import issue
+    from gateway import pages
+    from gateway import people
+    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    _register_errors(app)
+    if purge_every > 0:
+        _schedule_purge(app.extensions["healthcode"], purge_every)
+    return app
+
+
+def _schedule_purge(service: Service, every: float) -> None:
+    def run():
+        try:
+            service.purge()
+        except Exception:            # noqa: BLE001 — a failed purge is logged and retried next round
+            log.exception("scheduled purge failed")
+        timer = threading.Timer(every, run)
+        timer.daemon = True
+        timer.start()
+
+    first = threading.Timer(min(every, 60), run)
+    first.daemon = True
+    first.start()
+
+
+def _register_errors(app: Flask) -> None:
+    @app.errorhandler(HealthCodeError)
+    def domain_error(exc: HealthCodeError):
+        return jsonify(error=exc.as_dict()), exc.http_status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        code = HTTP_CODES.get(exc.code, "http_error")
+        return jsonify(error={"code": code, "message": exc.description or exc.name}), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):          # last resort: still JSON, still no stack trace out
+        log.exception("unhandled error")
+        return jsonify(error={"code": "internal", "message": "internal error; it has been logged"}), 500

@@ -1,0 +1,82 @@
+"""Separated duties: the data manager's keys and retention, the auditor's log."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from store import audit
+from standard.errors import BadRequest
+from gateway.common import json_body, principal, service
+
+bp = Blueprint("admin", __name__)
+MAX_SEQ = 2**63 - 1          # SQLite INTEGER / Elasticsearch long
+
+
+@bp.post("/v1/admin/keys/<owner>/rotate")
+def rotate_key(owner: str):
+    who = principal("data_manager")
+    return jsonify(owner=owner, kid=service().rotate_key(owner, actor=who.as_actor()))
+
+
+@bp.get("/v1/admin/anchors")
+def list_anchors():
+    principal("data_manager")
+    return jsonify(anchors=service().list_anchors())
+
+
+@bp.post("/v1/admin/anchors")
+def add_anchors():
+    who = principal("data_manager")
+    body = json_body("AnchorAddRequest")
+    added = service().add_anchors(body["anchors"], who.as_actor(), body.get("iss"))
+    return jsonify(added=added), 201 if added else 200
+
+
+@bp.delete("/v1/admin/anchors/<anchor_id>")
+def remove_anchor(anchor_id: str):
+    who = principal("data_manager")
+    service().remove_anchor(anchor_id, who.as_actor())
+    return jsonify(removed=anchor_id)
+
+
+@bp.post("/v1/admin/revocations")
+def revoke_foreign():
+    who = principal("data_manager")
+    body = json_body("ForeignRevocationRequest")
+    codes = service().revoke_foreign(body["format"], body["certificate_ids"], who.as_actor(),
+                                     body.get("reason", ""))
+    return jsonify(revoked=codes)
+
+
+@bp.post("/v1/admin/purge")
+def purge():
+    who = principal("data_manager")
+    return jsonify(purged=service().purge(actor=who.as_actor()))
+
+
+@bp.get("/v1/audit")
+def audit_entries():
+    who = principal("auditor")
+    try:
+        after = int(request.args.get("after", 0))
+        limit = int(request.args.get("limit", 100))
+    except ValueError:
+        raise BadRequest("after and limit must be integers") from None
+    if not 0 <= after <= MAX_SEQ or not 1 <= limit <= 1000:
+        raise BadRequest(f"after must be 0..{MAX_SEQ} and limit 1..1000")
+    svc = service()
+    svc.audit.record(who.as_actor(), "audit_read", None, after=after, limit=limit)
+    return jsonify(entries=svc.audit.entries(after, limit))
+
+
+@bp.get("/v1/audit/verify")
+def audit_verify():
+    who = principal("auditor")
+    checkpoint = request.args.get("checkpoint")
+    try:
+        mark = audit.parse_checkpoint(checkpoint) if checkpoint else None
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from None
+    svc = service()
+    result = svc.audit.verify(mark)
+    svc.audit.record(who.as_actor(), "audit_verify", None, intact=result["intact"])
+    return jsonify(result)

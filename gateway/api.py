@@ -1,0 +1,89 @@
+"""Public API: verify, batch verify, trust list, regions, health."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+import standard
+from standard.settings import MAX_BATCH_ITEMS
+from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
+from adapters.verifier import Verdict
+from gateway import __version__
+from gateway.common import check_body, decode_image_b64, json_body, optional_str, service
+
+bp = Blueprint("api", __name__)
+
+
+def _verify_item(item: dict, place, device) -> Verdict:
+    svc = service()
+    if "image_b64" in item:
+        return svc.verify_image(decode_image_b64(item["image_b64"]), place=place, device=device)
+    if "payload" not in item:
+        raise BadRequest("give payload (the QR text) or image_b64")
+    return svc.verify(item["payload"], place=place, device=device)
+
+
+@bp.post("/v1/verify")
+def verify():
+    body = json_body("VerifyRequest")
+    verdict = _verify_item(body, optional_str(body, "place"), optional_str(body, "device"))
+    return jsonify(verdict.as_dict())
+
+
+@bp.post("/v1/verify/batch")
+def verify_batch():
+    raw = request.get_json(silent=True)
+    if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > MAX_BATCH_ITEMS:
+        raise PayloadTooLarge(f"at most {MAX_BATCH_ITEMS} items per batch")
+    body = json_body("BatchRequest")
+    items = body["items"]
+    place, device = optional_str(body, "place"), optional_str(body, "device")
+    results = []
+    for item in items:
+        try:
+            check_body(item, "VerifyRequest")
+            out = _verify_item(item, place, device).as_dict()
+        except HealthCodeError as exc:       # one bad item must not sink the other 499
+            out = Verdict.failed(exc).as_dict()
+        if "id" in item:
+            out = {"id": item["id"], **out}
+        results.append(out)
+    return jsonify(results=results)
+
+
+@bp.get("/v1/trust-list")
+def trust_list():
+    svc = service()
+    trust = svc.trust_list()
+    etag = str(trust.seq)
+    if request.if_none_match.contains(etag):
+        return "", 304
+    response = jsonify(jws=svc.trust_list_jws(), seq=trust.seq,
+                       expires_at=standard.rfc3339(trust.expires), trust_list=trust.payload)
+    response.set_etag(etag)
+    response.cache_control.max_age = 60
+    return response
+
+
+@bp.get("/v1/trust-list/national-keys")
+def national_keys():
+    """Bootstrap only: verifiers should pin these keys out of band, not fetch them each time."""
+    return jsonify(service().national_jwks())
+
+
+@bp.get("/v1/regions")
+def regions():
+    return jsonify([r.as_public() for r in service().settings.regions])
+
+
+@bp.get("/healthz")
+def healthz():
+    svc = service()
+    svc.store.count_scans()        # proves the store answers
+    return jsonify(status="ok", version=__version__(), standard=standard.STANDARD_VERSION,
+                   regions=len(svc.settings.regions), trust_list_seq=svc.trust_list().seq)
+
+
+@bp.get("/metrics")
+def metrics_endpoint():
+    from gateway import metrics
+    return metrics.exposition(), 200, {"Content-Type": "text/plain; version=0.0.4"}

@@ -1,0 +1,410 @@
+"""The ``healthcode`` command: issue, verify, serve, and the operator's chores.
+
+Exit status of ``verify``: 0 the code is valid, 1 it is not, 2 the command was used wrongly.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from adapters import qr
+import standard
+from gateway.anchors import anchors_from_bytes, parse_anchor
+from standard.errors import BadRequest, HealthCodeError
+from adapters.verifier import Verdict
+
+
+def _service():
+    from gateway.service import Service
+    return Service()
+
+
+def _emit(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _fail_usage(exc: HealthCodeError):
+    raise click.UsageError(f"{exc.code}: {exc.message}")
+
+
+@click.group()
+@click.version_option(package_name="healthcode")
+def main():
+    """Health-code issuance and cross-region verification."""
+
+
+@main.command()
+def regions():
+    """Print the configured regions as JSON."""
+    from standard.settings import load_settings
+    _emit([r.as_public() for r in load_settings().regions])
+
+
+@main.command()
+@click.option("--region", required=True, help="GB/T 2260 code of the issuing region, e.g. 440000")
+@click.option("--id-number", required=True)
+@click.option("--name", required=True)
+@click.option("--id-type", default="resident", show_default=True)
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]), help="override the rules")
+@click.option("--kind", type=click.Choice(["dynamic", "offline"]), default="dynamic", show_default=True)
+@click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
+@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
+def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
+    """Issue a code; print its QR text."""
+    from issuers import make_person
+    try:
+        facts_obj = json.loads(facts) if facts else None
+    except ValueError:
+        raise click.UsageError("--facts is not valid JSON") from None
+    try:
+        svc = _service()
+        issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
+                           kind=kind, fmt="national" if fmt == "national" else None)
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    if png:
+        Path(png).write_bytes(qr.render_png(issued.qr_text))
+    click.echo(issued.qr_text)
+
+
+def _offline_trust(trust_list: str, national_keys: str, now: int):
+    from standard import trustlist
+    token = Path(trust_list).read_text().strip()
+    if token.startswith("{"):
+        token = json.loads(token)["jws"]
+    return trustlist.parse(token, json.loads(Path(national_keys).read_text()), now)
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--image", type=click.Path(exists=True, dir_okay=False), help="a PNG/JPEG of the QR code")
+@click.option("--at", help="verify as of this RFC 3339 time (default: now)")
+@click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
+              help="cached trust list (offline mode; needs --national-keys)")
+@click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
+@click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
+def verify(text, image, at, trust_list, national_keys, trust_files):
+    """Verify a code (argument, --image, or stdin) and print the verdict."""
+    import time
+    from adapters.verifier import Verifier
+    try:
+        now = standard.parse_rfc3339(at) if at else int(time.time())
+    except BadRequest as exc:
+        _fail_usage(exc)
+    if text is None and image is None:
+        text = sys.stdin.read()
+    try:
+        anchors = [a for path in trust_files for a in anchors_from_bytes(Path(path).read_bytes())]
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    if trust_list or national_keys:
+        if not (trust_list and national_keys):
+            raise click.UsageError("offline mode needs both --trust-list and --national-keys")
+        from standard.settings import load_settings
+        try:
+            trust = _offline_trust(trust_list, national_keys, now)
+        except HealthCodeError as exc:
+            _fail_usage(exc)
+        settings = load_settings()
+        verifier = Verifier(settings.formats(), options=settings.format_options)
+        trust = trust.with_anchors(anchors) if anchors else trust
+        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+                   else verifier.verify(text, trust, now))
+    else:
+        svc = _service()
+        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
+                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+    _emit(verdict.as_dict())
+    sys.exit(0 if verdict.valid else 1)
+
+
+def batch_line(svc, line: str) -> dict:
+    """One JSON Lines request → one verdict dict (never raises)."""
+    item_id = None
+    try:
+        try:
+            item = json.loads(line)
+        except ValueError:
+            raise BadRequest("line is not JSON") from None
+        if not isinstance(item, dict):
+            raise BadRequest("line must be a JSON object")
+        item_id = item.get("id")
+        now = standard.parse_rfc3339(item["at"]) if item.get("at") else None
+        trust = item.get("trust") or []
+        if not isinstance(trust, list):
+            raise BadRequest("trust must be a list")
+        anchors = [parse_anchor(a) for a in trust]
+        if "image_b64" in item:
+            from gateway.common import decode_image_b64
+            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                       device="cli-batch")
+        else:
+            if "payload" not in item:
+                raise BadRequest("give payload or image_b64")
+            verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
+    except HealthCodeError as exc:
+        verdict = Verdict.failed(exc)
+    return {"id": item_id, **verdict.as_dict()}
+
+
+@main.command("verify-batch")
+def verify_batch():
+    """JSON Lines on stdin → one verdict per line on stdout."""
+    svc = _service()
+    for line in sys.stdin:
+        if line.strip():
+            _emit(batch_line(svc, line))
+            sys.stdout.flush()
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
+@click.option("--purge-every", default=3600, type=float, show_default=True,
+              help="seconds between retention purges (0: never; use `healthcode purge` from cron)")
+def serve(host, port, workers, purge_every):
+    """Serve the gateway over HTTP."""
+    import os
+    from gateway import create_app
+    # Regions without an issuer_url are served by this same process (the demo setup).
+    os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
+    if workers:
+        from gateway.wsgi import run_gunicorn
+        run_gunicorn(host, port, workers, purge_every)
+        return
+    app = create_app(purge_every=purge_every)
+    click.echo(f"healthcode gateway on http://{host}:{port}/", err=True)
+    app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.command("trust-list")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write the signed trust list here")
+@click.option("--national-keys", "keys_out", type=click.Path(dir_okay=False, writable=True),
+              help="write the national public keys (to pin in offline verifiers) here")
+def trust_list_cmd(out, keys_out):
+    """Export the signed trust list and the national keys for offline verifiers."""
+    svc = _service()
+    token = svc.trust_list_jws()
+    if out:
+        Path(out).write_text(token + "\n")
+    if keys_out:
+        Path(keys_out).write_text(json.dumps(svc.national_jwks(), indent=1))
+    if not out:
+        click.echo(token)
+
+
+@main.group()
+def keys():
+    """Signing keys: list and rotate."""
+
+
+@keys.command("list")
+def keys_list():
+    svc = _service()
+    owners = ["national", *svc.settings.region_codes()]
+    _emit({owner: svc.keystore.public_jwks(owner) for owner in owners})
+
+
+@keys.command("rotate")
+@click.argument("owner")
+def keys_rotate(owner):
+    """Make a new active key for OWNER (a region code or 'national')."""
+    try:
+        _emit({"owner": owner, "kid": _service().rotate_key(owner)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@keys.command("rotate-seal")
+def keys_rotate_seal():
+    """New AES-GCM key for personal data at rest; old records still open with their own key."""
+    svc = _service()
+    kid = svc.sealer.rotate()
+    svc.audit.record(DATA_MANAGER_CLI, "seal_key_rotate", None, kid=kid)
+    _emit({"seal_kid": kid})
+
+
+DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+
+
+@main.group()
+def anchors():
+    """Foreign trust anchors (EU DCC signer certificates, SMART Health Card issuer keys)."""
+
+
+@anchors.command("add")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--iss", help="trust JWKs only for this SMART Health Card issuer URL")
+def anchors_add(files, iss):
+    """Trust the certificates / keys in FILES (PEM, DER, JWK or JWKS); they ride in the trust list."""
+    try:
+        values = [a for path in files for a in anchors_from_bytes(Path(path).read_bytes(), iss)]
+        _emit({"added": _service().add_anchors(values, DATA_MANAGER_CLI, iss)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@anchors.command("list")
+def anchors_list():
+    _emit(_service().list_anchors())
+
+
+@anchors.command("remove")
+@click.argument("anchor_id")
+def anchors_remove(anchor_id):
+    try:
+        _service().remove_anchor(anchor_id, DATA_MANAGER_CLI)
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    _emit({"removed": anchor_id})
+
+
+@main.command("revoke-foreign")
+@click.option("--format", "fmt", default="eu_dcc", show_default=True)
+@click.option("--reason", default="")
+@click.argument("certificate_ids", nargs=-1, required=True)
+def revoke_foreign(fmt, reason, certificate_ids):
+    """Withdraw foreign certificates by their identifiers (EU DCC: UVCI); prints their code ids."""
+    try:
+        _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@main.command()
+def tokens():
+    """Print each region's issuer bearer token (give each region only its own)."""
+    _emit(_service().issuer_tokens())
+
+
+@main.group()
+def credentials():
+    """Credentials for kiosks, helpers, operators, data managers and auditors."""
+
+
+@credentials.command("add")
+@click.option("--role", required=True, type=click.Choice(["kiosk", "helper", "operator", "data_manager", "auditor"]))
+@click.option("--id", "principal_id", required=True, help="who: e.g. kiosk-guangzhou-001, helper-wang")
+def credentials_add(role, principal_id):
+    """Make a credential; its token is printed once and stored only as a hash."""
+    svc = _service()
+    token = svc.credentials.add(role, principal_id)
+    svc.audit.record({"role": "data_manager", "id": "cli"}, "credential_add", None, role=role, principal=principal_id)
+    _emit({"role": role, "id": principal_id, "token": token})
+
+
+def _read_batch(path: str) -> list:
+    """A care home's list: CSV (region,id_number,name[,id_type][,status]) or a JSON list."""
+    import csv
+    from issuers import make_person
+    text = Path(path).read_text(encoding="utf-8-sig")
+    rows = json.loads(text) if path.endswith(".json") else list(csv.DictReader(text.splitlines()))
+    entries = []
+    for number, row in enumerate(rows, start=2 if not path.endswith(".json") else 1):
+        try:
+            person = make_person(row.get("id_number", ""), row.get("name", ""), row.get("id_type") or "resident")
+            entries.append((str(row.get("region", "")).strip(), person, row.get("status") or None))
+        except HealthCodeError as exc:
+            raise click.UsageError(f"{path} row {number}: {exc.code}: {exc.message}") from None
+    if not entries:
+        raise click.UsageError(f"{path} has no rows")
+    return entries
+
+
+@main.command("print")
+@click.option("--region")
+@click.option("--id-number")
+@click.option("--name")
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]))
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
+@click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+def print_cmd(region, id_number, name, status, batch, layout, out):
+    """Print offline codes (valid 7 days by default) as a PDF."""
+    from issuers import make_person
+    if batch:
+        entries = _read_batch(batch)
+    elif region and id_number and name:
+        try:
+            entries = [(region, make_person(id_number, name), status)]
+        except HealthCodeError as exc:
+            _fail_usage(exc)
+    else:
+        raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
+    try:
+        pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
+                                     actor={"role": "operator", "id": "cli"})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    Path(out).write_bytes(pdf)
+    _emit({"cards": len(entries), "out": out})
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option("--to", "target", required=True, help="target region code, e.g. 820000")
+@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+def transcode(text, target, fmt):
+    """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
+    try:
+        issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
+                                         fmt="national" if fmt == "national" else None,
+                                         actor={"role": "operator", "id": "cli"})
+    except HealthCodeError as exc:
+        if exc.code == "transcode_refused":
+            click.echo(json.dumps(exc.as_dict()), err=True)
+            sys.exit(1)
+        _fail_usage(exc)
+    click.echo(issued.qr_text)
+
+
+@main.command()
+def purge():
+    """Delete data older than the retention window (30 days by default)."""
+    _emit(_service().purge(actor=DATA_MANAGER_CLI))
+
+
+@main.group()
+def audit():
+    """The audit log (auditor)."""
+
+
+@audit.command("verify")
+@click.option("--checkpoint", help="SEQ:HASH printed by an earlier verification; the log must still hold it")
+def audit_verify(checkpoint):
+    """Check the hash chain; exit 1 if any entry was altered, removed or reordered, or the log
+    no longer holds the checkpoint (cut off or rewritten)."""
+    from store.audit import parse_checkpoint
+    try:
+        mark = parse_checkpoint(checkpoint) if checkpoint else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    result = _service().audit.verify(mark)
+    _emit(result)
+    sys.exit(0 if result["intact"] else 1)
+
+
+@audit.command("show")
+@click.option("--after", default=0, type=click.IntRange(0, 2**63 - 1))
+@click.option("--limit", default=100, type=click.IntRange(1, 1000))
+def audit_show(after, limit):
+    for entry in _service().audit.entries(after, limit):
+        _emit(entry)
+
+
+@main.command("seed-demo")
+def seed_demo():
+    """Create demo keys, tokens and one demo resident per region; print their codes."""
+    from gateway.demo import seed
+    for row in seed(_service()):
+        _emit(row)
+
+
+if __name__ == "__main__":       # pragma: no cover
+    main()

@@ -1,0 +1,72 @@
+"""The regional issuer's endpoints: issue, look up (for kiosks via the gateway), revoke."""
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, jsonify
+
+from adapters import qr
+from gateway.common import issued_json, json_body, optional_str, person_from, principal, service
+
+bp = Blueprint("issue", __name__)
+
+
+def _issuer(region: str):
+    service().settings.region(region)                 # 404 region_unknown before anything else
+    return principal("issuer", region=region)
+
+
+@bp.post("/v1/issuers/<region>/codes")
+def issue_code(region: str):
+    who = _issuer(region)
+    body = json_body("IssueRequest")
+    fmt = optional_str(body, "format", 32)
+    issued = service().issue(region, person_from(body), facts=body.get("facts"), status=body.get("status"),
+                             kind=body.get("kind", "dynamic"), fmt="national" if fmt == "national" else None,
+                             actor=who.as_actor())
+    out = issued_json(issued)
+    if body.get("png"):
+        out["png_b64"] = base64.b64encode(qr.render_png(issued.qr_text)).decode()
+    return jsonify(out), 201
+
+
+@bp.post("/v1/issuers/<region>/lookup")
+def lookup(region: str):
+    """A fresh code with the person's current colour; the name, when sent, must match."""
+    who = _issuer(region)
+    body = json_body("IssuerLookupRequest")
+    svc = service()
+    if "sub" in body:
+        sub, name = body["sub"], None
+    else:
+        person = person_from(body, name_required=False)
+        sub, name = svc.subject(person), person.name or None
+    issued = svc.reissue(region, sub, name, kind=body.get("kind", "dynamic"), dep=body.get("dep"),
+                         actor=who.as_actor())
+    return jsonify(issued_json(issued))
+
+
+@bp.post("/v1/issuers/<region>/revocations")
+def revoke(region: str):
+    """Withdraw every outstanding code of a person: online at once, offline at the next refresh."""
+    who = _issuer(region)
+    body = json_body("RevocationRequest")
+    svc = service()
+    jtis = svc.revoke_subject(svc.subject(person_from(body, name_required=False)), who.as_actor(),
+                              reason=str(body.get("reason", ""))[:100])
+    return jsonify(revoked=len(jtis))
+
+
+@bp.post("/v1/transcode")
+def transcode():
+    """A verified code of one region → a code of the target region, with provenance."""
+    body = json_body("TranscodeRequest")
+    target = body["target_region"]
+    service().settings.region(target)
+    who = principal("issuer", "operator", region=target)
+    issued, source = service().transcode(body["payload"], target,
+                                         fmt="national" if body.get("format") == "national" else None,
+                                         actor=who.as_actor())
+    return jsonify({**issued_json(issued), "provenance": issued.claims["prov"],
+                    "source": {"region": source.region, "format": source.format, "status": source.status,
+                               "code_id": source.code_id}}), 201

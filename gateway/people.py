@@ -1,0 +1,63 @@
+"""Paths for people without smartphones: ID-card kiosks, assisted lookup, dependants, printed
+offline codes."""
+from __future__ import annotations
+
+import base64
+
+from flask import Blueprint, Response, jsonify, request
+
+from adapters import qr
+from gateway.common import json_body, optional_str, person_from, principal, service
+
+bp = Blueprint("people", __name__)
+
+
+@bp.post("/v1/kiosk/lookup")
+def kiosk_lookup():
+    """The card reader gives the ID number (and usually the name); the kiosk shows the code."""
+    who = principal("kiosk", "operator")
+    body = json_body("KioskLookupRequest")
+    person = person_from(body, name_required=False)
+    result = service().lookup(who, person, assisted=False, kiosk_id=optional_str(body, "kiosk_id") or who.id,
+                              region=body.get("region"))
+    if request.args.get("png"):        # the kiosk screen shows the QR for the bus driver to scan
+        result["png_b64"] = base64.b64encode(qr.render_png(result["qr_text"], box_size=8)).decode()
+    return jsonify(result)
+
+
+@bp.post("/v1/assist/lookup")
+def assisted_lookup():
+    """老幼健康码助查询: a helper types the holder's ID number AND name."""
+    who = principal("helper", "operator")
+    body = json_body("AssistedLookupRequest")
+    result = service().lookup(who, person_from(body), assisted=True, kiosk_id=optional_str(body, "kiosk_id"),
+                              region=body.get("region"))
+    return jsonify(result)
+
+
+@bp.post("/v1/dependents")
+def bind_dependent():
+    who = principal("operator", "helper")
+    body = json_body("DependentBindRequest")
+    result = service().bind_dependent(who, person_from(body["holder"]), person_from(body["dependent"]),
+                                      body["relation"], body["consent"], region=body.get("region"))
+    return jsonify(result), 201
+
+
+@bp.post("/v1/dependents/codes")
+def dependant_codes():
+    who = principal("operator", "helper", "kiosk")
+    body = json_body("DependentCodesRequest")
+    return jsonify(service().dependant_codes(who, person_from(body["holder"]),
+                                             kiosk_id=optional_str(body, "kiosk_id")))
+
+
+@bp.post("/v1/print")
+def print_cards():
+    """Printable offline codes as PDF: one person, or a care home's list (≤ 200)."""
+    who = principal("operator")
+    body = json_body("PrintRequest")
+    entries = [(p["region"], person_from(p), p.get("status")) for p in body["people"]]
+    pdf = service().print_cards(entries, layout=body.get("layout", "single"), actor=who.as_actor())
+    return Response(pdf, mimetype="application/pdf",
+                    headers={"Content-Disposition": 'attachment; filename="health-codes.pdf"'})

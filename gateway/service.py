@@ -1,0 +1,391 @@
+"""The composition root: settings + keys + store + issuers + verifier, shared by CLI and gateway.
+
+Everything that touches disk is made here once, so the verify path itself does no file I/O
+beyond the store append.  Operations on a person (issue, lookup, revoke, bind, print) are
+audited here, in one place, whoever calls them.
+"""
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+import adapters
+from gateway import anchors
+from standard import idcard
+from gateway import metrics
+from issuers import printing
+import standard
+from adapters import transcoding
+from standard import trustlist
+from store.audit import AuditLog
+from standard.settings import Settings, load_settings
+from gateway.credentials import Credentials, Principal
+from standard.errors import BadRequest, RateLimited, TranscodeRefused, UnknownRegion, UpstreamUnavailable
+from gateway.issuer_client import IdentityNotMatched, IssuerClient
+from issuers import Issuer, IssuedCode, Person
+from issuers.keys import NATIONAL, KeyStore
+from issuers.pseudonym import Pseudonymizer, load_or_create_secret
+from issuers.seal import Sealer
+from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
+from adapters.verifier import Verdict, Verifier
+
+TRUST_CACHE_SECONDS = 60
+HOUR = 3600
+FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
+SYSTEM = {"role": "system", "id": "healthcode"}
+RELATIONS = ("child", "parent", "spouse", "ward", "other")
+
+
+class Service:
+    def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
+        self.settings = settings or load_settings()
+        self.clock = clock
+        data = self.settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.keystore = KeyStore(data)
+        self.pseudonymizer = Pseudonymizer(load_or_create_secret(data))
+        self.sealer = Sealer(data / "secrets" / "seal")
+        self.credentials = Credentials(data, self.settings.region_codes())
+        self.anchor_file = anchors.AnchorFile(data)
+        self.store = store or open_store(self.settings)
+        self.audit = AuditLog(self.store, self.now)
+        self.issuer_client = IssuerClient()
+        self.verifier = Verifier(self.settings.formats(),
+                                 is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
+                                 options=self.settings.format_options)
+        self._issuers: dict[str, Issuer] = {}
+        self._trust: tuple[float, str, trustlist.TrustList] | None = None
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def issuer_tokens(self) -> dict[str, str]:
+        return self.credentials.issuer_tokens()
+
+    # -- issuing ----------------------------------------------------------------------------------
+    def issuer(self, region_code: str) -> Issuer:
+        if region_code not in self._issuers:
+            region = self.settings.region(region_code)
+            signer = self.keystore.signer(region.code, region.algorithms[0])
+            self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer, adapters.get)
+        return self._issuers[region_code]
+
+    def issue(self, region_code: str, person: Person, facts=None, status=None, kind="dynamic",
+              fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
+        """Issue and remember: the resident's colour, the code (for revocation), the audit entry.
+        A colour that gets worse withdraws the person's outstanding codes at once."""
+        issuer = self.issuer(region_code)
+        issued = issuer.issue(person, facts, status, kind, self.now(), fmt, extra)
+        c = issued.claims
+        previous = self.store.get_resident(c["sub"], region_code)
+        if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
+            self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
+        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
+                                              tuple(c["reasons"]), c["iat"], c["exp"]))
+        sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
+                                   "id_type": person.id_type}, context=c["sub"])
+        self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
+                                            c["status"], tuple(c["reasons"]), self.now(), sealed))
+        self.audit.record(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                          kind=kind, jti=c["jti"], format=issued.format)
+        return issued
+
+    def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
+                dep: dict | None = None, actor: dict | None = None) -> IssuedCode:
+        """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
+        A name, when given, must match; unknown person and wrong name look the same."""
+        resident = self.store.get_resident(sub, region_code)
+        if resident is None or (name is not None and
+                                self.pseudonymizer.name_digest(name) != resident.name_hmac):
+            self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
+                              region=region_code)
+            raise IdentityNotMatched("no record matches this ID number and name")
+        pii = self.sealer.open(resident.pii_sealed, context=sub)
+        person = Person(pii["id_type"], pii["id_number"], pii["name"])
+        issuer = self.issuer(region_code)
+        extra = {"dep": dep} if dep else None
+        claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
+        issued = issuer.sign(claims)
+        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
+                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
+        self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                          jti=claims["jti"], status=claims["status"])
+        return issued
+
+    def subject(self, person: Person) -> str:
+        return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    # -- revocation -------------------------------------------------------------------------------
+    def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
+        jtis = self.store.revoke_subject(sub, self.now())
+        self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
+        self.invalidate_trust()
+        return jtis
+
+    def revoke_foreign(self, fmt: str, certificate_ids, actor: dict, reason: str = "") -> list[str]:
+        """Withdraw foreign certificates by their own identifiers (EU DCC: the UVCI), e.g. from
+        an EU revocation list or a fraud report.  Online at once; offline after one refresh."""
+        adapter = adapters.get(fmt) if fmt in self.settings.extra_formats else None
+        if adapter is None or not hasattr(adapter, "code_id_for"):
+            raise BadRequest(f"certificates of format {str(fmt)[:20]!r} cannot be revoked here")
+        if not isinstance(certificate_ids, list) or not certificate_ids or \
+                not all(isinstance(i, str) and 0 < len(i.strip()) <= 128 for i in certificate_ids):
+            raise BadRequest("certificate_ids must be a non-empty list of identifiers (at most 128 characters)")
+        jtis = [adapter.code_id_for(i) for i in certificate_ids]
+        now = self.now()
+        new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
+        self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
+                          reason=str(reason)[:200])
+        self.invalidate_trust()
+        return jtis
+
+    # -- keys and the trust list -----------------------------------------------------------------
+    def national_jwks(self) -> dict:
+        """The national trust-list signer's public keys, which offline verifiers pin."""
+        self.keystore.signer(NATIONAL)
+        return {"keys": self.keystore.public_jwks(NATIONAL)}
+
+    def _issuer_entries(self) -> list[dict]:
+        entries = []
+        for region in self.settings.regions:
+            self.keystore.signer(region.code, region.algorithms[0])        # first run makes the key
+            entries.append(trustlist.issuer_entry(region, self.keystore.public_jwks(region.code)))
+        return entries
+
+    def trust_list_jws(self) -> str:
+        return self._trust_entry()[1]
+
+    def trust_list(self) -> trustlist.TrustList:
+        return self._trust_entry()[2]
+
+    def _trust_entry(self):
+        with self._lock:
+            now = self.now()
+            if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
+                payload = trustlist.build_payload(self._issuer_entries(), now,
+                                                  revoked_jti=self.store.revoked_jtis(now),
+                                                  anchors=self.anchor_file.load())
+                token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
+                self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
+            return self._trust
+
+    def invalidate_trust(self) -> None:
+        with self._lock:
+            self._trust = None
+            self._issuers.clear()
+            self.keystore._cache.clear()
+
+    def add_anchors(self, values, actor: dict, iss: str | None = None) -> list[str]:
+        """Trust foreign signers (JWK objects or base64 DER certificates); audited."""
+        if not isinstance(values, list) or not values:
+            raise BadRequest("give a non-empty list of trust anchors")
+        added = self.anchor_file.add([anchors.parse_anchor(v, iss) for v in values])
+        self.audit.record(actor, "anchor_add", None, ids=added)
+        self.invalidate_trust()
+        return added
+
+    def remove_anchor(self, anchor_id: str, actor: dict) -> None:
+        self.anchor_file.remove(anchor_id)
+        self.audit.record(actor, "anchor_remove", None, id=anchor_id)
+        self.invalidate_trust()
+
+    def list_anchors(self) -> list[dict]:
+        return [anchors.summary(a) for a in self.anchor_file.load()]
+
+    def rotate_key(self, owner: str, actor: dict | None = None) -> str:
+        alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
+        signer = self.keystore.rotate(owner, alg, self.now())
+        self.invalidate_trust()
+        self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
+        return signer.kid
+
+    # -- verifying --------------------------------------------------------------------------------
+    def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
+        verdict = self.verifier.verify(text, self._trust_for(anchors), now if now is not None else self.now())
+        return self._recorded(verdict, place, device, record)
+
+    def verify_image(self, data: bytes, *, place=None, device=None, now=None, anchors=(),
+                     record=True) -> Verdict:
+        verdict = self.verifier.verify_image(data, self._trust_for(anchors),
+                                             now if now is not None else self.now())
+        return self._recorded(verdict, place, device, record)
+
+    def _trust_for(self, anchors):
+        trust = self.trust_list()
+        return trust.with_anchors(anchors) if anchors else trust
+
+    def _recorded(self, verdict: Verdict, place, device, record: bool) -> Verdict:
+        metrics.count_verdict(verdict)
+        if record:
+            self.store.add_scan(scan_event(verdict, self.now(), place, device))
+        return verdict
+
+    # -- lookups for people without phones ---------------------------------------------------------
+    def home_region(self, person: Person, region: str | None = None) -> str:
+        """The region that holds this person's status: given, or read off a resident ID."""
+        if region is None and person.id_type == "resident":
+            region = idcard.parse(person.id_number).region
+        if region is None:
+            region = self.settings.document_regions.get(person.id_type)
+        if region is None:
+            raise BadRequest("give region for documents other than a resident ID card")
+        try:
+            self.settings.region(region)
+        except UnknownRegion:
+            raise UnknownRegion(f"region {region} is not served by this gateway") from None
+        return region
+
+    def _limit(self, key: str, per_hour: int) -> None:
+        if self.store.hit(key, self.now(), HOUR) > per_hour:
+            raise RateLimited("too many lookups; please wait before trying again")
+
+    def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
+               region: str | None = None, dep: dict | None = None) -> dict:
+        """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer
+        over HTTP; the answer is verified like any scanned code before anyone sees a colour."""
+        limits = self.settings.limits
+        actor = {**principal.as_actor(), **({"kiosk": kiosk_id} if kiosk_id else {})}
+        sub = self.subject(person)
+        action = "assisted_lookup" if assisted else "kiosk_lookup"
+        started = time.perf_counter()
+        try:
+            if assisted:
+                self._limit(f"helper:{principal.id}", limits["assisted_per_helper_per_hour"])
+                if kiosk_id:
+                    self._limit(f"kiosk:{kiosk_id}:assisted", limits["assisted_per_kiosk_per_hour"])
+            else:
+                self._limit(f"kiosk:{kiosk_id or principal.id}", limits["kiosk_lookups_per_hour"])
+            home = self.home_region(person, region)
+            result = self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
+                                             "name": person.name if (assisted or person.name) else None,
+                                             "dep": dep}, kiosk_id)
+        except Exception as exc:
+            metrics.LOOKUPS.labels(action, getattr(exc, "code", "error")).inc()
+            self.audit.record(actor, action, sub, result=getattr(exc, "code", "error"))
+            raise
+        metrics.LOOKUPS.labels(action, "ok").inc()
+        metrics.LOOKUP_SECONDS.observe(time.perf_counter() - started)
+        self.audit.record(actor, action, sub, result="ok", region=home, status=result["status"],
+                          jti=result["code_id"])
+        return result
+
+    def _ask_issuer(self, region: str, body: dict, device: str | None) -> dict:
+        url = self.settings.issuer_url_for(self.settings.region(region))
+        if not url:
+            raise UpstreamUnavailable(f"no issuer address is configured for region {region}")
+        answer = self.issuer_client.lookup(url, region, self.issuer_tokens()[region],
+                                           {k: v for k, v in body.items() if v is not None})
+        verdict = self.verify(answer.get("qr_text", ""), device=device)
+        if not verdict.valid or verdict.region != region:
+            raise UpstreamUnavailable(f"the issuer for region {region} returned a code that does not verify")
+        return {**verdict.as_dict(), "qr_text": answer["qr_text"]}
+
+    # -- dependants (一人绑定多人) -----------------------------------------------------------------
+    def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
+                       consent: dict, region: str | None = None) -> dict:
+        if relation not in RELATIONS:
+            raise BadRequest(f"relation must be one of {', '.join(RELATIONS)}")
+        if not isinstance(consent, dict) or not consent.get("method") or len(str(consent)) > 500:
+            raise BadRequest("consent must record at least its method (e.g. signed_form, in_person)")
+        dep_region = self.home_region(dependent, region)
+        holder_sub, dep_sub = self.subject(holder), self.subject(dependent)
+        if holder_sub == dep_sub:
+            raise BadRequest("a person cannot be their own dependant")
+        consent = {**consent, "recorded_at": self.now(), "recorded_by": principal.id}
+        self.store.add_dependent(Dependent(holder_sub, dep_sub, dep_region, relation, consent, self.now()))
+        self.audit.record(principal.as_actor(), "bind_dependent", dep_sub, holder=holder_sub,
+                          relation=relation, consent_method=consent["method"])
+        return {"holder": standard.mask_name(holder.name), "dependent": standard.mask_name(dependent.name),
+                "relation": relation, "region": dep_region}
+
+    def dependant_codes(self, principal: Principal, holder: Person, kiosk_id: str | None) -> dict:
+        holder_sub = self.subject(holder)
+        own = self.lookup(principal, holder, assisted=True, kiosk_id=kiosk_id)
+        out = []
+        for dep in self.store.dependents(holder_sub):
+            dep_claim = {"holder_sub": holder_sub, "relation": dep.relation,
+                         "holder_name_masked": standard.mask_name(holder.name)}
+            try:
+                answer = self._ask_issuer(dep.region, {"sub": dep.dependent_sub, "dep": dep_claim}, kiosk_id)
+                self.audit.record(principal.as_actor(), "dependant_lookup", dep.dependent_sub,
+                                  holder=holder_sub, status=answer["status"])
+                out.append({"relation": dep.relation, **answer})
+            except (IdentityNotMatched, UpstreamUnavailable) as exc:
+                out.append({"relation": dep.relation, "valid": False, "status": None,
+                            "errors": [exc.as_dict()]})
+        return {"holder": own, "dependents": out}
+
+    # -- printed offline codes --------------------------------------------------------------------
+    def print_cards(self, entries, layout: str = "single", actor: dict | None = None) -> bytes:
+        """entries: (region, Person, status or None).  Everything is validated before anything is
+        issued, so one bad row in a care home's list issues nothing."""
+        entries = list(entries)
+        for region, person, status in entries:
+            self.settings.region(region)
+            if status not in (None, *standard.STATUSES):
+                raise BadRequest("status must be green, yellow or red")
+        cards = []
+        for region, person, status in entries:
+            if status is None:
+                resident = self.store.get_resident(self.subject(person), region)
+                status = resident.status if resident else None
+            issued = self.issue(region, person, status=status, kind="offline", actor=actor)
+            cfg, c = self.settings.region(region), issued.claims
+            cards.append(printing.Card(issued.qr_text, cfg.name, cfg.name_en, c["status"], c["name_masked"],
+                                       c["id_masked"], c["iat"], c["exp"], c["jti"]))
+        self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
+        return printing.render_pdf(cards, layout)
+
+    # -- transcoding (粤↔澳 and between any two regions) -------------------------------------------
+    def transcode(self, payload: str, target_region: str, fmt: str | None = None,
+                  actor: dict | None = None) -> tuple[IssuedCode, Verdict]:
+        """A verified code of one region → a code of another, re-decided under the target's rules.
+
+        The source's reasons become facts for the target's rules (a close contact is red in
+        Guangdong and yellow in Sichuan); reasons that cannot be re-decided (an issuer's manual
+        decision) keep the source colour as a floor.  ``prov`` records the source and the origin,
+        so an auditor can trace a code through any number of hops."""
+        issuer = self.issuer(target_region)
+        source = self.verify(payload, device="transcoder")
+        if not source.valid:
+            raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
+        c, now = source.claims, self.now()
+        status, reasons = transcoding.redecide(issuer.region.rules, c["status"], c["reasons"], c["iat"], now)
+        prev = c.get("prov", {})
+        prov = {"region": c["region"], "jti": c["jti"], "format": source.format,
+                "origin_region": prev.get("origin_region", prev.get("region", c["region"])),
+                "origin_jti": prev.get("origin_jti", prev.get("jti", c["jti"]))}
+        ttl = issuer.region.dynamic_ttl if c["kind"] == "dynamic" else issuer.region.offline_ttl
+        claims = {**{k: c[k] for k in ("sub", "name_masked", "id_masked", "id_type", "kind")},
+                  "ver": c["ver"], "region": target_region, "jti": secrets.token_urlsafe(12),
+                  "iat": now, "exp": min(c["exp"], now + ttl), "status": status,
+                  "reasons": reasons + ["transcoded"], "prov": prov}
+        if "dep" in c:
+            claims["dep"] = c["dep"]
+        issued = issuer.sign(claims, fmt)
+        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
+                                              tuple(claims["reasons"]), now, claims["exp"]))
+        self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                          source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                          status=status, source_status=c["status"])
+        return issued, source
+
+    # -- retention -------------------------------------------------------------------------------
+    def purge(self, actor: dict | None = None) -> dict:
+        before = self.now() - self.settings.retention_days * 86400
+        counts = self.store.purge(before)
+        self.audit.record(actor or SYSTEM, "purge", None, before=before, **counts)
+        return counts
+
+
+def scan_event(verdict: Verdict, at: int, place=None, device=None) -> ScanEvent:
+    error = verdict.errors[0]["code"] if verdict.errors else None
+    return ScanEvent(at=at, valid=verdict.valid, format=verdict.format, region=verdict.region,
+                     status=verdict.status, code_id=verdict.code_id, error=error,
+                     place=_short(place), device=_short(device))
+
+
+def _short(value) -> str | None:
+    return None if value is None else str(value)[:64]

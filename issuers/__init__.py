@@ -1,0 +1,103 @@
+"""Regional issuing authorities: a person + health facts → a signed code in the region's format.
+
+An :class:`Issuer` knows one region: its rules, its signing key and its native format.  It signs
+only masked personal data and a pseudonymous subject id; the plain ID number never leaves here.
+
+Issuers do not import the format adapters (they are siblings on the shared core): the
+composition root hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
+signer)`` and ``name``.  The rest of the issuing side lives beside this module: signing keys
+(:mod:`.keys`), pseudonyms (:mod:`.pseudonym`), personal data sealed at rest (:mod:`.seal`),
+printed offline cards (:mod:`.printing`).
+"""
+from __future__ import annotations
+
+import secrets
+import time
+import unicodedata
+from dataclasses import dataclass
+
+import standard
+from standard import STANDARD_VERSION, idcard, rules
+from standard.errors import BadRequest
+
+ID_TYPES = ("resident", "passport", "hkmo_permit", "tw_permit", "macau_id", "hk_id", "foreign_permit")
+MAX_NAME_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Person:
+    id_type: str
+    id_number: str          # normalised; kept in memory only
+    name: str
+
+    def __repr__(self) -> str:               # never print personal data by accident
+        return f"Person(id_type={self.id_type!r}, id={standard.mask_id(self.id_number)!r})"
+
+
+def make_person(id_number: str, name: str | None, id_type: str = "resident",
+                name_required: bool = True) -> Person:
+    """Validate and normalise what a clerk or kiosk typed (a kiosk may not know the name)."""
+    if id_type not in ID_TYPES:
+        raise BadRequest(f"id_type must be one of {', '.join(ID_TYPES)}")
+    if id_type == "resident":
+        number = idcard.parse(id_number).number
+    else:
+        number = idcard.normalize_document(id_type, id_number)
+    name = " ".join(unicodedata.normalize("NFC", str(name or "")).split())
+    if not name and not name_required:
+        return Person(id_type, number, "")
+    if not name or len(name) > MAX_NAME_CHARS or not all(c.isprintable() for c in name):
+        raise BadRequest(f"name must be 1-{MAX_NAME_CHARS} printable characters")
+    return Person(id_type, number, name)
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    qr_text: str
+    claims: dict
+    format: str
+
+
+class Issuer:
+    def __init__(self, region, signer, pseudonymizer, formats):
+        self.region = region
+        self.signer = signer
+        self.pseudonymizer = pseudonymizer
+        self.formats = formats
+        self.adapter = formats(region.format)
+
+    def subject(self, person: Person) -> str:
+        return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    def decide(self, facts: dict | None, status: str | None, now: int) -> tuple[str, list[str]]:
+        """Rules decide, unless the issuer's staff set the colour by hand."""
+        if status is None:
+            return rules.evaluate(self.region.rules, facts, now)
+        if status not in standard.STATUSES:
+            raise BadRequest("status must be green, yellow or red")
+        rules.check_facts(facts or {})
+        return status, ([] if status == "green" else ["issuer_override"])
+
+    def claims(self, person: Person, status: str, reasons: list[str], kind: str, now: int,
+               extra: dict | None = None) -> dict:
+        if kind not in standard.KINDS:
+            raise BadRequest("kind must be dynamic or offline")
+        ttl = self.region.dynamic_ttl if kind == "dynamic" else self.region.offline_ttl
+        return {
+            "ver": STANDARD_VERSION, "region": self.region.code, "sub": self.subject(person),
+            "jti": secrets.token_urlsafe(12), "iat": now, "exp": now + ttl, "kind": kind,
+            "status": status, "reasons": reasons, "name_masked": standard.mask_name(person.name),
+            "id_masked": standard.mask_id(person.id_number), "id_type": person.id_type,
+            **(extra or {}),
+        }
+
+    def sign(self, claims: dict, fmt: str | None = None) -> IssuedCode:
+        adapter = self.formats(fmt) if fmt else self.adapter
+        return IssuedCode(adapter.encode(claims, self.signer), claims, adapter.name)
+
+    def issue(self, person: Person, facts: dict | None = None, status: str | None = None,
+              kind: str = "dynamic", now: int | None = None, fmt: str | None = None,
+              extra: dict | None = None) -> IssuedCode:
+        now = int(now if now is not None else time.time())
+        status, reasons = self.decide(facts, status, now)
+        return self.sign(self.claims(person, status, reasons, kind, now, extra), fmt)

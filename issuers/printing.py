@@ -1,0 +1,141 @@
+"""Printable offline codes: a PDF card per person, one per page or four per A4 sheet.
+
+For people without smartphones (Sichuan's printed 7-day code).  The card carries only what the
+signed code carries — masked name and ID, region, colour, validity — in Chinese and English, in
+large type, and a QR code big enough for a worn phone camera at arm's length.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import qrcode
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from standard import CHINA_TZ
+
+CARD_W, CARD_H = 95 * mm, 138 * mm
+STATUS_LABEL = {"green": ("绿码", "GREEN"), "yellow": ("黄码", "YELLOW"), "red": ("红码", "RED")}
+STATUS_RGB = {"green": (0.04, 0.49, 0.2), "yellow": (0.95, 0.76, 0.0), "red": (0.77, 0.09, 0.11)}
+FONT_CANDIDATES = ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+                   "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+
+
+@dataclass(frozen=True)
+class Card:
+    qr_text: str
+    region_name: str
+    region_name_en: str
+    status: str
+    name_masked: str
+    id_masked: str
+    issued_at: int
+    expires_at: int
+    code_id: str
+
+
+def _font() -> str:
+    """An embedded TrueType CJK font when the system has one (renders anywhere), else the PDF
+    reader's built-in Chinese font (smaller files; readers bring the glyphs)."""
+    for path in FONT_CANDIDATES:
+        if Path(path).exists():
+            if "CJK" not in pdfmetrics.getRegisteredFontNames():
+                pdfmetrics.registerFont(TTFont("CJK", path, subfontIndex=0))
+            return "CJK"
+    if "STSong-Light" not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
+    return "STSong-Light"
+
+
+def _date(ts: int) -> str:
+    return datetime.fromtimestamp(ts, CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def qr_matrix(text: str) -> list[list[bool]]:
+    """The QR modules of ``text`` at error-correction level M (standard §4.3), no quiet zone."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(text.encode("utf-8"))
+    code.make(fit=True)
+    return code.get_matrix()
+
+
+def draw_qr(c: canvas.Canvas, text: str, x: float, y: float, size: float, quiet: int = 2) -> None:
+    """The QR code as vector rectangles — one per horizontal run of dark modules, all in one
+    path — inside a ``size`` square with ``quiet`` modules of white around it.  Vectors stay
+    sharp at any printer resolution and cost a few KB, where an embedded PNG costs tens."""
+    matrix = qr_matrix(text)
+    module = size / (len(matrix) + 2 * quiet)
+    path = c.beginPath()
+    for row_index, row in enumerate(matrix):
+        top = y + size - (quiet + row_index + 1) * module
+        col = 0
+        while col < len(row):
+            if not row[col]:
+                col += 1
+                continue
+            start = col
+            while col < len(row) and row[col]:
+                col += 1
+            path.rect(x + (quiet + start) * module, top, (col - start) * module, module)
+    c.setFillColorRGB(0, 0, 0)
+    c.drawPath(path, stroke=0, fill=1)
+
+
+def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> None:
+    c.setStrokeColorRGB(0.3, 0.3, 0.3)
+    c.roundRect(x, y, CARD_W, CARD_H, 4 * mm)
+    top = y + CARD_H
+    c.setFillColorRGB(0, 0, 0)
+    c.setFont(font, 15)
+    c.drawCentredString(x + CARD_W / 2, top - 11 * mm, f"{card.region_name}健康码 · 离线码")
+    c.setFont(font, 9)
+    c.drawCentredString(x + CARD_W / 2, top - 16 * mm, f"{card.region_name_en} health code · printed offline code")
+    qr_size = 62 * mm
+    draw_qr(c, card.qr_text, x + (CARD_W - qr_size) / 2, top - 19 * mm - qr_size, qr_size)
+    band_y = top - 21 * mm - qr_size - 13 * mm
+    c.setFillColorRGB(*STATUS_RGB[card.status])
+    c.rect(x + 6 * mm, band_y, CARD_W - 12 * mm, 12 * mm, stroke=0, fill=1)
+    c.setFillColorRGB(*((0, 0, 0) if card.status == "yellow" else (1, 1, 1)))
+    zh, en = STATUS_LABEL[card.status]
+    c.setFont(font, 20)
+    c.drawCentredString(x + CARD_W / 2, band_y + 3.5 * mm, f"{zh}  {en}")
+    c.setFillColorRGB(0, 0, 0)
+    lines = [(16, f"{card.name_masked}"), (13, f"{card.id_masked}"),
+             (10, f"有效期 Valid {_date(card.issued_at)} — {_date(card.expires_at)}"),
+             (7, f"编号 Code {card.code_id}")]
+    line_y = band_y - 8 * mm
+    for size, text in lines:
+        c.setFont(font, size)
+        c.drawCentredString(x + CARD_W / 2, line_y, text)
+        line_y -= size * 0.5 * mm + 3 * mm
+
+
+def render_pdf(cards: list[Card], layout: str = "single") -> bytes:
+    """``single``: one card per A4 page, centred; ``sheet``: four per A4 page, for cutting."""
+    if layout not in ("single", "sheet"):
+        raise ValueError("layout must be single or sheet")
+    font = _font()
+    buffer = io.BytesIO()
+    c = canvas.Canvas(buffer, pagesize=A4)
+    c.setTitle("健康码 离线码 Health code offline cards")
+    page_w, page_h = A4
+    if layout == "single":
+        slots = [((page_w - CARD_W) / 2, (page_h - CARD_H) / 2)]
+    else:
+        gap_x, gap_y = (page_w - 2 * CARD_W) / 3, (page_h - 2 * CARD_H) / 3
+        slots = [(gap_x + col * (CARD_W + gap_x), gap_y + row * (CARD_H + gap_y))
+                 for row in (1, 0) for col in (0, 1)]
+    for index, card in enumerate(cards):
+        if index and index % len(slots) == 0:
+            c.showPage()
+        _draw_card(c, card, *slots[index % len(slots)], font)
+    c.showPage()
+    c.save()
+    return buffer.getvalue()

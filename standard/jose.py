@@ -1,0 +1,283 @@
+"""The JOSE profile of the standard (§4.1) on PyJWT: keys, JWKs, signatures and compact JWS.
+
+PyJWT does the cryptographic work — its algorithm objects sign and verify, its JWK code imports
+and exports keys, ``PyJWS`` assembles tokens.  This module adds the project's strict policy
+around it, because a verifier that lets a token choose how it is checked can be talked into
+anything:
+
+* exactly three algorithms exist (ES256 on P-256, EdDSA on Ed25519, PS256 with RSA ≥ 2048);
+  a key is only ever used under the algorithm it was registered for, and only if it really is
+  of that algorithm's kind (no HMAC with a public key, no ECDSA on another curve);
+* the verifier looks the key up by ``kid`` in *its own* trust list; ``jku``, ``x5u``, ``jwk``,
+  ``x5c`` and ``crit`` are refused outright;
+* base64url is strict (no padding, canonical), tokens are size-capped;
+* ECDSA signatures we make are low-S, and codes of the standard must be low-S (one code, one
+  encoding: a high-S twin of a valid code is refused).
+
+Parsing is separate from verification so a caller can find the key first; both are pure.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
+from jwt.api_jws import PyJWS
+from jwt.exceptions import InvalidKeyError, PyJWTError
+
+from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
+
+ALGORITHMS = ("ES256", "EdDSA", "PS256")
+NATIONAL_ALGORITHMS = ("ES256", "EdDSA")        # §4.1: PS256 only for foreign formats
+MIN_RSA_BITS = 2048
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
+MAX_TOKEN_CHARS = 12_000
+MAX_KID_CHARS = 128
+
+
+# --- algorithm objects ------------------------------------------------------------------------
+class LowSES256(ECAlgorithm):
+    """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding."""
+
+    def __init__(self):
+        super().__init__(ECAlgorithm.SHA256, ec.SECP256R1)
+
+    def sign(self, msg: bytes, key) -> bytes:
+        raw = super().sign(msg, key)
+        s = int.from_bytes(raw[32:], "big")
+        return raw if s <= P256_ORDER // 2 else raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
+
+
+_ALGORITHM_OBJECTS = {
+    "ES256": LowSES256(),
+    "EdDSA": OKPAlgorithm(),
+    "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
+}
+_JWS = PyJWS(algorithms=[])
+for _name, _obj in _ALGORITHM_OBJECTS.items():
+    _JWS.register_algorithm(_name, _obj)
+
+
+def is_high_s(signature: bytes) -> bool:
+    """Is this raw r‖s ECDSA P-256 signature the high-S twin (s > n/2)?"""
+    return len(signature) == 64 and int.from_bytes(signature[32:], "big") > P256_ORDER // 2
+
+
+# --- base64url --------------------------------------------------------------------------------
+_B64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
+_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
+_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
+
+
+def b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_decode(text: str) -> bytes:
+    """Strict base64url: no padding, no stray characters, no set unused bits (a lax decoder lets
+    one code have many spellings, and forgeries differ from originals only there)."""
+    if not isinstance(text, str) or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+        raise Malformed("not base64url")
+    tail = len(text) % 4
+    if tail and _B64_INDEX[text[-1]] & (0x0F if tail == 2 else 0x03):
+        raise Malformed("non-canonical base64url")
+    padded = text.encode("ascii").translate(_URL_TO_STD) + b"=" * (-len(text) % 4)
+    return binascii.a2b_base64(padded, strict_mode=True)
+
+
+# --- keys -------------------------------------------------------------------------------------
+def generate_private_key(alg: str):
+    if alg == "ES256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.generate()
+    if alg == "PS256":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    raise ValueError(f"unsupported algorithm {alg}")
+
+
+def private_key_to_pem(key) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def private_key_from_pem(data: bytes):
+    return serialization.load_pem_private_key(data, password=None)
+
+
+def key_fits(alg: str, key) -> bool:
+    """Is ``key`` (public or private) of the one kind ``alg`` is defined for?"""
+    if alg == "ES256":
+        return isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) \
+            and isinstance(key.curve, ec.SECP256R1)
+    if alg == "EdDSA":
+        return isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey))
+    if alg == "PS256":
+        return isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size >= MIN_RSA_BITS
+    return False
+
+
+def alg_for_key(key) -> str:
+    for alg in ALGORITHMS:
+        if key_fits(alg, key):
+            return alg
+    raise ValueError("no supported algorithm for this key")
+
+
+_JWK_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
+_LOADERS = {("EC", "P-256"): ECAlgorithm, ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
+
+
+def public_jwk(key) -> dict:
+    """Public JWK members only (RFC 7517), exported by PyJWT."""
+    if hasattr(key, "public_key"):
+        key = key.public_key()
+    jwk = _ALGORITHM_OBJECTS[alg_for_key(key)].to_jwk(key, as_dict=True)
+    return {k: jwk[k] for k in _JWK_MEMBERS[jwk["kty"]]}
+
+
+def public_key_from_jwk(jwk: dict):
+    """A public key from a JWK, imported by PyJWT — after refusing private members, curves and
+    key types the standard does not use, and short RSA keys."""
+    if not isinstance(jwk, dict):
+        raise Malformed("JWK must be an object")
+    if any(member in jwk for member in ("d", "p", "q", "dp", "dq", "qi", "k")):
+        raise Malformed("JWK carries private key material")
+    kty, crv = jwk.get("kty"), jwk.get("crv")
+    if not isinstance(kty, str) or not isinstance(crv, (str, type(None))):
+        raise Malformed("JWK kty and crv must be text")
+    loader = _LOADERS.get((kty, None if kty == "RSA" else crv))
+    if loader is None:
+        raise Malformed(f"unsupported JWK type {str(kty)[:10]!r}/{str(jwk.get('crv'))[:10]!r}")
+    members = _JWK_MEMBERS[kty]
+    if not all(isinstance(jwk.get(m), str) for m in members):
+        raise Malformed("bad JWK: a member is missing or not text")
+    for member in members:
+        if member not in ("kty", "crv"):
+            b64url_decode(jwk[member])                      # strict, as for tokens
+    try:
+        key = loader.from_jwk({m: jwk[m] for m in members})
+    except (InvalidKeyError, ValueError, TypeError, KeyError) as exc:
+        raise Malformed(f"bad JWK: {exc.__class__.__name__}") from None
+    if kty == "RSA" and key.key_size < MIN_RSA_BITS:
+        raise Malformed("RSA key too short")
+    return key
+
+
+def thumbprint(jwk: dict) -> str:
+    """RFC 7638 JWK thumbprint (SHA-256, base64url) — what SMART Health Cards use as ``kid``.
+    (PyJWT has no thumbprint function.)"""
+    members = {k: jwk[k] for k in _JWK_MEMBERS[jwk["kty"]]}
+    canonical = json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
+    return b64url_encode(hashlib.sha256(canonical).digest())
+
+
+def short_kid(jwk: dict) -> str:
+    """Our own key ids: 16 characters of the thumbprint keep QR codes small and stay unique."""
+    return thumbprint(jwk)[:16]
+
+
+# --- raw signatures ---------------------------------------------------------------------------
+def sign(alg: str, private_key, message: bytes) -> bytes:
+    """A raw JOSE signature (ECDSA as r‖s, low-S) by PyJWT's algorithm object."""
+    if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, private_key):
+        raise ValueError(f"key does not fit {alg}")
+    return _ALGORITHM_OBJECTS[alg].sign(message, private_key)
+
+
+def verify(alg: str, public_key, message: bytes, signature: bytes, *, low_s: bool = False) -> bool:
+    """True only for a valid signature by ``public_key`` under exactly ``alg``; never raises.
+    ``low_s`` refuses the high-S twin of an ECDSA signature (everything this project signs)."""
+    if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, public_key) or not isinstance(signature, bytes):
+        return False
+    if low_s and alg == "ES256" and is_high_s(signature):
+        return False
+    try:
+        return _ALGORITHM_OBJECTS[alg].verify(message, public_key, signature)
+    except (ValueError, OverflowError, PyJWTError):
+        return False
+
+
+# --- compact JWS ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ParsedJws:
+    header: dict
+    payload: bytes
+    signing_input: bytes
+    signature: bytes
+
+    @property
+    def alg(self) -> str:
+        return self.header.get("alg", "")
+
+    @property
+    def kid(self) -> str | None:
+        return self.header.get("kid")
+
+    @property
+    def typ(self) -> str | None:
+        return self.header.get("typ")
+
+
+def parse(token: str, max_chars: int = MAX_TOKEN_CHARS) -> ParsedJws:
+    """Split and decode under the strict policy; nothing is verified yet."""
+    if not isinstance(token, str) or len(token) > max_chars:
+        raise Malformed("JWS too large or not text")
+    parts = token.split(".")
+    if len(parts) != 3:
+        raise Malformed("JWS must have three dot-separated parts")
+    header_b64, payload_b64, sig_b64 = parts
+    try:
+        header = json.loads(b64url_decode(header_b64))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("JWS header is not JSON") from None
+    if not isinstance(header, dict):
+        raise Malformed("JWS header must be a JSON object")
+    bad = FORBIDDEN_HEADERS.intersection(header)
+    if bad:
+        raise Malformed(f"JWS header member not accepted: {sorted(bad)[0]}")
+    if not isinstance(header.get("alg"), str):
+        raise Malformed("JWS header has no alg")
+    if header["alg"] not in ALGORITHMS:
+        raise AlgorithmNotAllowed(f"algorithm {header['alg'][:20]!r} is not accepted")
+    kid = header.get("kid")
+    if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS):
+        raise Malformed("JWS kid must be a short string")
+    return ParsedJws(header, b64url_decode(payload_b64), f"{header_b64}.{payload_b64}".encode("ascii"),
+                     b64url_decode(sig_b64))
+
+
+def check_signature(parsed: ParsedJws, public_key, allowed_algs, *, low_s: bool = False) -> None:
+    """Verify under the algorithm the *key's owner* registered, never the header's whim."""
+    if parsed.alg not in allowed_algs:
+        raise AlgorithmNotAllowed(f"algorithm {parsed.alg} is not registered for this key")
+    if low_s and parsed.alg == "ES256" and is_high_s(parsed.signature):
+        raise SignatureInvalid("signature is not in low-S form (a re-encoded copy of a code)")
+    if not verify(parsed.alg, public_key, parsed.signing_input, parsed.signature):
+        raise SignatureInvalid("signature does not verify")
+
+
+def encode(payload: bytes, header: dict, private_key) -> str:
+    """A compact JWS made by PyJWT's ``PyJWS.encode`` with our algorithm objects."""
+    alg = header["alg"]
+    if not key_fits(alg, private_key):
+        raise ValueError(f"key does not fit {alg}")
+    extra = {"typ": None, **{k: v for k, v in header.items() if k != "alg"}}    # no default typ
+    return _JWS.encode(payload, private_key, algorithm=alg, headers=extra, sort_headers=False)
+
+
+def json_payload(parsed: ParsedJws) -> dict:
+    try:
+        data = json.loads(parsed.payload)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("payload is not JSON") from None
+    if not isinstance(data, dict):
+        raise Malformed("payload must be a JSON object")
+    return data

@@ -1,0 +1,105 @@
+"""Deployment configuration: which regions exist, their rules, and where data lives.
+
+Read once from ``config/regions.toml`` (or ``$HEALTHCODE_CONFIG``) into frozen objects, so code
+paths never re-read files while verifying.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from standard.errors import UnknownRegion
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "regions.toml"
+
+# Constant-size limits on everything a stranger can send us.
+MAX_PAYLOAD_CHARS = 12_000      # one QR text (a 4-chunk SMART card is ~5 000)
+MAX_IMAGE_BYTES = 4_000_000     # one PNG/JPEG of a QR code
+MAX_BATCH_ITEMS = 500
+MAX_REQUEST_BYTES = 8_000_000
+
+
+DEFAULT_LIMITS = {
+    "kiosk_lookups_per_hour": 600,          # per kiosk: a card read every 6 s
+    "assisted_per_helper_per_hour": 20,     # ID number + name guessing stops here
+    "assisted_per_kiosk_per_hour": 60,
+}
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    name_en: str
+    format: str
+    algorithms: tuple[str, ...]
+    dynamic_ttl: int
+    offline_ttl: int
+    rules: dict = field(default_factory=dict, hash=False, compare=False)
+    issuer_url: str = ""
+
+    def as_public(self) -> dict:
+        return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
+
+
+@dataclass(frozen=True)
+class Settings:
+    regions: tuple[Region, ...]
+    data_dir: Path
+    retention_days: int = 30
+    extra_formats: tuple[str, ...] = ()     # foreign formats verified but not issued here
+    format_options: dict = field(default_factory=dict, hash=False, compare=False)
+    limits: dict = field(default_factory=dict, hash=False, compare=False)
+    issuer_url: str = ""                    # default base URL of regional issuers
+    document_regions: dict = field(default_factory=dict, hash=False, compare=False)
+
+    def issuer_url_for(self, region: "Region") -> str:
+        return region.issuer_url or self.issuer_url
+
+    def formats(self) -> tuple[str, ...]:
+        """Every format this deployment reads, national first, each once."""
+        names = ["national", *(r.format for r in self.regions), *self.extra_formats]
+        return tuple(dict.fromkeys(names))
+
+    def region(self, code: str) -> Region:
+        for region in self.regions:
+            if region.code == code:
+                return region
+        raise UnknownRegion(f"region {code!r} is not configured")
+
+    def region_codes(self) -> list[str]:
+        return [r.code for r in self.regions]
+
+
+def _region(entry: dict, defaults: dict) -> Region:
+    return Region(
+        code=str(entry["code"]),
+        name=entry["name"],
+        name_en=entry.get("name_en", entry["name"]),
+        format=entry["format"],
+        algorithms=tuple(entry.get("algorithms", ["ES256"])),
+        dynamic_ttl=int(entry.get("dynamic_ttl", defaults.get("dynamic_ttl", 300))),
+        offline_ttl=int(entry.get("offline_ttl", defaults.get("offline_ttl", 604800))),
+        rules=dict(entry.get("rules", {})),
+        issuer_url=entry.get("issuer_url", ""),
+    )
+
+
+def load_settings(config_path: str | os.PathLike | None = None,
+                  data_dir: str | os.PathLike | None = None) -> Settings:
+    path = Path(config_path or os.environ.get("HEALTHCODE_CONFIG") or DEFAULT_CONFIG)
+    with open(path, "rb") as fh:
+        raw = tomllib.load(fh)
+    defaults = raw.get("defaults", {})
+    regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
+    data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
+    retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
+    return Settings(regions=regions, data_dir=data, retention_days=retention,
+                    extra_formats=tuple(defaults.get("extra_formats", ())),
+                    format_options=dict(raw.get("format", {})),
+                    limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
+                    issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
+                    document_regions=dict(raw.get("document_regions", {})))

@@ -1,0 +1,139 @@
+"""The national trust list: every region's public keys in one document signed by a national key.
+
+A verifier needs only the pinned national public key and a cached copy of this document to check
+any code offline.  Keys carry a status: *active*, *retired* (still verifies codes issued before
+its retirement) or *revoked* (verifies nothing).  Foreign trust anchors (EU DCC signer
+certificates, SMART Health Card issuer keys) ride along as ``anchors``.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from standard import jose
+from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
+
+TYP = "hc-trust-list+jwt"
+DEFAULT_TTL = 7 * 86400
+CLOCK_SKEW = 300
+
+
+@dataclass(frozen=True)
+class TrustedKey:
+    kid: str
+    region: str
+    alg: str
+    public_key: object = field(repr=False)
+    status: str = "active"
+    nbf: int = 0
+    retired_at: int | None = None
+    revoked_at: int | None = None
+
+    def check_usable(self, issued_at: int) -> None:
+        """A revoked key verifies nothing; a retired one only what it signed before retiring."""
+        if self.status == "revoked":
+            raise KeyRevoked(f"signing key {self.kid} was revoked")
+        if self.retired_at is not None and issued_at > self.retired_at + CLOCK_SKEW:
+            raise KeyRevoked(f"signing key {self.kid} was retired before this code was issued")
+
+
+class TrustList:
+    def __init__(self, payload: dict, anchors: tuple = ()):
+        self.payload = payload
+        self.seq = payload.get("seq", 0)
+        self.expires = payload.get("exp", 0)
+        self.regions: dict[str, dict] = {}
+        self.keys: dict[str, TrustedKey] = {}
+        for issuer in payload.get("issuers", []):
+            self.regions[issuer["region"]] = issuer
+            for jwk in issuer.get("keys", []):
+                self.keys[jwk["kid"]] = TrustedKey(
+                    kid=jwk["kid"], region=issuer["region"], alg=jwk["alg"],
+                    public_key=jose.public_key_from_jwk(jwk), status=jwk.get("status", "active"),
+                    nbf=jwk.get("nbf", 0), retired_at=jwk.get("retired_at"),
+                    revoked_at=jwk.get("revoked_at"))
+        self.revoked_jti = frozenset(payload.get("revoked_jti", ()))
+        self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
+        self._anchor_indexes: dict = {}
+
+    def key(self, kid: str | None) -> TrustedKey:
+        if not kid:
+            raise Malformed("code has no key id")
+        try:
+            return self.keys[kid]
+        except KeyError:
+            raise UnknownKey("code was signed by a key that is not on the national trust list") from None
+
+    def algorithms(self, region: str) -> tuple[str, ...]:
+        return tuple(self.regions.get(region, {}).get("algorithms", ()))
+
+    def region_format(self, region: str) -> str | None:
+        return self.regions.get(region, {}).get("format")
+
+    def anchors_for(self, kind: str) -> list[dict]:
+        """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
+        return [a for a in self.anchors if a.get("type") == kind]
+
+    def anchor_index(self, kind: str, build):
+        """``build(anchors of kind)``, computed once per trust list: a format indexes its anchors
+        (by DCC kid, by JWK thumbprint) once instead of parsing every anchor on every scan.  Two
+        threads may both build it; the results are equal, so either may win."""
+        key = (kind, build)
+        if key not in self._anchor_indexes:
+            self._anchor_indexes[key] = build(self.anchors_for(kind))
+        return self._anchor_indexes[key]
+
+    def with_anchors(self, anchors) -> "TrustList":
+        """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
+        return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
+
+
+# --- building and signing (gateway side) -----------------------------------------------------
+def issuer_entry(region, jwks: list[dict]) -> dict:
+    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
+    return {"region": region.code, "name": region.name, "format": region.format,
+            "algorithms": list(region.algorithms), "keys": list(jwks)}
+
+
+def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
+                  ttl: int = DEFAULT_TTL) -> dict:
+    now = int(now)
+    return {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
+            "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+
+
+def sign(payload: dict, signer) -> str:
+    """``signer``: anything with ``alg``, ``kid`` and ``private_key`` (the national key)."""
+    header = {"alg": signer.alg, "kid": signer.kid, "typ": TYP}
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return jose.encode(body, header, signer.private_key)
+
+
+# --- loading (verifier side) -----------------------------------------------------------------
+MAX_TRUST_LIST_CHARS = 5_000_000
+
+
+def parse(token: str, national_keys: dict, now: int | None = None) -> TrustList:
+    """Check the national signature and freshness, then index the keys."""
+    now = int(now or time.time())
+    try:
+        if not isinstance(token, str):
+            raise Malformed("trust list is not text")
+        parsed = jose.parse(token.strip(), MAX_TRUST_LIST_CHARS)
+        if parsed.header.get("typ") != TYP:
+            raise Malformed("not a trust list")
+        pinned = {k["kid"]: k for k in national_keys.get("keys", []) if k.get("status") != "revoked"}
+        jwk = pinned.get(parsed.kid)
+        if jwk is None:
+            raise UnknownKey("trust list signed by an unknown national key")
+        allowed = {jwk.get("alg", "ES256")} & set(jose.NATIONAL_ALGORITHMS)
+        jose.check_signature(parsed, jose.public_key_from_jwk(jwk), allowed, low_s=True)
+        payload = jose.json_payload(parsed)
+    except (Malformed, UnknownKey) as exc:
+        raise TrustListInvalid(f"trust list rejected: {exc.message}") from None
+    except Exception as exc:      # noqa: BLE001 — any failure here means "do not trust"
+        raise TrustListInvalid(f"trust list rejected: {getattr(exc, 'message', exc.__class__.__name__)}") from None
+    if payload.get("exp", 0) < now:
+        raise TrustListInvalid("trust list has expired; refresh it from the gateway")
+    return TrustList(payload)

@@ -1,0 +1,153 @@
+"""Storage interface for status records, issued codes, scan events and the audit log.
+
+SQLite is the embedded default (:mod:`.sqlite`); an Elasticsearch backend implements the same
+:class:`Store` contract for national scale.  Nothing stored here contains a plain ID number:
+people are known by their pseudonymous subject id.
+"""
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScanEvent:
+    at: int
+    valid: bool
+    format: str | None
+    region: str | None
+    status: str | None
+    code_id: str | None
+    error: str | None = None
+    place: str | None = None
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class IssuedRecord:
+    jti: str
+    sub: str
+    region: str
+    kind: str
+    status: str
+    reasons: tuple
+    iat: int
+    exp: int
+
+
+@dataclass(frozen=True)
+class Resident:
+    """What an issuer keeps about a person: pseudonym, keyed hash of the name (to check a
+    helper's typing without keeping the name readable), current colour, and the encrypted
+    name + ID number needed to reprint a card (None when not kept)."""
+    sub: str
+    region: str
+    name_hmac: str
+    status: str
+    reasons: tuple
+    updated_at: int
+    pii_sealed: str | None = None
+
+
+@dataclass(frozen=True)
+class Dependent:
+    holder_sub: str
+    dependent_sub: str
+    region: str
+    relation: str
+    consent: dict
+    created_at: int
+
+
+class Store(abc.ABC):
+    """What the gateway needs from a data store.  All times are epoch seconds."""
+
+    @abc.abstractmethod
+    def record_issued(self, record: IssuedRecord) -> None: ...
+
+    @abc.abstractmethod
+    def latest_status(self, sub: str, region: str) -> IssuedRecord | None: ...
+
+    @abc.abstractmethod
+    def add_scans(self, events: list[ScanEvent]) -> None: ...
+
+    @abc.abstractmethod
+    def scans(self, since: int = 0, limit: int = 100) -> list[ScanEvent]: ...
+
+    def count_scans(self) -> int:
+        return self.count("scans")
+
+    @abc.abstractmethod
+    def revoke_subject(self, sub: str, at: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+        """Withdraw codes known only by id (foreign certificates a data manager revokes); the ids
+        that were not withdrawn already.  ``exp`` is how long offline verifiers must be told."""
+
+    @abc.abstractmethod
+    def is_revoked(self, jti: str) -> bool: ...
+
+    @abc.abstractmethod
+    def revoked_jtis(self, now: int) -> list[str]: ...
+
+    @abc.abstractmethod
+    def purge(self, before: int) -> dict:
+        """Delete scan events, expired codes and residents untouched since ``before``."""
+
+    # -- residents (issuer side) ----------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_resident(self, resident: Resident) -> None: ...
+
+    @abc.abstractmethod
+    def get_resident(self, sub: str, region: str) -> Resident | None: ...
+
+    # -- dependents -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def add_dependent(self, dependent: Dependent) -> None:
+        """Bind (or re-bind, replacing relation and consent) a dependent to a holder."""
+
+    @abc.abstractmethod
+    def dependents(self, holder_sub: str) -> list[Dependent]: ...
+
+    # -- rate limiting ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def hit(self, key: str, at: int, window: int) -> int:
+        """Record one use of ``key`` at ``at``; return the uses within the last ``window`` s."""
+
+    # -- audit log (hash chain; see store.audit) --------------------------------------------
+    @abc.abstractmethod
+    def append_audit(self, make_entry) -> dict:
+        """Atomically: read the last entry, call ``make_entry(last_or_None)`` for the new
+        entry (a dict with ``seq`` and ``hash``), and store it.  Returns the new entry."""
+
+    @abc.abstractmethod
+    def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]: ...
+
+    @abc.abstractmethod
+    def count(self, kind: str) -> int:
+        """Rows/documents of one kind: scans, codes, residents, audit (for tests and metrics)."""
+
+    def add_scan(self, event: ScanEvent) -> None:
+        self.add_scans([event])
+
+    def close(self) -> None:
+        pass
+
+
+STORE_BACKENDS = ("sqlite", "elasticsearch")
+
+
+def open_store(settings, environ=None) -> Store:
+    """The backend named by HEALTHCODE_STORE: ``sqlite`` (default, a file in the data directory)
+    or ``elasticsearch`` (HEALTHCODE_ES_URL and friends, see ``elasticsearch.from_env``)."""
+    env = os.environ if environ is None else environ
+    backend = (env.get("HEALTHCODE_STORE") or "sqlite").strip().lower()
+    if backend == "elasticsearch":
+        from store.elasticsearch import from_env
+        return from_env(settings, env)
+    if backend != "sqlite":
+        raise ValueError(f"HEALTHCODE_STORE must be one of {', '.join(STORE_BACKENDS)}, not {backend!r}")
+    from store.sqlite import SqliteStore
+    return SqliteStore(settings.data_dir / "healthcode.sqlite3")

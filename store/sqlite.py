@@ -1,0 +1,197 @@
+"""SQLite store: one file, WAL journal so scans keep flowing while a purge or report reads.
+
+One connection per thread (sqlite3 objects are not shareable); writes are single statements or
+explicit transactions, so a crash never leaves half a batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import threading
+from pathlib import Path
+
+from store import Dependent, IssuedRecord, Resident, ScanEvent, Store
+
+COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
+                "audit": "audit_log", "dependents": "dependents", "revoked": "revoked_codes"}
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS issued_codes (
+    jti TEXT PRIMARY KEY, sub TEXT NOT NULL, region TEXT NOT NULL, kind TEXT NOT NULL,
+    status TEXT NOT NULL, reasons TEXT NOT NULL, iat INTEGER NOT NULL, exp INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS issued_by_subject ON issued_codes (sub, region, iat);
+CREATE INDEX IF NOT EXISTS issued_by_iat ON issued_codes (iat);
+CREATE TABLE IF NOT EXISTS scan_events (
+    id INTEGER PRIMARY KEY, at INTEGER NOT NULL, valid INTEGER NOT NULL, format TEXT,
+    region TEXT, status TEXT, code_id TEXT, error TEXT, place TEXT, device TEXT);
+CREATE INDEX IF NOT EXISTS scans_by_time ON scan_events (at);
+CREATE TABLE IF NOT EXISTS residents (
+    sub TEXT NOT NULL, region TEXT NOT NULL, name_hmac TEXT NOT NULL, status TEXT NOT NULL,
+    reasons TEXT NOT NULL, updated_at INTEGER NOT NULL, pii_sealed TEXT, PRIMARY KEY (sub, region));
+CREATE TABLE IF NOT EXISTS dependents (
+    holder_sub TEXT NOT NULL, dependent_sub TEXT NOT NULL, region TEXT NOT NULL,
+    relation TEXT NOT NULL, consent TEXT NOT NULL, created_at INTEGER NOT NULL,
+    PRIMARY KEY (holder_sub, dependent_sub));
+CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_by_key ON rate_hits (key, at);
+CREATE TABLE IF NOT EXISTS audit_log (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS revoked_codes (
+    jti TEXT PRIMARY KEY, sub TEXT NOT NULL, at INTEGER NOT NULL, exp INTEGER NOT NULL);
+"""
+
+
+class SqliteStore(Store):
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._conn() as conn:
+            conn.executescript(SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=30000")
+            self._local.conn = conn
+        return conn
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    # -- issued codes --------------------------------------------------------------------------
+    def record_issued(self, record: IssuedRecord) -> None:
+        self._conn().execute(
+            "INSERT INTO issued_codes VALUES (?,?,?,?,?,?,?,?)",
+            (record.jti, record.sub, record.region, record.kind, record.status,
+             json.dumps(list(record.reasons)), record.iat, record.exp))
+
+    def latest_status(self, sub: str, region: str) -> IssuedRecord | None:
+        row = self._conn().execute(
+            "SELECT jti, sub, region, kind, status, reasons, iat, exp FROM issued_codes "
+            "WHERE sub = ? AND region = ? ORDER BY iat DESC, rowid DESC LIMIT 1", (sub, region)).fetchone()
+        if row is None:
+            return None
+        return IssuedRecord(*row[:5], tuple(json.loads(row[5])), row[6], row[7])
+
+    # -- scans --------------------------------------------------------------------------------
+    def add_scans(self, events: list[ScanEvent]) -> None:
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT INTO scan_events (at, valid, format, region, status, code_id, error, place, device)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                [(e.at, int(e.valid), e.format, e.region, e.status, e.code_id, e.error, e.place, e.device)
+                 for e in events])
+
+    def scans(self, since: int = 0, limit: int = 100) -> list[ScanEvent]:
+        rows = self._conn().execute(
+            "SELECT at, valid, format, region, status, code_id, error, place, device FROM scan_events"
+            " WHERE at >= ? ORDER BY at, id LIMIT ?", (since, limit)).fetchall()
+        return [ScanEvent(r[0], bool(r[1]), *r[2:]) for r in rows]
+
+    def count(self, kind: str) -> int:
+        return self._conn().execute(f"SELECT count(*) FROM {COUNT_TABLES[kind]}").fetchone()[0]
+
+    # -- revocation ---------------------------------------------------------------------------
+    def revoke_subject(self, sub: str, at: int) -> list[str]:
+        """Withdraw every unexpired code of ``sub``; codes issued afterwards are unaffected."""
+        with self._transaction(immediate=True) as conn:
+            jtis = [r[0] for r in conn.execute(
+                "SELECT jti FROM issued_codes WHERE sub = ? AND exp > ?", (sub, at))]
+            conn.execute(
+                "INSERT OR IGNORE INTO revoked_codes SELECT jti, sub, ?, exp FROM issued_codes"
+                " WHERE sub = ? AND exp > ?", (at, sub, at))
+        return jtis
+
+    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+        with self._transaction(immediate=True) as conn:
+            return [jti for jti in dict.fromkeys(jtis) if conn.execute(
+                "INSERT OR IGNORE INTO revoked_codes VALUES (?, ?, ?, ?)", (jti, sub, at, exp)).rowcount]
+
+    def is_revoked(self, jti: str) -> bool:
+        return self._conn().execute(
+            "SELECT 1 FROM revoked_codes WHERE jti = ?", (jti,)).fetchone() is not None
+
+    def revoked_jtis(self, now: int) -> list[str]:
+        """Withdrawn codes that have not yet expired: what offline verifiers must be told."""
+        return [r[0] for r in self._conn().execute(
+            "SELECT jti FROM revoked_codes WHERE exp > ? ORDER BY jti", (now,))]
+
+    # -- retention ----------------------------------------------------------------------------
+    def purge(self, before: int) -> dict:
+        with self._transaction() as conn:
+            counts = {
+                "scan_events": conn.execute("DELETE FROM scan_events WHERE at < ?", (before,)).rowcount,
+                "issued_codes": conn.execute("DELETE FROM issued_codes WHERE exp < ?", (before,)).rowcount,
+                "revoked_codes": conn.execute("DELETE FROM revoked_codes WHERE exp < ?", (before,)).rowcount,
+                "residents": conn.execute("DELETE FROM residents WHERE updated_at < ?", (before,)).rowcount,
+                "rate_hits": conn.execute("DELETE FROM rate_hits WHERE at < ?", (before,)).rowcount,
+            }
+        return counts
+
+    # -- residents ----------------------------------------------------------------------------
+    def upsert_resident(self, r: Resident) -> None:
+        self._conn().execute(
+            "INSERT INTO residents VALUES (?,?,?,?,?,?,?) ON CONFLICT (sub, region) DO UPDATE SET "
+            "name_hmac = excluded.name_hmac, status = excluded.status, reasons = excluded.reasons, "
+            "updated_at = excluded.updated_at, pii_sealed = coalesce(excluded.pii_sealed, pii_sealed)",
+            (r.sub, r.region, r.name_hmac, r.status, json.dumps(list(r.reasons)), r.updated_at, r.pii_sealed))
+
+    def get_resident(self, sub: str, region: str) -> Resident | None:
+        row = self._conn().execute(
+            "SELECT sub, region, name_hmac, status, reasons, updated_at, pii_sealed FROM residents "
+            "WHERE sub = ? AND region = ?", (sub, region)).fetchone()
+        if row is None:
+            return None
+        return Resident(*row[:4], tuple(json.loads(row[4])), row[5], row[6])
+
+    # -- dependents ---------------------------------------------------------------------------
+    def add_dependent(self, d: Dependent) -> None:
+        self._conn().execute(
+            "INSERT INTO dependents VALUES (?,?,?,?,?,?) ON CONFLICT (holder_sub, dependent_sub) "
+            "DO UPDATE SET region = excluded.region, relation = excluded.relation, consent = excluded.consent",
+            (d.holder_sub, d.dependent_sub, d.region, d.relation, json.dumps(d.consent), d.created_at))
+
+    def dependents(self, holder_sub: str) -> list[Dependent]:
+        rows = self._conn().execute(
+            "SELECT holder_sub, dependent_sub, region, relation, consent, created_at FROM dependents "
+            "WHERE holder_sub = ? ORDER BY created_at, dependent_sub", (holder_sub,)).fetchall()
+        return [Dependent(*r[:4], json.loads(r[4]), r[5]) for r in rows]
+
+    # -- rate limiting ------------------------------------------------------------------------
+    def hit(self, key: str, at: int, window: int) -> int:
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO rate_hits VALUES (?, ?)", (key, at))
+            return conn.execute("SELECT count(*) FROM rate_hits WHERE key = ? AND at > ?",
+                                (key, at - window)).fetchone()[0]
+
+    # -- audit ----------------------------------------------------------------------------------
+    def append_audit(self, make_entry) -> dict:
+        with self._transaction(immediate=True) as conn:
+            row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+            entry = make_entry(json.loads(row[0]) if row else None)
+            conn.execute("INSERT INTO audit_log VALUES (?, ?)",
+                         (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
+        return entry
+
+    def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
+        rows = self._conn().execute("SELECT entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+                                    (after_seq, limit)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    @contextlib.contextmanager
+    def _transaction(self, immediate: bool = False):
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
