@@ -12,7 +12,8 @@ from datetime import datetime, timedelta, timezone
 
 from standard import jose
 import standard
-from standard.errors import Expired, IssuerMismatch, Malformed, NotYetValid
+from standard.errors import (Expired, IssuerMismatch, LifetimeExceeded, Malformed, NotYetValid,
+                             SchemaInvalid)
 
 CLOCK_SKEW = 60
 CHINA_TZ = timezone(timedelta(hours=8))
@@ -31,6 +32,14 @@ def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK
         raise Expired(f"code expired at {standard.rfc3339(exp)}")
     if iat is not None and iat > now + skew:
         raise NotYetValid(f"code is not valid before {standard.rfc3339(iat)}")
+
+
+def check_lifetime(claims: dict, limit: int) -> None:
+    """exp − iat within the cap for the code's kind (§4.2): a stolen or backdated key cannot
+    mint a code that outlives a week, and a phone code that lives for hours is no phone code."""
+    if claims["exp"] - claims["iat"] > limit:
+        raise LifetimeExceeded(f"a {claims['kind']} code may live at most {limit} s; this one "
+                               f"lives {claims['exp'] - claims['iat']} s")
 
 
 # --- time codecs: how a format writes an epoch second ------------------------------------------
@@ -95,7 +104,19 @@ class JwsClaimFormat:
             native[self.fields[national]] = value
         return native
 
+    def __post_init__(self):
+        # Reverse value tables and the set of known native names, built once per format.
+        object.__setattr__(self, "_reverse", {national: {v: k for k, v in table.items()}
+                                              for national, table in self.values.items()})
+        object.__setattr__(self, "_native_names", frozenset(self.fields.values()))
+
     def from_native(self, native: dict) -> dict:
+        """Native claims → national claims.  A claim the format does not define is refused: the
+        schema is closed (§3), so two verifiers never disagree about a code carrying extras."""
+        unknown = native.keys() - self._native_names
+        if unknown:
+            raise SchemaInvalid(f"{self.name} code carries a claim the standard does not define: "
+                                f"{str(sorted(unknown)[0])[:40]!r}")
         decode_time = TIME_CODECS[self.time][1]
         claims = {}
         for national, native_name in self.fields.items():
@@ -107,7 +128,7 @@ class JwsClaimFormat:
             if national in TIME_FIELDS:
                 value = decode_time(value)
             elif national in self.values:
-                value = _unmap_value(self.values[national], value, native_name)
+                value = _unmap_value(self._reverse[national], value, native_name)
             claims[national] = value
         return claims
 
@@ -122,16 +143,20 @@ class JwsClaimFormat:
         return self.prefix + jose.encode(body.encode("utf-8"), header, signer.private_key)
 
     def verify(self, text: str, trust, now: int) -> Verified:
+        """Every check of the standard's §4, in the order that spends least on a forgery."""
         parsed = jose.parse(text[len(self.prefix):])
+        if parsed.typ != self.typ:
+            raise Malformed(f"{self.name} codes have JWS typ {self.typ!r}")
         key = trust.key(parsed.kid)
-        registered = set(trust.algorithms(key.region)) & {key.alg}
-        jose.check_signature(parsed, key.public_key, registered)
+        registered = set(trust.algorithms(key.region)) & {key.alg} & set(jose.NATIONAL_ALGORITHMS)
+        jose.check_signature(parsed, key.public_key, registered, low_s=True)
         claims = standard.validate_claims(self.from_native(jose.json_payload(parsed)))
         if claims["region"] != key.region:
             raise IssuerMismatch("code claims a region other than its signer's")
         if self.name != "national" and trust.region_format(key.region) != self.name:
             raise IssuerMismatch(f"region {key.region} does not issue {self.name} codes")
         key.check_usable(claims["iat"])
+        check_lifetime(claims, trust.lifetime(key.region, claims["kind"]))
         check_validity(claims["iat"], claims["exp"], now)
         return Verified(self.name, claims, kid=key.kid)
 
@@ -142,8 +167,7 @@ def _map_value(table, value):
     return table[value]
 
 
-def _unmap_value(table, value, native_name):
-    reverse = {v: k for k, v in table.items()}
+def _unmap_value(reverse, value, native_name):
     try:
         if isinstance(value, list):
             return [reverse[v] for v in value]

@@ -12,9 +12,10 @@ import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
 from standard.settings import MAX_IMAGE_BYTES
-from standard.errors import ImageUnreadable
+from standard.errors import CodeTooLarge, ImageUnreadable
 
-Image.MAX_IMAGE_PIXELS = 40_000_000          # refuse decompression bombs early
+MAX_PIXELS = 16_000_000                      # a 4000×4000 photo; a QR scan needs far fewer
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a second line
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
@@ -32,9 +33,12 @@ def decode_image(data: bytes) -> list[str]:
     if not data:
         raise ImageUnreadable("image is empty")
     if len(data) > MAX_IMAGE_BYTES:
-        raise ImageUnreadable("image is too large")
+        raise CodeTooLarge(f"image larger than {MAX_IMAGE_BYTES // 1_000_000} MB")
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data))          # reads the header only
+        width, height = image.size
+        if width * height > MAX_PIXELS:               # refuse before a pixel is decoded
+            raise CodeTooLarge(f"image has {width}×{height} pixels; at most {MAX_PIXELS:,} are read")
         image.load()
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
         raise ImageUnreadable("not a readable image") from None

@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, request
 
 import standard
 from standard.settings import MAX_BATCH_ITEMS
-from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
+from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge
 from adapters.verifier import Verdict
 from gateway import __version__
 from gateway.common import check_body, decode_image_b64, json_body, optional_str, service
@@ -16,7 +16,11 @@ bp = Blueprint("api", __name__)
 def _verify_item(item: dict, place, device) -> Verdict:
     svc = service()
     if "image_b64" in item:
-        return svc.verify_image(decode_image_b64(item["image_b64"]), place=place, device=device)
+        try:
+            image = decode_image_b64(item["image_b64"])
+        except CodeError as exc:
+            return svc.record(Verdict.failed(exc), place, device)
+        return svc.verify_image(image, place=place, device=device)
     if "payload" not in item:
         raise BadRequest("give payload (the QR text) or image_b64")
     return svc.verify(item["payload"], place=place, device=device)

@@ -10,7 +10,7 @@ from flask import current_app, request
 import standard
 
 from standard.settings import MAX_IMAGE_BYTES
-from standard.errors import BadRequest
+from standard.errors import BadRequest, CodeTooLarge
 from gateway.service import Service
 
 
@@ -43,8 +43,11 @@ def optional_str(body: dict, key: str, max_len: int = 64) -> str | None:
 
 
 def decode_image_b64(value) -> bytes:
-    if not isinstance(value, str) or len(value) > MAX_IMAGE_BYTES * 4 // 3 + 4:
-        raise BadRequest("image_b64 must be base64 text of an image under 4 MB")
+    """An over-large image is a verdict (``payload_too_large``, §6), not a bad request."""
+    if not isinstance(value, str):
+        raise BadRequest("image_b64 must be base64 text of an image")
+    if len(value) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise CodeTooLarge(f"image larger than {MAX_IMAGE_BYTES // 1_000_000} MB")
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):

@@ -66,11 +66,13 @@ class Service:
 
     # -- issuing ----------------------------------------------------------------------------------
     def issuer(self, region_code: str) -> Issuer:
-        if region_code not in self._issuers:
-            region = self.settings.region(region_code)
-            signer = self.keystore.signer(region.code, region.algorithms[0])
-            self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer, adapters.get)
-        return self._issuers[region_code]
+        """The region's issuer, with its key as of now (another process may have rotated it)."""
+        region = self.settings.region(region_code)
+        signer = self.keystore.signer(region.code, region.algorithms[0])
+        cached = self._issuers.get(region_code)
+        if cached is None or cached.signer is not signer:
+            cached = self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer, adapters.get)
+        return cached
 
     def issue(self, region_code: str, person: Person, facts=None, status=None, kind="dynamic",
               fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
@@ -215,6 +217,10 @@ class Service:
     def _trust_for(self, anchors):
         trust = self.trust_list()
         return trust.with_anchors(anchors) if anchors else trust
+
+    def record(self, verdict: Verdict, place=None, device=None) -> Verdict:
+        """Count and store a verdict reached outside the verifier (e.g. an image too large)."""
+        return self._recorded(verdict, place, device, True)
 
     def _recorded(self, verdict: Verdict, place, device, record: bool) -> Verdict:
         metrics.count_verdict(verdict)

@@ -42,7 +42,7 @@ class KeyRecord:
 class KeyStore:
     def __init__(self, data_dir: Path):
         self.root = Path(data_dir) / "keys"
-        self._cache: dict[str, Signer] = {}
+        self._cache: dict[str, tuple[tuple, Signer]] = {}    # owner → (index stamp, active signer)
 
     # -- index ----------------------------------------------------------------------------
     def _dir(self, owner: str) -> Path:
@@ -63,17 +63,29 @@ class KeyStore:
         os.replace(tmp, index)      # atomic: a crash never leaves half an index
 
     # -- keys -----------------------------------------------------------------------------
+    def _stamp(self, owner: str) -> tuple:
+        """Identity of the index as written: os.replace makes a new inode on every write."""
+        try:
+            st = (self._dir(owner) / "keys.json").stat()
+        except FileNotFoundError:
+            return ()
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def signer(self, owner: str, alg: str = "ES256") -> Signer:
-        """The owner's active signing key, created on first use."""
-        if owner in self._cache:
-            return self._cache[owner]
+        """The owner's active signing key, created on first use.  The cache is checked against
+        the index file on every call (one stat): when another process rotated or revoked the key,
+        this one stops signing with it at once — a code signed by a retired key is refused."""
+        stamp = self._stamp(owner)
+        cached = self._cache.get(owner)
+        if cached and cached[0] == stamp:
+            return cached[1]
         active = [r for r in self.records(owner) if r.status == "active"]
         if not active:
             return self.rotate(owner, alg)
         record = active[-1]
         pem = (self._dir(owner) / f"{record.kid}.pem").read_bytes()
         signer = Signer(owner, record.kid, record.alg, jose.private_key_from_pem(pem))
-        self._cache[owner] = signer
+        self._cache[owner] = (stamp, signer)
         return signer
 
     def rotate(self, owner: str, alg: str = "ES256", now: int | None = None) -> Signer:
@@ -91,7 +103,7 @@ class KeyStore:
         records.append(KeyRecord(kid=kid, alg=alg, created=now, status="active"))
         self._write_records(owner, records)
         signer = Signer(owner, kid, alg, key)
-        self._cache[owner] = signer
+        self._cache[owner] = (self._stamp(owner), signer)
         return signer
 
     def revoke(self, owner: str, kid: str, now: int | None = None) -> None:

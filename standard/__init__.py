@@ -14,12 +14,14 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
+from pathlib import Path
 
 import fastjsonschema
 import jsonschema
 
 from standard.errors import SchemaInvalid
-from standard.settings import PROJECT_ROOT
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 STANDARD_VERSION = "1.0"
 
@@ -27,6 +29,10 @@ STANDARD_DIR = PROJECT_ROOT / "docs" / "standard" / "v1"
 STATUSES = ("green", "yellow", "red")
 SEVERITY = {status: rank for rank, status in enumerate(STATUSES)}
 KINDS = ("dynamic", "offline")
+# Longest life a code of each kind may have (§4.2).  A region may register shorter lifetimes in
+# the trust list, never longer: a phone code ages out in minutes so a screenshot is useless, and
+# a printed code lasts at most the 7 days Sichuan's offline code did.
+MAX_LIFETIME = {"dynamic": 300, "offline": 7 * 86400}
 
 
 @lru_cache(maxsize=None)

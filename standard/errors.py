@@ -169,12 +169,25 @@ class NotYetValid(CodeError):
     code = "not_yet_valid"
 
 
+class LifetimeExceeded(CodeError):
+    """exp − iat is longer than the standard (or the issuing region) allows for its kind."""
+
+    code = "lifetime_exceeded"
+
+
 class SchemaInvalid(CodeError):
     code = "schema_invalid"
 
 
 class CodeRevoked(CodeError):
     code = "code_revoked"
+
+
+class ConfigInvalid(HealthCodeError):
+    """The deployment's configuration contradicts the standard; found at start-up, never served."""
+
+    code = "config_invalid"
+    http_status = 500
 
 
 class TrustListInvalid(HealthCodeError):

@@ -10,9 +10,9 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from standard.errors import UnknownRegion
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from standard import KINDS, MAX_LIFETIME, PROJECT_ROOT
+from standard.errors import ConfigInvalid, UnknownRegion
+from standard.jose import NATIONAL_ALGORITHMS
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "regions.toml"
 
 # Constant-size limits on everything a stranger can send us.
@@ -75,7 +75,7 @@ class Settings:
 
 
 def _region(entry: dict, defaults: dict) -> Region:
-    return Region(
+    return _checked(Region(
         code=str(entry["code"]),
         name=entry["name"],
         name_en=entry.get("name_en", entry["name"]),
@@ -85,7 +85,22 @@ def _region(entry: dict, defaults: dict) -> Region:
         offline_ttl=int(entry.get("offline_ttl", defaults.get("offline_ttl", 604800))),
         rules=dict(entry.get("rules", {})),
         issuer_url=entry.get("issuer_url", ""),
-    )
+    ))
+
+
+def _checked(region: Region) -> Region:
+    """A region may be stricter than the standard, never looser (§4.1, §4.2): refuse to start
+    rather than issue codes that every other verifier refuses."""
+    bad = [alg for alg in region.algorithms if alg not in NATIONAL_ALGORITHMS]
+    if not region.algorithms or bad:
+        raise ConfigInvalid(f"region {region.code}: algorithms must be among "
+                            f"{', '.join(NATIONAL_ALGORITHMS)} (not {', '.join(bad) or 'none'})")
+    for kind in KINDS:
+        ttl = getattr(region, f"{kind}_ttl")
+        if not 0 < ttl <= MAX_LIFETIME[kind]:
+            raise ConfigInvalid(f"region {region.code}: {kind}_ttl must be 1..{MAX_LIFETIME[kind]} s "
+                                f"(the standard's cap), not {ttl}")
+    return region
 
 
 def load_settings(config_path: str | os.PathLike | None = None,

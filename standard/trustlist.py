@@ -11,12 +11,11 @@ import json
 import time
 from dataclasses import dataclass, field
 
-from standard import jose
+from standard import MAX_LIFETIME, jose
 from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
 
 TYP = "hc-trust-list+jwt"
 DEFAULT_TTL = 7 * 86400
-CLOCK_SKEW = 300
 
 
 @dataclass(frozen=True)
@@ -34,7 +33,7 @@ class TrustedKey:
         """A revoked key verifies nothing; a retired one only what it signed before retiring."""
         if self.status == "revoked":
             raise KeyRevoked(f"signing key {self.kid} was revoked")
-        if self.retired_at is not None and issued_at > self.retired_at + CLOCK_SKEW:
+        if self.retired_at is not None and issued_at > self.retired_at:
             raise KeyRevoked(f"signing key {self.kid} was retired before this code was issued")
 
 
@@ -68,6 +67,13 @@ class TrustList:
     def algorithms(self, region: str) -> tuple[str, ...]:
         return tuple(self.regions.get(region, {}).get("algorithms", ()))
 
+    def lifetime(self, region: str, kind: str) -> int:
+        """The longest life a ``kind`` code of ``region`` may have: what the region registered,
+        never more than the standard's cap (a list without ``lifetimes`` gets the cap)."""
+        cap = MAX_LIFETIME.get(kind, 0)
+        registered = self.regions.get(region, {}).get("lifetimes", {}).get(kind)
+        return min(cap, registered) if isinstance(registered, int) and not isinstance(registered, bool) else cap
+
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
 
@@ -93,7 +99,9 @@ class TrustList:
 def issuer_entry(region, jwks: list[dict]) -> dict:
     """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
     return {"region": region.code, "name": region.name, "format": region.format,
-            "algorithms": list(region.algorithms), "keys": list(jwks)}
+            "algorithms": list(region.algorithms),
+            "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
+            "keys": list(jwks)}
 
 
 def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),

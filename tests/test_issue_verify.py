@@ -195,7 +195,8 @@ def test_schema_violation_is_reported(service):
     native = fmt.to_native(claims)
     native["zjhm"] = "440106197209116424"          # a plain ID number must never be accepted
     signer = service.issuer("440000").signer
-    token = jose.encode(json.dumps(native).encode(), {"alg": "ES256", "kid": signer.kid}, signer.private_key)
+    token = jose.encode(json.dumps(native).encode(), {"alg": "ES256", "kid": signer.kid, "typ": fmt.typ},
+                        signer.private_key)
     assert error_code(service.verify(fmt.prefix + token)) == "schema_invalid"
 
 

@@ -69,3 +69,18 @@ def test_wrong_algorithm_for_key_is_refused(alg):
             assert not jose.verify(other, key.public_key(), b"msg", sig)
     assert not jose.verify("HS256", key.public_key(), b"msg", sig)
     assert not jose.verify("none", key.public_key(), b"msg", b"")
+
+
+def test_low_s_policy_over_the_valid_ecdsa_vectors():
+    """The policy our own codes use (``low_s=True``) keeps every valid low-S vector and refuses
+    exactly the valid high-S ones; generic verification (foreign certificates) accepts both."""
+    kept = refused = 0
+    for alg, jwk, test in (p.values for p in _cases()):
+        if alg != "ES256" or test["result"] != "valid":
+            continue
+        key, msg, sig = jose.public_key_from_jwk(jwk), bytes.fromhex(test["msg"]), bytes.fromhex(test["sig"])
+        assert jose.verify(alg, key, msg, sig)
+        strict = jose.verify(alg, key, msg, sig, low_s=True)
+        assert strict is not jose.is_high_s(sig), test["tcId"]
+        kept, refused = kept + strict, refused + (not strict)
+    assert kept > 50 and refused > 5
