@@ -1,0 +1,146 @@
+"""docs/formats/<format>.md are generated from the format tables (adapters/formatdoc.py), and
+these tests keep them so: a page must be exactly what the generator makes of the page's own
+example — only the example's key and signature may differ from run to run — and that example
+must verify with the key printed beside it, so a reader can trust it to build a verifier."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+import adapters
+from adapters import formatdoc
+from adapters.verifier import Verifier
+from conftest import ROOT
+from standard.settings import load_settings
+from standard.trustlist import TrustList
+
+REGIONS = load_settings().regions
+FORMATS = formatdoc.documented_formats(REGIONS)
+
+
+def committed_page(name: str) -> str:
+    return (ROOT / "docs" / "formats" / f"{name}.md").read_text(encoding="utf-8")
+
+
+def test_every_listed_format_has_a_page():
+    """What `healthcode regions` lists (each region's format) and the national format."""
+    assert set(FORMATS) == {r.format for r in REGIONS} | {"national"}
+    for name in FORMATS:
+        assert (ROOT / "docs" / "formats" / f"{name}.md").is_file(), \
+            "run python -m adapters.formatdoc --write"
+
+
+def test_the_standard_links_every_page():
+    """§4.3 of the standard is where a reader looks for the native formats."""
+    text = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8")
+    section = text.split("### 4.3", 1)[1].split("\n## ", 1)[0]
+    for name in FORMATS:
+        assert f"(formats/{name}.md)" in section, f"link formats/{name}.md from §4.3 of docs/standard.md"
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_committed_page_is_what_the_generator_makes(name):
+    page = committed_page(name)
+    example = formatdoc.parse_example(page)
+    fmt = adapters.get(name)
+    regenerated = formatdoc.render_page(fmt, REGIONS, example, formatdoc.format_summary(name))
+    assert page == regenerated, f"docs/formats/{name}.md is stale: run python -m adapters.formatdoc --write"
+    assert formatdoc.example_is_current(fmt, REGIONS, example), "the example no longer matches the table"
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_example_on_the_page_verifies_with_the_key_on_the_page(name):
+    example = formatdoc.parse_example(committed_page(name))
+    region = formatdoc.example_region(name, REGIONS)
+    claims = formatdoc.example_claims(region.code)
+    trust = TrustList({"issuers": [{
+        "region": region.code, "format": name, "algorithms": [example.alg],
+        "keys": [{**example.jwk, "kid": example.kid, "alg": example.alg, "status": "active"}]}]})
+    verdict = Verifier([name]).verify(example.qr_text, trust, now=formatdoc.EXAMPLE_IAT + 10)
+    assert verdict.valid, verdict.errors
+    assert verdict.format == name and verdict.region == region.code
+    assert verdict.status == claims["status"] and verdict.reasons == claims["reasons"]
+    assert verdict.holder == {"name_masked": claims["name_masked"], "id_masked": claims["id_masked"]}
+    assert verdict.code_id == claims["jti"] and verdict.kind == claims["kind"]
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_page_states_what_a_reader_needs(name):
+    """The facts a verifier needs are on the page in plain sight, taken from the table."""
+    fmt = adapters.get(name)
+    page = committed_page(name)
+    assert f"`{fmt.prefix}`" in page and f"`{fmt.typ}`" in page
+    for national, native in fmt.fields.items():
+        assert f"| `{national}`" in page and f"`{native}`" in page
+    for alg in formatdoc.algorithms_of(formatdoc.regions_using(name, REGIONS)):
+        assert f"`{alg}`" in page
+    for region in formatdoc.regions_using(name, REGIONS):
+        assert region.code in page
+    assert f"**{fmt.time}**" in page
+
+
+def _generated(tmp_path):
+    formatdoc.write_pages(REGIONS, tmp_path)
+    return tmp_path
+
+
+def test_write_then_check_is_clean_and_write_keeps_current_pages(tmp_path):
+    directory = _generated(tmp_path)
+    assert sorted(p.name for p in directory.glob("*.md")) == sorted(f"{n}.md" for n in FORMATS)
+    assert formatdoc.stale_pages(REGIONS, directory) == []
+    before = {p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.md")}
+    assert formatdoc.write_pages(REGIONS, directory) == []      # no churn of keys and signatures
+    assert before == {p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.md")}
+
+
+def test_check_names_a_stale_page(tmp_path):
+    directory = _generated(tmp_path)
+    page = directory / "yuekang.md"
+    page.write_text(page.read_text(encoding="utf-8").replace('`"huangma"`', '`"huang"`'), encoding="utf-8")
+    assert formatdoc.stale_pages(REGIONS, directory) == ["yuekang.md"]
+    run = subprocess.run([sys.executable, "-m", "adapters.formatdoc", "--check", "--dir", str(directory)],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 1
+    assert "yuekang.md" in run.stderr and "national.md" not in run.stderr
+    formatdoc.write_pages(REGIONS, directory)
+    assert formatdoc.stale_pages(REGIONS, directory) == []
+
+
+def test_check_sees_a_changed_table(tmp_path):
+    """A table edit (here: a renamed native claim) makes the page stale until regenerated."""
+    directory = _generated(tmp_path)
+    fmt = adapters.get("zheli")
+    changed = type(fmt)(**{**fmt.__dict__, "fields": {**fmt.fields, "status": "zj_colour"}})
+    example = formatdoc.parse_example((directory / "zheli.md").read_text(encoding="utf-8"))
+    assert not formatdoc.example_is_current(changed, REGIONS, example)
+    assert formatdoc.render_page(changed, REGIONS, example, formatdoc.format_summary("zheli")) \
+        != (directory / "zheli.md").read_text(encoding="utf-8")
+
+
+def test_check_sees_a_forged_example_and_a_missing_page(tmp_path):
+    directory = _generated(tmp_path)
+    page = directory / "suishen.md"
+    text = page.read_text(encoding="utf-8")
+    example = formatdoc.parse_example(text)
+    other = formatdoc.make_example(adapters.get("suishen"), REGIONS)    # another key's signature
+    signature, forged = example.qr_text.rsplit(".", 1)[1], other.qr_text.rsplit(".", 1)[1]
+    page.write_text(text.replace(signature, forged), encoding="utf-8")
+    (directory / "tianfu.md").unlink()
+    assert formatdoc.stale_pages(REGIONS, directory) == ["suishen.md", "tianfu.md"]
+
+
+def test_an_orphaned_generated_page_is_stale_and_removed(tmp_path):
+    directory = _generated(tmp_path)
+    (directory / "oldprovince.md").write_text((directory / "yuekang.md").read_text(encoding="utf-8"))
+    (directory / "eu-dcc.md").write_text("# hand-written, not ours\n")
+    assert formatdoc.stale_pages(REGIONS, directory) == ["oldprovince.md"]
+    formatdoc.write_pages(REGIONS, directory)
+    assert not (directory / "oldprovince.md").exists() and (directory / "eu-dcc.md").exists()
+
+
+def test_meanings_come_from_section_3_of_the_standard():
+    rows = formatdoc.standard_claim_rows((ROOT / "docs" / "standard.md").read_text(encoding="utf-8"))
+    assert rows["iat"][1] == "issued" and rows["exp"][1] == "expires"
+    assert {*rows} >= set(adapters.get("national").fields)
