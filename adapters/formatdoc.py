@@ -59,8 +59,9 @@ TIME_NOTES = {
                           "without one"),
 }
 ALG_NOTES = {
-    "ES256": "ECDSA on P-256 with SHA-256; the signature is raw r‖s (64 bytes), and issuers sign "
-             "low-S (s ≤ n/2)",
+    "ES256": "ECDSA on P-256 with SHA-256; the signature is raw r‖s (64 bytes) and low-S "
+             "(s ≤ n/2): issuers sign low-S and verifiers refuse the high-S twin "
+             "(`signature_invalid`)",
     "EdDSA": "Ed25519 (RFC 8037); 64-byte signature",
     "PS256": "RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32 bytes, RSA ≥ 2048 bits",
 }
@@ -299,7 +300,7 @@ def render_header(fmt, algorithms) -> str:
                   "including `none` and HMAC, is refused (`algorithm_not_allowed`)"),
         ("`kid`", "required: the signing key's id on the national trust list. This deployment's "
                   "issuers use the first 16 characters of the key's RFC 7638 SHA-256 thumbprint"),
-        ("`typ`", f"`{fmt.typ}`"),
+        ("`typ`", f"`{fmt.typ}`, required; a code with another or no `typ` is refused (`malformed`)"),
     ]
     return "\n\n".join([
         "## JWS header", "The protected header has these members and no others:",
@@ -322,7 +323,9 @@ def render_times(fmt) -> str:
                [(f"`iat` = `{EXAMPLE_IAT}`", f"`{iat_name}`", _code(encode(EXAMPLE_IAT))),
                 (f"`exp` = `{EXAMPLE_IAT + EXAMPLE_TTL}`", f"`{exp_name}`",
                  _code(encode(EXAMPLE_IAT + EXAMPLE_TTL)))]),
-        "`exp` must be later than `iat`; validity, clock skew and lifetimes are in "
+        "`exp` must be later than `iat`, and `exp − iat` at most the lifetime its region "
+        "registered for the code's kind (never more than 300 s for a dynamic code, 7 days for an "
+        "offline one; `lifetime_exceeded`); validity and clock skew are in "
         "[standard](../standard.md) §4.2.",
     ])
 
@@ -358,7 +361,8 @@ def render_values(fmt, schema: dict) -> str:
             continue
         parts.append(_table(("national", "native"),
                             [(_code(v), _code(table[v])) for v in national_values]))
-    parts.append("A native value not in its table is refused as `malformed`.")
+    parts.append("A native value not in its table is refused as `malformed`; a native claim not "
+                 "in the claims table above is refused as `schema_invalid` (the set is closed).")
     return "\n\n".join(parts)
 
 

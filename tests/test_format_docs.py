@@ -4,6 +4,7 @@ example — only the example's key and signature may differ from run to run — 
 must verify with the key printed beside it, so a reader can trust it to build a verifier."""
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -112,7 +113,7 @@ def test_check_sees_a_changed_table(tmp_path):
     """A table edit (here: a renamed native claim) makes the page stale until regenerated."""
     directory = _generated(tmp_path)
     fmt = adapters.get("zheli")
-    changed = type(fmt)(**{**fmt.__dict__, "fields": {**fmt.fields, "status": "zj_colour"}})
+    changed = dataclasses.replace(fmt, fields={**fmt.fields, "status": "zj_colour"})
     example = formatdoc.parse_example((directory / "zheli.md").read_text(encoding="utf-8"))
     assert not formatdoc.example_is_current(changed, REGIONS, example)
     assert formatdoc.render_page(changed, REGIONS, example, formatdoc.format_summary("zheli")) \
