@@ -19,7 +19,9 @@ run: venv
 	@echo "issuer tokens (one per region):"; $(BIN)/healthcode tokens
 	$(BIN)/healthcode serve --host 127.0.0.1 --port 8080
 
+# The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
 test: venv
+	scripts/install-test-tools
 	$(BIN)/python -m pytest -q
 
 bench: venv
