@@ -6,6 +6,7 @@ screen or a creased printout without pushing long codes to unreadably dense vers
 from __future__ import annotations
 
 import io
+import threading
 
 import qrcode
 import zxingcpp
@@ -16,6 +17,10 @@ from standard.errors import CodeTooLarge, ImageUnreadable
 
 MAX_PIXELS = 16_000_000                      # a 4000×4000 photo; a QR scan needs far fewer
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a second line
+# At most this many images are decoded at once per process (a decode of 16 MP costs ~100 MB);
+# the rest wait their turn, up to DECODE_WAIT seconds, then get a clear "busy" verdict.
+DECODE_SLOTS = threading.BoundedSemaphore(2)
+DECODE_WAIT = 10
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
@@ -34,6 +39,15 @@ def decode_image(data: bytes) -> list[str]:
         raise ImageUnreadable("image is empty")
     if len(data) > MAX_IMAGE_BYTES:
         raise CodeTooLarge(f"image larger than {MAX_IMAGE_BYTES // 1_000_000} MB")
+    if not DECODE_SLOTS.acquire(timeout=DECODE_WAIT):
+        raise ImageUnreadable("the image decoder is busy; scan the code again")
+    try:
+        return _decode(data)
+    finally:
+        DECODE_SLOTS.release()
+
+
+def _decode(data: bytes) -> list[str]:
     try:
         image = Image.open(io.BytesIO(data))          # reads the header only
         width, height = image.size

@@ -13,10 +13,11 @@ import logging
 import threading
 
 from flask import Flask, jsonify
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from standard.settings import MAX_REQUEST_BYTES
-from standard.errors import HealthCodeError
+from standard.errors import BadRequest, HealthCodeError
 from gateway.service import Service
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     """``purge_every`` > 0 runs the retention purge in the background every that many seconds
     (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent)."""
     app = Flask(__name__)
+    app.json = SafeJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
@@ -73,10 +75,45 @@ def _schedule_purge(service: Service, every: float) -> None:
     first.start()
 
 
+MAX_JSON_DEPTH = 32        # our deepest request is 4 levels; 1 000 levels of [ blew the stack
+
+
+class SafeJSONProvider(DefaultJSONProvider):
+    """Request JSON with a depth cap: a 2 KB body nested 1 000 deep raised RecursionError (a
+    500) in the parser or in schema validation.  Too deep is a 400 like any other bad body."""
+
+    def loads(self, s, **kwargs):
+        try:
+            value = super().loads(s, **kwargs)
+        except RecursionError:
+            raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+        if _depth_exceeds(value, MAX_JSON_DEPTH):
+            raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        return value
+
+
+def _depth_exceeds(value, limit: int) -> bool:
+    """Iterative (a recursive check would hit the very limit it guards against)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return False
+
+
 def _register_errors(app: Flask) -> None:
     @app.errorhandler(HealthCodeError)
     def domain_error(exc: HealthCodeError):
-        return jsonify(error=exc.as_dict()), exc.http_status
+        response = jsonify(error=exc.as_dict())
+        if getattr(exc, "retry_after", None):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, exc.http_status
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):

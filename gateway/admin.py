@@ -5,7 +5,7 @@ from flask import Blueprint, jsonify, request
 
 from store import audit
 from standard.errors import BadRequest
-from gateway.common import json_body, principal, service
+from gateway.common import check_body, json_body, principal, service
 
 bp = Blueprint("admin", __name__)
 MAX_SEQ = 2**63 - 1          # SQLite INTEGER / Elasticsearch long
@@ -15,6 +15,34 @@ MAX_SEQ = 2**63 - 1          # SQLite INTEGER / Elasticsearch long
 def rotate_key(owner: str):
     who = principal("data_manager")
     return jsonify(owner=owner, kid=service().rotate_key(owner, actor=who.as_actor()))
+
+
+@bp.post("/v1/admin/keys/<owner>/<kid>/revoke")
+def revoke_key(owner: str, kid: str):
+    who = principal("data_manager")
+    body = request.get_json(silent=True) if request.content_length else {}
+    reason = (check_body(body, "KeyRevokeRequest") if body is not None else {}).get("reason", "")
+    return jsonify(service().revoke_key(owner, kid, who.as_actor(), reason))
+
+
+@bp.get("/v1/admin/credentials")
+def list_credentials():
+    principal("data_manager")
+    return jsonify(credentials=service().credentials.list())
+
+
+@bp.post("/v1/admin/credentials")
+def add_credential():
+    who = principal("data_manager")
+    body = json_body("CredentialAddRequest")
+    token = service().add_credential(body["role"], body["id"], who.as_actor(), body.get("kiosk_id"))
+    return jsonify({k: v for k, v in body.items() if k in ("role", "id", "kiosk_id")} | {"token": token}), 201
+
+
+@bp.delete("/v1/admin/credentials/<principal_id>")
+def revoke_credential(principal_id: str):
+    who = principal("data_manager")
+    return jsonify(revoked=service().revoke_credential(principal_id, who.as_actor()))
 
 
 @bp.get("/v1/admin/anchors")

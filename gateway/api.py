@@ -5,10 +5,10 @@ from flask import Blueprint, jsonify, request
 
 import standard
 from standard.settings import MAX_BATCH_ITEMS
-from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge
+from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge, RateLimited
 from adapters.verifier import Verdict
 from gateway import __version__
-from gateway.common import check_body, decode_image_b64, json_body, optional_str, service
+from gateway.common import bearer_token, check_body, decode_image_b64, json_body, optional_str, principal, service
 
 bp = Blueprint("api", __name__)
 
@@ -26,8 +26,20 @@ def _verify_item(item: dict, place, device) -> Verdict:
     return svc.verify(item["payload"], place=place, device=device)
 
 
+def _charge(items: int) -> None:
+    """Anonymous verification is limited per client: the credential when one is sent, else the
+    address the connection came from (never a header the client writes, like X-Forwarded-For)."""
+    svc = service()
+    who = svc.credentials.caller(bearer_token())
+    caller = f"cred:{who.id}" if who else f"addr:{request.remote_addr}"
+    count, reset = svc.verify_counter.add(caller, svc.now(), items)
+    if count > svc.settings.limits["anonymous_verifications_per_minute"]:
+        raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
+
+
 @bp.post("/v1/verify")
 def verify():
+    _charge(1)
     body = json_body("VerifyRequest")
     verdict = _verify_item(body, optional_str(body, "place"), optional_str(body, "device"))
     return jsonify(verdict.as_dict())
@@ -38,6 +50,7 @@ def verify_batch():
     raw = request.get_json(silent=True)
     if isinstance(raw, dict) and isinstance(raw.get("items"), list) and len(raw["items"]) > MAX_BATCH_ITEMS:
         raise PayloadTooLarge(f"at most {MAX_BATCH_ITEMS} items per batch")
+    _charge(max(1, len(raw["items"])) if isinstance(raw, dict) and isinstance(raw.get("items"), list) else 1)
     body = json_body("BatchRequest")
     items = body["items"]
     place, device = optional_str(body, "place"), optional_str(body, "device")
@@ -89,5 +102,8 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics_endpoint():
+    """Operations figures, no personal data — still only for operations staff (and their
+    Prometheus, with its own operator credential): counts of refusals tell an attacker too much."""
+    principal("operator", "data_manager")
     from gateway import metrics
     return metrics.exposition(), 200, {"Content-Type": "text/plain; version=0.0.4"}

@@ -71,12 +71,21 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
     click.echo(issued.qr_text)
 
 
-def _offline_trust(trust_list: str, national_keys: str, now: int):
+def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
+    """Parse a cached trust list, never one older than the newest this verifier accepted
+    (remembered in ``state``): replaying last week's list must not un-revoke anything."""
     from standard import trustlist
     token = Path(trust_list).read_text().strip()
     if token.startswith("{"):
         token = json.loads(token)["jws"]
-    return trustlist.parse(token, json.loads(Path(national_keys).read_text()), now)
+    seen = json.loads(state.read_text()).get("seq", 0) if state.exists() else 0
+    trust = trustlist.parse(token, json.loads(Path(national_keys).read_text()), now, min_seq=seen)
+    if trust.seq > seen:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        tmp = state.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"seq": trust.seq}))
+        tmp.replace(state)
+    return trust
 
 
 @main.command()
@@ -86,9 +95,12 @@ def _offline_trust(trust_list: str, national_keys: str, now: int):
 @click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
               help="cached trust list (offline mode; needs --national-keys)")
 @click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
+@click.option("--state", type=click.Path(dir_okay=False),
+              help="offline mode: where the highest trust-list seq seen is kept "
+                   "(default $HEALTHCODE_DATA/offline-verifier.json)")
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
-def verify(text, image, at, trust_list, national_keys, trust_files):
+def verify(text, image, at, trust_list, national_keys, state, trust_files):
     """Verify a code (argument, --image, or stdin) and print the verdict."""
     import time
     from adapters.verifier import Verifier
@@ -107,7 +119,9 @@ def verify(text, image, at, trust_list, national_keys, trust_files):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")
         from standard.settings import load_settings
         try:
-            trust = _offline_trust(trust_list, national_keys, now)
+            from standard.settings import load_settings as _settings
+            trust = _offline_trust(trust_list, national_keys, now,
+                                   Path(state) if state else _settings().data_dir / "offline-verifier.json")
         except HealthCodeError as exc:
             _fail_usage(exc)
         settings = load_settings()
@@ -221,6 +235,18 @@ def keys_rotate(owner):
         _fail_usage(exc)
 
 
+@keys.command("revoke")
+@click.argument("owner")
+@click.argument("kid")
+@click.option("--reason", default="", help="why (compromise, loss); kept in the audit log")
+def keys_revoke(owner, kid, reason):
+    """Revoke OWNER's key KID (compromise): every code it signed is refused from now on."""
+    try:
+        _emit(_service().revoke_key(owner, kid, DATA_MANAGER_CLI, reason))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
 @keys.command("rotate-seal")
 def keys_rotate_seal():
     """New AES-GCM key for personal data at rest; old records still open with their own key."""
@@ -291,12 +317,31 @@ def credentials():
 @credentials.command("add")
 @click.option("--role", required=True, type=click.Choice(["kiosk", "helper", "operator", "data_manager", "auditor"]))
 @click.option("--id", "principal_id", required=True, help="who: e.g. kiosk-guangzhou-001, helper-wang")
-def credentials_add(role, principal_id):
-    """Make a credential; its token is printed once and stored only as a hash."""
-    svc = _service()
-    token = svc.credentials.add(role, principal_id)
-    svc.audit.record({"role": "data_manager", "id": "cli"}, "credential_add", None, role=role, principal=principal_id)
-    _emit({"role": role, "id": principal_id, "token": token})
+@click.option("--kiosk-id", help="kiosks: the device id its requests are limited and audited as (default: --id)")
+def credentials_add(role, principal_id, kiosk_id):
+    """Make a credential; its token is printed once and stored only as a hash.  Adding an id
+    that exists replaces its token (the old one stops working)."""
+    try:
+        token = _service().add_credential(role, principal_id, DATA_MANAGER_CLI, kiosk_id)
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+    _emit({"role": role, "id": principal_id, **({"kiosk_id": kiosk_id} if kiosk_id else {}), "token": token})
+
+
+@credentials.command("list")
+def credentials_list():
+    """Who holds a credential (role, id, kiosk_id, created) — never a token."""
+    _emit(_service().credentials.list())
+
+
+@credentials.command("revoke")
+@click.argument("principal_id")
+def credentials_revoke(principal_id):
+    """Withdraw PRINCIPAL_ID's credential at once."""
+    try:
+        _emit({"revoked": _service().revoke_credential(principal_id, DATA_MANAGER_CLI)})
+    except HealthCodeError as exc:
+        _fail_usage(exc)
 
 
 def _read_batch(path: str) -> list:

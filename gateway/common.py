@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 import jsonschema
 from flask import current_app, request
@@ -28,9 +29,50 @@ def check_body(body, component: str) -> dict:
         raise BadRequest("request body must be a JSON object (Content-Type: application/json)")
     error = jsonschema.exceptions.best_match(standard.openapi_validator(component).iter_errors(body))
     if error is not None:
-        where = "/".join(str(p) for p in error.absolute_path) or "body"
-        raise BadRequest(f"{where}: {error.message[:200]}")
+        raise BadRequest(schema_message(error))
     return body
+
+
+# What a schema error says, in our words: jsonschema's own messages quote the offending value,
+# and that value is often an ID number or a name.  Only the path (our member names, or an array
+# index) and the rule (our schema's numbers and enum values) are ever repeated back.
+_RULES = {
+    "type": lambda v: f"must be of type {v if isinstance(v, str) else ' or '.join(v)}",
+    "maxLength": lambda v: f"must be at most {v} characters",
+    "minLength": lambda v: f"must be at least {v} characters",
+    "pattern": lambda v: "does not have the required form",
+    "enum": lambda v: "must be one of " + ", ".join(map(str, v))[:200],
+    "maxItems": lambda v: f"must have at most {v} items",
+    "minItems": lambda v: f"must have at least {v} items",
+    "maximum": lambda v: f"must be at most {v}",
+    "minimum": lambda v: f"must be at least {v}",
+    "additionalProperties": lambda v: "has members this request does not take",
+    "required": lambda v: "lacks a required member: " + ", ".join(map(str, v))[:200],
+    "const": lambda v: f"must be {v}",
+}
+
+
+def schema_message(error) -> str:
+    """``where: rule`` — where is the JSON path of known member names and array indexes only."""
+    known = _known_names()
+    where = "/".join(str(p) for p in error.absolute_path if isinstance(p, int) or p in known) or "body"
+    rule = _RULES.get(error.validator, lambda v: f"breaks the rule {error.validator}")(error.validator_value)
+    return f"{where}: {rule}"
+
+
+@lru_cache(maxsize=None)
+def _known_names() -> frozenset:
+    """Every member name the OpenAPI file defines: only these are repeated in messages."""
+    names = set()
+    stack = [standard.load_schema("openapi.json")]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            names.update(k for k in node.get("properties", {}) if isinstance(k, str))
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return frozenset(names)
 
 
 def optional_str(body: dict, key: str, max_len: int = 64) -> str | None:
@@ -54,14 +96,15 @@ def decode_image_b64(value) -> bytes:
         raise BadRequest("image_b64 is not valid base64") from None
 
 
+def bearer_token() -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 def principal(*roles: str, region: str | None = None):
     """The caller's credential, which must hold one of ``roles``."""
     from gateway.credentials import require
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer":
-        token = ""
-    return require(service().credentials.authenticate(token.strip()), *roles, region=region)
+    return require(service().credentials.authenticate(bearer_token()), *roles, region=region)
 
 
 def person_from(body: dict, name_required: bool = True):

@@ -19,14 +19,16 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from standard.errors import BadRequest, Forbidden, Unauthorized
+from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
+_ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,30 @@ class Principal:
     role: str
     id: str
     region: str | None = None
+    kiosk_id: str | None = None          # kiosks: the device this credential is bound to
 
     def as_actor(self) -> dict:
-        return {"role": self.role, "id": self.id, **({"region": self.region} if self.region else {})}
+        return {"role": self.role, "id": self.id, **({"region": self.region} if self.region else {}),
+                **({"kiosk": self.kiosk_id} if self.kiosk_id else {})}
+
+    def device(self, claimed: str | None) -> str | None:
+        """The kiosk this request comes from: a kiosk credential's own, whatever the body says.
+        A body naming another kiosk is refused — limits and audit follow the credential."""
+        if self.role != "kiosk":
+            return claimed
+        own = self.kiosk_id or self.id
+        if claimed is not None and claimed != own:
+            raise Forbidden("kiosk_id does not match this kiosk's credential")
+        return own
 
 
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _same(a: str, b: str) -> bool:
+    """Constant-time comparison of any two strings (compare_digest refuses non-ASCII str)."""
+    return hmac.compare_digest(a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass"))
 
 
 def _write_private_json(path: Path, data) -> None:
@@ -80,28 +99,66 @@ class Credentials:
         path = self._path()
         return json.loads(path.read_text()) if path.exists() else {}
 
-    def add(self, role: str, principal_id: str, region: str | None = None) -> str:
+    def add(self, role: str, principal_id: str, region: str | None = None, kiosk_id: str | None = None,
+            now: int = 0) -> str:
+        """A new token for ``principal_id``; an earlier token of the same id stops working (a lost
+        kiosk is re-enrolled by adding it again).  Kiosks are bound to ``kiosk_id`` (default:
+        their id), which is what their requests are limited and audited as."""
         if role not in ROLES or role == "issuer":
             raise BadRequest(f"role must be one of {', '.join(r for r in ROLES if r != 'issuer')}")
-        if not principal_id or len(principal_id) > 64:
-            raise BadRequest("id must be 1-64 characters")
+        for what, value in (("id", principal_id), ("kiosk_id", kiosk_id)):
+            if value is not None and (not isinstance(value, str) or not _ID.fullmatch(value)):
+                raise BadRequest(f"{what} must be 1-64 letters, digits, '.', '_' or '-'")
+        if principal_id is None:
+            raise BadRequest("id must be 1-64 letters, digits, '.', '_' or '-'")
+        if kiosk_id is not None and role != "kiosk":
+            raise BadRequest("only kiosk credentials are bound to a kiosk_id")
         token = f"{role[:3]}_{secrets.token_urlsafe(24)}"
+        record = {"role": role, "id": principal_id, "region": region, "created": now}
+        if role == "kiosk":
+            record["kiosk_id"] = kiosk_id or principal_id
         with self._lock:
-            records = self._load()
-            records[_digest(token)] = {"role": role, "id": principal_id, "region": region}
+            records = {d: r for d, r in self._load().items() if r["id"] != principal_id}
+            records[_digest(token)] = record
             _write_private_json(self._path(), records)
         return token
+
+    def list(self) -> list[dict]:
+        """Who holds a credential (never a token or its hash)."""
+        return sorted(({k: v for k, v in r.items() if v is not None} for r in self._load().values()),
+                      key=lambda r: (r["role"], r["id"]))
+
+    def revoke(self, principal_id: str) -> dict:
+        """Withdraw ``principal_id``'s credential at once, in every process (the file is read on
+        every request)."""
+        with self._lock:
+            records = self._load()
+            kept = {d: r for d, r in records.items() if r["id"] != principal_id}
+            if len(kept) == len(records):
+                raise NotFound("no credential with this id")
+            gone = next(r for r in records.values() if r["id"] == principal_id)
+            _write_private_json(self._path(), kept)
+        return {"id": gone["id"], "role": gone["role"]}
+
+    def caller(self, token: str) -> Principal | None:
+        """Who ``token`` belongs to, or None (anonymous or unknown) — never raises."""
+        try:
+            return self.authenticate(token) if token else None
+        except Unauthorized:
+            return None
 
     def authenticate(self, token: str) -> Principal:
         if not token:
             raise Unauthorized("send Authorization: Bearer <token>")
+        if len(token) > 256:
+            raise Unauthorized("token not recognised")
         for region, issuer_token in self.issuer_tokens().items():
-            if hmac.compare_digest(issuer_token, token):
+            if _same(issuer_token, token):
                 return Principal("issuer", f"issuer-{region}", region)
         record = self._load().get(_digest(token))
         if record is None:
             raise Unauthorized("token not recognised")
-        return Principal(record["role"], record["id"], record.get("region"))
+        return Principal(record["role"], record["id"], record.get("region"), record.get("kiosk_id"))
 
 
 def require(principal: Principal, *roles: str, region: str | None = None) -> Principal:

@@ -21,8 +21,11 @@ from standard import trustlist
 from store.audit import AuditLog
 from standard.settings import Settings, load_settings
 from gateway.credentials import Credentials, Principal
-from standard.errors import BadRequest, RateLimited, TranscodeRefused, UnknownRegion, UpstreamUnavailable
+from standard.errors import (BadRequest, HealthCodeError, NotFound, RateLimited, TranscodeRefused,
+                             UnknownRegion, UpstreamUnavailable)
 from gateway.issuer_client import IdentityNotMatched, IssuerClient
+from gateway.limits import MinuteCounter
+from standard.errors import undecodable_codes
 from issuers import Issuer, IssuedCode, Person
 from issuers.keys import NATIONAL, KeyStore
 from issuers.pseudonym import Pseudonymizer, load_or_create_secret
@@ -31,9 +34,11 @@ from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_stor
 from adapters.verifier import Verdict, Verifier
 
 TRUST_CACHE_SECONDS = 60
+MINUTE = 60
 HOUR = 3600
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
+UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
@@ -54,6 +59,7 @@ class Service:
         self.verifier = Verifier(self.settings.formats(),
                                  is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
                                  options=self.settings.format_options)
+        self.verify_counter = MinuteCounter()
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._lock = threading.Lock()
@@ -196,7 +202,44 @@ class Service:
     def list_anchors(self) -> list[dict]:
         return [anchors.summary(a) for a in self.anchor_file.load()]
 
+    # -- credentials (data manager) ----------------------------------------------------------------
+    def add_credential(self, role: str, principal_id: str, actor: dict, kiosk_id: str | None = None) -> str:
+        token = self.credentials.add(role, principal_id, kiosk_id=kiosk_id, now=self.now())
+        self.audit.record(actor, "credential_add", None, role=role, principal=principal_id,
+                          **({"kiosk_id": kiosk_id} if kiosk_id else {}))
+        return token
+
+    def revoke_credential(self, principal_id: str, actor: dict) -> dict:
+        try:
+            gone = self.credentials.revoke(principal_id)
+        except NotFound as exc:
+            self.audit.record(actor, "credential_revoke", None, result=exc.code, principal=principal_id[:64])
+            raise
+        self.audit.record(actor, "credential_revoke", None, principal=gone["id"], role=gone["role"])
+        return gone
+
+    # -- keys ----------------------------------------------------------------------------------------
+    def _key_owner(self, owner: str) -> str:
+        if owner != NATIONAL:
+            self.settings.region(owner)                      # region_unknown otherwise
+        return owner
+
+    def revoke_key(self, owner: str, kid: str, actor: dict, reason: str = "") -> dict:
+        """A compromised key: every code it signed is refused from now on — online at once, and
+        offline once the verifier has the next trust list (which lists the key as revoked).  An
+        active key is replaced by a new one before the next signature."""
+        owner = self._key_owner(owner)
+        try:
+            self.keystore.revoke(owner, kid, self.now())
+        except KeyError:
+            self.audit.record(actor, "key_revoke", None, result="not_found", owner=owner)
+            raise NotFound(f"owner {owner} has no key with this kid") from None
+        self.invalidate_trust()
+        self.audit.record(actor, "key_revoke", None, owner=owner, kid=kid, reason=str(reason)[:200])
+        return {"owner": owner, "kid": kid, "status": "revoked"}
+
     def rotate_key(self, owner: str, actor: dict | None = None) -> str:
+        owner = self._key_owner(owner)
         alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
         signer = self.keystore.rotate(owner, alg, self.now())
         self.invalidate_trust()
@@ -223,8 +266,11 @@ class Service:
         return self._recorded(verdict, place, device, True)
 
     def _recorded(self, verdict: Verdict, place, device, record: bool) -> Verdict:
+        """Count every verdict; store a scan event only for a code whose format was recognised.
+        Undecodable input (empty, unknown, unreadable, too large) is counted, not stored row by
+        row: junk from one client must not fill the disk for 30 days."""
         metrics.count_verdict(verdict)
-        if record:
+        if record and (verdict.valid or verdict.errors[0]["code"] not in UNDECODABLE):
             self.store.add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
 
@@ -243,33 +289,42 @@ class Service:
             raise UnknownRegion(f"region {region} is not served by this gateway") from None
         return region
 
-    def _limit(self, key: str, per_hour: int) -> None:
-        if self.store.hit(key, self.now(), HOUR) > per_hour:
-            raise RateLimited("too many lookups; please wait before trying again")
+    def _limit(self, key: str, per_hour: int, per_minute: int | None = None) -> None:
+        """Count one use of ``key`` (a credential id) against its hourly and per-minute limits."""
+        now = self.now()
+        if per_minute is not None and self.store.hit(f"{key}:m", now, MINUTE) > per_minute:
+            raise RateLimited("too many requests this minute; please wait a moment", retry_after=MINUTE)
+        if self.store.hit(key, now, HOUR) > per_hour:
+            raise RateLimited("too many lookups this hour; please wait before trying again",
+                              retry_after=HOUR)
 
     def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
                region: str | None = None, dep: dict | None = None) -> dict:
-        """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer
-        over HTTP; the answer is verified like any scanned code before anyone sees a colour."""
+        """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer;
+        the answer is verified like any scanned code before anyone sees a colour.  Limits are
+        keyed on the credential: a kiosk's body ``kiosk_id`` must be its own (Principal.device)."""
         limits = self.settings.limits
-        actor = {**principal.as_actor(), **({"kiosk": kiosk_id} if kiosk_id else {})}
-        sub = self.subject(person)
         action = "assisted_lookup" if assisted else "kiosk_lookup"
+        actor = principal.as_actor()
+        sub = self.subject(person)
         started = time.perf_counter()
         try:
+            kiosk_id = principal.device(kiosk_id)
+            actor = {**actor, **({"kiosk": kiosk_id} if kiosk_id else {})}
             if assisted:
-                self._limit(f"helper:{principal.id}", limits["assisted_per_helper_per_hour"])
-                if kiosk_id:
-                    self._limit(f"kiosk:{kiosk_id}:assisted", limits["assisted_per_kiosk_per_hour"])
+                self._limit(f"assist:{principal.id}", limits["assisted_per_helper_per_hour"],
+                            limits["assisted_per_helper_per_minute"])
             else:
-                self._limit(f"kiosk:{kiosk_id or principal.id}", limits["kiosk_lookups_per_hour"])
+                self._limit(f"kiosk:{principal.id}", limits["kiosk_lookups_per_hour"],
+                            limits["kiosk_lookups_per_minute"])
             home = self.home_region(person, region)
             result = self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
                                              "name": person.name if (assisted or person.name) else None,
                                              "dep": dep}, kiosk_id)
-        except Exception as exc:
-            metrics.LOOKUPS.labels(action, getattr(exc, "code", "error")).inc()
-            self.audit.record(actor, action, sub, result=getattr(exc, "code", "error"))
+        except HealthCodeError as exc:
+            metrics.LOOKUPS.labels(action, exc.code).inc()
+            self.audit.record(actor, action, sub, result=exc.code)
+            exc.audited = True
             raise
         metrics.LOOKUPS.labels(action, "ok").inc()
         metrics.LOOKUP_SECONDS.observe(time.perf_counter() - started)
@@ -290,25 +345,47 @@ class Service:
 
     # -- dependants (一人绑定多人) -----------------------------------------------------------------
     def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
-                       consent: dict, region: str | None = None) -> dict:
-        if relation not in RELATIONS:
-            raise BadRequest(f"relation must be one of {', '.join(RELATIONS)}")
-        if not isinstance(consent, dict) or not consent.get("method") or len(str(consent)) > 500:
-            raise BadRequest("consent must record at least its method (e.g. signed_form, in_person)")
-        dep_region = self.home_region(dependent, region)
+                       consent: dict, region: str | None = None, kiosk_id: str | None = None) -> dict:
+        """Bind a dependant to a holder (一人绑定多人).  Both must be who the helper says: each ID
+        number with its matching name, checked by the person's own region as an assisted lookup
+        is.  Consent is recorded by method and reference; binds are limited per credential, and
+        a holder carries at most ``dependents_per_holder`` others.  Refusals are audited too."""
+        limits = self.settings.limits
         holder_sub, dep_sub = self.subject(holder), self.subject(dependent)
-        if holder_sub == dep_sub:
-            raise BadRequest("a person cannot be their own dependant")
-        consent = {**consent, "recorded_at": self.now(), "recorded_by": principal.id}
-        self.store.add_dependent(Dependent(holder_sub, dep_sub, dep_region, relation, consent, self.now()))
-        self.audit.record(principal.as_actor(), "bind_dependent", dep_sub, holder=holder_sub,
-                          relation=relation, consent_method=consent["method"])
+        actor = principal.as_actor()
+        try:
+            kiosk_id = principal.device(kiosk_id)
+            self._limit(f"bind:{principal.id}", limits["dependent_binds_per_hour"])
+            if relation not in RELATIONS:
+                raise BadRequest(f"relation must be one of {', '.join(RELATIONS)}")
+            if not isinstance(consent, dict) or not consent.get("method") or not consent.get("reference") \
+                    or len(str(consent)) > 500:
+                raise BadRequest("consent must record its method and reference (e.g. the signed form's number)")
+            if holder_sub == dep_sub:
+                raise BadRequest("a person cannot be their own dependant")
+            dep_region = self.home_region(dependent, region)
+            known = {d.dependent_sub for d in self.store.dependents(holder_sub)}
+            if dep_sub not in known and len(known) >= limits["dependents_per_holder"]:
+                raise BadRequest(f"a holder may carry at most {limits['dependents_per_holder']} dependants")
+            for person, home in ((holder, self.home_region(holder)), (dependent, dep_region)):
+                self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
+                                        "name": person.name}, kiosk_id)          # identity_not_matched
+        except HealthCodeError as exc:
+            self.audit.record(actor, "bind_dependent", dep_sub, result=exc.code, holder=holder_sub)
+            exc.audited = True
+            raise
+        record = {"method": str(consent["method"]), "reference": str(consent["reference"])[:100],
+                  "recorded_at": self.now(), "recorded_by": principal.id}
+        self.store.add_dependent(Dependent(holder_sub, dep_sub, dep_region, relation, record, self.now()))
+        self.audit.record(actor, "bind_dependent", dep_sub, holder=holder_sub, relation=relation,
+                          consent_method=record["method"], consent_reference=record["reference"])
         return {"holder": standard.mask_name(holder.name), "dependent": standard.mask_name(dependent.name),
                 "relation": relation, "region": dep_region}
 
     def dependant_codes(self, principal: Principal, holder: Person, kiosk_id: str | None) -> dict:
         holder_sub = self.subject(holder)
         own = self.lookup(principal, holder, assisted=True, kiosk_id=kiosk_id)
+        kiosk_id = principal.device(kiosk_id)
         out = []
         for dep in self.store.dependents(holder_sub):
             dep_claim = {"holder_sub": holder_sub, "relation": dep.relation,

@@ -52,6 +52,10 @@ class RateLimited(HealthCodeError):
     code = "rate_limited"
     http_status = 429
 
+    def __init__(self, message: str, *, retry_after: int = 60):
+        super().__init__(message)
+        self.retry_after = retry_after        # seconds; sent as the Retry-After header
+
 
 class UnknownRegion(HealthCodeError):
     code = "region_unknown"
@@ -193,3 +197,13 @@ class ConfigInvalid(HealthCodeError):
 class TrustListInvalid(HealthCodeError):
     code = "trust_list_invalid"
     http_status = 500
+
+
+def undecodable_codes() -> frozenset:
+    """Codes that say the input was not a readable code at all (junk, not a forgery attempt)."""
+    found, todo = set(), [Malformed, EmptyPayload, CodeTooLarge, UnknownFormat, ImageUnreadable]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.code)
+        todo.extend(cls.__subclasses__())
+    return frozenset(found)

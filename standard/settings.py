@@ -23,9 +23,15 @@ MAX_REQUEST_BYTES = 8_000_000
 
 
 DEFAULT_LIMITS = {
+    # Every limit is keyed on the caller's credential (or, for anonymous verification, the
+    # client address the server saw) — never on anything the caller writes in the body.
     "kiosk_lookups_per_hour": 600,          # per kiosk: a card read every 6 s
+    "kiosk_lookups_per_minute": 30,         # ... and no bursts faster than one every 2 s
     "assisted_per_helper_per_hour": 20,     # ID number + name guessing stops here
-    "assisted_per_kiosk_per_hour": 60,
+    "assisted_per_helper_per_minute": 5,
+    "dependent_binds_per_hour": 20,         # per helper/operator credential
+    "dependents_per_holder": 10,            # one person may carry at most this many others' codes
+    "anonymous_verifications_per_minute": 600,    # per client (address or credential), per process
 }
 
 

@@ -122,8 +122,10 @@ def sign(payload: dict, signer) -> str:
 MAX_TRUST_LIST_CHARS = 5_000_000
 
 
-def parse(token: str, national_keys: dict, now: int | None = None) -> TrustList:
-    """Check the national signature and freshness, then index the keys."""
+def parse(token: str, national_keys: dict, now: int | None = None, min_seq: int = 0) -> TrustList:
+    """Check the national signature and freshness, then index the keys.  ``min_seq`` is the
+    highest ``seq`` this verifier has accepted before: an older list, even one still inside its
+    7 days, would bring back codes and keys revoked since, so it is refused."""
     now = int(now or time.time())
     try:
         if not isinstance(token, str):
@@ -144,4 +146,8 @@ def parse(token: str, national_keys: dict, now: int | None = None) -> TrustList:
         raise TrustListInvalid(f"trust list rejected: {getattr(exc, 'message', exc.__class__.__name__)}") from None
     if payload.get("exp", 0) < now:
         raise TrustListInvalid("trust list has expired; refresh it from the gateway")
+    seq = payload.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < min_seq:
+        raise TrustListInvalid(f"trust list seq {seq} is older than one this verifier already "
+                               f"accepted ({min_seq}); a replayed list would bring back revoked codes")
     return TrustList(payload)

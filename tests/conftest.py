@@ -72,6 +72,7 @@ def free_port() -> int:
 
 class LiveServer:
     def __init__(self, data_dir: Path, extra_env: dict | None = None):
+        self.data = Path(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
@@ -116,8 +117,8 @@ def live_server(live_data):
     server.stop()
 
 
-def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False):
-    env = {**os.environ, "HEALTHCODE_DATA": str(data_dir)}
+def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False, env: dict | None = None):
+    env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(env or {})}
     return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
                           text=True, env=env, check=check, timeout=120)
 

@@ -25,7 +25,7 @@ def live_a_day(service) -> list:
         service.print_cards([(region, person, None)])
     service.transcode(issued[0].qr_text, "820000")
     holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
-    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form"})
+    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form", "reference": "F-1"})
     service.reissue("440000", service.subject(holder), "陈秀英")
     with pytest.raises(HealthCodeError):
         service.reissue("440000", service.subject(holder), "错名字")

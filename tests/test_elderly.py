@@ -33,14 +33,15 @@ def world(tmp_path_factory):
     data = tmp_path_factory.mktemp("elderly-data")
     config = data / "regions.toml"
     text = (PROJECT_ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
-    config.write_text(text.replace("assisted_per_helper_per_hour = 20", "assisted_per_helper_per_hour = 6"),
-                      encoding="utf-8")
+    text = text.replace("assisted_per_helper_per_hour = 20", "assisted_per_helper_per_hour = 6")
+    config.write_text(text.replace("[limits]", "[limits]\nassisted_per_helper_per_minute = 100"), encoding="utf-8")
     env = {"HEALTHCODE_CONFIG": str(config)}
     issuer = LiveServer(data, env)
     gateway = LiveServer(data, {**env, "HEALTHCODE_ISSUER_URL": issuer.url})
     cred = {}
     for role in ("kiosk", "helper", "operator", "auditor", "data_manager"):
-        out = run_cli("credentials", "add", "--role", role, "--id", f"{role}-1", data_dir=data, check=True)
+        device = ["--kiosk-id", "kiosk-gz-001"] if role == "kiosk" else []
+        out = run_cli("credentials", "add", "--role", role, "--id", f"{role}-1", *device, data_dir=data, check=True)
         cred[role] = json.loads(out.stdout)["token"]
     helper2 = run_cli("credentials", "add", "--role", "helper", "--id", "helper-2", data_dir=data, check=True)
     cred["helper2"] = json.loads(helper2.stdout)["token"]
@@ -142,7 +143,13 @@ def test_lookups_are_audited_without_plain_ids(world):
     r = requests.get(world["gateway"].url + "/v1/audit?limit=1000", headers=auth(world["cred"]["auditor"]), timeout=5)
     entries = r.json()["entries"]
     lookups = [e for e in entries if e["action"] in ("kiosk_lookup", "assisted_lookup")]
-    assert lookups and all(e["subject"] and e["actor"]["role"] in ("kiosk", "helper") for e in lookups)
+    assert lookups and all(e["actor"]["role"] in ("kiosk", "helper", "auditor", "data_manager", "unauthenticated")
+                           for e in lookups)
+    # a lookup that reached the service names its pseudonymous subject; one refused before
+    # (a bad check digit, a wrong role, no token) is audited without one
+    assert all(e["subject"] for e in lookups if e["result"] in ("ok", "identity_not_matched"))
+    assert any(e["result"] == "id_number_invalid" and e["subject"] is None for e in lookups)
+    assert any(e["result"] == "forbidden" for e in lookups)
     assert any(e["result"] == "identity_not_matched" for e in lookups)
     assert any(e["result"] == "rate_limited" for e in lookups)
     dump = json.dumps(entries, ensure_ascii=False)

@@ -169,7 +169,11 @@ def test_metrics_count_verifications_without_personal_data(live_server, tokens):
     issued = issue_http(live_server, tokens, "440000", status="red")
     requests.post(f"{live_server.url}/v1/verify", json={"payload": issued["qr_text"]}, timeout=10)
     requests.post(f"{live_server.url}/v1/verify", json={"payload": "nonsense"}, timeout=10)
-    text = requests.get(f"{live_server.url}/metrics", timeout=5).text
+    assert requests.get(f"{live_server.url}/metrics", timeout=5).status_code == 401
+    operator = json.loads(run_cli("credentials", "add", "--role", "operator", "--id", "prometheus",
+                                  data_dir=live_server.data, check=True).stdout)["token"]
+    text = requests.get(f"{live_server.url}/metrics", headers={"Authorization": f"Bearer {operator}"},
+                        timeout=5).text
     assert 'healthcode_verifications_total{format="yuekang",outcome="red"}' in text
     assert 'healthcode_verifications_total{format="unknown",outcome="format_unknown"}' in text
     assert ISSUE["440000"][0] not in text and "陈" not in text

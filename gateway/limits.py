@@ -1,0 +1,33 @@
+"""Per-process request counting for anonymous endpoints (scan-and-verify).
+
+Lookups of a person are limited in the store, shared by every process, because each one matters.
+Verification is anonymous, hot and cheap: a store write per request would cost more than the
+verification itself, so each process counts in memory, per client, in fixed one-minute windows.
+With N processes a client gets at most N times the limit — the bound is what matters: one
+client can no longer fill the disk or starve the others.
+"""
+from __future__ import annotations
+
+import threading
+
+WINDOW = 60
+MAX_KEYS = 100_000          # memory stays bounded whatever the number of clients
+
+
+class MinuteCounter:
+    def __init__(self, max_keys: int = MAX_KEYS):
+        self.max_keys = max_keys
+        self._window = -1
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: str, now: float, amount: int = 1) -> tuple[int, int]:
+        """Count ``amount`` uses of ``key``; (uses in this minute, seconds until it ends)."""
+        window = int(now) // WINDOW
+        with self._lock:
+            if window != self._window:
+                self._window, self._counts = window, {}
+            if key not in self._counts and len(self._counts) >= self.max_keys:
+                self._counts.clear()                    # a flood of new clients: start over
+            count = self._counts[key] = self._counts.get(key, 0) + amount
+        return count, (window + 1) * WINDOW - int(now)
