@@ -6,6 +6,7 @@ audited here, in one place, whoever calls them.
 """
 from __future__ import annotations
 
+import hmac
 import secrets
 import threading
 import time
@@ -105,8 +106,11 @@ class Service:
         """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
         A name, when given, must match; unknown person and wrong name look the same."""
         resident = self.store.get_resident(sub, region_code)
-        if resident is None or (name is not None and
-                                self.pseudonymizer.name_digest(name) != resident.name_hmac):
+        # The name's digest is computed and compared whether or not the person is known, so a
+        # wrong name and an unknown ID number take the same path and the same time.
+        typed = self.pseudonymizer.name_digest(name if name is not None else "")
+        stored = resident.name_hmac if resident else typed
+        if resident is None or (name is not None and not hmac.compare_digest(typed, stored)):
             self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
                               region=region_code)
             raise IdentityNotMatched("no record matches this ID number and name")

@@ -117,6 +117,20 @@ def live_server(live_data):
     server.stop()
 
 
+def config_with_limits(folder: Path, **limits) -> Path:
+    """A copy of config/regions.toml with some ``[limits]`` changed (tests reach limits quickly)."""
+    import re
+    text = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
+    for key, value in limits.items():
+        line = f"{key} = {value}"
+        text, found = re.subn(rf"^{key} = .*$", line, text, flags=re.M)
+        if not found:
+            text = text.replace("[limits]\n", f"[limits]\n{line}\n", 1)
+    path = Path(folder) / "regions.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False, env: dict | None = None):
     env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(env or {})}
     return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,

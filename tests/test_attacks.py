@@ -16,7 +16,7 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BIN, ROOT, LiveServer, free_port, run_cli
+from conftest import BIN, LiveServer, config_with_limits, free_port, run_cli
 
 GD = ("440305193606300643", "陈秀英")          # a Guangdong resident
 SC_CHILD = ("510107201804272337", "张小宝")     # a Sichuan child
@@ -27,11 +27,8 @@ MO = ("1234567(8)", "陳大文")
 def world(tmp_path_factory):
     """A gateway serving its own issuers, with small limits so the attacks reach them quickly."""
     data = tmp_path_factory.mktemp("attacks")
-    config = data / "regions.toml"
-    text = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
-    config.write_text(text.replace("[limits]", "[limits]\nkiosk_lookups_per_minute = 8\n"
-                                   "dependents_per_holder = 2\ndependent_binds_per_hour = 6\n"
-                                   "anonymous_verifications_per_minute = 60"), encoding="utf-8")
+    config = config_with_limits(data, kiosk_lookups_per_minute=8, dependents_per_holder=2,
+                                dependent_binds_per_hour=6, anonymous_verifications_per_minute=60)
     env = {"HEALTHCODE_CONFIG": str(config)}
     server = LiveServer(data, env)
     server.env = env
@@ -285,3 +282,18 @@ def test_credentials_are_listed_replaced_and_revoked(world):
     assert "helper-tmp" not in cli.stdout and "helper-a" in cli.stdout
     actions = [e["action"] for e in audit(world)]
     assert "credential_add" in actions and "credential_revoke" in actions
+
+
+def test_an_hc1_zip_bomb_is_refused_before_it_inflates(world):
+    """4 MB of zeros compress to ~6 KB of Base45: the inflater stops at its 64 KB cap."""
+    import zlib
+
+    import base45
+    bomb = "HC1:" + base45.b45encode(zlib.compress(b"\0" * 4_000_000, 9)).decode()
+    assert len(bomb) < 8_000
+    r = call(world, "POST", "/v1/verify", "operator", json={"payload": bomb})
+    assert r.status_code == 200 and r.json()["errors"][0]["code"] == "compression_invalid"
+    assert "inflates to more than" in r.json()["errors"][0]["message"]
+    from adapters import eu_dcc
+    with pytest.raises(Exception, match="inflates to more than"):
+        eu_dcc.decompress(zlib.compress(b"\0" * 10_000_000, 9))

@@ -14,9 +14,8 @@ import requests
 
 from adapters import qr
 from standard import trustlist
-from standard.settings import PROJECT_ROOT
 from adapters.verifier import Verifier
-from conftest import LiveServer, free_port, run_cli
+from conftest import LiveServer, config_with_limits, free_port, run_cli
 
 RESIDENTS = {  # region: (id number, name, status)
     "440000": ("440305193606300643", "陈秀英", "green"),
@@ -31,10 +30,7 @@ RESIDENTS = {  # region: (id number, name, status)
 def world(tmp_path_factory):
     """An issuer process and a gateway process that calls it over HTTP."""
     data = tmp_path_factory.mktemp("elderly-data")
-    config = data / "regions.toml"
-    text = (PROJECT_ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
-    text = text.replace("assisted_per_helper_per_hour = 20", "assisted_per_helper_per_hour = 6")
-    config.write_text(text.replace("[limits]", "[limits]\nassisted_per_helper_per_minute = 100"), encoding="utf-8")
+    config = config_with_limits(data, assisted_per_helper_per_hour=6, assisted_per_helper_per_minute=100)
     env = {"HEALTHCODE_CONFIG": str(config)}
     issuer = LiveServer(data, env)
     gateway = LiveServer(data, {**env, "HEALTHCODE_ISSUER_URL": issuer.url})
