@@ -297,3 +297,21 @@ def test_an_hc1_zip_bomb_is_refused_before_it_inflates(world):
     from adapters import eu_dcc
     with pytest.raises(Exception, match="inflates to more than"):
         eu_dcc.decompress(zlib.compress(b"\0" * 10_000_000, 9))
+
+
+def test_the_high_s_twin_of_a_code_and_of_the_trust_list_is_refused(world, tmp_path):
+    from standard import jose
+    from test_conformance import high_s_twin
+    text = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=world.data,
+                   check=True, env=world.env).stdout.strip()
+    prefix, token = text.split(":", 1)
+    assert not jose.is_high_s(jose.b64url_decode(token.split(".")[2]))            # we sign low-S
+    twin = call(world, "POST", "/v1/verify", "operator", json={"payload": f"{prefix}:{high_s_twin(token)}"})
+    assert twin.json()["errors"][0]["code"] == "signature_invalid"
+    listed, keys = tmp_path / "list.jws", tmp_path / "keys.json"
+    run_cli("trust-list", "--out", str(listed), "--national-keys", str(keys), data_dir=world.data, check=True,
+            env=world.env)
+    listed.write_text(high_s_twin(listed.read_text().strip()))
+    offline = run_cli("verify", text, "--trust-list", str(listed), "--national-keys", str(keys),
+                      "--state", str(tmp_path / "s.json"), data_dir=world.data, env=world.env)
+    assert offline.returncode == 2 and "trust_list_invalid" in offline.stderr
