@@ -54,7 +54,9 @@ def _decode(data: bytes) -> list[str]:
         if width * height > MAX_PIXELS:               # refuse before a pixel is decoded
             raise CodeTooLarge(f"image has {width}×{height} pixels; at most {MAX_PIXELS:,} are read")
         image.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
+    except Image.DecompressionBombError:          # Pillow's own check at open(), above 2 × MAX_PIXELS
+        raise CodeTooLarge(f"image has more than {2 * MAX_PIXELS:,} pixels; at most {MAX_PIXELS:,} are read") from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise ImageUnreadable("not a readable image") from None
     results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
     texts = [r.text for r in results if r.valid and r.text]

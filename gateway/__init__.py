@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from standard.settings import MAX_REQUEST_BYTES
-from standard.errors import BadRequest, HealthCodeError
+from standard import jsonin
+from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
 from gateway.service import Service
 
 log = logging.getLogger(__name__)
@@ -75,39 +76,35 @@ def _schedule_purge(service: Service, every: float) -> None:
     first.start()
 
 
-MAX_JSON_DEPTH = 32        # our deepest request is 4 levels; 1 000 levels of [ blew the stack
-
-
 class SafeJSONProvider(DefaultJSONProvider):
-    """Request JSON with a depth cap: a 2 KB body nested 1 000 deep raised RecursionError (a
-    500) in the parser or in schema validation.  Too deep is a 400 like any other bad body."""
+    """Request JSON through :mod:`standard.jsonin`: a 2 KB body nested 1 000 deep, or a lone
+    surrogate escape, is a 400 like any other bad body (each was a 500)."""
 
     def loads(self, s, **kwargs):
         try:
             value = super().loads(s, **kwargs)
         except RecursionError:
-            raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
-        if _depth_exceeds(value, MAX_JSON_DEPTH):
-            raise BadRequest(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        return value
-
-
-def _depth_exceeds(value, limit: int) -> bool:
-    """Iterative (a recursive check would hit the very limit it guards against)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            node = node.values()
-        elif not isinstance(node, list):
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
-    return False
+            raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
+        return jsonin.check(value)
 
 
 def _register_errors(app: Flask) -> None:
+    @app.before_request
+    def read_body():
+        """Read the body before any view looks at it (at most MAX_CONTENT_LENGTH, chunked or
+        not): a malformed chunk size under gunicorn raised gunicorn's own parse error out of
+        ``get_json`` — a 500 with a stack trace in the log.  Unreadable is a 400."""
+        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+            try:
+                body = request.get_data(cache=True)
+            except HTTPException:
+                raise
+            except Exception:            # noqa: BLE001 — the server's parser, not our code
+                raise BadRequest("request body could not be read (bad chunked encoding, or cut off)") from None
+            if request.content_length is None and len(body) >= MAX_REQUEST_BYTES:
+                # A chunked body is cut at the cap without a word: say so, don't parse the stub.
+                raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES // 1_000_000} MB")
+
     @app.errorhandler(HealthCodeError)
     def domain_error(exc: HealthCodeError):
         response = jsonify(error=exc.as_dict())

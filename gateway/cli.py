@@ -141,10 +141,8 @@ def batch_line(svc, line: str) -> dict:
     """One JSON Lines request → one verdict dict (never raises)."""
     item_id = None
     try:
-        try:
-            item = json.loads(line)
-        except ValueError:
-            raise BadRequest("line is not JSON") from None
+        from standard import jsonin
+        item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
         if not isinstance(item, dict):
             raise BadRequest("line must be a JSON object")
         item_id = item.get("id")

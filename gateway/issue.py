@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 
 from adapters import qr
 from gateway.common import issued_json, json_body, optional_str, person_from, principal, service
+from gateway.people import audited
 
 bp = Blueprint("issue", __name__)
 
@@ -31,6 +32,7 @@ def issue_code(region: str):
 
 
 @bp.post("/v1/issuers/<region>/lookup")
+@audited("reissue")
 def lookup(region: str):
     """A fresh code with the person's current colour; the name, when sent, must match."""
     who = _issuer(region)
@@ -47,6 +49,7 @@ def lookup(region: str):
 
 
 @bp.post("/v1/issuers/<region>/revocations")
+@audited("revoke")
 def revoke(region: str):
     """Withdraw every outstanding code of a person: online at once, offline at the next refresh."""
     who = _issuer(region)

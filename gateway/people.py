@@ -81,6 +81,7 @@ def dependant_codes():
 
 
 @bp.post("/v1/print")
+@audited("print")
 def print_cards():
     """Printable offline codes as PDF: one person, or a care home's list (≤ 200)."""
     who = principal("operator")

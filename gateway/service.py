@@ -15,6 +15,7 @@ import adapters
 from gateway import anchors
 from standard import idcard
 from gateway import metrics
+from gateway import trustseq
 from issuers import printing
 import standard
 from adapters import transcoding
@@ -66,6 +67,7 @@ class Service:
         self.verify_counter = MinuteCounter()
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
+        self._trust_inputs: tuple = ()
         self._lock = threading.Lock()
 
     def now(self) -> int:
@@ -117,7 +119,9 @@ class Service:
         if resident is None or (name is not None and not hmac.compare_digest(typed, stored)):
             self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
                               region=region_code)
-            raise IdentityNotMatched("no record matches this ID number and name")
+            refused = IdentityNotMatched("no record matches this ID number and name")
+            refused.audited = True
+            raise refused
         pii = self.sealer.open(resident.pii_sealed, context=sub)
         person = Person(pii["id_type"], pii["id_number"], pii["name"])
         issuer = self.issuer(region_code)
@@ -178,14 +182,21 @@ class Service:
         return self._trust_entry()[2]
 
     def _trust_entry(self):
+        """The signed list, re-signed every 60 s and as soon as a key or anchor changed on disk
+        (in any process: gateway/trustseq.py), each time with a larger ``seq``."""
         with self._lock:
             now = self.now()
-            if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
+            inputs = (*(self.keystore._stamp(o) for o in (NATIONAL, *self.settings.region_codes())),
+                      trustseq.file_stamp(self.anchor_file.path))
+            if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
+                    or inputs != self._trust_inputs:
                 payload = trustlist.build_payload(self._issuer_entries(), now,
                                                   revoked_jti=self.store.revoked_jtis(now),
                                                   anchors=self.anchor_file.load())
+                payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
+                self._trust_inputs = inputs
             return self._trust
 
     def invalidate_trust(self) -> None:

@@ -12,6 +12,8 @@ colour is the worst of them, and the reasons list every fact that counted.
 """
 from __future__ import annotations
 
+import re
+
 from standard.errors import BadRequest
 from standard import SEVERITY, parse_rfc3339, worst
 
@@ -50,7 +52,10 @@ def check_facts(facts: dict) -> dict:
         raise BadRequest("facts must be an object")
     unknown = set(facts) - FACT_KEYS
     if unknown:
-        raise BadRequest(f"unknown fact {sorted(unknown)[0]!r}")
+        # Named back only when it looks like a fact name: the key may be an ID number or a name.
+        shown = sorted(unknown)[0]
+        raise BadRequest(f"unknown fact {shown!r}" if re.fullmatch(r"[a-z_]{1,32}", str(shown))
+                         else f"unknown fact (the facts are {', '.join(sorted(FACT_KEYS))})")
     for test in _items(facts, "tests"):
         if test.get("result") not in ("negative", "positive") or "at" not in test:
             raise BadRequest("each test needs result negative|positive and at")

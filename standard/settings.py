@@ -6,6 +6,7 @@ paths never re-read files while verifying.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,7 +75,10 @@ class Settings:
         for region in self.regions:
             if region.code == code:
                 return region
-        raise UnknownRegion(f"region {code!r} is not configured")
+        # Repeated only when it has a region code's shape (six digits): a caller who swapped
+        # fields may have sent an ID number here (§10: no error repeats personal data).
+        shown = repr(code) if isinstance(code, str) and re.fullmatch(r"[0-9]{6}", code) else "given"
+        raise UnknownRegion(f"region {shown} is not configured")
 
     def region_codes(self) -> list[str]:
         return [r.code for r in self.regions]

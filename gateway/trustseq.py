@@ -1,0 +1,46 @@
+"""When a gateway process must re-sign the trust list, and which ``seq`` the new list gets.
+
+Two attacks on a gateway with several processes (``serve --workers 2``):
+
+* a key revoked in one worker kept verifying green in the other for up to its 60 s cache, and
+  that worker kept handing out the list without the revocation.  So a process re-signs as soon
+  as anything the list is made of changed on disk — a key index (``keys/<owner>/keys.json``,
+  rewritten by rotation and revocation) or the trust-anchor file — one ``stat`` each per call.
+* ``seq`` was the build time in seconds: a list built in the same second as a revocation, before
+  it, had the *same* ``seq`` as the list after it, so an offline verifier that already had the
+  new one still accepted the replayed old one (and its ETag answered 304 to a changed list).
+  :func:`next_seq` hands out strictly increasing numbers for one data directory, across
+  processes: ``max(now, last + 1)`` under a file lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+def file_stamp(path: Path) -> tuple:
+    """Identity of a file as last written (writers replace it, so the inode changes)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def next_seq(path: Path, now: int) -> int:
+    """The next trust-list ``seq`` for this data directory: at least ``now``, and more than any
+    seq handed out before, by any process."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)              # released when the file is closed
+        text = fh.read().strip()
+        last = int(text) if text.isdigit() else 0
+        seq = max(int(now), last + 1)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(str(seq))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return seq

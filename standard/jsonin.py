@@ -1,0 +1,56 @@
+"""JSON from strangers, checked before anything else looks at it.
+
+Two shapes of valid JSON broke the gateway: 1 000 levels of ``[`` (RecursionError in the parser
+or in schema validation) and a lone surrogate escape such as ``"\\ud800"`` (valid JSON, not
+Unicode: it raised UnicodeEncodeError, a 500, wherever the text was hashed or echoed, e.g. a
+batch item's ``id``).  Both are a clear ``bad_request`` here, for HTTP bodies and for the CLI's
+JSON Lines alike.
+"""
+from __future__ import annotations
+
+import json
+
+from standard.errors import BadRequest
+
+MAX_DEPTH = 32        # our deepest request is 4 levels
+
+
+def loads(text, max_depth: int = MAX_DEPTH):
+    """``json.loads`` that raises only BadRequest, for text that is not JSON or not safe JSON."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise BadRequest(f"JSON nested deeper than {max_depth} levels") from None
+    except ValueError:
+        raise BadRequest("not valid JSON") from None
+    return check(value, max_depth)
+
+
+def check(value, max_depth: int = MAX_DEPTH):
+    """``value`` itself, or BadRequest if it nests deeper than ``max_depth`` or holds a string
+    (or member name) that is not Unicode.  Iterative: a recursive walk would hit the very limit
+    it guards against."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _unicode(node)
+            continue
+        if isinstance(node, dict):
+            for key in node:
+                _unicode(key)
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        if depth > max_depth:
+            raise BadRequest(f"JSON nested deeper than {max_depth} levels")
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list, str)))
+    return value
+
+
+def _unicode(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest("JSON text holds a lone surrogate (\\ud800-\\udfff): not Unicode") from None

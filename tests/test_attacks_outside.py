@@ -1,0 +1,254 @@
+"""Issue 10 again, from outside: each test is an attack that still worked against `healthcode
+serve` (threaded) or `serve --workers 2` after the first round of fixes, run over HTTP or the
+CLI exactly as it was found, and refused since.
+
+* a lone surrogate escape (``"\\ud800"``) — valid JSON, not Unicode — gave a 500 on the batch
+  ``id`` and on foreign revocations, and crashed `verify-batch`;
+* a malformed chunked body gave a 500 under gunicorn;
+* a key revoked in one worker kept verifying green in the other for up to a minute;
+* a trust list signed in the same second as a revocation had the same ``seq`` as the one after
+  it, so an offline verifier accepted the replayed older list (and the ETag said 304);
+* an image header claiming more than 32 MP was ``image_unreadable``, not ``payload_too_large``;
+* a region in the URL, or a fact's name, was echoed back (an ID number, a name);
+* refused issuer lookups, revocations and prints left no audit entry.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import sqlite3
+import struct
+import zlib
+
+import pytest
+import requests
+from PIL import Image
+
+from conftest import LiveServer, run_cli
+
+BJ = ("110101197612039635", "刘建国")
+ZJ = ("330102195203154120", "钱淑芬")
+GD = ("440305193606300643", "陈秀英")
+SH = ("310115193302201761", "王桂兰")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """One data directory served twice: Flask's threaded server and two gunicorn workers."""
+    data = tmp_path_factory.mktemp("outside")
+    for region, (id_number, name) in (("110000", BJ), ("330000", ZJ), ("440000", GD), ("310000", SH)):
+        run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, data_dir=data, check=True)
+    threaded = LiveServer(data)
+    workers = LiveServer(data, args=("--workers", "2"))
+
+    def token(role, principal):
+        out = run_cli("credentials", "add", "--role", role, "--id", principal, data_dir=data, check=True)
+        return json.loads(out.stdout)["token"]
+
+    cred = {"operator": token("operator", "op-o"), "dm": token("data_manager", "dm-o")}
+    cred.update(json.loads(run_cli("tokens", data_dir=data, check=True).stdout))
+    threaded.cred = workers.cred = cred
+    yield {"threaded": threaded, "workers": workers, "data": data, "cred": cred}
+    threaded.stop()
+    workers.stop()
+
+
+def call(server, method, path, role=None, **kw):
+    headers = kw.pop("headers", {})
+    if role:
+        headers["Authorization"] = f"Bearer {server.cred[role]}"
+    return requests.request(method, server.url + path, headers=headers, timeout=30, **kw)
+
+
+def no_tracebacks(*servers):
+    for server in servers:
+        assert "Traceback" not in server.log_path.read_text(errors="replace"), server.log_path
+
+
+def raw_http(server, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(request)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+# --- no 500s --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path,role,body", [
+    ("/v1/verify/batch", None, '{"items": [{"id": "\\ud800", "payload": "x"}]}'),
+    ("/v1/admin/revocations", "dm", '{"format": "eu_dcc", "certificate_ids": ["\\ud800"]}'),
+    ("/v1/verify", None, '{"payload": "YKM1:\\udfff"}'),
+    ("/v1/issuers/440000/codes", "440000", '{"id_number": "440305193606300643", "name": "\\ud800"}'),
+])
+@pytest.mark.parametrize("kind", ["threaded", "workers"])
+def test_a_lone_surrogate_escape_is_a_clear_400(world, kind, path, role, body):
+    server = world[kind]
+    r = call(server, "POST", path, role, data=body.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
+    assert "surrogate" in r.json()["error"]["message"]
+    no_tracebacks(server)
+
+
+def test_verify_batch_answers_every_line_even_one_with_a_lone_surrogate(world):
+    lines = '{"id": "\\ud800", "payload": "x"}\n{"id": 2, "payload": "\\ud800"}\n{"id": 3, "payload": "x"}\n'
+    out = run_cli("verify-batch", stdin=lines, data_dir=world["data"])
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    verdicts = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [v["errors"][0]["code"] for v in verdicts] == ["bad_request", "bad_request", "format_unknown"]
+    assert verdicts[2]["id"] == 3
+
+
+@pytest.mark.parametrize("kind", ["threaded", "workers"])
+def test_a_broken_chunked_body_is_a_json_400_and_an_endless_one_a_413(world, kind):
+    server = world[kind]
+    head = (b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    broken = raw_http(server, head + b"zz\r\nabc\r\n0\r\n\r\n")
+    status, _, body = broken.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 400") and json.loads(body)["error"]["code"] == "bad_request", broken
+    chunk = b"186a0\r\n" + b"a" * 100_000 + b"\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        sock.sendall(head + b'c\r\n{"payload":"\r\n')
+        try:
+            for _ in range(100):                        # 10 MB, over the 8 MB a request may carry
+                sock.sendall(chunk)
+        except OSError:
+            pass                                        # the server stopped reading: good
+        answer = sock.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    no_tracebacks(server)
+
+
+# --- keys and the trust list across workers ---------------------------------------------------------
+def test_a_key_revoked_through_one_worker_is_refused_by_every_worker(world):
+    server = world["workers"]
+    code = call(server, "POST", "/v1/issuers/330000/codes", "330000",
+                json={"id_number": ZJ[0], "name": ZJ[1], "kind": "offline"}).json()["qr_text"]
+    assert all(call(server, "POST", "/v1/verify", "operator", json={"payload": code}).json()["valid"]
+               for _ in range(12))                     # both workers hold a list with the key active
+    kid = json.loads(run_cli("keys", "list", data_dir=world["data"], check=True).stdout)["330000"][-1]["kid"]
+    revoked = call(server, "POST", f"/v1/admin/keys/330000/{kid}/revoke", "dm", json={"reason": "stolen"})
+    assert revoked.status_code == 200
+    verdicts = [call(server, "POST", "/v1/verify", "operator", json={"payload": code}).json() for _ in range(12)]
+    assert [v["errors"][0]["code"] if v["errors"] else "valid" for v in verdicts] == ["key_revoked"] * 12
+    for _ in range(6):
+        keys = next(i for i in call(server, "GET", "/v1/trust-list").json()["trust_list"]["issuers"]
+                    if i["region"] == "330000")["keys"]
+        assert next(k for k in keys if k["kid"] == kid)["status"] == "revoked"
+
+
+def test_a_list_signed_in_the_same_second_as_a_revocation_cannot_be_replayed(world, tmp_path):
+    server, data = world["threaded"], world["data"]
+    keys = tmp_path / "national.json"
+    keys.write_text(json.dumps(call(server, "GET", "/v1/trust-list/national-keys").json()))
+    state = tmp_path / "seen.json"
+    for region, (id_number, name) in (("110000", BJ), ("310000", SH), ("440000", GD)):
+        kid = call(server, "POST", f"/v1/admin/keys/{region}/rotate", "dm").json()["kid"]    # a fresh key
+        code = run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, "--kind",
+                       "offline", data_dir=data, check=True).stdout.strip()
+        before = call(server, "GET", "/v1/trust-list")            # signed now ...
+        assert call(server, "POST", f"/v1/admin/keys/{region}/{kid}/revoke", "dm", json={}).status_code == 200
+        after = call(server, "GET", "/v1/trust-list",          # ... and again, within the same second
+                     headers={"If-None-Match": before.headers["ETag"]})
+        assert after.status_code == 200                               # a changed list is never a 304
+        assert after.json()["seq"] > before.json()["seq"]
+        old, new = tmp_path / "old.jws", tmp_path / "new.jws"
+        old.write_text(before.json()["jws"])
+        new.write_text(after.json()["jws"])
+        args = ["--national-keys", str(keys), "--state", str(state)]
+        fresh = run_cli("verify", code, "--trust-list", str(new), *args, data_dir=data)
+        assert fresh.returncode == 1 and json.loads(fresh.stdout)["errors"][0]["code"] == "key_revoked"
+        replay = run_cli("verify", code, "--trust-list", str(old), *args, data_dir=data)
+        assert replay.returncode == 2 and "older than one this verifier already accepted" in replay.stderr
+
+
+# --- image bombs whose header lies ----------------------------------------------------------------
+def lying_image(fmt: str, width: int, height: int) -> bytes:
+    """A real 64×64 image whose header claims width × height, as a bomb's header does."""
+    buffer = io.BytesIO()
+    Image.new("P" if fmt == "GIF" else "L", (64, 64), 255).save(buffer, format=fmt)
+    data = bytearray(buffer.getvalue())
+    if fmt == "PNG":
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    elif fmt == "GIF":                                   # the logical screen, not the frame
+        data[6:10] = struct.pack("<HH", width, height)
+    elif fmt == "JPEG":
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5:sof + 9] = struct.pack(">HH", height, width)
+    elif fmt == "WEBP":
+        start = data.index(b"\x9d\x01\x2a")
+        data[start + 3:start + 7] = struct.pack("<HH", width, height)
+    elif fmt == "TIFF":
+        ifd = struct.unpack_from("<I", data, 4)[0]
+        for i in range(struct.unpack_from("<H", data, ifd)[0]):
+            at = ifd + 2 + 12 * i
+            tag = struct.unpack_from("<H", data, at)[0]
+            if tag in (256, 257):
+                struct.pack_into("<HHII", data, at, tag, 4, 1, width if tag == 256 else height)
+    return bytes(data)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "GIF", "JPEG", "WEBP", "TIFF"])
+@pytest.mark.parametrize("side", [5000, 8900, 16383])
+def test_an_image_header_claiming_too_many_pixels_is_payload_too_large(world, fmt, side):
+    image = lying_image(fmt, side, side)
+    assert len(image) < 5000
+    r = call(world["threaded"], "POST", "/v1/verify", "operator",
+             json={"image_b64": base64.b64encode(image).decode()})
+    assert r.status_code == 200
+    error = r.json()["errors"][0]
+    assert error["code"] == "payload_too_large" and "pixels" in error["message"], error
+
+
+# --- personal data never echoed --------------------------------------------------------------------
+def test_an_id_number_in_a_region_or_a_fact_name_is_not_echoed(world):
+    server = world["threaded"]
+    person = {"id_number": GD[0], "name": GD[1]}
+    answers = [
+        call(server, "POST", f"/v1/issuers/{GD[0]}/codes", "440000", json=person),
+        call(server, "POST", "/v1/issuers/440000/codes", "440000", json={**person, "facts": {GD[0]: GD[1]}}),
+        call(server, "POST", "/v1/issuers/440000/codes", "440000", json={**person, "facts": {GD[1]: True}}),
+    ]
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == \
+        [(404, "region_unknown"), (400, "bad_request"), (400, "bad_request")]
+    cli = [run_cli("issue", "--region", GD[0], "--id-number", GD[0], "--name", GD[1], data_dir=world["data"]),
+           run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], "--facts",
+                   json.dumps({GD[0]: 1}), data_dir=world["data"])]
+    assert [c.returncode for c in cli] == [2, 2]
+    for text in [a.text for a in answers] + [c.stderr for c in cli]:
+        assert GD[0] not in text and GD[1] not in text and "秀" not in text, text
+    assert "unknown fact 'bogus'" in call(server, "POST", "/v1/issuers/440000/codes", "440000",
+                                          json={**person, "facts": {"bogus": 1}}).text   # a name is named
+
+
+# --- audit ------------------------------------------------------------------------------------------
+def audit_since(data, seq: int) -> list[dict]:
+    with sqlite3.connect(data / "healthcode.sqlite3") as db:
+        return [json.loads(row[0]) for row in db.execute("SELECT entry FROM audit_log WHERE seq > ?", (seq,))]
+
+
+def audit_top(data) -> int:
+    with sqlite3.connect(data / "healthcode.sqlite3") as db:
+        return db.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+
+
+@pytest.mark.parametrize("path,role,body,action,result", [
+    ("/v1/issuers/440000/lookup", "510000", {"id_number": GD[0]}, "reissue", "forbidden"),
+    ("/v1/issuers/440000/lookup", None, {"id_number": GD[0]}, "reissue", "unauthorized"),
+    ("/v1/issuers/440000/lookup", "440000", {"id_number": "440305193606300644"}, "reissue", "id_number_invalid"),
+    ("/v1/issuers/440000/lookup", "440000", {"id_number": GD[0], "name": "错"}, "reissue", "identity_not_matched"),
+    ("/v1/issuers/440000/revocations", "510000", {"id_number": GD[0]}, "revoke", "forbidden"),
+    ("/v1/print", "dm", {"people": [{"region": "440000", "id_number": GD[0], "name": GD[1]}]}, "print", "forbidden"),
+    ("/v1/print", "operator", {"people": [{"region": "440000", "id_number": "440305193606300644", "name": "x"}]},
+     "print", "id_number_invalid"),
+])
+def test_refused_issuer_lookups_revocations_and_prints_are_audited_once(world, path, role, body, action, result):
+    top = audit_top(world["data"])
+    r = call(world["threaded"], "POST", path, role, json=body)
+    assert r.status_code in (400, 401, 403, 404) and r.json()["error"]["code"] == result
+    entries = [(e["action"], e["result"]) for e in audit_since(world["data"], top)]
+    assert entries == [(action, result)]
