@@ -17,14 +17,13 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import threading
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from standard import jose
+from standard import filelock, jose
 from adapters.eu_dcc import kid_of
 from standard.errors import BadRequest, HealthCodeError, NotFound
 
@@ -94,7 +93,7 @@ class AnchorFile:
 
     def add(self, anchors: list[dict]) -> list[str]:
         """Store new anchors; the ids of those that were not there yet."""
-        with self._lock:
+        with self._lock, filelock.exclusive(self.path):
             current = self.load()
             known = {a["id"] for a in current}
             new = [a for a in anchors if a["id"] not in known]
@@ -106,7 +105,7 @@ class AnchorFile:
             return [a["id"] for a in new]
 
     def remove(self, anchor_id: str) -> None:
-        with self._lock:
+        with self._lock, filelock.exclusive(self.path):
             current = self.load()
             kept = [a for a in current if a["id"] != anchor_id]
             if len(kept) == len(current):
@@ -114,9 +113,7 @@ class AnchorFile:
             self._write(kept)
 
     def _write(self, anchors: list[dict]) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(anchors, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        filelock.write_atomically(self.path, json.dumps(anchors, ensure_ascii=False, indent=1))
 
 
 def summary(anchor: dict) -> dict:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from standard import filelock
 from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
@@ -63,12 +63,7 @@ def _same(a: str, b: str) -> bool:
 
 
 def _write_private_json(path: Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=1)
-    os.replace(tmp, path)
+    filelock.write_atomically(path, json.dumps(data, indent=1), mode=0o600)
 
 
 class Credentials:
@@ -80,7 +75,7 @@ class Credentials:
 
     # -- regional issuer tokens ------------------------------------------------------------
     def issuer_tokens(self) -> dict[str, str]:
-        with self._lock:
+        with self._lock, filelock.exclusive(self.secrets / "issuer-tokens.json"):
             if self._issuer_tokens is None:
                 path = self.secrets / "issuer-tokens.json"
                 tokens = json.loads(path.read_text()) if path.exists() else {}
@@ -117,7 +112,7 @@ class Credentials:
         record = {"role": role, "id": principal_id, "region": region, "created": now}
         if role == "kiosk":
             record["kiosk_id"] = kiosk_id or principal_id
-        with self._lock:
+        with self._lock, filelock.exclusive(self._path()):          # other workers, the CLI
             records = {d: r for d, r in self._load().items() if r["id"] != principal_id}
             records[_digest(token)] = record
             _write_private_json(self._path(), records)
@@ -131,7 +126,7 @@ class Credentials:
     def revoke(self, principal_id: str) -> dict:
         """Withdraw ``principal_id``'s credential at once, in every process (the file is read on
         every request)."""
-        with self._lock:
+        with self._lock, filelock.exclusive(self._path()):          # other workers, the CLI
             records = self._load()
             kept = {d: r for d, r in records.items() if r["id"] != principal_id}
             if len(kept) == len(records):

@@ -14,9 +14,10 @@ Two attacks on a gateway with several processes (``serve --workers 2``):
 """
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
+
+from standard import filelock
 
 
 def file_stamp(path: Path) -> tuple:
@@ -31,16 +32,8 @@ def file_stamp(path: Path) -> tuple:
 def next_seq(path: Path, now: int) -> int:
     """The next trust-list ``seq`` for this data directory: at least ``now``, and more than any
     seq handed out before, by any process."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    with os.fdopen(fd, "r+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)              # released when the file is closed
-        text = fh.read().strip()
-        last = int(text) if text.isdigit() else 0
-        seq = max(int(now), last + 1)
-        fh.seek(0)
-        fh.truncate()
-        fh.write(str(seq))
-        fh.flush()
-        os.fsync(fh.fileno())
+    with filelock.exclusive(path):
+        text = path.read_text().strip() if path.exists() else ""
+        seq = max(int(now), (int(text) if text.isdigit() else 0) + 1)
+        filelock.write_atomically(path, str(seq))
     return seq

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from standard import jose
+from standard import filelock, jose
 
 NATIONAL = "national"
 
@@ -57,10 +57,8 @@ class KeyStore:
         return [KeyRecord(**r) for r in json.loads(index.read_text())]
 
     def _write_records(self, owner: str, records: list[KeyRecord]) -> None:
-        index = self._dir(owner) / "keys.json"
-        tmp = index.with_suffix(".tmp")
-        tmp.write_text(json.dumps([r.__dict__ for r in records], indent=1))
-        os.replace(tmp, index)      # atomic: a crash never leaves half an index
+        # atomic: a crash never leaves half an index, a reader never sees one
+        filelock.write_atomically(self._dir(owner) / "keys.json", json.dumps([r.__dict__ for r in records], indent=1))
 
     # -- keys -----------------------------------------------------------------------------
     def _stamp(self, owner: str) -> tuple:
@@ -98,22 +96,24 @@ class KeyStore:
         fd = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             fh.write(jose.private_key_to_pem(key))
-        records = [KeyRecord(**{**r.__dict__, "status": "retired", "retired_at": now})
-                   if r.status == "active" else r for r in self.records(owner)]
-        records.append(KeyRecord(kid=kid, alg=alg, created=now, status="active"))
-        self._write_records(owner, records)
+        with filelock.exclusive(folder / "keys.json"):        # a revocation elsewhere is never undone
+            records = [KeyRecord(**{**r.__dict__, "status": "retired", "retired_at": now})
+                       if r.status == "active" else r for r in self.records(owner)]
+            records.append(KeyRecord(kid=kid, alg=alg, created=now, status="active"))
+            self._write_records(owner, records)
         signer = Signer(owner, kid, alg, key)
         self._cache[owner] = (self._stamp(owner), signer)
         return signer
 
     def revoke(self, owner: str, kid: str, now: int | None = None) -> None:
         now = int(now or time.time())
-        records = self.records(owner)
-        if kid not in {r.kid for r in records}:
-            raise KeyError(kid)
-        self._write_records(owner, [
-            KeyRecord(**{**r.__dict__, "status": "revoked", "revoked_at": now}) if r.kid == kid else r
-            for r in records])
+        with filelock.exclusive(self._dir(owner) / "keys.json"):
+            records = self.records(owner)
+            if kid not in {r.kid for r in records}:
+                raise KeyError(kid)
+            self._write_records(owner, [
+                KeyRecord(**{**r.__dict__, "status": "revoked", "revoked_at": now}) if r.kid == kid else r
+                for r in records])
         self._cache.pop(owner, None)
 
     def public_jwks(self, owner: str) -> list[dict]:

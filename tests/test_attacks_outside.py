@@ -10,7 +10,9 @@ CLI exactly as it was found, and refused since.
   it, so an offline verifier accepted the replayed older list (and the ETag said 304);
 * an image header claiming more than 32 MP was ``image_unreadable``, not ``payload_too_large``;
 * a region in the URL, or a fact's name, was echoed back (an ID number, a name);
-* refused issuer lookups, revocations and prints left no audit entry.
+* refused issuer lookups, revocations and prints left no audit entry;
+* credential changes through two workers at once gave 500s (a shared temporary file), and a
+  read-modify-write in one process could undo a revocation made in the other.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import socket
 import sqlite3
 import struct
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -252,3 +255,26 @@ def test_refused_issuer_lookups_revocations_and_prints_are_audited_once(world, p
     assert r.status_code in (400, 401, 403, 404) and r.json()["error"]["code"] == result
     entries = [(e["action"], e["result"]) for e in audit_since(world["data"], top)]
     assert entries == [(action, result)]
+
+
+# --- files several processes change -------------------------------------------------------------------
+def test_credential_changes_through_two_workers_at_once_lose_nothing(world):
+    server = world["workers"]
+    victim = call(server, "POST", "/v1/admin/credentials", "dm", json={"role": "helper", "id": "victim"})
+    assert victim.status_code == 201
+
+    def add(i):
+        return call(server, "POST", "/v1/admin/credentials", "dm", json={"role": "helper", "id": f"crowd-{i}"})
+
+    with ThreadPoolExecutor(12) as pool:
+        adds = [pool.submit(add, i) for i in range(24)]
+        revoke = pool.submit(call, server, "DELETE", "/v1/admin/credentials/victim", "dm")
+        adds += [pool.submit(add, i) for i in range(24, 48)]
+        statuses = [f.result().status_code for f in adds]
+    assert statuses == [201] * 48 and revoke.result().status_code == 200
+    held = {c["id"] for c in call(server, "GET", "/v1/admin/credentials", "dm").json()["credentials"]}
+    assert {f"crowd-{i}" for i in range(48)} <= held and "victim" not in held
+    probe = requests.post(server.url + "/v1/assist/lookup", json={"id_number": GD[0], "name": GD[1]}, timeout=30,
+                          headers={"Authorization": f"Bearer {victim.json()['token']}"})
+    assert probe.status_code == 401                                   # the revocation held
+    no_tracebacks(server)

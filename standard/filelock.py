@@ -1,0 +1,45 @@
+"""Small JSON files that several processes change: credentials, key indexes, trust anchors.
+
+``serve --workers 2`` and the CLI run beside each other on one data directory.  Each kept a
+thread lock only and wrote through one shared ``<name>.tmp``: 60 concurrent credential changes
+over two workers gave 16 × 500 (one process's ``os.replace`` took the other's temporary file),
+and a read-modify-write in one process could silently undo another's — a revoked credential or
+key coming back.  :func:`exclusive` serialises the read-modify-write across processes (``flock``
+on a ``.lock`` beside the file); :func:`write_atomically` writes through a temporary file of
+its own and renames it into place, so readers see the old file or the new one, never half.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def exclusive(path: Path):
+    """Hold the cross-process lock of ``path`` (threads of one process exclude each other too:
+    each call opens its own file description)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)                      # releases the lock
+
+
+def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
