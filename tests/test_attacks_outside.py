@@ -9,6 +9,8 @@ CLI exactly as it was found, and refused since.
 * a trust list signed in the same second as a revocation had the same ``seq`` as the one after
   it, so an offline verifier accepted the replayed older list (and the ETag said 304);
 * an image header claiming more than 32 MP was ``image_unreadable``, not ``payload_too_large``;
+* a 16 MP WebP of 700 bytes costs ~0.25 s to decode and counted as one item: one anonymous client
+  inside its 600 items a minute kept both cores busy;
 * a region in the URL, or a fact's name, was echoed back (an ID number, a name);
 * refused issuer lookups, revocations and prints left no audit entry;
 * credential changes through two workers at once gave 500s (a shared temporary file), and a
@@ -22,6 +24,7 @@ import json
 import socket
 import sqlite3
 import struct
+import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -205,6 +208,24 @@ def test_an_image_header_claiming_too_many_pixels_is_payload_too_large(world, fm
     assert r.status_code == 200
     error = r.json()["errors"][0]
     assert error["code"] == "payload_too_large" and "pixels" in error["message"], error
+
+
+def test_images_weigh_ten_items_against_the_verification_limit(world):
+    server = world["threaded"]
+    token = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "camera-1",
+                               data_dir=world["data"], check=True).stdout)["token"]
+    headers = {"Authorization": f"Bearer {token}"}           # a fresh client of its own
+    image = {"image_b64": base64.b64encode(lying_image("PNG", 100, 100)).decode()}
+    if time.time() % 60 > 45:                                 # the limit counts in one-minute windows
+        time.sleep(61 - time.time() % 60)
+    first = requests.post(server.url + "/v1/verify/batch", json={"items": [image] * 59}, headers=headers, timeout=60)
+    assert first.status_code == 200 and len(first.json()["results"]) == 59          # 590 of 600
+    assert requests.post(server.url + "/v1/verify", json=image, headers=headers, timeout=30).status_code == 200
+    refused = requests.post(server.url + "/v1/verify", json=image, headers=headers, timeout=30)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    texts = requests.post(server.url + "/v1/verify/batch", json={"items": [{"payload": "x"}]}, headers=headers,
+                          timeout=30)
+    assert texts.status_code == 429                           # the same bucket, whatever is sent
 
 
 # --- personal data never echoed --------------------------------------------------------------------
