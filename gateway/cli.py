@@ -75,17 +75,32 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     """Parse a cached trust list, never one older than the newest this verifier accepted
     (remembered in ``state``): replaying last week's list must not un-revoke anything."""
     from standard import trustlist
-    token = Path(trust_list).read_text().strip()
+    token = Path(trust_list).read_text(errors="replace").strip()
     if token.startswith("{"):
-        token = json.loads(token)["jws"]
-    seen = json.loads(state.read_text()).get("seq", 0) if state.exists() else 0
-    trust = trustlist.parse(token, json.loads(Path(national_keys).read_text()), now, min_seq=seen)
+        token = _json_file(Path(trust_list), "--trust-list", dict).get("jws")
+    # An unreadable state is refused, never taken as "nothing seen yet" (that would let a replayed
+    # list back in); exit 2 like any other misuse, never a traceback that looks like "not valid".
+    seen = _json_file(state, "--state", dict).get("seq", 0) if state.exists() else 0
+    if not isinstance(seen, int) or isinstance(seen, bool):
+        raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
+    trust = trustlist.parse(token, _json_file(Path(national_keys), "--national-keys", dict), now, min_seq=seen)
     if trust.seq > seen:
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
         tmp.write_text(json.dumps({"seq": trust.seq}))
         tmp.replace(state)
     return trust
+
+
+def _json_file(path: Path, option: str, kind: type):
+    from standard import jsonin
+    try:
+        value = jsonin.loads(path.read_text(errors="replace"))
+    except BadRequest as exc:
+        raise BadRequest(f"{option} {path}: {exc.message}") from None
+    if not isinstance(value, kind):
+        raise BadRequest(f"{option} {path}: not a JSON {'object' if kind is dict else kind.__name__}")
+    return value
 
 
 @main.command()

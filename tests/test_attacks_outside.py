@@ -13,6 +13,8 @@ CLI exactly as it was found, and refused since.
   inside its 600 items a minute kept both cores busy;
 * a region in the URL, or a fact's name, was echoed back (an ID number, a name);
 * refused issuer lookups, revocations and prints left no audit entry;
+* the offline verifier crashed (a traceback and exit 1, which means "not valid") on a state,
+  national-keys or trust-list file that is not what it should be;
 * credential changes through two workers at once gave 500s (a shared temporary file), and a
   read-modify-write in one process could undo a revocation made in the other.
 """
@@ -169,6 +171,24 @@ def test_a_list_signed_in_the_same_second_as_a_revocation_cannot_be_replayed(wor
         assert fresh.returncode == 1 and json.loads(fresh.stdout)["errors"][0]["code"] == "key_revoked"
         replay = run_cli("verify", code, "--trust-list", str(old), *args, data_dir=data)
         assert replay.returncode == 2 and "older than one this verifier already accepted" in replay.stderr
+
+
+@pytest.mark.parametrize("state_text", ["garbage", '{"seq": "abc"}', "[]", '{"seq": true}', '{"seq": null}'])
+def test_the_offline_verifier_refuses_a_broken_state_instead_of_crashing_or_forgetting(world, tmp_path, state_text):
+    data = world["data"]
+    listed, keys, state = tmp_path / "list.jws", tmp_path / "keys.json", tmp_path / "state.json"
+    run_cli("trust-list", "--out", str(listed), "--national-keys", str(keys), data_dir=data, check=True)
+    code = run_cli("issue", "--region", "110000", "--id-number", BJ[0], "--name", BJ[1], data_dir=data,
+                   check=True).stdout.strip()
+    state.write_text(state_text)
+    out = run_cli("verify", code, "--trust-list", str(listed), "--national-keys", str(keys), "--state", str(state),
+                  data_dir=data)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "--state" in out.stderr, out.stderr
+    assert state.read_text() == state_text                  # not reset to "nothing seen yet"
+    keys.write_text("not json")
+    out = run_cli("verify", code, "--trust-list", str(listed), "--national-keys", str(keys), "--state",
+                  str(tmp_path / "fresh.json"), data_dir=data)
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "--national-keys" in out.stderr, out.stderr
 
 
 # --- image bombs whose header lies ----------------------------------------------------------------
