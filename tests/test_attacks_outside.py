@@ -5,6 +5,8 @@ CLI exactly as it was found, and refused since.
 * a lone surrogate escape (``"\\ud800"``) — valid JSON, not Unicode — gave a 500 on the batch
   ``id`` and on foreign revocations, and crashed `verify-batch`;
 * a malformed chunked body gave a 500 under gunicorn;
+* 7.8 MB of ``[{},{},…]`` parsed into ~300 MB of objects before anything refused it: eight at
+  once took the threaded server to 3 GB;
 * a key revoked in one worker kept verifying green in the other for up to a minute;
 * a trust list signed in the same second as a revocation had the same ``seq`` as the one after
   it, so an offline verifier accepted the replayed older list (and the ETag said 304);
@@ -26,6 +28,7 @@ import json
 import socket
 import sqlite3
 import struct
+import threading
 import time
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -98,6 +101,40 @@ def test_a_lone_surrogate_escape_is_a_clear_400(world, kind, path, role, body):
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request", r.text
     assert "surrogate" in r.json()["error"]["message"]
     no_tracebacks(server)
+
+
+def rss_mb(pid: int) -> int:
+    return int(open(f"/proc/{pid}/status").read().split("VmRSS:")[1].split()[0]) // 1024
+
+
+def test_millions_of_tiny_json_values_are_refused_before_parsing(world):
+    server = world["threaded"]
+    body = b"[" + b"{}," * 2_600_000 + b"{}]"                  # 7.8 MB, under the 8 MB cap
+    before, peak, done = rss_mb(server.proc.pid), [0], []
+
+    def watch():
+        while not done:
+            peak[0] = max(peak[0], rss_mb(server.proc.pid))
+            time.sleep(0.02)
+
+    def send(path):
+        return requests.post(server.url + path, data=body, timeout=120, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {server.cred['operator']}"})
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(send, ["/v1/verify", "/v1/verify/batch", "/v1/kiosk/lookup", "/v1/transcode"]))
+    done.append(True)
+    watcher.join()
+    for r in answers:
+        assert r.status_code == 400 and "more than 20,000 values" in r.json()["error"]["message"], r.text
+    assert peak[0] - before < 200, (before, peak)            # was +1.5 GB for four at once
+    full = {"items": [{"id": i, "payload": f"YKM1:junk-{i}"} for i in range(500)], "place": "站, 口"}
+    bulk = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "bulk-1", data_dir=world["data"],
+                              check=True).stdout)["token"]                # its own verification budget
+    assert requests.post(server.url + "/v1/verify/batch", json=full, timeout=60,
+                         headers={"Authorization": f"Bearer {bulk}"}).status_code == 200
 
 
 def test_verify_batch_answers_every_line_even_one_with_a_lone_surrogate(world):
