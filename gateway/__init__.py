@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import threading
 
-from flask import Flask, jsonify, request
+from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from standard.settings import MAX_REQUEST_BYTES
 from standard import jsonin
-from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
+from standard.errors import BadRequest, HealthCodeError
+from gateway import bodies
 from gateway.service import Service
 
 log = logging.getLogger(__name__)
@@ -91,21 +92,7 @@ class SafeJSONProvider(DefaultJSONProvider):
 
 
 def _register_errors(app: Flask) -> None:
-    @app.before_request
-    def read_body():
-        """Read the body before any view looks at it (at most MAX_CONTENT_LENGTH, chunked or
-        not): a malformed chunk size under gunicorn raised gunicorn's own parse error out of
-        ``get_json`` — a 500 with a stack trace in the log.  Unreadable is a 400."""
-        if request.method in ("POST", "PUT", "PATCH", "DELETE"):
-            try:
-                body = request.get_data(cache=True)
-            except HTTPException:
-                raise
-            except Exception:            # noqa: BLE001 — the server's parser, not our code
-                raise BadRequest("request body could not be read (bad chunked encoding, or cut off)") from None
-            if request.content_length is None and len(body) >= MAX_REQUEST_BYTES:
-                # A chunked body is cut at the cap without a word: say so, don't parse the stub.
-                raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES // 1_000_000} MB")
+    bodies.install(app)
 
     @app.errorhandler(HealthCodeError)
     def domain_error(exc: HealthCodeError):

@@ -5,6 +5,7 @@ CLI exactly as it was found, and refused since.
 * a lone surrogate escape (``"\\ud800"``) — valid JSON, not Unicode — gave a 500 on the batch
   ``id`` and on foreign revocations, and crashed `verify-batch`;
 * a malformed chunked body gave a 500 under gunicorn;
+* forty 7.9 MB bodies at once took the threaded server to 800 MB (nothing bounded their count);
 * 7.8 MB of ``[{},{},…]`` parsed into ~300 MB of objects before anything refused it: eight at
   once took the threaded server to 3 GB;
 * a key revoked in one worker kept verifying green in the other for up to a minute;
@@ -110,31 +111,61 @@ def rss_mb(pid: int) -> int:
 def test_millions_of_tiny_json_values_are_refused_before_parsing(world):
     server = world["threaded"]
     body = b"[" + b"{}," * 2_600_000 + b"{}]"                  # 7.8 MB, under the 8 MB cap
-    before, peak, done = rss_mb(server.proc.pid), [0], []
-
-    def watch():
-        while not done:
-            peak[0] = max(peak[0], rss_mb(server.proc.pid))
-            time.sleep(0.02)
 
     def send(path):
         return requests.post(server.url + path, data=body, timeout=120, headers={
             "Content-Type": "application/json", "Authorization": f"Bearer {server.cred['operator']}"})
 
-    watcher = threading.Thread(target=watch)
-    watcher.start()
-    with ThreadPoolExecutor(4) as pool:
-        answers = list(pool.map(send, ["/v1/verify", "/v1/verify/batch", "/v1/kiosk/lookup", "/v1/transcode"]))
-    done.append(True)
-    watcher.join()
+    def four():
+        with ThreadPoolExecutor(4) as pool:
+            return list(pool.map(send, ["/v1/verify", "/v1/verify/batch", "/v1/kiosk/lookup", "/v1/transcode"]))
+
+    grew, answers = peak_rss_during(server.proc.pid, four)
     for r in answers:
         assert r.status_code == 400 and "more than 20,000 values" in r.json()["error"]["message"], r.text
-    assert peak[0] - before < 200, (before, peak)            # was +1.5 GB for four at once
+    assert grew < 200, grew                                       # was +1.5 GB for four at once
     full = {"items": [{"id": i, "payload": f"YKM1:junk-{i}"} for i in range(500)], "place": "站, 口"}
     bulk = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "bulk-1", data_dir=world["data"],
                               check=True).stdout)["token"]                # its own verification budget
     assert requests.post(server.url + "/v1/verify/batch", json=full, timeout=60,
                          headers={"Authorization": f"Bearer {bulk}"}).status_code == 200
+
+
+def peak_rss_during(pid: int, work) -> tuple[int, object]:
+    """(MB the process grew at most while ``work()`` ran, what work returned)."""
+    before, peak, done = rss_mb(pid), [0], []
+
+    def watch():
+        while not done:
+            peak[0] = max(peak[0], rss_mb(pid))
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        result = work()
+    finally:
+        done.append(True)
+        watcher.join()
+    return peak[0] - before, result
+
+
+def test_many_large_bodies_at_once_are_held_a_few_at_a_time(world):
+    server = world["threaded"]
+    body = b'{"payload": "' + b"a" * 7_900_000 + b'"}'           # 7.9 MB, under the 8 MB cap
+
+    def send(_):
+        return requests.post(server.url + "/v1/verify", data=body, timeout=120, headers={
+            "Content-Type": "application/json", "Authorization": f"Bearer {server.cred['operator']}"})
+
+    def flood():
+        with ThreadPoolExecutor(24) as pool:
+            return list(pool.map(send, range(24)))
+
+    grew, answers = peak_rss_during(server.proc.pid, flood)
+    assert [r.status_code for r in answers] == [200] * 24           # all answered: a too-long payload verdict
+    assert all(r.json()["errors"][0]["code"] == "payload_too_large" for r in answers)
+    assert grew < 200, grew                                       # was ~20 MB each, all at once
 
 
 def test_verify_batch_answers_every_line_even_one_with_a_lone_surrogate(world):
