@@ -10,9 +10,17 @@ from flask import Blueprint, Response, jsonify, request
 
 from adapters import qr
 from gateway.common import bearer_token, json_body, optional_str, person_from, principal, service
-from standard.errors import HealthCodeError
+from gateway.limits import MinuteCounter
+from standard.errors import HealthCodeError, RateLimited
 
 bp = Blueprint("people", __name__)
+
+
+# A stranger's refused calls are audited one by one up to this many a minute per address (per
+# process); past it they get 429 and no entry.  Unbounded, 1 000 tokenless requests in 2 s
+# wrote 1 000 entries (4 MB) into a log that is never purged.
+STRANGER_AUDITS_PER_MINUTE = 30
+_strangers = MinuteCounter()
 
 
 def audited(action: str):
@@ -28,6 +36,11 @@ def audited(action: str):
                 if not getattr(exc, "audited", False):
                     svc = service()
                     who = svc.credentials.caller(bearer_token())
+                    if who is None:
+                        count, reset = _strangers.add(str(request.remote_addr), svc.now())
+                        if count > STRANGER_AUDITS_PER_MINUTE:
+                            raise RateLimited("too many refused requests from this address this minute",
+                                              retry_after=max(reset, 1)) from None
                     actor = who.as_actor() if who else {"role": "unauthenticated", "id": request.remote_addr}
                     svc.audit.record(actor, action, None, result=exc.code)
                 raise

@@ -15,7 +15,8 @@ CLI exactly as it was found, and refused since.
 * a 16 MP WebP of 700 bytes costs ~0.25 s to decode and counted as one item: one anonymous client
   inside its 600 items a minute kept both cores busy;
 * a region in the URL, or a fact's name, was echoed back (an ID number, a name);
-* refused issuer lookups, revocations and prints left no audit entry;
+* refused issuer lookups, revocations and prints left no audit entry — while a stranger's
+  refused lookups wrote one entry each, without limit (1 000 in 2 s, 4 MB, never purged);
 * the offline verifier crashed (a traceback and exit 1, which means "not valid") on a state,
   national-keys or trust-list file that is not what it should be;
 * credential changes through two workers at once gave 500s (a shared temporary file), and a
@@ -387,3 +388,23 @@ def test_credential_changes_through_two_workers_at_once_lose_nothing(world):
                           headers={"Authorization": f"Bearer {victim.json()['token']}"})
     assert probe.status_code == 401                                   # the revocation held
     no_tracebacks(server)
+
+
+def test_a_stranger_cannot_flood_the_audit_log_with_refused_lookups(world):
+    server, data = world["threaded"], world["data"]
+    if time.time() % 60 > 40:                                 # strangers are counted per minute
+        time.sleep(61 - time.time() % 60)
+    top = audit_top(data)
+    answers = [requests.post(server.url + "/v1/assist/lookup", json={"id_number": "x", "name": "y"}, timeout=30,
+                             headers={"Authorization": f"Bearer not-a-token-{i}"}) for i in range(80)]
+    statuses = [a.status_code for a in answers]
+    written = audit_since(data, top)
+    assert 25 <= statuses.count(401) <= 30 and statuses.count(429) == 80 - statuses.count(401), statuses
+    assert [(e["action"], e["result"], e["actor"]["role"]) for e in written] == \
+        [("assisted_lookup", "unauthorized", "unauthenticated")] * statuses.count(401)
+    assert int(answers[-1].headers["Retry-After"]) >= 1
+    helper = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "desk-9", data_dir=data,
+                                check=True).stdout)["token"]
+    own = requests.post(server.url + "/v1/assist/lookup", json={"id_number": GD[0], "name": GD[1]}, timeout=30,
+                        headers={"Authorization": f"Bearer {helper}"})
+    assert own.status_code == 200                               # a credential is not a stranger
