@@ -72,19 +72,40 @@ class Credentials:
         self.region_codes = tuple(region_codes)
         self._lock = threading.Lock()
         self._issuer_tokens: dict[str, str] | None = None
+        self._issuer_stamp: tuple = ()
 
     # -- regional issuer tokens ------------------------------------------------------------
+    def _issuer_path(self) -> Path:
+        return self.secrets / "issuer-tokens.json"
+
     def issuer_tokens(self) -> dict[str, str]:
-        with self._lock, filelock.exclusive(self.secrets / "issuer-tokens.json"):
-            if self._issuer_tokens is None:
-                path = self.secrets / "issuer-tokens.json"
+        """Each region's issuer token, re-read when the file changes (a rotation in another
+        process takes effect at once; before, a process kept the tokens it read first forever)."""
+        path = self._issuer_path()
+        stamp = filelock.file_stamp(path)
+        with self._lock:
+            if self._issuer_tokens is None or stamp != self._issuer_stamp:
                 tokens = json.loads(path.read_text()) if path.exists() else {}
-                missing = [code for code in self.region_codes if code not in tokens]
-                if missing:
-                    tokens.update({code: secrets.token_urlsafe(24) for code in missing})
-                    _write_private_json(path, tokens)
-                self._issuer_tokens = tokens
+                if any(code not in tokens for code in self.region_codes):
+                    with filelock.exclusive(path):
+                        tokens = json.loads(path.read_text()) if path.exists() else {}
+                        missing = [code for code in self.region_codes if code not in tokens]
+                        if missing:
+                            tokens.update({code: secrets.token_urlsafe(24) for code in missing})
+                            _write_private_json(path, tokens)
+                    stamp = filelock.file_stamp(path)
+                self._issuer_tokens, self._issuer_stamp = tokens, stamp
             return self._issuer_tokens
+
+    def _rotate_issuer(self, region: str) -> None:
+        """A leaked issuer token mints codes of any colour: revoking it gives the region a new
+        one (``healthcode tokens`` shows it) and the old one stops working in every process."""
+        path = self._issuer_path()
+        with self._lock, filelock.exclusive(path):
+            tokens = json.loads(path.read_text()) if path.exists() else {}
+            tokens[region] = secrets.token_urlsafe(24)
+            _write_private_json(path, tokens)
+            self._issuer_tokens = None
 
     # -- other roles ---------------------------------------------------------------------------
     def _path(self) -> Path:
@@ -106,6 +127,8 @@ class Credentials:
                 raise BadRequest(f"{what} must be 1-64 letters, digits, '.', '_' or '-'")
         if principal_id is None:
             raise BadRequest("id must be 1-64 letters, digits, '.', '_' or '-'")
+        if principal_id.startswith("issuer-"):
+            raise BadRequest("ids issuer-<region> are the regional issuers' own")
         if kiosk_id is not None and role != "kiosk":
             raise BadRequest("only kiosk credentials are bound to a kiosk_id")
         token = f"{role[:3]}_{secrets.token_urlsafe(24)}"
@@ -119,13 +142,18 @@ class Credentials:
         return token
 
     def list(self) -> list[dict]:
-        """Who holds a credential (never a token or its hash)."""
-        return sorted(({k: v for k, v in r.items() if v is not None} for r in self._load().values()),
+        """Who holds a credential (never a token or its hash), regional issuers included."""
+        issuers = [{"role": "issuer", "id": f"issuer-{code}", "region": code} for code in self.region_codes]
+        return sorted(issuers + [{k: v for k, v in r.items() if v is not None} for r in self._load().values()],
                       key=lambda r: (r["role"], r["id"]))
 
     def revoke(self, principal_id: str) -> dict:
         """Withdraw ``principal_id``'s credential at once, in every process (the file is read on
-        every request)."""
+        every request).  ``issuer-<region>`` replaces that region's issuer token."""
+        region = principal_id.removeprefix("issuer-") if isinstance(principal_id, str) else None
+        if principal_id != region and region in self.region_codes:
+            self._rotate_issuer(region)
+            return {"id": principal_id, "role": "issuer"}
         with self._lock, filelock.exclusive(self._path()):          # other workers, the CLI
             records = self._load()
             kept = {d: r for d, r in records.items() if r["id"] != principal_id}

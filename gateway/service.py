@@ -16,6 +16,7 @@ from gateway import anchors
 from standard import idcard
 from gateway import metrics
 from gateway import trustseq
+from standard import filelock
 from issuers import printing
 import standard
 from adapters import transcoding
@@ -187,7 +188,7 @@ class Service:
         with self._lock:
             now = self.now()
             inputs = (*(self.keystore._stamp(o) for o in (NATIONAL, *self.settings.region_codes())),
-                      trustseq.file_stamp(self.anchor_file.path))
+                      filelock.file_stamp(self.anchor_file.path))
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
                     or inputs != self._trust_inputs:
                 payload = trustlist.build_payload(self._issuer_entries(), now,

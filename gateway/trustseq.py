@@ -14,19 +14,9 @@ Two attacks on a gateway with several processes (``serve --workers 2``):
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from standard import filelock
-
-
-def file_stamp(path: Path) -> tuple:
-    """Identity of a file as last written (writers replace it, so the inode changes)."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return ()
-    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def next_seq(path: Path, now: int) -> int:

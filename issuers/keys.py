@@ -63,11 +63,7 @@ class KeyStore:
     # -- keys -----------------------------------------------------------------------------
     def _stamp(self, owner: str) -> tuple:
         """Identity of the index as written: os.replace makes a new inode on every write."""
-        try:
-            st = (self._dir(owner) / "keys.json").stat()
-        except FileNotFoundError:
-            return ()
-        return st.st_ino, st.st_mtime_ns, st.st_size
+        return filelock.file_stamp(self._dir(owner) / "keys.json")
 
     def signer(self, owner: str, alg: str = "ES256") -> Signer:
         """The owner's active signing key, created on first use.  The cache is checked against

@@ -17,6 +17,16 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def file_stamp(path: Path) -> tuple:
+    """Identity of a file as last written (writers replace it, so the inode changes): a cache
+    compares stamps to notice another process's change with one ``stat``."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return ()
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 @contextmanager
 def exclusive(path: Path):
     """Hold the cross-process lock of ``path`` (threads of one process exclude each other too:

@@ -19,6 +19,8 @@ CLI exactly as it was found, and refused since.
   refused lookups wrote one entry each, without limit (1 000 in 2 s, 4 MB, never purged);
 * the offline verifier crashed (a traceback and exit 1, which means "not valid") on a state,
   national-keys or trust-list file that is not what it should be;
+* a regional issuer's token — which mints codes of any colour — could not be revoked or
+  replaced at all, and each process kept the tokens it read first;
 * credential changes through two workers at once gave 500s (a shared temporary file), and a
   read-modify-write in one process could undo a revocation made in the other.
 """
@@ -408,3 +410,31 @@ def test_a_stranger_cannot_flood_the_audit_log_with_refused_lookups(world):
     own = requests.post(server.url + "/v1/assist/lookup", json={"id_number": GD[0], "name": GD[1]}, timeout=30,
                         headers={"Authorization": f"Bearer {helper}"})
     assert own.status_code == 200                               # a credential is not a stranger
+
+
+def test_a_leaked_issuer_token_is_revoked_in_every_worker(world):
+    server, data = world["workers"], world["data"]
+    person = {"id_number": "510107199501013071", "name": "张伟"}
+    leaked = world["cred"]["510000"]
+    assert all(call(server, "POST", "/v1/issuers/510000/codes", "510000", json=person).status_code == 201
+               for _ in range(6))                                # both workers know the token
+    listed = call(server, "GET", "/v1/admin/credentials", "dm").json()["credentials"]
+    assert {"role": "issuer", "id": "issuer-510000", "region": "510000"} in listed
+    assert leaked not in json.dumps(listed)
+    assert call(server, "DELETE", "/v1/admin/credentials/issuer-510000", "operator").status_code == 403
+    gone = call(server, "DELETE", "/v1/admin/credentials/issuer-510000", "dm")
+    assert gone.status_code == 200 and gone.json()["revoked"] == {"id": "issuer-510000", "role": "issuer"}
+    assert [call(server, "POST", "/v1/issuers/510000/codes", "510000", json=person).status_code
+            for _ in range(8)] == [401] * 8
+    fresh = json.loads(run_cli("tokens", data_dir=data, check=True).stdout)["510000"]
+    assert fresh != leaked
+    world["cred"]["510000"] = fresh
+    assert call(server, "POST", "/v1/issuers/510000/codes", "510000", json=person).status_code == 201
+    cli = run_cli("credentials", "revoke", "issuer-510000", data_dir=data)
+    assert cli.returncode == 0 and json.loads(run_cli("tokens", data_dir=data, check=True).stdout)["510000"] != fresh
+    world["cred"]["510000"] = json.loads(run_cli("tokens", data_dir=data, check=True).stdout)["510000"]
+    top = audit_top(data) - 10
+    assert any(e["action"] == "credential_revoke" and e["detail"].get("role") == "issuer"
+               for e in audit_since(data, top))
+    squat = call(server, "POST", "/v1/admin/credentials", "dm", json={"role": "helper", "id": "issuer-440000"})
+    assert squat.status_code == 400                                  # nobody else may take that name
