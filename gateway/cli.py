@@ -53,8 +53,10 @@ def regions():
 @click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
 @click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
-def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
-    """Issue a code; print its QR text."""
+@click.option("--json", "as_json", is_flag=True, help="print {qr_text, status, reasons, kind, expires_at, ...}")
+def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_json):
+    """Issue a code; print its QR text (status and reasons on stderr, so staff see the colour
+    the rules decided), or everything as JSON with --json."""
     from issuers import make_person
     try:
         facts_obj = json.loads(facts) if facts else None
@@ -68,7 +70,15 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
         _fail_usage(exc)
     if png:
         Path(png).write_bytes(qr.render_png(issued.qr_text))
+    c = issued.claims
+    if as_json:
+        _emit({"qr_text": issued.qr_text, "status": c["status"], "reasons": list(c["reasons"]),
+               "region": c["region"], "format": issued.format, "kind": c["kind"],
+               "holder": {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+               "code_id": c["jti"], "expires_at": standard.rfc3339(c["exp"])})
+        return
     click.echo(issued.qr_text)
+    click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
 def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
