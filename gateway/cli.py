@@ -12,7 +12,7 @@ import click
 
 from adapters import qr
 import standard
-from gateway.anchors import anchors_from_bytes, parse_anchor
+from gateway.anchors import anchors_from_bytes, parse_anchor, validity_warnings
 from standard.errors import BadRequest, HealthCodeError
 from adapters.verifier import Verdict
 
@@ -120,6 +120,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         _fail_usage(exc)
     if text is None and image is None:
         text = sys.stdin.read()
+    if image is None and not text.strip():
+        raise click.UsageError("no code given: pass the QR text, --image FILE, or pipe it on stdin")
     try:
         anchors = [a for path in trust_files for a in anchors_from_bytes(Path(path).read_bytes())]
     except HealthCodeError as exc:
@@ -281,7 +283,11 @@ def anchors_add(files, iss):
     """Trust the certificates / keys in FILES (PEM, DER, JWK or JWKS); they ride in the trust list."""
     try:
         values = [a for path in files for a in anchors_from_bytes(Path(path).read_bytes(), iss)]
-        _emit({"added": _service().add_anchors(values, DATA_MANAGER_CLI, iss)})
+        svc = _service()
+        warnings = [w for v in values for w in validity_warnings(parse_anchor(v, iss), svc.now())]
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        _emit({"added": svc.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -372,6 +378,26 @@ def _read_batch(path: str) -> list:
     return entries
 
 
+def _print_target(out: str | None) -> str:
+    """Cards hold codes of real people: never written into the source tree by default, and never
+    over a file the repository tracks."""
+    import subprocess
+    import time
+    root = standard.PROJECT_ROOT
+    inside = lambda p: p == root or root in p.parents          # noqa: E731
+    if out is None:
+        if inside(Path.cwd().resolve()) and (root / ".git").exists():
+            raise click.UsageError(f"give --out FILE.pdf: the current directory is the source tree ({root})")
+        out = f"cards-{time.strftime('%Y%m%d-%H%M%S')}.pdf"
+    target = Path(out).resolve()
+    if inside(target) and (root / ".git").exists():
+        tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", str(target)],
+                                 capture_output=True).returncode == 0
+        if tracked:
+            raise click.UsageError(f"{out} is a file of the repository; choose another --out")
+    return out
+
+
 @main.command("print")
 @click.option("--region")
 @click.option("--id-number")
@@ -379,9 +405,12 @@ def _read_batch(path: str) -> list:
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]))
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="the PDF to write (default: cards-<time>.pdf in the current directory, "
+                   "which must not be the source tree)")
 def print_cmd(region, id_number, name, status, batch, layout, out):
     """Print offline codes (valid 7 days by default) as a PDF."""
+    out = _print_target(out)
     from issuers import make_person
     if batch:
         entries = _read_batch(batch)
