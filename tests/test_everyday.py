@@ -47,9 +47,10 @@ def test_print_never_writes_into_the_source_tree_by_default(data_dir, tmp_path):
     before = set(ROOT.iterdir())
     in_repo = subprocess.run([str(BIN / "healthcode"), *person], cwd=ROOT, env=env, capture_output=True, text=True)
     assert in_repo.returncode == 2 and "--out" in in_repo.stderr and set(ROOT.iterdir()) == before
+    readme = (ROOT / "README.md").read_bytes()
     tracked = run_cli(*person, "--out", str(ROOT / "README.md"), data_dir=data_dir)
     assert tracked.returncode == 2 and "file of the repository" in tracked.stderr
-    assert subprocess.run(["git", "-C", str(ROOT), "diff", "--quiet", "README.md"]).returncode == 0
+    assert (ROOT / "README.md").read_bytes() == readme
     elsewhere = subprocess.run([str(BIN / "healthcode"), *person], cwd=tmp_path, env=env, capture_output=True,
                                text=True, check=True)
     written = tmp_path / json.loads(elsewhere.stdout)["out"]
@@ -98,7 +99,7 @@ def test_a_printed_card_says_beijing_time_and_what_to_do_and_fills_its_page(data
     verdict = json.loads(run_cli("verify", code, data_dir=data_dir).stdout)
     assert verdict["valid"] and verdict["status"] == "red" and verdict["kind"] == "offline"
     folder = Path(os.environ.get("HEALTHCODE_SCREENSHOTS") or tmp_path)
-    card_png(out.read_bytes(), scale=0.9)[0].save(folder / "card.png", optimize=True)
+    card_png(out.read_bytes(), scale=0.9)[0].quantize(colors=32).save(folder / "card.png", optimize=True)
 
 
 def _png(image) -> bytes:

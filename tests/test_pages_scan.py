@@ -83,7 +83,8 @@ def screenshot(driver, name: str, tmp_path: Path) -> Path:
     folder = Path(os.environ.get("HEALTHCODE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    driver.save_screenshot(str(path))
+    image = Image.open(__import__("io").BytesIO(driver.get_screenshot_as_png())).convert("RGB")
+    image.quantize(colors=64).save(path, optimize=True)          # flat colours: small files
     return path
 
 
