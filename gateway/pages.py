@@ -62,3 +62,12 @@ def standard_text():
 def openapi():
     import standard
     return jsonify(standard.load_schema("openapi.json"))
+
+
+@bp.get("/checkpoint-sw.js")
+def checkpoint_worker():
+    """The checkpoint's service worker, served from the root so it may control /checkpoint."""
+    from flask import current_app, send_from_directory
+    response = send_from_directory(current_app.static_folder, "checkpoint-sw.js", mimetype="text/javascript")
+    response.cache_control.no_cache = True
+    return response

@@ -59,7 +59,7 @@ def below_the_fold(driver):
       return out;""", FOLD)
 
 
-@pytest.mark.parametrize("size", [(1280, 800), (412, 915)])
+@pytest.mark.parametrize("size", [(1280, 800), (1280, 757), (412, 915)])
 def test_red_is_spoken_explained_and_fits_the_screen(server, size, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -132,3 +132,27 @@ def test_without_a_token_staff_are_told_how_to_set_the_kiosk_up(server):
         assert below_the_fold(driver) == []
     finally:
         driver.quit()
+
+
+def test_the_index_says_what_a_person_can_do_here_chinese_first(server):
+    from selenium.webdriver.common.by import By
+    import requests
+    driver = chromium(size=(412, 915))
+    try:
+        driver.get(server.url + "/")
+        cards = driver.find_elements(By.CSS_SELECTOR, "main .card")
+        ids = [c.get_attribute("id") for c in cards]
+        assert ids == ["go-checkpoint", "go-kiosk", "go-print", "go-standard", "go-api", "go-ops"]
+        for card in cards:
+            zh = card.find_element(By.CLASS_NAME, "zh")
+            en = card.find_element(By.CLASS_NAME, "en")
+            assert any("\u4e00" <= ch <= "\u9fff" for ch in zh.text) and en.text.isascii()
+            assert zh.location["y"] < en.location["y"]                     # Chinese first
+        assert "打印纸质码" in driver.find_element(By.ID, "go-print").text
+    finally:
+        driver.quit()
+    for path in ("/checkpoint", "/kiosk", "/standard", "/v1/openapi.json", "/ops"):
+        r = requests.get(server.url + path, timeout=5)
+        assert r.status_code == 200, path
+    assert "## 7. Trust list" in requests.get(server.url + "/standard", timeout=5).text
+    assert requests.get(server.url + "/v1/openapi.json", timeout=5).json()["openapi"].startswith("3.")

@@ -251,3 +251,30 @@ def test_browser_and_gateway_reach_the_same_verdict_for_every_format(server):
         assert offline_verdict(driver, texts[0], later)["errors"][0]["code"] == "expired"
     finally:
         driver.quit()
+
+
+def test_offline_the_page_even_reloads(tmp_path_factory):
+    """Reloaded with the gateway gone, the page comes from its service worker's cache and still
+    verifies from the trust list it kept."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    data = tmp_path_factory.mktemp("reload")
+    srv = LiveServer(data)
+    code = issue(data, "--region", "330000", "--id-number", "330102195203154120", "--name", "钱淑芬",
+                 "--status", "yellow", "--kind", "offline")
+    driver = chromium()
+    try:
+        driver.get(srv.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready"
+                 and d.execute_script("return document.body.dataset.sw") == "ready")
+        wait_for(driver, lambda d: d.execute_script("return navigator.serviceWorker.controller !== null"))
+        srv.stop()
+        driver.get(srv.url + "/checkpoint")                                   # no server behind it now
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+        driver.find_element(By.ID, "payload").send_keys(code + Keys.ENTER)
+        wait_for(driver, lambda d: verdict_attrs(d) == ("true", "yellow"))
+        assert driver.find_element(By.ID, "result").get_attribute("data-offline") == "true"
+        assert driver.find_element(By.ID, "holder").text.startswith("钱*芬")
+    finally:
+        driver.quit()
+        srv.stop()
