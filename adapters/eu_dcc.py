@@ -50,6 +50,7 @@ import standard
 from standard.errors import AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SignatureInvalid, UnknownKey
 from adapters import compression
 from adapters import dcc_schema
+from adapters import revocation_lists
 from adapters import foreign_rules
 from adapters.base import CLOCK_SKEW, Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
@@ -493,6 +494,8 @@ class DccAdapter:
         check_certificate_validity(cert, now)
         kind = validate_dcc(cwt.dcc)
         check_key_usage(cert, kind)
+        revocation_lists.refuse_revoked_dcc(trust, cose.kid, cwt.iss, [e.get("ci") for e in cwt.dcc[kind]],
+                                            cose.signature, cose.alg)
         entry = primary_entry(cwt.dcc, kind)
         events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
         status, reasons, valid_until = foreign_rules.evaluate(events, self.rules, now)

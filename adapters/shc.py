@@ -29,6 +29,7 @@ import standard
 from standard.errors import AlgorithmNotAllowed, HealthCodeError, Malformed, SignatureInvalid, UnknownKey
 from adapters import compression
 from adapters import foreign_rules
+from adapters import revocation_lists
 from adapters.base import Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
 
@@ -503,7 +504,7 @@ class ShcAdapter:
             results = []
             for number, token in enumerate(tokens, 1):
                 try:
-                    results.append(self.verify_credential(token, keys, now))
+                    results.append(self.verify_credential(token, keys, now, trust))
                 except HealthCodeError as exc:
                     if len(tokens) == 1:
                         raise
@@ -518,13 +519,15 @@ class ShcAdapter:
             first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
         return first
 
-    def verify_credential(self, token: str, keys: dict, now: int) -> Verified:
+    def verify_credential(self, token: str, keys: dict, now: int, trust=None) -> Verified:
         parsed = parse_card_jws(token)
         issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
             raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
         check_validity(card.nbf, card.exp, now)
+        if trust is not None:
+            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
         name, birth_date = holder(card.bundle)
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)

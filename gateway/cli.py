@@ -257,6 +257,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+MAX_REVOCATION_FILE = 20_000_000
 
 
 @main.group()
@@ -301,6 +302,37 @@ def revoke_foreign(fmt, reason, certificate_ids):
         _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
+
+
+@main.group("revocation-lists")
+def revocation_lists_group():
+    """Foreign revocation lists (EU DCC hash batches, SMART Health Card rid lists); they ride in
+    the trust list for offline verifiers."""
+
+
+@revocation_lists_group.command("import")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--iss", help="shc: the issuer URL the rid list belongs to")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def revocation_lists_import(fmt, iss, file):
+    """Import FILE: an EU gateway revocation batch (or a JSON list of batches), or an issuer's
+    ``.well-known/crl/<kid>.json``."""
+    try:
+        raw = Path(file).read_bytes()
+        if len(raw) > MAX_REVOCATION_FILE:
+            raise BadRequest(f"revocation list larger than {MAX_REVOCATION_FILE // 1_000_000} MB")
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise BadRequest("revocation list is not JSON") from None
+        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@revocation_lists_group.command("list")
+def revocation_lists_list():
+    _emit(_service().revocation_lists())
 
 
 @main.command()

@@ -13,11 +13,13 @@ import time
 
 import adapters
 from gateway import anchors
+from gateway import foreign_revocations
 from standard import idcard
 from gateway import metrics
 from issuers import printing
 import standard
 from adapters import transcoding
+from adapters import revocation_lists
 from standard import trustlist
 from store.audit import AuditLog
 from standard.settings import Settings, load_settings
@@ -54,6 +56,7 @@ class Service:
         self.sealer = Sealer(data / "secrets" / "seal")
         self.credentials = Credentials(data, self.settings.region_codes())
         self.anchor_file = anchors.AnchorFile(data)
+        self.revocation_file = foreign_revocations.RevocationFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
@@ -153,6 +156,23 @@ class Service:
         self.invalidate_trust()
         return jtis
 
+    def import_revocation_list(self, fmt: str, document, actor: dict, iss: str | None = None) -> dict:
+        """An EU DCC revocation batch (or list of batches) or a SMART Health Card issuer's rid
+        list (for ``iss``); all or nothing, audited, in the next trust list at once."""
+        parsed = revocation_lists.parse_dcc_batches(document) if fmt == "eu_dcc" else \
+            revocation_lists.parse_shc_crl(document, iss) if fmt == "shc" else None
+        if parsed is None:
+            raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
+        doc = self.revocation_file.merge(fmt, parsed)
+        entries = sum(len(b["hashes"]) for b in parsed) if fmt == "eu_dcc" else len(parsed["rids"])
+        self.audit.record(actor, "revocation_list_import", None, format=fmt, entries=entries,
+                          **({"iss": iss[:200]} if fmt == "shc" else {"kids": sorted({b["kid"] for b in parsed})[:50]}))
+        self.invalidate_trust()
+        return {"format": fmt, "entries": entries, "total": revocation_lists.count(doc)}
+
+    def revocation_lists(self) -> dict:
+        return revocation_lists.summary(self.revocation_file.load())
+
     # -- keys and the trust list -----------------------------------------------------------------
     def national_jwks(self) -> dict:
         """The national trust-list signer's public keys, which offline verifiers pin."""
@@ -178,7 +198,9 @@ class Service:
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
                 payload = trustlist.build_payload(self._issuer_entries(), now,
                                                   revoked_jti=self.store.revoked_jtis(now),
-                                                  anchors=self.anchor_file.load())
+                                                  anchors=self.anchor_file.load(),
+                                                  foreign_revocations=revocation_lists.current(
+                                                      self.revocation_file.load(), now))
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
