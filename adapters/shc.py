@@ -155,6 +155,30 @@ def jws_from_qr(text: str) -> str:
     return "".join(numeric_to_jws(by_index[i]) for i in range(1, total + 1))
 
 
+def group_chunks(texts: list[str]) -> list[str]:
+    """The QR texts of one image → one text per code: the chunks ``shc:/i/n/…`` of a SMART
+    Health Card become one newline-joined text (what :func:`jws_from_qr` reads); every other
+    text stays itself.  Chunks of two cards with the same ``n`` are told apart by order: the
+    k-th chunk i/n found belongs to the k-th card.  Codes keep the order of their first text."""
+    codes: list[list[str]] = []
+    open_cards: dict[int, list[tuple[set, list]]] = {}
+    for text in texts:
+        match = _CHUNK_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+        if match is None or match.group(1) is None:
+            codes.append([text])
+            continue
+        index, total = int(match.group(1)), int(match.group(2))
+        cards = open_cards.setdefault(total, [])
+        card = next((c for c in cards if index not in c[0]), None)
+        if card is None:
+            card = (set(), [])
+            cards.append(card)
+            codes.append(card[1])
+        card[0].add(index)
+        card[1].append(text.strip())
+    return ["\n".join(parts) for parts in codes]
+
+
 # === recognising the input ============================================================================
 def _json_object(text: str):
     def no_constants(name):

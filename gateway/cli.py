@@ -14,7 +14,7 @@ from adapters import qr
 import standard
 from gateway.anchors import anchors_from_bytes, parse_anchor
 from standard.errors import BadRequest, HealthCodeError
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
@@ -127,19 +127,19 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
-        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+        verdict = (verifier.verify_image_codes(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
-                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
 def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises)."""
-    item_id = None
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    item_id, item = None, None
     try:
         try:
             item = json.loads(line)
@@ -155,14 +155,16 @@ def batch_line(svc, line: str) -> dict:
         anchors = [parse_anchor(a) for a in trust]
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
-                                       device="cli-batch")
+            verdict = svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                             device="cli-batch")
         else:
             if "payload" not in item:
                 raise BadRequest("give payload or image_b64")
             verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
     return {"id": item_id, **verdict.as_dict()}
 
 

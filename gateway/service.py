@@ -283,6 +283,14 @@ class Service:
                                              now if now is not None else self.now())
         return self._recorded(verdict, place, device, record)
 
+    def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(), record=True):
+        """Every code in the image (adapters.verifier.ImageVerdicts), each recorded as a scan."""
+        result = self.verifier.verify_image_codes(data, self._trust_for(anchors),
+                                                  now if now is not None else self.now())
+        for verdict in result.verdicts:
+            self._recorded(verdict, place, device, record)
+        return result
+
     def _trust_for(self, anchors):
         trust = self.trust_list()
         return trust.with_anchors(anchors) if anchors else trust
