@@ -5,8 +5,8 @@ whose payload is raw-DEFLATEd JSON carrying a FHIR bundle.  It reaches us as
 
 * numeric QR text ``shc:/<digits>`` (two digits → one base64url character, value + 45);
 * chunked QR text ``shc:/<i>/<n>/<digits>``: all *n* chunks in one payload, separated by
-  whitespace/newlines, in any order (``Verifier.verify_image`` joins the QR codes of one photo
-  with ``"\\n"``);
+  whitespace/newlines, in any order (``group_chunks`` joins the chunks found in one photo with
+  ``"\\n"``; ``Verifier.verify_image_codes`` verifies each code of the photo);
 * a bare compact JWS;
 * a ``.smart-health-card`` file: ``{"verifiableCredential": [jws, ...]}``.  Every credential
   must verify; the verdict describes the first (a file normally holds one card per person, and
