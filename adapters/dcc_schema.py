@@ -15,11 +15,13 @@ issuer-side content guidance.  This module derives a *verifier profile* of each 
 * ``maxLength`` — a Hungarian test centre's 90-character name or a long issuer name is no
   forgery; the inflate cap (64 kB) already bounds the input;
 * the ``country_vt`` pattern — older Dutch test certificates carry an empty ``co``; the region
-  comes from the CWT issuer.
+  comes from the CWT issuer;
+* the version's own ``dob`` pattern, for one that admits what any version admits (``YYYY``,
+  ``YYYY-MM``, ``YYYY-MM-DD``, empty) with an optional time part, which early issuers wrote
+  (``1978-01-26T00:00:00``); the date of birth only feeds the pseudonymous subject id.
 
 Everything else is enforced: types, required members, at least one entry, dose bounds, the
-transliterated-name alphabet, the ``dob`` pattern of the declared version, ``maxItems`` where the
-version has it.  One rule holds for every version (the regulation's, which the dgc-testdata file
+transliterated-name alphabet, ``maxItems`` where the version has it.  One rule holds for every version (the regulation's, which the dgc-testdata file
 ``common/DGC2`` checks on a 1.2.1 certificate): exactly one of ``v``, ``t``, ``r``.
 
 Version choice (:func:`schema_version`): the declared version when shipped; an unknown patch of
@@ -45,6 +47,7 @@ SCHEMA_FILE = "combined-schema.json"
 ENTRY_TYPES = ("v", "t", "r")
 DROPPED_KEYWORDS = ("format", "maxLength")
 UNCHECKED_PATTERNS = ("country_vt",)            # $defs whose pattern is not enforced
+DOB_PATTERN = r"^((19|20)[0-9]{2}(-[0-9]{2}){0,2})?(T[0-9:.]+(Z|[+-][0-9:]+)?)?$"
 
 _VERSION_RE = re.compile(r"^\s*(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 
@@ -93,6 +96,9 @@ def verifier_profile(schema: dict) -> dict:
     profile = strip(copy.deepcopy(schema))
     for name in UNCHECKED_PATTERNS:
         profile.get("$defs", {}).get(name, {}).pop("pattern", None)
+    dob = profile.get("properties", {}).get("dob")
+    if isinstance(dob, dict) and "pattern" in dob:
+        dob["pattern"] = DOB_PATTERN
     profile["$schema"] = "http://json-schema.org/draft-07/schema#"   # what fastjsonschema speaks
     return profile
 

@@ -349,6 +349,8 @@ def _json_safe(value, depth: int = 0):
         return value
     if isinstance(value, datetime):             # CBOR tag 0/1 (seen in Swedish certificates)
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):                 # CBOR tag 1004/100 (RFC 8943 full-date)
+        return value.isoformat()
     raise CwtInvalid(f"EU DCC health certificate holds a CBOR {type(value).__name__}")
 
 

@@ -155,6 +155,9 @@ def holdouts(csca, dsc, tmp_path_factory):
         "no_ver": sign(key, der, {k: v for k, v in negative_test().items() if k != "ver"}),
         "bad_transliteration": sign(key, der, {**negative_test(), "nam": {"fnt": "beridze"}}),
         "newer_version": sign(key, der, negative_test(ver="1.5.0")),
+        "dob_with_time_1.2.1": sign(key, der, {**two_doses, "ver": "1.2.1", "dob": "1960-01-02T00:00:00"}),
+        "dob_not_a_date": sign(key, der, {**negative_test(), "dob": "02.01.1960"}),
+        "dob_cbor_date_tag": sign(key, der, {**negative_test(), "dob": cbor2.CBORTag(1004, "1960-01-02")}),
         "unknown_vaccine_code": sign(key, der, {"ver": "1.3.0", "nam": name(), "dob": "1960-01-02",
                                                 "v": [vacc(2, 2, "2025-02-01", mp="XX/NEW/2025")]}),
     }
@@ -169,7 +172,8 @@ def holdouts(csca, dsc, tmp_path_factory):
 
 
 @pytest.mark.parametrize("case", ["two_vaccinations_1.0.0", "two_vaccinations_1.2.1", "georgian_issuer",
-                                  "hungarian_test_centre", "dutch_empty_country", "newer_version",
+                                  "hungarian_test_centre", "dutch_empty_country", "newer_version", "dob_with_time_1.2.1",
+                                  "dob_cbor_date_tag",
                                   "unknown_vaccine_code"])
 def test_what_real_verifiers_accept_is_accepted(holdouts, case):
     verdict = holdouts[case]
@@ -177,7 +181,7 @@ def test_what_real_verifiers_accept_is_accepted(holdouts, case):
     assert verdict["format"] == "eu_dcc" and verdict["status"] in ("green", "yellow")
 
 
-@pytest.mark.parametrize("case", ["two_vaccinations_1.3.0", "three_types_1.2.1", "no_ver",
+@pytest.mark.parametrize("case", ["two_vaccinations_1.3.0", "three_types_1.2.1", "no_ver", "dob_not_a_date",
                                   "bad_transliteration"])
 def test_what_real_verifiers_refuse_is_refused(holdouts, case):
     verdict = holdouts[case]
