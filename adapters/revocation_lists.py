@@ -219,8 +219,13 @@ def shc_revoked(idx: dict, iss: str, kid: str, rid: str | None, nbf: int) -> boo
     return before is None or nbf < before
 
 
+_EMPTY_INDEX = {"eu_dcc": {}, "shc": {}}
+
+
 def _index_of(trust) -> dict:
-    return trust.revocation_index(index)
+    """The trust list's revocation index; a trust object without lists has none."""
+    build = getattr(trust, "revocation_index", None)
+    return build(index) if build is not None else _EMPTY_INDEX
 
 
 def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: bytes, alg: str) -> None:
