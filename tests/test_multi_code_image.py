@@ -106,6 +106,16 @@ def test_four_up_sheet_in_the_cli(world, tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     verdict = json.loads(result.stdout)
     assert verdict["found"] == 4 and [v["region"] for v in verdict["codes"]] == list(SHEET_REGIONS)
+    tl, keys = tmp_path / "tl.jws", tmp_path / "keys.json"            # offline, a cached trust list
+    run_cli("trust-list", "--out", str(tl), "--national-keys", str(keys), data_dir=world["data"], check=True)
+    offline = run_cli("verify", "--image", str(tmp_path / "sheet.png"), "--trust-list", str(tl),
+                      "--national-keys", str(keys), data_dir=tmp_path / "offline")
+    assert offline.returncode == 0, offline.stdout + offline.stderr
+    assert [v["region"] for v in json.loads(offline.stdout)["codes"]] == list(SHEET_REGIONS)
+    blank = tmp_path / "blank.png"
+    blank.write_bytes(png_bytes(Image.new("L", (300, 300), 255)))
+    nothing = run_cli("verify", "--image", str(blank), data_dir=world["data"])
+    assert nothing.returncode == 1 and json.loads(nothing.stdout)["found"] == 0
     line = json.dumps({"id": 7, "image_b64": base64.b64encode(world["sheet"]).decode()})
     out = run_cli("verify-batch", data_dir=world["data"], stdin=line + "\n", check=True)
     (batch,) = [json.loads(l) for l in out.stdout.splitlines()]
