@@ -75,6 +75,20 @@ def revoke_foreign():
     return jsonify(revoked=codes)
 
 
+@bp.get("/v1/admin/revocation-lists")
+def list_revocation_lists():
+    principal("data_manager")
+    return jsonify(service().revocation_lists())
+
+
+@bp.post("/v1/admin/revocation-lists")
+def import_revocation_list():
+    who = principal("data_manager")
+    body = json_body("RevocationListImportRequest")
+    return jsonify(service().import_revocation_list(body["format"], body["list"], who.as_actor(),
+                                                    body.get("iss")))
+
+
 @bp.post("/v1/admin/purge")
 def purge():
     who = principal("data_manager")

@@ -14,7 +14,7 @@ from adapters import qr
 import standard
 from gateway.anchors import anchors_from_bytes, parse_anchor, validity_warnings
 from standard.errors import BadRequest, HealthCodeError
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
@@ -139,19 +139,19 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
-        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+        verdict = (verifier.verify_image_codes(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
-                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
 def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises)."""
-    item_id = None
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    item_id, item = None, None
     try:
         try:
             item = json.loads(line)
@@ -167,14 +167,16 @@ def batch_line(svc, line: str) -> dict:
         anchors = [parse_anchor(a) for a in trust]
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
-                                       device="cli-batch")
+            verdict = svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                             device="cli-batch")
         else:
             if "payload" not in item:
                 raise BadRequest("give payload or image_b64")
             verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
     return {"id": item_id, **verdict.as_dict()}
 
 
@@ -196,10 +198,10 @@ def verify_batch():
               help="seconds between retention purges (0: never; use `healthcode purge` from cron)")
 def serve(host, port, workers, purge_every):
     """Serve the gateway over HTTP."""
-    import os
     from gateway import create_app
-    # Regions without an issuer_url are served by this same process (the demo setup).
-    os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
+    # Regions without an issuer_url (and no HEALTHCODE_ISSUER_URL) are issued by this same
+    # process: their lookups are in-process calls, never HTTP to ourselves (which starved
+    # gunicorn workers waiting on each other).
     if workers:
         from gateway.wsgi import run_gunicorn
         run_gunicorn(host, port, workers, purge_every)
@@ -269,6 +271,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+MAX_REVOCATION_FILE = 20_000_000
 
 
 @main.group()
@@ -317,6 +320,37 @@ def revoke_foreign(fmt, reason, certificate_ids):
         _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
+
+
+@main.group("revocation-lists")
+def revocation_lists_group():
+    """Foreign revocation lists (EU DCC hash batches, SMART Health Card rid lists); they ride in
+    the trust list for offline verifiers."""
+
+
+@revocation_lists_group.command("import")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--iss", help="shc: the issuer URL the rid list belongs to")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def revocation_lists_import(fmt, iss, file):
+    """Import FILE: an EU gateway revocation batch (or a JSON list of batches), or an issuer's
+    ``.well-known/crl/<kid>.json``."""
+    try:
+        raw = Path(file).read_bytes()
+        if len(raw) > MAX_REVOCATION_FILE:
+            raise BadRequest(f"revocation list larger than {MAX_REVOCATION_FILE // 1_000_000} MB")
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise BadRequest("revocation list is not JSON") from None
+        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@revocation_lists_group.command("list")
+def revocation_lists_list():
+    _emit(_service().revocation_lists())
 
 
 @main.command()

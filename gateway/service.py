@@ -13,11 +13,13 @@ import time
 
 import adapters
 from gateway import anchors
+from gateway import foreign_revocations
 from standard import idcard
 from gateway import metrics
 from issuers import printing
 import standard
 from adapters import transcoding
+from adapters import revocation_lists
 from standard import trustlist
 from store.audit import AuditLog
 from standard.settings import Settings, load_settings
@@ -43,6 +45,9 @@ UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
+# Scan events a SIGKILL can lose: each is committed before its verdict is answered.
+SCAN_LOSS_BOUND = 0
+
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
         self.settings = settings or load_settings()
@@ -54,6 +59,7 @@ class Service:
         self.sealer = Sealer(data / "secrets" / "seal")
         self.credentials = Credentials(data, self.settings.region_codes())
         self.anchor_file = anchors.AnchorFile(data)
+        self.revocation_file = foreign_revocations.RevocationFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
@@ -91,14 +97,15 @@ class Service:
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
             self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
-        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
-                                              tuple(c["reasons"]), c["iat"], c["exp"]))
         sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
                                    "id_type": person.id_type}, context=c["sub"])
-        self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
-                                            c["status"], tuple(c["reasons"]), self.now(), sealed))
-        self.audit.record(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
-                          kind=kind, jti=c["jti"], format=issued.format)
+        self.store.record_issuance(
+            IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"], tuple(c["reasons"]),
+                         c["iat"], c["exp"]),
+            Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name), c["status"],
+                     tuple(c["reasons"]), self.now(), sealed),
+            self.audit.entry(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                             kind=kind, jti=c["jti"], format=issued.format))
         return issued
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
@@ -120,10 +127,11 @@ class Service:
         extra = {"dep": dep} if dep else None
         claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
         issued = issuer.sign(claims)
-        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
-                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
-        self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
-                          jti=claims["jti"], status=claims["status"])
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"], tuple(claims["reasons"]),
+                         claims["iat"], claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                             jti=claims["jti"], status=claims["status"]))
         return issued
 
     def subject(self, person: Person) -> str:
@@ -153,6 +161,23 @@ class Service:
         self.invalidate_trust()
         return jtis
 
+    def import_revocation_list(self, fmt: str, document, actor: dict, iss: str | None = None) -> dict:
+        """An EU DCC revocation batch (or list of batches) or a SMART Health Card issuer's rid
+        list (for ``iss``); all or nothing, audited, in the next trust list at once."""
+        parsed = revocation_lists.parse_dcc_batches(document) if fmt == "eu_dcc" else \
+            revocation_lists.parse_shc_crl(document, iss) if fmt == "shc" else None
+        if parsed is None:
+            raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
+        doc = self.revocation_file.merge(fmt, parsed)
+        entries = sum(len(b["hashes"]) for b in parsed) if fmt == "eu_dcc" else len(parsed["rids"])
+        self.audit.record(actor, "revocation_list_import", None, format=fmt, entries=entries,
+                          **({"iss": iss[:200]} if fmt == "shc" else {"kids": sorted({b["kid"] for b in parsed})[:50]}))
+        self.invalidate_trust()
+        return {"format": fmt, "entries": entries, "total": revocation_lists.count(doc)}
+
+    def revocation_lists(self) -> dict:
+        return revocation_lists.summary(self.revocation_file.load())
+
     # -- keys and the trust list -----------------------------------------------------------------
     def national_jwks(self) -> dict:
         """The national trust-list signer's public keys, which offline verifiers pin."""
@@ -178,7 +203,9 @@ class Service:
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
                 payload = trustlist.build_payload(self._issuer_entries(), now,
                                                   revoked_jti=self.store.revoked_jtis(now),
-                                                  anchors=self.anchor_file.load())
+                                                  anchors=self.anchor_file.load(),
+                                                  foreign_revocations=revocation_lists.current(
+                                                      self.revocation_file.load(), now))
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
@@ -260,6 +287,14 @@ class Service:
         verdict = self.verifier.verify_image(data, self._trust_for(anchors),
                                              now if now is not None else self.now())
         return self._recorded(verdict, place, device, record)
+
+    def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(), record=True):
+        """Every code in the image (adapters.verifier.ImageVerdicts), each recorded as a scan."""
+        result = self.verifier.verify_image_codes(data, self._trust_for(anchors),
+                                                  now if now is not None else self.now())
+        for verdict in result.verdicts:
+            self._recorded(verdict, place, device, record)
+        return result
 
     def _trust_for(self, anchors):
         trust = self.trust_list()
@@ -461,11 +496,12 @@ class Service:
         if "dep" in c:
             claims["dep"] = c["dep"]
         issued = issuer.sign(claims, fmt)
-        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
-                                              tuple(claims["reasons"]), now, claims["exp"]))
-        self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
-                          source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
-                          status=status, source_status=c["status"])
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status, tuple(claims["reasons"]),
+                         now, claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                             source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                             status=status, source_status=c["status"]))
         return issued, source
 
     # -- retention -------------------------------------------------------------------------------

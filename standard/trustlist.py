@@ -54,6 +54,7 @@ class TrustList:
                     revoked_at=jwk.get("revoked_at"))
         self.revoked_jti = frozenset(payload.get("revoked_jti", ()))
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
+        self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
 
     def key(self, kid: str | None) -> TrustedKey:
@@ -90,6 +91,13 @@ class TrustList:
             self._anchor_indexes[key] = build(self.anchors_for(kind))
         return self._anchor_indexes[key]
 
+    def revocation_index(self, build):
+        """``build(foreign_revocations)`` (EU DCC hash lists, SHC rid lists), once per trust list."""
+        key = ("foreign_revocations", build)
+        if key not in self._anchor_indexes:
+            self._anchor_indexes[key] = build(self.foreign_revocations)
+        return self._anchor_indexes[key]
+
     def with_anchors(self, anchors) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
@@ -105,10 +113,13 @@ def issuer_entry(region, jwks: list[dict]) -> dict:
 
 
 def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
-                  ttl: int = DEFAULT_TTL) -> dict:
+                  ttl: int = DEFAULT_TTL, foreign_revocations: dict | None = None) -> dict:
     now = int(now)
-    return {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
-            "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    payload = {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
+               "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    if foreign_revocations:
+        payload["foreign_revocations"] = foreign_revocations
+    return payload
 
 
 def sign(payload: dict, signer) -> str:

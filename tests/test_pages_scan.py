@@ -155,22 +155,29 @@ def test_the_verdict_clears_itself_for_the_next_person(server):
         driver.quit()
 
 
-def test_every_verdict_of_a_multi_code_answer_is_shown(server):
-    """When /v1/verify finds several codes in one photo it answers {"codes": [...], "found": N}
-    beside the first verdict: the page shows each one."""
+def test_a_photo_of_two_codes_shows_both_verdicts(server, tmp_path):
+    """A photo with two codes side by side, through the page's photo input: /v1/verify answers
+    {"codes": [...], "found": 2} beside the first verdict, and the page shows each one."""
     from selenium.webdriver.common.by import By
     red = issue(server.data, "--region", "510000", "--id-number", "510107199501013071", "--name", "张伟",
                 "--status", "red")
     green = issue(server.data, "--region", "310000", "--id-number", "310115193302201761", "--name", "王桂兰",
                   "--status", "green")
-    verdicts = [requests.post(server.url + "/v1/verify", json={"payload": t}, timeout=5).json() for t in (red, green)]
+    left, right = (Image.open(__import__("io").BytesIO(qr.render_png(t))).convert("RGB") for t in (red, green))
+    photo = Image.new("RGB", (left.width + right.width + 60, max(left.height, right.height) + 40), "white")
+    photo.paste(left, (20, 20))
+    photo.paste(right, (left.width + 40, 20))
+    path = tmp_path / "two-codes.png"
+    photo.save(path)
     driver = chromium()
     try:
         driver.get(server.url + "/checkpoint")
-        driver.execute_script("show(arguments[0])", {**verdicts[0], "codes": verdicts, "found": 2})
+        driver.find_element(By.ID, "image").send_keys(str(path))
+        wait_for(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#codes .code")) == 2)
         cards = driver.find_elements(By.CSS_SELECTOR, "#codes .code")
         assert [c.get_attribute("data-status") for c in cards] == ["red", "green"]
         assert "张*" in cards[0].text and "王*兰" in cards[1].text
+        assert "2 codes found" in driver.find_element(By.ID, "detail").text
         assert driver.execute_script("return window.__vibrations")        # the worst of them decides
     finally:
         driver.quit()
