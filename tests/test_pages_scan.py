@@ -16,6 +16,7 @@ import requests
 from PIL import Image
 
 from adapters import qr
+from standard import jose
 from conftest import LiveServer, run_cli
 
 FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -285,3 +286,37 @@ def test_offline_the_page_even_reloads(tmp_path_factory):
     finally:
         driver.quit()
         srv.stop()
+
+
+def test_the_page_trusts_a_cached_list_only_under_the_pinned_national_keys(server, tmp_path):
+    """The trust list the page caches is checked like the CLI's offline verifier checks it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+    real = requests.get(server.url + "/v1/trust-list", timeout=5).json()
+    head, body, sig = real["jws"].split(".")
+    payload = json.loads(jose.b64url_decode(body))
+    payload["issuers"][0]["keys"].append(dict(payload["issuers"][0]["keys"][0], kid="attacker-key"))
+    altered = f"{head}.{jose.b64url_encode(json.dumps(payload).encode())}.{sig}"
+    other = tmp_path / "other"
+    other.mkdir()
+    run_cli("trust-list", "--out", str(other / "list.json"), data_dir=other, check=True)
+    foreign = (other / "list.json").read_text().strip()                 # another country's national key
+    driver = chromium()
+    try:
+        driver.get(server.url + "/checkpoint")
+        WebDriverWait(driver, 15).until(lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+
+        def load(jws, now=None, min_seq=0):
+            return driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "HCOffline.loadTrustList(arguments[0], NATIONAL_KEYS, arguments[1] || Math.floor(Date.now() / 1000), arguments[2])"
+                ".then((t) => done({seq: t.seq}), (e) => done({code: e.code, message: e.message}))",
+                jws, now, min_seq)
+
+        assert load(real["jws"]) == {"seq": real["seq"]}
+        assert load(altered)["code"] == "trust_list_invalid"                 # signature
+        refused = load(foreign)
+        assert refused["code"] == "trust_list_invalid" and "unknown national key" in refused["message"]
+        assert "older" in load(real["jws"], None, real["seq"] + 1)["message"]  # replayed older list
+        assert "expired" in load(real["jws"], real["seq"] + 8 * 86400)["message"]
+    finally:
+        driver.quit()
