@@ -148,7 +148,9 @@ def test_the_verdict_clears_itself_for_the_next_person(server):
         wait_for(driver, lambda d: verdict_attrs(d) == ("true", "green"))
         assert driver.execute_script("return window.__vibrations") == []       # green: no buzz
         wait_for(driver, lambda d: verdict_attrs(d) == ("", "waiting"), timeout=15)
-        box.send_keys("YKM1:eyJhbGciOiJub25lIn0.e30." + Keys.ENTER)
+        driver.find_element(By.TAG_NAME, "header").click()                   # focus leaves the field
+        from selenium.webdriver.common.action_chains import ActionChains
+        ActionChains(driver).send_keys("YKM1:eyJhbGciOiJub25lIn0.e30." + Keys.ENTER).perform()   # the scanner types
         wait_for(driver, lambda d: verdict_attrs(d) == ("false", "invalid"))
         assert "algorithm_not_allowed" in driver.find_element(By.ID, "detail").text
         assert driver.execute_script("return window.__vibrations")
