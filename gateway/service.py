@@ -20,10 +20,10 @@ import standard
 from adapters import transcoding
 from standard import trustlist
 from store.audit import AuditLog
-from standard.settings import Settings, load_settings
+from standard.settings import ONLINE_FORMAT, Settings, load_settings
 from gateway.credentials import Credentials, Principal
-from standard.errors import (BadRequest, HealthCodeError, NotFound, RateLimited, TranscodeRefused,
-                             UnknownRegion, UpstreamUnavailable)
+from standard.errors import (BadRequest, CodeRevoked, CodeUnknown, HealthCodeError, NotFound, RateLimited,
+                             TranscodeRefused, UnknownRegion, UpstreamUnavailable)
 from gateway.issuer_client import IdentityNotMatched, IssuerClient
 from gateway.limits import MinuteCounter
 from standard.errors import undecodable_codes
@@ -59,7 +59,7 @@ class Service:
         self.issuer_client = IssuerClient()
         self.verifier = Verifier(self.settings.formats(),
                                  is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
-                                 options=self.settings.format_options)
+                                 options=self._format_options())
         self.verify_counter = MinuteCounter()
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
@@ -67,6 +67,10 @@ class Service:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def _format_options(self) -> dict:
+        online = {**self.settings.format_options.get(ONLINE_FORMAT, {}), "local": self._local_status}
+        return {**self.settings.format_options, ONLINE_FORMAT: online}
 
     def issuer_tokens(self) -> dict[str, str]:
         return self.credentials.issuer_tokens()
@@ -91,8 +95,7 @@ class Service:
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
             self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
-        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
-                                              tuple(c["reasons"]), c["iat"], c["exp"]))
+        self._record(issued)
         sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
                                    "id_type": person.id_type}, context=c["sub"])
         self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
@@ -102,7 +105,7 @@ class Service:
         return issued
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
-                dep: dict | None = None, actor: dict | None = None) -> IssuedCode:
+                dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
         """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
         A name, when given, must match; unknown person and wrong name look the same."""
         resident = self.store.get_resident(sub, region_code)
@@ -119,15 +122,46 @@ class Service:
         issuer = self.issuer(region_code)
         extra = {"dep": dep} if dep else None
         claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
-        issued = issuer.sign(claims)
-        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
-                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
+        issued = issuer.sign(claims, fmt)
+        self._record(issued)
         self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
                           jti=claims["jti"], status=claims["status"])
         return issued
 
     def subject(self, person: Person) -> str:
         return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    def _record(self, issued: IssuedCode) -> None:
+        """Remember a code for revocation, and an online code's signed status for its region's
+        status interface to answer with."""
+        c = issued.claims
+        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
+                                              tuple(c["reasons"]), c["iat"], c["exp"]))
+        if issued.answer:
+            self.store.put_online(c["jti"], c["region"], issued.answer, c["exp"])
+
+    # -- online codes: the region's status interface (docs/standard.md §4.4) ----------------------
+    def online_status(self, region_code: str, code_id: str) -> str:
+        """The signed status of one of this deployment's online codes: what
+        ``GET /v1/status/{region}/{code_id}`` answers.  A withdrawn code gets no answer."""
+        self.settings.region(region_code)                   # region_unknown
+        answer = self.store.online_answer(code_id, region_code)
+        if answer is None:
+            raise NotFound("no online code with this id")
+        if self.store.is_revoked(code_id):
+            raise CodeRevoked("this code has been withdrawn by its issuer")
+        return answer
+
+    def _local_status(self, region_code: str, code_id: str) -> str | None:
+        """For the verifier: a region this deployment issues itself is answered in-process (no
+        HTTP to itself, as kiosk lookups); None sends the verifier to the registered address."""
+        if region_code not in self.settings.region_codes() or \
+                self.settings.issuer_url_for(self.settings.region(region_code)):
+            return None
+        try:
+            return self.online_status(region_code, code_id)
+        except NotFound:
+            raise CodeUnknown(f"region {region_code} has no online code with this id") from None
 
     # -- revocation -------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
@@ -303,7 +337,7 @@ class Service:
                               retry_after=HOUR)
 
     def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
-               region: str | None = None, dep: dict | None = None) -> dict:
+               region: str | None = None, dep: dict | None = None, fmt: str | None = None) -> dict:
         """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer;
         the answer is verified like any scanned code before anyone sees a colour.  Limits are
         keyed on the credential: a kiosk's body ``kiosk_id`` must be its own (Principal.device)."""
@@ -324,7 +358,7 @@ class Service:
             home = self.home_region(person, region)
             result = self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
                                              "name": person.name if (assisted or person.name) else None,
-                                             "dep": dep}, kiosk_id)
+                                             "dep": dep, "format": fmt}, kiosk_id)
         except HealthCodeError as exc:
             metrics.LOOKUPS.labels(action, exc.code).inc()
             self.audit.record(actor, action, sub, result=exc.code)
@@ -352,9 +386,11 @@ class Service:
         """What ``POST /v1/issuers/{region}/lookup`` does, without the HTTP round trip."""
         actor = {"role": "issuer", "id": f"issuer-{region}", "region": region}
         if body.get("sub"):
-            return self.reissue(region, body["sub"], None, dep=body.get("dep"), actor=actor)
+            return self.reissue(region, body["sub"], None, dep=body.get("dep"), actor=actor,
+                                fmt=body.get("format"))
         person = Person(body["id_type"], body["id_number"], body.get("name") or "")
-        return self.reissue(region, self.subject(person), body.get("name"), dep=body.get("dep"), actor=actor)
+        return self.reissue(region, self.subject(person), body.get("name"), dep=body.get("dep"), actor=actor,
+                            fmt=body.get("format"))
 
     # -- dependants (一人绑定多人) -----------------------------------------------------------------
     def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
@@ -414,23 +450,28 @@ class Service:
         return {"holder": own, "dependents": out}
 
     # -- printed offline codes --------------------------------------------------------------------
-    def print_cards(self, entries, layout: str = "single", actor: dict | None = None) -> bytes:
+    def print_cards(self, entries, layout: str = "single", actor: dict | None = None,
+                    fmt: str | None = None) -> bytes:
         """entries: (region, Person, status or None).  Everything is validated before anything is
-        issued, so one bad row in a care home's list issues nothing."""
+        issued, so one bad row in a care home's list issues nothing.  ``fmt="online"`` prints
+        online codes (the card's QR is the region's status URL; regions must offer them)."""
         entries = list(entries)
         for region, person, status in entries:
             self.settings.region(region)
             if status not in (None, *standard.STATUSES):
                 raise BadRequest("status must be green, yellow or red")
+            if fmt == ONLINE_FORMAT and not self.settings.region(region).online_url:
+                raise BadRequest(f"region {region} does not issue online codes")
         cards = []
         for region, person, status in entries:
             if status is None:
                 resident = self.store.get_resident(self.subject(person), region)
                 status = resident.status if resident else None
-            issued = self.issue(region, person, status=status, kind="offline", actor=actor)
+            issued = self.issue(region, person, status=status, kind="offline", fmt=fmt, actor=actor)
             cfg, c = self.settings.region(region), issued.claims
             cards.append(printing.Card(issued.qr_text, cfg.name, cfg.name_en, c["status"], c["name_masked"],
-                                       c["id_masked"], c["iat"], c["exp"], c["jti"]))
+                                       c["id_masked"], c["iat"], c["exp"], c["jti"],
+                                       online=issued.answer is not None))
         self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
         return printing.render_pdf(cards, layout)
 
@@ -461,8 +502,7 @@ class Service:
         if "dep" in c:
             claims["dep"] = c["dep"]
         issued = issuer.sign(claims, fmt)
-        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
-                                              tuple(claims["reasons"]), now, claims["exp"]))
+        self._record(issued)
         self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
                           source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
                           status=status, source_status=c["status"])

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from standard import MAX_LIFETIME, jose
+from standard.settings import ONLINE_FORMAT
 from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
 
 TYP = "hc-trust-list+jwt"
@@ -77,6 +78,17 @@ class TrustList:
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
 
+    def issues(self, region: str, fmt: str) -> bool:
+        """Does ``region`` issue codes of ``fmt``: its signed format, or its online one."""
+        entry = self.regions.get(region, {})
+        return fmt == entry.get("format") or fmt == entry.get("online", {}).get("format")
+
+    def online_url(self, region: str) -> str | None:
+        """Where ``region`` registered its status interface for online codes (None: it has none).
+        Signed with the rest of the list, so a QR cannot name another address."""
+        url = self.regions.get(region, {}).get("online", {}).get("status_url")
+        return url if isinstance(url, str) and url else None
+
     def anchors_for(self, kind: str) -> list[dict]:
         """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
         return [a for a in self.anchors if a.get("type") == kind]
@@ -101,7 +113,9 @@ def issuer_entry(region, jwks: list[dict]) -> dict:
     return {"region": region.code, "name": region.name, "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
-            "keys": list(jwks)}
+            "keys": list(jwks),
+            **({"online": {"format": ONLINE_FORMAT, "status_url": region.online_url}}
+               if getattr(region, "online_url", "") else {})}
 
 
 def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),

@@ -96,6 +96,15 @@ class Store(abc.ABC):
     def purge(self, before: int) -> dict:
         """Delete scan events, expired codes and residents untouched since ``before``."""
 
+    # -- online codes (issuer side): code id → the signed status its region serves ----------
+    @abc.abstractmethod
+    def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
+        """Keep an online code's signed answer (masked claims only) until ``exp``; purged after."""
+
+    @abc.abstractmethod
+    def online_answer(self, code_id: str, region: str) -> str | None:
+        """The signed answer of ``region``'s online code ``code_id``, or None."""
+
     # -- residents (issuer side) ----------------------------------------------------------
     @abc.abstractmethod
     def upsert_resident(self, resident: Resident) -> None: ...
