@@ -51,7 +51,8 @@ class StatusClient:
 
     @classmethod
     def from_options(cls, options: dict) -> "StatusClient":
-        known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries", "local")
+        known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries", "local",
+                 "clock")
         return cls(**{k: options[k] for k in known if k in options})
 
     def session(self) -> requests.Session:
