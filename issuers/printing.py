@@ -2,7 +2,8 @@
 
 For people without smartphones (Sichuan's printed 7-day code).  The card carries only what the
 signed code carries — masked name and ID, region, colour, validity — in Chinese and English, in
-large type, and a QR code big enough for a worn phone camera at arm's length.
+large type, and a QR code big enough for a worn phone camera at arm's length.  A printed online
+code (``Card.online``) is titled 在线码: its QR is the region's status URL, asked at each scan.
 """
 from __future__ import annotations
 
