@@ -41,7 +41,10 @@ class OnlineCode:
 def _origin(url: str) -> tuple:
     """Scheme, host and port as a browser compares origins, plus the base path."""
     parts = urlsplit(url)
-    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        raise Malformed("an online code's address has an impossible port") from None
     return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
 
 

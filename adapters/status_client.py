@@ -32,18 +32,22 @@ READ_TIMEOUT = 2.0
 RETRIES = 2
 CACHE_SECONDS = 10
 CACHE_ENTRIES = 1024
+DOWN_SECONDS = 5                 # after a region failed to answer, fail fast this long
 MAX_ANSWER_BYTES = 16_000        # a signed status is ~700 bytes
 
 
 class StatusClient:
     def __init__(self, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
                  retries: int = RETRIES, cache_seconds: float = CACHE_SECONDS,
-                 cache_entries: int = CACHE_ENTRIES, local=None, clock=time.monotonic):
+                 cache_entries: int = CACHE_ENTRIES, down_seconds: float = DOWN_SECONDS, local=None,
+                 clock=time.monotonic):
         self.timeout = (float(connect_timeout), float(read_timeout))
         self.retries = int(retries)
         self.cache_seconds = float(cache_seconds)
         self.cache_entries = max(0, int(cache_entries))
+        self.down_seconds = float(down_seconds)
         self.local = local              # (region, code_id) -> answer text, or None: ask over HTTP
+        self._down: dict[str, float] = {}       # region -> when it last failed to answer
         self.clock = clock
         self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -51,8 +55,8 @@ class StatusClient:
 
     @classmethod
     def from_options(cls, options: dict) -> "StatusClient":
-        known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries", "local",
-                 "clock")
+        known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries",
+                 "down_seconds", "local", "clock")
         return cls(**{k: options[k] for k in known if k in options})
 
     def session(self) -> requests.Session:
@@ -101,8 +105,24 @@ class StatusClient:
             return cached
         answer = self.local(region, code_id) if self.local else None
         if answer is None:
-            answer = self._fetch(url, region)
+            answer = self._fetch_unless_down(url, region)
         self._keep(url, answer)
+        return answer
+
+    def _fetch_unless_down(self, url: str, region: str) -> str:
+        """A region that just failed to answer is not asked again for ``down_seconds``: a queue
+        (or a batch of 500) of its codes gets ``issuer_unavailable`` at once instead of waiting
+        out the timeouts one by one, and a struggling region is not hammered."""
+        failed_at = self._down.get(region)
+        if failed_at is not None and self.clock() - failed_at <= self.down_seconds:
+            raise IssuerUnreachable(f"the status interface of region {region} did not answer a "
+                                    "moment ago; try again shortly or use a printed code")
+        try:
+            answer = self._fetch(url, region)
+        except IssuerUnreachable:
+            self._down[region] = self.clock()
+            raise
+        self._down.pop(region, None)
         return answer
 
     def _fetch(self, url: str, region: str) -> str:

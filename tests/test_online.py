@@ -288,6 +288,7 @@ def test_an_unregistered_origin_is_refused_without_a_request(relayed, relay):
             f"http://127.0.0.1:{port}@{elsewhere.url[7:]}/v1/status/440000/{code_id}": "malformed",
             f"{relay.url}/v1/status/440000/{code_id}?next=http://169.254.169.254/": "malformed",
             f"{relay.url}/v1/status/440000/../../admin": "malformed",
+            f"http://127.0.0.1:99999/v1/status/440000/{code_id}": "malformed",
         }
         for text, expected in attempts.items():
             assert error_of(verifier().verify(text, trust)) == expected, text
@@ -414,11 +415,17 @@ def test_answers_are_cached_for_seconds_in_a_bounded_cache(relayed, relay):
         assert check.verify(code["qr_text"], trust).valid
     client = next(a for a in check.adapters if a.name == "online").client
     assert client.cache_size() == 2
-    relay.answer_with(503, b"", "text/plain")              # errors are not cached: asked again
+    relay.answer_with(503, b"", "text/plain")
     fresh = relayed_code(relayed)
+    asked = len(relay.hits)
     assert error_of(check.verify(fresh["qr_text"], trust)) == "issuer_unavailable"
+    assert len(relay.hits) == asked + 3                     # one try and two retries
     relay.respond = None
-    assert check.verify(fresh["qr_text"], trust).valid
+    # a region that just failed is not asked again for a few seconds (fail fast, do not hammer)
+    assert error_of(check.verify(fresh["qr_text"], trust)) == "issuer_unavailable"
+    assert len(relay.hits) == asked + 3
+    now[0] += 6                                             # then it is, and errors were not cached
+    assert check.verify(fresh["qr_text"], trust).valid and len(relay.hits) == asked + 4
 
 
 def test_online_url_must_be_a_plain_http_origin(tmp_path, monkeypatch):
