@@ -71,7 +71,8 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, extra_env: dict | None = None, port: int | None = None):
+    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = (),
+                 port: int | None = None):
         self.data = Path(data_dir)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,7 +81,7 @@ class LiveServer:
         self.log_path = Path(data_dir) / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
