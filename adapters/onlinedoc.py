@@ -81,7 +81,8 @@ def render_asking() -> str:
         "## Asking the region",
         f"`GET` with a {c.CONNECT_TIMEOUT:g} s connect and {c.READ_TIMEOUT:g} s read timeout; "
         f"connection failures and HTTP 502–504 are retried {c.RETRIES} times, a slow answer is "
-        f"not. A good answer may be kept {c.CACHE_SECONDS:g} s (at most {c.CACHE_ENTRIES} "
+        f"not; a region that failed to answer is not asked again for {c.DOWN_SECONDS:g} s (its "
+        "codes get `issuer_unavailable` at once). A good answer may be kept {c.CACHE_SECONDS:g} s (at most {c.CACHE_ENTRIES} "
         "answers) and is verified again at every scan. Defaults; `[format.online]` in the "
         "configuration changes them.",
         doc._table(("the region answers", "verdict"), rows),

@@ -25,6 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from standard.breaker import CircuitBreaker
 from standard.errors import CodeRevoked, CodeUnknown, IssuerUnreachable, StatusUnverifiable
 
 CONNECT_TIMEOUT = 1.0
@@ -45,9 +46,8 @@ class StatusClient:
         self.retries = int(retries)
         self.cache_seconds = float(cache_seconds)
         self.cache_entries = max(0, int(cache_entries))
-        self.down_seconds = float(down_seconds)
         self.local = local              # (region, code_id) -> answer text, or None: ask over HTTP
-        self._down: dict[str, float] = {}       # region -> when it last failed to answer
+        self.breaker = CircuitBreaker(failures=1, cooldown=float(down_seconds), clock=clock)
         self.clock = clock
         self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
@@ -113,16 +113,18 @@ class StatusClient:
         """A region that just failed to answer is not asked again for ``down_seconds``: a queue
         (or a batch of 500) of its codes gets ``issuer_unavailable`` at once instead of waiting
         out the timeouts one by one, and a struggling region is not hammered."""
-        failed_at = self._down.get(region)
-        if failed_at is not None and self.clock() - failed_at <= self.down_seconds:
+        if not self.breaker.allow(region):
             raise IssuerUnreachable(f"the status interface of region {region} did not answer a "
                                     "moment ago; try again shortly or use a printed code")
         try:
             answer = self._fetch(url, region)
         except IssuerUnreachable:
-            self._down[region] = self.clock()
+            self.breaker.record(region, ok=False)
             raise
-        self._down.pop(region, None)
+        except Exception:
+            self.breaker.record(region, ok=True)         # it answered, if not with a status
+            raise
+        self.breaker.record(region, ok=True)
         return answer
 
     def _fetch(self, url: str, region: str) -> str:
