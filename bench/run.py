@@ -6,7 +6,9 @@
    signature check it cannot beat;
 2. verify over HTTP (threaded Flask server) against GET /healthz on the same server;
 3. batch of 500 against 500 single requests;
-4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget.
+4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget;
+5. an online code asked of its region over HTTP, and with the answer cache, against the signed
+   code of the same region (bench/online.py).
 """
 from __future__ import annotations
 
@@ -173,6 +175,8 @@ def main() -> None:
         bench_in_process(svc, n)
     bench_foreign(n)
     bench_http(min(n, 1000))
+    from bench.online import bench_online
+    bench_online(min(n, 500), rate, latencies, pct)
 
 
 if __name__ == "__main__":
