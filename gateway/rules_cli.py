@@ -36,12 +36,16 @@ def rules():
     """EU DCC business rules (CertLogic) and value sets."""
 
 
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
 def evaluate_line(line: bytes) -> dict:
     """One request line → one answer (never raises)."""
     item_id = None
     try:
         try:
-            item = json.loads(line)
+            item = json.loads(line, parse_constant=_no_constant)
         except (ValueError, RecursionError):
             raise BadRequest("line is not JSON (UTF-8)") from None
         if not isinstance(item, dict):

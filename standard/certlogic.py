@@ -245,7 +245,7 @@ def var(data, path):
     if path == "":
         return data
     value = data
-    for fragment in str(path).split("."):
+    for fragment in (path if isinstance(path, str) else str(int(path))).split("."):
         if isinstance(value, dict):
             value = value.get(fragment)
         elif isinstance(value, list) and re.fullmatch(r"[0-9]+", fragment):

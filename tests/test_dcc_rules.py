@@ -180,14 +180,15 @@ def test_cli_evaluate_answers_bad_lines_in_order(tmp_path):
              '{"id": "f", "logic": {"<": [1, "2"]}}',
              abyss,
              "\xff\xfe",
+             '{"id": "h", "logic": {"var": "x"}, "data": {"x": NaN}}',          # not JSON
              '{"id": "g", "logic": {"plusTime": ["2021-02-28T23:30:00+01:00", 1, "month"]}}']
     result = run_cli("rules", "evaluate", data_dir=tmp_path, stdin="\n".join(lines) + "\n")
     assert result.returncode == 0 and not result.stderr, result.stderr
     answers = [json.loads(line) for line in result.stdout.splitlines()]
-    assert [a["id"] for a in answers] == ["a", None, None, "b", "c", "d", "e", "f", None, None, "g"]
+    assert [a["id"] for a in answers] == ["a", None, None, "b", "c", "d", "e", "f", None, None, None, "g"]
     codes = [a.get("error", {}).get("code") for a in answers]
     assert codes == [None, "bad_request", "bad_request", "bad_request", "certlogic_invalid",
-                     "bad_request", "bad_request", "certlogic_invalid", "bad_request", "bad_request", None]
+                     "bad_request", "bad_request", "certlogic_invalid", "bad_request", "bad_request", "bad_request", None]
     assert answers[0]["result"] is True and answers[-1]["result"] == "2021-03-28T22:30:00.000Z"
     assert all(a["error"]["message"] for a in answers if "error" in a)
 
