@@ -56,9 +56,11 @@ class DateTime:
 
 
 # --- public API ---------------------------------------------------------------------------------
-def evaluate(expr, data, *, max_steps: int = MAX_STEPS):
-    """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise."""
-    validate(expr)
+def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False):
+    """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise.
+    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import)."""
+    if not validated:
+        validate(expr)
     return _Run(max_steps).eval(expr, data, data, 0)
 
 
