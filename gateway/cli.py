@@ -184,10 +184,10 @@ def verify_batch():
               help="seconds between retention purges (0: never; use `healthcode purge` from cron)")
 def serve(host, port, workers, purge_every):
     """Serve the gateway over HTTP."""
-    import os
     from gateway import create_app
-    # Regions without an issuer_url are served by this same process (the demo setup).
-    os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
+    # Regions without an issuer_url (and no HEALTHCODE_ISSUER_URL) are issued by this same
+    # process: their lookups are in-process calls, never HTTP to ourselves (which starved
+    # gunicorn workers waiting on each other).
     if workers:
         from gateway.wsgi import run_gunicorn
         run_gunicorn(host, port, workers, purge_every)

@@ -43,6 +43,9 @@ UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
+# Scan events a SIGKILL can lose: each is committed before its verdict is answered.
+SCAN_LOSS_BOUND = 0
+
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
         self.settings = settings or load_settings()
@@ -92,14 +95,15 @@ class Service:
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
             self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
-        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
-                                              tuple(c["reasons"]), c["iat"], c["exp"]))
         sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
                                    "id_type": person.id_type}, context=c["sub"])
-        self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
-                                            c["status"], tuple(c["reasons"]), self.now(), sealed))
-        self.audit.record(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
-                          kind=kind, jti=c["jti"], format=issued.format)
+        self.store.record_issuance(
+            IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"], tuple(c["reasons"]),
+                         c["iat"], c["exp"]),
+            Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name), c["status"],
+                     tuple(c["reasons"]), self.now(), sealed),
+            self.audit.entry(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                             kind=kind, jti=c["jti"], format=issued.format))
         return issued
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
@@ -121,10 +125,11 @@ class Service:
         extra = {"dep": dep} if dep else None
         claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
         issued = issuer.sign(claims)
-        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
-                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
-        self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
-                          jti=claims["jti"], status=claims["status"])
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"], tuple(claims["reasons"]),
+                         claims["iat"], claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                             jti=claims["jti"], status=claims["status"]))
         return issued
 
     def subject(self, person: Person) -> str:
@@ -483,11 +488,12 @@ class Service:
         if "dep" in c:
             claims["dep"] = c["dep"]
         issued = issuer.sign(claims, fmt)
-        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
-                                              tuple(claims["reasons"]), now, claims["exp"]))
-        self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
-                          source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
-                          status=status, source_status=c["status"])
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status, tuple(claims["reasons"]),
+                         now, claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                             source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                             status=status, source_status=c["status"]))
         return issued, source
 
     # -- retention -------------------------------------------------------------------------------

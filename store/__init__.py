@@ -125,6 +125,20 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]: ...
 
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry) -> dict:
+        """An issued code, the resident's new colour and the audit entry that says so, kept so
+        that no issued code can exist without its entry (a crash at any point included).
+
+        This default writes the audit entry first, then the code, then the resident: a crash in
+        between leaves an entry for a code that was never handed out (the caller gets its code only
+        after this returns), never a code without an entry.  Backends with transactions (SQLite)
+        write all three in one."""
+        entry = self.append_audit(make_entry)
+        self.record_issued(record)
+        if resident is not None:
+            self.upsert_resident(resident)
+        return entry
+
     @abc.abstractmethod
     def count(self, kind: str) -> int:
         """Rows/documents of one kind: scans, codes, residents, audit (for tests and metrics)."""

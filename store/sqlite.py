@@ -174,10 +174,23 @@ class SqliteStore(Store):
     # -- audit ----------------------------------------------------------------------------------
     def append_audit(self, make_entry) -> dict:
         with self._transaction(immediate=True) as conn:
-            row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            entry = make_entry(json.loads(row[0]) if row else None)
-            conn.execute("INSERT INTO audit_log VALUES (?, ?)",
-                         (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
+            return self._append_audit(conn, make_entry)
+
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry) -> dict:
+        """Code, resident and audit entry in one transaction: all three or none survive a crash."""
+        with self._transaction(immediate=True) as conn:
+            entry = self._append_audit(conn, make_entry)
+            self.record_issued(record)          # same thread, same connection: inside the transaction
+            if resident is not None:
+                self.upsert_resident(resident)
+        return entry
+
+    @staticmethod
+    def _append_audit(conn, make_entry) -> dict:
+        row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        entry = make_entry(json.loads(row[0]) if row else None)
+        conn.execute("INSERT INTO audit_log VALUES (?, ?)",
+                     (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
         return entry
 
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:

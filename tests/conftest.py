@@ -71,7 +71,7 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, extra_env: dict | None = None):
+    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = ()):
         self.data = Path(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,7 +80,7 @@ class LiveServer:
         self.log_path = Path(data_dir) / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
