@@ -61,7 +61,7 @@ def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False)
     ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import)."""
     if not validated:
         validate(expr)
-    return _Run(max_steps).eval(expr, data, data, 0)
+    return _Run(max_steps).eval(expr, data, data)
 
 
 def to_json(value):
@@ -175,43 +175,46 @@ class _Run:
     def __init__(self, max_steps: int):
         self.left = max_steps
 
-    def eval(self, expr, data, root, depth: int):
-        self.left -= 1
+    def _spend(self, steps: int) -> None:
+        self.left -= steps
         if self.left < 0:
             raise CertLogicLimit("CertLogic evaluation took more steps than allowed")
+
+    def eval(self, expr, data, root):
+        self._spend(1)
         if isinstance(expr, (bool, str)) or _is_int(expr):
             return expr
         if isinstance(expr, list):
-            return [self.eval(item, data, root, depth + 1) for item in expr]
+            return [self.eval(item, data, root) for item in expr]
         (op, args), = expr.items()
         if op == "var":
             return var(data, args)
         if op == "if":
-            guard = self.eval(args[0], data, root, depth + 1)
-            return self.eval(args[1] if is_truthy(guard) else args[2], data, root, depth + 1)
+            guard = self.eval(args[0], data, root)
+            return self.eval(args[1] if is_truthy(guard) else args[2], data, root)
         if op == "and":
             value = None
             for operand in args:
-                value = self.eval(operand, data, root, depth + 1)
+                value = self.eval(operand, data, root)
                 if is_falsy(value):
                     return value
                 if not is_truthy(value):
                     raise CertLogicInvalid(f'all operands of "and" must be truthy or falsy, got {_show(value)}')
             return value
         if op == "!":
-            value = self.eval(args[0], data, root, depth + 1)
+            value = self.eval(args[0], data, root)
             if is_falsy(value):
                 return True
             if is_truthy(value):
                 return False
             raise CertLogicInvalid(f'operand of "!" must be truthy or falsy, got {_show(value)}')
         if op == "plusTime":
-            return plus_time(self.eval(args[0], data, root, depth + 1), _as_int(args[1]), args[2])
+            return plus_time(self.eval(args[0], data, root), _as_int(args[1]), args[2])
         if op == "extractFromUVCI":
-            return extract_from_uvci(self.eval(args[0], data, root, depth + 1), _as_int(args[1]))
+            return extract_from_uvci(self.eval(args[0], data, root), _as_int(args[1]))
         if op == "reduce":
-            return self._reduce(args, data, root, depth)
-        values = [self.eval(a, data, root, depth + 1) for a in args]
+            return self._reduce(args, data, root)
+        values = [self.eval(a, data, root) for a in args]
         if op == "dccDateOfBirth":
             return dcc_date_of_birth(values[0])
         if op == "===":
@@ -219,6 +222,7 @@ class _Run:
         if op == "in":
             if not isinstance(values[1], list):
                 raise CertLogicInvalid('right-hand side of "in" must be an array')
+            self._spend(len(values[1]))
             return any(strict_equal(values[0], item) for item in values[1])
         if op == "+":
             if not (_is_int(values[0]) and _is_int(values[1])):
@@ -229,16 +233,16 @@ class _Run:
             return total
         return compare(op, values)
 
-    def _reduce(self, args, data, root, depth):
-        operand = self.eval(args[0], data, root, depth + 1)
-        accumulator = self.eval(args[2], data, root, depth + 1)
+    def _reduce(self, args, data, root):
+        operand = self.eval(args[0], data, root)
+        accumulator = self.eval(args[2], data, root)
         if operand is None:
             return accumulator
         if not isinstance(operand, list):
             raise CertLogicInvalid('operand of "reduce" must be an array or null')
         for current in operand:
             accumulator = self.eval(args[1], {"current": current, "accumulator": accumulator,
-                                              "data": root}, root, depth + 1)
+                                              "data": root}, root)
         return accumulator
 
 

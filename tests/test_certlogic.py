@@ -175,3 +175,12 @@ def test_integer_overflow_is_an_error():
     assert certlogic.evaluate(doubling, {"xs": [0] * 10}) == 1024
     with pytest.raises(CertLogicInvalid):
         certlogic.evaluate(doubling, {"xs": [0] * 60})
+
+
+def test_membership_in_long_arrays_counts_as_work():
+    """``in`` over a long array, repeated by reduce, is work too (one step per item looked at)."""
+    data = {"xs": list(range(1000))}
+    expr = {"reduce": [{"var": "xs"}, {"if": [{"in": [-1, {"var": "data.xs"}]}, 1, 0]}, 0]}
+    assert certlogic.evaluate(expr, data, max_steps=10**7) == 0
+    with pytest.raises(CertLogicLimit):
+        certlogic.evaluate(expr, data)

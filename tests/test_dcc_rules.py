@@ -12,6 +12,7 @@ import requests
 from conftest import ROOT, LiveServer, run_cli, vectors_dir
 from test_certlogic import suite_assertions
 from test_dcc import DAY, NOW, dcc_test, dcc_vaccination, issue, signer
+from test_pages_browser import browser  # noqa: F401 — the real Chromium fixture
 from adapters.verifier import Verifier
 from gateway.rulesets import RuleFile
 from standard import dccrules
@@ -312,3 +313,23 @@ def test_cli_import_list_remove_are_audited(tmp_path):
     assert run_cli("rules", "remove", "--country", "FR", data_dir=data).returncode == 2
     audit = [json.loads(l) for l in run_cli("audit", "show", data_dir=data, check=True).stdout.splitlines()]
     assert [e["action"] for e in audit] == ["dcc_rules_import", "dcc_value_sets_import", "dcc_rules_remove"]
+
+
+def test_checkpoint_page_names_the_failed_rule(world, browser):
+    """In a real Chromium: the checkpoint page shows the rule a certificate did not meet."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from test_pages_browser import wait_for
+    url = world["server"].url
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    requests.post(url + "/v1/admin/anchors", json={"anchors": [anchor["der_b64"]]}, headers=world["manager"],
+                  timeout=10).raise_for_status()
+    requests.post(url + "/v1/admin/dcc-rules", json={"country": "DE", "rules": country_rules("DE")},
+                  headers=world["manager"], timeout=10).raise_for_status()
+    old_test = issue(key, der, dcc_test(now - 80 * 3600), iat=now - 3600, exp=now + DAY)
+    browser.get(url + "/checkpoint")
+    browser.find_element(By.ID, "payload").send_keys(old_test + Keys.ENTER)
+    wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "yellow")
+    detail = browser.find_element(By.ID, "detail").text
+    assert "未通过规则 rule not met: TR-DE-0003" in detail and "72 hours" in detail
