@@ -210,10 +210,13 @@ def _text(rule: dict, key: str, where: str = "rule") -> str:
 
 
 def _choice(rule: dict, key: str, allowed, where: str) -> str:
+    """One of ``allowed``, in its canonical spelling (the EU gateway's listings write
+    ``ACCEPTANCE`` and ``GENERAL`` where the rule files write ``Acceptance`` and ``General``)."""
     value = rule.get(key)
-    if value not in allowed:
-        raise RuleSetInvalid(f"{where}: {key} must be one of {', '.join(allowed)}")
-    return value
+    for choice in allowed:
+        if isinstance(value, str) and value.lower() == choice.lower():
+            return choice
+    raise RuleSetInvalid(f"{where}: {key} must be one of {', '.join(allowed)}")
 
 
 def _time(rule: dict, key: str, where: str) -> int:

@@ -145,6 +145,12 @@ def test_rule_format_is_checked(change, message):
     assert info.value.code == "rule_set_invalid" and message in info.value.message
 
 
+def test_rule_enumerations_take_the_gateways_upper_case_spelling():
+    rule, = dccrules.parse_rule_set([{**country_rules("DE")[0], "Type": "ACCEPTANCE",
+                                      "CertificateType": "RECOVERY", "Engine": "CertLogic"}], "DE")
+    assert (rule["Type"], rule["CertificateType"], rule["Engine"]) == ("Acceptance", "Recovery", "CERTLOGIC")
+
+
 def test_every_shared_country_imports(tmp_path):
     store = RuleFile(tmp_path)
     for country in ("AT", "CH", "CZ", "DE", "EU", "FR"):
