@@ -19,18 +19,39 @@ issuing country are run too when that country's rules are imported.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from standard import dccrules
 from adapters import foreign_rules
 
 EVENT_REASONS = {"v": "vaccinated", "t": "negative_test", "r": "recovered"}
+HORIZON = 400 * 86400          # a certificate without exp: look this far ahead for its green's end
+RESOLUTION = 3600              # a green's end is found to the hour (and never later than it is)
+
+
+def green_until(passes, now: int, horizon: int) -> int:
+    """When a green from rules ends: the last instant (to the hour, searching up to
+    ``horizon``) at which every rule still passes, found by bisection (~14 re-runs).  A test's
+    green thus ends when the country's rules say the test has aged out, as the table's does —
+    which keeps printed and transcoded codes from outliving it.  Assumes a passing certificate,
+    once failing, does not pass again (true of ageing rules); if it did, the earlier end counts.
+    Only the rules that read ``external.validationClock`` are re-run; without any, a green from
+    rules does not end before the certificate."""
+    if passes(horizon):
+        return horizon
+    good, bad = now, horizon
+    while bad - good > RESOLUTION:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if passes(middle) else (good, middle)
+    return good
 
 
 @dataclass(frozen=True)
 class RuleBook:
     rules: dict            # country → [rule]
     value_sets: dict       # valueSetId → [codes]
+    clocked: frozenset = frozenset()     # (country, Identifier, Version) of rules that read the clock
 
     @classmethod
     def build(cls, section: dict) -> "RuleBook":
@@ -47,7 +68,9 @@ class RuleBook:
             if kept:
                 rules[country] = kept
         value_sets = section.get("value_sets")
-        return cls(rules, value_sets if isinstance(value_sets, dict) else {})
+        clocked = frozenset((r["Country"], r["Identifier"], r["Version"]) for kept in rules.values()
+                            for r in kept if "validationClock" in json.dumps(r["Logic"]))
+        return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked)
 
 
 def rule_book(trust) -> RuleBook:
@@ -74,6 +97,9 @@ def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issu
     if own_status == "red":
         return "red", own_reasons, None, details
     if not failed:
-        return "green", [EVENT_REASONS[kind]], None, details
+        timed = [r for r in chosen if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
+        until = green_until(lambda t: dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(t)}),
+                            now, exp if exp is not None and exp > now else now + HORIZON) if timed else None
+        return "green", [EVENT_REASONS[kind]], until, details
     otherwise = {**foreign_rules.DEFAULT_RULES, **(options or {})}["otherwise"]
     return (otherwise if otherwise != "green" else "yellow"), ["no_valid_certificate"], None, details

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from standard.errors import CertLogicInvalid, CertLogicLimit
 
@@ -39,6 +40,11 @@ TIME_UNITS = ("year", "month", "day", "hour")
 UVCI_SEPARATORS = re.compile(r"[/#:]")
 
 
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_MIN_MS = -62_135_596_800_000          # 0001-01-01T00:00:00Z
+_EPOCH_MAX_MS = 253_402_300_799_999          # 9999-12-31T23:59:59.999Z
+
+
 @dataclass(frozen=True, order=True)
 class DateTime:
     """A CertLogic date-time: milliseconds since 1970-01-01T00:00:00.000Z."""
@@ -46,6 +52,10 @@ class DateTime:
     ms: int
 
     def isoformat(self) -> str:
+        if _EPOCH_MIN_MS <= self.ms <= _EPOCH_MAX_MS:          # years 1…9999: the C datetime
+            stamp = _EPOCH + timedelta(milliseconds=self.ms)
+            return (f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:"
+                    f"{stamp.minute:02d}:{stamp.second:02d}.{stamp.microsecond // 1000:03d}Z")
         days, rest = divmod(self.ms, 86_400_000)
         y, m, d = civil_from_days(days)
         hh, rest = divmod(rest, 3_600_000)

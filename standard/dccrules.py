@@ -194,11 +194,26 @@ def run(rules, payload: dict, external: dict) -> list[Outcome]:
 def external_data(now: int, value_sets: dict, country_of_arrival: str, issuer_country: str | None,
                   iat: int | None, exp: int | None) -> dict:
     """The ``external`` part of a rule's data, with the members EU verifier apps pass."""
-    def stamp(t):
-        return None if t is None else certlogic.DateTime(int(t) * 1000).isoformat()
     return {"validationClock": stamp(now), "valueSets": value_sets,
             "countryCode": country_of_arrival, "issuerCountryCode": issuer_country,
             "iat": stamp(iat), "exp": stamp(exp)}
+
+
+def stamp(t: int | None) -> str | None:
+    """Epoch seconds → the ``YYYY-MM-DDThh:mm:ss.sssZ`` rules read."""
+    return None if t is None else certlogic.DateTime(int(t) * 1000).isoformat()
+
+
+def all_pass(rules, payload: dict, external: dict) -> bool:
+    """:func:`run` that stops at the first rule that does not pass."""
+    data = {"payload": payload, "external": external}
+    for rule in rules:
+        try:
+            if certlogic.evaluate(rule["Logic"], data, validated=True) is not True:
+                return False
+        except HealthCodeError:
+            return False
+    return True
 
 
 # --- helpers --------------------------------------------------------------------------------

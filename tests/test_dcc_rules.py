@@ -54,6 +54,11 @@ def test_complete_vaccination_passes_every_german_rule(section):
     rules = verdict.extra["business_rules"]
     assert rules["country_of_arrival"] == "DE" and rules["failed"] == []
     assert rules["checked"] == rules["passed"] == 4          # VR-DE-0001…0004 (no General rules in DE)
+    # VR-DE-0004 (at most a year since the dose) ends the green, unless the certificate ends first
+    assert verdict.claims["exp"] == NOW + 30 * DAY                 # the certificate's exp comes first
+    long = verify(issue(key, der, dcc_vaccination(2, 2, "2025-01-10"), exp=NOW + 900 * DAY), anchor, section)
+    dose = 1736467200                                              # 2025-01-10T00:00:00Z
+    assert dose + 365 * DAY - 3600 <= long.claims["exp"] <= dose + 366 * DAY
 
 
 def test_failed_acceptance_rule_names_the_rule_and_its_description(section):
@@ -75,6 +80,9 @@ def test_rules_decide_where_the_local_table_would_not(section):
     sixty = issue(key, der, dcc_test(NOW - 60 * 3600))
     assert verify(sixty, anchor, {}, country="DE").status == "yellow"
     assert verify(sixty, anchor, section).status == "green"
+    green = verify(sixty, anchor, section)
+    sampled = NOW - 60 * 3600                     # TR-DE-0003: no longer than 72 hours ago
+    assert sampled + 72 * 3600 - 3600 <= green.claims["exp"] <= sampled + 72 * 3600
     eighty = verify(issue(key, der, dcc_test(NOW - 80 * 3600)), anchor, section)
     assert eighty.status == "yellow" and failed_ids(eighty) == ["TR-DE-0003"]
     assert "72 hours" in eighty.extra["business_rules"]["failed"][0]["description"]
@@ -339,3 +347,29 @@ def test_checkpoint_page_names_the_failed_rule(world, browser):
     wait_for(browser, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "yellow")
     detail = browser.find_element(By.ID, "detail").text
     assert "未通过规则 rule not met: TR-DE-0003" in detail and "72 hours" in detail
+
+
+def test_transcoded_code_does_not_outlive_the_rules_green(tmp_path, clock):
+    """A PCR test green under Germany's rules (72 h) → a Guangdong code that ends with it."""
+    from gateway.service import Service
+    from standard.settings import load_settings
+    config = tmp_path / "regions.toml"
+    config.write_text((ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
+                      .replace('country_of_arrival = "CN"', 'country_of_arrival = "DE"'), encoding="utf-8")
+    service = Service(load_settings(config, tmp_path / "data"), clock=clock)
+    try:
+        manager = {"role": "data_manager", "id": "t"}
+        now = service.now()
+        key, der, anchor = signer(at=now)
+        service.add_anchors([anchor["der_b64"]], manager)
+        service.import_rules("DE", country_rules("DE"), manager)
+        service.import_value_sets(value_set_documents(), manager)
+        sampled = now - 70 * 3600
+        text = issue(key, der, dcc_test(sampled), iat=now - 3600, exp=now + 30 * DAY)
+        source = service.verify(text)
+        assert source.status == "green" and source.claims["exp"] <= sampled + 72 * 3600
+        issued, _ = service.transcode(text, "440000")
+        verdict = service.verify(issued.qr_text)
+        assert verdict.valid and verdict.status == "green" and verdict.claims["exp"] <= source.claims["exp"]
+    finally:
+        service.store.close()
