@@ -485,5 +485,9 @@ def seed_demo():
         _emit(row)
 
 
+from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
+main.add_command(_rules)
+
+
 if __name__ == "__main__":       # pragma: no cover
     main()

@@ -12,8 +12,7 @@ import threading
 import time
 
 import adapters
-from gateway import anchors
-from gateway import foreign_revocations
+from gateway import anchors, foreign_revocations, rulesets
 from standard import idcard
 from gateway import metrics
 from issuers import printing
@@ -60,6 +59,7 @@ class Service:
         self.credentials = Credentials(data, self.settings.region_codes())
         self.anchor_file = anchors.AnchorFile(data)
         self.revocation_file = foreign_revocations.RevocationFile(data)
+        self.rule_file = rulesets.RuleFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
@@ -205,7 +205,8 @@ class Service:
                                                   revoked_jti=self.store.revoked_jtis(now),
                                                   anchors=self.anchor_file.load(),
                                                   foreign_revocations=revocation_lists.current(
-                                                      self.revocation_file.load(), now))
+                                                      self.revocation_file.load(), now),
+                                                  dcc_rules=self.rule_file.load())
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
@@ -232,6 +233,26 @@ class Service:
 
     def list_anchors(self) -> list[dict]:
         return [anchors.summary(a) for a in self.anchor_file.load()]
+
+    # -- EU DCC business rules and value sets (gateway/rulesets.py) -------------------------------
+    def import_rules(self, country: str, rules, actor: dict) -> list[dict]:
+        """Replace a country of arrival's rule set; (identifier, version) of each rule."""
+        imported = self.rule_file.import_rules(country, rules)
+        ids = [{"identifier": r["Identifier"], "version": r["Version"]} for r in imported]
+        self.audit.record(actor, "dcc_rules_import", None, country=country, rules=ids)
+        self.invalidate_trust()
+        return ids
+
+    def remove_rules(self, country: str, actor: dict) -> None:
+        self.rule_file.remove_country(country)
+        self.audit.record(actor, "dcc_rules_remove", None, country=country)
+        self.invalidate_trust()
+
+    def import_value_sets(self, documents, actor: dict) -> dict:
+        counts = {k: len(v) for k, v in self.rule_file.import_value_sets(documents).items()}
+        self.audit.record(actor, "dcc_value_sets_import", None, value_sets=counts)
+        self.invalidate_trust()
+        return counts
 
     # -- credentials (data manager) ----------------------------------------------------------------
     def add_credential(self, role: str, principal_id: str, actor: dict, kiosk_id: str | None = None) -> str:
