@@ -14,7 +14,7 @@ from adapters import qr
 import standard
 from gateway.anchors import anchors_from_bytes, parse_anchor
 from standard.errors import BadRequest, HealthCodeError
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
@@ -128,19 +128,19 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
-        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+        verdict = (verifier.verify_image_codes(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
-                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
 def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises)."""
-    item_id = None
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    item_id, item = None, None
     try:
         try:
             item = json.loads(line)
@@ -156,14 +156,16 @@ def batch_line(svc, line: str) -> dict:
         anchors = [parse_anchor(a) for a in trust]
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
-                                       device="cli-batch")
+            verdict = svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                             device="cli-batch")
         else:
             if "payload" not in item:
                 raise BadRequest("give payload or image_b64")
             verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
     return {"id": item_id, **verdict.as_dict()}
 
 
@@ -258,6 +260,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+MAX_REVOCATION_FILE = 20_000_000
 
 
 @main.group()
@@ -302,6 +305,37 @@ def revoke_foreign(fmt, reason, certificate_ids):
         _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
+
+
+@main.group("revocation-lists")
+def revocation_lists_group():
+    """Foreign revocation lists (EU DCC hash batches, SMART Health Card rid lists); they ride in
+    the trust list for offline verifiers."""
+
+
+@revocation_lists_group.command("import")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--iss", help="shc: the issuer URL the rid list belongs to")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def revocation_lists_import(fmt, iss, file):
+    """Import FILE: an EU gateway revocation batch (or a JSON list of batches), or an issuer's
+    ``.well-known/crl/<kid>.json``."""
+    try:
+        raw = Path(file).read_bytes()
+        if len(raw) > MAX_REVOCATION_FILE:
+            raise BadRequest(f"revocation list larger than {MAX_REVOCATION_FILE // 1_000_000} MB")
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise BadRequest("revocation list is not JSON") from None
+        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@revocation_lists_group.command("list")
+def revocation_lists_list():
+    _emit(_service().revocation_lists())
 
 
 @main.command()
@@ -453,6 +487,10 @@ def seed_demo():
     from gateway.demo import seed
     for row in seed(_service()):
         _emit(row)
+
+
+from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
+main.add_command(_rules)
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -12,12 +12,13 @@ import threading
 import time
 
 import adapters
-from gateway import anchors
+from gateway import anchors, foreign_revocations, rulesets
 from standard import idcard
 from gateway import metrics
 from issuers import printing
 import standard
 from adapters import transcoding
+from adapters import revocation_lists
 from standard import trustlist
 from store.audit import AuditLog
 from standard.settings import ONLINE_FORMAT, Settings, load_settings
@@ -57,6 +58,8 @@ class Service:
         self.sealer = Sealer(data / "secrets" / "seal")
         self.credentials = Credentials(data, self.settings.region_codes())
         self.anchor_file = anchors.AnchorFile(data)
+        self.revocation_file = foreign_revocations.RevocationFile(data)
+        self.rule_file = rulesets.RuleFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
@@ -187,6 +190,23 @@ class Service:
         self.invalidate_trust()
         return jtis
 
+    def import_revocation_list(self, fmt: str, document, actor: dict, iss: str | None = None) -> dict:
+        """An EU DCC revocation batch (or list of batches) or a SMART Health Card issuer's rid
+        list (for ``iss``); all or nothing, audited, in the next trust list at once."""
+        parsed = revocation_lists.parse_dcc_batches(document) if fmt == "eu_dcc" else \
+            revocation_lists.parse_shc_crl(document, iss) if fmt == "shc" else None
+        if parsed is None:
+            raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
+        doc = self.revocation_file.merge(fmt, parsed)
+        entries = sum(len(b["hashes"]) for b in parsed) if fmt == "eu_dcc" else len(parsed["rids"])
+        self.audit.record(actor, "revocation_list_import", None, format=fmt, entries=entries,
+                          **({"iss": iss[:200]} if fmt == "shc" else {"kids": sorted({b["kid"] for b in parsed})[:50]}))
+        self.invalidate_trust()
+        return {"format": fmt, "entries": entries, "total": revocation_lists.count(doc)}
+
+    def revocation_lists(self) -> dict:
+        return revocation_lists.summary(self.revocation_file.load())
+
     # -- keys and the trust list -----------------------------------------------------------------
     def national_jwks(self) -> dict:
         """The national trust-list signer's public keys, which offline verifiers pin."""
@@ -212,7 +232,10 @@ class Service:
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
                 payload = trustlist.build_payload(self._issuer_entries(), now,
                                                   revoked_jti=self.store.revoked_jtis(now),
-                                                  anchors=self.anchor_file.load())
+                                                  anchors=self.anchor_file.load(),
+                                                  foreign_revocations=revocation_lists.current(
+                                                      self.revocation_file.load(), now),
+                                                  dcc_rules=self.rule_file.load())
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
@@ -239,6 +262,26 @@ class Service:
 
     def list_anchors(self) -> list[dict]:
         return [anchors.summary(a) for a in self.anchor_file.load()]
+
+    # -- EU DCC business rules and value sets (gateway/rulesets.py) -------------------------------
+    def import_rules(self, country: str, rules, actor: dict) -> list[dict]:
+        """Replace a country of arrival's rule set; (identifier, version) of each rule."""
+        imported = self.rule_file.import_rules(country, rules)
+        ids = [{"identifier": r["Identifier"], "version": r["Version"]} for r in imported]
+        self.audit.record(actor, "dcc_rules_import", None, country=country, rules=ids)
+        self.invalidate_trust()
+        return ids
+
+    def remove_rules(self, country: str, actor: dict) -> None:
+        self.rule_file.remove_country(country)
+        self.audit.record(actor, "dcc_rules_remove", None, country=country)
+        self.invalidate_trust()
+
+    def import_value_sets(self, documents, actor: dict) -> dict:
+        counts = {k: len(v) for k, v in self.rule_file.import_value_sets(documents).items()}
+        self.audit.record(actor, "dcc_value_sets_import", None, value_sets=counts)
+        self.invalidate_trust()
+        return counts
 
     # -- credentials (data manager) ----------------------------------------------------------------
     def add_credential(self, role: str, principal_id: str, actor: dict, kiosk_id: str | None = None) -> str:
@@ -294,6 +337,14 @@ class Service:
         verdict = self.verifier.verify_image(data, self._trust_for(anchors),
                                              now if now is not None else self.now())
         return self._recorded(verdict, place, device, record)
+
+    def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(), record=True):
+        """Every code in the image (adapters.verifier.ImageVerdicts), each recorded as a scan."""
+        result = self.verifier.verify_image_codes(data, self._trust_for(anchors),
+                                                  now if now is not None else self.now())
+        for verdict in result.verdicts:
+            self._recorded(verdict, place, device, record)
+        return result
 
     def _trust_for(self, anchors):
         trust = self.trust_list()

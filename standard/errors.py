@@ -215,6 +215,25 @@ class CodeUnknown(CodeError):
     code = "code_unknown"
 
 
+class CertLogicInvalid(BadRequest):
+    """A CertLogic expression the specification does not allow, or a type mismatch found while
+    evaluating it (standard/certlogic.py).  A business rule that raises this has failed."""
+
+    code = "certlogic_invalid"
+
+
+class CertLogicLimit(CertLogicInvalid):
+    """A CertLogic expression too deep, too large or doing too much work to be evaluated."""
+
+    code = "certlogic_limit"
+
+
+class RuleSetInvalid(BadRequest):
+    """An imported business rule or value set does not follow the EU's rule format."""
+
+    code = "rule_set_invalid"
+
+
 class ConfigInvalid(HealthCodeError):
     """The deployment's configuration contradicts the standard; found at start-up, never served."""
 

@@ -55,6 +55,7 @@ class TrustList:
                     revoked_at=jwk.get("revoked_at"))
         self.revoked_jti = frozenset(payload.get("revoked_jti", ()))
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
+        self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
 
     def key(self, kid: str | None) -> TrustedKey:
@@ -102,6 +103,14 @@ class TrustList:
             self._anchor_indexes[key] = build(self.anchors_for(kind))
         return self._anchor_indexes[key]
 
+    def section_index(self, name: str, build):
+        """``build(payload[name] or {})``, computed once per trust list, like :meth:`anchor_index`
+        (imported EU business rules and foreign revocation lists are parsed once, not per scan)."""
+        key = ("section", name, build)
+        if key not in self._anchor_indexes:
+            self._anchor_indexes[key] = build(self.payload.get(name) or {})
+        return self._anchor_indexes[key]
+
     def with_anchors(self, anchors) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
@@ -119,10 +128,19 @@ def issuer_entry(region, jwks: list[dict]) -> dict:
 
 
 def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
-                  ttl: int = DEFAULT_TTL) -> dict:
+                  ttl: int = DEFAULT_TTL, foreign_revocations: dict | None = None,
+                  dcc_rules: dict | None = None) -> dict:
+    """``dcc_rules``: imported EU business rules per country and value sets
+    (``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}``), present only when some are;
+    ``foreign_revocations``: imported EU DCC and SHC revocation lists, likewise."""
     now = int(now)
-    return {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
-            "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    payload = {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
+               "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    if foreign_revocations:
+        payload["foreign_revocations"] = foreign_revocations
+    if dcc_rules:
+        payload["dcc_rules"] = dcc_rules
+    return payload
 
 
 def sign(payload: dict, signer) -> str:
