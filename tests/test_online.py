@@ -197,6 +197,25 @@ def test_printed_online_card_verifies_at_the_issuer(world, tmp_path):
     assert refused.status_code == 400
 
 
+def test_a_sheet_of_printed_online_cards_gives_one_verdict_per_card(world, tmp_path):
+    """A photo of a care home's sheet: every online card on it is asked of its region."""
+    import io
+    import pypdfium2
+    people = [{**PERSON, "region": "440000", "status": "green"},
+              {"id_number": "440305193606300643", "name": "陈秀英", "region": "440000", "status": "yellow"}]
+    r = requests.post(world["gateway"].url + "/v1/print", headers=auth(world["cred"]["operator"]), timeout=20,
+                      json={"people": people, "layout": "sheet", "format": "online"})
+    assert r.status_code == 200, r.text[:300]
+    pdf = pypdfium2.PdfDocument(r.content)
+    buffer = io.BytesIO()
+    pdf[0].render(scale=150 / 72).to_pil().save(buffer, format="PNG")
+    pdf.close()
+    result = verifier().verify_image_codes(buffer.getvalue(), trust_of(world["issuer"]))
+    assert result.found == 2 and result.valid
+    assert sorted(v.status for v in result.verdicts) == ["green", "yellow"]
+    assert {v.format for v in result.verdicts} == {"online"}
+
+
 # --- SSRF: only the registered address is ever asked -----------------------------------------------
 class Relay:
     """A loopback HTTP server standing where a region registered its status interface: it
