@@ -49,9 +49,7 @@ from standard import jose
 import standard
 from standard.errors import AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SignatureInvalid, UnknownKey
 from adapters import compression
-from adapters import dcc_schema
-from adapters import revocation_lists
-from adapters import foreign_rules
+from adapters import dcc_business_rules, dcc_schema, foreign_rules, revocation_lists
 from adapters.base import CLOCK_SKEW, Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
 
@@ -469,7 +467,8 @@ def subject_id(fnt, gnt, dob) -> str:
 
 # === the adapter ==================================================================================
 class DccAdapter:
-    """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds)."""
+    """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds),
+    ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
 
     name = NAME
 
@@ -477,6 +476,7 @@ class DccAdapter:
         options = dict(options or {})
         self.rules = dict(options.get("rules") or {})
         self.ttl = int(options.get("verdict_ttl") or DEFAULT_VERDICT_TTL)
+        self.country_of_arrival = options.get("country_of_arrival")
 
     def detect(self, text: str) -> bool:
         return looks_like_dcc(text)
@@ -507,12 +507,16 @@ class DccAdapter:
                                             cose.signature, cose.alg)
         entry = primary_entry(cwt.dcc, kind)
         events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
-        status, reasons, valid_until = foreign_rules.evaluate(events, self.rules, now)
+        decided = dcc_business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, country(cwt, entry),
+                                            cwt.iat, cwt.exp, events, now, self.rules)
+        status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
         claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
         extra = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
                  "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
         if cwt.exp is not None:
             extra["certificate_expires_at"] = standard.rfc3339(cwt.exp)
+        if decided:
+            extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
         extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))

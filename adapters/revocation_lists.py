@@ -224,8 +224,8 @@ _EMPTY_INDEX = {"eu_dcc": {}, "shc": {}}
 
 def _index_of(trust) -> dict:
     """The trust list's revocation index; a trust object without lists has none."""
-    build = getattr(trust, "revocation_index", None)
-    return build(index) if build is not None else _EMPTY_INDEX
+    build = getattr(trust, "section_index", None)
+    return build("foreign_revocations", index) if build is not None else _EMPTY_INDEX
 
 
 def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: bytes, alg: str) -> None:

@@ -51,7 +51,8 @@ def regions():
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]), help="override the rules")
 @click.option("--kind", type=click.Choice(["dynamic", "offline"]), default="dynamic", show_default=True)
 @click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True, help="online: the QR is the region's status URL + a code id (§4.4)")
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
 @click.option("--json", "as_json", is_flag=True, help="print {qr_text, status, reasons, kind, expires_at, ...}")
 def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_json):
@@ -65,7 +66,7 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
     try:
         svc = _service()
         issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
-                           kind=kind, fmt="national" if fmt == "national" else None)
+                           kind=kind, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     if png:
@@ -439,10 +440,12 @@ def _print_target(out: str | None) -> str:
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]))
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
+@click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
+              help="online: print online codes (the region's status URL + a code id)")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="the PDF to write (default: cards-<time>.pdf in the current directory, "
                    "which must not be the source tree)")
-def print_cmd(region, id_number, name, status, batch, layout, out):
+def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
     """Print offline codes (valid 7 days by default) as a PDF."""
     out = _print_target(out)
     from issuers import make_person
@@ -457,7 +460,7 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
         pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                     actor={"role": "operator", "id": "cli"})
+                                     actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     Path(out).write_bytes(pdf)
@@ -467,12 +470,13 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--to", "target", required=True, help="target region code, e.g. 820000")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True)
 def transcode(text, target, fmt):
     """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
     try:
         issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
-                                         fmt="national" if fmt == "national" else None,
+                                         fmt=None if fmt == "native" else fmt,
                                          actor={"role": "operator", "id": "cli"})
     except HealthCodeError as exc:
         if exc.code == "transcode_refused":
@@ -522,6 +526,10 @@ def seed_demo():
     from gateway.demo import seed
     for row in seed(_service()):
         _emit(row)
+
+
+from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
+main.add_command(_rules)
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -208,7 +208,7 @@ const HCOffline = (() => {
       if (!text) fail("payload_empty", "payload is empty");
       fmt = formats.find((f) => text.startsWith(f.prefix));
       if (!fmt) {
-        if (/^(HC1:|shc:\/)/i.test(text)) fail("offline_unsupported", "foreign certificates are checked online only");
+        if (/^(HC1:|shc:\/|https?:\/\/)/i.test(text)) fail("offline_unsupported", "foreign certificates and online codes are checked online only");
         fail("format_unknown", "this is not a health code format the gateway knows");
       }
       const c = await verifyCode(fmt, text, trust, now, tables.claims);

@@ -30,7 +30,7 @@ const HCWords = (() => {
     context_unsupported: "不支持的版本 unsupported version", base45_invalid: "码已损坏 damaged code (Base45)",
     compression_invalid: "码已损坏 damaged code (zlib)", cose_invalid: "码结构错误 not a signed certificate (COSE)",
     cwt_invalid: "证明内容无法读取 certificate content unreadable (CWT)",
-    offline_unsupported: "离线时无法核验境外证明，请联网后再试 foreign certificates need the network",
+    offline_unsupported: "离线时无法核验境外证明或在线码，请联网后再试 foreign certificates and online codes need the network",
     trust_list_invalid: "本机的信任列表无效或过期，请联网刷新 trust list invalid or expired — reconnect",
     network: "网关无法连接 gateway unreachable"};
   const CERTIFICATES = {vaccination: "疫苗接种证明 vaccination certificate", test: "检测证明 test certificate",
