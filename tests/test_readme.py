@@ -12,15 +12,21 @@ from conftest import ROOT, free_port
 
 
 def walk_through() -> str:
+    """The walk-through block and the online-code block after it."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     marker = text.index("<!-- walk-through:")
-    return re.search(r"```sh\n(.*?)```", text[marker:], re.S).group(1)
+    blocks = re.findall(r"```sh\n(.*?)```", text[marker:], re.S)
+    return blocks[0] + blocks[1]
 
 
 def test_the_walk_through_works_pasted_as_one_block(tmp_path):
-    block = walk_through().replace("8080", str(free_port())).replace("/tmp/", f"{tmp_path}/")
+    port = str(free_port())
+    block = walk_through().replace("8080", port).replace("/tmp/", f"{tmp_path}/")
     data = tmp_path / "data"
-    env = {**os.environ, "HEALTHCODE_DATA": str(data)}
+    config = tmp_path / "regions.toml"                 # online codes name the gateway's address
+    config.write_text((ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
+                      .replace("http://127.0.0.1:8080", f"http://127.0.0.1:{port}"), encoding="utf-8")
+    env = {**os.environ, "HEALTHCODE_DATA": str(data), "HEALTHCODE_CONFIG": str(config)}
     proc = subprocess.Popen(["bash", "-e", "-o", "pipefail", "-c", block], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
@@ -40,4 +46,6 @@ def test_the_walk_through_works_pasted_as_one_block(tmp_path):
     assert '"name_transliterated":"MUSTERMANN, ERIKA"' in flat and '"birth_date_masked":"1964-**-**"' in flat
     assert re.search(r"^\d+ scans; \{", out, re.M)
     assert (tmp_path / "card.pdf").read_bytes()[:5] == b"%PDF-"
+    assert re.search(rf"^http://127.0.0.1:{port}/v1/status/440000/\S+$", out, re.M)     # the online code
+    assert '{"jws":' in flat and '"format":"online"' in flat
     assert "440106199901056850" not in out
