@@ -132,6 +132,12 @@ class JwsClaimFormat:
             claims[national] = value
         return claims
 
+    def table(self) -> dict:
+        """The format as data, for verifiers outside Python (the checkpoint page verifies
+        offline from this, so the browser reads the very table the server does)."""
+        return {"name": self.name, "prefix": self.prefix, "typ": self.typ, "time": self.time,
+                "fields": dict(self.fields), "values": {k: dict(v) for k, v in self.values.items()}}
+
     # -- adapter interface ------------------------------------------------------------------
     def detect(self, text: str) -> bool:
         return text.startswith(self.prefix)
@@ -153,7 +159,7 @@ class JwsClaimFormat:
         claims = standard.validate_claims(self.from_native(jose.json_payload(parsed)))
         if claims["region"] != key.region:
             raise IssuerMismatch("code claims a region other than its signer's")
-        if self.name != "national" and trust.region_format(key.region) != self.name:
+        if self.name != "national" and not trust.issues(key.region, self.name):
             raise IssuerMismatch(f"region {key.region} does not issue {self.name} codes")
         key.check_usable(claims["iat"])
         check_lifetime(claims, trust.lifetime(key.region, claims["kind"]))

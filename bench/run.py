@@ -3,10 +3,12 @@
     make bench            # or: .venv/bin/python -m bench.run [--quick]
 
 1. verify in-process, per format (regional, EU DCC, SMART Health Card), against the bare
-   signature check it cannot beat;
+   signature check it cannot beat; an EU DCC with imported business rules against without;
 2. verify over HTTP (threaded Flask server) against GET /healthz on the same server;
 3. batch of 500 against 500 single requests;
-4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget.
+4. kiosk lookup (gateway → issuer over HTTP → verify) against the 2 s card-reader budget;
+5. an online code asked of its region over HTTP, and with the answer cache, against the signed
+   code of the same region (bench/online.py).
 """
 from __future__ import annotations
 
@@ -118,6 +120,32 @@ def bench_foreign(n: int) -> None:
     print(f"{'shc':12s} verify: {r:8,.0f}/s   ratio: {r / bare:.2f}")
 
 
+def bench_business_rules(n: int) -> None:
+    """EU DCC verify with Germany's imported business rules (CertLogic) against without them."""
+    import json
+    from conftest import vectors_dir
+    from standard import dccrules
+    from standard.trustlist import TrustList
+    from adapters.verifier import Verifier
+    rules = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-rules" / "DE").glob("*/rule.json"))]
+    value_sets = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-valuesets").glob("*.json"))]
+    section = {"rules": {"DE": dccrules.parse_rule_set(rules, "DE")},
+               "value_sets": dccrules.parse_value_sets(value_sets)}
+    from test_dcc import NOW as at, dcc_test, dcc_vaccination, issue, signer
+    key, der, anchor = signer()
+    plain, ruled = TrustList({}, (anchor,)), TrustList({"dcc_rules": section}, (anchor,))
+    verifier = Verifier(["eu_dcc"], options={"eu_dcc": {"country_of_arrival": "DE"}})
+    print(f"\n# 1c. EU DCC with Germany's business rules ({n} scans), ratio to the same without rules")
+    for label, text in (("vaccination", issue(key, der, dcc_vaccination(2, 2, "2025-01-10"))),
+                        ("PCR test", issue(key, der, dcc_test(at - 3600), exp=at + 365 * 86400))):
+        verdict = verifier.verify(text, ruled, at)
+        assert verdict.status == "green", verdict
+        without = rate(lambda: verifier.verify(text, plain, at), n)
+        with_rules = rate(lambda: verifier.verify(text, ruled, at), n)
+        print(f"{label:12s} + {verdict.extra['business_rules']['checked']} rules: {with_rules:8,.0f}/s   "
+              f"ratio: {with_rules / without:.2f}   (a test's green end is searched: the timed rules re-run ~14 times)")
+
+
 def bench_http(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
@@ -172,7 +200,10 @@ def main() -> None:
         svc = Service(load_settings(data_dir=tmp))
         bench_in_process(svc, n)
     bench_foreign(n)
+    bench_business_rules(n)
     bench_http(min(n, 1000))
+    from bench.online import bench_online
+    bench_online(min(n, 500), rate, latencies, pct)
 
 
 if __name__ == "__main__":

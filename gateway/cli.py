@@ -12,9 +12,9 @@ import click
 
 from adapters import qr
 import standard
-from gateway.anchors import anchors_from_bytes, parse_anchor
+from gateway.anchors import anchors_from_bytes, parse_anchor, validity_warnings
 from standard.errors import BadRequest, HealthCodeError
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
@@ -51,10 +51,13 @@ def regions():
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]), help="override the rules")
 @click.option("--kind", type=click.Choice(["dynamic", "offline"]), default="dynamic", show_default=True)
 @click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True, help="online: the QR is the region's status URL + a code id (§4.4)")
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
-def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
-    """Issue a code; print its QR text."""
+@click.option("--json", "as_json", is_flag=True, help="print {qr_text, status, reasons, kind, expires_at, ...}")
+def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_json):
+    """Issue a code; print its QR text (status and reasons on stderr, so staff see the colour
+    the rules decided), or everything as JSON with --json."""
     from issuers import make_person
     try:
         facts_obj = json.loads(facts) if facts else None
@@ -63,12 +66,20 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
     try:
         svc = _service()
         issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
-                           kind=kind, fmt="national" if fmt == "national" else None)
+                           kind=kind, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     if png:
         Path(png).write_bytes(qr.render_png(issued.qr_text))
+    c = issued.claims
+    if as_json:
+        _emit({"qr_text": issued.qr_text, "status": c["status"], "reasons": list(c["reasons"]),
+               "region": c["region"], "format": issued.format, "kind": c["kind"],
+               "holder": {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+               "code_id": c["jti"], "expires_at": standard.rfc3339(c["exp"])})
+        return
     click.echo(issued.qr_text)
+    click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
 def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
@@ -125,6 +136,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         _fail_usage(exc)
     if text is None and image is None:
         text = sys.stdin.read()
+    if image is None and not text.strip():
+        raise click.UsageError("no code given: pass the QR text, --image FILE, or pipe it on stdin")
     try:
         anchors = [a for path in trust_files for a in anchors_from_bytes(Path(path).read_bytes())]
     except HealthCodeError as exc:
@@ -142,19 +155,19 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
-        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+        verdict = (verifier.verify_image_codes(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
-                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
 def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises)."""
-    item_id = None
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    item_id, item = None, None
     try:
         from standard import jsonin
         item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
@@ -168,14 +181,16 @@ def batch_line(svc, line: str) -> dict:
         anchors = [parse_anchor(a) for a in trust]
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            verdict = svc.verify_image(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
-                                       device="cli-batch")
+            verdict = svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
+                                             device="cli-batch")
         else:
             if "payload" not in item:
                 raise BadRequest("give payload or image_b64")
             verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
     return {"id": item_id, **verdict.as_dict()}
 
 
@@ -270,6 +285,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+MAX_REVOCATION_FILE = 20_000_000
 
 
 @main.group()
@@ -284,7 +300,11 @@ def anchors_add(files, iss):
     """Trust the certificates / keys in FILES (PEM, DER, JWK or JWKS); they ride in the trust list."""
     try:
         values = [a for path in files for a in anchors_from_bytes(Path(path).read_bytes(), iss)]
-        _emit({"added": _service().add_anchors(values, DATA_MANAGER_CLI, iss)})
+        svc = _service()
+        warnings = [w for v in values for w in validity_warnings(parse_anchor(v, iss), svc.now())]
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        _emit({"added": svc.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -314,6 +334,37 @@ def revoke_foreign(fmt, reason, certificate_ids):
         _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
+
+
+@main.group("revocation-lists")
+def revocation_lists_group():
+    """Foreign revocation lists (EU DCC hash batches, SMART Health Card rid lists); they ride in
+    the trust list for offline verifiers."""
+
+
+@revocation_lists_group.command("import")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--iss", help="shc: the issuer URL the rid list belongs to")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def revocation_lists_import(fmt, iss, file):
+    """Import FILE: an EU gateway revocation batch (or a JSON list of batches), or an issuer's
+    ``.well-known/crl/<kid>.json``."""
+    try:
+        raw = Path(file).read_bytes()
+        if len(raw) > MAX_REVOCATION_FILE:
+            raise BadRequest(f"revocation list larger than {MAX_REVOCATION_FILE // 1_000_000} MB")
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise BadRequest("revocation list is not JSON") from None
+        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@revocation_lists_group.command("list")
+def revocation_lists_list():
+    _emit(_service().revocation_lists())
 
 
 @main.command()
@@ -375,6 +426,26 @@ def _read_batch(path: str) -> list:
     return entries
 
 
+def _print_target(out: str | None) -> str:
+    """Cards hold codes of real people: never written into the source tree by default, and never
+    over a file the repository tracks."""
+    import subprocess
+    import time
+    root = standard.PROJECT_ROOT
+    inside = lambda p: p == root or root in p.parents          # noqa: E731
+    if out is None:
+        if inside(Path.cwd().resolve()) and (root / ".git").exists():
+            raise click.UsageError(f"give --out FILE.pdf: the current directory is the source tree ({root})")
+        out = f"cards-{time.strftime('%Y%m%d-%H%M%S')}.pdf"
+    target = Path(out).resolve()
+    if inside(target) and (root / ".git").exists():
+        tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", str(target)],
+                                 capture_output=True).returncode == 0
+        if tracked:
+            raise click.UsageError(f"{out} is a file of the repository; choose another --out")
+    return out
+
+
 @main.command("print")
 @click.option("--region")
 @click.option("--id-number")
@@ -382,9 +453,14 @@ def _read_batch(path: str) -> list:
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]))
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
-def print_cmd(region, id_number, name, status, batch, layout, out):
+@click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
+              help="online: print online codes (the region's status URL + a code id)")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="the PDF to write (default: cards-<time>.pdf in the current directory, "
+                   "which must not be the source tree)")
+def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
     """Print offline codes (valid 7 days by default) as a PDF."""
+    out = _print_target(out)
     from issuers import make_person
     if batch:
         entries = _read_batch(batch)
@@ -397,7 +473,7 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
         pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                     actor={"role": "operator", "id": "cli"})
+                                     actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     Path(out).write_bytes(pdf)
@@ -407,12 +483,13 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--to", "target", required=True, help="target region code, e.g. 820000")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True)
 def transcode(text, target, fmt):
     """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
     try:
         issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
-                                         fmt="national" if fmt == "national" else None,
+                                         fmt=None if fmt == "native" else fmt,
                                          actor={"role": "operator", "id": "cli"})
     except HealthCodeError as exc:
         if exc.code == "transcode_refused":
@@ -462,6 +539,10 @@ def seed_demo():
     from gateway.demo import seed
     for row in seed(_service()):
         _emit(row)
+
+
+from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
+main.add_command(_rules)
 
 
 if __name__ == "__main__":       # pragma: no cover

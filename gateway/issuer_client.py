@@ -10,13 +10,12 @@ tying up a worker thread per waiting kiosk, then lets one request through to pro
 from __future__ import annotations
 
 import json
-import threading
-import time
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from standard.breaker import CircuitBreaker
 from standard.errors import HealthCodeError, NotFound, UpstreamUnavailable
 
 CONNECT_TIMEOUT = 1.0
@@ -26,40 +25,13 @@ BREAKER_FAILURES = 5
 BREAKER_COOLDOWN = 10.0
 
 
-class CircuitBreaker:
-    """Consecutive failures per issuer; open (fail fast) for a cooldown, then half-open."""
-
-    def __init__(self, failures: int = BREAKER_FAILURES, cooldown: float = BREAKER_COOLDOWN, clock=time.monotonic):
-        self.failures, self.cooldown, self.clock = failures, cooldown, clock
-        self._state: dict[str, tuple[int, float]] = {}      # key: (failures in a row, open until)
-        self._lock = threading.Lock()
-
-    def allow(self, key: str) -> bool:
-        with self._lock:
-            count, until = self._state.get(key, (0, 0.0))
-            if count < self.failures:
-                return True
-            if self.clock() >= until:                        # half-open: one probe, others wait
-                self._state[key] = (count, self.clock() + self.cooldown)
-                return True
-            return False
-
-    def record(self, key: str, ok: bool) -> None:
-        with self._lock:
-            if ok:
-                self._state.pop(key, None)
-            else:
-                count, _ = self._state.get(key, (0, 0.0))
-                self._state[key] = (count + 1, self.clock() + self.cooldown)
-
-
 class IdentityNotMatched(NotFound):
     code = "identity_not_matched"
 
 
 class IssuerClient:
     def __init__(self, retries: int = 2, breaker: CircuitBreaker | None = None):
-        self.breaker = breaker or CircuitBreaker()
+        self.breaker = breaker or CircuitBreaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
         self.session = requests.Session()
         retry = Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.1,
                       status_forcelist=(502, 503, 504), allowed_methods=None, raise_on_status=False)

@@ -71,9 +71,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = ()):
+    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = (),
+                 port: int | None = None):
         self.data = Path(data_dir)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
         # The server's log goes to a file: an unread pipe fills up and blocks the server.
