@@ -42,6 +42,7 @@ import requests
 from PIL import Image
 
 from conftest import LiveServer, run_cli
+from test_attacks import call          # (server with .url and .cred, method, path, role)
 
 BJ = ("110101197612039635", "刘建国")
 ZJ = ("330102195203154120", "钱淑芬")
@@ -68,13 +69,6 @@ def world(tmp_path_factory):
     yield {"threaded": threaded, "workers": workers, "data": data, "cred": cred}
     threaded.stop()
     workers.stop()
-
-
-def call(server, method, path, role=None, **kw):
-    headers = kw.pop("headers", {})
-    if role:
-        headers["Authorization"] = f"Bearer {server.cred[role]}"
-    return requests.request(method, server.url + path, headers=headers, timeout=30, **kw)
 
 
 def no_tracebacks(*servers):
