@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,9 +81,10 @@ class Credentials:
 
     def issuer_tokens(self) -> dict[str, str]:
         """Each region's issuer token, re-read when the file changes (a rotation in another
-        process takes effect at once; before, a process kept the tokens it read first forever)."""
+        process takes effect at once; before, a process kept the tokens it read first forever),
+        and at least every second (a stamp may miss two writes within one clock tick)."""
         path = self._issuer_path()
-        stamp = filelock.file_stamp(path)
+        stamp = (*filelock.file_stamp(path), int(time.monotonic()))
         with self._lock:
             if self._issuer_tokens is None or stamp != self._issuer_stamp:
                 tokens = json.loads(path.read_text()) if path.exists() else {}
@@ -93,7 +95,7 @@ class Credentials:
                         if missing:
                             tokens.update({code: secrets.token_urlsafe(24) for code in missing})
                             _write_private_json(path, tokens)
-                    stamp = filelock.file_stamp(path)
+                    stamp = (*filelock.file_stamp(path), int(time.monotonic()))
                 self._issuer_tokens, self._issuer_stamp = tokens, stamp
             return self._issuer_tokens
 
