@@ -32,6 +32,7 @@ from issuers.keys import NATIONAL, KeyStore
 from issuers.pseudonym import Pseudonymizer, load_or_create_secret
 from issuers.seal import Sealer
 from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
+from store.revocations import revocation_check
 from adapters.verifier import Verdict, Verifier
 
 TRUST_CACHE_SECONDS = 60
@@ -57,8 +58,9 @@ class Service:
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
+        self.revocations = revocation_check(self.store)      # in memory, refreshed from the store
         self.verifier = Verifier(self.settings.formats(),
-                                 is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
+                                 is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options=self.settings.format_options)
         self.verify_counter = MinuteCounter()
         self._issuers: dict[str, Issuer] = {}
@@ -132,6 +134,7 @@ class Service:
     # -- revocation -------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
         jtis = self.store.revoke_subject(sub, self.now())
+        self.revocations.refresh()
         self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
         self.invalidate_trust()
         return jtis
@@ -148,6 +151,7 @@ class Service:
         jtis = [adapter.code_id_for(i) for i in certificate_ids]
         now = self.now()
         new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
+        self.revocations.refresh()
         self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
                           reason=str(reason)[:200])
         self.invalidate_trust()

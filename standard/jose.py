@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -234,6 +235,24 @@ def parse(token: str, max_chars: int = MAX_TOKEN_CHARS) -> ParsedJws:
     if len(parts) != 3:
         raise Malformed("JWS must have three dot-separated parts")
     header_b64, payload_b64, sig_b64 = parts
+    header = _HEADERS.get(header_b64)
+    if header is None:
+        header = _parse_header(header_b64)
+        if len(_HEADERS) >= MAX_CACHED_HEADERS:
+            _HEADERS.clear()
+        _HEADERS[header_b64] = header
+    return ParsedJws(header, b64url_decode(payload_b64), f"{header_b64}.{payload_b64}".encode("ascii"),
+                     b64url_decode(sig_b64))
+
+
+# A region signs every code with the same few headers ({"alg", "kid", "typ"}), so the decoded,
+# policy-checked header of each exact header text is kept: parsing is a pure function of that
+# text, and only headers that passed every check below are cached.  Bounded; never mutated.
+MAX_CACHED_HEADERS = 512
+_HEADERS: dict[str, MappingProxyType] = {}
+
+
+def _parse_header(header_b64: str) -> MappingProxyType:
     try:
         header = json.loads(b64url_decode(header_b64))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -250,8 +269,7 @@ def parse(token: str, max_chars: int = MAX_TOKEN_CHARS) -> ParsedJws:
     kid = header.get("kid")
     if kid is not None and (not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_CHARS):
         raise Malformed("JWS kid must be a short string")
-    return ParsedJws(header, b64url_decode(payload_b64), f"{header_b64}.{payload_b64}".encode("ascii"),
-                     b64url_decode(sig_b64))
+    return MappingProxyType(header)
 
 
 def check_signature(parsed: ParsedJws, public_key, allowed_algs, *, low_s: bool = False) -> None:
