@@ -7,12 +7,13 @@ audited here, in one place, whoever calls them.
 from __future__ import annotations
 
 import hmac
+import os
 import secrets
 import threading
 import time
 
 import adapters
-from gateway import anchors
+from gateway import anchors, batch
 from standard import idcard
 from gateway import metrics
 from issuers import printing
@@ -33,6 +34,7 @@ from issuers.pseudonym import Pseudonymizer, load_or_create_secret
 from issuers.seal import Sealer
 from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
 from store.revocations import revocation_check
+from store.scanqueue import ScanWriter
 from adapters.verifier import Verdict, Verifier
 
 TRUST_CACHE_SECONDS = 60
@@ -63,6 +65,8 @@ class Service:
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options=self.settings.format_options)
         self.verify_counter = MinuteCounter()
+        self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
+        self._pool: batch.VerifyPool | None = None           # started by the first large batch
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._lock = threading.Lock()
@@ -265,6 +269,24 @@ class Service:
                                              now if now is not None else self.now())
         return self._recorded(verdict, place, device, record)
 
+    def verify_many(self, jobs, *, place=None, device=None, record=True) -> list[Verdict]:
+        """``batch.Job``s → verdicts in the same order; large batches on every core
+        (gateway/batch.py), each verdict revocation-checked and recorded here as ``verify`` does."""
+        jobs = list(jobs)
+        if len(jobs) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+            return [self._verify_job(job, place, device, record) for job in jobs]
+        _, token, _ = self._trust_entry()
+        if self._pool is None:
+            self._pool = batch.VerifyPool(self.settings.formats(), self.settings.format_options)
+        verdicts = self._pool.verify(jobs, token, self.national_jwks(), self.now())
+        return [self._recorded(self.verifier.recheck_revocation(v), place, device, record) for v in verdicts]
+
+    def _verify_job(self, job, place, device, record) -> Verdict:
+        if job.image is not None:
+            return self.verify_image(job.image, place=place, device=device, now=job.now, anchors=job.anchors,
+                                     record=record)
+        return self.verify(job.text, place=place, device=device, now=job.now, anchors=job.anchors, record=record)
+
     def _trust_for(self, anchors):
         trust = self.trust_list()
         return trust.with_anchors(anchors) if anchors else trust
@@ -279,8 +301,26 @@ class Service:
         row: junk from one client must not fill the disk for 30 days."""
         metrics.count_verdict(verdict)
         if record and (verdict.valid or verdict.errors[0]["code"] not in UNDECODABLE):
-            self.store.add_scan(scan_event(verdict, self.now(), place, device))
+            (self.scan_writer or self.store).add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
+
+    def group_scan_writes(self, **options) -> None:
+        """Scan events through a queue written in groups (store/scanqueue.py): what a serving
+        process does; the CLI and tests keep one write per scan."""
+        if self.scan_writer is None:
+            self.scan_writer = ScanWriter(self.store, **options)
+
+    def flush_scans(self) -> None:
+        """Everything verified so far is in the store (call before reading scan events)."""
+        if self.scan_writer is not None:
+            self.scan_writer.flush()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self.scan_writer is not None:
+            self.scan_writer.close()
+        self.store.close()
 
     # -- lookups for people without phones ---------------------------------------------------------
     def home_region(self, person: Person, region: str | None = None) -> str:
@@ -475,6 +515,7 @@ class Service:
     # -- retention -------------------------------------------------------------------------------
     def purge(self, actor: dict | None = None) -> dict:
         before = self.now() - self.settings.retention_days * 86400
+        self.flush_scans()
         counts = self.store.purge(before)
         self.audit.record(actor or SYSTEM, "purge", None, before=before, **counts)
         return counts
