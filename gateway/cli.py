@@ -209,6 +209,7 @@ def _line_blocks(stream, size: int = BATCH_BLOCK):
 def verify_batch():
     """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
     svc = _service()
+    svc.group_scan_writes()                 # svc.close() below writes what is still queued
     try:
         for block in _line_blocks(sys.stdin):
             for i in range(0, len(block), BATCH_BLOCK):

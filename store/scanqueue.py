@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 INTERVAL_SECONDS = 0.005
 MAX_EVENTS = 256
 MAX_QUEUE = 10_000
+CLOSE_ATTEMPTS = 3
 
 
 class ScanWriter:
@@ -105,7 +106,11 @@ class ScanWriter:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(timeout=10)
-        self.flush()
+        for _ in range(CLOSE_ATTEMPTS):             # a failed write put its group back: retry
+            self.flush()
+            with self._cond:
+                if not self._pending:
+                    break
         _open_writers.discard(self)
 
 
