@@ -245,3 +245,23 @@ def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     assert [r["valid"] for r in results[:300]] == [bool(i % 5) for i in range(300)]
     assert results[300]["errors"][0]["code"] == "bad_request"
     assert _count_rows(tmp_path) == 240                       # junk counted, not stored
+
+
+# --- printed cards ------------------------------------------------------------------------------
+def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
+    from test_elderly import pdf_qr_texts
+    svc = _service(tmp_path / "data")
+    people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
+              ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),
+              ("510000", make_person("510107199501013071", "张伟"), "yellow")]
+    pdf = svc.print_cards(people, layout="sheet")
+    (tmp_path / "cards.pdf").write_bytes(pdf)
+    assert b"/Subtype /Image" not in pdf and b"/XObject" not in pdf   # no embedded bitmap at all
+    assert pdf.count(b"/FontFile2") <= 1                               # the CJK font embedded once
+    pages = pdf_qr_texts(tmp_path / "cards.pdf", tmp_path, dpi=150)
+    assert [len(p) for p in pages] == [4, 1]
+    verdicts = [svc.verify(text, record=False) for page in pages for text in page]
+    assert all(v.valid and v.kind == "offline" for v in verdicts)
+    assert sorted(v.region for v in verdicts) == ["310000", "440000", "440000", "510000", "510000"]
+    assert sorted(v.status for v in verdicts if v.region == "510000") == ["red", "yellow"]   # as printed
+    svc.close()
