@@ -14,15 +14,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import requests
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import BIN, free_port  # noqa: E402
+from conftest import LiveServer  # noqa: E402
 
 UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
 
@@ -39,41 +36,17 @@ class Load:
         return f"{self.rps:8,.0f}/s  p50 {self.p50 * 1000:6.2f} ms  p99 {self.p99 * 1000:6.2f} ms{errors}"
 
 
-class Server:
-    """``healthcode serve`` with the given extra arguments on a free port; stop() = SIGTERM."""
+class Server(LiveServer):
+    """``healthcode serve`` with extra arguments (no hourly purge); a context manager."""
 
     def __init__(self, data: Path, env: dict, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(Path(data) / f"serve-{self.port}.log", "wb")
-        self.proc = subprocess.Popen([str(BIN / "healthcode"), "serve", "--port", str(self.port),
-                                      "--purge-every", "0", *args],
-                                     env={**os.environ, "HEALTHCODE_DATA": str(data), **env},
-                                     stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(Path(self.log.name).read_text(errors="replace"))
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
+        super().__init__(data, env, ("--purge-every", "0", *args))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self.stop()
+        self.stop(30)
 
 
 def wrk_path() -> str:

@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -154,7 +155,8 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
     print(f"\n# 2. HTTP under wrk (2 threads, 32 connections, {seconds:g} s a figure): POST /v1/verify "
           "against GET /healthz on the same server", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp)
+        data = Path(tmp) / "template"
+        data.mkdir()
         config = config_with_limits(data, anonymous_verifications_per_minute=10**9,
                                     kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
         env = {"HEALTHCODE_CONFIG": str(config)}
@@ -163,9 +165,13 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
                        "offline", data_dir=data, check=True, env=env).stdout.strip()
         body = {"payload": text, "place": "广州南站", "device": "gate-3"}
         results = {}
-        for worker_class, workers, threads in models:
+        for index, (worker_class, workers, threads) in enumerate(models):
             label = f"{worker_class} ×{workers}" + (f" ×{threads} threads" if worker_class == "gthread" else "")
-            with http_load.Server(data, env, "--workers", str(workers), "--worker-class", worker_class,
+            # a fresh copy of the data directory each time: /healthz counts the scan events, and
+            # the rows an earlier model's verify run left would slow the next model's baseline
+            fresh = Path(tmp) / f"model-{index}"
+            shutil.copytree(data, fresh, ignore=shutil.ignore_patterns("serve-*.log"))
+            with http_load.Server(fresh, env, "--workers", str(workers), "--worker-class", worker_class,
                                   "--threads", str(threads)) as server:
                 http_load.wrk(server.url + "/healthz", 1)                       # warm up
                 health = http_load.wrk(server.url + "/healthz", seconds)

@@ -71,7 +71,9 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, extra_env: dict | None = None):
+    """``healthcode serve`` on a free port; ``serve_args`` add options (e.g. ``--workers 2``)."""
+
+    def __init__(self, data_dir: Path, extra_env: dict | None = None, serve_args=()):
         self.data = Path(data_dir)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -80,7 +82,7 @@ class LiveServer:
         self.log_path = Path(data_dir) / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *serve_args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 
@@ -96,10 +98,10 @@ class LiveServer:
                 time.sleep(0.1)
         raise RuntimeError("gateway did not start")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()

@@ -5,10 +5,8 @@ input order.  Speed itself is measured by `make bench`, never here."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import sqlite3
-import subprocess
 import time
 
 import base45
@@ -24,7 +22,7 @@ from store import ScanEvent
 from store.revocations import RECHECK_SECONDS, RevocationSet
 from store.scanqueue import ScanWriter
 from store.sqlite import SqliteStore
-from conftest import BIN, LiveServer, config_with_limits, free_port, run_cli
+from conftest import LiveServer, config_with_limits, run_cli
 
 PEOPLE = {"440000": ("440305193606300643", "陈秀英"), "510000": ("510107199501013071", "张伟"),
           "310000": ("310115193302201761", "王桂兰")}
@@ -162,31 +160,18 @@ def test_a_clean_shutdown_loses_no_scan_event(tmp_path, workers):
     """SIGTERM to `healthcode serve` (threaded, or gunicorn with 2 workers): every verify
     answered before it is in the file afterwards."""
     config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
-    env = {**os.environ, "HEALTHCODE_DATA": str(tmp_path), "HEALTHCODE_CONFIG": str(config)}
+    env = {"HEALTHCODE_CONFIG": str(config)}
     code = run_cli("issue", "--region", "510000", "--id-number", PEOPLE["510000"][0], "--name",
                    PEOPLE["510000"][1], data_dir=tmp_path, check=True, env=env).stdout.strip()
-    port = free_port()
-    log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([str(BIN / "healthcode"), "serve", "--port", str(port), "--workers", str(workers)],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    server = LiveServer(tmp_path, env, ("--workers", str(workers)))
     try:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            try:
-                if requests.get(url + "/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                time.sleep(0.1)
         session = requests.Session()
-        answers = [session.post(url + "/v1/verify", json={"payload": code, "device": f"gate-{i}"}, timeout=10).json()
-                   for i in range(120)]
+        answers = [session.post(server.url + "/v1/verify", json={"payload": code, "device": f"gate-{i}"},
+                                timeout=10).json() for i in range(120)]
         assert all(a["valid"] for a in answers)
     finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
-    assert proc.returncode == 0, (tmp_path / "serve.log").read_text(errors="replace")
+        server.stop(30)
+    assert server.proc.returncode == 0, server.log_path.read_text(errors="replace")
     assert _count_rows(tmp_path) == 120
 
 
