@@ -85,35 +85,59 @@ def load(svc: Service, n: int, progress=None) -> float:
     return time.perf_counter() - start
 
 
-def lookups(svc: Service, n_residents: int, count: int, seed: int = 5) -> list[float]:
-    token = svc.add_credential("kiosk", "bench-kiosk", {"role": "system", "id": "bench"}, kiosk_id="bench-kiosk")
-    principal = svc.credentials.caller(token)
-    rng = random.Random(seed)
-    out = []
-    for _ in range(count):
-        region, id_number, _ = person(rng.randrange(n_residents))
+class Kiosk:
+    """A kiosk credential on ``svc`` and lookups of its residents, one at a time."""
+
+    def __init__(self, svc: Service, n_residents: int, seed: int = 5):
+        token = svc.add_credential("kiosk", "bench-kiosk", {"role": "system", "id": "bench"},
+                                   kiosk_id="bench-kiosk")
+        self.svc, self.n, self.rng = svc, n_residents, random.Random(seed)
+        self.principal = svc.credentials.caller(token)
+        self.latencies: list[float] = []
+
+    def lookup(self) -> None:
+        region, id_number, _ = person(self.rng.randrange(self.n))
         t0 = time.perf_counter()
-        result = svc.lookup(principal, make_person(id_number, None, name_required=False), assisted=False,
-                            kiosk_id="bench-kiosk")
-        out.append(time.perf_counter() - t0)
+        result = self.svc.lookup(self.principal, make_person(id_number, None, name_required=False),
+                                 assisted=False, kiosk_id="bench-kiosk")
+        self.latencies.append(time.perf_counter() - t0)
         assert result["valid"] and result["region"] == region, result
-    return sorted(out)
+
+    def percentile(self, q: float) -> float:
+        lat = sorted(self.latencies)
+        return lat[min(len(lat) - 1, int(len(lat) * q))]
 
 
-def run(n: int, count: int, data_dir: Path | None = None, log=print) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        data = Path(data_dir or tmp)
-        config = config_with_limits(data, kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
-        svc = Service(load_settings(config_path=config, data_dir=data))
+SMALL = 10_000
+
+
+def _service(data: Path) -> Service:
+    config = config_with_limits(data, kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
+    svc = Service(load_settings(config_path=config, data_dir=data))
+    svc.group_scan_writes()                          # as `healthcode serve` does
+    return svc
+
+
+def run(n: int, count: int, log=print) -> dict:
+    """Load ``n`` residents (and ``SMALL`` in a second store), then ``count`` lookups on each,
+    alternating, so the shared machine's noise hits both: p99 at scale against p99 small."""
+    with tempfile.TemporaryDirectory() as big_dir, tempfile.TemporaryDirectory() as small_dir:
+        big, small = _service(Path(big_dir)), _service(Path(small_dir))
         try:
-            seconds = load(svc, n, lambda done, s: log(f"  residents: {done:>11,} loaded, {done / s:,.0f}/s",
+            seconds = load(big, n, lambda done, s: log(f"  residents: {done:>11,} loaded, {done / s:,.0f}/s",
                                                       file=sys.stderr))
-            size = sum(f.stat().st_size for f in data.glob("healthcode.sqlite3*")) / 2**20
-            lat = lookups(svc, n, count)
+            load(small, SMALL)
+            size = sum(f.stat().st_size for f in Path(big_dir).glob("healthcode.sqlite3*")) / 2**20
+            at_scale, baseline = Kiosk(big, n), Kiosk(small, SMALL)
+            for _ in range(count):
+                at_scale.lookup()
+                baseline.lookup()
         finally:
-            svc.close()
-    return {"residents": n, "load_s": seconds, "size_mib": size, "p50": lat[len(lat) // 2],
-            "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))], "lookups": count}
+            big.close()
+            small.close()
+    return {"residents": n, "load_s": seconds, "size_mib": size, "lookups": count,
+            "p50": at_scale.percentile(0.5), "p99": at_scale.percentile(0.99),
+            "small_p50": baseline.percentile(0.5), "small_p99": baseline.percentile(0.99)}
 
 
 def main(argv=None) -> None:
@@ -124,7 +148,9 @@ def main(argv=None) -> None:
     r = run(args.residents, args.lookups)
     print(f"kiosk lookup, {r['residents']:,} residents in SQLite: load {r['load_s']:,.0f} s "
           f"({r['residents'] / r['load_s']:,.0f}/s), file {r['size_mib']:,.0f} MiB; "
-          f"p50 {r['p50'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms; ratio p99 / 10 ms goal: {r['p99'] / 0.010:.2f}")
+          f"p50 {r['p50'] * 1000:.1f} ms, p99 {r['p99'] * 1000:.1f} ms (ratio to the 10 ms goal "
+          f"{r['p99'] / 0.010:.2f}); {SMALL:,} residents alternately: p50 {r['small_p50'] * 1000:.1f} ms, "
+          f"p99 {r['small_p99'] * 1000:.1f} ms (ratio at scale / small {r['p99'] / r['small_p99']:.2f})")
 
 
 if __name__ == "__main__":
