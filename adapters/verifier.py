@@ -110,10 +110,10 @@ class Verifier:
     def recheck_revocation(self, verdict: Verdict) -> Verdict:
         """The online revocation check for a verdict reached elsewhere (a batch worker process
         that has the trust list but not the store): the same refusal as in :meth:`verify`."""
-        if not verdict.valid or verdict.claims is None:
+        if not verdict.valid:
             return verdict
         try:
-            self._check_revocation(verdict.claims, _NO_TRUSTED_REVOCATIONS)
+            self._check_revocation(verdict.claims or {"jti": verdict.code_id}, _NO_TRUSTED_REVOCATIONS)
         except CodeRevoked as exc:
             return Verdict.failed(exc, verdict.format)
         return verdict

@@ -84,3 +84,10 @@ def parse_wrk(out: str) -> Load:
     if socket:
         errors += sum(int(n) for n in socket.groups())
     return Load(rps, p50, p99, errors)
+
+
+def median(loads: list[Load]) -> Load:
+    """Field by field median of several runs."""
+    mid = lambda xs: sorted(xs)[len(xs) // 2]           # noqa: E731
+    return Load(mid([x.rps for x in loads]), mid([x.p50 for x in loads]), mid([x.p99 for x in loads]),
+                sum(x.errors for x in loads))
