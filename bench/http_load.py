@@ -62,7 +62,7 @@ def wrk(url: str, seconds: float, connections: int = 32, threads: int = 2, body:
             script.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                          f"wrk.body = {json.dumps(json.dumps(body, ensure_ascii=True))}\n")
     try:
-        out = subprocess.run([wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
+        out = subprocess.run([wrk_path(), "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(seconds))}s",
                               "--latency", "-s", script.name, url],
                              capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
     finally:

@@ -325,7 +325,7 @@ def main() -> None:
     if want("verify") or want("http"):
         one_core = bench_in_process(2_000 if quick else 20_000)["440000"]
     if want("http"):
-        bench_http(3 if quick else 8, one_core, MODELS[2:3] if quick else MODELS)
+        bench_http(3 if quick else 9, one_core, MODELS[2:3] if quick else MODELS)
     if want("cards"):
         bench_cards(60 if quick else 300)
     if want("kiosk"):

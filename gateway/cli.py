@@ -185,9 +185,17 @@ def _line_blocks(stream, size: int = BATCH_BLOCK):
     """Non-empty lines in blocks of up to ``size``: whatever has already arrived, so a big file
     goes through in large blocks while a scanner typing one line at a time gets each answer at
     once (a block ends when no further input is waiting)."""
+    import io
     import os
     import select
-    fd, pending, block = stream.fileno(), b"", []
+    try:
+        fd = stream.fileno()
+    except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (tests, embedding)
+        lines = [line for line in stream if line.strip()]
+        for i in range(0, len(lines), size):
+            yield lines[i:i + size]
+        return
+    pending, block = b"", []
     while True:
         ready = select.select([fd], [], [], 0)[0] if block else [fd]
         if not ready or len(block) >= size:

@@ -306,7 +306,8 @@ class Service:
 
     def group_scan_writes(self, **options) -> None:
         """Scan events through a queue written in groups (store/scanqueue.py): what a serving
-        process does; the CLI and tests keep one write per scan."""
+        process and ``verify-batch`` do (and then ``close()`` on the way out); other commands
+        and in-process callers write each scan at once."""
         if self.scan_writer is None:
             self.scan_writer = ScanWriter(self.store, **options)
 
