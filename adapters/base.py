@@ -153,7 +153,7 @@ class JwsClaimFormat:
         claims = standard.validate_claims(self.from_native(jose.json_payload(parsed)))
         if claims["region"] != key.region:
             raise IssuerMismatch("code claims a region other than its signer's")
-        if self.name != "national" and trust.region_format(key.region) != self.name:
+        if self.name != "national" and not trust.issues(key.region, self.name):
             raise IssuerMismatch(f"region {key.region} does not issue {self.name} codes")
         key.check_usable(claims["iat"])
         check_lifetime(claims, trust.lifetime(key.region, claims["kind"]))

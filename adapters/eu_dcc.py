@@ -2,8 +2,8 @@
 foreign format.
 
 QR text = ``HC1:`` + Base45( zlib( COSE_Sign1( CWT ) ) ).  The CWT carries ``iss`` (country),
-``iat``, ``exp`` and claim -260 ``{1: <DCC JSON>}`` with exactly one vaccination (``v``), test
-(``t``) or recovery (``r``) entry.  The signer is a Document Signer Certificate (X.509, ES256 or
+``iat``, ``exp`` and claim -260 ``{1: <DCC JSON>}`` with vaccination (``v``), test (``t``) or
+recovery (``r``) entries of one type (one from schema 1.3 on; 1.0–1.2 may list several).  The signer is a Document Signer Certificate (X.509, ES256 or
 PS256) found by ``kid`` = the first 8 bytes of SHA-256 over its DER; its extended key usage may
 restrict it to some certificate types.
 
@@ -22,7 +22,7 @@ signature              ``signature_invalid``
 CWT / health claim     ``cwt_invalid``
 validity (iat, exp)    ``not_yet_valid``, ``expired``
 signer validity        ``certificate_invalid`` (the signer certificate is outside its dates)
-DCC JSON schema        ``schema_invalid`` (docs/formats/eu-dcc.schema.json)
+DCC JSON schema        ``schema_invalid`` (the schema of the declared ``ver``: :mod:`.dcc_schema`)
 key usage              ``key_usage_mismatch``
 =====================  =====================================================================
 
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import math
 import re
 import zlib
@@ -44,26 +43,24 @@ from functools import lru_cache
 
 import base45
 import cbor2
-import fastjsonschema
 from cryptography import x509
 
 from standard import jose
 import standard
-from standard.settings import PROJECT_ROOT
-from standard.errors import AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SchemaInvalid, SignatureInvalid, UnknownKey
+from standard.errors import AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SignatureInvalid, UnknownKey
 from adapters import b45, compression
-from adapters import foreign_rules
+from adapters import dcc_business_rules, dcc_schema, foreign_rules, revocation_lists
 from adapters.base import CLOCK_SKEW, Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
 
 NAME = "eu_dcc"
 CONTEXT = "HC1:"
-SCHEMA_PATH = PROJECT_ROOT / "docs" / "formats" / "eu-dcc.schema.json"
 
 # --- size caps: a real certificate is ~600 bytes of CBOR --------------------------------------
 MAX_TEXT_CHARS = 8_000
 MAX_INFLATED_BYTES = 64_000
 KID_BYTES = 8
+MAX_ISSUER_CHARS = 1000     # a StringOrURI (RFC 8392); Georgia writes an 80-character issuer
 
 COSE_SIGN1_TAG = 18
 CWT_TAG = 61
@@ -353,6 +350,8 @@ def _json_safe(value, depth: int = 0):
         return value
     if isinstance(value, datetime):             # CBOR tag 0/1 (seen in Swedish certificates)
         return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):                 # CBOR tag 1004/100 (RFC 8943 full-date)
+        return value.isoformat()
     raise CwtInvalid(f"EU DCC health certificate holds a CBOR {type(value).__name__}")
 
 
@@ -361,8 +360,8 @@ def read_cwt(payload: bytes) -> Cwt:
     if not isinstance(claims, Mapping):
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)
-    if iss is not None and (not isinstance(iss, str) or len(iss) > 64):
-        raise CwtInvalid("EU DCC CWT issuer is not short text")
+    if iss is not None and (not isinstance(iss, str) or len(iss) > MAX_ISSUER_CHARS):
+        raise CwtInvalid(f"EU DCC CWT issuer is not text of at most {MAX_ISSUER_CHARS} characters")
     hcert = claims.get(CWT_HCERT)
     dcc = hcert.get(1) if isinstance(hcert, Mapping) else None
     if not isinstance(dcc, Mapping):
@@ -371,18 +370,20 @@ def read_cwt(payload: bytes) -> Cwt:
                _numeric_date(claims.get(CWT_EXP), "exp"), _json_safe(dcc))
 
 
-@lru_cache(maxsize=1)
-def _schema_validator():
-    return fastjsonschema.compile(json.loads(SCHEMA_PATH.read_text(encoding="utf-8")))
-
-
 def validate_dcc(dcc: dict) -> str:
-    """Schema check; the one entry type present (``v``, ``t`` or ``r``)."""
-    try:
-        _schema_validator()(dcc)
-    except fastjsonschema.JsonSchemaException as exc:
-        raise SchemaInvalid(f"EU DCC does not follow its schema: {str(exc.message)[:160]}") from None
-    return next(kind for kind in ENTRY_NAMES if kind in dcc)
+    """Schema check under the declared version (:mod:`.dcc_schema`); the one entry type present
+    (``v``, ``t`` or ``r``)."""
+    return dcc_schema.validate(dcc)[0]
+
+
+def _entry_time(kind: str, entry: dict) -> int:
+    return _date(entry.get({"v": "dt", "t": "sc", "r": "df"}[kind])) or 0
+
+
+def primary_entry(dcc: dict, kind: str) -> dict:
+    """The entry a verdict describes: the latest one (a 1.0–1.2 certificate may list several
+    vaccinations; 1.3 allows one)."""
+    return max(dcc[kind], key=lambda entry: _entry_time(kind, entry))
 
 
 def check_certificate_validity(cert: SignerCertificate, now: int) -> None:
@@ -448,7 +449,7 @@ def country(cwt: Cwt, entry: dict) -> str:
 
 def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int | None, now: int,
               ttl: int = DEFAULT_VERDICT_TTL) -> dict:
-    entry, nam = cwt.dcc[kind][0], cwt.dcc["nam"]
+    entry, nam = primary_entry(cwt.dcc, kind), cwt.dcc["nam"]
     return foreign_rules.national_claims(
         region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
         jti=DccAdapter.code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
@@ -462,7 +463,8 @@ def subject_id(fnt, gnt, dob) -> str:
 
 # === the adapter ==================================================================================
 class DccAdapter:
-    """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds)."""
+    """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds),
+    ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
 
     name = NAME
 
@@ -470,6 +472,7 @@ class DccAdapter:
         options = dict(options or {})
         self.rules = dict(options.get("rules") or {})
         self.ttl = int(options.get("verdict_ttl") or DEFAULT_VERDICT_TTL)
+        self.country_of_arrival = options.get("country_of_arrival")
 
     def detect(self, text: str) -> bool:
         return looks_like_dcc(text)
@@ -496,14 +499,20 @@ class DccAdapter:
         check_certificate_validity(cert, now)
         kind = validate_dcc(cwt.dcc)
         check_key_usage(cert, kind)
-        entry = cwt.dcc[kind][0]
-        event = event_of(kind, entry)
-        status, reasons, valid_until = foreign_rules.evaluate([event] if event else [], self.rules, now)
+        revocation_lists.refuse_revoked_dcc(trust, cose.kid, cwt.iss, [e.get("ci") for e in cwt.dcc[kind]],
+                                            cose.signature, cose.alg)
+        entry = primary_entry(cwt.dcc, kind)
+        events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
+        decided = dcc_business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, country(cwt, entry),
+                                            cwt.iat, cwt.exp, events, now, self.rules)
+        status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
         claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
         extra = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
                  "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
         if cwt.exp is not None:
             extra["certificate_expires_at"] = standard.rfc3339(cwt.exp)
+        if decided:
+            extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
         return Verified(NAME, claims, kid=base64.b64encode(cose.kid).decode(), extra=extra)

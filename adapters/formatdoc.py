@@ -30,7 +30,7 @@ import adapters
 import standard
 from adapters.base import OPTIONAL_FIELDS, TIME_CODECS, TIME_FIELDS
 from standard import jose
-from standard.settings import PROJECT_ROOT, load_settings
+from standard.settings import ONLINE_FORMAT, PROJECT_ROOT, load_settings
 
 DOCS_DIR = PROJECT_ROOT / "docs" / "formats"
 STANDARD_MD = PROJECT_ROOT / "docs" / "standard.md"
@@ -98,10 +98,20 @@ def documented_formats(regions) -> tuple[str, ...]:
     return tuple(dict.fromkeys([adapters.NATIONAL_FORMAT, *(r.format for r in regions)]))
 
 
+def generated_formats(regions) -> tuple[str, ...]:
+    """Every format with a generated page: the documented ones, then online codes if a
+    configured region offers them (adapters/onlinedoc.py renders that page)."""
+    online = (ONLINE_FORMAT,) if any(r.online_url for r in regions) else ()
+    return documented_formats(regions) + online
+
+
 def regions_using(name: str, regions) -> tuple:
-    """Who issues ``name``: any configured region may issue the national format."""
+    """Who issues ``name``: any configured region may issue the national format; online codes,
+    the regions that registered a status interface."""
     if name == adapters.NATIONAL_FORMAT:
         return tuple(regions)
+    if name == ONLINE_FORMAT:
+        return tuple(r for r in regions if r.online_url)
     return tuple(r for r in regions if r.format == name)
 
 
@@ -447,9 +457,10 @@ def make_example(fmt, regions) -> Example:
 _BLOCK = r"### {title}\n.*?```{lang}\n(.*?)\n```"
 
 
-def parse_example(page: str) -> Example:
-    """The example a page carries (its QR text and key); ValueError if it has none."""
-    text = re.search(_BLOCK.format(title="QR text", lang="text"), page, re.S)
+def parse_example(page: str, title: str = "QR text") -> Example:
+    """The example a page carries (its signed text under ``title``, and its key); ValueError
+    if it has none."""
+    text = re.search(_BLOCK.format(title=re.escape(title), lang="text"), page, re.S)
     key = re.search(_BLOCK.format(title="Example key", lang="json"), page, re.S)
     if not text or not key:
         raise ValueError("page has no worked example")
@@ -493,25 +504,35 @@ def current_page(name: str, regions, directory: Path) -> str | None:
         return None
     page = path.read_text(encoding="utf-8")
     fmt = adapters.get(name)
+    table, render, title = page_kind(fmt)
     try:
-        example = parse_example(page)
+        example = parse_example(page, title)
     except ValueError:
         return None
-    if not example_is_current(fmt, regions, example):
+    if not example_is_current(table, regions, example):
         return None
-    return page if render_page(fmt, regions, example, format_summary(name)) == page else None
+    return page if render(fmt, regions, example, format_summary(name)) == page else None
+
+
+def page_kind(fmt):
+    """(the signed table, the page renderer, the example's title) of a format: an online
+    format's signed part is its status answer, and its page says how to ask for one."""
+    if hasattr(fmt, "answer"):
+        from adapters import onlinedoc
+        return fmt.answer, onlinedoc.render_online_page, onlinedoc.EXAMPLE_TITLE
+    return fmt, render_page, "QR text"
 
 
 def orphan_pages(regions, directory: Path) -> list[Path]:
     """Generated pages of formats no configured region uses any more."""
-    wanted = {page_path(directory, n).name for n in documented_formats(regions)}
+    wanted = {page_path(directory, n).name for n in generated_formats(regions)}
     return sorted(p for p in Path(directory).glob("*.md")
                   if p.name not in wanted and p.read_text(encoding="utf-8").startswith(MARKER))
 
 
 def stale_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
     """File names of pages that are missing, differ from their regeneration, or are orphans."""
-    stale = [page_path(directory, n).name for n in documented_formats(regions)
+    stale = [page_path(directory, n).name for n in generated_formats(regions)
              if current_page(n, regions, directory) is None]
     return stale + [p.name for p in orphan_pages(regions, directory)]
 
@@ -521,11 +542,12 @@ def write_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
     it is, so regenerating does not churn keys and signatures in git.  Returns what it did."""
     done = []
     Path(directory).mkdir(parents=True, exist_ok=True)
-    for name in documented_formats(regions):
+    for name in generated_formats(regions):
         if current_page(name, regions, directory) is not None:
             continue
         fmt = adapters.get(name)
-        page = render_page(fmt, regions, make_example(fmt, regions), format_summary(name))
+        table, render, _ = page_kind(fmt)
+        page = render(fmt, regions, make_example(table, regions), format_summary(name))
         page_path(directory, name).write_text(page, encoding="utf-8")
         done.append(f"wrote {page_path(directory, name)}")
     for orphan in orphan_pages(regions, directory):

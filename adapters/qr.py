@@ -21,6 +21,7 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a sec
 # the rest wait their turn, up to DECODE_WAIT seconds, then get a clear "busy" verdict.
 DECODE_SLOTS = threading.BoundedSemaphore(2)
 DECODE_WAIT = 10
+MAX_CODES = 24                               # a 4-up sheet has 4, a chunked SMART card at most 10
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
@@ -34,7 +35,8 @@ def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
 
 
 def decode_image(data: bytes) -> list[str]:
-    """Every QR text in the image (a SMART Health Card may be printed as several)."""
+    """Every QR text in the image, in reading order (row by row, left to right): a sheet of
+    printed cards, or the chunks of one SMART Health Card.  More than MAX_CODES is refused."""
     if not data:
         raise ImageUnreadable("image is empty")
     if len(data) > MAX_IMAGE_BYTES:
@@ -57,7 +59,30 @@ def _decode(data: bytes) -> list[str]:
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError, ValueError):
         raise ImageUnreadable("not a readable image") from None
     results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
-    texts = [r.text for r in results if r.valid and r.text]
+    texts = [r.text for r in reading_order([r for r in results if r.valid and r.text])]
     if not texts:
         raise ImageUnreadable("no QR code found in the image")
+    if len(texts) > MAX_CODES:
+        raise CodeTooLarge(f"{len(texts)} QR codes in one image; at most {MAX_CODES} are read")
     return texts
+
+
+def _box(result) -> tuple[int, int, int]:
+    """(left, top, height) of a decoded symbol, from its four corners."""
+    p = result.position
+    corners = (p.top_left, p.top_right, p.bottom_right, p.bottom_left)
+    xs, ys = [c.x for c in corners], [c.y for c in corners]
+    return min(xs), min(ys), max(ys) - min(ys)
+
+
+def reading_order(results: list) -> list:
+    """Row by row, left to right, as a person reads a sheet: a symbol starts a new row when its
+    top is more than half a symbol's height below the row's first (a tilted photo still reads
+    as rows).  zxing-cpp itself returns symbols in no stable order."""
+    rows: list[tuple[tuple, list]] = []
+    for box, result in sorted(((_box(r), r) for r in results), key=lambda item: item[0][1]):
+        if rows and box[1] - rows[-1][0][1] <= max(rows[-1][0][2], box[2]) / 2:
+            rows[-1][1].append((box, result))
+        else:
+            rows.append((box, [(box, result)]))
+    return [result for _, row in rows for _, result in sorted(row, key=lambda item: item[0][0])]

@@ -5,8 +5,8 @@ whose payload is raw-DEFLATEd JSON carrying a FHIR bundle.  It reaches us as
 
 * numeric QR text ``shc:/<digits>`` (two digits → one base64url character, value + 45);
 * chunked QR text ``shc:/<i>/<n>/<digits>``: all *n* chunks in one payload, separated by
-  whitespace/newlines, in any order (``Verifier.verify_image`` joins the QR codes of one photo
-  with ``"\\n"``);
+  whitespace/newlines, in any order (``group_chunks`` joins the chunks found in one photo with
+  ``"\\n"``; ``Verifier.verify_image_codes`` verifies each code of the photo);
 * a bare compact JWS;
 * a ``.smart-health-card`` file: ``{"verifiableCredential": [jws, ...]}``.  Every credential
   must verify; the verdict describes the first (a file normally holds one card per person, and
@@ -29,6 +29,7 @@ import standard
 from standard.errors import AlgorithmNotAllowed, HealthCodeError, Malformed, SignatureInvalid, UnknownKey
 from adapters import compression
 from adapters import foreign_rules
+from adapters import revocation_lists
 from adapters.base import Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
 
@@ -153,6 +154,30 @@ def jws_from_qr(text: str) -> str:
         raise Malformed(f"SMART Health Card QR chunk(s) {', '.join(missing)} of {total} missing; "
                         "scan every QR code of the card")
     return "".join(numeric_to_jws(by_index[i]) for i in range(1, total + 1))
+
+
+def group_chunks(texts: list[str]) -> list[str]:
+    """The QR texts of one image → one text per code: the chunks ``shc:/i/n/…`` of a SMART
+    Health Card become one newline-joined text (what :func:`jws_from_qr` reads); every other
+    text stays itself.  Chunks of two cards with the same ``n`` are told apart by order: the
+    k-th chunk i/n found belongs to the k-th card.  Codes keep the order of their first text."""
+    codes: list[list[str]] = []
+    open_cards: dict[int, list[tuple[set, list]]] = {}
+    for text in texts:
+        match = _CHUNK_RE.fullmatch(text.strip()) if isinstance(text, str) else None
+        if match is None or match.group(1) is None:
+            codes.append([text])
+            continue
+        index, total = int(match.group(1)), int(match.group(2))
+        cards = open_cards.setdefault(total, [])
+        card = next((c for c in cards if index not in c[0]), None)
+        if card is None:
+            card = (set(), [])
+            cards.append(card)
+            codes.append(card[1])
+        card[0].add(index)
+        card[1].append(text.strip())
+    return ["\n".join(parts) for parts in codes]
 
 
 # === recognising the input ============================================================================
@@ -504,7 +529,7 @@ class ShcAdapter:
             results = []
             for number, token in enumerate(tokens, 1):
                 try:
-                    results.append(self.verify_credential(token, keys, now))
+                    results.append(self.verify_credential(token, keys, now, trust))
                 except HealthCodeError as exc:
                     if len(tokens) == 1:
                         raise
@@ -519,13 +544,15 @@ class ShcAdapter:
             first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
         return first
 
-    def verify_credential(self, token: str, keys: dict, now: int) -> Verified:
+    def verify_credential(self, token: str, keys: dict, now: int, trust=None) -> Verified:
         parsed = parse_card_jws(token)
         issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
             raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
         check_validity(card.nbf, card.exp, now)
+        if trust is not None:
+            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
         name, birth_date = holder(card.bundle)
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)

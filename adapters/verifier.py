@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import adapters
 from adapters import qr
+from adapters import shc
 import standard
 from adapters.base import Verified
 from standard.settings import MAX_PAYLOAD_CHARS
@@ -59,6 +60,23 @@ class Verdict:
                    extra=extra)
 
 
+@dataclass
+class ImageVerdicts:
+    """The codes of one image.  ``as_dict`` keeps the first verdict's fields at the top (what a
+    one-code client reads) and adds ``codes`` (every verdict, reading order) and ``found`` (how
+    many codes were read; 0 with ``codes`` empty when none could be, the top level then says why)."""
+    verdicts: list
+    found: int
+
+    @property
+    def valid(self) -> bool:
+        return self.found > 0 and all(v.valid for v in self.verdicts)
+
+    def as_dict(self) -> dict:
+        return {**self.verdicts[0].as_dict(), "found": self.found,
+                "codes": [v.as_dict() for v in self.verdicts] if self.found else []}
+
+
 def normalise_text(text) -> str:
     if not isinstance(text, str):
         raise Malformed("payload must be text")
@@ -97,11 +115,18 @@ class Verifier:
             return Verdict.failed(Malformed("the code could not be decoded"), fmt)
 
     def verify_image(self, data: bytes, trust, now: int | None = None) -> Verdict:
+        """The first code of the image (reading order); :meth:`verify_image_codes` gives all."""
+        return self.verify_image_codes(data, trust, now).verdicts[0]
+
+    def verify_image_codes(self, data: bytes, trust, now: int | None = None) -> "ImageVerdicts":
+        """One verdict per code in the image: a sheet of printed cards gives one each, the
+        chunks of a SMART Health Card one for the card."""
         try:
             texts = qr.decode_image(data)
         except CodeError as exc:
-            return Verdict.failed(exc)
-        return self.verify("\n".join(texts) if len(texts) > 1 else texts[0], trust, now)
+            return ImageVerdicts([Verdict.failed(exc)], 0)
+        codes = shc.group_chunks(texts)
+        return ImageVerdicts([self.verify(text, trust, now) for text in codes], len(codes))
 
     def _check_revocation(self, claims: dict, trust) -> None:
         if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):

@@ -6,14 +6,17 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
     .venv/bin/python -m bench.run --residents 10000000 --only kiosk
 
 1. in-process verify per format, against a bare ``cryptography`` check of the same signatures
-   (goal ≥ 0.8 for a regional code, ≥ 0.6 for EU DCC and SMART Health Cards);
+   (goal ≥ 0.8 for a regional code, ≥ 0.6 for EU DCC and SMART Health Cards); an EU DCC with
+   imported business rules against without (1c);
 2. HTTP: ``serve --workers 2`` under wrk (32 connections), POST /v1/verify against GET /healthz
    on the same server (goal ≥ 0.6, p99 ≤ 20 ms), and the worker models compared;
 3. verify-batch, CLI and HTTP, against the one-core in-process verify rate (goal ≥ 1.5 on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
 5. kiosk lookup with N residents in SQLite (bench/kiosk_scale.py; goal p99 ≤ 10 ms);
 6. Elasticsearch (osmem-server, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
-   against the same on SQLite.
+   against the same on SQLite;
+7. an online code asked of its region over HTTP, and with the answer cache, against the signed
+   code of the same region (bench/online.py).
 """
 from __future__ import annotations
 
@@ -67,6 +70,23 @@ def rate(fns, n: int) -> float:
     for i in range(n):
         fns[i % count]()
     return n / (time.perf_counter() - start)
+
+
+def rate_of(fn, n: int) -> float:
+    return rate([fn], n)
+
+
+def latencies(fn, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return sorted(out)
+
+
+def pct(values, q):
+    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def interleaved(a, b, n: int, rounds: int = 20) -> tuple[float, float]:
@@ -145,6 +165,32 @@ def bench_foreign(n: int) -> None:
     print(f"{'shc':12s} ES256  verify {full:8,.0f}/s   bare {bare:8,.0f}/s   ratio {full / bare:.2f}")
     row("in-process verify SMART Health Card / bare ES256", f"{full:,.0f}/s vs {bare:,.0f}/s", full / bare,
         "≥ 0.6", full / bare >= 0.6)
+
+
+def bench_business_rules(n: int) -> None:
+    """EU DCC verify with Germany's imported business rules (CertLogic) against without them."""
+    import json
+    from conftest import vectors_dir
+    from standard import dccrules
+    from standard.trustlist import TrustList
+    from adapters.verifier import Verifier
+    rules = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-rules" / "DE").glob("*/rule.json"))]
+    value_sets = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-valuesets").glob("*.json"))]
+    section = {"rules": {"DE": dccrules.parse_rule_set(rules, "DE")},
+               "value_sets": dccrules.parse_value_sets(value_sets)}
+    from test_dcc import NOW as at, dcc_test, dcc_vaccination, issue, signer
+    key, der, anchor = signer()
+    plain, ruled = TrustList({}, (anchor,)), TrustList({"dcc_rules": section}, (anchor,))
+    verifier = Verifier(["eu_dcc"], options={"eu_dcc": {"country_of_arrival": "DE"}})
+    print(f"\n# 1c. EU DCC with Germany's business rules ({n} scans), ratio to the same without rules")
+    for label, text in (("vaccination", issue(key, der, dcc_vaccination(2, 2, "2025-01-10"))),
+                        ("PCR test", issue(key, der, dcc_test(at - 3600), exp=at + 365 * 86400))):
+        verdict = verifier.verify(text, ruled, at)
+        assert verdict.status == "green", verdict
+        without, with_rules = interleaved([lambda: verifier.verify(text, plain, at)],
+                                          [lambda: verifier.verify(text, ruled, at)], n)
+        print(f"{label:12s} + {verdict.extra['business_rules']['checked']} rules: {with_rules:8,.0f}/s   "
+              f"ratio: {with_rules / without:.2f}   (a test's green end is searched: the timed rules re-run ~14 times)")
 
 
 # --- 2 and 3 ------------------------------------------------------------------------------------
@@ -312,7 +358,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="healthcode benchmarks (issue 12)")
     ap.add_argument("--quick", action="store_true", help="smaller counts: a smoke run, noisier ratios")
     ap.add_argument("--residents", type=int, default=None, help="kiosk residents (default 1 000 000; quick 50 000)")
-    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es")
+    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online")
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     want = lambda s: not only or s in only           # noqa: E731
@@ -332,6 +378,11 @@ def main() -> None:
         bench_kiosk(args.residents or (50_000 if quick else 1_000_000), 300 if quick else 2_000)
     if want("es"):
         bench_es(5_000 if quick else 20_000, 300 if quick else 2_000)
+    if want("verify"):
+        bench_business_rules(200 if quick else 2_000)
+    if want("online"):
+        from bench.online import bench_online
+        bench_online(100 if quick else 500, rate_of, latencies, pct)
     print(f"\n# summary ({time.perf_counter() - started:,.0f} s)")
     width = max(len(r[0]) for r in ROWS) if ROWS else 0
     for figure, measured, ratio, goal in ROWS:

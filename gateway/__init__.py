@@ -57,7 +57,8 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     from gateway import issue
     from gateway import pages
     from gateway import people
-    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp):
+    from gateway import status
+    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp, status.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
     if purge_every > 0:

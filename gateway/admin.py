@@ -66,6 +66,34 @@ def remove_anchor(anchor_id: str):
     return jsonify(removed=anchor_id)
 
 
+@bp.get("/v1/admin/dcc-rules")
+def list_dcc_rules():
+    principal("data_manager")
+    return jsonify(service().rule_file.summary())
+
+
+@bp.post("/v1/admin/dcc-rules")
+def import_dcc_rules():
+    who = principal("data_manager")
+    body = json_body("DccRulesImportRequest")
+    imported = service().import_rules(body["country"], body["rules"], who.as_actor())
+    return jsonify(country=body["country"], imported=imported), 201
+
+
+@bp.delete("/v1/admin/dcc-rules/<country>")
+def remove_dcc_rules(country: str):
+    who = principal("data_manager")
+    service().remove_rules(country, who.as_actor())
+    return jsonify(removed=country)
+
+
+@bp.post("/v1/admin/dcc-value-sets")
+def import_dcc_value_sets():
+    who = principal("data_manager")
+    body = json_body("DccValueSetsImportRequest")
+    return jsonify(value_sets=service().import_value_sets(body["value_sets"], who.as_actor())), 201
+
+
 @bp.post("/v1/admin/revocations")
 def revoke_foreign():
     who = principal("data_manager")
@@ -73,6 +101,20 @@ def revoke_foreign():
     codes = service().revoke_foreign(body["format"], body["certificate_ids"], who.as_actor(),
                                      body.get("reason", ""))
     return jsonify(revoked=codes)
+
+
+@bp.get("/v1/admin/revocation-lists")
+def list_revocation_lists():
+    principal("data_manager")
+    return jsonify(service().revocation_lists())
+
+
+@bp.post("/v1/admin/revocation-lists")
+def import_revocation_list():
+    who = principal("data_manager")
+    body = json_body("RevocationListImportRequest")
+    return jsonify(service().import_revocation_list(body["format"], body["list"], who.as_actor(),
+                                                    body.get("iss")))
 
 
 @bp.post("/v1/admin/purge")

@@ -6,7 +6,7 @@ from flask import Blueprint, jsonify, request
 import standard
 from standard.settings import MAX_BATCH_ITEMS
 from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge, RateLimited
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 from gateway import __version__
 from gateway.batch import Job
 from gateway.common import bearer_token, check_body, decode_image_b64, json_body, optional_str, principal, service
@@ -14,14 +14,15 @@ from gateway.common import bearer_token, check_body, decode_image_b64, json_body
 bp = Blueprint("api", __name__)
 
 
-def _verify_item(item: dict, place, device) -> Verdict:
+def _verify_item(item: dict, place, device):
+    """A Verdict for a payload; for an image, ImageVerdicts (every code in it: ``codes``, ``found``)."""
     svc = service()
     if "image_b64" in item:
         try:
             image = decode_image_b64(item["image_b64"])
         except CodeError as exc:
-            return svc.record(Verdict.failed(exc), place, device)
-        return svc.verify_image(image, place=place, device=device)
+            return ImageVerdicts([svc.record(Verdict.failed(exc), place, device)], 0)
+        return svc.verify_image_codes(image, place=place, device=device)
     if "payload" not in item:
         raise BadRequest("give payload (the QR text) or image_b64")
     return svc.verify(item["payload"], place=place, device=device)
@@ -73,10 +74,7 @@ def _batch_job(item: dict, place, device):
     try:
         check_body(item, "VerifyRequest")
         if "image_b64" in item:
-            try:
-                return Job(image=decode_image_b64(item["image_b64"]))
-            except CodeError as exc:
-                return service().record(Verdict.failed(exc), place, device)
+            return _verify_item(item, place, device)         # every code in the image, here
         if "payload" not in item:
             raise BadRequest("give payload (the QR text) or image_b64")
         return Job(text=item["payload"])

@@ -14,7 +14,7 @@ from adapters import qr
 import standard
 from gateway.anchors import anchors_from_bytes, parse_anchor
 from standard.errors import BadRequest, HealthCodeError
-from adapters.verifier import Verdict
+from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
@@ -51,7 +51,8 @@ def regions():
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]), help="override the rules")
 @click.option("--kind", type=click.Choice(["dynamic", "offline"]), default="dynamic", show_default=True)
 @click.option("--facts", help="health facts as JSON (docs/standard.md §5)")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True, help="online: the QR is the region's status URL + a code id (§4.4)")
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
 def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
     """Issue a code; print its QR text."""
@@ -63,7 +64,7 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
     try:
         svc = _service()
         issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
-                           kind=kind, fmt="national" if fmt == "national" else None)
+                           kind=kind, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     if png:
@@ -127,20 +128,21 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         settings = load_settings()
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
-        verdict = (verifier.verify_image(Path(image).read_bytes(), trust, now) if image
+        verdict = (verifier.verify_image_codes(Path(image).read_bytes(), trust, now) if image
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image(Path(image).read_bytes(), now=now, device="cli", anchors=anchors) if image
-                   else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
-def batch_job(line: str):
-    """One JSON Lines request → (id, ``batch.Job``) or, for a bad line, (id, failed Verdict)."""
+def batch_job(svc, line: str):
+    """One JSON Lines request → (id, ``batch.Job``) for a code's text, or (id, its verdict) for an
+    image (every code in it, verified here) or a bad line."""
     from gateway.batch import Job
-    item_id = None
+    item_id, item = None, None
     try:
         try:
             item = json.loads(line)
@@ -156,25 +158,29 @@ def batch_job(line: str):
         anchors = tuple(parse_anchor(a) for a in trust)
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            return item_id, Job(image=decode_image_b64(item["image_b64"]), now=now, anchors=anchors)
+            return item_id, svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now,
+                                                   anchors=list(anchors), device="cli-batch")
         if "payload" not in item:
             raise BadRequest("give payload or image_b64")
         return item_id, Job(text=item["payload"], now=now, anchors=anchors)
     except HealthCodeError as exc:
-        return item_id, Verdict.failed(exc)
+        verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
+        return item_id, verdict
 
 
 def batch_lines(svc, lines: list[str]) -> list[dict]:
     """JSON Lines requests → verdict dicts in the same order (large blocks on every core)."""
-    parsed = [batch_job(line) for line in lines]
-    jobs = [job for _, job in parsed if not isinstance(job, Verdict)]
-    verdicts = iter(svc.verify_many(jobs, device="cli-batch"))
-    return [{"id": item_id, **(job if isinstance(job, Verdict) else next(verdicts)).as_dict()}
+    from gateway.batch import Job
+    parsed = [batch_job(svc, line) for line in lines]
+    verdicts = iter(svc.verify_many([job for _, job in parsed if isinstance(job, Job)], device="cli-batch"))
+    return [{"id": item_id, **(next(verdicts) if isinstance(job, Job) else job).as_dict()}
             for item_id, job in parsed]
 
 
 def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises)."""
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
     return batch_lines(svc, [line])[0]
 
 
@@ -239,11 +245,11 @@ def verify_batch():
 @click.option("--threads", default=4, type=int, show_default=True, help="threads per gthread worker")
 def serve(host, port, workers, purge_every, worker_class, threads):
     """Serve the gateway over HTTP."""
-    import os
     import signal
     from gateway import create_app
-    # Regions without an issuer_url are served by this same process (the demo setup).
-    os.environ.setdefault("HEALTHCODE_ISSUER_URL", f"http://{host}:{port}")
+    # Regions without an issuer_url (and no HEALTHCODE_ISSUER_URL) are issued by this same
+    # process: their lookups are in-process calls, never HTTP to ourselves (which starved
+    # gunicorn workers waiting on each other).
     if workers:
         from gateway.wsgi import run_gunicorn
         run_gunicorn(host, port, workers, purge_every, worker_class=worker_class, threads=threads)
@@ -320,6 +326,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+MAX_REVOCATION_FILE = 20_000_000
 
 
 @main.group()
@@ -364,6 +371,37 @@ def revoke_foreign(fmt, reason, certificate_ids):
         _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
+
+
+@main.group("revocation-lists")
+def revocation_lists_group():
+    """Foreign revocation lists (EU DCC hash batches, SMART Health Card rid lists); they ride in
+    the trust list for offline verifiers."""
+
+
+@revocation_lists_group.command("import")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--iss", help="shc: the issuer URL the rid list belongs to")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def revocation_lists_import(fmt, iss, file):
+    """Import FILE: an EU gateway revocation batch (or a JSON list of batches), or an issuer's
+    ``.well-known/crl/<kid>.json``."""
+    try:
+        raw = Path(file).read_bytes()
+        if len(raw) > MAX_REVOCATION_FILE:
+            raise BadRequest(f"revocation list larger than {MAX_REVOCATION_FILE // 1_000_000} MB")
+        try:
+            document = json.loads(raw)
+        except ValueError:
+            raise BadRequest("revocation list is not JSON") from None
+        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
+
+
+@revocation_lists_group.command("list")
+def revocation_lists_list():
+    _emit(_service().revocation_lists())
 
 
 @main.command()
@@ -432,8 +470,10 @@ def _read_batch(path: str) -> list:
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]))
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
+@click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
+              help="online: print online codes (the region's status URL + a code id)")
 @click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
-def print_cmd(region, id_number, name, status, batch, layout, out):
+def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
     """Print offline codes (valid 7 days by default) as a PDF."""
     from issuers import make_person
     if batch:
@@ -447,7 +487,7 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
         pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                     actor={"role": "operator", "id": "cli"})
+                                     actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
     Path(out).write_bytes(pdf)
@@ -457,12 +497,13 @@ def print_cmd(region, id_number, name, status, batch, layout, out):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--to", "target", required=True, help="target region code, e.g. 820000")
-@click.option("--format", "fmt", type=click.Choice(["native", "national"]), default="native", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
+              show_default=True)
 def transcode(text, target, fmt):
     """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
     try:
         issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
-                                         fmt="national" if fmt == "national" else None,
+                                         fmt=None if fmt == "native" else fmt,
                                          actor={"role": "operator", "id": "cli"})
     except HealthCodeError as exc:
         if exc.code == "transcode_refused":
@@ -512,6 +553,10 @@ def seed_demo():
     from gateway.demo import seed
     for row in seed(_service()):
         _emit(row)
+
+
+from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
+main.add_command(_rules)
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -84,6 +84,13 @@ def optional_str(body: dict, key: str, max_len: int = 64) -> str | None:
     return value
 
 
+def code_format(body: dict) -> str | None:
+    """A request's ``format`` (already checked against the schema): ``national``, ``online``, or
+    None for the region's native signed format."""
+    fmt = body.get("format")
+    return fmt if fmt in ("national", "online") else None
+
+
 def decode_image_b64(value) -> bytes:
     """An over-large image is a verdict (``payload_too_large``, §6), not a bad request."""
     if not isinstance(value, str):

@@ -6,7 +6,7 @@ import base64
 from flask import Blueprint, jsonify
 
 from adapters import qr
-from gateway.common import issued_json, json_body, optional_str, person_from, principal, service
+from gateway.common import code_format, issued_json, json_body, person_from, principal, service
 
 bp = Blueprint("issue", __name__)
 
@@ -20,10 +20,8 @@ def _issuer(region: str):
 def issue_code(region: str):
     who = _issuer(region)
     body = json_body("IssueRequest")
-    fmt = optional_str(body, "format", 32)
     issued = service().issue(region, person_from(body), facts=body.get("facts"), status=body.get("status"),
-                             kind=body.get("kind", "dynamic"), fmt="national" if fmt == "national" else None,
-                             actor=who.as_actor())
+                             kind=body.get("kind", "dynamic"), fmt=code_format(body), actor=who.as_actor())
     out = issued_json(issued)
     if body.get("png"):
         out["png_b64"] = base64.b64encode(qr.render_png(issued.qr_text)).decode()
@@ -42,7 +40,7 @@ def lookup(region: str):
         person = person_from(body, name_required=False)
         sub, name = svc.subject(person), person.name or None
     issued = svc.reissue(region, sub, name, kind=body.get("kind", "dynamic"), dep=body.get("dep"),
-                         actor=who.as_actor())
+                         actor=who.as_actor(), fmt=code_format(body))
     return jsonify(issued_json(issued))
 
 
@@ -65,7 +63,7 @@ def transcode():
     service().settings.region(target)
     who = principal("issuer", "operator", region=target)
     issued, source = service().transcode(body["payload"], target,
-                                         fmt="national" if body.get("format") == "national" else None,
+                                         fmt=code_format(body),
                                          actor=who.as_actor())
     return jsonify({**issued_json(issued), "provenance": issued.claims["prov"],
                     "source": {"region": source.region, "format": source.format, "status": source.status,

@@ -9,7 +9,7 @@ from functools import wraps
 from flask import Blueprint, Response, jsonify, request
 
 from adapters import qr
-from gateway.common import bearer_token, json_body, optional_str, person_from, principal, service
+from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
 from standard.errors import HealthCodeError
 
 bp = Blueprint("people", __name__)
@@ -43,7 +43,7 @@ def kiosk_lookup():
     body = json_body("KioskLookupRequest")
     person = person_from(body, name_required=False)
     result = service().lookup(who, person, assisted=False, kiosk_id=optional_str(body, "kiosk_id"),
-                              region=body.get("region"))
+                              region=body.get("region"), fmt=code_format(body))
     if request.args.get("png"):        # the kiosk screen shows the QR for the bus driver to scan
         result["png_b64"] = base64.b64encode(qr.render_png(result["qr_text"], box_size=8)).decode()
     return jsonify(result)
@@ -86,6 +86,7 @@ def print_cards():
     who = principal("operator")
     body = json_body("PrintRequest")
     entries = [(p["region"], person_from(p), p.get("status")) for p in body["people"]]
-    pdf = service().print_cards(entries, layout=body.get("layout", "single"), actor=who.as_actor())
+    pdf = service().print_cards(entries, layout=body.get("layout", "single"), actor=who.as_actor(),
+                                fmt=code_format(body))
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="health-codes.pdf"'})

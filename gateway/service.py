@@ -13,18 +13,19 @@ import threading
 import time
 
 import adapters
-from gateway import anchors, batch
+from gateway import anchors, batch, foreign_revocations, rulesets
 from standard import idcard
 from gateway import metrics
 from issuers import printing
 import standard
 from adapters import transcoding
+from adapters import revocation_lists
 from standard import trustlist
 from store.audit import AuditLog
-from standard.settings import Settings, load_settings
+from standard.settings import ONLINE_FORMAT, Settings, load_settings
 from gateway.credentials import Credentials, Principal
-from standard.errors import (BadRequest, HealthCodeError, NotFound, RateLimited, TranscodeRefused,
-                             UnknownRegion, UpstreamUnavailable)
+from standard.errors import (BadRequest, CodeRevoked, CodeUnknown, HealthCodeError, NotFound, RateLimited,
+                             TranscodeRefused, UnknownRegion, UpstreamUnavailable)
 from gateway.issuer_client import IdentityNotMatched, IssuerClient
 from gateway.limits import MinuteCounter
 from standard.errors import undecodable_codes
@@ -46,6 +47,9 @@ UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
+# Scan events a SIGKILL can lose: each is committed before its verdict is answered.
+SCAN_LOSS_BOUND = 0
+
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
         self.settings = settings or load_settings()
@@ -57,13 +61,15 @@ class Service:
         self.sealer = Sealer(data / "secrets" / "seal")
         self.credentials = Credentials(data, self.settings.region_codes())
         self.anchor_file = anchors.AnchorFile(data)
+        self.revocation_file = foreign_revocations.RevocationFile(data)
+        self.rule_file = rulesets.RuleFile(data)
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
         self.revocations = revocation_check(self.store)      # in memory, refreshed from the store
         self.verifier = Verifier(self.settings.formats(),
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
-                                 options=self.settings.format_options)
+                                 options=self._format_options())
         self.verify_counter = MinuteCounter()
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # started by the first large batch
@@ -73,6 +79,10 @@ class Service:
 
     def now(self) -> int:
         return int(self.clock())
+
+    def _format_options(self) -> dict:
+        online = {**self.settings.format_options.get(ONLINE_FORMAT, {}), "local": self._local_status}
+        return {**self.settings.format_options, ONLINE_FORMAT: online}
 
     def issuer_tokens(self) -> dict[str, str]:
         return self.credentials.issuer_tokens()
@@ -97,18 +107,20 @@ class Service:
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
             self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
-        self.store.record_issued(IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"],
-                                              tuple(c["reasons"]), c["iat"], c["exp"]))
         sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
                                    "id_type": person.id_type}, context=c["sub"])
-        self.store.upsert_resident(Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name),
-                                            c["status"], tuple(c["reasons"]), self.now(), sealed))
-        self.audit.record(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
-                          kind=kind, jti=c["jti"], format=issued.format)
+        self.store.record_issuance(
+            IssuedRecord(c["jti"], c["sub"], c["region"], c["kind"], c["status"], tuple(c["reasons"]),
+                         c["iat"], c["exp"]),
+            Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name), c["status"],
+                     tuple(c["reasons"]), self.now(), sealed),
+            self.audit.entry(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                             kind=kind, jti=c["jti"], format=issued.format),
+            online_answer=issued.answer)
         return issued
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
-                dep: dict | None = None, actor: dict | None = None) -> IssuedCode:
+                dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
         """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
         A name, when given, must match; unknown person and wrong name look the same."""
         resident = self.store.get_resident(sub, region_code)
@@ -125,15 +137,40 @@ class Service:
         issuer = self.issuer(region_code)
         extra = {"dep": dep} if dep else None
         claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(), extra)
-        issued = issuer.sign(claims)
-        self.store.record_issued(IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"],
-                                              tuple(claims["reasons"]), claims["iat"], claims["exp"]))
-        self.audit.record(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
-                          jti=claims["jti"], status=claims["status"])
+        issued = issuer.sign(claims, fmt)
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], sub, region_code, kind, claims["status"], tuple(claims["reasons"]),
+                         claims["iat"], claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                             jti=claims["jti"], status=claims["status"], format=issued.format),
+            online_answer=issued.answer)
         return issued
 
     def subject(self, person: Person) -> str:
         return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    # -- online codes: the region's status interface (docs/standard.md §4.4) ----------------------
+    def online_status(self, region_code: str, code_id: str) -> str:
+        """The signed status of one of this deployment's online codes: what
+        ``GET /v1/status/{region}/{code_id}`` answers.  A withdrawn code gets no answer."""
+        self.settings.region(region_code)                   # region_unknown
+        answer = self.store.online_answer(code_id, region_code)
+        if answer is None:
+            raise NotFound("no online code with this id")
+        if self.store.is_revoked(code_id):
+            raise CodeRevoked("this code has been withdrawn by its issuer")
+        return answer
+
+    def _local_status(self, region_code: str, code_id: str) -> str | None:
+        """For the verifier: a region this deployment issues itself is answered in-process (no
+        HTTP to itself, as kiosk lookups); None sends the verifier to the registered address."""
+        if region_code not in self.settings.region_codes() or \
+                self.settings.issuer_url_for(self.settings.region(region_code)):
+            return None
+        try:
+            return self.online_status(region_code, code_id)
+        except NotFound:
+            raise CodeUnknown(f"region {region_code} has no online code with this id") from None
 
     # -- revocation -------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
@@ -161,6 +198,23 @@ class Service:
         self.invalidate_trust()
         return jtis
 
+    def import_revocation_list(self, fmt: str, document, actor: dict, iss: str | None = None) -> dict:
+        """An EU DCC revocation batch (or list of batches) or a SMART Health Card issuer's rid
+        list (for ``iss``); all or nothing, audited, in the next trust list at once."""
+        parsed = revocation_lists.parse_dcc_batches(document) if fmt == "eu_dcc" else \
+            revocation_lists.parse_shc_crl(document, iss) if fmt == "shc" else None
+        if parsed is None:
+            raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
+        doc = self.revocation_file.merge(fmt, parsed)
+        entries = sum(len(b["hashes"]) for b in parsed) if fmt == "eu_dcc" else len(parsed["rids"])
+        self.audit.record(actor, "revocation_list_import", None, format=fmt, entries=entries,
+                          **({"iss": iss[:200]} if fmt == "shc" else {"kids": sorted({b["kid"] for b in parsed})[:50]}))
+        self.invalidate_trust()
+        return {"format": fmt, "entries": entries, "total": revocation_lists.count(doc)}
+
+    def revocation_lists(self) -> dict:
+        return revocation_lists.summary(self.revocation_file.load())
+
     # -- keys and the trust list -----------------------------------------------------------------
     def national_jwks(self) -> dict:
         """The national trust-list signer's public keys, which offline verifiers pin."""
@@ -186,7 +240,10 @@ class Service:
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0]:
                 payload = trustlist.build_payload(self._issuer_entries(), now,
                                                   revoked_jti=self.store.revoked_jtis(now),
-                                                  anchors=self.anchor_file.load())
+                                                  anchors=self.anchor_file.load(),
+                                                  foreign_revocations=revocation_lists.current(
+                                                      self.revocation_file.load(), now),
+                                                  dcc_rules=self.rule_file.load())
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
                 self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
             return self._trust
@@ -213,6 +270,26 @@ class Service:
 
     def list_anchors(self) -> list[dict]:
         return [anchors.summary(a) for a in self.anchor_file.load()]
+
+    # -- EU DCC business rules and value sets (gateway/rulesets.py) -------------------------------
+    def import_rules(self, country: str, rules, actor: dict) -> list[dict]:
+        """Replace a country of arrival's rule set; (identifier, version) of each rule."""
+        imported = self.rule_file.import_rules(country, rules)
+        ids = [{"identifier": r["Identifier"], "version": r["Version"]} for r in imported]
+        self.audit.record(actor, "dcc_rules_import", None, country=country, rules=ids)
+        self.invalidate_trust()
+        return ids
+
+    def remove_rules(self, country: str, actor: dict) -> None:
+        self.rule_file.remove_country(country)
+        self.audit.record(actor, "dcc_rules_remove", None, country=country)
+        self.invalidate_trust()
+
+    def import_value_sets(self, documents, actor: dict) -> dict:
+        counts = {k: len(v) for k, v in self.rule_file.import_value_sets(documents).items()}
+        self.audit.record(actor, "dcc_value_sets_import", None, value_sets=counts)
+        self.invalidate_trust()
+        return counts
 
     # -- credentials (data manager) ----------------------------------------------------------------
     def add_credential(self, role: str, principal_id: str, actor: dict, kiosk_id: str | None = None) -> str:
@@ -273,19 +350,37 @@ class Service:
         """``batch.Job``s → verdicts in the same order; large batches on every core
         (gateway/batch.py), each verdict revocation-checked and recorded here as ``verify`` does."""
         jobs = list(jobs)
-        if len(jobs) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+        # online codes ask their region (or this process) for the status: never in the pool
+        pooled = [i for i, job in enumerate(jobs) if job.image is None and not self._is_online(job.text)]
+        if len(pooled) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
             return [self._verify_job(job, place, device, record) for job in jobs]
         _, token, _ = self._trust_entry()
         if self._pool is None:
-            self._pool = batch.VerifyPool(self.settings.formats(), self.settings.format_options)
-        verdicts = self._pool.verify(jobs, token, self.national_jwks(), self.now())
-        return [self._recorded(self.verifier.recheck_revocation(v), place, device, record) for v in verdicts]
+            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
+            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
+            self._pool = batch.VerifyPool(formats, options)
+        results = dict(zip(pooled, self._pool.verify([jobs[i] for i in pooled], token, self.national_jwks(),
+                                                     self.now())))
+        return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
+                if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
+
+    def _is_online(self, text) -> bool:
+        return isinstance(text, str) and any(a.name == ONLINE_FORMAT and a.detect(text.strip())
+                                             for a in self.verifier.adapters)
 
     def _verify_job(self, job, place, device, record) -> Verdict:
         if job.image is not None:
             return self.verify_image(job.image, place=place, device=device, now=job.now, anchors=job.anchors,
                                      record=record)
         return self.verify(job.text, place=place, device=device, now=job.now, anchors=job.anchors, record=record)
+
+    def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(), record=True):
+        """Every code in the image (adapters.verifier.ImageVerdicts), each recorded as a scan."""
+        result = self.verifier.verify_image_codes(data, self._trust_for(anchors),
+                                                  now if now is not None else self.now())
+        for verdict in result.verdicts:
+            self._recorded(verdict, place, device, record)
+        return result
 
     def _trust_for(self, anchors):
         trust = self.trust_list()
@@ -348,7 +443,7 @@ class Service:
                               retry_after=HOUR)
 
     def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
-               region: str | None = None, dep: dict | None = None) -> dict:
+               region: str | None = None, dep: dict | None = None, fmt: str | None = None) -> dict:
         """Kiosk (card read) or assisted (ID number + name) lookup, through the region's issuer;
         the answer is verified like any scanned code before anyone sees a colour.  Limits are
         keyed on the credential: a kiosk's body ``kiosk_id`` must be its own (Principal.device)."""
@@ -369,7 +464,7 @@ class Service:
             home = self.home_region(person, region)
             result = self._ask_issuer(home, {"id_type": person.id_type, "id_number": person.id_number,
                                              "name": person.name if (assisted or person.name) else None,
-                                             "dep": dep}, kiosk_id)
+                                             "dep": dep, "format": fmt}, kiosk_id)
         except HealthCodeError as exc:
             metrics.LOOKUPS.labels(action, exc.code).inc()
             self.audit.record(actor, action, sub, result=exc.code)
@@ -397,9 +492,11 @@ class Service:
         """What ``POST /v1/issuers/{region}/lookup`` does, without the HTTP round trip."""
         actor = {"role": "issuer", "id": f"issuer-{region}", "region": region}
         if body.get("sub"):
-            return self.reissue(region, body["sub"], None, dep=body.get("dep"), actor=actor)
+            return self.reissue(region, body["sub"], None, dep=body.get("dep"), actor=actor,
+                                fmt=body.get("format"))
         person = Person(body["id_type"], body["id_number"], body.get("name") or "")
-        return self.reissue(region, self.subject(person), body.get("name"), dep=body.get("dep"), actor=actor)
+        return self.reissue(region, self.subject(person), body.get("name"), dep=body.get("dep"), actor=actor,
+                            fmt=body.get("format"))
 
     # -- dependants (一人绑定多人) -----------------------------------------------------------------
     def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
@@ -459,23 +556,28 @@ class Service:
         return {"holder": own, "dependents": out}
 
     # -- printed offline codes --------------------------------------------------------------------
-    def print_cards(self, entries, layout: str = "single", actor: dict | None = None) -> bytes:
+    def print_cards(self, entries, layout: str = "single", actor: dict | None = None,
+                    fmt: str | None = None) -> bytes:
         """entries: (region, Person, status or None).  Everything is validated before anything is
-        issued, so one bad row in a care home's list issues nothing."""
+        issued, so one bad row in a care home's list issues nothing.  ``fmt="online"`` prints
+        online codes (the card's QR is the region's status URL; regions must offer them)."""
         entries = list(entries)
         for region, person, status in entries:
             self.settings.region(region)
             if status not in (None, *standard.STATUSES):
                 raise BadRequest("status must be green, yellow or red")
+            if fmt == ONLINE_FORMAT and not self.settings.region(region).online_url:
+                raise BadRequest(f"region {region} does not issue online codes")
         cards = []
         for region, person, status in entries:
             if status is None:
                 resident = self.store.get_resident(self.subject(person), region)
                 status = resident.status if resident else None
-            issued = self.issue(region, person, status=status, kind="offline", actor=actor)
+            issued = self.issue(region, person, status=status, kind="offline", fmt=fmt, actor=actor)
             cfg, c = self.settings.region(region), issued.claims
             cards.append(printing.Card(issued.qr_text, cfg.name, cfg.name_en, c["status"], c["name_masked"],
-                                       c["id_masked"], c["iat"], c["exp"], c["jti"]))
+                                       c["id_masked"], c["iat"], c["exp"], c["jti"],
+                                       online=issued.answer is not None))
         self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
         return printing.render_pdf(cards, layout)
 
@@ -506,11 +608,13 @@ class Service:
         if "dep" in c:
             claims["dep"] = c["dep"]
         issued = issuer.sign(claims, fmt)
-        self.store.record_issued(IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status,
-                                              tuple(claims["reasons"]), now, claims["exp"]))
-        self.audit.record(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
-                          source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
-                          status=status, source_status=c["status"])
+        self.store.record_issuance(
+            IssuedRecord(claims["jti"], c["sub"], target_region, claims["kind"], status, tuple(claims["reasons"]),
+                         now, claims["exp"]), None,
+            self.audit.entry(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                             source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                             status=status, source_status=c["status"]),
+            online_answer=issued.answer)
         return issued, source
 
     # -- retention -------------------------------------------------------------------------------

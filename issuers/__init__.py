@@ -56,6 +56,7 @@ class IssuedCode:
     qr_text: str
     claims: dict
     format: str
+    answer: str | None = None       # online code: the signed status its region keeps and serves
 
 
 class Issuer:
@@ -93,6 +94,13 @@ class Issuer:
 
     def sign(self, claims: dict, fmt: str | None = None) -> IssuedCode:
         adapter = self.formats(fmt) if fmt else self.adapter
+        if hasattr(adapter, "encode_online"):
+            # an online code: the QR is the region's status URL and the code id; the signed
+            # status stays here, for the region's status interface to answer with
+            if not self.region.online_url:
+                raise BadRequest(f"region {self.region.code} does not issue online codes")
+            qr_text, answer = adapter.encode_online(claims, self.signer, self.region.online_url)
+            return IssuedCode(qr_text, claims, adapter.name, answer)
         return IssuedCode(adapter.encode(claims, self.signer), claims, adapter.name)
 
     def issue(self, person: Person, facts: dict | None = None, status: str | None = None,

@@ -2,7 +2,8 @@
 
 For people without smartphones (Sichuan's printed 7-day code).  The card carries only what the
 signed code carries — masked name and ID, region, colour, validity — in Chinese and English, in
-large type, and a QR code big enough for a worn phone camera at arm's length.
+large type, and a QR code big enough for a worn phone camera at arm's length.  A printed online
+code (``Card.online``) is titled 在线码: its QR is the region's status URL, asked at each scan.
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ class Card:
     issued_at: int
     expires_at: int
     code_id: str
+    online: bool = False        # the QR is the region's status URL: the colour is asked at each scan
 
 
 def _font() -> str:
@@ -106,9 +108,10 @@ def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> N
     top = y + CARD_H
     c.setFillColorRGB(0, 0, 0)
     c.setFont(font, 15)
-    c.drawCentredString(x + CARD_W / 2, top - 11 * mm, f"{card.region_name}健康码 · 离线码")
+    kind_zh, kind_en = ("在线码", "printed online code") if card.online else ("离线码", "printed offline code")
+    c.drawCentredString(x + CARD_W / 2, top - 11 * mm, f"{card.region_name}健康码 · {kind_zh}")
     c.setFont(font, 9)
-    c.drawCentredString(x + CARD_W / 2, top - 16 * mm, f"{card.region_name_en} health code · printed offline code")
+    c.drawCentredString(x + CARD_W / 2, top - 16 * mm, f"{card.region_name_en} health code · {kind_en}")
     qr_size = 62 * mm
     draw_qr(c, card.qr_text, x + (CARD_W - qr_size) / 2, top - 19 * mm - qr_size, qr_size)
     band_y = top - 21 * mm - qr_size - 13 * mm

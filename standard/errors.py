@@ -187,6 +187,53 @@ class CodeRevoked(CodeError):
     code = "code_revoked"
 
 
+# --- online codes (docs/standard.md §4.4): the colour is asked of the issuing region -----------
+class OriginUnregistered(CodeError):
+    """An online code points at an address its region did not register: refused before any
+    request is made, so a QR cannot make a verifier fetch an arbitrary URL."""
+
+    code = "origin_unregistered"
+
+
+class IssuerUnreachable(CodeError):
+    """The verdict form of ``issuer_unavailable``: the region's status interface is down, slow
+    or failing, so there is no colour to show."""
+
+    code = "issuer_unavailable"
+
+
+class StatusUnverifiable(CodeError):
+    """The region answered, but not with a status we can trust (unsigned, forged, another
+    region's or another code's, garbage)."""
+
+    code = "status_unverifiable"
+
+
+class CodeUnknown(CodeError):
+    """The issuing region says it never issued this online code id."""
+
+    code = "code_unknown"
+
+
+class CertLogicInvalid(BadRequest):
+    """A CertLogic expression the specification does not allow, or a type mismatch found while
+    evaluating it (standard/certlogic.py).  A business rule that raises this has failed."""
+
+    code = "certlogic_invalid"
+
+
+class CertLogicLimit(CertLogicInvalid):
+    """A CertLogic expression too deep, too large or doing too much work to be evaluated."""
+
+    code = "certlogic_limit"
+
+
+class RuleSetInvalid(BadRequest):
+    """An imported business rule or value set does not follow the EU's rule format."""
+
+    code = "rule_set_invalid"
+
+
 class ConfigInvalid(HealthCodeError):
     """The deployment's configuration contradicts the standard; found at start-up, never served."""
 

@@ -9,10 +9,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from standard import KINDS, MAX_LIFETIME, PROJECT_ROOT
 from standard.errors import ConfigInvalid, UnknownRegion
 from standard.jose import NATIONAL_ALGORITHMS
+ONLINE_FORMAT = "online"        # the adapter of online codes (adapters/online.py)
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "regions.toml"
 
 # Constant-size limits on everything a stranger can send us.
@@ -46,6 +48,7 @@ class Region:
     offline_ttl: int
     rules: dict = field(default_factory=dict, hash=False, compare=False)
     issuer_url: str = ""
+    online_url: str = ""        # base URL of its status interface for online codes ("" = none)
 
     def as_public(self) -> dict:
         return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
@@ -67,7 +70,8 @@ class Settings:
 
     def formats(self) -> tuple[str, ...]:
         """Every format this deployment reads, national first, each once."""
-        names = ["national", *(r.format for r in self.regions), *self.extra_formats]
+        names = ["national", *(r.format for r in self.regions),
+                 *(ONLINE_FORMAT for r in self.regions if r.online_url), *self.extra_formats]
         return tuple(dict.fromkeys(names))
 
     def region(self, code: str) -> Region:
@@ -91,7 +95,25 @@ def _region(entry: dict, defaults: dict) -> Region:
         offline_ttl=int(entry.get("offline_ttl", defaults.get("offline_ttl", 604800))),
         rules=dict(entry.get("rules", {})),
         issuer_url=entry.get("issuer_url", ""),
+        online_url=_online_url(entry),
     ))
+
+
+def _online_url(entry: dict) -> str:
+    """A region that offers online codes registers where its status interface is; the
+    ``HEALTHCODE_ONLINE_URL`` override (a deployment behind a proxy, tests on a free port)
+    moves every such region at once.  Only a plain http(s) origin with an optional path."""
+    url = entry.get("online_url", "")
+    if url and os.environ.get("HEALTHCODE_ONLINE_URL"):
+        url = os.environ["HEALTHCODE_ONLINE_URL"]
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ConfigInvalid(f"region {entry.get('code')}: online_url must be an http(s) URL without "
+                            "query, fragment or credentials")
+    return url.rstrip("/")
 
 
 def _checked(region: Region) -> Region:

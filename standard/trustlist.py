@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from standard import MAX_LIFETIME, jose
+from standard.settings import ONLINE_FORMAT
 from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
 
 TYP = "hc-trust-list+jwt"
@@ -54,6 +55,7 @@ class TrustList:
                     revoked_at=jwk.get("revoked_at"))
         self.revoked_jti = frozenset(payload.get("revoked_jti", ()))
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
+        self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
 
     def key(self, kid: str | None) -> TrustedKey:
@@ -77,6 +79,17 @@ class TrustList:
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
 
+    def issues(self, region: str, fmt: str) -> bool:
+        """Does ``region`` issue codes of ``fmt``: its signed format, or its online one."""
+        entry = self.regions.get(region, {})
+        return fmt == entry.get("format") or fmt == entry.get("online", {}).get("format")
+
+    def online_url(self, region: str) -> str | None:
+        """Where ``region`` registered its status interface for online codes (None: it has none).
+        Signed with the rest of the list, so a QR cannot name another address."""
+        url = self.regions.get(region, {}).get("online", {}).get("status_url")
+        return url if isinstance(url, str) and url else None
+
     def anchors_for(self, kind: str) -> list[dict]:
         """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
         return [a for a in self.anchors if a.get("type") == kind]
@@ -90,6 +103,14 @@ class TrustList:
             self._anchor_indexes[key] = build(self.anchors_for(kind))
         return self._anchor_indexes[key]
 
+    def section_index(self, name: str, build):
+        """``build(payload[name] or {})``, computed once per trust list, like :meth:`anchor_index`
+        (imported EU business rules and foreign revocation lists are parsed once, not per scan)."""
+        key = ("section", name, build)
+        if key not in self._anchor_indexes:
+            self._anchor_indexes[key] = build(self.payload.get(name) or {})
+        return self._anchor_indexes[key]
+
     def with_anchors(self, anchors) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
@@ -101,14 +122,25 @@ def issuer_entry(region, jwks: list[dict]) -> dict:
     return {"region": region.code, "name": region.name, "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
-            "keys": list(jwks)}
+            "keys": list(jwks),
+            **({"online": {"format": ONLINE_FORMAT, "status_url": region.online_url}}
+               if getattr(region, "online_url", "") else {})}
 
 
 def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
-                  ttl: int = DEFAULT_TTL) -> dict:
+                  ttl: int = DEFAULT_TTL, foreign_revocations: dict | None = None,
+                  dcc_rules: dict | None = None) -> dict:
+    """``dcc_rules``: imported EU business rules per country and value sets
+    (``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}``), present only when some are;
+    ``foreign_revocations``: imported EU DCC and SHC revocation lists, likewise."""
     now = int(now)
-    return {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
-            "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    payload = {"typ": "hc-trust-list", "ver": "1.0", "seq": now, "iat": now, "exp": now + ttl,
+               "issuers": list(issuers), "revoked_jti": sorted(revoked_jti), "anchors": list(anchors)}
+    if foreign_revocations:
+        payload["foreign_revocations"] = foreign_revocations
+    if dcc_rules:
+        payload["dcc_rules"] = dcc_rules
+    return payload
 
 
 def sign(payload: dict, signer) -> str:

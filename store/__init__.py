@@ -106,6 +106,15 @@ class Store(abc.ABC):
     def purge(self, before: int) -> dict:
         """Delete scan events, expired codes and residents untouched since ``before``."""
 
+    # -- online codes (issuer side): code id → the signed status its region serves ----------
+    @abc.abstractmethod
+    def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
+        """Keep an online code's signed answer (masked claims only) until ``exp``; purged after."""
+
+    @abc.abstractmethod
+    def online_answer(self, code_id: str, region: str) -> str | None:
+        """The signed answer of ``region``'s online code ``code_id``, or None."""
+
     # -- residents (issuer side) ----------------------------------------------------------
     @abc.abstractmethod
     def upsert_resident(self, resident: Resident) -> None: ...
@@ -134,6 +143,25 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]: ...
+
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry,
+                        online_answer: str | None = None) -> dict:
+        """An issued code, the resident's new colour and the audit entry that says so, kept so
+        that no issued code can exist without its entry (a crash at any point included).
+
+        This default writes the audit entry first, then the code, then the resident: a crash in
+        between leaves an entry for a code that was never handed out (the caller gets its code only
+        after this returns), never a code without an entry.  Backends with transactions (SQLite)
+        write all three in one.  An online code's signed status (``online_answer``) is kept with
+        its code, after it (a code whose status is missing answers ``not_found``: refused, never
+        a colour)."""
+        entry = self.append_audit(make_entry)
+        self.record_issued(record)
+        if online_answer is not None:
+            self.put_online(record.jti, record.region, online_answer, record.exp)
+        if resident is not None:
+            self.upsert_resident(resident)
+        return entry
 
     @abc.abstractmethod
     def count(self, kind: str) -> int:

@@ -73,8 +73,12 @@ class AuditLog:
 
     def record(self, actor: dict, action: str, subject: str | None = None, result: str = "ok",
                **detail) -> dict:
-        return self.store.append_audit(
-            lambda last: next_entry(last, int(self.clock()), actor, action, subject, result, detail))
+        return self.store.append_audit(self.entry(actor, action, subject, result, **detail))
+
+    def entry(self, actor: dict, action: str, subject: str | None = None, result: str = "ok", **detail):
+        """The entry-maker ``record`` appends, for a store write that must carry its own entry
+        (``Store.record_issuance``)."""
+        return lambda last: next_entry(last, int(self.clock()), actor, action, subject, result, detail)
 
     def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         return self.store.audit_entries(after_seq, limit)

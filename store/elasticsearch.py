@@ -100,6 +100,7 @@ MAPPINGS = {
     "codes": {"jti": _kw(), "sub": _kw(), "region": _kw(), "kind": _kw(), "status": _kw(),
               "reasons": _kw(), "iat": _LONG, "exp": _LONG, "ins": _LONG},
     "revoked": {"jti": _kw(), "sub": _kw(), "at": _LONG, "exp": _LONG},
+    "online": {"region": _kw(), "answer": _STORED_ONLY, "exp": _LONG},
     "residents": {"sub": _kw(), "region": _kw(), "name_hmac": _kw(), "status": _kw(), "reasons": _kw(),
                   "updated_at": _LONG, "pii_sealed": _STORED_ONLY},
     "dependents": {"holder_sub": _kw(), "dependent_sub": _kw(), "region": _kw(), "relation": _kw(),
@@ -110,9 +111,9 @@ MAPPINGS = {
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
               "entry": _STORED_ONLY},
 }
-FIXED_KINDS = ("codes", "revoked", "residents", "dependents", "ratelimit", "sequences")
+FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelimit", "sequences")
 COUNT_KINDS = {"scans": "scans", "codes": "codes", "residents": "residents", "audit": "audit",
-               "dependents": "dependents", "revoked": "revoked"}
+               "dependents": "dependents", "revoked": "revoked", "online": "online"}
 SCAN_FIELDS = ("at", "valid", "format", "region", "status", "code_id", "error", "place", "device")
 
 
@@ -371,6 +372,16 @@ class ElasticsearchStore(Store):
         return IssuedRecord(s["jti"], s["sub"], s["region"], s["kind"], s["status"], tuple(s.get("reasons") or ()),
                             s["iat"], s["exp"])
 
+    # -- online codes -----------------------------------------------------------------------------------
+    def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
+        self.client.index(index=self.index("online"), id=code_id, op_type="create", refresh=self.refresh,
+                          document={"region": region, "answer": answer, "exp": exp})
+
+    def online_answer(self, code_id: str, region: str) -> str | None:
+        got = self._get(self.index("online"), code_id)
+        source = got["_source"] if got else None
+        return source["answer"] if source and source.get("region") == region else None
+
     # -- scans ----------------------------------------------------------------------------------------
     def add_scans(self, events: list[ScanEvent]) -> None:
         events = list(events)
@@ -478,6 +489,7 @@ class ElasticsearchStore(Store):
             counts["scan_events"] += self._delete_by_query(index, {"range": {"at": {"lt": before}}})
         counts["issued_codes"] = self._delete_by_query(self.index("codes"), {"range": {"exp": {"lt": before}}})
         counts["revoked_codes"] = self._delete_by_query(self.index("revoked"), {"range": {"exp": {"lt": before}}})
+        counts["online_codes"] = self._delete_by_query(self.index("online"), {"range": {"exp": {"lt": before}}})
         counts["residents"] = self._delete_by_query(self.index("residents"),
                                                     {"range": {"updated_at": {"lt": before}}})
         stale = {"range": {"last": {"lt": before}}}

@@ -14,7 +14,7 @@ from pathlib import Path
 from store import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
-                "audit": "audit_log", "dependents": "dependents", "revoked": "revoked_codes"}
+                "audit": "audit_log", "dependents": "dependents", "revoked": "revoked_codes", "online": "online_codes"}
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS issued_codes (
@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS dependents (
 CREATE TABLE IF NOT EXISTS rate_hits (key TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS rate_by_key ON rate_hits (key, at);
 CREATE TABLE IF NOT EXISTS audit_log (seq INTEGER PRIMARY KEY, entry TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS online_codes (
+    code_id TEXT PRIMARY KEY, region TEXT NOT NULL, answer TEXT NOT NULL, exp INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS revoked_codes (
     jti TEXT PRIMARY KEY, sub TEXT NOT NULL, at INTEGER NOT NULL, exp INTEGER NOT NULL);
 -- bumped in the same transaction as every change to revoked_codes: verifiers keep the revoked
@@ -148,10 +150,20 @@ class SqliteStore(Store):
                 "scan_events": conn.execute("DELETE FROM scan_events WHERE at < ?", (before,)).rowcount,
                 "issued_codes": conn.execute("DELETE FROM issued_codes WHERE exp < ?", (before,)).rowcount,
                 "revoked_codes": conn.execute("DELETE FROM revoked_codes WHERE exp < ?", (before,)).rowcount,
+                "online_codes": conn.execute("DELETE FROM online_codes WHERE exp < ?", (before,)).rowcount,
                 "residents": conn.execute("DELETE FROM residents WHERE updated_at < ?", (before,)).rowcount,
                 "rate_hits": conn.execute("DELETE FROM rate_hits WHERE at < ?", (before,)).rowcount,
             }
         return counts
+
+    # -- online codes ---------------------------------------------------------------------------
+    def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
+        self._conn().execute("INSERT INTO online_codes VALUES (?, ?, ?, ?)", (code_id, region, answer, exp))
+
+    def online_answer(self, code_id: str, region: str) -> str | None:
+        row = self._conn().execute("SELECT answer FROM online_codes WHERE code_id = ? AND region = ?",
+                                   (code_id, region)).fetchone()
+        return row[0] if row else None
 
     # -- residents ----------------------------------------------------------------------------
     def upsert_resident(self, r: Resident) -> None:
@@ -192,10 +204,27 @@ class SqliteStore(Store):
     # -- audit ----------------------------------------------------------------------------------
     def append_audit(self, make_entry) -> dict:
         with self._transaction(immediate=True) as conn:
-            row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-            entry = make_entry(json.loads(row[0]) if row else None)
-            conn.execute("INSERT INTO audit_log VALUES (?, ?)",
-                         (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
+            return self._append_audit(conn, make_entry)
+
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry,
+                        online_answer: str | None = None) -> dict:
+        """Code (with an online code's signed status), resident and audit entry in one
+        transaction: all or none survive a crash."""
+        with self._transaction(immediate=True) as conn:
+            entry = self._append_audit(conn, make_entry)
+            self.record_issued(record)          # same thread, same connection: inside the transaction
+            if online_answer is not None:
+                self.put_online(record.jti, record.region, online_answer, record.exp)
+            if resident is not None:
+                self.upsert_resident(resident)
+        return entry
+
+    @staticmethod
+    def _append_audit(conn, make_entry) -> dict:
+        row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
+        entry = make_entry(json.loads(row[0]) if row else None)
+        conn.execute("INSERT INTO audit_log VALUES (?, ?)",
+                     (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
         return entry
 
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:

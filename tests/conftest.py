@@ -71,18 +71,19 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``healthcode serve`` on a free port; ``serve_args`` add options (e.g. ``--workers 2``)."""
+    """``healthcode serve`` on a free port (or ``port``); ``args`` add options (``--workers 2``)."""
 
-    def __init__(self, data_dir: Path, extra_env: dict | None = None, serve_args=()):
+    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = (),
+                 port: int | None = None):
         self.data = Path(data_dir)
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
         # The server's log goes to a file: an unread pipe fills up and blocks the server.
         self.log_path = Path(data_dir) / f"server-{self.port}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *serve_args],
+            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
             env=env, stdout=self._log, stderr=subprocess.STDOUT)
         self._wait()
 

@@ -123,8 +123,9 @@ def test_vector_picture(batch, path):
     expected = expectations(data).get("EXPECTEDPICTUREDECODE", True)
     from_png, from_text = batch[case_id(path) + "#png"], batch[case_id(path)]
     if expected:
-        assert {k: v for k, v in from_png.items() if k != "id"} == \
+        assert {k: v for k, v in from_png.items() if k not in ("id", "codes", "found")} == \
                {k: v for k, v in from_text.items() if k != "id"}
+        assert from_png["found"] == 1 and len(from_png["codes"]) == 1
     else:
         assert from_png["valid"] is False
         assert from_png["errors"][0]["code"] in ("image_unreadable", "base45_invalid", "compression_invalid",

@@ -89,7 +89,8 @@ def _generated(tmp_path):
 
 def test_write_then_check_is_clean_and_write_keeps_current_pages(tmp_path):
     directory = _generated(tmp_path)
-    assert sorted(p.name for p in directory.glob("*.md")) == sorted(f"{n}.md" for n in FORMATS)
+    assert sorted(p.name for p in directory.glob("*.md")) == \
+        sorted(f"{n}.md" for n in formatdoc.generated_formats(REGIONS))
     assert formatdoc.stale_pages(REGIONS, directory) == []
     before = {p.name: p.read_text(encoding="utf-8") for p in directory.glob("*.md")}
     assert formatdoc.write_pages(REGIONS, directory) == []      # no churn of keys and signatures
@@ -145,3 +146,47 @@ def test_meanings_come_from_section_3_of_the_standard():
     rows = formatdoc.standard_claim_rows((ROOT / "docs" / "standard.md").read_text(encoding="utf-8"))
     assert rows["iat"][1] == "issued" and rows["exp"][1] == "expires"
     assert {*rows} >= set(adapters.get("national").fields)
+
+
+# --- online codes: a URL in the QR, a signed answer behind it (adapters/onlinedoc.py) -----------
+def test_online_page_is_generated_current_and_linked():
+    assert "online" in formatdoc.generated_formats(REGIONS)
+    assert any(r.online_url for r in REGIONS), "a configured region offers online codes"
+    directory = ROOT / "docs" / "formats"
+    assert formatdoc.current_page("online", REGIONS, directory) is not None, \
+        "docs/formats/online.md is stale: run python -m adapters.formatdoc --write"
+    section = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8").split("### 4.3", 1)[1]
+    assert "(formats/online.md)" in section.split("\n## ", 1)[0]
+
+
+def test_online_page_states_what_a_reader_needs_and_its_example_verifies():
+    from adapters import onlinedoc, status_client
+    fmt = adapters.get("online")
+    page = committed_page("online")
+    assert f"`<status_url>{fmt.path}<region>/<code id>`" in page and f"`{fmt.answer.typ}`" in page
+    for region in formatdoc.regions_using("online", REGIONS):
+        assert region.code in page and f"`{region.online_url}`" in page
+    for code in ("origin_unregistered", "issuer_unavailable", "status_unverifiable", "code_unknown"):
+        assert f"`{code}`" in page
+    assert f"{status_client.READ_TIMEOUT:g} s read timeout" in page
+    example = formatdoc.parse_example(page, onlinedoc.EXAMPLE_TITLE)
+    region = formatdoc.example_region("online", REGIONS)
+    claims = formatdoc.example_claims(region.code)
+    url = fmt.status_url(region.online_url, region.code, claims["jti"])
+    assert f"```text\n{url}\n```" in page
+    trust = TrustList({"issuers": [{
+        "region": region.code, "format": region.format, "algorithms": [example.alg],
+        "online": {"format": "online", "status_url": region.online_url},
+        "keys": [{**example.jwk, "kid": example.kid, "alg": example.alg, "status": "active"}]}]})
+    result = fmt.check_answer(fmt.parse(url), example.qr_text, trust, formatdoc.EXAMPLE_IAT + 10)
+    assert result.claims == claims and result.format == "online"
+
+
+def test_a_stale_online_page_is_seen(tmp_path):
+    directory = _generated(tmp_path)
+    page = directory / "online.md"
+    page.write_text(page.read_text(encoding="utf-8").replace("2 s read timeout", "20 s read timeout"),
+                    encoding="utf-8")
+    assert formatdoc.stale_pages(REGIONS, directory) == ["online.md"]
+    formatdoc.write_pages(REGIONS, directory)
+    assert formatdoc.stale_pages(REGIONS, directory) == []

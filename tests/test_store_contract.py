@@ -126,3 +126,16 @@ def test_purge_by_age(store):
     assert [e.code_id for e in store.scans()] == ["b"]
     assert store.get_resident("old", "440000") is None and store.get_resident("new", "440000")
     assert store.latest_status("subA", "440000").jti == "live"
+
+
+def test_online_answers_by_code_id_and_region_until_purged(store):
+    """An online code's signed status is found by its id within its own region only, and goes
+    with the other expired codes."""
+    store.put_online("onlineCodeId01", "440000", "header.payload.sig", T0 + 300)
+    store.put_online("onlineCodeId02", "440000", "h.p.s2", T0 - 1)
+    assert store.online_answer("onlineCodeId01", "440000") == "header.payload.sig"
+    assert store.online_answer("onlineCodeId01", "110000") is None
+    assert store.online_answer("neverIssued000", "440000") is None
+    assert store.purge(before=T0)["online_codes"] == 1
+    assert store.online_answer("onlineCodeId02", "440000") is None
+    assert store.online_answer("onlineCodeId01", "440000") == "header.payload.sig"

@@ -1,0 +1,105 @@
+"""A foreign EU DCC's colour from the EU business rules this deployment imported.
+
+The data manager imports rule sets per country of arrival (``healthcode rules import``); they
+ride in the signed trust list as ``dcc_rules`` with the value sets, so an offline verifier runs
+exactly the rules the gateway runs.  The deployment names its country of arrival in
+``[format.eu_dcc] country_of_arrival``.  When rules for that country are imported and some
+apply to the certificate, they decide:
+
+* every applicable rule passes → green, the reason the certificate's event gives
+  (``vaccinated``, ``negative_test``, ``recovered``);
+* a rule fails or stays open (its Logic raised an error) → not green: red when the certificate
+  itself is a recent positive test (as :mod:`.foreign_rules` says), else the deployment's
+  ``otherwise`` colour, reason ``no_valid_certificate``; the verdict's details name each failed
+  rule's identifier and description.
+
+Without imported rules for the country (or none that applies now), :mod:`.foreign_rules`
+decides as before — :func:`decide` returns None.  Invalidation rules of the certificate's
+issuing country are run too when that country's rules are imported.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from standard import dccrules
+from adapters import foreign_rules
+
+EVENT_REASONS = {"v": "vaccinated", "t": "negative_test", "r": "recovered"}
+HORIZON = 400 * 86400          # a certificate without exp: look this far ahead for its green's end
+RESOLUTION = 3600              # a green's end is found to the hour (and never later than it is)
+
+
+def green_until(passes, now: int, horizon: int) -> int:
+    """When a green from rules ends: the last instant (to the hour, searching up to
+    ``horizon``) at which every rule still passes, found by bisection (~14 re-runs).  A test's
+    green thus ends when the country's rules say the test has aged out, as the table's does —
+    which keeps printed and transcoded codes from outliving it.  Assumes a passing certificate,
+    once failing, does not pass again (true of ageing rules); if it did, the earlier end counts.
+    Only the rules that read ``external.validationClock`` are re-run; without any, a green from
+    rules does not end before the certificate."""
+    if passes(horizon):
+        return horizon
+    good, bad = now, horizon
+    while bad - good > RESOLUTION:
+        middle = (good + bad) // 2
+        good, bad = (middle, bad) if passes(middle) else (good, middle)
+    return good
+
+
+@dataclass(frozen=True)
+class RuleBook:
+    rules: dict            # country → [rule]
+    value_sets: dict       # valueSetId → [codes]
+    clocked: frozenset = frozenset()     # (country, Identifier, Version) of rules that read the clock
+
+    @classmethod
+    def build(cls, section: dict) -> "RuleBook":
+        """The trust list's ``dcc_rules`` section; rules that no longer parse are dropped (a
+        broken entry must not stop verification — it simply decides nothing)."""
+        rules = {}
+        for country, items in (section.get("rules") or {}).items():
+            kept = []
+            for item in items if isinstance(items, list) else []:
+                try:
+                    kept.append(dccrules.parse_rule(item, country))
+                except Exception:           # noqa: BLE001
+                    continue
+            if kept:
+                rules[country] = kept
+        value_sets = section.get("value_sets")
+        clocked = frozenset((r["Country"], r["Identifier"], r["Version"]) for kept in rules.values()
+                            for r in kept if "validationClock" in json.dumps(r["Logic"]))
+        return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked)
+
+
+def rule_book(trust) -> RuleBook:
+    return trust.section_index("dcc_rules", RuleBook.build)
+
+
+def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
+           iat: int | None, exp: int | None, events, now: int, options: dict | None = None):
+    """(status, reasons, valid_until, details) from the imported rules, or None."""
+    if not country_of_arrival:
+        return None
+    book = rule_book(trust)
+    certificate_type = dccrules.ENTRY_TYPES[kind]
+    chosen = dccrules.applicable(book.rules.get(country_of_arrival, ()), "Acceptance", certificate_type, now)
+    if not chosen:
+        return None
+    chosen += dccrules.applicable(book.rules.get(issuer_country, ()), "Invalidation", certificate_type, now)
+    external = dccrules.external_data(now, book.value_sets, country_of_arrival, issuer_country, iat, exp)
+    outcomes = dccrules.run(chosen, payload, external)
+    failed = [o for o in outcomes if o.result != "passed"]
+    own_status, own_reasons, _ = foreign_rules.evaluate(events, options, now)
+    details = {"country_of_arrival": country_of_arrival, "checked": len(outcomes),
+               "passed": len(outcomes) - len(failed), "failed": [o.as_dict() for o in failed]}
+    if own_status == "red":
+        return "red", own_reasons, None, details
+    if not failed:
+        timed = [r for r in chosen if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
+        until = green_until(lambda t: dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(t)}),
+                            now, exp if exp is not None and exp > now else now + HORIZON) if timed else None
+        return "green", [EVENT_REASONS[kind]], until, details
+    otherwise = {**foreign_rules.DEFAULT_RULES, **(options or {})}["otherwise"]
+    return (otherwise if otherwise != "green" else "yellow"), ["no_valid_certificate"], None, details

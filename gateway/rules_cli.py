@@ -1,0 +1,175 @@
+"""``healthcode rules …``: evaluate CertLogic, import EU business rules and value sets, run
+a rule directory's own tests.
+
+``healthcode rules evaluate`` is the interface peer test suites drive: JSON Lines
+``{"id", "logic", "data"}`` on stdin, one ``{"id", "result"}`` or ``{"id", "error": {"code",
+"message"}}`` per line on stdout, in order, exit 0 — a malformed line gives an error line.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from gateway import MAX_JSON_DEPTH, _depth_exceeds
+from gateway.rulesets import read_json_file
+from standard import certlogic, dccrules
+from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
+
+MAX_LINE_BYTES = 1_000_000
+DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
+
+
+def _emit(data) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False))
+
+
+def _service():
+    from gateway.service import Service
+    return Service()
+
+
+@click.group()
+def rules():
+    """EU DCC business rules (CertLogic) and value sets."""
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def evaluate_line(line: bytes) -> dict:
+    """One request line → one answer (never raises)."""
+    item_id = None
+    try:
+        try:
+            item = json.loads(line, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
+            raise BadRequest("line is not JSON (UTF-8)") from None
+        if not isinstance(item, dict):
+            raise BadRequest('line must be a JSON object {"id", "logic", "data"}')
+        item_id = item.get("id")
+        if _depth_exceeds(item, MAX_JSON_DEPTH + certlogic.MAX_DEPTH):
+            raise BadRequest("line is nested too deeply")
+        if "logic" not in item:
+            raise BadRequest('line has no "logic"')
+        result = certlogic.evaluate(item["logic"], item.get("data"))
+        return {"id": item_id, "result": certlogic.to_json(result)}
+    except HealthCodeError as exc:
+        return {"id": item_id, "error": exc.as_dict()}
+
+
+def read_lines(stream, limit: int = MAX_LINE_BYTES):
+    """Lines of at most ``limit`` bytes; a longer one is yielded as None (and skipped whole)
+    without ever holding more than ``limit`` bytes of it."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith(b"\n"):
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(limit + 1)
+            yield None
+        else:
+            yield line
+
+
+@rules.command("evaluate")
+def evaluate():
+    """JSON Lines {"id", "logic", "data"} on stdin → {"id", "result"} or {"id", "error"}."""
+    for line in read_lines(sys.stdin.buffer):
+        if line is None:
+            _emit({"id": None, "error": PayloadTooLarge(f"line longer than {MAX_LINE_BYTES} bytes").as_dict()})
+        elif line.strip():
+            _emit(evaluate_line(line))
+        else:
+            continue
+        sys.stdout.flush()
+
+
+def _rule_documents(paths) -> list:
+    """Rules from files (a rule, a list, or {"rules": [...]}) and directories (every
+    ``rule.json`` below, as in the EU's rule repositories)."""
+    found = []
+    for path in map(Path, paths):
+        files = sorted(path.rglob("rule.json")) if path.is_dir() else [path]
+        for file in files:
+            value = read_json_file(file)
+            value = value["rules"] if isinstance(value, dict) and "rules" in value else value
+            found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def _fail(exc: HealthCodeError):
+    raise click.UsageError(f"{exc.code}: {exc.message}")
+
+
+@rules.command("import")
+@click.option("--country", required=True, help="country of arrival, e.g. DE (the rules' Country)")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_rules(country, paths):
+    """Replace COUNTRY's business rules with those in PATHS; they ride in the trust list."""
+    try:
+        _emit({"country": country, "imported": _service().import_rules(country, _rule_documents(paths),
+                                                                       DATA_MANAGER_CLI)})
+    except HealthCodeError as exc:
+        _fail(exc)
+
+
+@rules.command("remove")
+@click.option("--country", required=True)
+def remove_rules(country):
+    try:
+        _service().remove_rules(country, DATA_MANAGER_CLI)
+    except HealthCodeError as exc:
+        _fail(exc)
+    _emit({"removed": country})
+
+
+@rules.command("value-sets")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def import_value_sets(paths):
+    """Import value sets (EU valueSetId/valueSetValues files, or a directory of them)."""
+    try:
+        docs = [read_json_file(f) for p in map(Path, paths)
+                for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+        _emit({"value_sets": _service().import_value_sets(docs, DATA_MANAGER_CLI)})
+    except HealthCodeError as exc:
+        _fail(exc)
+
+
+@rules.command("list")
+def list_rules():
+    _emit(_service().rule_file.summary())
+
+
+@rules.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+def test_rules(paths):
+    """Run the tests beside each rule (``<rule>/tests/*.json``: payload, external, expected) the
+    way the EU's rule repositories lay them out; print each failure and a summary.  Exit 1 if any
+    test disagrees."""
+    passed = failed = 0
+    for path in map(Path, paths):
+        for rule_file in sorted(path.rglob("rule.json")):
+            try:
+                rule = dccrules.parse_rule(read_json_file(rule_file))
+            except HealthCodeError as exc:
+                _emit({"rule": str(rule_file), "error": exc.as_dict()})
+                failed += 1
+                continue
+            for test_file in sorted((rule_file.parent / "tests").glob("*.json")):
+                try:
+                    test = read_json_file(test_file)
+                    outcome, = dccrules.run([rule], test.get("payload"), test.get("external"))
+                    ok = (outcome.result == "passed") == test.get("expected")
+                except (HealthCodeError, AttributeError, ValueError):
+                    ok, outcome = False, None
+                passed, failed = passed + ok, failed + (not ok)
+                if not ok:
+                    _emit({"rule": rule["Identifier"], "test": test_file.name,
+                           "result": outcome.result if outcome else "unreadable"})
+    _emit({"passed": passed, "failed": failed})
+    sys.exit(0 if failed == 0 and passed else 1)

@@ -1,0 +1,92 @@
+"""Imported EU DCC business rules and value sets: ``$HEALTHCODE_DATA/dcc-rules.json``.
+
+The data manager imports a country of arrival's rule set (``healthcode rules import --country
+DE``, ``POST /v1/admin/dcc-rules``) and the value sets the rules read (``healthcode rules
+value-sets``, ``POST /v1/admin/dcc-value-sets``).  Importing a country replaces its whole rule
+set, as the EU gateway publishes a country's rules as one list.  The file is the trust list's
+``dcc_rules`` section as is (standard/trustlist.py), so offline verifiers get the same rules.
+Parsing is pure (standard/dccrules.py); this class is the only part that touches disk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+from standard import dccrules
+from standard.errors import BadRequest, NotFound
+
+MAX_COUNTRIES = 60
+MAX_FILE_BYTES = 1_000_000          # one rule-set or value-set file on the command line
+
+
+class RuleFile:
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / "dcc-rules.json"
+        self._lock = threading.Lock()
+
+    def load(self) -> dict:
+        """``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}`` (empty when none)."""
+        if not self.path.exists():
+            return {}
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def import_rules(self, country: str, value) -> list[dict]:
+        rules = dccrules.parse_rule_set(value, country)
+        with self._lock:
+            current = self.load()
+            by_country = dict(current.get("rules") or {})
+            if country not in by_country and len(by_country) >= MAX_COUNTRIES:
+                raise BadRequest(f"rules of at most {MAX_COUNTRIES} countries")
+            by_country[country] = rules
+            self._write({**current, "rules": by_country})
+        return rules
+
+    def remove_country(self, country: str) -> None:
+        with self._lock:
+            current = self.load()
+            by_country = dict(current.get("rules") or {})
+            if by_country.pop(country, None) is None:
+                raise NotFound(f"no business rules imported for {str(country)[:8]!r}")
+            self._write({**current, "rules": by_country})
+
+    def import_value_sets(self, documents) -> dict:
+        """Add or replace value sets by id; the others stay."""
+        value_sets = dccrules.parse_value_sets(documents)
+        with self._lock:
+            current = self.load()
+            merged = {**(current.get("value_sets") or {}), **value_sets}
+            if len(merged) > dccrules.MAX_VALUE_SETS:
+                raise BadRequest(f"at most {dccrules.MAX_VALUE_SETS} value sets")
+            self._write({**current, "value_sets": merged})
+        return value_sets
+
+    def summary(self) -> dict:
+        """What an operator needs to see: per country the rules (id, version, type, validity)."""
+        current = self.load()
+        return {
+            "countries": {
+                country: [{"identifier": r["Identifier"], "version": r["Version"], "type": r["Type"],
+                           "certificate_type": r["CertificateType"], "valid_from": r["ValidFrom"],
+                           "valid_to": r["ValidTo"], "description": dccrules.description(r)}
+                          for r in rules]
+                for country, rules in sorted((current.get("rules") or {}).items())},
+            "value_sets": {k: len(v) for k, v in sorted((current.get("value_sets") or {}).items())},
+        }
+
+    def _write(self, content: dict) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(content, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
+def read_json_file(path: Path):
+    """A rule or value-set file given on the command line, as JSON."""
+    raw = Path(path).read_bytes()
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadRequest(f"{Path(path).name}: larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BadRequest(f"{Path(path).name}: not JSON") from None

@@ -1,0 +1,441 @@
+"""CertLogic 1.3.3: the EU's restricted JsonLogic for DCC business rules, as pure functions.
+
+The specification (eu-dcc-business-rules, ``certlogic/specification.md``) says an evaluator
+checks an expression's validity before it evaluates anything, never has undefined behaviour and
+throws an error for an invalid expression or a type mismatch.  Here that error is
+:class:`standard.errors.CertLogicInvalid` (``certlogic_invalid``), and a rule that is too big,
+too deep or does too much work (a hostile rule set, ``reduce`` inside ``reduce`` over long
+arrays) stops with :class:`standard.errors.CertLogicLimit` (``certlogic_limit``) — never a
+RecursionError, never a hang.
+
+Values are JSON values plus one internal type, :class:`DateTime` (milliseconds since the epoch,
+UTC), which only ``plusTime`` and ``dccDateOfBirth`` make and only ``after``/``before``/
+``not-after``/``not-before`` compare.  :func:`to_json` renders a result the way JavaScript's
+``JSON.stringify`` renders the reference implementation's ``Date`` (``…T…:…:….mmmZ``).
+
+Choices the specification leaves open, taken as the reference implementation (certlogic-js)
+takes them: ``reduce`` over ``null`` gives the initial value; a JSON number with an integral
+value is an integer (JavaScript cannot tell ``1`` from ``1.0``); ``===`` compares only scalars
+(two arrays or objects are never ``===``, as two JavaScript objects are not); ``if`` with a
+guard that is neither truthy nor falsy takes the else branch.  The optional extension of
+``reduce`` is implemented: the lambda also sees the original data context as ``data``.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from standard.errors import CertLogicInvalid, CertLogicLimit
+
+MAX_DEPTH = 64              # EU rules nest about 15 deep
+MAX_NODES = 20_000          # the largest EU rule has a few hundred
+MAX_STEPS = 200_000         # evaluations of sub-expressions per call (incl. reduce iterations)
+MAX_INT = 2 ** 53 - 1       # JavaScript's safe integers: beyond them the reference loses precision
+MAX_MS = 8_640_000_000_000_000   # the range of a JavaScript Date
+
+COMPARISONS = {"<": "int", ">": "int", "<=": "int", ">=": "int",
+               "before": "date", "after": "date", "not-after": "date", "not-before": "date"}
+TIME_UNITS = ("year", "month", "day", "hour")
+UVCI_SEPARATORS = re.compile(r"[/#:]")
+
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_MIN_MS = -62_135_596_800_000          # 0001-01-01T00:00:00Z
+_EPOCH_MAX_MS = 253_402_300_799_999          # 9999-12-31T23:59:59.999Z
+
+
+@dataclass(frozen=True, order=True)
+class DateTime:
+    """A CertLogic date-time: milliseconds since 1970-01-01T00:00:00.000Z."""
+
+    ms: int
+
+    def isoformat(self) -> str:
+        if _EPOCH_MIN_MS <= self.ms <= _EPOCH_MAX_MS:          # years 1…9999: the C datetime
+            stamp = _EPOCH + timedelta(milliseconds=self.ms)
+            return (f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:"
+                    f"{stamp.minute:02d}:{stamp.second:02d}.{stamp.microsecond // 1000:03d}Z")
+        days, rest = divmod(self.ms, 86_400_000)
+        y, m, d = civil_from_days(days)
+        hh, rest = divmod(rest, 3_600_000)
+        mm, rest = divmod(rest, 60_000)
+        ss, ms = divmod(rest, 1000)
+        year = f"{y:04d}" if 0 <= y <= 9999 else f"{'+' if y > 0 else '-'}{abs(y):06d}"
+        return f"{year}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{ms:03d}Z"
+
+
+# --- public API ---------------------------------------------------------------------------------
+def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False):
+    """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise.
+    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import)."""
+    if not validated:
+        validate(expr)
+    return _Run(max_steps).eval(expr, data, data)
+
+
+def to_json(value):
+    """A result as JSON data: date-times become ISO strings with milliseconds."""
+    if isinstance(value, DateTime):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return value
+
+
+def is_truthy(value) -> bool:
+    if value is True:
+        return True
+    if isinstance(value, str):
+        return value != ""
+    if _is_number(value):
+        return value != 0
+    if isinstance(value, (list, dict)):
+        return len(value) > 0
+    return False
+
+
+def is_falsy(value) -> bool:
+    if value is False or value is None:
+        return True
+    if isinstance(value, str):
+        return value == ""
+    if _is_number(value):
+        return value == 0
+    if isinstance(value, (list, dict)):
+        return len(value) == 0
+    return False
+
+
+# --- validation: the whole expression is checked before anything is evaluated -----------------
+def validate(expr) -> None:
+    """Raise CertLogicInvalid for anything the specification does not allow, CertLogicLimit for
+    an expression that is too deep or too large.  Iterative, so depth cannot blow the stack."""
+    stack, nodes = [(expr, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            raise CertLogicLimit(f"CertLogic expression nested deeper than {MAX_DEPTH} levels")
+        if nodes > MAX_NODES:
+            raise CertLogicLimit(f"CertLogic expression has more than {MAX_NODES} parts")
+        if isinstance(node, bool) or isinstance(node, str) or _is_int(node):
+            continue
+        if isinstance(node, list):
+            stack.extend((item, depth + 1) for item in node)
+            continue
+        if not isinstance(node, dict):
+            raise CertLogicInvalid(f"invalid CertLogic expression: {_show(node)}")
+        if len(node) != 1:
+            raise CertLogicInvalid("a CertLogic operation is an object with exactly one key "
+                                   f"(got {len(node)})")
+        (op, args), = node.items()
+        stack.extend((a, depth + 1) for a in _check_operation(op, args))
+
+
+def _check_operation(op: str, args) -> list:
+    """The operands of ``{op: args}`` that are themselves expressions, after checking its form."""
+    if op == "var":
+        if isinstance(args, str) or (_is_int(args) and args >= 0):
+            return []
+        raise CertLogicInvalid('not of the form { "var": "<path>" }')
+    if not isinstance(args, list) or not args:
+        raise CertLogicInvalid(f'operation "{_short(op)}" needs a non-empty array of operands')
+    n = len(args)
+    if op == "if":
+        _arity(op, n == 3, "exactly 3 operands (guard, then, else)")
+    elif op in ("===", "in", "+"):
+        _arity(op, n == 2, "exactly 2 operands")
+    elif op == "and":
+        _arity(op, n >= 2, "at least 2 operands")
+    elif op in COMPARISONS:
+        _arity(op, n in (2, 3), "2 or 3 operands")
+    elif op in ("!", "dccDateOfBirth"):
+        _arity(op, n == 1, "exactly 1 operand")
+    elif op == "plusTime":
+        _arity(op, n == 3, "exactly 3 operands (date-time, amount, unit)")
+        if not _is_int(args[1]):
+            raise CertLogicInvalid('"plusTime" amount must be an integer')
+        if args[2] not in TIME_UNITS:
+            raise CertLogicInvalid(f'"plusTime" unit must be one of {", ".join(TIME_UNITS)}')
+        return [args[0]]
+    elif op == "reduce":
+        _arity(op, n == 3, "exactly 3 operands (operand, lambda, initial)")
+    elif op == "extractFromUVCI":
+        _arity(op, n == 2, "exactly 2 operands (UCI, index)")
+        if not _is_int(args[1]):
+            raise CertLogicInvalid('"extractFromUVCI" index must be an integer')
+        return [args[0]]
+    else:
+        raise CertLogicInvalid(f'unknown CertLogic operation "{_short(op)}"')
+    return list(args)
+
+
+def _arity(op: str, ok: bool, what: str) -> None:
+    if not ok:
+        raise CertLogicInvalid(f'operation "{op}" takes {what}')
+
+
+# --- evaluation ---------------------------------------------------------------------------------
+class _Run:
+    """One evaluation with its work budget (steps count sub-expression evaluations)."""
+
+    def __init__(self, max_steps: int):
+        self.left = max_steps
+
+    def _spend(self, steps: int) -> None:
+        self.left -= steps
+        if self.left < 0:
+            raise CertLogicLimit("CertLogic evaluation took more steps than allowed")
+
+    def eval(self, expr, data, root):
+        self._spend(1)
+        if isinstance(expr, (bool, str)) or _is_int(expr):
+            return expr
+        if isinstance(expr, list):
+            return [self.eval(item, data, root) for item in expr]
+        (op, args), = expr.items()
+        if op == "var":
+            return var(data, args)
+        if op == "if":
+            guard = self.eval(args[0], data, root)
+            return self.eval(args[1] if is_truthy(guard) else args[2], data, root)
+        if op == "and":
+            value = None
+            for operand in args:
+                value = self.eval(operand, data, root)
+                if is_falsy(value):
+                    return value
+                if not is_truthy(value):
+                    raise CertLogicInvalid(f'all operands of "and" must be truthy or falsy, got {_show(value)}')
+            return value
+        if op == "!":
+            value = self.eval(args[0], data, root)
+            if is_falsy(value):
+                return True
+            if is_truthy(value):
+                return False
+            raise CertLogicInvalid(f'operand of "!" must be truthy or falsy, got {_show(value)}')
+        if op == "plusTime":
+            return plus_time(self.eval(args[0], data, root), _as_int(args[1]), args[2])
+        if op == "extractFromUVCI":
+            return extract_from_uvci(self.eval(args[0], data, root), _as_int(args[1]))
+        if op == "reduce":
+            return self._reduce(args, data, root)
+        values = [self.eval(a, data, root) for a in args]
+        if op == "dccDateOfBirth":
+            return dcc_date_of_birth(values[0])
+        if op == "===":
+            return strict_equal(values[0], values[1])
+        if op == "in":
+            if not isinstance(values[1], list):
+                raise CertLogicInvalid('right-hand side of "in" must be an array')
+            self._spend(len(values[1]))
+            return any(strict_equal(values[0], item) for item in values[1])
+        if op == "+":
+            if not (_is_int(values[0]) and _is_int(values[1])):
+                raise CertLogicInvalid('operands of "+" must both be integers')
+            total = _as_int(values[0]) + _as_int(values[1])
+            if abs(total) > MAX_INT:
+                raise CertLogicInvalid('result of "+" is beyond the safe integer range')
+            return total
+        return compare(op, values)
+
+    def _reduce(self, args, data, root):
+        operand = self.eval(args[0], data, root)
+        accumulator = self.eval(args[2], data, root)
+        if operand is None:
+            return accumulator
+        if not isinstance(operand, list):
+            raise CertLogicInvalid('operand of "reduce" must be an array or null')
+        for current in operand:
+            accumulator = self.eval(args[1], {"current": current, "accumulator": accumulator,
+                                              "data": root}, root)
+        return accumulator
+
+
+def var(data, path):
+    """Drill into ``data`` along a dotted path; anything missing or undrillable is null."""
+    if path == "":
+        return data
+    value = data
+    for fragment in (path if isinstance(path, str) else str(int(path))).split("."):
+        if isinstance(value, dict):
+            value = value.get(fragment)
+        elif isinstance(value, list) and re.fullmatch(r"[0-9]+", fragment):
+            index = int(fragment)
+            value = value[index] if index < len(value) else None
+        else:
+            return None
+    return value
+
+
+def strict_equal(a, b) -> bool:
+    """JavaScript ``===`` on JSON scalars: no coercion (``1 === "1"`` and ``1 === true`` are false)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if _is_number(a) and _is_number(b):
+        return a == b
+    if isinstance(a, str) and isinstance(b, str):
+        return a == b
+    return False
+
+
+def compare(op: str, values: list) -> bool:
+    """Binary ``a op b`` or ternary ``a op b op c``, integers or date-times as the operator says."""
+    kind = COMPARISONS[op]
+    if kind == "int":
+        if not all(_is_int(v) for v in values):
+            raise CertLogicInvalid(f'all operands of "{op}" must be integers')
+        values = [_as_int(v) for v in values]
+    elif not all(isinstance(v, DateTime) for v in values):
+        raise CertLogicInvalid(f'all operands of "{op}" must be date-times (from plusTime or dccDateOfBirth)')
+    test = {"<": lambda a, b: a < b, "before": lambda a, b: a < b,
+            ">": lambda a, b: a > b, "after": lambda a, b: a > b,
+            "<=": lambda a, b: a <= b, "not-after": lambda a, b: a <= b,
+            ">=": lambda a, b: a >= b, "not-before": lambda a, b: a >= b}[op]
+    return all(test(values[i], values[i + 1]) for i in range(len(values) - 1))
+
+
+# --- UCI ----------------------------------------------------------------------------------------
+def extract_from_uvci(uci, index: int):
+    if uci is None:
+        return None
+    if not isinstance(uci, str):
+        raise CertLogicInvalid('"extractFromUVCI" operand must be a string or null')
+    fragments = UVCI_SEPARATORS.split(uci[9:] if uci.startswith("URN:UVCI:") else uci)
+    return fragments[index] if 0 <= index < len(fragments) else None
+
+
+# --- date-times ---------------------------------------------------------------------------------
+_DATE_TIME = re.compile(
+    r"(?P<y>\d{4})(?:-(?P<mo>\d{2})(?:-(?P<d>\d{2})"
+    r"(?:T(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d+))?"
+    r"(?P<tz>Z|[+-]\d{1,2}(?::?\d{2})?)?)?)?)?", re.ASCII)
+
+
+def parse_date_time(text) -> DateTime:
+    """One of the specification's date(-time) formats → DateTime (a partial date is read as
+    ``dccDateOfBirth`` reads it; a missing offset is Z; decimals beyond milliseconds dropped)."""
+    if not isinstance(text, str):
+        raise CertLogicInvalid(f"date-time argument must be a string, got {_show(text)}")
+    m = _DATE_TIME.fullmatch(text) if len(text) <= 64 else None
+    if m is None:
+        raise CertLogicInvalid(f"not a date or date-time CertLogic accepts: {_show(text)}")
+    if m["d"] is None:
+        return dcc_date_of_birth(text)
+    y, mo, d = int(m["y"]), int(m["mo"]), int(m["d"])
+    h, mi, s = (int(m[k] or 0) for k in ("h", "mi", "s"))
+    if not (1 <= mo <= 12 and 1 <= d <= _month_days(y, mo) and h <= 23 and mi <= 59 and s <= 59):
+        raise CertLogicInvalid(f"not a valid date-time: {_show(text)}")
+    ms = int((m["f"] or "").ljust(3, "0")[:3])
+    offset = 0
+    tz = m["tz"]
+    if tz and tz != "Z":
+        sign = -1 if tz[0] == "-" else 1
+        digits = tz[1:].replace(":", "")
+        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
+        if int(hours) > 23 or int(minutes) > 59:
+            raise CertLogicInvalid(f"not a valid time zone offset: {_show(text)}")
+        offset = sign * (int(hours) * 60 + int(minutes)) * 60_000
+    return DateTime(days_from_civil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + ms - offset)
+
+
+def dcc_date_of_birth(text) -> DateTime:
+    """``YYYY`` → Dec 31, ``YYYY-MM`` → the month's last day, ``YYYY-MM-DD`` as is: the last
+    date consistent with the data, at 00:00:00.000Z."""
+    if not isinstance(text, str):
+        raise CertLogicInvalid(f'"dccDateOfBirth" operand must be a string, got {_show(text)}')
+    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text, re.ASCII)
+    if m is None:
+        raise CertLogicInvalid(f"not a DCC date of birth (YYYY, YYYY-MM or YYYY-MM-DD): {_show(text)}")
+    y = int(m[1])
+    mo = int(m[2] or 12)
+    if not 1 <= mo <= 12:
+        raise CertLogicInvalid(f"not a valid date of birth: {_show(text)}")
+    d = int(m[3]) if m[3] else _month_days(y, mo)
+    if not 1 <= d <= _month_days(y, mo):
+        raise CertLogicInvalid(f"not a valid date of birth: {_show(text)}")
+    return DateTime(days_from_civil(y, mo, d) * 86_400_000)
+
+
+def plus_time(text, amount: int, unit: str) -> DateTime:
+    """JavaScript's ``setUTC<unit>(getUTC<unit>() + amount)`` on the parsed date-time: months
+    and years keep the day of month and let it overflow (2020-02-29 + 1 year = 2021-03-01)."""
+    start = parse_date_time(text)
+    if abs(amount) > 10 ** 9:
+        raise CertLogicInvalid('"plusTime" amount is out of range')
+    if unit == "hour":
+        ms = start.ms + amount * 3_600_000
+    elif unit == "day":
+        ms = start.ms + amount * 86_400_000
+    else:
+        days, rest = divmod(start.ms, 86_400_000)
+        y, m, d = civil_from_days(days)
+        months = (y * 12 + m - 1) + (amount * 12 if unit == "year" else amount)
+        y, m = divmod(months, 12)
+        ms = (days_from_civil(y, m + 1, 1) + d - 1) * 86_400_000 + rest
+    if abs(ms) > MAX_MS:
+        raise CertLogicInvalid('"plusTime" result is outside the date-time range')
+    return DateTime(ms)
+
+
+def days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; any year)."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def civil_from_days(z: int) -> tuple[int, int, int]:
+    z += 719468
+    era = z // 146097
+    doe = z - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    d = doy - (153 * mp + 2) // 5 + 1
+    m = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (m <= 2), m, d
+
+
+def _month_days(y: int, m: int) -> int:
+    if m == 2:
+        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
+    return 30 if m in (4, 6, 9, 11) else 31
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or \
+        (isinstance(value, float) and value.is_integer())
+
+
+def _as_int(value) -> int:
+    return int(value)
+
+
+def _short(text) -> str:
+    return str(text)[:40]
+
+
+def _show(value) -> str:
+    """A short rendering for messages; never the whole (possibly personal) value."""
+    if value is None:
+        return "null"
+    if isinstance(value, DateTime):
+        return "a date-time"
+    if isinstance(value, (dict, list)):
+        return f"an {'object' if isinstance(value, dict) else 'array'}"
+    return repr(value)[:40]
