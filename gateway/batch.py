@@ -98,5 +98,8 @@ class VerifyPool:
     def close(self) -> None:
         with self._lock:
             if self._executor is not None:
-                self._executor.shutdown(wait=True, cancel_futures=True)
+                try:
+                    self._executor.shutdown(wait=True, cancel_futures=True)
+                except Exception:        # noqa: BLE001 — a broken pool is gone either way
+                    pass
                 self._executor = None

@@ -226,9 +226,9 @@ def verify_batch():
     svc.group_scan_writes()                 # svc.close() below writes what is still queued
     try:
         for block in _line_blocks(sys.stdin):
-            for i in range(0, len(block), BATCH_BLOCK):
-                for out in batch_lines(svc, block[i:i + BATCH_BLOCK]):
-                    _emit(out)
+            for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
+                sys.stdout.write("".join(json.dumps(out, ensure_ascii=False) + "\n"
+                                         for out in batch_lines(svc, block[i:i + BATCH_BLOCK])))
             sys.stdout.flush()
     finally:
         svc.close()

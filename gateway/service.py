@@ -7,6 +7,7 @@ audited here, in one place, whoever calls them.
 from __future__ import annotations
 
 import hmac
+import logging
 import os
 import secrets
 import threading
@@ -38,6 +39,7 @@ from store.revocations import revocation_check
 from store.scanqueue import ScanWriter
 from adapters.verifier import Verdict, Verifier
 
+log = logging.getLogger(__name__)
 TRUST_CACHE_SECONDS = 60
 MINUTE = 60
 HOUR = 3600
@@ -359,8 +361,14 @@ class Service:
             formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
             options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
             self._pool = batch.VerifyPool(formats, options)
-        results = dict(zip(pooled, self._pool.verify([jobs[i] for i in pooled], token, self.national_jwks(),
-                                                     self.now())))
+        try:
+            results = dict(zip(pooled, self._pool.verify([jobs[i] for i in pooled], token, self.national_jwks(),
+                                                         self.now())))
+        except Exception:       # noqa: BLE001 — a pool process died (OOM, killed): verify here instead
+            log.exception("batch pool failed; verifying %d codes in-process", len(jobs))
+            self._pool.close()
+            self._pool = None
+            return [self._verify_job(job, place, device, record) for job in jobs]
         return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
                 if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
 

@@ -5,6 +5,7 @@ input order.  Speed itself is measured by `make bench`, never here."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import sqlite3
 import time
@@ -250,3 +251,20 @@ def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
     assert sorted(v.region for v in verdicts) == ["310000", "440000", "440000", "510000", "510000"]
     assert sorted(v.status for v in verdicts if v.region == "510000") == ["red", "yellow"]   # as printed
     svc.close()
+
+
+def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
+    """A pool process killed mid-batch (OOM killer, an operator) costs speed, not answers."""
+    import signal
+    svc = _service(tmp_path)
+    code = svc.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    jobs = [Job(text=code)] * (PARALLEL_MIN_ITEMS * 2)
+    try:
+        assert all(v.valid for v in svc.verify_many(jobs, record=False))
+        for pid in list(svc._pool.executor()._processes):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        verdicts = svc.verify_many(jobs, record=False)
+    finally:
+        svc.close()
+    assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
