@@ -132,6 +132,12 @@ class JwsClaimFormat:
             claims[national] = value
         return claims
 
+    def table(self) -> dict:
+        """The format as data, for verifiers outside Python (the checkpoint page verifies
+        offline from this, so the browser reads the very table the server does)."""
+        return {"name": self.name, "prefix": self.prefix, "typ": self.typ, "time": self.time,
+                "fields": dict(self.fields), "values": {k: dict(v) for k, v in self.values.items()}}
+
     # -- adapter interface ------------------------------------------------------------------
     def detect(self, text: str) -> bool:
         return text.startswith(self.prefix)

@@ -439,6 +439,13 @@ def holder_name(dcc: dict) -> str:
     return " ".join(f"{given} {family}".split())
 
 
+def transliterated_name(dcc: dict) -> str:
+    """"FAMILY, GIVEN" in ICAO 9303 letters (``fnt``/``gnt``), as EU verifier apps show it."""
+    nam = dcc.get("nam") or {}
+    family, given = (str(nam.get(k) or "").replace("<", " ").strip() for k in ("fnt", "gnt"))
+    return ", ".join(p for p in (family, given) if p) or holder_name(dcc)
+
+
 def country(cwt: Cwt, entry: dict) -> str:
     """ISO 3166-1 alpha-2 of the issuing country: the CWT issuer, else the entry's country."""
     for value in (cwt.iss, entry.get("co")):
@@ -515,6 +522,7 @@ class DccAdapter:
             extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
+        extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))
         return Verified(NAME, claims, kid=base64.b64encode(cose.kid).decode(), extra=extra)
 
 

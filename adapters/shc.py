@@ -568,6 +568,7 @@ class ShcAdapter:
             extra["card_expires_at"] = standard.rfc3339(card.exp)
         if card.rid:
             extra["rid"] = card.rid
+        extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
         return Verified(NAME, claims, kid=parsed.kid, extra=extra)
 
 

@@ -150,3 +150,15 @@ def audit_verify():
     result = svc.audit.verify(mark)
     svc.audit.record(who.as_actor(), "audit_verify", None, intact=result["intact"])
     return jsonify(result)
+
+
+@bp.get("/v1/admin/stats")
+def stats():
+    """Operations figures for the data manager (counts only, no personal data)."""
+    from gateway import ops
+    principal("data_manager")
+    window = request.args.get("window", "24h")
+    if window not in ops.WINDOWS:
+        raise BadRequest(f"window must be one of {', '.join(ops.WINDOWS)}")
+    svc = service()
+    return jsonify(ops.report(svc.store, svc.now(), window))

@@ -131,3 +131,18 @@ def summary(anchor: dict) -> dict:
     else:
         out.update(kid=anchor["jwk"].get("kid"), **({"iss": anchor["iss"]} if "iss" in anchor else {}))
     return out
+
+
+def validity_warnings(anchor: dict, now: int) -> list[str]:
+    """Why an anchor will verify nothing today (an EU signer certificate outside its dates):
+    adding it is allowed — a list is often loaded ahead of time — but the data manager is told."""
+    if anchor["type"] != "x509":
+        return []
+    cert = x509.load_der_x509_certificate(base64.b64decode(anchor["der_b64"]))
+    name = cert.subject.rfc4514_string()[:120]
+    if cert.not_valid_after_utc.timestamp() < now:
+        return [f"{anchor['id']} ({name}) expired on {cert.not_valid_after_utc:%Y-%m-%d}; "
+                "codes it signed are refused as certificate_invalid"]
+    if cert.not_valid_before_utc.timestamp() > now:
+        return [f"{anchor['id']} ({name}) is not valid before {cert.not_valid_before_utc:%Y-%m-%d}"]
+    return []

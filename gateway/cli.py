@@ -12,7 +12,7 @@ import click
 
 from adapters import qr
 import standard
-from gateway.anchors import anchors_from_bytes, parse_anchor
+from gateway.anchors import anchors_from_bytes, parse_anchor, validity_warnings
 from standard.errors import BadRequest, HealthCodeError
 from adapters.verifier import ImageVerdicts, Verdict
 
@@ -54,8 +54,10 @@ def regions():
 @click.option("--format", "fmt", type=click.Choice(["native", "national", "online"]), default="native",
               show_default=True, help="online: the QR is the region's status URL + a code id (§4.4)")
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), help="also write the QR image here")
-def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
-    """Issue a code; print its QR text."""
+@click.option("--json", "as_json", is_flag=True, help="print {qr_text, status, reasons, kind, expires_at, ...}")
+def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_json):
+    """Issue a code; print its QR text (status and reasons on stderr, so staff see the colour
+    the rules decided), or everything as JSON with --json."""
     from issuers import make_person
     try:
         facts_obj = json.loads(facts) if facts else None
@@ -69,7 +71,15 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png):
         _fail_usage(exc)
     if png:
         Path(png).write_bytes(qr.render_png(issued.qr_text))
+    c = issued.claims
+    if as_json:
+        _emit({"qr_text": issued.qr_text, "status": c["status"], "reasons": list(c["reasons"]),
+               "region": c["region"], "format": issued.format, "kind": c["kind"],
+               "holder": {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+               "code_id": c["jti"], "expires_at": standard.rfc3339(c["exp"])})
+        return
     click.echo(issued.qr_text)
+    click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
 def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
@@ -111,6 +121,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         _fail_usage(exc)
     if text is None and image is None:
         text = sys.stdin.read()
+    if image is None and not text.strip():
+        raise click.UsageError("no code given: pass the QR text, --image FILE, or pipe it on stdin")
     try:
         anchors = [a for path in trust_files for a in anchors_from_bytes(Path(path).read_bytes())]
     except HealthCodeError as exc:
@@ -341,7 +353,11 @@ def anchors_add(files, iss):
     """Trust the certificates / keys in FILES (PEM, DER, JWK or JWKS); they ride in the trust list."""
     try:
         values = [a for path in files for a in anchors_from_bytes(Path(path).read_bytes(), iss)]
-        _emit({"added": _service().add_anchors(values, DATA_MANAGER_CLI, iss)})
+        svc = _service()
+        warnings = [w for v in values for w in validity_warnings(parse_anchor(v, iss), svc.now())]
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
+        _emit({"added": svc.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -463,6 +479,26 @@ def _read_batch(path: str) -> list:
     return entries
 
 
+def _print_target(out: str | None) -> str:
+    """Cards hold codes of real people: never written into the source tree by default, and never
+    over a file the repository tracks."""
+    import subprocess
+    import time
+    root = standard.PROJECT_ROOT
+    inside = lambda p: p == root or root in p.parents          # noqa: E731
+    if out is None:
+        if inside(Path.cwd().resolve()) and (root / ".git").exists():
+            raise click.UsageError(f"give --out FILE.pdf: the current directory is the source tree ({root})")
+        out = f"cards-{time.strftime('%Y%m%d-%H%M%S')}.pdf"
+    target = Path(out).resolve()
+    if inside(target) and (root / ".git").exists():
+        tracked = subprocess.run(["git", "-C", str(root), "ls-files", "--error-unmatch", str(target)],
+                                 capture_output=True).returncode == 0
+        if tracked:
+            raise click.UsageError(f"{out} is a file of the repository; choose another --out")
+    return out
+
+
 @main.command("print")
 @click.option("--region")
 @click.option("--id-number")
@@ -472,9 +508,12 @@ def _read_batch(path: str) -> list:
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
 @click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
               help="online: print online codes (the region's status URL + a code id)")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, writable=True))
+@click.option("--out", type=click.Path(dir_okay=False, writable=True),
+              help="the PDF to write (default: cards-<time>.pdf in the current directory, "
+                   "which must not be the source tree)")
 def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
     """Print offline codes (valid 7 days by default) as a PDF."""
+    out = _print_target(out)
     from issuers import make_person
     if batch:
         entries = _read_batch(batch)

@@ -59,6 +59,7 @@ def _font() -> str:
 
 
 def _date(ts: int) -> str:
+    """Beijing time; the card says so once, beside the dates."""
     return datetime.fromtimestamp(ts, CHINA_TZ).strftime("%Y-%m-%d %H:%M")
 
 
@@ -102,34 +103,45 @@ def draw_qr(c: canvas.Canvas, text: str, x: float, y: float, size: float, quiet:
     c.restoreState()
 
 
+# What the holder should do, by colour: a card is read by people with no app to explain it.
+TODO = {"green": ("出示此卡即可，7 天后请重新打印", "Show this card; reprint it after 7 days"),
+        "yellow": ("请按社区要求尽快检测，结果出来后重新打印", "Get tested as your community asks, then reprint"),
+        "red": ("请居家并联系社区或拨打 12320", "Stay home and call your community or 12320")}
+
+
 def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> None:
     c.setStrokeColorRGB(0.3, 0.3, 0.3)
     c.roundRect(x, y, CARD_W, CARD_H, 4 * mm)
     top = y + CARD_H
+    mid = x + CARD_W / 2
     c.setFillColorRGB(0, 0, 0)
     c.setFont(font, 15)
     kind_zh, kind_en = ("在线码", "printed online code") if card.online else ("离线码", "printed offline code")
-    c.drawCentredString(x + CARD_W / 2, top - 11 * mm, f"{card.region_name}健康码 · {kind_zh}")
+    c.drawCentredString(mid, top - 10 * mm, f"{card.region_name}健康码 · {kind_zh}")
     c.setFont(font, 9)
-    c.drawCentredString(x + CARD_W / 2, top - 16 * mm, f"{card.region_name_en} health code · {kind_en}")
-    qr_size = 62 * mm
-    draw_qr(c, card.qr_text, x + (CARD_W - qr_size) / 2, top - 19 * mm - qr_size, qr_size)
-    band_y = top - 21 * mm - qr_size - 13 * mm
+    c.drawCentredString(mid, top - 15 * mm, f"{card.region_name_en} health code · {kind_en}")
+    qr_size = 58 * mm
+    draw_qr(c, card.qr_text, x + (CARD_W - qr_size) / 2, top - 17 * mm - qr_size, qr_size)
+    band_y = top - 18 * mm - qr_size - 12 * mm
     c.setFillColorRGB(*STATUS_RGB[card.status])
-    c.rect(x + 6 * mm, band_y, CARD_W - 12 * mm, 12 * mm, stroke=0, fill=1)
+    c.rect(x + 6 * mm, band_y, CARD_W - 12 * mm, 11 * mm, stroke=0, fill=1)
     c.setFillColorRGB(*((0, 0, 0) if card.status == "yellow" else (1, 1, 1)))
     zh, en = STATUS_LABEL[card.status]
     c.setFont(font, 20)
-    c.drawCentredString(x + CARD_W / 2, band_y + 3.5 * mm, f"{zh}  {en}")
+    c.drawCentredString(mid, band_y + 3.2 * mm, f"{zh}  {en}")
     c.setFillColorRGB(0, 0, 0)
-    lines = [(16, f"{card.name_masked}"), (13, f"{card.id_masked}"),
-             (10, f"有效期 Valid {_date(card.issued_at)} — {_date(card.expires_at)}"),
-             (7, f"编号 Code {card.code_id}")]
-    line_y = band_y - 8 * mm
-    for size, text in lines:
+    todo_zh, todo_en = TODO[card.status]
+    lines = [(9 * mm, 14, f"{card.name_masked}   {card.id_masked}"),
+             (8 * mm, 8.5, "有效期（北京时间 UTC+8）Valid, Beijing time"),
+             (5.5 * mm, 10, f"{_date(card.issued_at)} — {_date(card.expires_at)}"),
+             (7 * mm, 9, todo_zh),
+             (4.5 * mm, 8, todo_en),
+             (5 * mm, 6.5, f"编号 Code {card.code_id}")]
+    line_y = band_y
+    for step, size, text in lines:
+        line_y -= step
         c.setFont(font, size)
-        c.drawCentredString(x + CARD_W / 2, line_y, text)
-        line_y -= size * 0.5 * mm + 3 * mm
+        c.drawCentredString(mid, line_y, text)
 
 
 def render_pdf(cards: list[Card], layout: str = "single") -> bytes:
@@ -144,8 +156,19 @@ def render_pdf(cards: list[Card], layout: str = "single") -> bytes:
     c = canvas.Canvas(buffer, pagesize=A4, pageCompression=1)
     c.setTitle("健康码 离线码 Health code offline cards")
     page_w, page_h = A4
-    if layout == "single":
-        slots = [((page_w - CARD_W) / 2, (page_h - CARD_H) / 2)]
+    if layout == "single":          # one card fills the page: the largest QR and type it allows
+        scale = min((page_w - 20 * mm) / CARD_W, (page_h - 20 * mm) / CARD_H)
+        for index, card in enumerate(cards):
+            if index:
+                c.showPage()
+            c.saveState()
+            c.translate((page_w - CARD_W * scale) / 2, (page_h - CARD_H * scale) / 2)
+            c.scale(scale, scale)
+            _draw_card(c, card, 0, 0, font)
+            c.restoreState()
+        c.showPage()
+        c.save()
+        return buffer.getvalue()
     else:
         gap_x, gap_y = (page_w - 2 * CARD_W) / 3, (page_h - 2 * CARD_H) / 3
         slots = [(gap_x + col * (CARD_W + gap_x), gap_y + row * (CARD_H + gap_y))

@@ -167,6 +167,18 @@ class Store(abc.ABC):
     def count(self, kind: str) -> int:
         """Rows/documents of one kind: scans, codes, residents, audit (for tests and metrics)."""
 
+    # -- operations figures (no personal data: counts only) ------------------------------------
+    @abc.abstractmethod
+    def scan_counts(self, since: int, until: int, bucket: int) -> list[tuple]:
+        """Scan events with ``since <= at < until``, counted per (bucket start, region, status,
+        error); bucket starts are multiples of ``bucket`` seconds since the epoch.  Computed in
+        the store (GROUP BY / an aggregation), so the answer is small whatever the traffic."""
+
+    @abc.abstractmethod
+    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+        """Audit entries of ``actions`` with ``since <= at < until``, counted per (bucket start,
+        action, result)."""
+
     def add_scan(self, event: ScanEvent) -> None:
         self.add_scans([event])
 

@@ -109,7 +109,7 @@ MAPPINGS = {
     "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG},
     # the entry itself is kept as its exact JSON text: the hash chain must survive the round trip
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
-              "entry": _STORED_ONLY},
+              "result": _kw(), "entry": _STORED_ONLY},
 }
 FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelimit", "sequences")
 COUNT_KINDS = {"scans": "scans", "codes": "codes", "residents": "residents", "audit": "audit",
@@ -271,6 +271,11 @@ class ElasticsearchStore(Store):
             self.template_names.append(name)
         for kind in FIXED_KINDS:
             self._create_index(self.index(kind), kind)
+        try:        # audit indices made before "result" was indexed (operations figures) learn it
+            self.client.indices.put_mapping(index=self.audit_pattern, properties={"result": _kw()},
+                                            allow_no_indices=True, ignore_unavailable=True)
+        except ApiError as exc:
+            log.warning("could not add result to the audit mapping (%s)", _status(exc))
 
     def _put_ilm_policy(self) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every
@@ -575,6 +580,41 @@ class ElasticsearchStore(Store):
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
         raise RuntimeError(f"rate limit counter for {key!r} stayed contended")
 
+    # -- operations figures -----------------------------------------------------------------------------
+    def _composite(self, index: str, query: dict, sources: list) -> Iterator[dict]:
+        """Every bucket of a composite aggregation, paged with after_key (bounded memory)."""
+        after = None
+        while True:
+            composite = {"size": 1000, "sources": sources, **({"after": after} if after else {})}
+            res = self.client.search(index=index, size=0, query=query, aggs={"c": {"composite": composite}},
+                                     ignore_unavailable=True, allow_no_indices=True)
+            agg = (res.get("aggregations") or {}).get("c") or {}
+            yield from agg.get("buckets", [])
+            after = agg.get("after_key")
+            if not after or len(agg.get("buckets", [])) < 1000:
+                return
+
+    def scan_counts(self, since: int, until: int, bucket: int) -> list[tuple]:
+        sources = [{"t": {"histogram": {"field": "at", "interval": int(bucket)}}},
+                   *({k: {"terms": {"field": k, "missing_bucket": True}}} for k in ("region", "status", "error"))]
+        query = {"range": {"at": {"gte": int(since), "lt": int(until)}}}
+        rows = [(int(b["key"]["t"]), b["key"].get("region"), b["key"].get("status"), b["key"].get("error"),
+                 b["doc_count"]) for b in self._composite(self.scans_pattern, query, sources)]
+        return sorted(rows, key=lambda r: r[0])
+
+    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+        actions = list(actions)
+        if not actions:
+            return []
+        sources = [{"t": {"histogram": {"field": "at", "interval": int(bucket)}}},
+                   {"action": {"terms": {"field": "action"}}},
+                   {"result": {"terms": {"field": "result", "missing_bucket": True}}}]
+        query = {"bool": {"filter": [{"range": {"at": {"gte": int(since), "lt": int(until)}}},
+                                     {"terms": {"action": actions}}]}}
+        rows = [(int(b["key"]["t"]), b["key"]["action"], b["key"].get("result"), b["doc_count"])
+                for b in self._composite(self.audit_pattern, query, sources)]
+        return sorted(rows, key=lambda r: r[0])
+
     # -- audit ----------------------------------------------------------------------------------------------
     def append_audit(self, make_entry) -> dict:
         heads = self.index("sequences")
@@ -614,7 +654,7 @@ class ElasticsearchStore(Store):
                 self._audit_copied = max(self._audit_copied, seq)
                 return
         doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
-               "hash": entry.get("hash"), "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True)}
+               "hash": entry.get("hash"), "result": entry.get("result"), "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True)}
         self._ensure_dated([index], "audit")
         try:
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},

@@ -106,6 +106,22 @@ class SqliteStore(Store):
             " WHERE at >= ? ORDER BY at, id LIMIT ?", (since, limit)).fetchall()
         return [ScanEvent(r[0], bool(r[1]), *r[2:]) for r in rows]
 
+    def scan_counts(self, since: int, until: int, bucket: int) -> list[tuple]:
+        return [tuple(r) for r in self._conn().execute(
+            "SELECT (at / ?) * ?, region, status, error, count(*) FROM scan_events"
+            " WHERE at >= ? AND at < ? GROUP BY 1, 2, 3, 4 ORDER BY 1",
+            (int(bucket), int(bucket), int(since), int(until)))]
+
+    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+        actions = list(actions)
+        marks = ",".join("?" * len(actions))
+        return [tuple(r) for r in self._conn().execute(
+            "SELECT (json_extract(entry, '$.at') / ?) * ?, json_extract(entry, '$.action'),"
+            " json_extract(entry, '$.result'), count(*) FROM audit_log"
+            f" WHERE json_extract(entry, '$.at') >= ? AND json_extract(entry, '$.at') < ?"
+            f" AND json_extract(entry, '$.action') IN ({marks}) GROUP BY 1, 2, 3 ORDER BY 1",
+            (int(bucket), int(bucket), int(since), int(until), *actions))] if actions else []
+
     def count(self, kind: str) -> int:
         return self._conn().execute(f"SELECT count(*) FROM {COUNT_TABLES[kind]}").fetchone()[0]
 

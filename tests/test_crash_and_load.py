@@ -24,6 +24,17 @@ def _db(data) -> sqlite3.Connection:
     return sqlite3.connect(data / "healthcode.sqlite3")
 
 
+def _sigkill_after(seconds: float, server, stop: threading.Event, threads) -> None:
+    """Let the load run, then SIGKILL the server (no shutdown handler runs) and stop the load."""
+    time.sleep(seconds)
+    server.proc.kill()
+    server.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    server._log.close()
+
+
 def _issue_until_killed(server, token, region, stop: threading.Event, received: list):
     id_number, name, id_type = RESIDENTS[region]
     body = {"id_number": id_number, "name": name, "id_type": id_type}
@@ -50,13 +61,7 @@ def test_sigkill_during_issuance_leaves_no_code_without_its_audit_entry(tmp_path
                    for r in regions * 2]
         for t in threads:
             t.start()
-        time.sleep(1.0 + 0.4 * round_)
-        server.proc.kill()                          # SIGKILL: no shutdown handler runs
-        server.proc.wait(10)
-        stop.set()
-        for t in threads:
-            t.join(10)
-        server._log.close()
+        _sigkill_after(1.0 + 0.4 * round_, server, stop, threads)
 
     with _db(data) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -105,13 +110,7 @@ def test_sigkill_during_scans_keeps_the_store_and_chain_whole(tmp_path):
     threads = [threading.Thread(target=scan) for _ in range(6)]
     for t in threads:
         t.start()
-    time.sleep(1.5)
-    server.proc.kill()
-    server.proc.wait(10)
-    stop.set()
-    for t in threads:
-        t.join(10)
-    server._log.close()
+    _sigkill_after(1.5, server, stop, threads)
     with _db(data) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = db.execute("SELECT count(*) FROM scan_events WHERE valid = 1").fetchone()[0]

@@ -128,6 +128,35 @@ def test_purge_by_age(store):
     assert store.latest_status("subA", "440000").jti == "live"
 
 
+def test_operations_counts_are_grouped_in_the_store(store):
+    """Per hour by region, colour and error; audit entries per action and result; the window's
+    ends respected; nothing personal in the rows."""
+    hour = 3600
+    start = T0 - T0 % hour
+    store.add_scans([ScanEvent(start + 10, True, "yuekang", "440000", "green", "c1"),
+                     ScanEvent(start + 20, True, "yuekang", "440000", "green", "c2"),
+                     ScanEvent(start + 30, True, "tianfu", "510000", "red", "c3"),
+                     ScanEvent(start + hour + 5, False, "yuekang", None, None, None, "expired"),
+                     ScanEvent(start + 2 * hour, True, "yuekang", "440000", "green", "c4"),    # outside
+                     ScanEvent(start - 1, True, "yuekang", "440000", "green", "c5")])          # outside
+    rows = sorted(store.scan_counts(start, start + 2 * hour, hour), key=lambda r: (r[0], str(r[1])))
+    assert rows == [(start, "440000", "green", None, 2), (start, "510000", "red", None, 1),
+                    (start + hour, None, None, "expired", 1)]
+    clock = iter([start + 1, start + 2, start + hour + 1, start + hour + 2, start + 3])
+    log = audit.AuditLog(store, lambda: next(clock))
+    actor = {"role": "kiosk", "id": "k1"}
+    log.record(actor, "kiosk_lookup", "s1")
+    log.record(actor, "kiosk_lookup", "s2", result="rate_limited")
+    log.record(actor, "kiosk_lookup", "s3", result="rate_limited")
+    log.record(actor, "assisted_lookup", "s4", result="identity_not_matched")
+    log.record(actor, "issue", "s5")
+    counts = sorted(store.audit_counts(start, start + 2 * hour, hour, ["kiosk_lookup", "assisted_lookup"]))
+    assert counts == [(start, "kiosk_lookup", "ok", 1), (start, "kiosk_lookup", "rate_limited", 1),
+                      (start + hour, "assisted_lookup", "identity_not_matched", 1),
+                      (start + hour, "kiosk_lookup", "rate_limited", 1)]
+    assert store.audit_counts(start, start + 2 * hour, hour, []) == []
+
+
 def test_online_answers_by_code_id_and_region_until_purged(store):
     """An online code's signed status is found by its id within its own region only, and goes
     with the other expired codes."""

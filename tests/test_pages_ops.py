@@ -1,0 +1,138 @@
+"""The data manager's operations view: figures over HTTP behind the credential, from the store
+(SQLite and Elasticsearch), drawn as charts in a real headless Chromium — and no person in them."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from conftest import LiveServer, config_with_limits, run_cli
+from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from residents import RESIDENTS
+from standard import jose
+
+
+def credential(data, role, who, *extra):
+    return json.loads(run_cli("credentials", "add", "--role", role, "--id", who, *extra,
+                              data_dir=data, check=True).stdout)["token"]
+
+
+def a_busy_hour(srv, data) -> dict:
+    """Real traffic: scans of three colours, refusals, kiosk lookups, one of them rate-limited."""
+    people = []
+    for region, status in (("440000", "green"), ("510000", "red"), ("110000", "yellow")):
+        id_number, name, id_type = RESIDENTS[region]
+        code = run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, "--id-type", id_type,
+                       "--status", status, data_dir=data, check=True).stdout.strip()
+        people.append((region, status, id_number, name, code))
+    for region, status, _, _, code in people:
+        for _ in range({"green": 3, "red": 2, "yellow": 1}[status]):
+            assert requests.post(srv.url + "/v1/verify", json={"payload": code}, timeout=5).json()["valid"]
+    head, body, sig = people[0][4].split(".")
+    raw = bytearray(jose.b64url_decode(sig))
+    raw[5] ^= 0xFF
+    forged = f"{head}.{body}.{jose.b64url_encode(bytes(raw))}"
+    elsewhere = data.parent / f"{data.name}-other"                          # another deployment's keys
+    elsewhere.mkdir()
+    stranger = run_cli("issue", "--region", "440000", "--id-number", people[0][2], "--name", people[0][3],
+                       data_dir=elsewhere, check=True).stdout.strip()
+    for payload in (forged, stranger, "YKM1:junk", "not a code at all"):   # junk is counted, not stored
+        assert not requests.post(srv.url + "/v1/verify", json={"payload": payload}, timeout=5).json()["valid"]
+    kiosk = credential(data, "kiosk", "k-ops")
+    outcomes = []
+    for id_number in (people[0][2], people[1][2], people[2][2]):
+        r = requests.post(srv.url + "/v1/kiosk/lookup", json={"id_number": id_number, "kiosk_id": "k-ops"},
+                          headers={"Authorization": f"Bearer {kiosk}"}, timeout=10)
+        outcomes.append(r.status_code)
+    assert outcomes == [200, 200, 429]                                     # the limit is 2 a minute
+    return {"people": people, "kiosk": kiosk, "manager": credential(data, "data_manager", "dm-ops")}
+
+
+def check_figures(srv, world):
+    manager = {"Authorization": f"Bearer {world['manager']}"}
+    assert requests.get(srv.url + "/v1/admin/stats", timeout=5).status_code == 401
+    assert requests.get(srv.url + "/v1/admin/stats", headers={"Authorization": f"Bearer {world['kiosk']}"},
+                        timeout=5).status_code == 403
+    bad = requests.get(srv.url + "/v1/admin/stats?window=1y", headers=manager, timeout=5)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
+    deadline = time.time() + 10
+    while True:                           # Elasticsearch shows new documents after its refresh
+        r = requests.get(srv.url + "/v1/admin/stats?window=24h", headers=manager, timeout=10)
+        assert r.status_code == 200, r.text
+        day = r.json()
+        if day["scans"]["total"] >= 14 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(day["hours"]) == 24
+    colours = {k: sum(v) for k, v in day["scans"]["by_colour"].items()}
+    # 6 valid scans + 2 refused (forged, unknown key) + 2 kiosk lookups, each verified before it is shown
+    assert colours["green"] == 3 + 1 and colours["red"] == 2 + 1 and colours["yellow"] == 1
+    assert colours["invalid"] == 2 and day["scans"]["total"] == 10
+    assert day["refused_by_error"] == {"signature_invalid": 1, "key_unknown": 1}
+    assert sum(day["scans"]["by_region"]["440000"]) == 4 and sum(day["scans"]["by_region"]["510000"]) == 3
+    assert {k: sum(v) for k, v in day["lookups"].items()} == {"ok": 2, "refused": 0, "rate_limited": 1}
+    week = requests.get(srv.url + "/v1/admin/stats?window=7d", headers=manager, timeout=10).json()
+    assert len(week["hours"]) == 168 and week["scans"]["total"] == day["scans"]["total"]
+    raw = json.dumps([day, week], ensure_ascii=False)
+    for _, _, id_number, name, code in world["people"]:
+        assert id_number not in raw and name not in raw and name[0] + "*" not in raw
+    assert "code_id" not in raw and "device" not in raw
+    return day
+
+
+@pytest.fixture(scope="module")
+def sqlite_world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ops")
+    config = config_with_limits(data, kiosk_lookups_per_minute=2)
+    srv = LiveServer(data, {"HEALTHCODE_CONFIG": str(config)})
+    world = a_busy_hour(srv, data)
+    yield srv, world
+    srv.stop()
+
+
+def test_figures_over_http_on_sqlite(sqlite_world):
+    check_figures(*sqlite_world)
+
+
+def test_figures_on_elasticsearch(es_server, es_store_factory, tmp_path, monkeypatch):
+    prefix = es_store_factory().prefix
+    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_PREFIX": prefix,
+           "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0",
+           "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path, kiosk_lookups_per_minute=2))}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    data = tmp_path / "data"
+    data.mkdir()
+    srv = LiveServer(data, env)
+    try:
+        check_figures(srv, a_busy_hour(srv, data))
+    finally:
+        srv.stop()
+    assert not list(data.glob("*.sqlite3*"))
+
+
+def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
+    from selenium.webdriver.common.by import By
+    from test_pages_scan import chromium, wait_for
+    srv, world = sqlite_world
+    driver = chromium(size=(1280, 900))
+    try:
+        driver.get(srv.url + "/ops")
+        assert "data_manager" in driver.find_element(By.ID, "message").text       # no token: how to get one
+        driver.get(f"{srv.url}/ops#token={world['manager']}")
+        wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "drawn")
+        assert "#token" not in driver.current_url
+        drawn = driver.execute_script("""
+          const sum = (sel) => [...document.querySelectorAll(sel)].reduce((a, r) => a + Number(r.dataset.value), 0);
+          return {red: sum('#colour rect[data-series=red]'), green: sum('#colour rect[data-series=green]'),
+                  gd: sum('#region rect[data-series="440000"]'), limited: sum('#lookups rect[data-series=rate_limited]'),
+                  errors: [...document.querySelectorAll('#refused rect')].map(r => r.dataset.error).sort()}""")
+        assert drawn == {"red": 3, "green": 4, "gd": 4, "limited": 1, "errors": ["key_unknown", "signature_invalid"]}
+        assert "北京时间" in driver.find_element(By.ID, "range").text
+        driver.find_element(By.ID, "w7").click()
+        wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-window") == "7d")
+        assert len(driver.find_elements(By.CSS_SELECTOR, "#colour text")) >= 7        # a label per day
+    finally:
+        driver.quit()
