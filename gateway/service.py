@@ -36,6 +36,7 @@ from issuers.pseudonym import Pseudonymizer, load_or_create_secret
 from issuers.seal import Sealer
 from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
 from store.revocations import revocation_check
+from store import scanqueue
 from store.scanqueue import ScanWriter
 from adapters.verifier import Verdict, Verifier
 
@@ -49,8 +50,10 @@ UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
-# Scan events a SIGKILL can lose: each is committed before its verdict is answered.
-SCAN_LOSS_BOUND = 0
+# Scan events a SIGKILL of a serving process can lose: those answered but still in its queue or
+# in the group being written (store/scanqueue.py; README, "Scan events").  Commands other than
+# serve and verify-batch commit each scan before answering.
+SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):

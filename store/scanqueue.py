@@ -8,12 +8,14 @@ SQLite transaction, one Elasticsearch bulk request) whenever ``max_events`` are 
 
 What can be lost, as the README says: nothing on a clean shutdown (``close()`` — called at
 SIGTERM by ``healthcode serve``, at worker exit under gunicorn, and at interpreter exit —
-writes everything queued).  A ``kill -9`` or a power cut loses the events of the last
-``interval`` seconds at most, and never more than ``max_queue`` events; the verdicts themselves
-were already answered.  A full queue makes the caller write the batch itself (back-pressure,
-nothing dropped).  A failed write is logged and retried with the next group, so a store outage
-does not lose events either until ``max_queue`` is reached; past that the oldest are dropped
-and counted (``dropped``), so memory stays bounded.
+writes everything queued).  A ``kill -9`` or a power cut loses what was answered but not yet
+committed: the queue (fewer than ``max_queue`` events, else the caller writes before it
+answers) and the group being written (at most ``max_queue`` plus the requests in flight), so
+at most :data:`LOSS_BOUND` events a process — in practice the last few milliseconds.  A full
+queue makes the caller write the batch itself (back-pressure, nothing dropped).  A failed
+write is logged and retried with the next group, so a store outage does not lose events either
+until ``max_queue`` is reached; past that the oldest are dropped and counted (``dropped``), so
+memory stays bounded.
 """
 from __future__ import annotations
 
@@ -26,9 +28,10 @@ import weakref
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 0.005
-MAX_EVENTS = 256
-MAX_QUEUE = 10_000
+MAX_EVENTS = 128
+MAX_QUEUE = 256
 CLOSE_ATTEMPTS = 3
+LOSS_BOUND = 2 * MAX_QUEUE           # answered but uncommitted, per process (see above)
 
 
 class ScanWriter:
