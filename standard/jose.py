@@ -22,7 +22,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -72,7 +71,6 @@ def is_high_s(signature: bytes) -> bool:
 
 
 # --- base64url --------------------------------------------------------------------------------
-_B64URL = re.compile(r"[A-Za-z0-9_-]*", re.ASCII)
 _B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 _URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 
@@ -84,13 +82,20 @@ def b64url_encode(data: bytes) -> str:
 def b64url_decode(text: str) -> bytes:
     """Strict base64url: no padding, no stray characters, no set unused bits (a lax decoder lets
     one code have many spellings, and forgeries differ from originals only there)."""
-    if not isinstance(text, str) or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+    if not isinstance(text, str) or len(text) % 4 == 1 or not text.isascii():
+        raise Malformed("not base64url")
+    raw = text.encode("ascii")
+    # the standard alphabet's own characters and padding are not base64url; every other stray
+    # character is refused by a2b_base64's strict mode (three C scans beat a regex on 1.5 KB)
+    if b"+" in raw or b"/" in raw or b"=" in raw:
         raise Malformed("not base64url")
     tail = len(text) % 4
-    if tail and _B64_INDEX[text[-1]] & (0x0F if tail == 2 else 0x03):
+    if tail and _B64_INDEX.get(text[-1], 0) & (0x0F if tail == 2 else 0x03):
         raise Malformed("non-canonical base64url")
-    padded = text.encode("ascii").translate(_URL_TO_STD) + b"=" * (-len(text) % 4)
-    return binascii.a2b_base64(padded, strict_mode=True)
+    try:
+        return binascii.a2b_base64(raw.translate(_URL_TO_STD) + b"=" * (-len(text) % 4), strict_mode=True)
+    except binascii.Error:
+        raise Malformed("not base64url") from None
 
 
 # --- keys -------------------------------------------------------------------------------------
