@@ -24,8 +24,10 @@ test: venv
 	scripts/install-test-tools
 	$(BIN)/python -m pytest -q
 
+# Not part of `make test`: speed goals live here, as ratios measured in one run.  wrk from Debian.
 bench: venv
-	$(BIN)/python -m bench.run
+	scripts/install-bench-tools
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -70,6 +70,7 @@ FINAL_OBSERVATION = frozenset({"final", "amended", "corrected"})
 
 _CHUNK_RE = re.compile(r"shc:/(?:([1-9][0-9]{0,2})/([1-9][0-9]{0,2})/)?([0-9]*)", re.ASCII)
 _B64URL_43 = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
+_SPACE = re.compile(r"\s")                # what str.isspace() calls space, found in C
 
 
 # === numeric QR encoding ===========================================================================
@@ -229,7 +230,7 @@ def looks_like_card_jws(token: str) -> bool:
     """A bare compact JWS that is clearly SHC: ``zip: DEF``, or a 43-character thumbprint kid,
     or an (uncompressed) payload with a ``vc`` member.  Other formats carry a prefix."""
     parts = token.split(".")
-    if len(parts) != 3 or any(c.isspace() for c in token):
+    if len(parts) != 3 or _SPACE.search(token):
         return False
     header = _b64json(parts[0], 4000)
     if not isinstance(header, dict):

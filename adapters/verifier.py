@@ -131,3 +131,21 @@ class Verifier:
     def _check_revocation(self, claims: dict, trust) -> None:
         if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):
             raise CodeRevoked("this code has been withdrawn by its issuer")
+
+    def recheck_revocation(self, verdict: Verdict) -> Verdict:
+        """The online revocation check for a verdict reached elsewhere (a batch worker process
+        that has the trust list but not the store): the same refusal as in :meth:`verify`."""
+        if not verdict.valid:
+            return verdict
+        try:
+            self._check_revocation(verdict.claims or {"jti": verdict.code_id}, _NO_TRUSTED_REVOCATIONS)
+        except CodeRevoked as exc:
+            return Verdict.failed(exc, verdict.format)
+        return verdict
+
+
+class _NoRevokedJti:
+    revoked_jti = frozenset()
+
+
+_NO_TRUSTED_REVOCATIONS = _NoRevokedJti()

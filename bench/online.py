@@ -30,7 +30,7 @@ def bench_online(n: int, rate, latencies, pct) -> None:
             formats = ["national", "yuekang", "online"]
             uncached = Verifier(formats, options={"online": {"cache_seconds": 0}})
             cached = Verifier(formats)
-            print(f"\n# 5. online code (checkpoint → region over HTTP), {n} scans")
+            print(f"\n# 7. online code (checkpoint → region over HTTP), {n} scans")
             signed = rate(lambda: cached.verify(codes["native"], trust), n)
             asked = latencies(lambda: uncached.verify(codes["online"], trust), n)
             warm = rate(lambda: cached.verify(codes["online"], trust), n)

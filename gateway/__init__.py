@@ -38,9 +38,12 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               429: "rate_limited"}
 
 
-def create_app(service: Service | None = None, settings=None, purge_every: float = 0) -> Flask:
+def create_app(service: Service | None = None, settings=None, purge_every: float = 0,
+               group_scans: bool = False) -> Flask:
     """``purge_every`` > 0 runs the retention purge in the background every that many seconds
-    (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent)."""
+    (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent).
+    ``group_scans`` writes scan events in groups (``healthcode serve`` sets it; the process
+    must call ``service.close()`` on the way out — serve does, at SIGTERM and worker exit)."""
     app = Flask(__name__)
     app.json = SafeJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
@@ -48,6 +51,8 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["healthcode"] = service or Service(settings)
+    if group_scans:
+        app.extensions["healthcode"].group_scan_writes()
 
     from gateway import admin
     from gateway import api

@@ -165,8 +165,10 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
     sys.exit(0 if verdict.valid else 1)
 
 
-def batch_line(svc, line: str) -> dict:
-    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+def batch_job(svc, line: str):
+    """One JSON Lines request → (id, ``batch.Job``) for a code's text, or (id, its verdict) for an
+    image (every code in it, verified here) or a bad line."""
+    from gateway.batch import Job
     item_id, item = None, None
     try:
         from standard import jsonin
@@ -178,30 +180,83 @@ def batch_line(svc, line: str) -> dict:
         trust = item.get("trust") or []
         if not isinstance(trust, list):
             raise BadRequest("trust must be a list")
-        anchors = [parse_anchor(a) for a in trust]
+        anchors = tuple(parse_anchor(a) for a in trust)
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            verdict = svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now, anchors=anchors,
-                                             device="cli-batch")
-        else:
-            if "payload" not in item:
-                raise BadRequest("give payload or image_b64")
-            verdict = svc.verify(item["payload"], now=now, anchors=anchors, device="cli-batch")
+            return item_id, svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now,
+                                                   anchors=list(anchors), device="cli-batch")
+        if "payload" not in item:
+            raise BadRequest("give payload or image_b64")
+        return item_id, Job(text=item["payload"], now=now, anchors=anchors)
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
         if isinstance(item, dict) and "image_b64" in item:
             verdict = ImageVerdicts([verdict], 0)
-    return {"id": item_id, **verdict.as_dict()}
+        return item_id, verdict
+
+
+def batch_lines(svc, lines: list[str]) -> list[dict]:
+    """JSON Lines requests → verdict dicts in the same order (large blocks on every core)."""
+    from gateway.batch import Job
+    parsed = [batch_job(svc, line) for line in lines]
+    verdicts = iter(svc.verify_many([job for _, job in parsed if isinstance(job, Job)], device="cli-batch"))
+    return [{"id": item_id, **(next(verdicts) if isinstance(job, Job) else job).as_dict()}
+            for item_id, job in parsed]
+
+
+def batch_line(svc, line: str) -> dict:
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    return batch_lines(svc, [line])[0]
+
+
+BATCH_BLOCK = 2000
+
+
+def _line_blocks(stream, size: int = BATCH_BLOCK):
+    """Non-empty lines in blocks of up to ``size``: whatever has already arrived, so a big file
+    goes through in large blocks while a scanner typing one line at a time gets each answer at
+    once (a block ends when no further input is waiting)."""
+    import io
+    import os
+    import select
+    try:
+        fd = stream.fileno()
+    except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (tests, embedding)
+        lines = [line for line in stream if line.strip()]
+        for i in range(0, len(lines), size):
+            yield lines[i:i + size]
+        return
+    pending, block = b"", []
+    while True:
+        ready = select.select([fd], [], [], 0)[0] if block else [fd]
+        if not ready or len(block) >= size:
+            yield block
+            block = []
+            continue
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        *lines, pending = (pending + data).split(b"\n")
+        block.extend(text for text in (raw.decode("utf-8", "replace") for raw in lines) if text.strip())
+    if pending.strip():
+        block.append(pending.decode("utf-8", "replace"))
+    if block:
+        yield block
 
 
 @main.command("verify-batch")
 def verify_batch():
-    """JSON Lines on stdin → one verdict per line on stdout."""
+    """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
     svc = _service()
-    for line in sys.stdin:
-        if line.strip():
-            _emit(batch_line(svc, line))
+    svc.group_scan_writes()                 # svc.close() below writes what is still queued
+    try:
+        for block in _line_blocks(sys.stdin):
+            for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
+                sys.stdout.write("".join(json.dumps(out, ensure_ascii=False) + "\n"
+                                         for out in batch_lines(svc, block[i:i + BATCH_BLOCK])))
             sys.stdout.flush()
+    finally:
+        svc.close()
 
 
 @main.command()
@@ -210,19 +265,30 @@ def verify_batch():
 @click.option("--workers", default=0, type=int, help="gunicorn workers (0: Flask's threaded server)")
 @click.option("--purge-every", default=3600, type=float, show_default=True,
               help="seconds between retention purges (0: never; use `healthcode purge` from cron)")
-def serve(host, port, workers, purge_every):
+@click.option("--worker-class", type=click.Choice(["gthread", "sync"]), default="gthread", show_default=True,
+              help="gunicorn worker model (with --workers)")
+@click.option("--threads", default=4, type=int, show_default=True, help="threads per gthread worker")
+def serve(host, port, workers, purge_every, worker_class, threads):
     """Serve the gateway over HTTP."""
+    import signal
     from gateway import create_app
     # Regions without an issuer_url (and no HEALTHCODE_ISSUER_URL) are issued by this same
     # process: their lookups are in-process calls, never HTTP to ourselves (which starved
     # gunicorn workers waiting on each other).
     if workers:
         from gateway.wsgi import run_gunicorn
-        run_gunicorn(host, port, workers, purge_every)
+        run_gunicorn(host, port, workers, purge_every, worker_class=worker_class, threads=threads)
         return
-    app = create_app(purge_every=purge_every)
+    app = create_app(purge_every=purge_every, group_scans=True)
+
+    def stop(signum, frame):            # SIGTERM: leave through the finally, queued scans written
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, stop)
     click.echo(f"healthcode gateway on http://{host}:{port}/", err=True)
-    app.run(host=host, port=port, threaded=True, use_reloader=False)
+    try:
+        app.run(host=host, port=port, threaded=True, use_reloader=False)
+    finally:
+        app.extensions["healthcode"].close()
 
 
 @main.command("trust-list")

@@ -7,12 +7,14 @@ audited here, in one place, whoever calls them.
 from __future__ import annotations
 
 import hmac
+import logging
+import os
 import secrets
 import threading
 import time
 
 import adapters
-from gateway import anchors, foreign_revocations, rulesets
+from gateway import anchors, batch, foreign_revocations, rulesets
 from standard import idcard
 from gateway import metrics
 from gateway import trustseq
@@ -35,8 +37,12 @@ from issuers.keys import NATIONAL, KeyStore
 from issuers.pseudonym import Pseudonymizer, load_or_create_secret
 from issuers.seal import Sealer
 from store import Dependent, IssuedRecord, Resident, ScanEvent, Store, open_store
+from store.revocations import revocation_check
+from store import scanqueue
+from store.scanqueue import ScanWriter
 from adapters.verifier import Verdict, Verifier
 
+log = logging.getLogger(__name__)
 TRUST_CACHE_SECONDS = 60
 MINUTE = 60
 HOUR = 3600
@@ -46,8 +52,10 @@ UNDECODABLE = undecodable_codes()
 RELATIONS = ("child", "parent", "spouse", "ward", "other")
 
 
-# Scan events a SIGKILL can lose: each is committed before its verdict is answered.
-SCAN_LOSS_BOUND = 0
+# Scan events a SIGKILL of a serving process can lose: those answered but still in its queue or
+# in the group being written (store/scanqueue.py; README, "Scan events").  Commands other than
+# serve and verify-batch commit each scan before answering.
+SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
 class Service:
     def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
@@ -65,10 +73,13 @@ class Service:
         self.store = store or open_store(self.settings)
         self.audit = AuditLog(self.store, self.now)
         self.issuer_client = IssuerClient()
+        self.revocations = revocation_check(self.store)      # in memory, refreshed from the store
         self.verifier = Verifier(self.settings.formats(),
-                                 is_revoked=lambda claims: self.store.is_revoked(claims["jti"]),
+                                 is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options=self._format_options())
         self.verify_counter = MinuteCounter()
+        self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
+        self._pool: batch.VerifyPool | None = None           # started by the first large batch
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
@@ -174,6 +185,7 @@ class Service:
     # -- revocation -------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
         jtis = self.store.revoke_subject(sub, self.now())
+        self.revocations.refresh()
         self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
         self.invalidate_trust()
         return jtis
@@ -190,6 +202,7 @@ class Service:
         jtis = [adapter.code_id_for(i) for i in certificate_ids]
         now = self.now()
         new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
+        self.revocations.refresh()
         self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
                           reason=str(reason)[:200])
         self.invalidate_trust()
@@ -351,6 +364,40 @@ class Service:
                                              now if now is not None else self.now())
         return self._recorded(verdict, place, device, record)
 
+    def verify_many(self, jobs, *, place=None, device=None, record=True) -> list[Verdict]:
+        """``batch.Job``s → verdicts in the same order; large batches on every core
+        (gateway/batch.py), each verdict revocation-checked and recorded here as ``verify`` does."""
+        jobs = list(jobs)
+        # online codes ask their region (or this process) for the status: never in the pool
+        pooled = [i for i, job in enumerate(jobs) if job.image is None and not self._is_online(job.text)]
+        if len(pooled) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+            return [self._verify_job(job, place, device, record) for job in jobs]
+        _, token, _ = self._trust_entry()
+        if self._pool is None:
+            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
+            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
+            self._pool = batch.VerifyPool(formats, options)
+        try:
+            results = dict(zip(pooled, self._pool.verify([jobs[i] for i in pooled], token, self.national_jwks(),
+                                                         self.now())))
+        except Exception:       # noqa: BLE001 — a pool process died (OOM, killed): verify here instead
+            log.exception("batch pool failed; verifying %d codes in-process", len(jobs))
+            self._pool.close()
+            self._pool = None
+            return [self._verify_job(job, place, device, record) for job in jobs]
+        return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
+                if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
+
+    def _is_online(self, text) -> bool:
+        return isinstance(text, str) and any(a.name == ONLINE_FORMAT and a.detect(text.strip())
+                                             for a in self.verifier.adapters)
+
+    def _verify_job(self, job, place, device, record) -> Verdict:
+        if job.image is not None:
+            return self.verify_image(job.image, place=place, device=device, now=job.now, anchors=job.anchors,
+                                     record=record)
+        return self.verify(job.text, place=place, device=device, now=job.now, anchors=job.anchors, record=record)
+
     def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(), record=True):
         """Every code in the image (adapters.verifier.ImageVerdicts), each recorded as a scan."""
         result = self.verifier.verify_image_codes(data, self._trust_for(anchors),
@@ -373,8 +420,27 @@ class Service:
         row: junk from one client must not fill the disk for 30 days."""
         metrics.count_verdict(verdict)
         if record and (verdict.valid or verdict.errors[0]["code"] not in UNDECODABLE):
-            self.store.add_scan(scan_event(verdict, self.now(), place, device))
+            (self.scan_writer or self.store).add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
+
+    def group_scan_writes(self, **options) -> None:
+        """Scan events through a queue written in groups (store/scanqueue.py): what a serving
+        process and ``verify-batch`` do (and then ``close()`` on the way out); other commands
+        and in-process callers write each scan at once."""
+        if self.scan_writer is None:
+            self.scan_writer = ScanWriter(self.store, **options)
+
+    def flush_scans(self) -> None:
+        """Everything verified so far is in the store (call before reading scan events)."""
+        if self.scan_writer is not None:
+            self.scan_writer.flush()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self.scan_writer is not None:
+            self.scan_writer.close()
+        self.store.close()
 
     # -- lookups for people without phones ---------------------------------------------------------
     def home_region(self, person: Person, region: str | None = None) -> str:
@@ -578,6 +644,7 @@ class Service:
     # -- retention -------------------------------------------------------------------------------
     def purge(self, actor: dict | None = None) -> dict:
         before = self.now() - self.settings.retention_days * 86400
+        self.flush_scans()
         counts = self.store.purge(before)
         self.audit.record(actor or SYSTEM, "purge", None, before=before, **counts)
         return counts

@@ -92,6 +92,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def revoked_jtis(self, now: int) -> list[str]: ...
 
+    def revocation_generation(self):
+        """A value that changes whenever a code is revoked or a revocation purged, cheap to read
+        (store/revocations.py keeps revoked ids in memory with it); None: not supported, ask
+        ``is_revoked`` per verify."""
+        return None
+
+    def revoked_rows(self, after_rowid: int = 0) -> list[tuple[int, str]]:
+        """(rowid, jti) of revocations after ``after_rowid``, for backends with a generation."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def purge(self, before: int) -> dict:
         """Delete scan events, expired codes and residents untouched since ``before``."""

@@ -40,6 +40,15 @@ CREATE TABLE IF NOT EXISTS online_codes (
     code_id TEXT PRIMARY KEY, region TEXT NOT NULL, answer TEXT NOT NULL, exp INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS revoked_codes (
     jti TEXT PRIMARY KEY, sub TEXT NOT NULL, at INTEGER NOT NULL, exp INTEGER NOT NULL);
+-- bumped in the same transaction as every change to revoked_codes: verifiers keep the revoked
+-- ids in memory and re-read only when this moves (store/revocations.py)
+CREATE TABLE IF NOT EXISTS revocation_generation (
+    id INTEGER PRIMARY KEY CHECK (id = 0), inserted INTEGER NOT NULL, deleted INTEGER NOT NULL);
+INSERT OR IGNORE INTO revocation_generation VALUES (0, 0, 0);
+CREATE TRIGGER IF NOT EXISTS revoked_codes_inserted AFTER INSERT ON revoked_codes BEGIN
+    UPDATE revocation_generation SET inserted = inserted + 1 WHERE id = 0; END;
+CREATE TRIGGER IF NOT EXISTS revoked_codes_deleted AFTER DELETE ON revoked_codes BEGIN
+    UPDATE revocation_generation SET deleted = deleted + 1 WHERE id = 0; END;
 """
 
 
@@ -135,6 +144,15 @@ class SqliteStore(Store):
     def is_revoked(self, jti: str) -> bool:
         return self._conn().execute(
             "SELECT 1 FROM revoked_codes WHERE jti = ?", (jti,)).fetchone() is not None
+
+    def revocation_generation(self) -> tuple[int, int]:
+        """(rows ever inserted, rows ever deleted) in revoked_codes, kept by triggers."""
+        return self._conn().execute(
+            "SELECT inserted, deleted FROM revocation_generation WHERE id = 0").fetchone()
+
+    def revoked_rows(self, after_rowid: int = 0) -> list[tuple[int, str]]:
+        return self._conn().execute(
+            "SELECT rowid, jti FROM revoked_codes WHERE rowid > ?", (after_rowid,)).fetchall()
 
     def revoked_jtis(self, now: int) -> list[str]:
         """Withdrawn codes that have not yet expired: what offline verifiers must be told."""

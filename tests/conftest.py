@@ -71,6 +71,8 @@ def free_port() -> int:
 
 
 class LiveServer:
+    """``healthcode serve`` on a free port (or ``port``); ``args`` add options (``--workers 2``)."""
+
     def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = (),
                  port: int | None = None):
         self.data = Path(data_dir)
@@ -97,10 +99,10 @@ class LiveServer:
                 time.sleep(0.1)
         raise RuntimeError("gateway did not start")
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 10) -> None:
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self._log.close()

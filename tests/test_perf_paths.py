@@ -1,0 +1,270 @@
+"""The fast paths of issue 12 do what the slow ones did: Base45 without a Python loop, revoked
+ids in memory (and another process's revocation still seen), scan events written in groups
+(and none lost on a clean shutdown, also under gunicorn workers), batches over every core in
+input order.  Speed itself is measured by `make bench`, never here."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import sqlite3
+import time
+
+import base45
+import pytest
+import requests
+
+from adapters.b45 import b45decode
+from gateway.batch import PARALLEL_MIN_ITEMS, Job
+from gateway.service import Service
+from issuers import make_person
+from standard.settings import load_settings
+from store import ScanEvent
+from store.revocations import RECHECK_SECONDS, RevocationSet
+from store.scanqueue import ScanWriter
+from store.sqlite import SqliteStore
+from conftest import LiveServer, config_with_limits, run_cli
+
+PEOPLE = {"440000": ("440305193606300643", "陈秀英"), "510000": ("510107199501013071", "张伟"),
+          "310000": ("310115193302201761", "王桂兰")}
+
+
+# --- Base45 -------------------------------------------------------------------------------------
+def test_base45_decodes_what_the_package_encodes():
+    rng = random.Random(12)
+    for size in [*range(40), 255, 256, 1000, 3001]:
+        data = bytes(rng.getrandbits(8) for _ in range(size))
+        assert b45decode(base45.b45encode(data).decode()) == data
+
+
+def test_base45_refuses_what_the_package_refuses():
+    rng = random.Random(45)
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:" + "a:~é"
+    samples = ["GGW", ":::", "::", "A", "AAAA", "", "0 0", "é00", "FGW", "FGV"]
+    samples += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(9))) for _ in range(20000)]
+    for text in samples:
+        try:
+            expected = base45.b45decode(text)
+        except (ValueError, KeyError, TypeError):
+            expected = None
+        try:
+            got = b45decode(text)
+        except ValueError:
+            got = None
+        assert got == expected, text
+
+
+# --- revocation from memory ---------------------------------------------------------------------
+def _service(data_dir, **kw) -> Service:
+    return Service(load_settings(data_dir=data_dir), **kw)
+
+
+def test_a_revocation_by_another_process_is_seen_within_the_recheck_bound(tmp_path):
+    checkpoint, issuer = _service(tmp_path), _service(tmp_path)       # two processes' services
+    person = make_person(*PEOPLE["440000"])
+    code = issuer.issue("440000", person).qr_text
+    assert checkpoint.verify(code).valid
+    issuer.revoke_subject(issuer.subject(person), {"role": "issuer", "id": "gd"})
+    time.sleep(RECHECK_SECONDS * 5)
+    verdict = checkpoint.verify(code)
+    assert not verdict.valid and verdict.errors[0]["code"] == "code_revoked"
+
+
+def test_the_revocation_set_follows_inserts_and_purges(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    other = SqliteStore(tmp_path / "s.sqlite3")
+    revoked = RevocationSet(store, recheck=0)
+    assert "a" not in revoked
+    other.revoke_codes(["a", "b"], "x", 100, 200)
+    assert "a" in revoked and "b" in revoked and len(revoked) == 2
+    other.revoke_codes(["c"], "x", 100, 10_000)
+    assert "c" in revoked and len(revoked) == 3
+    other.purge(before=1000)                                  # a and b expired and go
+    assert "a" not in revoked and "c" in revoked and len(revoked) == 1
+    other.revoke_codes(["d"], "x", 100, 10_000)               # rowids after a purge still found
+    assert "d" in revoked and len(revoked) == 2
+
+
+# --- scan events in groups ----------------------------------------------------------------------
+class CountingStore(SqliteStore):
+    """A real SQLite store that also counts its add_scans calls (one call = one transaction)."""
+    calls = 0
+
+    def add_scans(self, events):
+        self.calls += 1
+        super().add_scans(events)
+
+
+def _event(i: int) -> ScanEvent:
+    return ScanEvent(1_800_000_000 + i, True, "yuekang", "440000", "green", f"code{i:08d}", None, "p", "d")
+
+
+def test_scan_events_are_written_in_groups_and_all_arrive(tmp_path):
+    store = CountingStore(tmp_path / "s.sqlite3")
+    writer = ScanWriter(store, interval=0.005, max_events=100)
+    for i in range(1000):
+        writer.add_scan(_event(i))
+    deadline = time.monotonic() + 5
+    while store.count_scans() < 1000 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert store.count_scans() == 1000
+    assert store.calls <= 100                           # groups, not one transaction per event
+    assert [e.code_id for e in store.scans(limit=1000)] == [f"code{i:08d}" for i in range(1000)]
+    writer.close()
+
+
+def test_close_writes_what_is_queued_and_later_events_go_straight_through(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    writer = ScanWriter(store, interval=60, max_events=10_000)      # would wait a minute
+    for i in range(50):
+        writer.add_scan(_event(i))
+    writer.close()
+    assert store.count_scans() == 50
+    writer.add_scan(_event(50))
+    assert store.count_scans() == 51
+
+
+def test_a_full_queue_makes_the_caller_write(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    writer = ScanWriter(store, interval=60, max_events=10_000, max_queue=20)
+    for i in range(20):
+        writer.add_scan(_event(i))
+    assert store.count_scans() == 20                    # written by the 20th caller, not dropped
+    writer.close()
+
+
+def test_a_failing_store_keeps_the_events_for_the_next_group(tmp_path):
+    class Flaky(SqliteStore):
+        fail = True
+
+        def add_scans(self, events):
+            if self.fail:
+                self.fail = False
+                raise sqlite3.OperationalError("database is locked")
+            super().add_scans(events)
+
+    store = Flaky(tmp_path / "s.sqlite3")
+    writer = ScanWriter(store, interval=0.002)
+    for i in range(10):
+        writer.add_scan(_event(i))
+    writer.close()
+    assert store.count_scans() == 10 and writer.dropped == 0
+
+
+def _count_rows(data) -> int:
+    with sqlite3.connect(data / "healthcode.sqlite3") as db:
+        return db.execute("select count(*) from scan_events").fetchone()[0]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_clean_shutdown_loses_no_scan_event(tmp_path, workers):
+    """SIGTERM to `healthcode serve` (threaded, or gunicorn with 2 workers): every verify
+    answered before it is in the file afterwards."""
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    code = run_cli("issue", "--region", "510000", "--id-number", PEOPLE["510000"][0], "--name",
+                   PEOPLE["510000"][1], data_dir=tmp_path, check=True, env=env).stdout.strip()
+    server = LiveServer(tmp_path, env, ("--workers", str(workers)))
+    try:
+        session = requests.Session()
+        answers = [session.post(server.url + "/v1/verify", json={"payload": code, "device": f"gate-{i}"},
+                                timeout=10).json() for i in range(120)]
+        assert all(a["valid"] for a in answers)
+    finally:
+        server.stop(30)
+    assert server.proc.returncode == 0, server.log_path.read_text(errors="replace")
+    assert _count_rows(tmp_path) == 120
+
+
+# --- batches over every core --------------------------------------------------------------------
+def test_a_large_batch_gives_the_serial_verdicts_in_order(tmp_path):
+    svc = _service(tmp_path)
+    codes = {region: svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()}
+    revoked_person = make_person("110101197612039635", "刘建国")
+    withdrawn = svc.issue("110000", revoked_person).qr_text
+    svc.revoke_subject(svc.subject(revoked_person), {"role": "issuer", "id": "bj"})
+    texts = [*codes.values(), withdrawn, "junk", codes["440000"][:-4] + "AAAA"]
+    jobs = [Job(text=texts[i % len(texts)]) for i in range(PARALLEL_MIN_ITEMS * 3)]
+    before = svc.store.count_scans()
+    try:
+        parallel = [v.as_dict() for v in svc.verify_many(jobs, device="t")]
+        assert svc._pool is not None                         # it really went to the pool
+        serial = [svc.verify(job.text, device="t").as_dict() for job in jobs]
+    finally:
+        svc.close()
+    assert parallel == serial
+    assert {v["errors"][0]["code"] for v in parallel if not v["valid"]} == \
+        {"code_revoked", "format_unknown", "signature_invalid"}
+    stored = SqliteStore(tmp_path / "healthcode.sqlite3")
+    assert stored.count_scans() - before == 2 * sum(1 for t in texts if t != "junk") * len(jobs) // len(texts)
+
+
+def test_http_batch_over_the_pool_keeps_ids_in_order(tmp_path):
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    code = run_cli("issue", "--region", "440000", "--id-number", PEOPLE["440000"][0], "--name",
+                   PEOPLE["440000"][1], data_dir=tmp_path, check=True, env=env).stdout.strip()
+    server = LiveServer(tmp_path, env)
+    try:
+        items = [{"id": f"n{i}", "payload": code if i % 3 else "junk"} for i in range(200)]
+        items[7] = {"id": "bad", "image_b64": "%%%"}
+        r = requests.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60)
+        assert r.status_code == 200
+        results = r.json()["results"]
+    finally:
+        server.stop()
+    assert [x["id"] for x in results] == [i["id"] for i in items]
+    for item, result in zip(items, results):
+        if item["id"] == "bad":
+            assert not result["valid"]
+        else:
+            assert result["valid"] == (item["payload"] == code)
+
+
+def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
+    code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
+                   PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
+    lines = [json.dumps({"id": i, "payload": code if i % 5 else "junk"}) for i in range(300)] + ["not json"]
+    out = run_cli("verify-batch", data_dir=tmp_path, stdin="\n".join(lines) + "\n", check=True).stdout
+    results = [json.loads(line) for line in out.splitlines()]
+    assert [r["id"] for r in results] == [*range(300), None]
+    assert [r["valid"] for r in results[:300]] == [bool(i % 5) for i in range(300)]
+    assert results[300]["errors"][0]["code"] == "bad_request"
+    assert _count_rows(tmp_path) == 240                       # junk counted, not stored
+
+
+# --- printed cards ------------------------------------------------------------------------------
+def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
+    from test_elderly import pdf_qr_texts
+    svc = _service(tmp_path / "data")
+    people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
+              ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),
+              ("510000", make_person("510107199501013071", "张伟"), "yellow")]
+    pdf = svc.print_cards(people, layout="sheet")
+    (tmp_path / "cards.pdf").write_bytes(pdf)
+    assert b"/Subtype /Image" not in pdf and b"/XObject" not in pdf   # no embedded bitmap at all
+    assert pdf.count(b"/FontFile2") <= 1                               # the CJK font embedded once
+    pages = pdf_qr_texts(tmp_path / "cards.pdf", tmp_path, dpi=150)
+    assert [len(p) for p in pages] == [4, 1]
+    verdicts = [svc.verify(text, record=False) for page in pages for text in page]
+    assert all(v.valid and v.kind == "offline" for v in verdicts)
+    assert sorted(v.region for v in verdicts) == ["310000", "440000", "440000", "510000", "510000"]
+    assert sorted(v.status for v in verdicts if v.region == "510000") == ["red", "yellow"]   # as printed
+    svc.close()
+
+
+def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
+    """A pool process killed mid-batch (OOM killer, an operator) costs speed, not answers."""
+    import signal
+    svc = _service(tmp_path)
+    code = svc.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    jobs = [Job(text=code)] * (PARALLEL_MIN_ITEMS * 2)
+    try:
+        assert all(v.valid for v in svc.verify_many(jobs, record=False))
+        for pid in list(svc._pool.executor()._processes):
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        verdicts = svc.verify_many(jobs, record=False)
+    finally:
+        svc.close()
+    assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
