@@ -44,6 +44,10 @@ from functools import lru_cache
 import base45
 import cbor2
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from standard import jose
 import standard
@@ -306,6 +310,35 @@ def signers_for(signers: dict, kid: bytes | None, given: dict | None = None) -> 
     return found
 
 
+def cose_key_fits(alg: str, key) -> bool:
+    """ES256 on a trusted EC key of any curve (ECDSA with SHA-256, as the EU reference verifier's
+    ``SHA256withECDSA`` checks it: Spanish DSCs on P-384, Slovenian test ones on P-192), PS256 on
+    RSA.  The kind still has to match — an RSA key never checks ES256, an EC key never PS256."""
+    if alg == "ES256":
+        return isinstance(key, ec.EllipticCurvePublicKey)
+    return jose.key_fits(alg, key)
+
+
+def cose_verify(alg: str, key, message: bytes, signature: bytes) -> bool:
+    """A COSE signature (ECDSA as r‖s of the key's curve size) by ``key`` under ``alg``; never
+    raises.  P-256 and RSA go through :func:`jose.verify`; another curve's r‖s — each half the
+    curve's size, or ES256's 32 bytes (a P-192 key's halves zero-padded, as Slovenian test files
+    sign) — is split in halves and checked with SHA-256; any other length is simply invalid."""
+    if not cose_key_fits(alg, key) or not isinstance(signature, bytes):
+        return False
+    if alg != "ES256" or isinstance(key.curve, ec.SECP256R1):
+        return jose.verify(alg, key, message, signature)
+    if len(signature) not in (2 * ((key.curve.key_size + 7) // 8), 64):
+        return False
+    half = len(signature) // 2
+    der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+    try:
+        key.verify(der, message, ec.ECDSA(hashes.SHA256()))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
 def verify_signature(cose: CoseSign1, signers: dict, given: dict | None = None) -> SignerCertificate:
     """The trusted certificate whose key made this signature, under the header's algorithm
     only if that key is of the algorithm's kind (an RSA key never checks an ECDSA signature)."""
@@ -316,12 +349,12 @@ def verify_signature(cose: CoseSign1, signers: dict, given: dict | None = None) 
     candidates = signers_for(signers, cose.kid, given)
     message = cose.signing_input()
     for cert in candidates:
-        if jose.verify(alg, cert.public_key, message, cose.signature):
+        if cose_verify(alg, cert.public_key, message, cose.signature):
             return cert
     if not by_kid:                 # the given signers were tried for an unknown kid: none made it
         raise UnknownKey("EU DCC signer is not a trusted Document Signer Certificate (its kid names "
                          "none, and no given signer certificate verifies it)")
-    if not any(jose.key_fits(alg, cert.public_key) for cert in candidates):
+    if not any(cose_key_fits(alg, cert.public_key) for cert in candidates):
         raise AlgorithmNotAllowed(f"EU DCC signer key cannot sign {alg}")
     raise SignatureInvalid("EU DCC signature does not verify")
 

@@ -204,15 +204,29 @@ def test_validation_clock_before_iat(dsc):
     assert check(sign(key, der, negative_test(), iat=NOW + 59), der).valid     # inside the 60 s skew
 
 
-def test_es256_label_on_a_p384_key_is_refused(csca):
-    key, der = make_dsc(csca, curve=ec.SECP384R1())
+@pytest.mark.parametrize("curve", [ec.SECP384R1(), ec.SECP521R1(), ec.SECP192R1()])
+def test_es256_label_on_another_curve_is_checked_like_the_reference_verifier(csca, curve):
+    """ECDSA with SHA-256 on the trusted EC key, whatever its curve (dgca-verifier-app-android's
+    SHA256withECDSA; Spanish DSCs on P-384): r‖s of the curve's size verifies, anything else not."""
+    key, der = make_dsc(csca, curve=curve)
     cose_unsigned = eu_dcc.CoseSign1(cbor2.dumps({1: -7, 4: eu_dcc.kid_of(der)}), {}, {},
                                      cbor2.dumps({1: "GE", 6: NOW - DAY, 4: NOW + DAY, -260: {1: negative_test()}}), b"")
-    # a P-384 key signing SHA-256 (what a Java "SHA256withECDSA" would accept): 96-byte r||s
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
     r, s = decode_dss_signature(key.sign(cose_unsigned.signing_input(), ec.ECDSA(hashes.SHA256())))
-    signature = r.to_bytes(48, "big") + s.to_bytes(48, "big")
-    cose = cbor2.dumps(cbor2.CBORTag(18, [cose_unsigned.protected_raw, {}, cose_unsigned.payload, signature]))
+    size = (curve.key_size + 7) // 8
+
+    def with_signature(signature):
+        cose = cbor2.dumps(cbor2.CBORTag(18, [cose_unsigned.protected_raw, {}, cose_unsigned.payload, signature]))
+        return check(eu_dcc.qr_text(cose), der)
+
+    assert with_signature(r.to_bytes(size, "big") + s.to_bytes(size, "big")).valid
+    if size < 32:                   # halves zero-padded to ES256's 32 bytes read the same
+        assert with_signature(r.to_bytes(32, "big") + s.to_bytes(32, "big")).valid
+    assert code_of(with_signature(r.to_bytes(size + 1, "big") + s.to_bytes(size + 1, "big"))) == "signature_invalid"
+    assert code_of(with_signature(r.to_bytes(size, "big") + (s ^ 1).to_bytes(size, "big"))) == "signature_invalid"
+    # the kind still decides: the same signature labelled PS256 is never checked with an EC key
+    ps = eu_dcc.CoseSign1(cbor2.dumps({1: -37, 4: eu_dcc.kid_of(der)}), {}, {}, cose_unsigned.payload, b"")
+    cose = cbor2.dumps(cbor2.CBORTag(18, [ps.protected_raw, {}, ps.payload, b"\0" * 256]))
     assert code_of(check(eu_dcc.qr_text(cose), der)) == "algorithm_not_allowed"
 
 
