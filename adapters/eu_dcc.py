@@ -52,7 +52,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from standard import jose
 import standard
 from standard.errors import AlgorithmNotAllowed, Base45Invalid, CertificateInvalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, CwtInvalid, HealthCodeError, KeyUsageMismatch, SignatureInvalid, UnknownKey
-from adapters import b45, compression
+from adapters import b45, compression, ec2m
 from adapters import dcc_business_rules, dcc_schema, foreign_rules, revocation_lists
 from adapters.base import CLOCK_SKEW, Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
@@ -263,6 +263,31 @@ def key_usage_types(cert: x509.Certificate, der: bytes) -> frozenset:
     return types or frozenset(ENTRY_NAMES)
 
 
+def spki_key_lenient(der: bytes):
+    """The certificate's EC key on a curve ``cryptography`` does not know but the EU reference
+    verifier does (adapters/ec2m.py: c2tnb191v1), read from the SubjectPublicKeyInfo; None
+    for anything else."""
+    (_, certificate), = _der_items(der)
+    for tag, content in _der_items(next(_der_items(certificate))[1]):
+        parts = list(_der_items(content)) if tag == 0x30 else []
+        if len(parts) == 2 and parts[0][0] == 0x30 and parts[1][0] == 0x03:
+            algorithm = list(_der_items(parts[0][1]))
+            if len(algorithm) == 2 and _oid(algorithm[0][1]) == ec2m.OID_EC_PUBLIC_KEY \
+                    and algorithm[1][0] == 0x06 and _oid(algorithm[1][1]) in ec2m.CURVES:
+                return ec2m.public_key(ec2m.CURVES[_oid(algorithm[1][1])], parts[1][1][1:])
+    return None
+
+
+def _certificate_key(cert: x509.Certificate, der: bytes):
+    try:
+        return cert.public_key()
+    except Exception:           # noqa: BLE001 — "curve not supported" and kin
+        key = spki_key_lenient(der)
+        if key is None:
+            raise
+        return key
+
+
 @lru_cache(maxsize=4096)
 def signer_certificate(der_b64: str) -> SignerCertificate | None:
     """A trust anchor's certificate, parsed once; None when it is unusable (an unusable anchor
@@ -270,7 +295,7 @@ def signer_certificate(der_b64: str) -> SignerCertificate | None:
     try:
         der = base64.b64decode(der_b64, validate=True)
         cert = x509.load_der_x509_certificate(der)
-        return SignerCertificate(kid_of(der), cert.public_key(), key_usage_types(cert, der),
+        return SignerCertificate(kid_of(der), _certificate_key(cert, der), key_usage_types(cert, der),
                                  int(cert.not_valid_before_utc.timestamp()),
                                  int(cert.not_valid_after_utc.timestamp()),
                                  cert.subject.rfc4514_string()[:200])
@@ -289,21 +314,13 @@ def signers_by_kid(anchors) -> dict[bytes, list[SignerCertificate]]:
     return index
 
 
-MAX_GIVEN_SIGNERS = 16      # a caller's own signer list is tried whole only while it is this short
-
-
-def signers_for(signers: dict, kid: bytes | None, given: dict | None = None) -> list[SignerCertificate]:
-    """The certificates to check a signature with: those of its kid; when the kid names none and
-    the caller gave a short list of signers for this verification (verify-batch ``trust``, as
-    dgc-testdata's TESTCTX.CERTIFICATE: "verified with the signer's certificate"), each of those.
-    The kid is a lookup hint, not a credential — some issuers' kids are not SHA-256(DER)[:8]
-    (Greek test files carry a 16-byte text kid) — and the signature still has to verify; the
-    signed trust list itself is only ever searched by kid."""
-    found = signers.get(kid) if kid else None
-    if not found and given and sum(map(len, given.values())) <= MAX_GIVEN_SIGNERS:
-        found = [cert for certs in given.values() for cert in certs]
-    if not found and not kid:
+def signers_for(signers: dict, kid: bytes | None) -> list[SignerCertificate]:
+    """The trusted certificates of this kid.  The kid must be the hcert one (SHA-256 of the
+    DSC, first 8 bytes): a certificate that would verify the signature but has another kid is
+    not tried — dgc-testdata's common CO22/CO23 expect exactly that refusal."""
+    if not kid:
         raise UnknownKey("EU DCC has no key id (kid)")
+    found = signers.get(kid)
     if not found:
         raise UnknownKey(f"EU DCC signer {base64.b64encode(kid[:16]).decode()} is not a trusted "
                          "Document Signer Certificate")
@@ -315,7 +332,7 @@ def cose_key_fits(alg: str, key) -> bool:
     ``SHA256withECDSA`` checks it: Spanish DSCs on P-384, Slovenian test ones on P-192), PS256 on
     RSA.  The kind still has to match — an RSA key never checks ES256, an EC key never PS256."""
     if alg == "ES256":
-        return isinstance(key, ec.EllipticCurvePublicKey)
+        return isinstance(key, (ec.EllipticCurvePublicKey, ec2m.PublicKey))
     return jose.key_fits(alg, key)
 
 
@@ -328,10 +345,13 @@ def cose_verify(alg: str, key, message: bytes, signature: bytes) -> bool:
         return False
     if alg != "ES256" or isinstance(key.curve, ec.SECP256R1):
         return jose.verify(alg, key, message, signature)
-    if len(signature) not in (2 * ((key.curve.key_size + 7) // 8), 64):
+    if len(signature) not in (2 * ((key.key_size + 7) // 8), 64):
         return False
     half = len(signature) // 2
-    der = encode_dss_signature(int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big"))
+    r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
+    if isinstance(key, ec2m.PublicKey):
+        return ec2m.verify_sha256(key, message, r, s)
+    der = encode_dss_signature(r, s)
     try:
         key.verify(der, message, ec.ECDSA(hashes.SHA256()))
         return True
@@ -339,21 +359,17 @@ def cose_verify(alg: str, key, message: bytes, signature: bytes) -> bool:
         return False
 
 
-def verify_signature(cose: CoseSign1, signers: dict, given: dict | None = None) -> SignerCertificate:
+def verify_signature(cose: CoseSign1, signers: dict) -> SignerCertificate:
     """The trusted certificate whose key made this signature, under the header's algorithm
     only if that key is of the algorithm's kind (an RSA key never checks an ECDSA signature)."""
     alg = cose.alg
     if alg is None:
         raise AlgorithmNotAllowed("EU DCC algorithm is missing or not accepted (ES256 or PS256 only)")
-    by_kid = bool(cose.kid and signers.get(cose.kid))
-    candidates = signers_for(signers, cose.kid, given)
+    candidates = signers_for(signers, cose.kid)
     message = cose.signing_input()
     for cert in candidates:
         if cose_verify(alg, cert.public_key, message, cose.signature):
             return cert
-    if not by_kid:                 # the given signers were tried for an unknown kid: none made it
-        raise UnknownKey("EU DCC signer is not a trusted Document Signer Certificate (its kid names "
-                         "none, and no given signer certificate verifies it)")
     if not any(cose_key_fits(alg, cert.public_key) for cert in candidates):
         raise AlgorithmNotAllowed(f"EU DCC signer key cannot sign {alg}")
     raise SignatureInvalid("EU DCC signature does not verify")
@@ -548,9 +564,7 @@ class DccAdapter:
 
     def _verify(self, text: str, trust, now: int) -> Verified:
         cose = cose_sign1(decompress(base45_decode(unprefix(text))))
-        given = [a for a in getattr(trust, "given", ()) if a.get("type") == "x509"]
-        given = signers_by_kid(given) if len(given) <= MAX_GIVEN_SIGNERS else None
-        cert = verify_signature(cose, trust.anchor_index("x509", signers_by_kid), given)   # before decoding content
+        cert = verify_signature(cose, trust.anchor_index("x509", signers_by_kid))   # before decoding content
         cwt = read_cwt(cose.payload)
         check_validity(cwt.iat, cwt.exp, now)
         check_certificate_validity(cert, now)

@@ -39,11 +39,8 @@ class TrustedKey:
 
 
 class TrustList:
-    def __init__(self, payload: dict, anchors: tuple = (), given: tuple = ()):
+    def __init__(self, payload: dict, anchors: tuple = ()):
         self.payload = payload
-        # anchors a caller named for this verification (verify-batch "trust", a request's
-        # anchors): "check with this signer", as the dgc-testdata TESTCTX.CERTIFICATE is
-        self.given = tuple(given)
         self.seq = payload.get("seq", 0)
         self.expires = payload.get("exp", 0)
         self.regions: dict[str, dict] = {}
@@ -115,9 +112,8 @@ class TrustList:
         return self._anchor_indexes[key]
 
     def with_anchors(self, anchors) -> "TrustList":
-        """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate); they are
-        remembered as *given*, so a format may check a signature against them directly."""
-        return TrustList(self.payload, tuple(self.anchors) + tuple(anchors), self.given + tuple(anchors))
+        """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
+        return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
 
 
 # --- building and signing (gateway side) -----------------------------------------------------
