@@ -3,8 +3,8 @@ foreign format.
 
 QR text = ``HC1:`` + Base45( zlib( COSE_Sign1( CWT ) ) ).  The CWT carries ``iss`` (country),
 ``iat``, ``exp`` and claim -260 ``{1: <DCC JSON>}`` with vaccination (``v``), test (``t``) or
-recovery (``r``) entries of one type (one from schema 1.3 on; 1.0–1.2 may list several).  The signer is a Document Signer Certificate (X.509, ES256 or
-PS256) found by ``kid`` = the first 8 bytes of SHA-256 over its DER; its extended key usage may
+recovery (``r``) entries of one type (one from schema 1.3 on; 1.0–1.2 may list several).  The signer is a Document Signer Certificate (X.509, ES256 —
+ECDSA-SHA256 on its EC key of any curve, as the EU reference verifier — or PS256) found by ``kid`` = the first 8 bytes of SHA-256 over its DER; its extended key usage may
 restrict it to some certificate types.
 
 Each stage fails with its own error code, so a checkpoint (and the dgc-testdata agreement test)
