@@ -44,10 +44,8 @@ from functools import lru_cache
 import base45
 import cbor2
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from jwt.algorithms import ECAlgorithm
 
 from standard import jose
 import standard
@@ -327,6 +325,9 @@ def signers_for(signers: dict, kid: bytes | None) -> list[SignerCertificate]:
     return found
 
 
+_ECDSA_SHA256 = ECAlgorithm(ECAlgorithm.SHA256)      # PyJWT's ECDSA, no curve pinned (see below)
+
+
 def cose_key_fits(alg: str, key) -> bool:
     """ES256 on a trusted EC key of any curve (ECDSA with SHA-256, as the EU reference verifier's
     ``SHA256withECDSA`` checks it: Spanish DSCs on P-384, Slovenian test ones on P-192), PS256 on
@@ -345,18 +346,16 @@ def cose_verify(alg: str, key, message: bytes, signature: bytes) -> bool:
         return False
     if alg != "ES256" or isinstance(key.curve, ec.SECP256R1):
         return jose.verify(alg, key, message, signature)
-    if len(signature) not in (2 * ((key.key_size + 7) // 8), 64):
+    size = (key.key_size + 7) // 8
+    if len(signature) not in (2 * size, 64):
         return False
     half = len(signature) // 2
     r, s = int.from_bytes(signature[:half], "big"), int.from_bytes(signature[half:], "big")
     if isinstance(key, ec2m.PublicKey):
         return ec2m.verify_sha256(key, message, r, s)
-    der = encode_dss_signature(r, s)
-    try:
-        key.verify(der, message, ec.ECDSA(hashes.SHA256()))
-        return True
-    except (InvalidSignature, ValueError):
+    if max(r, s).bit_length() > 8 * size:
         return False
+    return _ECDSA_SHA256.verify(message, key, r.to_bytes(size, "big") + s.to_bytes(size, "big"))
 
 
 def verify_signature(cose: CoseSign1, signers: dict) -> SignerCertificate:
