@@ -4,6 +4,7 @@ certificates we sign ourselves for the cases the files do not cover."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import datetime as dt
 import json
 import os
@@ -420,3 +421,34 @@ def test_signed_nonsense_never_crashes_the_decoder():
             outcomes[exc.code] += 1
     assert outcomes["schema_invalid"] and outcomes["valid"] and set(outcomes) <= {
         "valid", "schema_invalid", "cwt_invalid", "expired", "not_yet_valid"}, outcomes
+
+
+def test_kid_as_its_hex_text_names_the_same_signer():
+    """Early Greek and Croatian issuers wrote the kid as its 16 hex characters: that names the
+    same DSC (whose key must still verify, and whose revocation lists still apply); any other
+    kid — a wrong 8 bytes (common CO22), the hex text of another DSC's kid — is key_unknown."""
+    from adapters import revocation_lists
+    key, der, anchor = signer()
+    dcc = dcc_test(NOW - 3600)
+    cwt = cbor2.dumps({1: "DE", 6: NOW - DAY, 4: NOW + 30 * DAY, -260: {1: dcc}})
+    hex_kid = eu_dcc.kid_of(der).hex().upper().encode()
+    text = eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, hex_kid))
+    verdict = verify(text, anchor)
+    assert verdict.valid and verdict.status == "green", verdict.errors
+    assert verify(eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, hex_kid.lower())), anchor).valid
+    as_text = eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:])))
+    protected = cbor2.dumps({1: -7, 4: hex_kid.decode()})           # the kid's hex as a CBOR text string
+    signing_input = cbor2.dumps(["Signature1", protected, b"", as_text.payload])
+    from standard import jose as _jose
+    text_kid = cbor2.dumps(cbor2.CBORTag(18, [protected, {}, as_text.payload, _jose.sign("ES256", key, signing_input)]))
+    assert verify(eu_dcc.qr_text(text_kid), anchor).valid
+    _, other_der, _ = signer()
+    for kid in (b"\x01" * 8, eu_dcc.kid_of(other_der).hex().encode(), hex_kid[:-1]):
+        assert verify(eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, kid)), anchor).errors[0]["code"] == "key_unknown"
+    uci = dcc["t"][0]["ci"]
+    batch = {"country": "DE", "expires": "2099-01-01T00:00:00Z", "hashType": "UCI",
+             "kid": base64.b64encode(eu_dcc.kid_of(der)).decode(),
+             "entries": [{"hash": base64.b64encode(hashlib.sha256(uci.encode()).digest()[:16]).decode()}]}
+    listed = revocation_lists.merge(revocation_lists.empty(), "eu_dcc", revocation_lists.parse_dcc_batches(batch))
+    revoked = Verifier(["eu_dcc"]).verify(text, TrustList({"foreign_revocations": listed}, (anchor,)), NOW)
+    assert not revoked.valid and revoked.errors[0]["code"] == "code_revoked"
