@@ -233,6 +233,40 @@ def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     assert _count_rows(tmp_path) == 240                       # junk counted, not stored
 
 
+def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
+    """verify-batch blocks go to the pool as raw lines (gateway/batch.py ``_answer_lines``): the
+    answers, the revocation refusals and the stored scans are those of answering line by line."""
+    from gateway.cli import batch_line, batch_text
+    svc = _service(tmp_path)
+    codes = [svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()]
+    revoked_person = make_person("110101197612039635", "刘建国")
+    withdrawn = svc.issue("110000", revoked_person).qr_text
+    svc.revoke_subject(svc.subject(revoked_person), {"role": "issuer", "id": "bj"})
+    odd = [json.dumps({"id": "w", "payload": withdrawn}), "not json", "[1]", json.dumps({"id": "j", "payload": "junk"}),
+           json.dumps({"id": "at", "payload": codes[0], "at": "2001-01-01T00:00:00Z"}),
+           json.dumps({"id": "bad-at", "payload": codes[0], "at": "yesterday"}),
+           json.dumps({"id": "n", "payload": 7}), json.dumps({"id": "img", "image_b64": "%%%"}),
+           json.dumps({"id": "url", "payload": "https://example.org/hc/x"}),
+           json.dumps({"id": "t", "payload": codes[1][:-4] + "AAAA"})]
+    lines = [json.dumps({"id": i, "payload": codes[i % len(codes)]}, ensure_ascii=False)
+             for i in range(PARALLEL_MIN_ITEMS * 2)]
+    lines[3:3] = odd
+    before = svc.store.count_scans()
+    try:
+        pooled = batch_text(svc, lines)
+        assert svc._pool is not None                         # it really went to the pool
+        svc.scan_writer and svc.scan_writer.flush()
+        middle = svc.store.count_scans()
+        serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
+        after = svc.store.count_scans()
+    finally:
+        svc.close()
+    assert pooled == serial
+    answers = {a.get("id"): a for a in map(json.loads, pooled.splitlines())}
+    assert answers["w"]["errors"][0]["code"] == "code_revoked" and answers["t"]["errors"][0]["code"] == "signature_invalid"
+    assert middle - before == after - middle > len(lines) - len(odd)
+
+
 # --- printed cards ------------------------------------------------------------------------------
 def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
     from test_elderly import pdf_qr_texts
