@@ -107,6 +107,41 @@ def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str]) -
     return out
 
 
+def _answer_items(token: str, national_keys: dict, now: int, items: list) -> list:
+    """``POST /v1/verify/batch`` items → for each ``(answer JSON, scan fields)`` as the app's JSON
+    provider writes it (compact, not ASCII-escaped, keys in order), or None where the caller
+    must answer it itself (an image, an item not valid against ``VerifyRequest``, an online or
+    unrecognised code)."""
+    import standard
+    validator = _worker.get("item_validator")
+    if validator is None:
+        validator = _worker["item_validator"] = standard.openapi_validator("VerifyRequest")
+    verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
+    out = []
+    for item in items:
+        text = item.get("payload") if isinstance(item, dict) else None
+        if (not isinstance(text, str) or "image_b64" in item or text.lstrip().startswith(("http://", "https://"))
+                or next(validator.iter_errors(item), None) is not None):
+            out.append(None)
+            continue
+        verdict = verifier.verify(text, trust, now)
+        if verdict.format is None:
+            out.append(None)
+            continue
+        answer = verdict.as_dict()
+        if "id" in item:
+            answer = {"id": item["id"], **answer}
+        error = verdict.errors[0]["code"] if verdict.errors else None
+        out.append((dump_answer(answer),
+                    (verdict.valid, verdict.format, verdict.region, verdict.status, verdict.code_id, error)))
+    return out
+
+
+def dump_answer(answer: dict) -> str:
+    """A batch item's answer as the app's JSON provider writes a response (compact, UTF-8)."""
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
 def settle(answers: list, is_revoked, record) -> list:
     """The parent's one pass over a block answered by :func:`_answer_lines`: a valid code whose
     id is in the online revocation set (as ``Verifier.recheck_revocation`` checks it) becomes
@@ -148,6 +183,11 @@ class VerifyPool:
     def answer_lines(self, lines: list[str], token: str, national_keys: dict, now: int) -> list:
         """:func:`_answer_lines` over the pool, in input order."""
         return [answer for future in self._submit(_answer_lines, lines, token, national_keys, now)
+                for answer in future.result()]
+
+    def answer_items(self, items: list, token: str, national_keys: dict, now: int) -> list:
+        """:func:`_answer_items` over the pool, in input order."""
+        return [answer for future in self._submit(_answer_items, items, token, national_keys, now)
                 for answer in future.result()]
 
     def _submit(self, fn, items: list, token: str, national_keys: dict, now: int) -> list:

@@ -206,9 +206,9 @@ def batch_lines(svc, lines: list[str]) -> list[dict]:
 
 def batch_text(svc, lines: list[str]) -> str:
     """JSON Lines requests → the answer lines, in order: a large block answered in the pool
-    processes (``Service.answer_lines``), what they leave (images, anchors, online codes, bad or
+    processes (``Service.answer_in_pool``), what they leave (images, anchors, online codes, bad or
     revoked lines) by :func:`batch_lines` here."""
-    answers = svc.answer_lines(lines, device="cli-batch") or [None] * len(lines)
+    answers = svc.answer_in_pool("lines", lines, device="cli-batch") or [None] * len(lines)
     missing = [i for i, answer in enumerate(answers) if answer is None]
     for i, out in zip(missing, batch_lines(svc, [lines[i] for i in missing]) if missing else ()):
         answers[i] = json.dumps(out, ensure_ascii=False) + "\n"

@@ -391,32 +391,34 @@ class Service:
             self._pool = batch.VerifyPool(formats, options)
         return self._pool
 
-    def answer_lines(self, lines: list[str], *, device=None) -> list | None:
-        """``verify-batch`` JSON Lines → answer lines made in the pool (gateway/batch.py), each
-        revocation-checked, counted and recorded here; None for a line the caller must answer
-        itself (and for the whole block when it is too small for the pool)."""
-        if len(lines) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+    def answer_in_pool(self, kind: str, entries: list, *, place=None, device=None) -> list | None:
+        """Batch entries answered in the pool (gateway/batch.py): ``"lines"`` (verify-batch JSON
+        Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
+        revocation-checked, counted and recorded here; None for an entry the caller must answer
+        itself (and for the whole batch when it is too small for the pool)."""
+        if len(entries) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
             return None
         _, token, _ = self._trust_entry()
+        pool = self._batch_pool()
         try:
-            answers = self._batch_pool().answer_lines(lines, token, self.national_jwks(), self.now())
+            answers = getattr(pool, "answer_" + kind)(entries, token, self.national_jwks(), self.now())
         except Exception:       # noqa: BLE001 — a pool process died: the caller verifies here
-            log.exception("batch pool failed; answering %d lines in-process", len(lines))
-            self._pool.close()
+            log.exception("batch pool failed; answering %d entries in-process", len(entries))
+            pool.close()
             self._pool = None
             return None
-        return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, device))
+        return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))
 
-    def _record_scans(self, scans, device) -> None:
+    def _record_scans(self, scans, place, device) -> None:
         """Scan fields ``(valid, format, region, status, code_id, error)`` counted and stored as
         :meth:`_recorded` does for a verdict, in one group."""
-        at, device = self.now(), _short(device)
+        at, place, device = self.now(), _short(place), _short(device)
         events = []
         for valid, fmt, region, status, code_id, error in scans:
             metrics.count_outcome(fmt, status if valid else error)
             if valid or error not in UNDECODABLE:
                 events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
-                                        code_id=code_id, error=error, place=None, device=device))
+                                        code_id=code_id, error=error, place=place, device=device))
         (self.scan_writer or self.store).add_scans(events)
 
     def _is_online(self, text) -> bool:

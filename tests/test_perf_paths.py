@@ -221,6 +221,31 @@ def test_http_batch_over_the_pool_keeps_ids_in_order(tmp_path):
             assert result["valid"] == (item["payload"] == code)
 
 
+def test_http_batch_answered_in_the_pool_matches_small_batches(tmp_path):
+    """A large HTTP batch is answered in the pool processes, JSON and all: the same results, in
+    order, as the same items sent in batches too small for the pool; odd items fall back."""
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    codes = [run_cli("issue", "--region", region, "--id-number", person[0], "--name", person[1], data_dir=tmp_path,
+                     check=True, env=env).stdout.strip() for region, person in PEOPLE.items()]
+    odd = [{"id": "j", "payload": "junk"}, {"id": "img", "image_b64": "%%%"}, {"id": "n", "payload": 7},
+           {"id": "p", "payload": codes[0], "place": "x" * 65}, {"payload": codes[1]},
+           {"id": "url", "payload": "https://example.org/hc/x"}, {"id": "t", "payload": codes[2][:-4] + "AAAA"}]
+    items = [{"id": i, "payload": codes[i % len(codes)]} for i in range(PARALLEL_MIN_ITEMS * 2)]
+    items[5:5] = odd
+    server = LiveServer(tmp_path, env)
+    try:
+        url = server.url + "/v1/verify/batch"
+        large = requests.post(url, json={"items": items, "place": "站"}, timeout=60)
+        small = [r for i in range(0, len(items), 10)
+                 for r in requests.post(url, json={"items": items[i:i + 10], "place": "站"}, timeout=60).json()["results"]]
+    finally:
+        server.stop()
+    assert large.status_code == 200 and large.headers["Content-Type"].startswith("application/json")
+    assert large.json()["results"] == small
+    assert [r["valid"] for r in small[5:5 + len(odd)]] == [False, False, False, False, True, False, False]
+
+
 def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
                    PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
