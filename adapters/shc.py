@@ -183,11 +183,18 @@ def group_chunks(texts: list[str]) -> list[str]:
 
 
 # === recognising the input ============================================================================
-_LONG_DIGITS = re.compile(r"\d{19}")
+_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))   # each ASCII digit → "0", rest " "
+_LONG_DIGITS = b"0" * 19
 
 
 def _no_constants(name):
     raise Malformed(f"JSON constant {name} not accepted")
+
+
+def _has_long_digit_run(text: str) -> bool:
+    """Any run of 19 ASCII digits: a bytes translate and a substring search (a regex over 12 KB
+    of FHIR took 100 µs, more than the parse it guards)."""
+    return _LONG_DIGITS in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
 def _json_object(text: str):
@@ -195,7 +202,7 @@ def _json_object(text: str):
     faster and gives the same objects wherever it succeeds, except that it turns integers past
     64 bits into floats: text with a run of 19 digits, and whatever orjson refuses (constants,
     lone surrogates, deep nesting, 1e400), goes to ``json`` as before, with its answer or error."""
-    if not _LONG_DIGITS.search(text):
+    if not _has_long_digit_run(text):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
