@@ -64,7 +64,9 @@ class ScanWriter:
             self.flush()                            # back-pressure: the caller writes the group
 
     def add_scans(self, events) -> None:
-        """A group of events (a verify-batch block) queued at once, as ``add_scan`` each."""
+        """A group of events (a batch's block) queued at once, as ``add_scan`` each: a group
+        that fills the queue is written by the caller before it answers, so ``LOSS_BOUND``
+        holds for groups too."""
         events = list(events)
         if not events:
             return
