@@ -276,17 +276,26 @@ def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
     lines = [json.dumps({"id": i, "payload": codes[i % len(codes)]}, ensure_ascii=False)
              for i in range(PARALLEL_MIN_ITEMS * 2)]
     lines[3:3] = odd
-    before = svc.store.count_scans()
+    from gateway import metrics
+
+    def counted():
+        return {tuple(sorted(sample.labels.items())): sample.value for family in metrics.REGISTRY.collect()
+                if family.name == "healthcode_verifications" for sample in family.samples
+                if sample.name.endswith("_total")}
+
+    before, counted_before = svc.store.count_scans(), counted()
     try:
         pooled = batch_text(svc, lines)
         assert svc._pool is not None                         # it really went to the pool
         svc.scan_writer and svc.scan_writer.flush()
-        middle = svc.store.count_scans()
+        middle, counted_middle = svc.store.count_scans(), counted()
         serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
-        after = svc.store.count_scans()
+        after, counted_after = svc.store.count_scans(), counted()
     finally:
         svc.close()
     assert pooled == serial
+    assert {k: v - counted_before.get(k, 0) for k, v in counted_middle.items()} == \
+        {k: v - counted_middle.get(k, 0) for k, v in counted_after.items()}     # the metrics alike
     answers = {a.get("id"): a for a in map(json.loads, pooled.splitlines())}
     assert answers["w"]["errors"][0]["code"] == "code_revoked" and answers["t"]["errors"][0]["code"] == "signature_invalid"
     assert middle - before == after - middle > len(lines) - len(odd)
