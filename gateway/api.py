@@ -121,7 +121,7 @@ def regions():
 @bp.get("/healthz")
 def healthz():
     svc = service()
-    svc.store.count_scans()        # proves the store answers
+    svc.store.ping()               # proves the store answers, in constant time
     return jsonify(status="ok", version=__version__(), standard=standard.STANDARD_VERSION,
                    regions=len(svc.settings.regions), trust_list_seq=svc.trust_list().seq)
 
