@@ -103,6 +103,12 @@ def verifier_profile(schema: dict) -> dict:
     return profile
 
 
+@lru_cache(maxsize=256)
+def _declared_version(declared: str) -> str:
+    """``schema_version`` of a declared text, remembered: a trust list sees a handful of them."""
+    return schema_version(declared)
+
+
 @lru_cache(maxsize=16)
 def _validator(version: str):
     return fastjsonschema.compile(verifier_profile(release_schema(version)))
@@ -110,7 +116,8 @@ def _validator(version: str):
 
 def validate(dcc: dict) -> tuple[str, str]:
     """(entry type, schema version used); SchemaInvalid names the version and the failed rule."""
-    version = schema_version(dcc.get("ver"))
+    declared = dcc.get("ver")
+    version = _declared_version(declared) if type(declared) is str else schema_version(declared)
     try:
         _validator(version)(dcc)
     except fastjsonschema.JsonSchemaException as exc:

@@ -411,12 +411,12 @@ def _json_safe(value, depth: int = 0):
     kind = type(value)
     if kind is str or kind is int or kind is bool or value is None:     # most leaves: no ABC check
         return value
-    if isinstance(value, Mapping):
-        if not all(isinstance(k, str) for k in value):
+    if kind is dict or isinstance(value, Mapping):           # cbor2 gives dicts: no ABC check
+        if not all(type(k) is str or isinstance(k, str) for k in value):
             raise CwtInvalid("EU DCC health certificate has a non-text key")
         # null members are absent (some issuers write "t": null beside "v")
         return {k: _json_safe(v, depth + 1) for k, v in value.items() if v is not None}
-    if isinstance(value, (list, tuple)):
+    if kind is list or isinstance(value, (list, tuple)):
         return [_json_safe(v, depth + 1) for v in value]
     if value is None or isinstance(value, (str, bool, int)):
         return value

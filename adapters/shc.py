@@ -24,6 +24,8 @@ import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+import orjson
+
 from standard import jose
 import standard
 from standard.errors import AlgorithmNotAllowed, HealthCodeError, Malformed, SignatureInvalid, UnknownKey
@@ -181,10 +183,31 @@ def group_chunks(texts: list[str]) -> list[str]:
 
 
 # === recognising the input ============================================================================
+_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))   # each ASCII digit → "0", rest " "
+_LONG_DIGITS = b"0" * 19
+
+
+def _no_constants(name):
+    raise Malformed(f"JSON constant {name} not accepted")
+
+
+def _has_long_digit_run(text: str) -> bool:
+    """Any run of 19 ASCII digits: a bytes translate and a substring search (a regex over 12 KB
+    of FHIR took 100 µs, more than the parse it guards)."""
+    return _LONG_DIGITS in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
+
+
 def _json_object(text: str):
-    def no_constants(name):
-        raise Malformed(f"JSON constant {name} not accepted")
-    return json.loads(text, parse_constant=no_constants)
+    """``json.loads`` without NaN/Infinity.  orjson parses the inflated FHIR bundle 3-4 times
+    faster and gives the same objects wherever it succeeds, except that it turns integers past
+    64 bits into floats: text with a run of 19 digits, and whatever orjson refuses (constants,
+    lone surrogates, deep nesting, 1e400), goes to ``json`` as before, with its answer or error."""
+    if not _has_long_digit_run(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text, parse_constant=_no_constants)
 
 
 def credentials_from_file(text: str) -> list[str]:

@@ -10,7 +10,8 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
    imported business rules against without (1c);
 2. HTTP: ``serve --workers 2`` under wrk (32 connections), POST /v1/verify against GET /healthz
    on the same server (goal ≥ 0.6, p99 ≤ 20 ms), and the worker models compared;
-3. verify-batch, CLI and HTTP, against the one-core in-process verify rate (goal ≥ 1.5 on 2 cores);
+3. verify-batch, CLI and HTTP, against a one-core in-process verify of the same code run in
+   alternation with each batch run (goal ≥ 1.5 on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
 5. kiosk lookup with N residents in SQLite (bench/kiosk_scale.py; goal p99 ≤ 10 ms);
 6. Elasticsearch (osmem-server, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
@@ -240,9 +241,19 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
         bench_batch(data, env, text, one_core_rate)
 
 
-def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000) -> None:
-    print(f"\n# 3. batches against the one-core in-process verify rate ({one_core_rate:,.0f}/s), "
-          f"{os.cpu_count()} cores", flush=True)
+def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 3) -> None:
+    """Each batch run alternates with a one-core in-process run of the same code (~1 s), and the
+    figure is the median of the per-round ratios: section 1's rate was measured minutes earlier,
+    and a neighbour's burst in between moved the batch ratio by half (0.52 vs 1.08 in two runs)."""
+    print(f"\n# 3. batches against a one-core in-process verify of the same code, alternating "
+          f"({rounds} rounds; section 1 measured {one_core_rate:,.0f}/s), {os.cpu_count()} cores", flush=True)
+    svc = Service(load_settings(data_dir=data))
+    trust = svc.trust_list()
+    assert svc.verifier.verify(text, trust).valid
+
+    def serial() -> float:
+        return rate_of(lambda: svc.verifier.verify(text, trust), 15_000)
+
     def cli_run(count: int) -> float:
         stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(count))
         start = time.perf_counter()
@@ -250,24 +261,35 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
                              env={**os.environ, "HEALTHCODE_DATA": str(data), **env}, check=True, timeout=600).stdout
         assert out.count('"valid": true') == count
         return time.perf_counter() - start
+
     startup = cli_run(1)                     # the command's start-up (imports, keys, trust list)
-    wall = cli_run(lines)
-    cli = lines / (wall - startup)
-    row("verify-batch CLI / one-core verify", f"{lines:,} lines in {wall:.1f} s, {cli:,.0f}/s after the "
-        f"{startup:.1f} s start-up ({lines / wall:,.0f}/s with it)", cli / one_core_rate, "≥ 1.5", cli / one_core_rate >= 1.5)
+    cli_rounds = []
+    for _ in range(rounds):
+        base = serial()
+        wall = cli_run(lines)
+        cli_rounds.append((lines / (wall - startup), base, wall))
+    cli, base, wall = sorted(cli_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
+    row("verify-batch CLI / one-core verify (alternating)", f"{lines:,} lines in {wall:.1f} s, {cli:,.0f}/s after the "
+        f"{startup:.1f} s start-up ({lines / wall:,.0f}/s with it) vs {base:,.0f}/s; round ratios "
+        + " ".join(f"{c / b:.2f}" for c, b, _ in cli_rounds), cli / base, "≥ 1.5", cli / base >= 1.5)
     items = [{"id": i, "payload": text} for i in range(500)]
     with http_load.Server(data, env, "--workers", "2") as server:
         session = requests.Session()
         session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60).raise_for_status()
         session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60).raise_for_status()
-        batches = 20
-        start = time.perf_counter()
-        for _ in range(batches):
-            r = session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60)
-            assert r.status_code == 200 and all(x["valid"] for x in r.json()["results"])
-        http = batches * 500 / (time.perf_counter() - start)
-    row("verify-batch HTTP (500 items) / one-core verify", f"{http:,.0f} items/s", http / one_core_rate,
-        "≥ 1.5", http / one_core_rate >= 1.5)
+        http_rounds = []
+        for _ in range(rounds):
+            base = serial()
+            batches = 10
+            start = time.perf_counter()
+            for _ in range(batches):
+                r = session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60)
+                assert r.status_code == 200 and all(x["valid"] for x in r.json()["results"])
+            http_rounds.append((batches * 500 / (time.perf_counter() - start), base))
+    svc.close()
+    http, base = sorted(http_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
+    row("verify-batch HTTP (500 items) / one-core verify (alternating)", f"{http:,.0f} items/s vs {base:,.0f}/s; "
+        "round ratios " + " ".join(f"{h / b:.2f}" for h, b in http_rounds), http / base, "≥ 1.5", http / base >= 1.5)
 
 
 # --- 4 ------------------------------------------------------------------------------------------

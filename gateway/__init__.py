@@ -9,6 +9,8 @@ blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`
 """
 from __future__ import annotations
 
+import functools
+
 import logging
 import threading
 
@@ -25,8 +27,10 @@ from gateway.service import Service
 log = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=1)
 def __version__() -> str:
-    """The installed distribution's version (one source of truth: pyproject.toml)."""
+    """The installed distribution's version (one source of truth: pyproject.toml); read once,
+    it does not change while the process runs."""
     from importlib.metadata import PackageNotFoundError, version
     try:
         return version("healthcode")

@@ -10,6 +10,14 @@ pool of processes instead.  The split keeps the state where it lives:
 * the calling process then applies the online revocation check (its in-memory revocation set,
   as for a single verify) and records the scan events in input order.
 
+For ``verify-batch`` the pool does the per-line work too (:func:`_answer_lines`): each process
+parses its JSON lines and writes each answer line itself, and hands back only that text and the
+few fields a scan event and the revocation check need.  The parent, which shares the two cores,
+then does one pass over the block (:func:`settle`): the in-memory revocation set, the metrics,
+one group of scan events, and the lines in input order.  Anything unusual in a line — an image,
+extra trust anchors, an online or unrecognised code, a bad line, a revoked code — goes back to
+the caller's ordinary one-line path, so every check and error stays where it was.
+
 Small batches (fewer than ``PARALLEL_MIN_ITEMS``) stay in-process: starting the pool, or
 shipping a handful of codes to it, costs more than it saves.  The pool is started once per
 process (``forkserver``, so a threaded server process is never forked mid-request) and sized
@@ -17,6 +25,7 @@ to the machine's cores.
 """
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import threading
@@ -70,6 +79,85 @@ def _verify_chunk(token: str, national_keys: dict, now: int, jobs: list[Job]) ->
     return out
 
 
+def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str]) -> list:
+    """JSON Lines → for each line ``(answer line, scan fields)``, or None where the caller must
+    answer it itself; scan fields are ``(valid, format, region, status, code_id, error)``."""
+    from standard import jsonin, parse_rfc3339
+    verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
+    out = []
+    for line in lines:
+        try:
+            item = jsonin.loads(line)
+            text = item.get("payload") if isinstance(item, dict) else None
+            if (not isinstance(text, str) or "image_b64" in item or item.get("trust")
+                    or text.lstrip().startswith(("http://", "https://"))):      # online: its region
+                out.append(None)
+                continue
+            at = parse_rfc3339(item["at"]) if item.get("at") else now
+        except Exception:            # noqa: BLE001 — a bad line: the caller's path says why
+            out.append(None)
+            continue
+        verdict = verifier.verify(text, trust, at)
+        if verdict.format is None:           # not a format this pool knows: the caller decides
+            out.append(None)
+            continue
+        error = verdict.errors[0]["code"] if verdict.errors else None
+        out.append((json.dumps({"id": item.get("id"), **verdict.as_dict()}, ensure_ascii=False) + "\n",
+                    (verdict.valid, verdict.format, verdict.region, verdict.status, verdict.code_id, error)))
+    return out
+
+
+def _answer_items(token: str, national_keys: dict, now: int, items: list) -> list:
+    """``POST /v1/verify/batch`` items → for each ``(answer JSON, scan fields)`` as the app's JSON
+    provider writes it (compact, not ASCII-escaped, keys in order), or None where the caller
+    must answer it itself (an image, an item not valid against ``VerifyRequest``, an online or
+    unrecognised code)."""
+    import standard
+    validator = _worker.get("item_validator")
+    if validator is None:
+        validator = _worker["item_validator"] = standard.openapi_validator("VerifyRequest")
+    verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
+    out = []
+    for item in items:
+        text = item.get("payload") if isinstance(item, dict) else None
+        if (not isinstance(text, str) or "image_b64" in item or text.lstrip().startswith(("http://", "https://"))
+                or next(validator.iter_errors(item), None) is not None):
+            out.append(None)
+            continue
+        verdict = verifier.verify(text, trust, now)
+        if verdict.format is None:
+            out.append(None)
+            continue
+        answer = verdict.as_dict()
+        if "id" in item:
+            answer = {"id": item["id"], **answer}
+        error = verdict.errors[0]["code"] if verdict.errors else None
+        out.append((dump_answer(answer),
+                    (verdict.valid, verdict.format, verdict.region, verdict.status, verdict.code_id, error)))
+    return out
+
+
+def dump_answer(answer: dict) -> str:
+    """A batch item's answer as the app's JSON provider writes a response (compact, UTF-8)."""
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+
+
+def settle(answers: list, is_revoked, record) -> list:
+    """The parent's one pass over a block answered by :func:`_answer_lines`: a valid code whose
+    id is in the online revocation set (as ``Verifier.recheck_revocation`` checks it) becomes
+    None, for the caller's one-line path to refuse and record; every other answer is counted and
+    its scan fields go to ``record`` as one group.  Returns the answer lines (or None)."""
+    lines, scans = [], []
+    for answer in answers:
+        if answer is None or (answer[1][0] and is_revoked is not None and is_revoked({"jti": answer[1][4]})):
+            lines.append(None)
+            continue
+        lines.append(answer[0])
+        scans.append(answer[1])
+    record(scans)
+    return lines
+
+
 # --- in the calling process ---------------------------------------------------------------------
 class VerifyPool:
     def __init__(self, formats, options, processes: int | None = None):
@@ -89,11 +177,23 @@ class VerifyPool:
 
     def verify(self, jobs: list[Job], token: str, national_keys: dict, now: int) -> list:
         """Verdicts for ``jobs`` in their order (no revocation check, nothing recorded)."""
-        size = max(1, -(-len(jobs) // (self.processes * CHUNKS_PER_PROCESS)))
-        chunks = [jobs[i:i + size] for i in range(0, len(jobs), size)]
+        return [verdict for future in self._submit(_verify_chunk, jobs, token, national_keys, now)
+                for verdict in future.result()]
+
+    def answer_lines(self, lines: list[str], token: str, national_keys: dict, now: int) -> list:
+        """:func:`_answer_lines` over the pool, in input order."""
+        return [answer for future in self._submit(_answer_lines, lines, token, national_keys, now)
+                for answer in future.result()]
+
+    def answer_items(self, items: list, token: str, national_keys: dict, now: int) -> list:
+        """:func:`_answer_items` over the pool, in input order."""
+        return [answer for future in self._submit(_answer_items, items, token, national_keys, now)
+                for answer in future.result()]
+
+    def _submit(self, fn, items: list, token: str, national_keys: dict, now: int) -> list:
+        size = max(1, -(-len(items) // (self.processes * CHUNKS_PER_PROCESS)))
         executor = self.executor()
-        futures = [executor.submit(_verify_chunk, token, national_keys, now, chunk) for chunk in chunks]
-        return [verdict for future in futures for verdict in future.result()]
+        return [executor.submit(fn, token, national_keys, now, items[i:i + size]) for i in range(0, len(items), size)]
 
     def close(self) -> None:
         with self._lock:

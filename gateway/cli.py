@@ -204,6 +204,17 @@ def batch_lines(svc, lines: list[str]) -> list[dict]:
             for item_id, job in parsed]
 
 
+def batch_text(svc, lines: list[str]) -> str:
+    """JSON Lines requests → the answer lines, in order: a large block answered in the pool
+    processes (``Service.answer_in_pool``), what they leave (images, anchors, online codes, bad or
+    revoked lines) by :func:`batch_lines` here."""
+    answers = svc.answer_in_pool("lines", lines, device="cli-batch") or [None] * len(lines)
+    missing = [i for i, answer in enumerate(answers) if answer is None]
+    for i, out in zip(missing, batch_lines(svc, [lines[i] for i in missing]) if missing else ()):
+        answers[i] = json.dumps(out, ensure_ascii=False) + "\n"
+    return "".join(answers)
+
+
 def batch_line(svc, line: str) -> dict:
     """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
     return batch_lines(svc, [line])[0]
@@ -252,8 +263,7 @@ def verify_batch():
     try:
         for block in _line_blocks(sys.stdin):
             for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
-                sys.stdout.write("".join(json.dumps(out, ensure_ascii=False) + "\n"
-                                         for out in batch_lines(svc, block[i:i + BATCH_BLOCK])))
+                sys.stdout.write(batch_text(svc, block[i:i + BATCH_BLOCK]))
             sys.stdout.flush()
     finally:
         svc.close()

@@ -13,8 +13,11 @@ LOOKUP_SECONDS = Histogram("healthcode_lookup_seconds", "Kiosk/assisted lookup l
 
 
 def count_verdict(verdict) -> None:
-    outcome = verdict.status if verdict.valid else verdict.errors[0]["code"]
-    VERIFICATIONS.labels(verdict.format or "unknown", outcome).inc()
+    count_outcome(verdict.format, verdict.status if verdict.valid else verdict.errors[0]["code"])
+
+
+def count_outcome(fmt, outcome) -> None:
+    VERIFICATIONS.labels(fmt or "unknown", outcome).inc()
 
 
 def exposition() -> bytes:

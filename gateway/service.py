@@ -373,13 +373,9 @@ class Service:
         if len(pooled) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
             return [self._verify_job(job, place, device, record) for job in jobs]
         _, token, _ = self._trust_entry()
-        if self._pool is None:
-            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
-            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
-            self._pool = batch.VerifyPool(formats, options)
         try:
-            results = dict(zip(pooled, self._pool.verify([jobs[i] for i in pooled], token, self.national_jwks(),
-                                                         self.now())))
+            results = dict(zip(pooled, self._batch_pool().verify([jobs[i] for i in pooled], token,
+                                                                 self.national_jwks(), self.now())))
         except Exception:       # noqa: BLE001 — a pool process died (OOM, killed): verify here instead
             log.exception("batch pool failed; verifying %d codes in-process", len(jobs))
             self._pool.close()
@@ -387,6 +383,43 @@ class Service:
             return [self._verify_job(job, place, device, record) for job in jobs]
         return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
                 if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
+
+    def _batch_pool(self) -> batch.VerifyPool:
+        if self._pool is None:
+            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
+            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
+            self._pool = batch.VerifyPool(formats, options)
+        return self._pool
+
+    def answer_in_pool(self, kind: str, entries: list, *, place=None, device=None) -> list | None:
+        """Batch entries answered in the pool (gateway/batch.py): ``"lines"`` (verify-batch JSON
+        Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
+        revocation-checked, counted and recorded here; None for an entry the caller must answer
+        itself (and for the whole batch when it is too small for the pool)."""
+        if len(entries) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+            return None
+        _, token, _ = self._trust_entry()
+        pool = self._batch_pool()
+        try:
+            answers = getattr(pool, "answer_" + kind)(entries, token, self.national_jwks(), self.now())
+        except Exception:       # noqa: BLE001 — a pool process died: the caller verifies here
+            log.exception("batch pool failed; answering %d entries in-process", len(entries))
+            pool.close()
+            self._pool = None
+            return None
+        return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))
+
+    def _record_scans(self, scans, place, device) -> None:
+        """Scan fields ``(valid, format, region, status, code_id, error)`` counted and stored as
+        :meth:`_recorded` does for a verdict, in one group."""
+        at, place, device = self.now(), _short(place), _short(device)
+        events = []
+        for valid, fmt, region, status, code_id, error in scans:
+            metrics.count_outcome(fmt, status if valid else error)
+            if valid or error not in UNDECODABLE:
+                events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
+                                        code_id=code_id, error=error, place=place, device=device))
+        (self.scan_writer or self.store).add_scans(events)
 
     def _is_online(self, text) -> bool:
         return isinstance(text, str) and any(a.name == ONLINE_FORMAT and a.detect(text.strip())

@@ -78,6 +78,11 @@ class Store(abc.ABC):
     def count_scans(self) -> int:
         return self.count("scans")
 
+    def ping(self) -> None:
+        """Raise when the store does not answer; cheap, for /healthz (a count of 30 days of scan
+        events is not).  Backends override it with their cheapest round trip."""
+        self.count_scans()
+
     @abc.abstractmethod
     def revoke_subject(self, sub: str, at: int) -> list[str]: ...
 

@@ -63,6 +63,24 @@ class ScanWriter:
         elif full:
             self.flush()                            # back-pressure: the caller writes the group
 
+    def add_scans(self, events) -> None:
+        """A group of events (a batch's block) queued at once, as ``add_scan`` each: a group
+        that fills the queue is written by the caller before it answers, so ``LOSS_BOUND``
+        holds for groups too."""
+        events = list(events)
+        if not events:
+            return
+        with self._cond:
+            closed = self._closed
+            if not closed:
+                self._pending.extend(events)
+                self._cond.notify()
+                full = len(self._pending) >= self.max_queue
+        if closed:
+            self.store.add_scans(events)
+        elif full:
+            self.flush()
+
     def flush(self) -> None:
         """Write everything queued so far (readers in this process call it before reading)."""
         with self._write_lock:

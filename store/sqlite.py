@@ -70,6 +70,9 @@ class SqliteStore(Store):
             self._local.conn = conn
         return conn
 
+    def ping(self) -> None:
+        self._conn().execute("SELECT 1 FROM scan_events LIMIT 1").fetchall()
+
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
         if conn is not None:

@@ -221,6 +221,31 @@ def test_http_batch_over_the_pool_keeps_ids_in_order(tmp_path):
             assert result["valid"] == (item["payload"] == code)
 
 
+def test_http_batch_answered_in_the_pool_matches_small_batches(tmp_path):
+    """A large HTTP batch is answered in the pool processes, JSON and all: the same results, in
+    order, as the same items sent in batches too small for the pool; odd items fall back."""
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    codes = [run_cli("issue", "--region", region, "--id-number", person[0], "--name", person[1], data_dir=tmp_path,
+                     check=True, env=env).stdout.strip() for region, person in PEOPLE.items()]
+    odd = [{"id": "j", "payload": "junk"}, {"id": "img", "image_b64": "%%%"}, {"id": "n", "payload": 7},
+           {"id": "p", "payload": codes[0], "place": "x" * 65}, {"payload": codes[1]},
+           {"id": "url", "payload": "https://example.org/hc/x"}, {"id": "t", "payload": codes[2][:-4] + "AAAA"}]
+    items = [{"id": i, "payload": codes[i % len(codes)]} for i in range(PARALLEL_MIN_ITEMS * 2)]
+    items[5:5] = odd
+    server = LiveServer(tmp_path, env)
+    try:
+        url = server.url + "/v1/verify/batch"
+        large = requests.post(url, json={"items": items, "place": "站"}, timeout=60)
+        small = [r for i in range(0, len(items), 10)
+                 for r in requests.post(url, json={"items": items[i:i + 10], "place": "站"}, timeout=60).json()["results"]]
+    finally:
+        server.stop()
+    assert large.status_code == 200 and large.headers["Content-Type"].startswith("application/json")
+    assert large.json()["results"] == small
+    assert [r["valid"] for r in small[5:5 + len(odd)]] == [False, False, False, False, True, False, False]
+
+
 def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
                    PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
@@ -231,6 +256,49 @@ def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     assert [r["valid"] for r in results[:300]] == [bool(i % 5) for i in range(300)]
     assert results[300]["errors"][0]["code"] == "bad_request"
     assert _count_rows(tmp_path) == 240                       # junk counted, not stored
+
+
+def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
+    """verify-batch blocks go to the pool as raw lines (gateway/batch.py ``_answer_lines``): the
+    answers, the revocation refusals and the stored scans are those of answering line by line."""
+    from gateway.cli import batch_line, batch_text
+    svc = _service(tmp_path)
+    codes = [svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()]
+    revoked_person = make_person("110101197612039635", "刘建国")
+    withdrawn = svc.issue("110000", revoked_person).qr_text
+    svc.revoke_subject(svc.subject(revoked_person), {"role": "issuer", "id": "bj"})
+    odd = [json.dumps({"id": "w", "payload": withdrawn}), "not json", "[1]", json.dumps({"id": "j", "payload": "junk"}),
+           json.dumps({"id": "at", "payload": codes[0], "at": "2001-01-01T00:00:00Z"}),
+           json.dumps({"id": "bad-at", "payload": codes[0], "at": "yesterday"}),
+           json.dumps({"id": "n", "payload": 7}), json.dumps({"id": "img", "image_b64": "%%%"}),
+           json.dumps({"id": "url", "payload": "https://example.org/hc/x"}),
+           json.dumps({"id": "t", "payload": codes[1][:-4] + "AAAA"})]
+    lines = [json.dumps({"id": i, "payload": codes[i % len(codes)]}, ensure_ascii=False)
+             for i in range(PARALLEL_MIN_ITEMS * 2)]
+    lines[3:3] = odd
+    from gateway import metrics
+
+    def counted():
+        return {tuple(sorted(sample.labels.items())): sample.value for family in metrics.REGISTRY.collect()
+                if family.name == "healthcode_verifications" for sample in family.samples
+                if sample.name.endswith("_total")}
+
+    before, counted_before = svc.store.count_scans(), counted()
+    try:
+        pooled = batch_text(svc, lines)
+        assert svc._pool is not None                         # it really went to the pool
+        svc.scan_writer and svc.scan_writer.flush()
+        middle, counted_middle = svc.store.count_scans(), counted()
+        serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
+        after, counted_after = svc.store.count_scans(), counted()
+    finally:
+        svc.close()
+    assert pooled == serial
+    assert {k: v - counted_before.get(k, 0) for k, v in counted_middle.items()} == \
+        {k: v - counted_middle.get(k, 0) for k, v in counted_after.items()}     # the metrics alike
+    answers = {a.get("id"): a for a in map(json.loads, pooled.splitlines())}
+    assert answers["w"]["errors"][0]["code"] == "code_revoked" and answers["t"]["errors"][0]["code"] == "signature_invalid"
+    assert middle - before == after - middle > len(lines) - len(odd)
 
 
 # --- printed cards ------------------------------------------------------------------------------

@@ -168,3 +168,10 @@ def test_online_answers_by_code_id_and_region_until_purged(store):
     assert store.purge(before=T0)["online_codes"] == 1
     assert store.online_answer("onlineCodeId02", "440000") is None
     assert store.online_answer("onlineCodeId01", "440000") == "header.payload.sig"
+
+
+def test_ping_answers_on_an_empty_and_a_full_store(store):
+    """/healthz pings the store: it answers empty or full, without counting every row."""
+    assert store.ping() is None
+    store.add_scans([ScanEvent(T0 + i, True, "yuekang", "440000", "green", f"c{i}", None) for i in range(50)])
+    assert store.ping() is None
