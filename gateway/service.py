@@ -83,6 +83,7 @@ class Service:
         self._issuers: dict[str, Issuer] = {}
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
+        self._trust_paths: tuple[str, ...] | None = None
         self._lock = threading.Lock()
 
     def now(self) -> int:
@@ -244,14 +245,22 @@ class Service:
     def trust_list(self) -> trustlist.TrustList:
         return self._trust_entry()[2]
 
+    def _trust_input_paths(self) -> tuple[str, ...]:
+        """The files whose change re-signs the trust list, as plain strings: the list is asked
+        for on every verify, so its freshness check is one ``stat`` each and nothing more."""
+        if self._trust_paths is None:
+            keys = (self.keystore.index_path(o) for o in (NATIONAL, *self.settings.region_codes()))
+            files = (f.path for f in (self.anchor_file, self.revocation_file, self.rule_file))
+            self._trust_paths = tuple(map(str, (*keys, *files)))
+        return self._trust_paths
+
     def _trust_entry(self):
         """The signed list, re-signed every 60 s and as soon as a key, anchor, foreign revocation
         list or rule set changed on disk
         (in any process: gateway/trustseq.py), each time with a larger ``seq``."""
         with self._lock:
             now = self.now()
-            inputs = (*(self.keystore._stamp(o) for o in (NATIONAL, *self.settings.region_codes())),
-                      *(filelock.file_stamp(f.path) for f in (self.anchor_file, self.revocation_file, self.rule_file)))
+            inputs = tuple(map(filelock.file_stamp, self._trust_input_paths()))
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
                     or inputs != self._trust_inputs:
                 payload = trustlist.build_payload(self._issuer_entries(), now,

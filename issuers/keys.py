@@ -51,7 +51,7 @@ class KeyStore:
         return self.root / owner
 
     def records(self, owner: str) -> list[KeyRecord]:
-        index = self._dir(owner) / "keys.json"
+        index = self.index_path(owner)
         if not index.exists():
             return []
         return [KeyRecord(**r) for r in json.loads(index.read_text())]
@@ -61,9 +61,12 @@ class KeyStore:
         filelock.write_atomically(self._dir(owner) / "keys.json", json.dumps([r.__dict__ for r in records], indent=1))
 
     # -- keys -----------------------------------------------------------------------------
+    def index_path(self, owner: str) -> Path:
+        return self._dir(owner) / "keys.json"
+
     def _stamp(self, owner: str) -> tuple:
         """Identity of the index as written: os.replace makes a new inode on every write."""
-        return filelock.file_stamp(self._dir(owner) / "keys.json")
+        return filelock.file_stamp(self.index_path(owner))
 
     def signer(self, owner: str, alg: str = "ES256") -> Signer:
         """The owner's active signing key, created on first use.  The cache is checked against
