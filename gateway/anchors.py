@@ -17,8 +17,6 @@ import base64
 import binascii
 import hashlib
 import json
-import threading
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -79,21 +77,18 @@ def anchors_from_bytes(raw: bytes, iss: str | None = None) -> list[dict]:
     return [parse_anchor(base64.b64encode(raw).decode())]
 
 
-class AnchorFile:
+class AnchorFile(filelock.JsonFile):
     """``$HEALTHCODE_DATA/anchors.json``: public material, written atomically."""
 
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "anchors.json"
-        self._lock = threading.Lock()
+    filename = "anchors.json"
+    compact = False
 
-    def load(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        return json.loads(self.path.read_text(encoding="utf-8"))
+    def empty(self) -> list[dict]:
+        return []
 
     def add(self, anchors: list[dict]) -> list[str]:
         """Store new anchors; the ids of those that were not there yet."""
-        with self._lock, filelock.exclusive(self.path):
+        with self.changing():
             current = self.load()
             known = {a["id"] for a in current}
             new = [a for a in anchors if a["id"] not in known]
@@ -105,15 +100,12 @@ class AnchorFile:
             return [a["id"] for a in new]
 
     def remove(self, anchor_id: str) -> None:
-        with self._lock, filelock.exclusive(self.path):
+        with self.changing():
             current = self.load()
             kept = [a for a in current if a["id"] != anchor_id]
             if len(kept) == len(current):
                 raise NotFound(f"no trust anchor {anchor_id[:80]!r}")
             self._write(kept)
-
-    def _write(self, anchors: list[dict]) -> None:
-        filelock.write_atomically(self.path, json.dumps(anchors, ensure_ascii=False, indent=1))
 
 
 def summary(anchor: dict) -> dict:

@@ -4,27 +4,19 @@ lists themselves are read and merged by :mod:`adapters.revocation_lists`; this m
 them on disk.  They ride in the signed trust list as ``foreign_revocations``."""
 from __future__ import annotations
 
-import json
-import threading
-from pathlib import Path
-
 from adapters import revocation_lists
 from standard import filelock
 
 
-class RevocationFile:
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "foreign-revocations.json"
-        self._lock = threading.Lock()
+class RevocationFile(filelock.JsonFile):
+    filename = "foreign-revocations.json"
 
-    def load(self) -> dict:
-        if not self.path.exists():
-            return revocation_lists.empty()
-        return json.loads(self.path.read_text(encoding="utf-8"))
+    def empty(self) -> dict:
+        return revocation_lists.empty()
 
     def merge(self, fmt: str, parsed) -> dict:
         """Fold one parsed list in (all or nothing); the new document."""
-        with self._lock, filelock.exclusive(self.path):          # other workers, the CLI
+        with self.changing():                                     # other workers, the CLI
             doc = revocation_lists.merge(self.load(), fmt, parsed)
-            filelock.write_atomically(self.path, json.dumps(doc, separators=(",", ":")))
+            self._write(doc)
             return doc

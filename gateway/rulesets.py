@@ -10,7 +10,6 @@ Parsing is pure (standard/dccrules.py); this class is the only part that touches
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 from standard import dccrules, filelock
@@ -20,20 +19,14 @@ MAX_COUNTRIES = 60
 MAX_FILE_BYTES = 1_000_000          # one rule-set or value-set file on the command line
 
 
-class RuleFile:
-    def __init__(self, data_dir: Path):
-        self.path = Path(data_dir) / "dcc-rules.json"
-        self._lock = threading.Lock()
+class RuleFile(filelock.JsonFile):
+    """``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}`` (empty when none)."""
 
-    def load(self) -> dict:
-        """``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}`` (empty when none)."""
-        if not self.path.exists():
-            return {}
-        return json.loads(self.path.read_text(encoding="utf-8"))
+    filename = "dcc-rules.json"
 
     def import_rules(self, country: str, value) -> list[dict]:
         rules = dccrules.parse_rule_set(value, country)
-        with self._lock, filelock.exclusive(self.path):          # other workers, the CLI
+        with self.changing():          # other workers, the CLI
             current = self.load()
             by_country = dict(current.get("rules") or {})
             if country not in by_country and len(by_country) >= MAX_COUNTRIES:
@@ -43,7 +36,7 @@ class RuleFile:
         return rules
 
     def remove_country(self, country: str) -> None:
-        with self._lock, filelock.exclusive(self.path):          # other workers, the CLI
+        with self.changing():          # other workers, the CLI
             current = self.load()
             by_country = dict(current.get("rules") or {})
             if by_country.pop(country, None) is None:
@@ -53,7 +46,7 @@ class RuleFile:
     def import_value_sets(self, documents) -> dict:
         """Add or replace value sets by id; the others stay."""
         value_sets = dccrules.parse_value_sets(documents)
-        with self._lock, filelock.exclusive(self.path):          # other workers, the CLI
+        with self.changing():          # other workers, the CLI
             current = self.load()
             merged = {**(current.get("value_sets") or {}), **value_sets}
             if len(merged) > dccrules.MAX_VALUE_SETS:
@@ -74,8 +67,6 @@ class RuleFile:
             "value_sets": {k: len(v) for k, v in sorted((current.get("value_sets") or {}).items())},
         }
 
-    def _write(self, content: dict) -> None:
-        filelock.write_atomically(self.path, json.dumps(content, ensure_ascii=False, separators=(",", ":")))
 
 
 def read_json_file(path: Path):

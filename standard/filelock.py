@@ -11,6 +11,7 @@ its own and renames it into place, so readers see the old file or the new one, n
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import threading
 from contextlib import contextmanager
@@ -53,3 +54,33 @@ def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class JsonFile:
+    """One such file holding a JSON document: read whole, changed inside :meth:`changing`
+    (this process's threads and every other process wait their turn), replaced atomically.
+    Subclasses name the file and say what an absent file means."""
+
+    filename = ""
+    compact = True               # public bulk data is written compactly; small lists indented
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / self.filename
+        self._lock = threading.Lock()
+
+    def empty(self):
+        return {}
+
+    def load(self):
+        if not self.path.exists():
+            return self.empty()
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    @contextmanager
+    def changing(self):
+        with self._lock, exclusive(self.path):
+            yield
+
+    def _write(self, content) -> None:
+        layout = {"separators": (",", ":")} if self.compact else {"indent": 1}
+        write_atomically(self.path, json.dumps(content, ensure_ascii=False, **layout))
