@@ -235,3 +235,29 @@ def test_dcc_batch_refuses_a_certificate_online_and_offline(world, tmp_path, vec
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
     entries = run_cli("audit", "show", data_dir=world["data"], check=True).stdout
     assert entries.count("revocation_list_import") >= 3
+
+
+def test_a_list_imported_with_the_cli_reaches_a_running_server(tmp_path):
+    """The data manager imports on the command line while the gateway serves: the running
+    server's trust list is re-signed when the file changes, so the card is refused at once."""
+    data = tmp_path / "gw"
+    manager = json.loads(run_cli("credentials", "add", "--role", "data_manager", "--id", "dm-cli",
+                                 data_dir=data, check=True).stdout)["token"]
+    server = LiveServer(data)
+    try:
+        world = {"url": server.url}
+        token, kid, rid = shc_example()
+        r = requests.post(server.url + "/v1/admin/anchors", headers={"Authorization": f"Bearer {manager}"},
+                          json={"anchors": json.loads((SHC_DIR / "issuer-jwks.json").read_text())["keys"],
+                                "iss": SHC_ISS}, timeout=10)
+        assert r.status_code in (200, 201), r.text
+        assert post_verify(world, token)["valid"] is True
+        seq_before = requests.get(server.url + "/healthz", timeout=5).json()["trust_list_seq"]
+        (tmp_path / "crl.json").write_text(json.dumps({"kid": kid, "method": "rid", "ctr": 1, "rids": [rid]}))
+        run_cli("revocation-lists", "import", "--format", "shc", "--iss", SHC_ISS, str(tmp_path / "crl.json"),
+                data_dir=data, check=True)
+        refused = post_verify(world, token)
+        assert refused["valid"] is False and refused["errors"][0]["code"] == "code_revoked"
+        assert requests.get(server.url + "/healthz", timeout=5).json()["trust_list_seq"] > seq_before
+    finally:
+        server.stop()
