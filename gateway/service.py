@@ -379,19 +379,29 @@ class Service:
         jobs = list(jobs)
         # online codes ask their region (or this process) for the status: never in the pool
         pooled = [i for i, job in enumerate(jobs) if job.image is None and not self._is_online(job.text)]
-        if len(pooled) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+        verified = self._in_pool(len(pooled), lambda pool, token, jwks, now:
+                                 pool.verify([jobs[i] for i in pooled], token, jwks, now))
+        if verified is None:
             return [self._verify_job(job, place, device, record) for job in jobs]
-        _, token, _ = self._trust_entry()
-        try:
-            results = dict(zip(pooled, self._batch_pool().verify([jobs[i] for i in pooled], token,
-                                                                 self.national_jwks(), self.now())))
-        except Exception:       # noqa: BLE001 — a pool process died (OOM, killed): verify here instead
-            log.exception("batch pool failed; verifying %d codes in-process", len(jobs))
-            self._pool.close()
-            self._pool = None
-            return [self._verify_job(job, place, device, record) for job in jobs]
+        results = dict(zip(pooled, verified))
         return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
                 if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
+
+    def _in_pool(self, count: int, call):
+        """``call(pool, trust_list_jws, national_jwks, now)`` in the batch pool, or None when
+        ``count`` is too few for it, there is one core, or a pool process died (logged; the
+        caller then does the work in-process)."""
+        if count < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+            return None
+        _, token, _ = self._trust_entry()
+        pool = self._batch_pool()
+        try:
+            return call(pool, token, self.national_jwks(), self.now())
+        except Exception:       # noqa: BLE001 — OOM, killed: the caller verifies here instead
+            log.exception("batch pool failed; doing %d items in-process", count)
+            pool.close()
+            self._pool = None
+            return None
 
     def _batch_pool(self) -> batch.VerifyPool:
         if self._pool is None:
@@ -405,16 +415,9 @@ class Service:
         Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
         revocation-checked, counted and recorded here; None for an entry the caller must answer
         itself (and for the whole batch when it is too small for the pool)."""
-        if len(entries) < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
-            return None
-        _, token, _ = self._trust_entry()
-        pool = self._batch_pool()
-        try:
-            answers = getattr(pool, "answer_" + kind)(entries, token, self.national_jwks(), self.now())
-        except Exception:       # noqa: BLE001 — a pool process died: the caller verifies here
-            log.exception("batch pool failed; answering %d entries in-process", len(entries))
-            pool.close()
-            self._pool = None
+        answers = self._in_pool(len(entries), lambda pool, token, jwks, now:
+                                getattr(pool, "answer_" + kind)(entries, token, jwks, now))
+        if answers is None:
             return None
         return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))
 
@@ -425,7 +428,7 @@ class Service:
         events = []
         for valid, fmt, region, status, code_id, error in scans:
             metrics.count_outcome(fmt, status if valid else error)
-            if valid or error not in UNDECODABLE:
+            if _worth_storing(valid, error):
                 events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
                                         code_id=code_id, error=error, place=place, device=device))
         (self.scan_writer or self.store).add_scans(events)
@@ -461,7 +464,7 @@ class Service:
         Undecodable input (empty, unknown, unreadable, too large) is counted, not stored row by
         row: junk from one client must not fill the disk for 30 days."""
         metrics.count_verdict(verdict)
-        if record and (verdict.valid or verdict.errors[0]["code"] not in UNDECODABLE):
+        if record and _worth_storing(verdict.valid, verdict.errors[0]["code"] if verdict.errors else None):
             (self.scan_writer or self.store).add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
 
@@ -697,6 +700,11 @@ def scan_event(verdict: Verdict, at: int, place=None, device=None) -> ScanEvent:
     return ScanEvent(at=at, valid=verdict.valid, format=verdict.format, region=verdict.region,
                      status=verdict.status, code_id=verdict.code_id, error=error,
                      place=_short(place), device=_short(device))
+
+
+def _worth_storing(valid: bool, error: str | None) -> bool:
+    """A scan is stored when its format was recognised; undecodable input is only counted."""
+    return valid or error not in UNDECODABLE
 
 
 def _short(value) -> str | None:
