@@ -135,7 +135,7 @@ class StatusClient:
             response = self.session().get(url, timeout=self.timeout, allow_redirects=False,
                                           stream=True, headers={"Accept": "application/json"})
             try:
-                body = _read_capped(response, deadline)
+                body = read_capped(response, deadline)
             finally:
                 response.close()
         except requests.RequestException:
@@ -159,12 +159,13 @@ class StatusClient:
         raise StatusUnverifiable(f"region {region} answered HTTP {response.status_code}, not a status")
 
 
-def _read_capped(response, deadline: float) -> bytes | None:
-    """The body, or None past the size cap; a read past the total deadline is a timeout."""
+def read_capped(response, deadline: float, limit: int = MAX_ANSWER_BYTES) -> bytes | None:
+    """The body of a streamed response, or None past ``limit`` bytes; a read past the total
+    ``deadline`` (``time.monotonic``) is a timeout, so a trickling server cannot hold us."""
     chunks, size = [], 0
     for chunk in response.iter_content(4096):
         size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
+        if size > limit:
             return None
         chunks.append(chunk)
         if time.monotonic() > deadline:

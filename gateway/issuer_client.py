@@ -10,12 +10,14 @@ tying up a worker thread per waiting kiosk, then lets one request through to pro
 from __future__ import annotations
 
 import json
+import time
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from standard.breaker import CircuitBreaker
+from adapters.status_client import read_capped
 from standard.errors import HealthCodeError, NotFound, UpstreamUnavailable
 
 CONNECT_TIMEOUT = 1.0
@@ -53,15 +55,16 @@ class IssuerClient:
 
     def _lookup(self, base_url: str, region: str, token: str, body: dict) -> dict:
         url = f"{base_url.rstrip('/')}/v1/issuers/{region}/lookup"
+        deadline = time.monotonic() + (CONNECT_TIMEOUT + READ_TIMEOUT) * 2
         try:
             response = self.session.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
                                          timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True)
             with response:
-                content = response.raw.read(MAX_RESPONSE_BYTES + 1, decode_content=True)
+                content = read_capped(response, deadline, MAX_RESPONSE_BYTES)
         except (requests.RequestException, OSError, ValueError):
             raise UpstreamUnavailable(f"the issuer for region {region} cannot be reached; "
                                       "try again shortly or use a printed code") from None
-        if len(content) > MAX_RESPONSE_BYTES:
+        if content is None:
             raise UpstreamUnavailable(f"the issuer for region {region} answered nonsense")
         try:
             data = json.loads(content)
