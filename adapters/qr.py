@@ -12,7 +12,7 @@ import qrcode
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
-from standard.settings import MAX_IMAGE_BYTES
+from standard import MAX_IMAGE_BYTES
 from standard.errors import CodeTooLarge, ImageUnreadable
 
 MAX_PIXELS = 16_000_000                      # a 4000×4000 photo; a QR scan needs far fewer

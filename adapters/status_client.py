@@ -25,7 +25,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from standard.breaker import CircuitBreaker
+from toolkit.breaker import CircuitBreaker
 from standard.errors import CodeRevoked, CodeUnknown, IssuerUnreachable, StatusUnverifiable
 
 CONNECT_TIMEOUT = 1.0

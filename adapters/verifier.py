@@ -12,7 +12,7 @@ from adapters import qr
 from adapters import shc
 import standard
 from adapters.base import Verified
-from standard.settings import MAX_PAYLOAD_CHARS
+from standard import MAX_PAYLOAD_CHARS
 from standard.errors import CodeError, CodeRevoked, CodeTooLarge, EmptyPayload, HealthCodeError, Malformed
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from conftest import config_with_limits  # noqa: E402
 from standard.idcard import check_char  # noqa: E402
-from standard.settings import load_settings  # noqa: E402
+from config.settings import load_settings  # noqa: E402
 from issuers import make_person  # noqa: E402
 from gateway.service import Service  # noqa: E402
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from conftest import BIN, config_with_limits, run_cli, vectors_dir  # noqa: E402
 import standard  # noqa: E402
 from standard import jose  # noqa: E402
-from standard.settings import load_settings  # noqa: E402
+from config.settings import load_settings  # noqa: E402
 from standard.trustlist import TrustList  # noqa: E402
 from adapters import eu_dcc  # noqa: E402
 from adapters.verifier import Verifier  # noqa: E402
@@ -172,7 +172,7 @@ def bench_business_rules(n: int) -> None:
     """EU DCC verify with Germany's imported business rules (CertLogic) against without them."""
     import json
     from conftest import vectors_dir
-    from standard import dccrules
+    from adapters.eu_dcc import rules as dccrules
     from standard.trustlist import TrustList
     from adapters.verifier import Verifier
     rules = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-rules" / "DE").glob("*/rule.json"))]

@@ -9,8 +9,6 @@ blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`
 """
 from __future__ import annotations
 
-import functools
-
 import logging
 import threading
 
@@ -18,24 +16,15 @@ from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from standard.settings import MAX_REQUEST_BYTES
-from standard import jsonin
+from config.settings import MAX_REQUEST_BYTES
+from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
 from gateway.service import Service
+from gateway.version import __version__  # noqa: F401
 
 log = logging.getLogger(__name__)
 
-
-@functools.lru_cache(maxsize=1)
-def __version__() -> str:
-    """The installed distribution's version (one source of truth: pyproject.toml); read once,
-    it does not change while the process runs."""
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("healthcode")
-    except PackageNotFoundError:
-        return "0+unknown"
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
@@ -88,7 +77,7 @@ def _schedule_purge(service: Service, every: float) -> None:
 
 
 class SafeJSONProvider(DefaultJSONProvider):
-    """Request JSON through :mod:`standard.jsonin`: a 2 KB body nested 1 000 deep, or a lone
+    """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
     surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
     values (3 GB of objects for eight at once)."""
 

@@ -21,7 +21,8 @@ import json
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from standard import filelock, jose
+from toolkit import filelock
+from standard import jose
 from adapters.eu_dcc import kid_of
 from standard.errors import BadRequest, HealthCodeError, NotFound
 

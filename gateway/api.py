@@ -4,10 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, current_app, jsonify, request
 
 import standard
-from standard.settings import MAX_BATCH_ITEMS
+from config.settings import MAX_BATCH_ITEMS
 from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge, RateLimited
 from adapters.verifier import ImageVerdicts, Verdict
-from gateway import __version__
+from gateway.version import __version__
 from gateway.batch import Job, dump_answer
 from gateway.common import bearer_token, check_body, decode_image_b64, json_body, optional_str, principal, service
 

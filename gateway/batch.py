@@ -82,7 +82,8 @@ def _verify_chunk(token: str, national_keys: dict, now: int, jobs: list[Job]) ->
 def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str]) -> list:
     """JSON Lines → for each line ``(answer line, scan fields)``, or None where the caller must
     answer it itself; scan fields are ``(valid, format, region, status, code_id, error)``."""
-    from standard import jsonin, parse_rfc3339
+    from toolkit import jsonin
+    from standard import parse_rfc3339
     verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
     out = []
     for line in lines:

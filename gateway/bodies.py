@@ -16,7 +16,7 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from standard.errors import BadRequest, PayloadTooLarge, RateLimited
-from standard.settings import MAX_REQUEST_BYTES
+from config.settings import MAX_REQUEST_BYTES
 
 LARGE_BODY = 1_000_000
 LARGE_BODY_SLOTS = threading.BoundedSemaphore(4)

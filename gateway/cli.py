@@ -39,7 +39,7 @@ def main():
 @main.command()
 def regions():
     """Print the configured regions as JSON."""
-    from standard.settings import load_settings
+    from config.settings import load_settings
     _emit([r.as_public() for r in load_settings().regions])
 
 
@@ -104,7 +104,7 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
 
 
 def _json_file(path: Path, option: str, kind: type):
-    from standard import jsonin
+    from toolkit import jsonin
     try:
         value = jsonin.loads(path.read_text(errors="replace"))
     except BadRequest as exc:
@@ -145,9 +145,9 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
     if trust_list or national_keys:
         if not (trust_list and national_keys):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")
-        from standard.settings import load_settings
+        from config.settings import load_settings
         try:
-            from standard.settings import load_settings as _settings
+            from config.settings import load_settings as _settings
             trust = _offline_trust(trust_list, national_keys, now,
                                    Path(state) if state else _settings().data_dir / "offline-verifier.json")
         except HealthCodeError as exc:
@@ -171,7 +171,7 @@ def batch_job(svc, line: str):
     from gateway.batch import Job
     item_id, item = None, None
     try:
-        from standard import jsonin
+        from toolkit import jsonin
         item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
         if not isinstance(item, dict):
             raise BadRequest("line must be a JSON object")

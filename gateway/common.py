@@ -10,7 +10,7 @@ from flask import current_app, request
 
 import standard
 
-from standard.settings import MAX_IMAGE_BYTES
+from config.settings import MAX_IMAGE_BYTES
 from standard.errors import BadRequest, CodeTooLarge
 from gateway.service import Service
 

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from standard import filelock
+from toolkit import filelock
 from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")

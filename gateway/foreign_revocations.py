@@ -5,7 +5,7 @@ them on disk.  They ride in the signed trust list as ``foreign_revocations``."""
 from __future__ import annotations
 
 from adapters import revocation_lists
-from standard import filelock
+from toolkit import filelock
 
 
 class RevocationFile(filelock.JsonFile):

@@ -16,19 +16,15 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from standard.breaker import CircuitBreaker
+from toolkit.breaker import CircuitBreaker
 from adapters.status_client import read_capped
-from standard.errors import HealthCodeError, NotFound, UpstreamUnavailable
+from standard.errors import HealthCodeError, IdentityNotMatched, UpstreamUnavailable
 
 CONNECT_TIMEOUT = 1.0
 READ_TIMEOUT = 2.0
 MAX_RESPONSE_BYTES = 64_000
 BREAKER_FAILURES = 5
 BREAKER_COOLDOWN = 10.0
-
-
-class IdentityNotMatched(NotFound):
-    code = "identity_not_matched"
 
 
 class IssuerClient:

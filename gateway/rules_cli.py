@@ -13,9 +13,10 @@ from pathlib import Path
 
 import click
 
-from standard import jsonin
+from toolkit import jsonin
 from gateway.rulesets import read_json_file
-from standard import certlogic, dccrules
+from adapters.eu_dcc import certlogic
+from adapters.eu_dcc import rules as dccrules
 from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
 
 MAX_LINE_BYTES = 1_000_000

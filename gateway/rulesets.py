@@ -5,14 +5,15 @@ DE``, ``POST /v1/admin/dcc-rules``) and the value sets the rules read (``healthc
 value-sets``, ``POST /v1/admin/dcc-value-sets``).  Importing a country replaces its whole rule
 set, as the EU gateway publishes a country's rules as one list.  The file is the trust list's
 ``dcc_rules`` section as is (standard/trustlist.py), so offline verifiers get the same rules.
-Parsing is pure (standard/dccrules.py); this class is the only part that touches disk.
+Parsing is pure (adapters/eu_dcc/rules.py); this class is the only part that touches disk.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from standard import dccrules, filelock
+from adapters.eu_dcc import rules as dccrules
+from toolkit import filelock
 from standard.errors import BadRequest, NotFound
 
 MAX_COUNTRIES = 60

@@ -18,18 +18,19 @@ from gateway import anchors, batch, foreign_revocations, rulesets
 from standard import idcard
 from gateway import metrics
 from gateway import trustseq
-from standard import filelock
+from toolkit import filelock
 from issuers import printing
 import standard
-from adapters import transcoding
+from issuers import transcoding
 from adapters import revocation_lists
 from standard import trustlist
 from store.audit import AuditLog
-from standard.settings import ONLINE_FORMAT, Settings, load_settings
+from config.settings import ONLINE_FORMAT, Settings, load_settings
 from gateway.credentials import Credentials, Principal
 from standard.errors import (BadRequest, CodeRevoked, CodeUnknown, HealthCodeError, NotFound, RateLimited,
                              TranscodeRefused, UnknownRegion, UpstreamUnavailable)
-from gateway.issuer_client import IdentityNotMatched, IssuerClient
+from gateway.issuer_client import IssuerClient
+from standard.errors import IdentityNotMatched
 from gateway.limits import MinuteCounter
 from standard.errors import undecodable_codes
 from issuers import Issuer, IssuedCode, Person

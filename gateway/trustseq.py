@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from standard import filelock
+from toolkit import filelock
 
 
 def next_seq(path: Path, now: int) -> int:

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from standard import filelock, jose
+from toolkit import filelock
+from standard import jose
 
 NATIONAL = "national"
 

@@ -35,6 +35,9 @@ KINDS = ("dynamic", "offline")
 # the trust list, never longer: a phone code ages out in minutes so a screenshot is useless, and
 # a printed code lasts at most the 7 days Sichuan's offline code did.
 MAX_LIFETIME = {"dynamic": 300, "offline": 7 * 86400}
+ONLINE_FORMAT = "online"        # the format name of online codes (§4.4; adapters/online.py)
+MAX_PAYLOAD_CHARS = 12_000      # one QR text a verifier accepts (§4; a 4-chunk SMART card is ~5 000)
+MAX_IMAGE_BYTES = 4_000_000     # one PNG/JPEG of a QR code a verifier accepts (§4)
 
 
 @lru_cache(maxsize=None)

@@ -48,6 +48,12 @@ class NotFound(HealthCodeError):
     http_status = 404
 
 
+class IdentityNotMatched(NotFound):
+    """No resident matches this ID number (and name): an unknown person and a wrong name look
+    the same."""
+    code = "identity_not_matched"
+
+
 class RateLimited(HealthCodeError):
     code = "rate_limited"
     http_status = 429
@@ -217,7 +223,7 @@ class CodeUnknown(CodeError):
 
 class CertLogicInvalid(BadRequest):
     """A CertLogic expression the specification does not allow, or a type mismatch found while
-    evaluating it (standard/certlogic.py).  A business rule that raises this has failed."""
+    evaluating it (adapters/eu_dcc/certlogic.py).  A business rule that raises this has failed."""
 
     code = "certlogic_invalid"
 

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 
 from standard import MAX_LIFETIME, jose
-from standard.settings import ONLINE_FORMAT
+from standard import ONLINE_FORMAT
 from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
 
 TYP = "hc-trust-list+jwt"

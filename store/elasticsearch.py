@@ -69,7 +69,7 @@ from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
-from store import Dependent, IssuedRecord, Resident, ScanEvent, Store
+from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 log = logging.getLogger(__name__)
 

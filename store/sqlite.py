@@ -11,7 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from store import Dependent, IssuedRecord, Resident, ScanEvent, Store
+from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
                 "audit": "audit_log", "dependents": "dependents", "revoked": "revoked_codes", "online": "online_codes"}

@@ -52,7 +52,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def settings(data_dir):
-    from standard.settings import load_settings
+    from config.settings import load_settings
     return load_settings(data_dir=data_dir)
 
 

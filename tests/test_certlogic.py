@@ -1,4 +1,4 @@
-"""CertLogic evaluator (standard/certlogic.py) against the specification's own test suite, the
+"""CertLogic evaluator (adapters/eu_dcc/certlogic.py) against the specification's own test suite, the
 six countries' EU business rules with their tests, and hostile expressions."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import vectors_dir
-from standard import certlogic
+from adapters.eu_dcc import certlogic
 from standard.errors import CertLogicInvalid, CertLogicLimit
 
 SUITE = vectors_dir() / "certlogic" / "testSuite"

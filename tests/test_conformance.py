@@ -21,7 +21,7 @@ import adapters
 import standard
 from standard import jose, trustlist
 from standard.errors import ConfigInvalid, HealthCodeError
-from standard.settings import load_settings
+from config.settings import load_settings
 from adapters.verifier import Verifier
 from conftest import ROOT, LiveServer
 from test_issue_verify import PEOPLE, error_code, issue

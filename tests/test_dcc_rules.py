@@ -15,7 +15,7 @@ from test_dcc import DAY, NOW, dcc_test, dcc_vaccination, issue, signer
 from test_pages_browser import browser  # noqa: F401 — the real Chromium fixture
 from adapters.verifier import Verifier
 from gateway.rulesets import RuleFile
-from standard import dccrules
+from adapters.eu_dcc import rules as dccrules
 from standard.errors import RuleSetInvalid
 from standard.trustlist import TrustList
 
@@ -352,7 +352,7 @@ def test_checkpoint_page_names_the_failed_rule(world, browser):
 def test_transcoded_code_does_not_outlive_the_rules_green(tmp_path, clock):
     """A PCR test green under Germany's rules (72 h) → a Guangdong code that ends with it."""
     from gateway.service import Service
-    from standard.settings import load_settings
+    from config.settings import load_settings
     config = tmp_path / "regions.toml"
     config.write_text((ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
                       .replace('country_of_arrival = "CN"', 'country_of_arrival = "DE"'), encoding="utf-8")

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from conftest import BIN, vectors_dir
-from adapters import dcc_schema, eu_dcc
+from adapters import eu_dcc
+from adapters.eu_dcc import schema as dcc_schema
 from adapters.verifier import Verifier
 from standard.trustlist import TrustList
 

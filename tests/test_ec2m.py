@@ -1,4 +1,4 @@
-"""EU DCC signers on the binary curve c2tnb191v1 (adapters/ec2m.py): the reference verifier
+"""EU DCC signers on the binary curve c2tnb191v1 (adapters/eu_dcc/ec2m.py): the reference verifier
 checks ES256 with SHA256withECDSA on such keys, so the gateway must too.  ``cryptography``
 cannot make these keys, so the test builds one itself — a private scalar, its point, a
 certificate whose SubjectPublicKeyInfo carries it — signs the COSE with the module's test
@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import BIN
-from adapters import ec2m, eu_dcc
+from adapters import eu_dcc
+from adapters.eu_dcc import ec2m
 from adapters.verifier import Verifier
 from standard.trustlist import TrustList
 

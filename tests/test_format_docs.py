@@ -1,4 +1,4 @@
-"""docs/formats/<format>.md are generated from the format tables (adapters/formatdoc.py), and
+"""docs/formats/<format>.md are generated from the format tables (tools/formatdoc.py), and
 these tests keep them so: a page must be exactly what the generator makes of the page's own
 example — only the example's key and signature may differ from run to run — and that example
 must verify with the key printed beside it, so a reader can trust it to build a verifier."""
@@ -11,10 +11,10 @@ import sys
 import pytest
 
 import adapters
-from adapters import formatdoc
+from tools import formatdoc
 from adapters.verifier import Verifier
 from conftest import ROOT
-from standard.settings import load_settings
+from config.settings import load_settings
 from standard.trustlist import TrustList
 
 REGIONS = load_settings().regions
@@ -30,7 +30,7 @@ def test_every_listed_format_has_a_page():
     assert set(FORMATS) == {r.format for r in REGIONS} | {"national"}
     for name in FORMATS:
         assert (ROOT / "docs" / "formats" / f"{name}.md").is_file(), \
-            "run python -m adapters.formatdoc --write"
+            "run python -m tools.formatdoc --write"
 
 
 def test_the_standard_links_every_page():
@@ -47,7 +47,7 @@ def test_committed_page_is_what_the_generator_makes(name):
     example = formatdoc.parse_example(page)
     fmt = adapters.get(name)
     regenerated = formatdoc.render_page(fmt, REGIONS, example, formatdoc.format_summary(name))
-    assert page == regenerated, f"docs/formats/{name}.md is stale: run python -m adapters.formatdoc --write"
+    assert page == regenerated, f"docs/formats/{name}.md is stale: run python -m tools.formatdoc --write"
     assert formatdoc.example_is_current(fmt, REGIONS, example), "the example no longer matches the table"
 
 
@@ -102,7 +102,7 @@ def test_check_names_a_stale_page(tmp_path):
     page = directory / "yuekang.md"
     page.write_text(page.read_text(encoding="utf-8").replace('`"huangma"`', '`"huang"`'), encoding="utf-8")
     assert formatdoc.stale_pages(REGIONS, directory) == ["yuekang.md"]
-    run = subprocess.run([sys.executable, "-m", "adapters.formatdoc", "--check", "--dir", str(directory)],
+    run = subprocess.run([sys.executable, "-m", "tools.formatdoc", "--check", "--dir", str(directory)],
                          cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 1
     assert "yuekang.md" in run.stderr and "national.md" not in run.stderr
@@ -148,19 +148,20 @@ def test_meanings_come_from_section_3_of_the_standard():
     assert {*rows} >= set(adapters.get("national").fields)
 
 
-# --- online codes: a URL in the QR, a signed answer behind it (adapters/onlinedoc.py) -----------
+# --- online codes: a URL in the QR, a signed answer behind it (tools/formatdoc/online.py) -----------
 def test_online_page_is_generated_current_and_linked():
     assert "online" in formatdoc.generated_formats(REGIONS)
     assert any(r.online_url for r in REGIONS), "a configured region offers online codes"
     directory = ROOT / "docs" / "formats"
     assert formatdoc.current_page("online", REGIONS, directory) is not None, \
-        "docs/formats/online.md is stale: run python -m adapters.formatdoc --write"
+        "docs/formats/online.md is stale: run python -m tools.formatdoc --write"
     section = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8").split("### 4.3", 1)[1]
     assert "(formats/online.md)" in section.split("\n## ", 1)[0]
 
 
 def test_online_page_states_what_a_reader_needs_and_its_example_verifies():
-    from adapters import onlinedoc, status_client
+    from adapters import status_client
+    from tools.formatdoc import online as onlinedoc
     fmt = adapters.get("online")
     page = committed_page("online")
     assert f"`<status_url>{fmt.path}<region>/<code id>`" in page and f"`{fmt.answer.typ}`" in page

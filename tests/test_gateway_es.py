@@ -44,7 +44,7 @@ def test_gateway_serves_from_elasticsearch(es_env, tmp_path, monkeypatch):
     finally:
         server.stop()
     assert not list(data.glob("*.sqlite3*")), "the SQLite backend was used"
-    from standard.settings import load_settings
+    from config.settings import load_settings
     store = open_store(load_settings(data_dir=data), es_env)
     try:
         assert isinstance(store, ElasticsearchStore)
@@ -57,6 +57,6 @@ def test_gateway_serves_from_elasticsearch(es_env, tmp_path, monkeypatch):
 
 
 def test_unknown_backend_is_refused(tmp_path):
-    from standard.settings import load_settings
+    from config.settings import load_settings
     with pytest.raises(ValueError, match="HEALTHCODE_STORE"):
         open_store(load_settings(data_dir=tmp_path), {"HEALTHCODE_STORE": "mongodb"})

@@ -69,7 +69,7 @@ def test_purge_on_a_fake_clock(service, clock):
 
 
 def test_retention_window_is_configurable(settings, clock, monkeypatch):
-    from standard.settings import load_settings
+    from config.settings import load_settings
     from gateway.service import Service
     monkeypatch.setenv("HEALTHCODE_RETENTION_DAYS", "7")
     svc = Service(load_settings(data_dir=settings.data_dir), clock=clock)

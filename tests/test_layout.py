@@ -1,8 +1,10 @@
-"""The design card's layout, and imports that run one way.
+"""The design card's layout, imports that run one way, and no import cycle anywhere.
 
-gateway → issuers, adapters → standard, store.  Issuers and adapters are siblings (the gateway
-wires them together); the shared core imports nothing above it.  Every ``import`` statement
-counts, including those inside functions, so a lazy import cannot hide a back-edge.
+standard ← toolkit, config ← store ← adapters ← issuers ← gateway; ``tools/`` (documentation
+generators, not installed) may read everything but the gateway.  Issuers and adapters are
+siblings (the gateway wires them together); the national standard imports nothing above it.
+Every ``import`` statement counts, relative ones and those inside functions included, so a lazy
+import cannot hide a back-edge or a cycle.
 """
 from __future__ import annotations
 
@@ -14,31 +16,54 @@ import pytest
 
 from conftest import ROOT
 
-PACKAGES = ("standard", "store", "adapters", "issuers", "gateway")
+PACKAGES = ("standard", "toolkit", "config", "store", "adapters", "issuers", "gateway")
+CHECKED = (*PACKAGES, "tools")
 ALLOWED = {
     "standard": {"standard"},
-    "store": {"store", "standard"},
-    "adapters": {"adapters", "standard"},
-    "issuers": {"issuers", "standard", "store"},
+    "toolkit": {"toolkit", "standard"},
+    "config": {"config", "standard"},
+    "store": {"store", "standard", "toolkit"},
+    "adapters": {"adapters", "standard", "toolkit"},
+    "issuers": {"issuers", "standard", "toolkit", "store"},
     "gateway": set(PACKAGES),
+    "tools": {"tools", "standard", "toolkit", "config", "adapters", "issuers"},
 }
+
+
+def module_name(path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts) if path.is_relative_to(ROOT) else [path.stem]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path, known: set[str] | None = None) -> set[tuple[str, int]]:
+    """(dotted module, line) of every project import in one file, relative imports resolved; for
+    ``from X import y`` the module ``X.y`` when that is a module of ours, else ``X``."""
+    here = module_name(path)
+    package = here if path.name == "__init__.py" else here.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[:len(anchor) - (node.level - 1)]
+                base = ".".join([*anchor, base] if base else anchor)
+            targets = [f"{base}.{alias.name}" if known is not None and f"{base}.{alias.name}" in known else base
+                       for alias in node.names]
+        else:
+            continue
+        found |= {(t, node.lineno) for t in targets if t.split(".")[0] in CHECKED}
+    return found
 
 
 def project_imports(path) -> set[tuple[str, int]]:
     """(top-level project package, line) of every import in one file."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [node.module]
-        else:
-            continue
-        found |= {(name.split(".")[0], node.lineno) for name in names if name.split(".")[0] in PACKAGES}
-    return found
+    return {(target.split(".")[0], line) for target, line in imported_modules(path)}
 
 
-@pytest.mark.parametrize("package", PACKAGES)
+@pytest.mark.parametrize("package", CHECKED)
 def test_imports_run_one_way(package):
     files = sorted((ROOT / package).rglob("*.py"))
     assert files, f"{package}/ has no modules"
@@ -46,6 +71,56 @@ def test_imports_run_one_way(package):
                   for path in files for target, line in project_imports(path)
                   if target not in ALLOWED[package]]
     assert not back_edges, "imports that run back up:\n" + "\n".join(back_edges)
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = {module_name(p): p for package in CHECKED for p in (ROOT / package).rglob("*.py")}
+    known = set(files)
+    return {name: {t for t, _ in imported_modules(path, known) if t in known and t != name}
+            for name, path in files.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules (first == last), or None."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node):
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle_anywhere():
+    """Module by module, packages' insides included: a module names what it imports, and
+    nothing it imports leads back to it."""
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " → ".join(cycle)
+
+
+def test_the_cycle_finder_sees_a_cycle_and_relative_imports(tmp_path, monkeypatch):
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+    package = ROOT / "adapters" / "eu_dcc"
+    relative = tmp_path / "mod.py"
+    relative.write_text("from . import decode\nfrom .signers import kid_of\nfrom .. import qr\n")
+    monkeypatch.setattr("test_layout.module_name", lambda path: "adapters.eu_dcc.mod")
+    known = {"adapters.eu_dcc.decode", "adapters.qr", "adapters.eu_dcc.signers"}
+    assert {t for t, _ in imported_modules(relative, known)} == {
+        "adapters.eu_dcc.decode", "adapters.eu_dcc.signers", "adapters.qr"}
+    assert package.is_dir()
 
 
 def test_the_checker_sees_a_back_edge(tmp_path):
@@ -64,6 +139,7 @@ def test_top_level_layout_of_the_design_card():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["scripts"]["healthcode"] == "gateway.cli:main"
     assert set(project["tool"]["setuptools"]["packages"]["find"]["include"]) == {f"{p}*" for p in PACKAGES}
+    assert not (ROOT / "tools" / "__init__.py").read_text().count("gateway"), "tools/ is not installed"
     declared = " ".join(project["project"]["dependencies"]).lower()
     for required in ("flask", "qrcode", "pyjwt", "elasticsearch", "requests"):
         assert required in declared, required

@@ -449,7 +449,7 @@ def test_answers_are_cached_for_seconds_in_a_bounded_cache(relayed, relay):
 
 def test_online_url_must_be_a_plain_http_origin(tmp_path, monkeypatch):
     from standard.errors import ConfigInvalid
-    from standard.settings import load_settings
+    from config.settings import load_settings
     monkeypatch.setenv("HEALTHCODE_ONLINE_URL", "http://user:pw@example.org/?x=1")
     with pytest.raises(ConfigInvalid):
         load_settings(data_dir=tmp_path)

@@ -14,11 +14,11 @@ import base45
 import pytest
 import requests
 
-from adapters.b45 import b45decode
+from adapters.eu_dcc.b45 import b45decode
 from gateway.batch import PARALLEL_MIN_ITEMS, Job
 from gateway.service import Service
 from issuers import make_person
-from standard.settings import load_settings
+from config.settings import load_settings
 from store import ScanEvent
 from store.revocations import RECHECK_SECONDS, RevocationSet
 from store.scanqueue import ScanWriter

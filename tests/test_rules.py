@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from standard import rules
-from standard.settings import load_settings
+from config.settings import load_settings
 from standard.errors import BadRequest
 from standard import parse_rfc3339
 

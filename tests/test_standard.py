@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 import standard
-from standard.settings import load_settings
+from config.settings import load_settings
 from standard.errors import SchemaInvalid
 
 GOOD = {"ver": "1.0", "region": "440000", "sub": "abcdefghijklmnopqrstuvwx", "jti": "AbCdEfGh12345678",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from standard import dccrules
+from adapters.eu_dcc import rules as dccrules
 from adapters import foreign_rules
 
 EVENT_REASONS = {"v": "vaccinated", "t": "negative_test", "r": "recovered"}

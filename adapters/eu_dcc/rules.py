@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from standard import certlogic, parse_rfc3339
+from standard import parse_rfc3339
+from adapters.eu_dcc import certlogic
 from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid
 
 RULE_TYPES = ("Acceptance", "Invalidation")

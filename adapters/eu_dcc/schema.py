@@ -1,5 +1,5 @@
 """EU DCC payload schema by version: check a certificate against the eHealth Network schema of the
-version it declares in ``ver`` (the release files ship in ``adapters/eu_dcc_schemas/<ver>/``,
+version it declares in ``ver`` (the release files ship in ``adapters/eu_dcc/schemas/<ver>/``,
 Apache-2.0, unchanged), read the way real verifier apps read it.
 
 Why not simply the newest schema: 1.3 allows one entry per certificate (``maxItems 1``) and 80
@@ -42,7 +42,7 @@ import fastjsonschema
 
 from standard.errors import SchemaInvalid
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "eu_dcc_schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 SCHEMA_FILE = "combined-schema.json"
 ENTRY_TYPES = ("v", "t", "r")
 DROPPED_KEYWORDS = ("format", "maxLength")

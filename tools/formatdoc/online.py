@@ -2,7 +2,7 @@
 
 An online code's QR is a URL, so the page says how to read it, whom to ask and what the answers
 mean; its signed part — the status answer — is a claim table like any format's, rendered by
-:mod:`adapters.formatdoc`'s sections, with a worked example (a signed answer and its key) that
+:mod:`tools.formatdoc`'s sections, with a worked example (a signed answer and its key) that
 ``tests/test_format_docs.py`` checks as it checks every page.  Pure functions of the format,
 ``config/regions.toml``, the standard and the client's defaults.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from adapters import formatdoc as doc
+from tools.formatdoc import sections as doc
 from adapters import online, status_client
 import standard
 from standard import jose

@@ -12,15 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from standard import KINDS, MAX_LIFETIME, PROJECT_ROOT
+from standard import KINDS, MAX_LIFETIME, ONLINE_FORMAT, PROJECT_ROOT
+from standard import MAX_IMAGE_BYTES, MAX_PAYLOAD_CHARS  # noqa: F401 — the standard's limits, read with the config's
 from standard.errors import ConfigInvalid, UnknownRegion
 from standard.jose import NATIONAL_ALGORITHMS
-ONLINE_FORMAT = "online"        # the adapter of online codes (adapters/online.py)
+
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "regions.toml"
 
 # Constant-size limits on everything a stranger can send us.
-MAX_PAYLOAD_CHARS = 12_000      # one QR text (a 4-chunk SMART card is ~5 000)
-MAX_IMAGE_BYTES = 4_000_000     # one PNG/JPEG of a QR code
 MAX_BATCH_ITEMS = 500
 MAX_REQUEST_BYTES = 8_000_000
 

@@ -1,0 +1,76 @@
+"""The EU DCC adapter: decode, signer, certificate and revocation stages in order, then the colour
+from the imported EU business rules or the deployment's own rules."""
+from __future__ import annotations
+
+import base64
+
+
+import standard
+from standard.errors import CwtInvalid, HealthCodeError
+from adapters import foreign_rules, revocation_lists
+from adapters.eu_dcc import business_rules
+from adapters.base import Verified, check_validity
+from adapters.foreign_rules import DEFAULT_VERDICT_TTL
+from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, read_cwt, to_claims, transliterated_name, validate_dcc
+from adapters.eu_dcc.decode import ENTRY_NAMES, NAME, base45_decode, cose_sign1, decompress, looks_like_dcc, unprefix
+from adapters.eu_dcc.signers import signers_by_kid, verify_signature
+
+# === the adapter ==================================================================================
+class DccAdapter:
+    """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds),
+    ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
+
+    name = NAME
+
+    def __init__(self, options: dict | None = None):
+        options = dict(options or {})
+        self.rules = dict(options.get("rules") or {})
+        self.ttl = int(options.get("verdict_ttl") or DEFAULT_VERDICT_TTL)
+        self.country_of_arrival = options.get("country_of_arrival")
+
+    def detect(self, text: str) -> bool:
+        return looks_like_dcc(text)
+
+    code_id_for = staticmethod(code_id_for)
+
+    def verify(self, text: str, trust, now: int) -> Verified:
+        try:
+            return self._verify(text, trust, now)
+        except HealthCodeError:
+            raise
+        except Exception as exc:        # noqa: BLE001 — a decoder bug must read as "malformed"
+            raise CwtInvalid(f"EU DCC could not be decoded ({exc.__class__.__name__})") from None
+
+    def _verify(self, text: str, trust, now: int) -> Verified:
+        cose = cose_sign1(decompress(base45_decode(unprefix(text))))
+        cert = verify_signature(cose, trust.anchor_index("x509", signers_by_kid))   # before decoding content
+        cwt = read_cwt(cose.payload)
+        check_validity(cwt.iat, cwt.exp, now)
+        check_certificate_validity(cert, now)
+        kind = validate_dcc(cwt.dcc)
+        check_key_usage(cert, kind)
+        revocation_lists.refuse_revoked_dcc(trust, cert.kid, cwt.iss, [e.get("ci") for e in cwt.dcc[kind]],
+                                            cose.signature, cose.alg)
+        entry = primary_entry(cwt.dcc, kind)
+        events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
+        decided = business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, country(cwt, entry),
+                                            cwt.iat, cwt.exp, events, now, self.rules)
+        status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
+        claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
+        extra = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
+                 "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
+        if cwt.exp is not None:
+            extra["certificate_expires_at"] = standard.rfc3339(cwt.exp)
+        if decided:
+            extra["business_rules"] = decided[3]
+        if kind == "v":
+            extra["dose"] = f"{entry['dn']}/{entry['sd']}"
+        extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra)
+
+
+def make(options: dict | None = None) -> DccAdapter:
+    return DccAdapter(options)
+
+
+ADAPTER = make({})

@@ -1,0 +1,87 @@
+"""The SMART Health Card adapter: numeric, card, signature and FHIR stages in order, then the colour."""
+from __future__ import annotations
+
+
+import standard
+from standard.errors import HealthCodeError, Malformed, UnknownKey
+from adapters import foreign_rules
+from adapters import revocation_lists
+from adapters.base import Verified, check_validity
+from adapters.foreign_rules import DEFAULT_VERDICT_TTL
+from adapters.shc.card import credentials, detect, keys_by_thumbprint, parse_card_jws, read_payload, verify_signature
+from adapters.shc.fhir import events_from_bundle, holder, to_claims
+from adapters.shc.numeric import DEFAULT_REGION, NAME, SINGLE_DOSE_CVX
+
+# === the adapter ===================================================================================
+class ShcAdapter:
+    """Options (``[format.shc]``): ``rules`` (foreign_rules), ``region_by_issuer`` {iss: "XX"},
+    ``default_region`` ("US"), ``verdict_ttl`` (seconds), ``single_dose_cvx`` (["212"])."""
+
+    name = NAME
+
+    def __init__(self, options: dict | None = None):
+        options = dict(options or {})
+        self.rules = dict(options.get("rules") or {})
+        self.region_by_issuer = dict(options.get("region_by_issuer") or {})
+        self.default_region = str(options.get("default_region") or DEFAULT_REGION)
+        self.ttl = int(options.get("verdict_ttl") or DEFAULT_VERDICT_TTL)
+        self.single_dose_cvx = frozenset(str(c) for c in options.get("single_dose_cvx", SINGLE_DOSE_CVX))
+
+    def detect(self, text: str) -> bool:
+        return detect(text)
+
+    def verify(self, text: str, trust, now: int) -> Verified:
+        try:
+            tokens = credentials(text)
+            keys = trust.anchor_index("jwk", keys_by_thumbprint)
+            results = []
+            for number, token in enumerate(tokens, 1):
+                try:
+                    results.append(self.verify_credential(token, keys, now, trust))
+                except HealthCodeError as exc:
+                    if len(tokens) == 1:
+                        raise
+                    raise exc.__class__(f"credential {number} of {len(tokens)}: {exc.message}",
+                                        code=exc.code) from None
+        except HealthCodeError:
+            raise
+        except Exception as exc:        # noqa: BLE001 — a decoder bug must read as "malformed"
+            raise Malformed(f"SMART Health Card could not be decoded ({exc.__class__.__name__})") from None
+        first = results[0]
+        if len(results) > 1:
+            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
+        return first
+
+    def verify_credential(self, token: str, keys: dict, now: int, trust=None) -> Verified:
+        parsed = parse_card_jws(token)
+        issuers = verify_signature(parsed, keys)            # before inflating anything
+        card = read_payload(parsed.payload)
+        if None not in issuers and card.iss not in issuers:
+            raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
+        check_validity(card.nbf, card.exp, now)
+        if trust is not None:
+            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
+        name, birth_date = holder(card.bundle)
+        facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
+        status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)
+        region = self.region_by_issuer.get(card.iss) or self.default_region
+        claims = standard.validate_claims(to_claims(token, card, name, birth_date, status, reasons,
+                                                    valid_until, now, region, self.ttl))
+        extra = {"issuer": card.iss, "card_types": [t.rsplit("#", 1)[-1] for t in card.types],
+                 "immunizations": facts.immunizations, "series_complete": facts.series_complete,
+                 "lab_results": facts.lab_results, "credentials": 1}
+        if facts.vaccine_codes:
+            extra["vaccine_cvx"] = list(facts.vaccine_codes)
+        if card.exp is not None:
+            extra["card_expires_at"] = standard.rfc3339(card.exp)
+        if card.rid:
+            extra["rid"] = card.rid
+        extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
+        return Verified(NAME, claims, kid=parsed.kid, extra=extra)
+
+
+def make(options: dict | None = None) -> ShcAdapter:
+    return ShcAdapter(options)
+
+
+ADAPTER = make({})

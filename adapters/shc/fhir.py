@@ -1,0 +1,130 @@
+"""Stage 3, the FHIR bundle: the holder, the immunization and test events, and the national claims
+a verdict carries."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+
+from adapters import foreign_rules
+from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
+from adapters.shc.card import Card
+from adapters.shc.numeric import COVID_CVX, COVID_LOINC, COVID_TYPE, CVX, FINAL_OBSERVATION, LOINC, MAX_CODINGS, MAX_NAME_CHARS, NEGATIVE_RESULTS, POSITIVE_RESULTS, SINGLE_DOSE_CVX, SNOMED
+
+# === FHIR → events ================================================================================
+def fhir_time(value) -> int | None:
+    """FHIR date / dateTime → epoch seconds (dates and naive times taken as UTC); None if unreadable."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        match = re.fullmatch(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", value, re.ASCII)
+        if match:
+            y, m, d = match.groups()
+            day = date(int(y), int(m or 1), int(d or 1))
+            return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return int(parsed.timestamp())
+    except (ValueError, OverflowError):
+        return None
+
+
+def _codings(concept) -> list[tuple[str, str]]:
+    codings = concept.get("coding") if isinstance(concept, dict) else None
+    if not isinstance(codings, list):
+        return []
+    return [(c.get("system"), c.get("code")) for c in codings[:MAX_CODINGS]
+            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
+
+
+def resources(bundle: dict) -> list[dict]:
+    return [e["resource"] for e in bundle.get("entry", [])
+            if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def holder(bundle: dict) -> tuple[str, str]:
+    """(``"given family"``, birthDate) of the first Patient; ``("", "")`` if there is none."""
+    for res in resources(bundle):
+        if res.get("resourceType") != "Patient":
+            continue
+        name = ""
+        names = res.get("name")
+        if isinstance(names, list) and names and isinstance(names[0], dict):
+            first = names[0]
+            given = first.get("given")
+            given = [g for g in given if isinstance(g, str)] if isinstance(given, list) else []
+            family = first.get("family") if isinstance(first.get("family"), str) else ""
+            name = " ".join([*given, family]).strip() or (first.get("text") if isinstance(first.get("text"), str) else "")
+        birth = res.get("birthDate") if isinstance(res.get("birthDate"), str) else ""
+        return " ".join(name.split())[:MAX_NAME_CHARS], birth[:20]
+    return "", ""
+
+
+@dataclass(frozen=True)
+class Facts:
+    events: tuple[Event, ...]
+    immunizations: int
+    series_complete: bool
+    lab_results: int
+    vaccine_codes: tuple[str, ...]
+
+
+def events_from_bundle(bundle: dict, card_types=(), single_dose_cvx=SINGLE_DOSE_CVX) -> Facts:
+    """Completed COVID-19 immunizations and final COVID-19 lab results → foreign_rules events.
+
+    An Immunization counts when its CVX code is a COVID-19 vaccine, or any code when the card is
+    typed ``#covid19``.  The series is complete from the 2nd counted dose on, or at a dose of a
+    single-dose vaccine (CVX 212).  An Observation counts when it is final, has a LOINC SARS-CoV-2
+    test code (or the card is typed ``#covid19``) and a SNOMED negative/positive result.
+    Resources without a readable date are ignored (they never make anyone green)."""
+    covid_card = COVID_TYPE in card_types
+    doses: list[tuple[int, bool, str | None]] = []
+    tests: list[Event] = []
+    for res in resources(bundle):
+        kind = res.get("resourceType")
+        if kind == "Immunization" and res.get("status") == "completed":
+            codes = _codings(res.get("vaccineCode"))
+            cvx = [code for system, code in codes if system == CVX]
+            if not (covid_card or COVID_CVX.intersection(cvx)):
+                continue
+            at = fhir_time(res.get("occurrenceDateTime"))
+            if at is not None:
+                doses.append((at, bool(set(single_dose_cvx).intersection(cvx)), cvx[0] if cvx else None))
+        elif kind == "Observation" and res.get("status") in FINAL_OBSERVATION:
+            loinc = {code for system, code in _codings(res.get("code")) if system == LOINC}
+            if not (covid_card or COVID_LOINC.intersection(loinc)):
+                continue
+            results = {code for system, code in _codings(res.get("valueCodeableConcept")) if system == SNOMED}
+            result = ("positive" if POSITIVE_RESULTS & results else
+                      "negative" if NEGATIVE_RESULTS & results else None)
+            at = fhir_time(res.get("effectiveDateTime"))
+            if result and at is not None:
+                tests.append(Event("test", at, result=result))
+    doses.sort(key=lambda d: d[0])
+    vaccinations, complete = [], False
+    for number, (at, single, _) in enumerate(doses, 1):
+        complete = complete or single or number >= 2
+        vaccinations.append(Event("vaccination", at, complete=complete))
+    codes = tuple(dict.fromkeys(code for _, _, code in doses if code))
+    return Facts(tuple(vaccinations + tests), len(doses), complete, len(tests), codes)
+
+
+# === national claims ========================================================================
+def subject_id(iss: str, name: str, birth_date: str) -> str:
+    return foreign_rules.digest_id(f"shc:{iss}|{name}|{birth_date}", 24)
+
+
+def code_id(token: str) -> str:
+    return foreign_rules.digest_id(token, 22)
+
+
+def to_claims(token: str, card: Card, name: str, birth_date: str, status: str, reasons: list,
+              valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    return foreign_rules.national_claims(
+        region=region, sub=subject_id(card.iss, name, birth_date), jti=code_id(token),
+        issued=card.nbf, expires=card.exp, valid_until=valid_until, status=status,
+        reasons=reasons, name=name, now=now, ttl=ttl)
+
+

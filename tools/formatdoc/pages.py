@@ -1,0 +1,125 @@
+"""Pages on disk: the worked example made once and read back, stale and orphan pages, writing."""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import adapters
+from standard import jose
+from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
+
+# --- the example: made once, then read back from the page ------------------------------------
+def make_example(fmt, regions) -> Example:
+    """A fresh key of the format's first registered algorithm, and the example code it signs."""
+    region = example_region(fmt.name, regions)
+    alg = example_alg(fmt.name, regions)
+    key = jose.generate_private_key(alg)
+    jwk = jose.public_jwk(key)
+    jwk = {**jwk, "kid": jose.short_kid(jwk), "alg": alg}
+    text = fmt.encode(example_claims(region.code), _Signer(alg, jwk["kid"], key))
+    return Example(text, jwk)
+
+
+_BLOCK = r"### {title}\n.*?```{lang}\n(.*?)\n```"
+
+
+def parse_example(page: str, title: str = "QR text") -> Example:
+    """The example a page carries (its signed text under ``title``, and its key); ValueError
+    if it has none."""
+    text = re.search(_BLOCK.format(title=re.escape(title), lang="text"), page, re.S)
+    key = re.search(_BLOCK.format(title="Example key", lang="json"), page, re.S)
+    if not text or not key:
+        raise ValueError("page has no worked example")
+    try:
+        return Example(text.group(1).strip(), json.loads(key.group(1)))
+    except ValueError:
+        raise ValueError("the example key is not JSON") from None
+
+
+def example_is_current(fmt, regions, example: Example) -> bool:
+    """Does the example still say what the table says — the header and payload this format
+    writes today for the example claims — and does its signature verify under its key?"""
+    try:
+        region = example_region(fmt.name, regions)
+        if not fmt.detect(example.qr_text) or example.alg != example_alg(fmt.name, regions):
+            return False
+        parsed = jose.parse(example.qr_text[len(fmt.prefix):])
+        key = jose.public_key_from_jwk(example.jwk)
+        jose.check_signature(parsed, key, {example.alg})
+        return (parsed.header == expected_header(fmt, example)
+                and jose.json_payload(parsed) == fmt.to_native(example_claims(region.code)))
+    except Exception:       # noqa: BLE001 — anything unreadable is simply not current
+        return False
+
+
+# --- pages on disk ---------------------------------------------------------------------------
+def format_summary(name: str) -> str:
+    """The format module's docstring: its own one-line description of the format."""
+    return importlib.import_module(f"adapters.{name}").__doc__ or ""
+
+
+def page_path(directory: Path, name: str) -> Path:
+    return Path(directory) / f"{name}.md"
+
+
+def current_page(name: str, regions, directory: Path) -> str | None:
+    """The committed page of ``name`` if it is exactly what the generator makes of its own
+    example, else None."""
+    path = page_path(directory, name)
+    if not path.is_file():
+        return None
+    page = path.read_text(encoding="utf-8")
+    fmt = adapters.get(name)
+    table, render, title = page_kind(fmt)
+    try:
+        example = parse_example(page, title)
+    except ValueError:
+        return None
+    if not example_is_current(table, regions, example):
+        return None
+    return page if render(fmt, regions, example, format_summary(name)) == page else None
+
+
+def page_kind(fmt):
+    """(the signed table, the page renderer, the example's title) of a format: an online
+    format's signed part is its status answer, and its page says how to ask for one."""
+    if hasattr(fmt, "answer"):
+        from tools.formatdoc import online as onlinedoc
+        return fmt.answer, onlinedoc.render_online_page, onlinedoc.EXAMPLE_TITLE
+    return fmt, render_page, "QR text"
+
+
+def orphan_pages(regions, directory: Path) -> list[Path]:
+    """Generated pages of formats no configured region uses any more."""
+    wanted = {page_path(directory, n).name for n in generated_formats(regions)}
+    return sorted(p for p in Path(directory).glob("*.md")
+                  if p.name not in wanted and p.read_text(encoding="utf-8").startswith(MARKER))
+
+
+def stale_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+    """File names of pages that are missing, differ from their regeneration, or are orphans."""
+    stale = [page_path(directory, n).name for n in generated_formats(regions)
+             if current_page(n, regions, directory) is None]
+    return stale + [p.name for p in orphan_pages(regions, directory)]
+
+
+def write_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+    """Rewrite stale pages with a fresh example and remove orphans; a current page is left as
+    it is, so regenerating does not churn keys and signatures in git.  Returns what it did."""
+    done = []
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for name in generated_formats(regions):
+        if current_page(name, regions, directory) is not None:
+            continue
+        fmt = adapters.get(name)
+        table, render, _ = page_kind(fmt)
+        page = render(fmt, regions, make_example(table, regions), format_summary(name))
+        page_path(directory, name).write_text(page, encoding="utf-8")
+        done.append(f"wrote {page_path(directory, name)}")
+    for orphan in orphan_pages(regions, directory):
+        orphan.unlink()
+        done.append(f"removed {orphan} (no configured region uses its format)")
+    return done
+
