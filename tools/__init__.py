@@ -1,2 +1,2 @@
-"""Developer tools, not part of the installed gateway: the generator of ``docs/formats/*.md``
+"""Developer tools, never installed with the product: the generator of ``docs/formats/*.md``
 (``python -m tools.formatdoc --write``)."""
