@@ -137,7 +137,7 @@ ADAPTER = OnlineFormat(name="online", answer=ANSWER)
 
 def make(options: dict) -> OnlineFormat:
     """``[format.online]``: ``connect_timeout``, ``read_timeout`` (s), ``retries``,
-    ``cache_seconds``, ``cache_entries``; the composition root adds ``local`` (answers for the
+    ``cache_seconds``, ``cache_entries``; the verification service adds ``local`` (answers for the
     regions it issues itself, without HTTP to itself)."""
     if not options:
         return ADAPTER

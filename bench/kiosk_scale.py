@@ -3,13 +3,13 @@
     .venv/bin/python -m bench.kiosk_scale                  # 1 000 000 residents (make bench)
     .venv/bin/python -m bench.kiosk_scale --residents 10000000
 
-Residents are status records exactly as the issuer stores them (``Service.issue`` →
+Residents are status records exactly as the issuer stores them (``IssuingService.issue`` →
 ``Store.upsert_resident``): the subject id is the HMAC pseudonym of a synthetic but valid ID
 number, the name a keyed digest, the name and ID number AES-GCM-sealed to the subject — made
 with the data directory's own secrets, so a lookup opens them as it opens any real record.  They
 are loaded in transactions of 50 000 rows on a bulk connection.  Then ``--lookups`` kiosk
 lookups of residents drawn at random go through the whole in-process path
-(``Service.lookup``: per-credential limits, the region's issuer re-signs the code, the
+(``PeopleService.lookup``: per-credential limits, the region's issuer re-signs the code, the
 verifier checks it, the audit entry); p50/p99 are reported against the 10 ms goal.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@ An :class:`Issuer` knows one region: its rules, its signing key and its native f
 only masked personal data and a pseudonymous subject id; the plain ID number never leaves here.
 
 Issuers do not import the format adapters (they are siblings on the shared core): the
-composition root hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
+issuing service (gateway/services/issuing.py) hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
 signer)`` and ``name``.  The rest of the issuing side lives beside this module: signing keys
 (:mod:`.keys`), pseudonyms (:mod:`.pseudonym`), personal data sealed at rest (:mod:`.seal`),
 printed offline cards (:mod:`.printing`), re-deciding a colour for another region
