@@ -613,6 +613,8 @@ def seed_demo():
 
 from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
 main.add_command(_rules)
+from gateway.codes_cli import codes as _codes  # noqa: E402 — `healthcode codes …` too
+main.add_command(_codes)
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -8,6 +8,8 @@ from flask import Blueprint, jsonify
 from adapters import qr
 from gateway.common import code_format, issued_json, json_body, person_from, principal, service
 from gateway.people import refusal_audited
+from gateway.status import CODE_ID
+from standard.errors import NotFound
 
 bp = Blueprint("issue", __name__)
 
@@ -57,6 +59,30 @@ def revoke(region: str):
         sub = svc.issuing.subject(person_from(body, name_required=False))
     jtis = svc.issuing.revoke_subject(sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
     return jsonify(revoked=len(jtis))
+
+
+@bp.post("/v1/issuers/<region>/codes/outstanding")
+def outstanding_codes(region: str):
+    """A person's codes that still verify (to find a lost printed card), newest first."""
+    svc = service()
+    with refusal_audited("codes_list"):
+        who = _issuer(region)
+        person = person_from(json_body("PersonRequest"), name_required=False)
+    return jsonify(codes=svc.issuing.outstanding_codes(region, person, who.as_actor()))
+
+
+@bp.post("/v1/issuers/<region>/codes/<code_id>/withdraw")
+def withdraw_code(region: str, code_id: str):
+    """Withdraw one outstanding code of a person (a lost printed card); the others keep working."""
+    svc = service()
+    with refusal_audited("code_withdraw"):
+        who = _issuer(region)
+        body = json_body("RevocationRequest")
+        person = person_from(body, name_required=False)
+        if not CODE_ID.fullmatch(code_id):
+            raise NotFound("this person has no outstanding code with this id in this region")
+    return jsonify(svc.issuing.withdraw_code(region, person, code_id, who.as_actor(),
+                                             reason=str(body.get("reason", ""))[:100]))
 
 
 @bp.post("/v1/transcode")

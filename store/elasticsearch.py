@@ -472,6 +472,24 @@ class ElasticsearchStore(Store):
             raise helpers.BulkIndexError(f"{len(errors)} revocations were not stored", errors)
         return created
 
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}},
+                                     {"range": {"exp": {"gt": now}}}]}}
+        hits = list(self._search_all(self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}],
+                                     limit=limit + 1000))
+        jtis = [h["_source"]["jti"] for h in hits]
+        revoked = set()
+        for i in range(0, len(jtis), 1000):
+            found = self.client.mget(index=self.index("revoked"), ids=jtis[i:i + 1000], source=False)
+            revoked.update(d["_id"] for d in found["docs"] if d.get("found"))
+        out = []
+        for h in hits:
+            s = h["_source"]
+            if s["jti"] not in revoked and len(out) < limit:
+                out.append(IssuedRecord(s["jti"], s["sub"], s["region"], s["kind"], s["status"],
+                                        tuple(s.get("reasons") or ()), s["iat"], s["exp"]))
+        return out
+
     def is_revoked(self, jti: str) -> bool:
         return bool(self.client.exists(index=self.index("revoked"), id=jti))
 

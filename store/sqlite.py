@@ -144,6 +144,14 @@ class SqliteStore(Store):
             return [jti for jti in dict.fromkeys(jtis) if conn.execute(
                 "INSERT OR IGNORE INTO revoked_codes VALUES (?, ?, ?, ?)", (jti, sub, at, exp)).rowcount]
 
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        rows = self._conn().execute(
+            "SELECT jti, sub, region, kind, status, reasons, iat, exp FROM issued_codes c"
+            " WHERE sub = ? AND region = ? AND exp > ? AND NOT EXISTS"
+            " (SELECT 1 FROM revoked_codes r WHERE r.jti = c.jti)"
+            " ORDER BY iat DESC, rowid DESC LIMIT ?", (sub, region, now, limit)).fetchall()
+        return [IssuedRecord(*r[:5], tuple(json.loads(r[5])), r[6], r[7]) for r in rows]
+
     def is_revoked(self, jti: str) -> bool:
         return self._conn().execute(
             "SELECT 1 FROM revoked_codes WHERE jti = ?", (jti,)).fetchone() is not None

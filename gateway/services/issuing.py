@@ -15,9 +15,12 @@ from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
-from standard.errors import BadRequest, HealthCodeError, IdentityNotMatched, TranscodeRefused
+from standard.errors import BadRequest, HealthCodeError, IdentityNotMatched, NotFound, TranscodeRefused
 from store import IssuedRecord, Resident, Store
 from store.audit import AuditLog
+
+
+MAX_LISTED_CODES = 200            # a person's outstanding codes listed at most (newest first)
 
 
 class IssuingService:
@@ -122,6 +125,36 @@ class IssuingService:
         self.trust.invalidate()
         self._issuers.clear()
         return jtis
+
+    def outstanding_codes(self, region_code: str, person: Person, actor: dict) -> list[dict]:
+        """A person's codes of the region that still verify — what issuer staff read before they
+        withdraw a lost printed card.  Ids, kinds, colours and times only; audited."""
+        self.settings.region(region_code)
+        sub = self.subject(person)
+        codes = self.store.outstanding_codes(sub, region_code, self.now(), MAX_LISTED_CODES)
+        self.audit.record(actor, "codes_list", sub, region=region_code, codes=len(codes))
+        return [{"code_id": c.jti, "kind": c.kind, "status": c.status, "issued_at": standard.rfc3339(c.iat),
+                 "expires_at": standard.rfc3339(c.exp)} for c in codes]
+
+    def withdraw_code(self, region_code: str, person: Person, code_id: str, actor: dict,
+                      reason: str = "") -> dict:
+        """Withdraw one of the person's outstanding codes (a lost printed card): refused online at
+        once and offline after the next trust list; the person's other codes keep working.  A
+        code that is not this person's outstanding code of the region is not found (audited)."""
+        self.settings.region(region_code)
+        sub = self.subject(person)
+        now = self.now()
+        code = next((c for c in self.store.outstanding_codes(sub, region_code, now, MAX_LISTED_CODES)
+                     if c.jti == code_id), None)
+        if code is None:
+            self.audit.record(actor, "code_withdraw", sub, region=region_code, result="not_found")
+            raise NotFound("this person has no outstanding code with this id in this region")
+        self.store.revoke_codes([code.jti], sub, now, code.exp)
+        self.revocations.refresh()
+        self.audit.record(actor, "code_withdraw", sub, region=region_code, jti=code.jti, kind=code.kind,
+                          reason=str(reason)[:100])
+        self.trust.invalidate()
+        return {"withdrawn": code.jti, "kind": code.kind, "expires_at": standard.rfc3339(code.exp)}
 
     # -- printed offline codes --------------------------------------------------------------------
     def print_cards(self, entries, layout: str = "single", actor: dict | None = None,
