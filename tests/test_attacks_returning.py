@@ -6,6 +6,8 @@ refused or bounded since.
   verifiers accepted — with the thief's own regional key and a far-future ``seq`` that then
   had every genuine list refused as "older";
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
+* an audit row rewritten with duplicate JSON members still verified (the chain read the last member,
+  the ops figures the first);
 """
 from __future__ import annotations
 
@@ -194,3 +196,26 @@ def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_i
         assert "healthcode credentials add --role kiosk --id bj-station-2 --kiosk-id bj-station-2" in hint.text
     finally:
         driver.quit()
+
+
+# --- 7. the audit chain's bytes ----------------------------------------------------------------------
+def test_an_audit_row_rewritten_with_duplicate_members_breaks_the_chain(tmp_path):
+    """Prepending a member to a stored row changes what SQLite's ``json_extract`` (the ops
+    figures) reads, while Python's parser, keeping the last, still hashed the original."""
+    import sqlite3
+    data = tmp_path / "audit"
+    for region, (id_number, name) in (("110000", BJ), ("440000", GD)):
+        run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, data_dir=data, check=True)
+    intact = run_cli("audit", "verify", data_dir=data)
+    assert intact.returncode == 0 and json.loads(intact.stdout)["intact"]
+    with sqlite3.connect(data / "healthcode.sqlite3") as conn:
+        seq, text = conn.execute("SELECT seq, entry FROM audit_log ORDER BY seq LIMIT 1").fetchone()
+        action = json.loads(text)["action"]
+        forged = '{"action":"seal_key_rotate","result":"refused",' + text[1:]
+        conn.execute("UPDATE audit_log SET entry = ? WHERE seq = ?", (forged, seq))
+        seen = conn.execute("SELECT json_extract(entry, '$.action') FROM audit_log WHERE seq = ?", (seq,)).fetchone()
+    assert seen == ("seal_key_rotate",) and action != "seal_key_rotate"        # what the figures now count
+    broken = run_cli("audit", "verify", data_dir=data)
+    report = json.loads(broken.stdout)
+    assert broken.returncode == 1 and not report["intact"] and report["broken_at"] == seq, report
+    assert "duplicate JSON members (action, result)" in report["problem"]
