@@ -20,6 +20,7 @@ from config.settings import MAX_REQUEST_BYTES
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
+from gateway import refusals
 from gateway.service import Service
 from gateway.version import __version__  # noqa: F401
 
@@ -44,6 +45,7 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["healthcode"] = service or Service(settings)
+    refusals.install(app.extensions["healthcode"])       # refusals logged per credential are capped
     if group_scans:
         app.extensions["healthcode"].group_scan_writes()
 

@@ -5,6 +5,8 @@ refused or bounded since.
 * a national key retired by ``keys rotate national`` still signed trust lists that offline
   verifiers accepted — with the thief's own regional key and a far-future ``seq`` that then
   had every genuine list refused as "older";
+* a kiosk token past its limit (429) and an auditor token on the kiosk endpoint (403) wrote an
+  audit entry per refusal, without bound (the cap was for callers without a token only);
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
 * an audit row rewritten with duplicate JSON members still verified (the chain read the last member,
   the ops figures the first);
@@ -219,3 +221,46 @@ def test_an_audit_row_rewritten_with_duplicate_members_breaks_the_chain(tmp_path
     report = json.loads(broken.stdout)
     assert broken.returncode == 1 and not report["intact"] and report["broken_at"] == seq, report
     assert "duplicate JSON members (action, result)" in report["problem"]
+
+
+# --- 6. refusals of callers with a credential ---------------------------------------------------------
+def audit_top(data) -> int:
+    import sqlite3
+    with sqlite3.connect(data / "healthcode.sqlite3") as db:
+        return db.execute("SELECT max(seq) FROM audit_log").fetchone()[0]
+
+
+def audit_since(data, seq: int) -> list[dict]:
+    import sqlite3
+    with sqlite3.connect(data / "healthcode.sqlite3") as db:
+        return [json.loads(row[0]) for row in db.execute("SELECT entry FROM audit_log WHERE seq > ?", (seq,))]
+
+
+def unlogged(world, action: str, result: str) -> float:
+    text = call(world, "GET", "/metrics", "operator").text
+    line = f'healthcode_refusals_unlogged_total{{action="{action}",result="{result}"}} '
+    return next((float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)), 0.0)
+
+
+def test_a_credential_cannot_flood_the_audit_log_with_its_refusals(world):
+    """A kiosk token past its per-minute limit and an auditor token on the kiosk endpoint: each
+    writes at most 30 refusals a minute and one note that the cap was reached; the rest are
+    counted in /metrics, and each still gets its refusal."""
+    if time.time() % 60 > 30:                                  # the cap counts per minute
+        time.sleep(61 - time.time() % 60)
+    top = audit_top(world.data)
+    before = {"kiosk": unlogged(world, "kiosk_lookup", "rate_limited"),
+              "auditor": unlogged(world, "kiosk_lookup", "forbidden")}
+    body = {"id_number": BJ[0], "name": BJ[1], "kiosk_id": "bj-station-1"}
+    kiosk = [call(world, "POST", "/v1/kiosk/lookup", "kiosk", json=body).status_code for _ in range(80)]
+    auditor = [call(world, "POST", "/v1/kiosk/lookup", "auditor", json=body).status_code for _ in range(80)]
+    assert kiosk == [200] * 4 + [429] * 76 and auditor == [403] * 80
+    written = audit_since(world.data, top)
+    mine = {role: [e for e in written if e["actor"]["role"] == role] for role in ("kiosk", "auditor")}
+    assert [e["result"] for e in mine["kiosk"]] == ["ok"] * 4 + ["rate_limited"] * 30 + ["rate_limited"]
+    assert mine["kiosk"][-1]["action"] == "audit_capped" and mine["kiosk"][-1]["detail"] == \
+        {"refused_action": "kiosk_lookup", "limit": 30}
+    assert [e["result"] for e in mine["auditor"]] == ["forbidden"] * 30 + ["rate_limited"]
+    assert mine["auditor"][-1]["action"] == "audit_capped"
+    assert unlogged(world, "kiosk_lookup", "rate_limited") - before["kiosk"] == 76 - 30
+    assert unlogged(world, "kiosk_lookup", "forbidden") - before["auditor"] == 80 - 30
