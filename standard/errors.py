@@ -234,6 +234,14 @@ class CertLogicLimit(CertLogicInvalid):
     code = "certlogic_limit"
 
 
+class RulesBudgetExceeded(CodeError):
+    """The business rules for one certificate, all evaluations together (the search for when a
+    green ends included), did more CertLogic work than one verification may: the verdict fails
+    closed instead of taking seconds or minutes."""
+
+    code = "rules_budget_exceeded"
+
+
 class RuleSetInvalid(BadRequest):
     """An imported business rule or value set does not follow the EU's rule format."""
 

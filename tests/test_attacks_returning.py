@@ -5,6 +5,8 @@ refused or bounded since.
 * a national key retired by ``keys rotate national`` still signed trust lists that offline
   verifiers accepted — with the thief's own regional key and a far-future ``seq`` that then
   had every genuine list refused as "older";
+* ten imported EU business rules, each within every per-rule limit, held one anonymous scan for
+  seconds (the search for when a test's green ends re-ran each ~14 times);
 * a kiosk token past its limit (429) and an auditor token on the kiosk endpoint (403) wrote an
   audit entry per refusal, without bound (the cap was for callers without a token only);
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
@@ -31,6 +33,8 @@ def world(tmp_path_factory):
     """A threaded gateway with small kiosk limits, and a token per role."""
     data = tmp_path_factory.mktemp("returning")
     config = config_with_limits(data, kiosk_lookups_per_minute=4)
+    config.write_text(config.read_text(encoding="utf-8").replace('country_of_arrival = "CN"', 'country_of_arrival = "DE"'),
+                      encoding="utf-8")                                 # EU business rules for Germany decide
     env = {"HEALTHCODE_CONFIG": str(config)}
     for region, (id_number, name) in (("110000", BJ), ("440000", GD)):
         run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, data_dir=data,
@@ -264,3 +268,46 @@ def test_a_credential_cannot_flood_the_audit_log_with_its_refusals(world):
     assert mine["auditor"][-1]["action"] == "audit_capped"
     assert unlogged(world, "kiosk_lookup", "rate_limited") - before["kiosk"] == 76 - 30
     assert unlogged(world, "kiosk_lookup", "forbidden") - before["auditor"] == 80 - 30
+
+
+# --- 4. a work budget for the business rules of one scan -------------------------------------------------
+def hostile_rule(number: int) -> dict:
+    """Inside every per-rule limit (63 000 CertLogic steps of the 200 000 one rule may take), it
+    passes for a fresh test and reads the clock, so the search for when the green ends re-runs it
+    ~14 times: ten of them took one anonymous scan 31 s."""
+    from test_dcc_rules import country_rules
+    heavy = {"reduce": [{"var": "external.valueSets.country-2-codes"},
+                        {"reduce": [{"var": "data.external.valueSets.country-2-codes"}, {"var": "accumulator"}, 0]}, 0]}
+    fresh = {"not-after": [{"plusTime": [{"var": "external.validationClock"}, 0, "day"]},
+                           {"plusTime": [{"var": "payload.t.0.sc"}, 72, "hour"]}]}
+    return {**country_rules("DE")[0], "Identifier": f"GR-DE-{100 + number:04d}", "CertificateType": "General",
+            "Logic": {"and": [{"===": [heavy, 0]}, fresh]}}
+
+
+def test_hostile_business_rules_cannot_hold_a_scan(world):
+    from test_dcc import DAY, dcc_test, issue, signer
+    from test_dcc_rules import country_rules, value_set_documents
+    from adapters import eu_dcc
+    now = int(time.time())
+    key, der, anchor = signer(at=now)
+    assert call(world, "POST", "/v1/admin/anchors", "dm", json={"anchors": [anchor["der_b64"]]}).status_code == 201
+    assert call(world, "POST", "/v1/admin/dcc-value-sets", "dm",
+                json={"value_sets": value_set_documents()}).status_code == 201
+    negative = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 30 * DAY)
+    positive = issue(key, der, dcc_test(now - 3600, eu_dcc.TEST_DETECTED), iat=now - 3600, exp=now + 30 * DAY)
+    real = call(world, "POST", "/v1/admin/dcc-rules", "dm", json={"country": "DE", "rules": country_rules("DE")})
+    assert real.status_code == 201, real.text
+    genuine = call(world, "POST", "/v1/verify", json={"payload": negative}).json()
+    assert genuine["status"] == "green" and genuine["details"]["business_rules"]["failed"] == []   # in budget
+    ten = call(world, "POST", "/v1/admin/dcc-rules", "dm",
+               json={"country": "DE", "rules": country_rules("DE") + [hostile_rule(n) for n in range(10)]})
+    assert ten.status_code == 201, ten.text                            # each rule is within every limit
+    for code in (negative, positive):
+        verdict = call(world, "POST", "/v1/verify", json={"payload": code}).json()
+        assert not verdict["valid"] and verdict["status"] is None, verdict        # fails closed
+        assert verdict["errors"][0]["code"] == "rules_budget_exceeded", verdict
+    batch = call(world, "POST", "/v1/verify/batch", json={"items": [{"payload": negative}] * 3}).json()
+    assert [r["errors"][0]["code"] for r in batch["results"]] == ["rules_budget_exceeded"] * 3
+    remove = call(world, "DELETE", "/v1/admin/dcc-rules/DE", "dm")
+    assert remove.status_code == 200, remove.text
+    assert call(world, "POST", "/v1/verify", json={"payload": negative}).json()["status"] == "green"
