@@ -7,6 +7,8 @@ refused or bounded since.
   had every genuine list refused as "older";
 * ten imported EU business rules, each within every per-rule limit, held one anonymous scan for
   seconds (the search for when a test's green ends re-ran each ~14 times);
+* a progressive JPEG of thousands of scans took 40 s to decode and held both decode slots, so a
+  genuine photo meanwhile was "busy";
 * a kiosk token past its limit (429) and an auditor token on the kiosk endpoint (403) wrote an
   audit entry per refusal, without bound (the cap was for callers without a token only);
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
@@ -311,3 +313,62 @@ def test_hostile_business_rules_cannot_hold_a_scan(world):
     remove = call(world, "DELETE", "/v1/admin/dcc-rules/DE", "dm")
     assert remove.status_code == 200, remove.text
     assert call(world, "POST", "/v1/verify", json={"payload": negative}).json()["status"] == "green"
+
+
+# --- 5. decoding work per image ------------------------------------------------------------------------
+def jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each JPEG segment, a scan's entropy-coded data included."""
+    out, pos = [], 2
+    while pos < len(data):
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            out.append((marker, pos, pos + 2))
+            break
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if marker == 0xDA:
+            while True:
+                end = data.index(b"\xff", end)
+                if data[end + 1] == 0 or 0xD0 <= data[end + 1] <= 0xD7:
+                    end += 2
+                    continue
+                break
+        out.append((marker, pos, end))
+        pos = end
+    return out
+
+
+def progressive_jpeg(image, extra_scans: int = 0) -> bytes:
+    """``image`` as a progressive JPEG, its last scan repeated ``extra_scans`` times (decoders
+    run every scan; a repeated refinement scan is decoded again each time)."""
+    import io
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", progressive=True, quality=40)
+    data = buffer.getvalue()
+    _, start, end = [s for s in jpeg_segments(data) if s[0] == 0xDA][-1]
+    return data[:end] + data[start:end] * extra_scans + data[end:]
+
+
+def test_a_progressive_jpeg_of_thousands_of_scans_costs_little_and_starves_nobody(world):
+    import base64
+    import io
+    from concurrent.futures import ThreadPoolExecutor
+    from PIL import Image
+    from adapters import qr
+    bomb = progressive_jpeg(Image.new("L", (4000, 4000), 255), extra_scans=3000)
+    assert len(bomb) < 1_000_000 and bomb.count(b"\xff\xda") > 3000
+    code = cli(world, "issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1]).stdout.strip()
+    photo = Image.open(io.BytesIO(qr.render_png(code, box_size=8))).convert("RGB").resize((900, 900))
+    genuine = progressive_jpeg(photo)                       # an encoder's own progressive script
+    assert 2 <= genuine.count(b"\xff\xda") <= 12
+
+    def scan(data):
+        return call(world, "POST", "/v1/verify", json={"image_b64": base64.b64encode(data).decode()}).json()
+
+    refused = scan(bomb)
+    assert not refused["valid"] and refused["errors"][0]["code"] == "payload_too_large", refused
+    assert "scans" in refused["errors"][0]["message"]
+    with ThreadPoolExecutor(6) as pool:                   # four bombs at once, a real photo among them
+        bombs = [pool.submit(scan, bomb) for _ in range(4)]
+        real = pool.submit(scan, genuine)
+        assert real.result()["valid"] and real.result()["status"] == "green", real.result()
+        assert [b.result()["errors"][0]["code"] for b in bombs] == ["payload_too_large"] * 4
