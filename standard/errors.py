@@ -255,6 +255,15 @@ class ConfigInvalid(HealthCodeError):
     http_status = 500
 
 
+class TrustListFull(HealthCodeError):
+    """A change (an import, a revocation, a rule set) would make the signed trust list larger
+    than verifiers accept (standard/trustlist.py MAX_TRUST_LIST_CHARS); it is refused, and the
+    list stays as it was."""
+
+    code = "trust_list_full"
+    http_status = 422
+
+
 class TrustListInvalid(HealthCodeError):
     code = "trust_list_invalid"
     http_status = 500

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from standard import MAX_LIFETIME, jose
 from standard import ONLINE_FORMAT
-from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
+from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
 
 TYP = "hc-trust-list+jwt"
 DEFAULT_TTL = 7 * 86400
@@ -155,6 +155,31 @@ def sign(payload: dict, signer) -> str:
 
 # --- loading (verifier side) -----------------------------------------------------------------
 MAX_TRUST_LIST_CHARS = 5_000_000
+
+
+SIGNED_OVERHEAD = 2 + 200 + 86    # two dots, a header of at most 200 base64url characters, a
+                                  # 64-byte signature (ES256 or EdDSA, the national algorithms)
+
+
+def signed_chars(payload: dict) -> int:
+    """At most how many characters :func:`sign` makes of ``payload``: its JSON exactly as
+    :func:`sign` writes it, in unpadded base64url, plus :data:`SIGNED_OVERHEAD`."""
+    body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return (4 * body + 2) // 3 + SIGNED_OVERHEAD
+
+
+def fits(payload: dict) -> bool:
+    """Would the signed list of ``payload`` be accepted by every verifier (its size)?"""
+    return signed_chars(payload) <= MAX_TRUST_LIST_CHARS
+
+
+def check_fits(payload: dict, change: str = "this change") -> None:
+    """Refuse (TrustListFull) a change whose resulting list would not fit: run it on the
+    payload the change would produce, before the change is stored, at every write."""
+    size = signed_chars(payload)
+    if size > MAX_TRUST_LIST_CHARS:
+        raise TrustListFull(f"{change} would make the signed trust list {size:,} characters; verifiers "
+                            f"accept at most {MAX_TRUST_LIST_CHARS:,}. Nothing was changed.")
 
 
 def national_key_usable(jwk: dict, issued_at) -> str | None:

@@ -372,3 +372,28 @@ def test_a_progressive_jpeg_of_thousands_of_scans_costs_little_and_starves_nobod
         real = pool.submit(scan, genuine)
         assert real.result()["valid"] and real.result()["status"] == "green", real.result()
         assert [b.result()["errors"][0]["code"] for b in bombs] == ["payload_too_large"] * 4
+
+
+# --- 3 (the part outside the service): will a changed list still fit? ------------------------------------
+def test_a_trust_list_change_is_measured_before_it_is_signed(world):
+    """140 000 EU revocation hashes (under the 200 000-entry cap) made the signed list larger
+    than any verifier accepts; :func:`trustlist.check_fits` tells so before a write."""
+    import base64
+    import hashlib
+    from issuers.keys import KeyStore
+    from standard import trustlist
+    from standard.errors import TrustListFull
+    payload = call(world, "GET", "/v1/trust-list").json()["trust_list"]
+    hashes = [base64.b64encode(hashlib.sha256(str(i).encode()).digest()[:16]).decode() for i in range(140_000)]
+    big = {**payload, "foreign_revocations": {"eu_dcc": {"DE": {"UCI": hashes}}}}
+    keys = KeyStore(world.data / "fresh-keys")
+    for alg, body in (("ES256", payload), ("EdDSA", {**payload, "revoked_jti": hashes[:20_000]})):
+        signer = keys.rotate("national", alg)
+        size = len(trustlist.sign(body, signer))
+        assert size <= trustlist.signed_chars(body) <= size + 300            # never under, barely over
+    assert trustlist.fits(payload) and not trustlist.fits(big)
+    trustlist.check_fits(payload)
+    with pytest.raises(TrustListFull) as refused:
+        trustlist.check_fits(big, "importing this revocation list")
+    assert refused.value.code == "trust_list_full" and "importing this revocation list" in refused.value.message
+    assert len(trustlist.sign(big, keys.signer("national"))) > trustlist.MAX_TRUST_LIST_CHARS   # it really would not
