@@ -20,6 +20,7 @@ from config.settings import MAX_REQUEST_BYTES
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
+from gateway import headers
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
 
@@ -57,6 +58,7 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     for blueprint in (api.bp, issue.bp, people.bp, admin.bp, trust_admin.bp, pages.bp, status.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
+    headers.install(app)                 # CSP, frame-ancestors, nosniff, Referrer-Policy on every answer
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
     return app

@@ -95,7 +95,7 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, _json_file(Path(national_keys), "--national-keys", dict), now, min_seq=seen)
-    if trust.seq > seen:
+    if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
         tmp.write_text(json.dumps({"seq": trust.seq}))

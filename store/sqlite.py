@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from store.audit import read_entry
 from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
@@ -249,7 +250,7 @@ class SqliteStore(Store):
     @staticmethod
     def _append_audit(conn, make_entry) -> dict:
         row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = make_entry(json.loads(row[0]) if row else None)
+        entry = make_entry(read_entry(row[0]) if row else None)
         conn.execute("INSERT INTO audit_log VALUES (?, ?)",
                      (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
         return entry
@@ -257,7 +258,7 @@ class SqliteStore(Store):
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         rows = self._conn().execute("SELECT entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                                     (after_seq, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [read_entry(r[0]) for r in rows]
 
     @contextlib.contextmanager
     def _transaction(self, immediate: bool = False):

@@ -17,6 +17,7 @@ import time
 
 from config.settings import Settings, load_settings
 from gateway.credentials import Credentials
+from gateway.refusals import CappedAudit
 from gateway.services.administration import AdministrationService
 from gateway.services.issuing import IssuingService
 from gateway.services.online_status import OnlineStatusService
@@ -42,7 +43,7 @@ class Services:
         data = self.settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(self.settings)
-        self.audit = AuditLog(self.store, self.now)
+        self.audit = CappedAudit(AuditLog(self.store, self.now), self.now)   # refusals capped per credential
         self.credentials = Credentials(data, self.settings.region_codes())
         self.keystore = KeyStore(data)
         self.sealer = Sealer(data / "secrets" / "seal")
