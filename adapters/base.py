@@ -1,5 +1,6 @@
-"""What every adapter shares: the verification result, the validity-window check, and
-:class:`JwsClaimFormat`, the declarative description of a JWS-in-QR code format.
+"""What every adapter shares: the validity-window check, and :class:`JwsClaimFormat`, the
+declarative description of a JWS-in-QR code format (the verification result, :class:`Verified`,
+is part of the contract in :mod:`adapters.contract`).
 
 Chinese regional formats differ in claim names, status vocabulary, time units and QR prefix but
 not in mechanism, so a province's adapter is a table, not code: see ``yuekang.py``.
@@ -10,21 +11,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from adapters.contract import IssuingFormat, SigningKey, Verified
 from standard import jose
+from standard.trustlist import TrustList
 import standard
 from standard.errors import (Expired, IssuerMismatch, LifetimeExceeded, Malformed, NotYetValid,
                              SchemaInvalid)
 
 CLOCK_SKEW = 60
 CHINA_TZ = timezone(timedelta(hours=8))
-
-
-@dataclass(frozen=True)
-class Verified:
-    format: str
-    claims: dict                    # national-standard claims (docs/standard/v1)
-    kid: str | None = None
-    extra: dict = field(default_factory=dict)   # format-specific facts worth showing
 
 
 def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK_SKEW) -> None:
@@ -77,7 +72,7 @@ OPTIONAL_FIELDS = ("prov", "dep")
 
 
 @dataclass(frozen=True)
-class JwsClaimFormat:
+class JwsClaimFormat(IssuingFormat):
     """A code format = QR prefix + JWS whose payload renames the national claims.
 
     ``fields`` maps national claim → native claim; ``values`` maps national claim → {national
@@ -142,13 +137,18 @@ class JwsClaimFormat:
     def detect(self, text: str) -> bool:
         return text.startswith(self.prefix)
 
-    def encode(self, claims: dict, signer) -> str:
+    def encode(self, claims: dict, signer: SigningKey) -> str:
+        """The QR text of ``claims`` signed by ``signer``: the prefix and a compact JWS."""
         standard.validate_claims(claims)
         header = {"alg": signer.alg, "kid": signer.kid, "typ": self.typ}
         body = json.dumps(self.to_native(claims), separators=(",", ":"), ensure_ascii=False)
         return self.prefix + jose.encode(body.encode("utf-8"), header, signer.private_key)
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def issue(self, claims: dict, signer: SigningKey, online_url: str) -> tuple[str, str | None]:
+        """The QR carries the signed claims; nothing is kept for a status interface."""
+        return self.encode(claims, signer), None
+
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         """Every check of the standard's §4, in the order that spends least on a forgery."""
         parsed = jose.parse(text[len(self.prefix):])
         if parsed.typ != self.typ:

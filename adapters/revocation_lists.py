@@ -32,6 +32,7 @@ import re
 from datetime import datetime
 
 from standard.errors import BadRequest, CodeRevoked
+from standard.trustlist import TrustList
 
 HASH_BYTES = 16
 DCC_HASH_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
@@ -219,16 +220,12 @@ def shc_revoked(idx: dict, iss: str, kid: str, rid: str | None, nbf: int) -> boo
     return before is None or nbf < before
 
 
-_EMPTY_INDEX = {"eu_dcc": {}, "shc": {}}
+def _index_of(trust: TrustList) -> dict:
+    """The trust list's revocation index, built once per trust list."""
+    return trust.section_index("foreign_revocations", index)
 
 
-def _index_of(trust) -> dict:
-    """The trust list's revocation index; a trust object without lists has none."""
-    build = getattr(trust, "section_index", None)
-    return build("foreign_revocations", index) if build is not None else _EMPTY_INDEX
-
-
-def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: bytes, alg: str) -> None:
+def refuse_revoked_dcc(trust: TrustList, kid: bytes, iss: str | None, ucis, signature: bytes, alg: str) -> None:
     """CodeRevoked when an EU list names this certificate (by any of its entries' UCIs)."""
     idx = _index_of(trust)
     if not idx["eu_dcc"]:
@@ -240,7 +237,7 @@ def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: byte
                 raise CodeRevoked(f"this EU DCC is on its country's revocation list ({hash_type} hash)")
 
 
-def refuse_revoked_shc(trust, iss: str, kid: str, rid: str | None, nbf: int) -> None:
+def refuse_revoked_shc(trust: TrustList, iss: str, kid: str, rid: str | None, nbf: int) -> None:
     idx = _index_of(trust)
     if idx["shc"] and shc_revoked(idx, iss, kid, rid, nbf):
         raise CodeRevoked("this SMART Health Card is on its issuer's revocation list (rid)")

@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from typing import Any, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -54,7 +55,7 @@ class StatusClient:
         self._session = None
 
     @classmethod
-    def from_options(cls, options: dict) -> "StatusClient":
+    def from_options(cls, options: Mapping[str, Any]) -> "StatusClient":
         known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries",
                  "down_seconds", "local", "clock")
         return cls(**{k: options[k] for k in known if k in options})

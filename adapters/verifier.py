@@ -11,7 +11,7 @@ import adapters
 from adapters import qr
 from adapters import shc
 import standard
-from adapters.base import Verified
+from adapters.contract import Verified
 from standard import MAX_PAYLOAD_CHARS
 from standard.errors import CodeError, CodeRevoked, CodeTooLarge, EmptyPayload, HealthCodeError, Malformed
 
