@@ -162,3 +162,57 @@ def test_a_revocable_format_maps_identifiers_as_verification_does():
     assert adapter is not None
     uvci = "URN:UVCI:01:AT:10807843F94AEE0EE5093FBC254BD813#B"
     assert adapter.code_id_for(uvci) == code_id_for(uvci) != uvci
+
+
+# --- format names in the configuration are checked when it loads ---------------------------------
+def bad_config(folder, old: str, new: str):
+    from conftest import ROOT
+    text = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
+    assert old in text
+    path = folder / "regions.toml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return path
+
+
+TYPO = ('format = "yuekang"', 'format = "yuekangg"',
+        "error: format_unknown: region 440000 names format 'yuekangg', which is not known "
+        "(a module under adapters/ that registers it)")
+NOT_A_FORMAT = ('extra_formats = ["eu_dcc", "shc"]', 'extra_formats = ["eu_dcc", "verifier"]',
+                "error: format_unknown: extra_formats names format 'verifier', which is not known "
+                "(a module under adapters/ that registers it)")
+NOT_ISSUED = ('format = "suishen"', 'format = "shc"',
+              "error: config_invalid: region 310000 names format 'shc', which is read here but never issued")
+OPTIONS_OF_NOTHING = ("[format.online]", "[format.onlin]",
+                      "error: format_unknown: [format.onlin] names format 'onlin', which is not known "
+                      "(a module under adapters/ that registers it)")
+
+
+@pytest.mark.parametrize("old, new, line", [TYPO, NOT_A_FORMAT, NOT_ISSUED, OPTIONS_OF_NOTHING])
+def test_the_cli_refuses_a_config_naming_an_unknown_format_in_one_line(tmp_path, old, new, line):
+    from conftest import run_cli
+    env = {"HEALTHCODE_CONFIG": str(bad_config(tmp_path, old, new))}
+    data = tmp_path / "data"
+    for command in (["regions"], ["verify", "YKM1:x"], ["serve", "--port", "1"]):
+        result = run_cli(*command, data_dir=data, env=env)
+        assert (result.returncode, result.stdout, result.stderr) == (2, "", line + "\n"), command
+    assert not data.exists()                    # refused before anything was written
+    assert run_cli("regions", "--help", data_dir=data, env=env).returncode == 0
+
+
+def test_the_server_refuses_to_start_on_a_config_naming_an_unknown_format(tmp_path):
+    from config.settings import load_settings
+    from gateway import create_app
+    data = tmp_path / "data"
+    for old, new, line in (TYPO, NOT_A_FORMAT):
+        settings = load_settings(bad_config(tmp_path, old, new), data)
+        with pytest.raises(UnknownFormat) as raised:
+            create_app(settings=settings)
+        assert f"error: {raised.value.code}: {raised.value.message}" == line
+    assert not data.exists()
+
+
+def test_extra_formats_must_be_a_list_of_names(tmp_path):
+    from config.settings import load_settings
+    from standard.errors import ConfigInvalid
+    with pytest.raises(ConfigInvalid, match="extra_formats must be a list"):
+        load_settings(bad_config(tmp_path, *NOT_A_FORMAT[:1], 'extra_formats = "eu_dcc"'), tmp_path)
