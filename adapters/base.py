@@ -7,6 +7,7 @@ not in mechanism, so a province's adapter is a table, not code: see ``yuekang.py
 """
 from __future__ import annotations
 
+from typing import Any, Callable
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -42,7 +43,7 @@ def _iso_encode(ts: int) -> str:
     return datetime.fromtimestamp(ts, CHINA_TZ).isoformat()
 
 
-def _iso_decode(value) -> int:
+def _iso_decode(value: object) -> int:
     if not isinstance(value, str) or len(value) > 40:
         raise Malformed("time must be an ISO 8601 string")
     try:
@@ -54,15 +55,15 @@ def _iso_decode(value) -> int:
     return int(parsed.timestamp())
 
 
-def _int_decode(scale: int):
-    def decode(value) -> int:
+def _int_decode(scale: int) -> Callable[[object], int]:
+    def decode(value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise Malformed("time must be a non-negative integer")
         return value // scale
     return decode
 
 
-TIME_CODECS = {
+TIME_CODECS: dict[str, tuple[Callable[[int], Any], Callable[[object], int]]] = {
     "seconds": (lambda ts: ts, _int_decode(1)),
     "millis": (lambda ts: ts * 1000, _int_decode(1000)),
     "iso8601": (_iso_encode, _iso_decode),
@@ -86,6 +87,8 @@ class JwsClaimFormat(IssuingFormat):
     values: dict = field(default_factory=dict)
     time: str = "seconds"
     typ: str = "JWT"
+    _reverse: dict = field(init=False, repr=False, compare=False)          # national → {native: national}
+    _native_names: frozenset = field(init=False, repr=False, compare=False)
 
     # -- pure mapping --------------------------------------------------------------------
     def to_native(self, claims: dict) -> dict:
@@ -99,7 +102,7 @@ class JwsClaimFormat(IssuingFormat):
             native[self.fields[national]] = value
         return native
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Reverse value tables and the set of known native names, built once per format.
         object.__setattr__(self, "_reverse", {national: {v: k for k, v in table.items()}
                                               for national, table in self.values.items()})
@@ -167,13 +170,13 @@ class JwsClaimFormat(IssuingFormat):
         return Verified(self.name, claims, kid=key.kid)
 
 
-def _map_value(table, value):
+def _map_value(table: dict, value: Any) -> Any:
     if isinstance(value, list):
         return [table[v] for v in value]
     return table[value]
 
 
-def _unmap_value(reverse, value, native_name):
+def _unmap_value(reverse: dict, value: Any, native_name: str) -> Any:
     try:
         if isinstance(value, list):
             return [reverse[v] for v in value]

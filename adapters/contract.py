@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 
+from standard.jose import SigningKey
 from standard.trustlist import TrustList
+
+__all__ = ["FormatAdapter", "IssuingFormat", "RevocableFormat", "Verified", "SigningKey", "register"]
 
 
 @dataclass(frozen=True)
@@ -34,19 +37,6 @@ class Verified:
     claims: dict                    # national-standard claims (docs/standard/v1)
     kid: str | None = None
     extra: dict = field(default_factory=dict)   # format-specific facts worth showing
-
-
-class SigningKey(Protocol):
-    """What encoding needs of a signing key (``issuers.keys.Signer`` is one)."""
-
-    @property
-    def alg(self) -> str: ...
-
-    @property
-    def kid(self) -> str: ...
-
-    @property
-    def private_key(self) -> Any: ...
 
 
 class FormatAdapter(ABC):

@@ -61,8 +61,9 @@ class OnlineFormat(IssuingFormat):
     answer: JwsClaimFormat
     path: str = "/v1/status/"
     client: StatusClient = field(default_factory=StatusClient, compare=False, repr=False)
+    _url: re.Pattern = field(init=False, compare=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         pattern = (r"(https?://[^/?#\s@]+(?:/[^?#\s@]*?)?)" + re.escape(self.path)
                    + r"([0-9]{6})/([A-Za-z0-9_-]{8,64})")
         object.__setattr__(self, "_url", re.compile(pattern, re.ASCII))
@@ -77,7 +78,7 @@ class OnlineFormat(IssuingFormat):
     def status_url(self, base: str, region: str, code_id: str) -> str:
         return f"{base.rstrip('/')}{self.path}{region}/{code_id}"
 
-    def registered_url(self, code: OnlineCode, trust) -> str:
+    def registered_url(self, code: OnlineCode, trust: TrustList) -> str:
         """The SSRF gate: the URL to ask is built from the address the region registered on the
         signed trust list, and only if the QR names that same origin and path.  Nothing is
         fetched for any other address, whatever the QR says."""
@@ -90,7 +91,7 @@ class OnlineFormat(IssuingFormat):
                                      "not register on the trust list; nothing was fetched")
         return self.status_url(registered, code.region, code.code_id)
 
-    def check_answer(self, code: OnlineCode, answer_text, trust, now: int) -> Verified:
+    def check_answer(self, code: OnlineCode, answer_text: object, trust: TrustList, now: int) -> Verified:
         """The region's answer, verified like any code (kid on the trust list, registered
         algorithm, ``typ``, schema, region, key status, lifetime, validity), then bound to the
         code that was asked about."""

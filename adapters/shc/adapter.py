@@ -57,13 +57,14 @@ class ShcAdapter(FormatAdapter):
 
     def verify_credential(self, token: str, keys: dict, now: int, trust: TrustList | None = None) -> Verified:
         parsed = parse_card_jws(token)
+        kid = str(parsed.kid)                               # parse_card_jws refuses a JWS without one
         issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
-            raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
+            raise UnknownKey(f"key {kid[:64]} is not trusted for issuer {card.iss[:200]}")
         check_validity(card.nbf, card.exp, now)
         if trust is not None:
-            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
+            revocation_lists.refuse_revoked_shc(trust, card.iss, kid, card.rid, card.nbf)
         name, birth_date = holder(card.bundle)
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)
@@ -80,7 +81,7 @@ class ShcAdapter(FormatAdapter):
         if card.rid:
             extra["rid"] = card.rid
         extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
-        return Verified(NAME, claims, kid=parsed.kid, extra=extra)
+        return Verified(NAME, claims, kid=kid, extra=extra)
 
 
 def make(options: Mapping[str, Any] | None = None) -> ShcAdapter:
