@@ -88,7 +88,8 @@ def _decode(data: bytes) -> list[str]:
         raise CodeTooLarge(f"image has more than {2 * MAX_PIXELS:,} pixels; at most {MAX_PIXELS:,} are read") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise ImageUnreadable("not a readable image") from None
-    results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    # zxing-cpp converts one BarcodeFormat to the BarcodeFormats its stubs declare
+    results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
     texts = [r.text for r in reading_order([r for r in results if r.valid and r.text])]
     if not texts:
         raise ImageUnreadable("no QR code found in the image")
@@ -97,7 +98,7 @@ def _decode(data: bytes) -> list[str]:
     return texts
 
 
-def _box(result) -> tuple[int, int, int]:
+def _box(result: zxingcpp.Barcode) -> tuple[int, int, int]:
     """(left, top, height) of a decoded symbol, from its four corners."""
     p = result.position
     corners = (p.top_left, p.top_right, p.bottom_right, p.bottom_left)

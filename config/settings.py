@@ -143,8 +143,11 @@ def load_settings(config_path: str | os.PathLike | None = None,
     regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
+    extra_formats = defaults.get("extra_formats", [])
+    if not isinstance(extra_formats, list) or not all(isinstance(f, str) for f in extra_formats):
+        raise ConfigInvalid("extra_formats must be a list of format names")
     return Settings(regions=regions, data_dir=data, retention_days=retention,
-                    extra_formats=tuple(defaults.get("extra_formats", ())),
+                    extra_formats=tuple(extra_formats),
                     format_options=dict(raw.get("format", {})),
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),

@@ -16,7 +16,8 @@ from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from config.settings import MAX_REQUEST_BYTES
+import adapters
+from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
@@ -44,7 +45,7 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["healthcode"] = service or Services(settings)
+    app.extensions["healthcode"] = service or Services(checked_settings(settings))
     if group_scans:
         app.extensions["healthcode"].verification.group_scan_writes()
 
@@ -62,6 +63,15 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
     return app
+
+
+def checked_settings(settings: Settings | None = None) -> Settings:
+    """``settings`` (default: the configuration on disk) once every format name in it is a
+    registered format: a server with a typo in its config refuses to start (UnknownFormat,
+    ConfigInvalid) instead of failing on its first request."""
+    settings = settings or load_settings()
+    adapters.check_settings(settings)
+    return settings
 
 
 def _schedule_purge(service: Services, every: float) -> None:

@@ -30,7 +30,23 @@ def _fail_usage(exc: HealthCodeError):
     raise click.UsageError(f"{exc.code}: {exc.message}")
 
 
-@click.group()
+class _Main(click.Group):
+    """Every command starts on a checked configuration (a help page excepted); a bad one — or any
+    other error of ours no command turned into its own message — is one line on stderr,
+    ``error: <code>: <message>``, and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            if not ctx.resilient_parsing and not set(ctx.args) & set(ctx.help_option_names):
+                from gateway import checked_settings
+                checked_settings()
+            return super().invoke(ctx)
+        except HealthCodeError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="healthcode")
 def main():
     """Health-code issuance and cross-region verification."""
@@ -148,7 +164,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         from config.settings import load_settings
         try:
             from config.settings import load_settings as _settings
-            trust = _offline_trust(trust_list, national_keys, now,
+            # the list is judged by this machine's clock; --at moves only the code's check
+            trust = _offline_trust(trust_list, national_keys, int(time.time()),
                                    Path(state) if state else _settings().data_dir / "offline-verifier.json")
         except HealthCodeError as exc:
             _fail_usage(exc)

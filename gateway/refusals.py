@@ -14,33 +14,29 @@ from __future__ import annotations
 
 from gateway import metrics
 from gateway.limits import MinuteCounter
+from store.audit import AuditLog
 
 REFUSALS_LOGGED_PER_MINUTE = 30
 _UNCAPPED_ROLES = ("unauthenticated", "system")      # strangers: capped by address; the gateway itself
 
 
-class CappedAudit:
-    """The service's audit log (``store.audit.AuditLog``) with refusals capped per credential;
-    everything else is the wrapped log's."""
+class CappedAudit(AuditLog):
+    """The audit log with refusals capped per credential; granted requests are always entries."""
 
-    def __init__(self, audit, clock, per_minute: int = REFUSALS_LOGGED_PER_MINUTE):
-        self.wrapped = audit
-        self.clock = clock
+    def __init__(self, store, clock, per_minute: int = REFUSALS_LOGGED_PER_MINUTE):
+        super().__init__(store, clock)
         self.per_minute = per_minute
         self._counter = MinuteCounter()
-
-    def __getattr__(self, name):
-        return getattr(self.wrapped, name)
 
     def record(self, actor: dict, action: str, subject: str | None = None, result: str = "ok", **detail):
         role = actor.get("role") if isinstance(actor, dict) else None
         if result == "ok" or role in _UNCAPPED_ROLES or role is None:
-            return self.wrapped.record(actor, action, subject, result, **detail)
+            return super().record(actor, action, subject, result, **detail)
         count, _ = self._counter.add(f"{role}:{actor.get('id')}", self.clock())
         if count <= self.per_minute:
-            return self.wrapped.record(actor, action, subject, result, **detail)
+            return super().record(actor, action, subject, result, **detail)
         metrics.REFUSALS_UNLOGGED.labels(action, result).inc()
         if count == self.per_minute + 1:
-            return self.wrapped.record(actor, "audit_capped", None, result="rate_limited", refused_action=action,
-                                       limit=self.per_minute)
+            return super().record(actor, "audit_capped", None, result="rate_limited", refused_action=action,
+                                  limit=self.per_minute)
         return None

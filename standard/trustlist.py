@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from standard import MAX_LIFETIME, jose
 from standard import ONLINE_FORMAT
 from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
+
+T = TypeVar("T")
 
 TYP = "hc-trust-list+jwt"
 DEFAULT_TTL = 7 * 86400
@@ -97,7 +100,7 @@ class TrustList:
         """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
         return [a for a in self.anchors if a.get("type") == kind]
 
-    def anchor_index(self, kind: str, build):
+    def anchor_index(self, kind: str, build: Callable[[list[dict]], T]) -> T:
         """``build(anchors of kind)``, computed once per trust list: a format indexes its anchors
         (by DCC kid, by JWK thumbprint) once instead of parsing every anchor on every scan.  Two
         threads may both build it; the results are equal, so either may win."""
@@ -106,7 +109,7 @@ class TrustList:
             self._anchor_indexes[key] = build(self.anchors_for(kind))
         return self._anchor_indexes[key]
 
-    def section_index(self, name: str, build):
+    def section_index(self, name: str, build: Callable[[Any], T]) -> T:
         """``build(payload[name] or {})``, computed once per trust list, like :meth:`anchor_index`
         (imported EU business rules and foreign revocation lists are parsed once, not per scan)."""
         key = ("section", name, build)
@@ -114,23 +117,48 @@ class TrustList:
             self._anchor_indexes[key] = build(self.payload.get(name) or {})
         return self._anchor_indexes[key]
 
-    def with_anchors(self, anchors) -> "TrustList":
+    def with_anchors(self, anchors: Iterable[dict]) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
 
 
 # --- building and signing (gateway side) -----------------------------------------------------
-def issuer_entry(region, jwks: list[dict]) -> dict:
+class RegisteredRegion(Protocol):
+    """What a region's trust-list entry says of it (``config.settings.Region`` is one)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def algorithms(self) -> tuple[str, ...]: ...
+
+    @property
+    def dynamic_ttl(self) -> int: ...
+
+    @property
+    def offline_ttl(self) -> int: ...
+
+    @property
+    def online_url(self) -> str: ...
+
+
+def issuer_entry(region: RegisteredRegion, jwks: list[dict]) -> dict:
     """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
     return {"region": region.code, "name": region.name, "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),
             **({"online": {"format": ONLINE_FORMAT, "status_url": region.online_url}}
-               if getattr(region, "online_url", "") else {})}
+               if region.online_url else {})}
 
 
-def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
+def build_payload(issuers: list[dict], now: int, revoked_jti: Iterable[str] = (), anchors: Iterable[dict] = (),
                   ttl: int = DEFAULT_TTL, foreign_revocations: dict | None = None,
                   dcc_rules: dict | None = None) -> dict:
     """``dcc_rules``: imported EU business rules per country and value sets
@@ -146,8 +174,8 @@ def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
     return payload
 
 
-def sign(payload: dict, signer) -> str:
-    """``signer``: anything with ``alg``, ``kid`` and ``private_key`` (the national key)."""
+def sign(payload: dict, signer: jose.SigningKey) -> str:
+    """``signer``: the national key."""
     header = {"alg": signer.alg, "kid": signer.kid, "typ": TYP}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return jose.encode(body, header, signer.private_key)
@@ -182,7 +210,7 @@ def check_fits(payload: dict, change: str = "this change") -> None:
                             f"accept at most {MAX_TRUST_LIST_CHARS:,}. Nothing was changed.")
 
 
-def national_key_usable(jwk: dict, issued_at) -> str | None:
+def national_key_usable(jwk: dict, issued_at: int) -> str | None:
     """Why the pinned national key ``jwk`` may not vouch for a list issued at ``issued_at``, or
     None: the regional rule — a revoked key verifies nothing, a retired one only what it signed
     before it was retired (with :data:`MAX_TTL`, a list backdated under a stolen retired key is
@@ -206,7 +234,7 @@ def effective_min_seq(min_seq: int, now: int) -> int:
     return 0 if int(min_seq) > int(now) + CLOCK_SKEW + SEQ_LEAD else int(min_seq)
 
 
-def _int(value) -> bool:
+def _int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -238,7 +266,8 @@ def parse(token: str, national_keys: dict, now: int | None = None, min_seq: int 
     except Exception as exc:      # noqa: BLE001 — any failure here means "do not trust"
         raise TrustListInvalid(f"trust list rejected: {getattr(exc, 'message', exc.__class__.__name__)}") from None
     iat, exp, seq = payload.get("iat"), payload.get("exp"), payload.get("seq")
-    if not (_int(iat) and _int(exp) and _int(seq)):
+    if not (isinstance(iat, int) and isinstance(exp, int) and isinstance(seq, int)) \
+            or not (_int(iat) and _int(exp) and _int(seq)):
         raise TrustListInvalid("trust list rejected: iat, exp and seq must be integers")
     refused = national_key_usable(jwk, iat)
     if refused:

@@ -19,12 +19,15 @@ issuing country are run too when that country's rules are imported.
 """
 from __future__ import annotations
 
+from typing import Callable
 import json
 from dataclasses import dataclass
 
 from adapters.eu_dcc import certlogic
 from adapters.eu_dcc import rules as dccrules
 from adapters import foreign_rules
+from adapters.foreign_rules import Event
+from standard.trustlist import TrustList
 
 EVENT_REASONS = {"v": "vaccinated", "t": "negative_test", "r": "recovered"}
 HORIZON = 400 * 86400          # a certificate without exp: look this far ahead for its green's end
@@ -35,7 +38,7 @@ RESOLUTION = 3600              # a green's end is found to the hour (and never l
 VERIFICATION_STEPS = 400_000
 
 
-def green_until(passes, now: int, horizon: int) -> int:
+def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
     """When a green from rules ends: the last instant (to the hour, searching up to
     ``horizon``) at which every rule still passes, found by bisection (~14 re-runs).  A test's
     green thus ends when the country's rules say the test has aged out, as the table's does —
@@ -78,12 +81,13 @@ class RuleBook:
         return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked)
 
 
-def rule_book(trust) -> RuleBook:
+def rule_book(trust: TrustList) -> RuleBook:
     return trust.section_index("dcc_rules", RuleBook.build)
 
 
-def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
-           iat: int | None, exp: int | None, events, now: int, options: dict | None = None):
+def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
+           iat: int | None, exp: int | None, events: list[Event], now: int,
+           options: dict | None = None) -> tuple[str, list[str], int | None, dict] | None:
     """(status, reasons, valid_until, details) from the imported rules, or None."""
     if not country_of_arrival:
         return None

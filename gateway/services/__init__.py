@@ -28,7 +28,6 @@ from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer, load_or_create_secret
 from issuers.seal import Sealer
 from store import Store, open_store
-from store.audit import AuditLog
 from store.revocations import revocation_check
 
 __all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "scan_event"]
@@ -43,7 +42,7 @@ class Services:
         data = self.settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(self.settings)
-        self.audit = CappedAudit(AuditLog(self.store, self.now), self.now)   # refusals capped per credential
+        self.audit = CappedAudit(self.store, self.now)       # refusals capped per credential
         self.credentials = Credentials(data, self.settings.region_codes())
         self.keystore = KeyStore(data)
         self.sealer = Sealer(data / "secrets" / "seal")

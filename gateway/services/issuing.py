@@ -45,7 +45,8 @@ class IssuingService:
         signer = self.keystore.signer(region.code, region.algorithms[0])
         cached = self._issuers.get(region_code)
         if cached is None or cached.signer is not signer:
-            cached = self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer, adapters.get)
+            cached = self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer,
+                                                                 adapters.issuing_format)
         return cached
 
     def subject(self, person: Person) -> str:

@@ -144,8 +144,8 @@ class TrustService:
     def revoke_foreign(self, fmt: str, certificate_ids, actor: dict, reason: str = "") -> list[str]:
         """Withdraw foreign certificates by their own identifiers (EU DCC: the UVCI), e.g. from
         an EU revocation list or a fraud report.  Online at once; offline after one refresh."""
-        adapter = adapters.get(fmt) if fmt in self.settings.extra_formats else None
-        if adapter is None or not hasattr(adapter, "code_id_for"):
+        adapter = adapters.revocable_format(fmt) if fmt in self.settings.extra_formats else None
+        if adapter is None:
             raise BadRequest(f"certificates of format {str(fmt)[:20]!r} cannot be revoked here")
         if not isinstance(certificate_ids, list) or not certificate_ids or \
                 not all(isinstance(i, str) and 0 < len(i.strip()) <= 128 for i in certificate_ids):

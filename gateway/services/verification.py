@@ -88,7 +88,7 @@ class VerificationService:
         revocation-checked, counted and recorded here; None for an entry the caller must answer
         itself (and for the whole batch when it is too small for the pool)."""
         answers = self._in_pool(len(entries), lambda pool, token, jwks, now:
-                                getattr(pool, "answer_" + kind)(entries, token, jwks, now))
+                                (pool.answer_lines if kind == "lines" else pool.answer_items)(entries, token, jwks, now))
         if answers is None:
             return None
         return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))

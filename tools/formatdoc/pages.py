@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import adapters
+from adapters.online import OnlineFormat
 from standard import jose
 from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
 
@@ -85,7 +86,7 @@ def current_page(name: str, regions, directory: Path) -> str | None:
 def page_kind(fmt):
     """(the signed table, the page renderer, the example's title) of a format: an online
     format's signed part is its status answer, and its page says how to ask for one."""
-    if hasattr(fmt, "answer"):
+    if isinstance(fmt, OnlineFormat):
         from tools.formatdoc import online as onlinedoc
         return fmt.answer, onlinedoc.render_online_page, onlinedoc.EXAMPLE_TITLE
     return fmt, render_page, "QR text"
