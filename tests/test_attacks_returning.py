@@ -135,6 +135,10 @@ def test_a_future_dated_list_is_refused_and_a_far_ahead_seq_locks_nothing_out(wo
     listed.write_text(token)                          # even the active key cannot date a list ahead
     out = offline(world, green, listed, keys, state)
     assert out.returncode == 2 and "issued in the future" in out.stderr, out.stderr
+    import standard
+    later = cli(world, "verify", green, "--trust-list", str(listed), "--national-keys", str(keys), "--state",
+                str(state), "--at", standard.rfc3339(now + 4 * 86400))     # --at judges the code, not the list
+    assert later.returncode == 2 and "issued in the future" in later.stderr, later.stderr
     # a verifier that accepted a far-future seq before these rules is not locked out for ever
     state.write_text(json.dumps({"seq": now + 10 ** 9}))
     listed.write_text(call(world, "GET", "/v1/trust-list").json()["jws"])
