@@ -407,3 +407,22 @@ def test_a_trust_list_change_is_measured_before_it_is_signed(world):
         trustlist.check_fits(big, "importing this revocation list")
     assert refused.value.code == "trust_list_full" and "importing this revocation list" in refused.value.message
     assert len(trustlist.sign(big, keys.signer("national"))) > trustlist.MAX_TRUST_LIST_CHARS   # it really would not
+
+
+def test_re_signing_in_a_loop_never_runs_seq_out_of_what_verifiers_accept(tmp_path):
+    """Thousands of re-signs (revocations in a loop) add one to seq each: past half the lead
+    verifiers allow, each waits a second, so the gateway never signs a list its verifiers (and
+    it itself) refuse."""
+    from gateway import trustseq
+    from standard import trustlist
+    waits, path, now = [], tmp_path / "trust-list.seq", 1_800_000_000
+    assert [trustseq.next_seq(path, now, sleep=waits.append) for _ in range(3)] == [now, now + 1, now + 2]
+    assert waits == []
+    path.write_text(str(now + trustseq.AHEAD_LIMIT))
+    assert trustseq.next_seq(path, now, sleep=waits.append) == now + trustseq.AHEAD_LIMIT + 1
+    assert waits == [1] and trustseq.AHEAD_LIMIT + 1 < trustlist.SEQ_LEAD
+    clock, path = [now], tmp_path / "burst.seq"          # a burst of re-signs, the clock moving with the waits
+    for _ in range(5000):
+        iat = clock[0]
+        seq = trustseq.next_seq(path, iat, sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+        assert seq - iat <= trustseq.AHEAD_LIMIT + 1 < trustlist.SEQ_LEAD            # what parse checks
