@@ -234,3 +234,11 @@ def test_a_region_or_format_table_of_the_wrong_shape_is_config_invalid(tmp_path,
     assert raised.value.message.startswith(message)
     result = run_cli("regions", data_dir=tmp_path / "data", env={"HEALTHCODE_CONFIG": str(path)})
     assert (result.returncode, result.stderr) == (2, f"error: config_invalid: {raised.value.message}\n")
+
+
+def test_options_for_a_format_that_takes_none_are_config_invalid(tmp_path):
+    from config.settings import load_settings
+    from standard.errors import ConfigInvalid
+    path = bad_config(tmp_path, "[format.online]", "[format.yuekang]\nprefix = \"X:\"\n\n[format.online]")
+    with pytest.raises(ConfigInvalid, match=r"\[format.yuekang\]: format 'yuekang' takes no options"):
+        adapters.check_settings(load_settings(path, tmp_path))
