@@ -110,7 +110,8 @@ def check_settings(settings: FormatSettings) -> None:
     """Every format name in the configuration is a registered format: a region's format one it
     issues, ``extra_formats`` and ``[format.<name>]`` formats it reads.  UnknownFormat names the
     entry (a typo refuses to start, never a crash on the first request); ConfigInvalid for a
-    known format in a place it cannot serve."""
+    known format in a place it cannot serve (a region's format it never issues, options for a
+    format that takes none)."""
     def known(name: object, where: str) -> FormatAdapter:
         try:
             return get(name)            # type: ignore[arg-type]  # the TOML may hold any value
@@ -126,3 +127,5 @@ def check_settings(settings: FormatSettings) -> None:
         known(name, "extra_formats")
     for name in settings.format_options:
         known(name, f"[format.{name}]")
+        if _registration(name).configure is None and settings.format_options[name]:
+            raise ConfigInvalid(f"[format.{name}]: format {name!r} takes no options")

@@ -216,3 +216,29 @@ def test_extra_formats_must_be_a_list_of_names(tmp_path):
     from standard.errors import ConfigInvalid
     with pytest.raises(ConfigInvalid, match="extra_formats must be a list"):
         load_settings(bad_config(tmp_path, *NOT_A_FORMAT[:1], 'extra_formats = "eu_dcc"'), tmp_path)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('format = "yuekang"\n', 'formt = "yuekang"\n', "region 440000: format required"),
+    ('format = "yuekang"\n', 'format = 44\n', "region 440000: name and format must be text"),
+    ("[format.online]", "[format]\nonline = 3\n[unused]",
+     "[format.<name>] entries must be tables of options"),
+])
+def test_a_region_or_format_table_of_the_wrong_shape_is_config_invalid(tmp_path, old, new, message):
+    from conftest import run_cli
+    from config.settings import load_settings
+    from standard.errors import ConfigInvalid
+    path = bad_config(tmp_path, old, new)
+    with pytest.raises(ConfigInvalid) as raised:
+        load_settings(path, tmp_path)
+    assert raised.value.message.startswith(message)
+    result = run_cli("regions", data_dir=tmp_path / "data", env={"HEALTHCODE_CONFIG": str(path)})
+    assert (result.returncode, result.stderr) == (2, f"error: config_invalid: {raised.value.message}\n")
+
+
+def test_options_for_a_format_that_takes_none_are_config_invalid(tmp_path):
+    from config.settings import load_settings
+    from standard.errors import ConfigInvalid
+    path = bad_config(tmp_path, "[format.online]", "[format.yuekang]\nprefix = \"X:\"\n\n[format.online]")
+    with pytest.raises(ConfigInvalid, match=r"\[format.yuekang\]: format 'yuekang' takes no options"):
+        adapters.check_settings(load_settings(path, tmp_path))
