@@ -44,6 +44,12 @@ def load(name: str, options: dict | None = None):
     return module.make(options) if hasattr(module, "make") else module.ADAPTER
 
 
+def titles(names) -> dict:
+    """``{format: {"name": 粤康码, "name_en": Yuekang code}}``: the names people know the formats
+    by, from each adapter (one source for the pages)."""
+    return {name: {"name": get(name).title, "name_en": get(name).title_en} for name in names}
+
+
 def detect(text: str, loaded) -> object:
     """The first of the ``loaded`` adapters that recognises ``text``."""
     for adapter in loaded:

@@ -91,6 +91,8 @@ class JwsClaimFormat:
     values: dict = field(default_factory=dict)
     time: str = "seconds"
     typ: str = "JWT"
+    title: str = ""             # the name people know the format by (粤康码), shown on the pages
+    title_en: str = ""
 
     # -- pure mapping --------------------------------------------------------------------
     def to_native(self, claims: dict) -> dict:

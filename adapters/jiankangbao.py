@@ -3,6 +3,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="jiankangbao",
+    title="北京健康宝",
+    title_en="Beijing Health Kit",
     prefix="BJJKB:",
     time="iso8601",
     fields={

@@ -4,6 +4,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="macau",
+    title="澳门健康码",
+    title_en="Macau health code",
     prefix="MOHC1:",
     typ="JWT",
     fields={

@@ -63,6 +63,8 @@ class OnlineFormat:
     name: str
     answer: JwsClaimFormat
     path: str = "/v1/status/"
+    title: str = "在线码"                 # as people know it, shown on the pages
+    title_en: str = "online code"
     client: StatusClient = field(default_factory=StatusClient, compare=False, repr=False)
 
     def __post_init__(self):

@@ -3,6 +3,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="suishen",
+    title="随申码",
+    title_en="Suishen code",
     prefix="SSM:",
     time="millis",
     fields={

@@ -3,6 +3,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="tianfu",
+    title="天府健康通",
+    title_en="Tianfu health pass",
     prefix="TFJKT:",
     typ="tf+jwt",
     fields={

@@ -3,6 +3,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="yuekang",
+    title="粤康码",
+    title_en="Yuekang code",
     prefix="YKM1:",
     fields={
         "ver": "bb",            # 版本

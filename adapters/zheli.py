@@ -7,6 +7,8 @@ from adapters.base import JwsClaimFormat
 
 ADAPTER = JwsClaimFormat(
     name="zheli",
+    title="浙江健康码",
+    title_en="Zhejiang health code",
     prefix="ZJHC1:",
     time="millis",
     fields={

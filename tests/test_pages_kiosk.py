@@ -151,10 +151,11 @@ def test_the_index_says_what_a_person_can_do_here_chinese_first(server):
         assert "打印纸质码" in driver.find_element(By.ID, "go-print").text
     finally:
         driver.quit()
-    for path in ("/checkpoint", "/kiosk", "/standard", "/v1/openapi.json", "/ops"):
+    for path in ("/checkpoint", "/kiosk", "/standard", "/standard.md", "/v1/openapi.json", "/ops", "/favicon.ico"):
         r = requests.get(server.url + path, timeout=5)
         assert r.status_code == 200, path
-    assert "## 7. Trust list" in requests.get(server.url + "/standard", timeout=5).text
+    assert "## 7. Trust list" in requests.get(server.url + "/standard.md", timeout=5).text
+    assert '<h2 id="s7">7. Trust list</h2>' in requests.get(server.url + "/standard", timeout=5).text
     assert requests.get(server.url + "/v1/openapi.json", timeout=5).json()["openapi"].startswith("3.")
 
 

@@ -21,6 +21,8 @@ class DccAdapter:
     ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
 
     name = NAME
+    title = "EU 数字新冠证书"                # as people know it, shown on the pages
+    title_en = "EU Digital COVID Certificate"
 
     def __init__(self, options: dict | None = None):
         options = dict(options or {})

@@ -18,6 +18,8 @@ class ShcAdapter:
     ``default_region`` ("US"), ``verdict_ttl`` (seconds), ``single_dose_cvx`` (["212"])."""
 
     name = NAME
+    title = "SMART Health Card"                # as people know it, shown on the pages
+    title_en = "SMART Health Card"
 
     def __init__(self, options: dict | None = None):
         options = dict(options or {})

@@ -108,8 +108,8 @@ async function lookUp() {
     const data = await r.json();
     if (!r.ok || !data.valid) {
       const e = data.error || (data.errors || [])[0] || {};
-      if (e.code === "unauthorized" || e.code === "forbidden") staffHint(`查询被拒绝 (${e.code}) · the gateway refused this kiosk`);
-      const msg = PROBLEMS[e.code] || `请找工作人员帮助 · Please ask staff (${e.code || r.status})`;
+      if (e.code === "unauthorized" || e.code === "forbidden") staffHint("网关拒绝了本机的凭证 · the gateway refused this kiosk's credential");
+      const msg = PROBLEMS[e.code] || `请找工作人员帮助 · Please ask staff${W.ERRORS[e.code] ? `\n${W.error(e)}` : ""}`;
       show("error", {big: "请找工作人员", more: msg, speech: `${zh(msg)}。`});
       return;
     }
