@@ -25,6 +25,7 @@ class Verified:
     claims: dict                    # national-standard claims (docs/standard/v1)
     kid: str | None = None
     extra: dict = field(default_factory=dict)   # format-specific facts worth showing
+    holder: dict | None = None      # the verdict's holder when not the claims' masked name and ID (foreign)
 
 
 def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK_SKEW) -> None:

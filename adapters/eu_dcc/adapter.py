@@ -11,7 +11,7 @@ from adapters import foreign_rules, revocation_lists
 from adapters.eu_dcc import business_rules
 from adapters.base import Verified, check_validity
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
-from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, read_cwt, to_claims, transliterated_name, validate_dcc
+from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, name_parts, read_cwt, to_claims, validate_dcc
 from adapters.eu_dcc.decode import ENTRY_NAMES, NAME, base45_decode, cose_sign1, decompress, looks_like_dcc, unprefix
 from adapters.eu_dcc.signers import signers_by_kid, verify_signature
 
@@ -67,8 +67,10 @@ class DccAdapter:
             extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
-        extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))
-        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra)
+        family, given = name_parts(cwt.dcc)
+        extra["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra,
+                        holder=foreign_rules.verdict_holder(family, given, cwt.dcc.get("dob")))
 
 
 def make(options: dict | None = None) -> DccAdapter:
