@@ -49,6 +49,8 @@ class Region:
     rules: dict = field(default_factory=dict, hash=False, compare=False)
     issuer_url: str = ""
     online_url: str = ""        # base URL of its status interface for online codes ("" = none)
+    renew_at: str = ""          # where its people get a new printed card ("" = the card's generic words)
+    renew_at_en: str = ""
 
     def as_public(self) -> dict:
         return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
@@ -108,6 +110,8 @@ def _region(entry: dict, defaults: dict) -> Region:
         rules=dict(entry.get("rules", {})),
         issuer_url=entry.get("issuer_url", ""),
         online_url=_online_url(entry),
+        renew_at=str(entry.get("renew_at", "")).strip(),
+        renew_at_en=str(entry.get("renew_at_en", "")).strip(),
     ))
 
 
@@ -135,6 +139,9 @@ def _checked(region: Region) -> Region:
     if not region.algorithms or bad:
         raise ConfigInvalid(f"region {region.code}: algorithms must be among "
                             f"{', '.join(NATIONAL_ALGORITHMS)} (not {', '.join(bad) or 'none'})")
+    if bool(region.renew_at) != bool(region.renew_at_en) or len(region.renew_at) > 24 or len(region.renew_at_en) > 56:
+        raise ConfigInvalid(f"region {region.code}: renew_at and renew_at_en go together, at most 24 and 56 "
+                            "characters (each is one line of the printed card)")
     for kind in KINDS:
         ttl = getattr(region, f"{kind}_ttl")
         if not 0 < ttl <= MAX_LIFETIME[kind]:

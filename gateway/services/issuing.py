@@ -180,10 +180,8 @@ class IssuingService:
                 resident = self.store.get_resident(self.subject(person), region)
                 status = resident.status if resident else None
             issued = self.issue(region, person, status=status, kind="offline", fmt=fmt, actor=actor)
-            cfg, c = self.settings.region(region), issued.claims
-            cards.append(printing.Card(issued.qr_text, cfg.name, cfg.name_en, c["status"], c["name_masked"],
-                                       c["id_masked"], c["iat"], c["exp"], c["jti"],
-                                       online=issued.answer is not None))
+            cards.append(printing.card_for(self.settings.region(region), issued.qr_text, issued.claims,
+                                           online=issued.answer is not None))
         self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
         return printing.render_pdf(cards, layout)
 
