@@ -520,7 +520,10 @@ def _print_target(out: str | None) -> str:
 @click.option("--region")
 @click.option("--id-number")
 @click.option("--name")
-@click.option("--status", type=click.Choice(["green", "yellow", "red"]))
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]),
+              help="the region's issuer overriding the colour its rules decided (needs --override-reason; "
+                   "the stored colour is not changed)")
+@click.option("--override-reason", help="why the issuer overrides the decided colour (audited)")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
 @click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
@@ -528,9 +531,14 @@ def _print_target(out: str | None) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="the PDF to write (default: cards-<time>.pdf in the current directory, "
                    "which must not be the source tree)")
-def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
-    """Print offline codes (valid 7 days by default) as a PDF."""
+def print_cmd(region, id_number, name, status, override_reason, batch, layout, fmt, out):
+    """Print offline codes (valid 7 days by default) as a PDF, in the colour each person's issuer
+    decided (stored colour and reasons; a person the issuer has no record of is refused).  A
+    batch prints as an operator; --status for one person prints as that region's issuer."""
     out = _print_target(out)
+    actor = {"role": "operator", "id": "cli"}
+    if status and not batch:
+        actor = {"role": "issuer", "id": "cli", "region": region}
     from issuers import make_person
     if batch:
         entries = _read_batch(batch)
@@ -543,7 +551,8 @@ def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
         pdf = _service().issuing.print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                     actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
+                                             actor=actor, fmt=None if fmt == "native" else fmt,
+                                             override_reason=override_reason)
     except HealthCodeError as exc:
         _fail_usage(exc)
     Path(out).write_bytes(pdf)

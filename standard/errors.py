@@ -54,6 +54,19 @@ class IdentityNotMatched(NotFound):
     code = "identity_not_matched"
 
 
+class StatusOverrideRefused(Forbidden):
+    """A colour other than the one the person's issuer decided was asked for by someone who may
+    not decide it: only an issuer credential for the person's own region may override."""
+    code = "status_override_refused"
+
+
+class TrustListFull(HealthCodeError):
+    """A change would push the signed trust list past the size every verifier accepts; nothing
+    was stored."""
+    code = "trust_list_full"
+    http_status = 413
+
+
 class RateLimited(HealthCodeError):
     code = "rate_limited"
     http_status = 429
