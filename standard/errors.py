@@ -206,6 +206,12 @@ class CodeRevoked(CodeError):
     code = "code_revoked"
 
 
+class RevocationsMissing(CodeError):
+    """The trust list names a revocation file (standard/revocation_file.py) this verifier does
+    not hold: a foreign code is refused rather than verified without its revocation lists."""
+    code = "revocations_missing"
+
+
 # --- online codes (docs/standard.md §4.4): the colour is asked of the issuing region -----------
 class OriginUnregistered(CodeError):
     """An online code points at an address its region did not register: refused before any

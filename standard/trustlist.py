@@ -113,7 +113,9 @@ class TrustList:
 
     def with_anchors(self, anchors) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
-        return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
+        copy = TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
+        copy.revocation_file = getattr(self, "revocation_file", None)       # standard/revocation_file.py
+        return copy
 
 
 # --- building and signing (gateway side) -----------------------------------------------------

@@ -116,7 +116,9 @@ class IssuingService:
 
     # -- withdrawing ------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
-        """Withdraw every outstanding code of a person: online at once, offline at the next list."""
+        """Withdraw every outstanding code of a person: online at once, offline at the next list.
+        ``trust_list_full`` (nothing withdrawn) when the list could not name them all."""
+        self.trust.check_fits(extra_withdrawn=self.store.outstanding_codes(sub, self.now()))
         jtis = self.store.revoke_subject(sub, self.now())
         self.revocations.refresh()
         self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
