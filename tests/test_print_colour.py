@@ -103,8 +103,10 @@ def test_only_the_regions_own_issuer_overrides_with_a_reason_and_the_rules_decis
     person = {"region": "440000", "id_number": GD[0], "name": GD[1], "status": "green"}
     no_reason = post(world, "/v1/print", "440000", {"people": [person]})
     assert no_reason.status_code == 400 and "override_reason" in no_reason.json()["error"]["message"]
-    other_region = post(world, "/v1/print", "510000", {"people": [person], "override_reason": "x"})
-    assert other_region.status_code == 403 and other_region.json()["error"]["code"] == "status_override_refused"
+    for body in ({"people": [person], "override_reason": "x"}, {"people": [{**person, "status": None}]}):
+        body["people"] = [{k: v for k, v in p.items() if v is not None} for p in body["people"]]
+        other_region = post(world, "/v1/print", "510000", body)       # another region's issuer: not even its colour
+        assert other_region.status_code == 403 and other_region.json()["error"]["code"] == "forbidden"
     (verdict,) = printed(world, "440000", [person], tmp_path, override_reason="quarantine ended early, ref Q-17")
     assert verdict["valid"] and verdict["status"] == "green"
     assert kiosk_colour(world, GD[0]) == ("red", ["close_contact"])              # the rules' decision stays

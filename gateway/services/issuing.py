@@ -15,8 +15,8 @@ from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
-from standard.errors import (BadRequest, HealthCodeError, IdentityNotMatched, RateLimited, StatusOverrideRefused,
-                             TranscodeRefused)
+from standard.errors import (BadRequest, Forbidden, HealthCodeError, IdentityNotMatched, RateLimited,
+                             StatusOverrideRefused, TranscodeRefused)
 from store import IssuedRecord, Resident, Store
 from store.audit import AuditLog
 
@@ -179,6 +179,8 @@ class IssuingService:
         """(region, person, status, resident): the stored resident whose decision the card shows,
         or None for an issuer's override.  Refuses what may not be printed."""
         cfg = self.settings.region(region)                        # region_unknown
+        if actor.get("role") == "issuer" and actor.get("region") != region:
+            raise Forbidden(f"person {number}: this token may act only for region {actor.get('region')}")
         if fmt == ONLINE_FORMAT and not cfg.online_url:
             raise BadRequest(f"region {region} does not issue online codes")
         resident = self.store.get_resident(self.subject(person), region)
