@@ -87,6 +87,7 @@ def card_png(pdf: bytes, scale: float = 1.0) -> Image.Image:
 def test_a_printed_card_says_beijing_time_and_what_to_do_and_fills_its_page(data_dir, tmp_path):
     id_number, name, _ = RESIDENTS["510000"]
     out = tmp_path / "card.pdf"
+    run_cli("issue", "--region", "510000", "--id-number", id_number, "--name", name, data_dir=data_dir, check=True)
     run_cli("print", "--region", "510000", "--id-number", id_number, "--name", name, "--status", "red",
             "--override-reason", "positive test reported by phone", "--out", str(out), data_dir=data_dir, check=True)
     image, text = card_png(out.read_bytes(), scale=1.2)

@@ -87,8 +87,9 @@ def test_an_operator_cannot_choose_a_colour(world):
 
 def test_nobody_is_printed_with_an_invented_colour(world):
     before = len(audit(world))
-    for who, region in (("op-print", "440000"), ("440000", "440000")):
-        r = post(world, "/v1/print", who, {"people": [{"region": region, "id_number": NOBODY[0], "name": NOBODY[1]}]})
+    nobody = {"region": "440000", "id_number": NOBODY[0], "name": NOBODY[1]}
+    for who, extra in (("op-print", {}), ("440000", {}), ("440000", {"status": "green"})):    # not even an override
+        r = post(world, "/v1/print", who, {"people": [{**nobody, **extra}], "override_reason": "walk-in"})
         assert r.status_code == 404 and r.json()["error"]["code"] == "identity_not_matched", r.text
         assert NOBODY[0] not in r.text and NOBODY[1] not in r.text
     # a wrong name for a known resident is the same refusal; a care-home list with one such row prints nothing

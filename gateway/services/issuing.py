@@ -134,7 +134,7 @@ class IssuingService:
         A card shows what the person's issuer decided: the stored colour *and its reasons*, the
         same as the phone code; the name must match the record, and a person the region's issuer
         has no record of is refused (``identity_not_matched``) — never printed with an invented
-        colour.  A ``status`` is an issuer override: only an issuer credential for that very
+        colour, not even by an override.  A ``status`` is an issuer override: only an issuer credential for that very
         region may send one (``status_override_refused`` otherwise), with an ``override_reason``;
         it is audited as ``print_override`` and never changes the stored colour, so the next
         lookup still shows what the rules decided.
@@ -151,20 +151,18 @@ class IssuingService:
             raise
         cards = []
         for region, person, status, resident in plan:
-            issuer, sub = self.issuer(region), self.subject(person)
-            if resident is not None:                    # the issuer's decision, its reasons included
+            issuer = self.issuer(region)
+            if status is None:                          # the issuer's decision, its reasons included
                 claims = issuer.claims(person, resident.status, list(resident.reasons), "offline", self.now())
                 action, detail = "print", {}
             else:                                       # an issuer's override, for its own region
-                decided, reasons = issuer.decide(None, status, self.now())
-                claims = issuer.claims(person, decided, reasons, "offline", self.now())
-                stored = self.store.get_resident(sub, region)
-                action, detail = "print_override", {"override_reason": reason,
-                                                    "decided_status": stored.status if stored else None}
+                printed, reasons = issuer.decide(None, status, self.now())
+                claims = issuer.claims(person, printed, reasons, "offline", self.now())
+                action, detail = "print_override", {"override_reason": reason, "decided_status": resident.status}
             issued = issuer.sign(claims, fmt)
             self.store.record_issuance(
                 _record(claims), None,                  # the stored colour stays the rules' decision
-                self.audit.entry(actor, action, sub, region=region, kind="offline", jti=claims["jti"],
+                self.audit.entry(actor, action, resident.sub, region=region, kind="offline", jti=claims["jti"],
                                  status=claims["status"], format=issued.format, **detail),
                 online_answer=issued.answer)
             cfg, c = self.settings.region(region), issued.claims
@@ -172,31 +170,27 @@ class IssuingService:
                                        c["id_masked"], c["iat"], c["exp"], c["jti"],
                                        online=issued.answer is not None))
         self.audit.record(actor, "print", None, cards=len(cards), layout=layout,
-                          overrides=sum(1 for *_, resident in plan if resident is None))
+                          overrides=sum(1 for _, _, status, _ in plan if status is not None))
         return printing.render_pdf(cards, layout)
 
     def _print_plan(self, number: int, region: str, person: Person, status, actor: dict, reason: str, fmt):
-        """(region, person, status, resident): the stored resident whose decision the card shows,
-        or None for an issuer's override.  Refuses what may not be printed."""
+        """(region, person as the issuer holds it, the override status or None, the stored
+        resident).  Refuses what may not be printed: an unknown person and a wrong name alike."""
         cfg = self.settings.region(region)                        # region_unknown
         if actor.get("role") == "issuer" and actor.get("region") != region:
             raise Forbidden(f"person {number}: this token may act only for region {actor.get('region')}")
         if fmt == ONLINE_FORMAT and not cfg.online_url:
             raise BadRequest(f"region {region} does not issue online codes")
         resident = self.store.get_resident(self.subject(person), region)
-        if resident is not None:
-            typed = self.pseudonymizer.name_digest(person.name or "")
-            if not hmac.compare_digest(typed, resident.name_hmac):
-                raise IdentityNotMatched(f"person {number}: region {region}'s issuer has no record matching "
-                                         "this ID number and name")
-            if resident.pii_sealed:                               # the name as the issuer holds it
-                pii = self.sealer.open(resident.pii_sealed, context=resident.sub)
-                person = Person(pii["id_type"], pii["id_number"], pii["name"])
+        typed = self.pseudonymizer.name_digest(person.name or "")
+        if resident is None or not hmac.compare_digest(typed, resident.name_hmac):
+            raise IdentityNotMatched(
+                f"person {number}: region {region}'s issuer has no record matching this ID number and name; "
+                "a card shows the colour the issuer decided, so the issuer must record the person first")
+        if resident.pii_sealed:                                   # the name as the issuer holds it
+            pii = self.sealer.open(resident.pii_sealed, context=resident.sub)
+            person = Person(pii["id_type"], pii["id_number"], pii["name"])
         if status is None:
-            if resident is None:
-                raise IdentityNotMatched(
-                    f"person {number}: region {region}'s issuer has no record matching this ID number and "
-                    "name; a card shows the colour the issuer decided, so the issuer must record the person first")
             return region, person, None, resident
         if status not in standard.STATUSES:
             raise BadRequest("status must be green, yellow or red")
@@ -206,7 +200,7 @@ class IssuingService:
                 "region's issuer credential may print another colour (leave status out)")
         if not reason:
             raise BadRequest("a status override needs an override_reason (it is audited)")
-        return region, person, status, None
+        return region, person, status, resident
 
     def count_print(self, credential_id: str) -> None:
         """One print request by a credential, against its minute's and hour's worth (``[limits]``):
