@@ -270,3 +270,45 @@ def test_printing_and_withdrawing_in_a_loop_is_refused_before_the_list_overflows
     service.trust.invalidate()
     trust = trustlist.parse(service.trust.trust_list_jws(), service.trust.national_jwks())
     assert len(trust.revoked_jti) == withdrawn + 1
+
+
+def test_a_300000_entry_list_imported_with_the_cli_is_enforced_over_http_and_by_the_offline_cli(tmp_path):
+    """End to end: the data manager imports the EU list on the command line while the gateway
+    serves; HTTP verify refuses the listed certificate, and so does ``healthcode verify`` offline
+    with the exported list and file — and without the file it refuses to judge the foreign code."""
+    import requests
+    from conftest import LiveServer, run_cli
+    data = tmp_path / "gw"
+    token = json.loads(run_cli("credentials", "add", "--role", "data_manager", "--id", "dm-300k",
+                               data_dir=data, check=True).stdout)["token"]
+    server = LiveServer(data)
+    try:
+        now = int(time.time())
+        key, der, anchor = signer(at=now)
+        requests.post(server.url + "/v1/admin/anchors", json={"anchors": [anchor["der_b64"]]}, timeout=20,
+                      headers={"Authorization": f"Bearer {token}"}).raise_for_status()
+        text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)
+        assert requests.post(server.url + "/v1/verify", json={"payload": text}, timeout=20).json()["valid"]
+        cose = eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:])))
+        import hashlib
+        listed = base64.b64encode(hashlib.sha256(cose.signature[:32]).digest()[:16]).decode()
+        (tmp_path / "eu.json").write_text(json.dumps(big_eu_list(cose.kid, listed)))
+        imported = run_cli("revocation-lists", "import", "--format", "eu_dcc", str(tmp_path / "eu.json"),
+                           data_dir=data, check=True)
+        assert json.loads(imported.stdout)["total"] == ENTRIES
+        online = requests.post(server.url + "/v1/verify", json={"payload": text}, timeout=60).json()
+        assert online["valid"] is False and online["errors"][0]["code"] == "code_revoked"
+        assert len(requests.get(server.url + "/v1/trust-list", timeout=20).json()["jws"]) < 20_000
+    finally:
+        server.stop()
+    tl, keys, rev = tmp_path / "tl.jws", tmp_path / "keys.json", tmp_path / "revocations.json"
+    run_cli("trust-list", "--out", str(tl), "--national-keys", str(keys), "--revocations", str(rev),
+            data_dir=data, check=True)
+    offline = ["verify", text, "--trust-list", str(tl), "--national-keys", str(keys)]
+    refused = run_cli(*offline, "--revocations", str(rev), data_dir=tmp_path / "checkpoint")
+    assert refused.returncode == 1 and json.loads(refused.stdout)["errors"][0]["code"] == "code_revoked"
+    unchecked = run_cli(*offline, data_dir=tmp_path / "checkpoint")
+    assert unchecked.returncode == 1 and json.loads(unchecked.stdout)["errors"][0]["code"] == "revocations_missing"
+    rev.write_bytes(rev.read_bytes().replace(listed.encode(), base64.b64encode(b"\1" * 16)))   # a doctored file
+    doctored = run_cli(*offline, "--revocations", str(rev), data_dir=tmp_path / "checkpoint")
+    assert doctored.returncode == 2 and "trust_list_invalid" in doctored.stderr
