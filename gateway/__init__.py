@@ -20,6 +20,7 @@ from config.settings import MAX_REQUEST_BYTES
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
+from gateway.proxy import ClientAddress
 from gateway.service import Service
 from gateway.version import __version__  # noqa: F401
 
@@ -56,6 +57,8 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp, status.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
+    # behind the proxies of HEALTHCODE_TRUSTED_PROXIES, request.remote_addr is the client they name
+    app.wsgi_app = ClientAddress(app.wsgi_app, app.extensions["healthcode"].settings.trusted_proxies)
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
     return app
