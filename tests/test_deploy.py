@@ -65,6 +65,7 @@ import datetime
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -91,10 +92,10 @@ class Gateway:
     """``healthcode serve --workers 1`` (gunicorn: master, worker, batch pool) in its own
     session, so killing it kills all of it, as systemd's KillMode would."""
 
-    def __init__(self, folder: Path, env: dict):
-        self.port = free_port()
+    def __init__(self, folder: Path, env: dict, port: int | None = None):
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(folder / f"gateway-{self.port}.log", "wb")
+        self.log = open(folder / f"gateway-{self.port}.log", "ab")
         self.proc = subprocess.Popen(
             [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--workers", "1", "--threads", "4"],
@@ -334,3 +335,232 @@ def test_nginx_refusals_are_json_errors_of_the_standard(stack):
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     text = (DEPLOY / "nginx" / "locations.conf").read_text()
     assert f'"code":"{GatewayUnavailable.code}"' in text and f"return {GatewayUnavailable.http_status} " in text
+
+
+class Slowloris:
+    """Connections that send a request's headers one byte at a time and never finish them;
+    ``tls`` wraps each in TLS first (the attack on the proxy's public port)."""
+
+    HEAD = (b"POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + b"".join(b"X-Slow-%d: %s\r\n" % (i, b"a" * 40) for i in range(200)))
+
+    def __init__(self, port: int, count: int, sources=("127.0.0.1",), cert=None, every: float = 0.5):
+        self.sockets, self.sent, self.dropped = [], 0, 0
+        context = ssl.create_default_context(cafile=cert) if cert else None
+        for i in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=5,
+                                            source_address=(sources[i % len(sources)], 0))
+            if context:
+                sock = context.wrap_socket(sock, server_hostname="127.0.0.1")
+            self.sockets.append(sock)
+        self.every = every
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._dribble, daemon=True)
+        self.thread.start()
+
+    def _dribble(self) -> None:
+        while not self.stop.is_set() and self.sent < len(self.HEAD):
+            byte = self.HEAD[self.sent:self.sent + 1]
+            for sock in list(self.sockets):
+                try:
+                    sock.send(byte)
+                except OSError:                 # the server gave up on it: one attacker fewer
+                    self.sockets.remove(sock)
+                    self.dropped += 1
+            self.sent += 1
+            self.stop.wait(self.every)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(5)
+        for sock in self.sockets:
+            sock.close()
+
+
+def test_slow_clients_starve_a_bare_gateway_but_not_the_gateways_behind_nginx(stack, code):
+    """docs/security.md, slow clients: a handful of connections sending their headers byte by
+    byte hold every thread of a gateway that faces clients itself; behind nginx hundreds of them
+    (and 64 stalled bodies from one address) cost the gateways nothing."""
+    bare = stack.gateways[0]
+    attack = Slowloris(bare.port, 8)
+    try:
+        time.sleep(1)
+        with pytest.raises(requests.Timeout):
+            requests.post(f"{bare.url}/v1/verify", json={"payload": code}, timeout=(2, 3))
+    finally:
+        attack.close()
+    assert requests.post(f"{bare.url}/v1/verify", json={"payload": code}, timeout=10).json()["valid"] is True
+
+    sources = [f"127.0.0.{i}" for i in range(100, 104)]
+    attack = Slowloris(stack.https_port, 300, sources=sources, cert=stack.cert)
+    bodies = []
+    context = ssl.create_default_context(cafile=stack.cert)
+    try:
+        # 70 bodies from one address, stalled after one byte: nginx holds 64 (limit_conn), refuses the rest
+        for _ in range(70):
+            sock = context.wrap_socket(socket.create_connection(("127.0.0.1", stack.https_port), timeout=5,
+                                                                source_address=("127.0.0.110", 0)),
+                                       server_hostname="127.0.0.1")
+            sock.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 100000\r\n\r\n{")
+            bodies.append(sock)
+        time.sleep(0.5)
+        refused = 0
+        for sock in bodies:
+            sock.setblocking(False)         # (a TLS 1.3 session ticket makes a socket readable too)
+            try:
+                refused += b" 429 " in sock.recv(200)
+            except (ssl.SSLWantReadError, BlockingIOError):
+                pass                        # held by nginx, waiting for the rest of its body
+        assert refused >= 6, f"{refused} stalled bodies refused by limit_conn"
+
+        holding = len(attack.sockets)          # nginx drops each after client_header_timeout (10 s)
+        genuine, started = stack.session("127.0.0.1"), time.time()
+        answered = 0
+        while time.time() - started < 5:
+            r = genuine.post(f"{stack.url}/v1/verify", json={"payload": code}, timeout=5)
+            assert r.status_code == 200 and r.json()["valid"] is True
+            answered += 1
+        issued = genuine.post(f"{stack.url}/v1/issuers/440000/codes", json=person(1), timeout=10,
+                              headers={"Authorization": f"Bearer {stack.tokens['440000']}"})
+        assert issued.status_code == 201
+        assert holding >= 290, f"the attack was not holding its connections ({attack.dropped} dropped)"
+    finally:
+        attack.close()
+        for sock in bodies:
+            sock.close()
+    assert answered >= 20
+
+
+def _load_then_kill(stack, code, victim: Gateway, numbers) -> tuple[list, list, list]:
+    """Verifications (single and batches) and issuances from 10 clients through nginx; after
+    2 s ``victim`` is SIGKILLed (master, worker, pool), the load goes on 2.5 s more."""
+    stop = threading.Event()
+    verified, failed, issued = [], [], []
+    lock = threading.Lock()
+
+    def verifying(n: int) -> None:
+        session = stack.session(f"127.0.0.{30 + n}")
+        batch = {"items": [{"payload": code}] * 10}       # within LIMIT a minute for this client
+        while not stop.is_set():
+            path, body = ("/v1/verify/batch", batch) if n % 3 == 0 else ("/v1/verify", {"payload": code})
+            try:
+                r = session.post(stack.url + path, json=body, timeout=20)
+                answer = r.json()
+                good = r.status_code == 200 and all(v["valid"] for v in answer.get("results", [answer]))
+            except (requests.RequestException, ValueError) as exc:
+                good, answer = False, repr(exc)
+            (verified if good else failed).append((path, answer if not good else None))
+
+    def issuing(n: int) -> None:
+        session = stack.session(f"127.0.0.{40 + n}")
+        while not stop.is_set():
+            with lock:
+                i = next(numbers)
+            try:
+                r = session.post(f"{stack.url}/v1/issuers/440000/codes", json={**person(i), "png": True},
+                                 headers={"Authorization": f"Bearer {stack.tokens['440000']}"}, timeout=20)
+                answer = r.json()
+                issued.append((r.status_code, answer.get("code_id") or answer["error"]["code"],
+                               r.headers.get("Retry-After")))
+            except (requests.RequestException, ValueError, KeyError) as exc:
+                issued.append(("no answer", repr(exc), None))
+
+    threads = [threading.Thread(target=verifying, args=(n,)) for n in range(6)]
+    threads += [threading.Thread(target=issuing, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    try:
+        time.sleep(2)
+        victim.signal(signal.SIGKILL)
+        victim.proc.wait(10)
+        time.sleep(2.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(30)
+    return verified, failed, issued
+
+
+def test_a_gateway_killed_under_load_fails_no_verification_and_duplicates_no_issuance(stack, code):
+    """SIGKILL one of three gateways while verifications and issuances stream through nginx.
+    Verifications in flight to it are retried on the others (deploy/nginx/locations.conf): none
+    fails.  An issuance in flight is not retried: it is answered 201 or 503 gateway_unavailable,
+    and no request ever made two codes.  The gateway is restarted (as systemd's Restart=always
+    does) and killed again until nginx was caught retrying a verification the dead gateway had
+    already been sent — at most 3 rounds; one is almost always enough."""
+    numbers = iter(range(1000, 20000))
+    verified, failed, issued = [], [], []
+    for round_ in range(3):
+        victim = stack.gateways[1]
+        v, f, i = _load_then_kill(stack, code, victim, numbers)
+        verified, failed, issued = verified + v, failed + f, issued + i
+        lines = stack.access_log()
+        retried = [line for line in lines if "," in line["upstream"]]
+        # sent, then retried elsewhere: bytes went to the first gateway, which answered nothing
+        sent_then_retried = [line for line in retried if int(line["usent"].split(",")[0]) > 0]
+        if any(line["uri"].startswith("/v1/verify") for line in sent_then_retried):
+            break
+        stack.gateways[1] = Gateway(stack.folder, stack.env, port=victim.port)
+        stack.gateways[1].wait()
+        victim.log.close()
+
+    assert not failed, f"{len(failed)} verifications failed, e.g. {failed[:3]}"
+    assert len(verified) > 50
+    assert any(line["uri"].startswith("/v1/verify") for line in sent_then_retried), \
+        "in 3 rounds no verification was in flight to the killed gateway"
+    # an issuance is moved to another gateway only when the dead one had been sent nothing
+    assert all(line["uri"].startswith("/v1/verify") for line in sent_then_retried), sent_then_retried
+    answers = Counter((status, value if status != 201 else "code") for status, value, _ in issued)
+    assert set(answers) <= {(201, "code"), (503, "gateway_unavailable")}, answers
+    assert all(retry == "2" for status, _, retry in issued if status == 503)
+    assert answers[(201, "code")] > 10
+
+    # no request made two codes: one issue entry per person, every code handed out is recorded
+    store = stack.store()
+    try:
+        entries, after = [], 0
+        while batch := store.audit_entries(after, 1000):
+            entries += batch
+            after = batch[-1]["seq"]
+    finally:
+        store.close()
+    issues = [e for e in entries if e["action"] == "issue"]
+    assert max(Counter(e["subject"] for e in issues).values()) == 1, "an issuance was carried out twice"
+    assert {value for status, value, _ in issued if status == 201} <= {e["detail"]["jti"] for e in issues}
+    assert json.loads(run_cli("audit", "verify", data_dir=Path(stack.env["HEALTHCODE_DATA"]),
+                              env=stack.env, check=True).stdout)["intact"] is True
+    print(f"\nrounds {round_ + 1}, verified {len(verified)}, issuance answers {dict(answers)}, "
+          f"retried {len(retried)}, of which already sent to the dead gateway {len(sent_then_retried)}")
+
+
+@pytest.mark.parametrize("status, body", [("200 OK", b'{"valid":true}'), ("204 No Content", b"")])
+def test_a_gunicorn_gateway_sends_status_line_headers_and_body_in_one_send(status, body):
+    """Headers sent apart from the body let a gateway die in between, leaving nginx with a status
+    line it had passed on and could no longer retry (gateway/wsgi.py).  Real gunicorn parsing
+    and answering over a real socket pair: nothing reaches the peer before the body does."""
+    from gunicorn.config import Config
+    from gunicorn.http.parser import RequestParser
+    from gateway.wsgi import _WholeAnswerResponse
+    server, peer = socket.socketpair()
+    try:
+        peer.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+        cfg = Config()
+        request = next(RequestParser(cfg, server, ("127.0.0.1", 1)))
+        response = _WholeAnswerResponse(request, server, cfg)
+        response.start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        response.send_headers()
+        assert select.select([peer], [], [], 0.2)[0] == [], "headers left before the body"
+        if body:
+            response.write(body)
+            first = peer.recv(65536)
+            assert first.startswith(b"HTTP/1.1 " + status.encode()) and first.endswith(b"\r\n\r\n" + body)
+        response.close()
+        if body:
+            assert select.select([peer], [], [], 0.1)[0] == []        # nothing after the one send
+        else:                                                         # no body: the headers at close
+            answer = peer.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 204") and answer.endswith(b"\r\n\r\n")
+    finally:
+        server.close()
+        peer.close()
