@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 
-ORIGINAL_PEER = "healthcode.proxy_peer"      # WSGI environ key: the proxy's own address, kept
-
 
 def _address(text: str):
     try:
@@ -53,16 +51,14 @@ def client_address(peer: str, real_ip: str | None, forwarded_for: str | None, ne
 
 
 class ClientAddress:
-    """WSGI middleware: ``REMOTE_ADDR`` becomes :func:`client_address`; the peer the connection
-    really came from stays in ``environ[ORIGINAL_PEER]``."""
+    """WSGI middleware: ``REMOTE_ADDR`` becomes :func:`client_address`."""
 
     def __init__(self, app, networks):
         self.app = app
         self.networks = tuple(networks)
 
     def __call__(self, environ, start_response):
-        peer = environ.get("REMOTE_ADDR", "")
-        environ[ORIGINAL_PEER] = peer
-        environ["REMOTE_ADDR"] = client_address(peer, environ.get("HTTP_X_REAL_IP"),
-                                                environ.get("HTTP_X_FORWARDED_FOR"), self.networks)
+        environ["REMOTE_ADDR"] = client_address(
+            environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_REAL_IP"),
+            environ.get("HTTP_X_FORWARDED_FOR"), self.networks)
         return self.app(environ, start_response)

@@ -84,7 +84,15 @@ from conftest import BIN, ROOT, config_with_limits, free_port, run_cli
 
 DEPLOY = ROOT / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-STORE_ENV = {"HEALTHCODE_STORE": "sqlite"}      # one data directory shared by every gateway
+STORES = ["sqlite"]                              # the backends the three gateways are run on
+
+
+def store_env(backend: str) -> dict:
+    """The environment naming the one store every gateway shares (config/settings.py,
+    store/__init__.py): SQLite in the shared data directory, or an Elasticsearch cluster."""
+    if backend == "sqlite":
+        return {"HEALTHCODE_STORE": "sqlite"}
+    raise ValueError(f"no environment for store {backend!r}")
 LIMIT = 1000                                     # anonymous verifications a minute per client and process
 
 
@@ -167,13 +175,14 @@ def render_nginx(folder: Path, gateways: list[Gateway], http_port: int, https_po
 
 
 class Stack:
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, store: dict):
+        assert Path(NGINX).exists(), "nginx is missing: scripts/install-test-tools installs it"
         self.folder = folder
         data = folder / "data"
         data.mkdir()
         config = config_with_limits(folder, anonymous_verifications_per_minute=LIMIT)
         self.env = {**os.environ, "HEALTHCODE_DATA": str(data), "HEALTHCODE_CONFIG": str(config),
-                    "HEALTHCODE_TRUSTED_PROXIES": "127.0.0.1", **STORE_ENV}
+                    "HEALTHCODE_TRUSTED_PROXIES": "127.0.0.1", **store}
         # keys, secrets and tokens made once, before three processes start on the same store
         self.tokens = json.loads(run_cli("tokens", data_dir=data, check=True, env=self.env).stdout)
         self.gateways = [Gateway(folder, self.env) for _ in range(3)]
@@ -262,9 +271,9 @@ def person(i: int) -> dict:
     return {"id_number": body + check_char(body), "name": "陈秀英", "id_type": "resident"}
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("deploy"))
+@pytest.fixture(scope="module", params=STORES)
+def stack(request, tmp_path_factory):
+    stack = Stack(tmp_path_factory.mktemp("deploy"), store_env(request.param))
     yield stack
     stack.close()
 
