@@ -342,8 +342,28 @@ def test_nginx_refusals_are_json_errors_of_the_standard(stack):
     r = stack.session().post(f"{stack.url}/v1/verify", data=b" " * 7_999_990 + b'{"a":1}',
                              headers={"Content-Type": "application/json"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+    # a request line or headers nginx will not read: its JSON 400, never a gateway's or an HTML page
+    r = stack.session().get(f"{stack.url}/v1/{'a' * 9000}", timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+    r = stack.session().get(f"{stack.url}/healthz", headers={"X-Big": "a" * 10000}, timeout=10)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
+    for raw in (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n",
+                b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"):
+        context = ssl.create_default_context(cafile=stack.cert)
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", stack.https_port), timeout=10),
+                                 server_hostname="127.0.0.1") as sock:
+            sock.sendall(raw)
+            answer = sock.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400 ") and b'"code":"bad_request"' in answer
+    # the error pages themselves cannot be asked for
+    r = stack.session().get(f"{stack.url}/.healthcode-error/gateway_unavailable", timeout=10)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    # every code nginx answers is one of the standard's, with the status the gateway gives it
+    from test_conformance import documented_error_codes
     text = (DEPLOY / "nginx" / "locations.conf").read_text()
-    assert f'"code":"{GatewayUnavailable.code}"' in text and f"return {GatewayUnavailable.http_status} " in text
+    codes = re.findall(r'return (\d+) \'\{"error":\{"code":"(\w+)"', text)
+    assert {code for _, code in codes} <= documented_error_codes() and len(codes) == 6
+    assert ("503", GatewayUnavailable.code) in codes and str(GatewayUnavailable.http_status) == "503"
 
 
 class Slowloris:
