@@ -6,8 +6,26 @@ connecting directly cannot choose its address.
 """
 from __future__ import annotations
 
-import pytest
+import datetime
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
 
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from conftest import BIN, ROOT, config_with_limits, free_port, run_cli
 from config.settings import trusted_proxies
 from gateway.proxy import client_address
 from standard.errors import ConfigInvalid
@@ -38,7 +56,6 @@ def test_no_proxy_is_trusted_by_default_and_a_bad_setting_refuses_to_start():
 
 
 def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, monkeypatch):
-    from conftest import config_with_limits
     from config.settings import load_settings
     from gateway import create_app
     monkeypatch.setenv("HEALTHCODE_TRUSTED_PROXIES", "127.0.0.1")
@@ -59,28 +76,7 @@ def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, m
 
 
 # --- nginx (deploy/nginx/nginx.conf, rendered onto temporary paths and ports) in front of three
-# `healthcode serve` processes sharing one store.  The store is whatever STORE_ENV names.
-
-import datetime
-import json
-import os
-import re
-import select
-import shutil
-import signal
-import socket
-import ssl
-import subprocess
-import threading
-import time
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import requests
-from requests.adapters import HTTPAdapter
-
-from conftest import BIN, ROOT, config_with_limits, free_port, run_cli
+# `healthcode serve` processes sharing one store, named by store_env.
 
 DEPLOY = ROOT / "deploy"
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -93,6 +89,8 @@ def store_env(backend: str) -> dict:
     if backend == "sqlite":
         return {"HEALTHCODE_STORE": "sqlite"}
     raise ValueError(f"no environment for store {backend!r}")
+
+
 LIMIT = 1000                                     # anonymous verifications a minute per client and process
 
 
