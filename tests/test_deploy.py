@@ -333,11 +333,12 @@ def test_through_nginx_the_anonymous_limit_is_per_client_and_cannot_be_spoofed(s
 
 def test_nginx_refusals_are_json_errors_of_the_standard(stack):
     from standard.errors import GatewayUnavailable
-    r = stack.session().post(f"{stack.url}/v1/verify", data=b"x" * 8_000_001,
+    from config.settings import MAX_REQUEST_BYTES
+    r = stack.session().post(f"{stack.url}/v1/verify", data=b"x" * (MAX_REQUEST_BYTES + 1),
                              headers={"Content-Type": "application/json"}, timeout=30)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
-    # the gateway's own limit is the same number: one byte less passes nginx and meets the gateway
-    r = stack.session().post(f"{stack.url}/v1/verify", data=b" " * 7_999_990 + b'{"a":1}',
+    # nginx's cap is the gateway's own: a body of exactly that size passes nginx and meets the gateway
+    r = stack.session().post(f"{stack.url}/v1/verify", data=b" " * (MAX_REQUEST_BYTES - 7) + b'{"a":1}',
                              headers={"Content-Type": "application/json"}, timeout=30)
     assert r.status_code == 400 and r.json()["error"]["code"] == "bad_request"
     # a request line or headers nginx will not read: its JSON 400, never a gateway's or an HTML page
