@@ -29,6 +29,13 @@ NOT_AUTHENTIC = (Malformed, SignatureInvalid, UnknownKey, AlgorithmNotAllowed, I
                  SchemaInvalid)
 
 
+def may_be_online(text) -> bool:
+    """Whether a QR text may be an online code (any http or https address): such a text is
+    verified where its region can be asked, never in a batch pool process.  The one test of
+    "is this online" for every batch path."""
+    return isinstance(text, str) and text.lstrip().startswith(("http://", "https://"))
+
+
 @dataclass(frozen=True)
 class OnlineCode:
     """What a QR of this format says: where to ask (``base``), whom, and about which code."""
@@ -130,7 +137,7 @@ ADAPTER = OnlineFormat(name="online", answer=ANSWER)
 
 def make(options: dict) -> OnlineFormat:
     """``[format.online]``: ``connect_timeout``, ``read_timeout`` (s), ``retries``,
-    ``cache_seconds``, ``cache_entries``; the composition root adds ``local`` (answers for the
+    ``cache_seconds``, ``cache_entries``; the verification service adds ``local`` (answers for the
     regions it issues itself, without HTTP to itself)."""
     if not options:
         return ADAPTER

@@ -4,10 +4,11 @@ An :class:`Issuer` knows one region: its rules, its signing key and its native f
 only masked personal data and a pseudonymous subject id; the plain ID number never leaves here.
 
 Issuers do not import the format adapters (they are siblings on the shared core): the
-composition root hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
+issuing service (gateway/services/issuing.py) hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
 signer)`` and ``name``.  The rest of the issuing side lives beside this module: signing keys
 (:mod:`.keys`), pseudonyms (:mod:`.pseudonym`), personal data sealed at rest (:mod:`.seal`),
-printed offline cards (:mod:`.printing`).
+printed offline cards (:mod:`.printing`), re-deciding a colour for another region
+(:mod:`.transcoding`).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 import standard
 from standard import STANDARD_VERSION, idcard, rules
+from issuers import transcoding
 from standard.errors import BadRequest
 
 ID_TYPES = ("resident", "passport", "hkmo_permit", "tw_permit", "macau_id", "hk_id", "foreign_permit")
@@ -91,6 +93,25 @@ class Issuer:
             "id_masked": standard.mask_id(person.id_number), "id_type": person.id_type,
             **(extra or {}),
         }
+
+    def transcoded_claims(self, source: dict, source_format: str, now: int) -> dict:
+        """The claims of this region's code for a verified code of another region: the colour
+        re-decided under this region's rules (issuers/transcoding.py), validity never longer
+        than the source's, and ``prov`` naming the source and the first code of the chain."""
+        status, reasons = transcoding.redecide(self.region.rules, source["status"], source["reasons"],
+                                               source["iat"], now)
+        prev = source.get("prov", {})
+        prov = {"region": source["region"], "jti": source["jti"], "format": source_format,
+                "origin_region": prev.get("origin_region", prev.get("region", source["region"])),
+                "origin_jti": prev.get("origin_jti", prev.get("jti", source["jti"]))}
+        ttl = self.region.dynamic_ttl if source["kind"] == "dynamic" else self.region.offline_ttl
+        claims = {**{k: source[k] for k in ("sub", "name_masked", "id_masked", "id_type", "kind")},
+                  "ver": source["ver"], "region": self.region.code, "jti": secrets.token_urlsafe(12),
+                  "iat": now, "exp": min(source["exp"], now + ttl), "status": status,
+                  "reasons": reasons + ["transcoded"], "prov": prov}
+        if "dep" in source:
+            claims["dep"] = source["dep"]
+        return claims
 
     def sign(self, claims: dict, fmt: str | None = None) -> IssuedCode:
         adapter = self.formats(fmt) if fmt else self.adapter

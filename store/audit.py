@@ -15,6 +15,29 @@ import hashlib
 import json
 
 GENESIS = "0" * 64
+DUPLICATES = "!duplicate_members"      # set by read_entry on a stored entry no two readers read alike
+
+
+def read_entry(text: str) -> dict:
+    """A stored entry, as the chain checks it.  JSON readers disagree on an object with a member
+    twice (Python keeps the last, SQLite's ``json_extract`` the first), so a row rewritten with
+    duplicate members could say one thing to the ops figures and another to the chain.  Such an
+    entry comes back marked with :data:`DUPLICATES` (the names), which :func:`verify_chain`
+    reports as a broken entry and which never hashes to the stored ``hash``."""
+    repeated: list[str] = []
+
+    def pairs(items):
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                repeated.append(key)
+            seen[key] = value
+        return seen
+
+    entry = json.loads(text, object_pairs_hook=pairs)
+    if repeated and isinstance(entry, dict):
+        entry[DUPLICATES] = sorted(set(repeated))
+    return entry
 
 
 def canonical(entry: dict) -> bytes:
@@ -51,7 +74,9 @@ def verify_chain(entries, checkpoint: tuple[int, str] | None = None) -> dict:
             return {"intact": False, "entries": count, "broken_at": checkpoint[0],
                     "problem": "checkpoint differs: the log was rewritten"}
         problem = None
-        if entry.get("seq") != expected_seq:
+        if DUPLICATES in entry:
+            problem = f"entry has duplicate JSON members ({', '.join(entry[DUPLICATES])}): readers disagree on it"
+        elif entry.get("seq") != expected_seq:
             problem = "sequence gap or reorder"
         elif entry.get("prev") != prev_hash:
             problem = "link to previous entry broken"

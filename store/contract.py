@@ -89,6 +89,11 @@ class Store(abc.ABC):
         that were not withdrawn already.  ``exp`` is how long offline verifiers must be told."""
 
     @abc.abstractmethod
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        """The person's codes of ``region`` that are neither expired nor withdrawn, newest first,
+        at most ``limit`` (a lost printed card is found here and withdrawn by its id)."""
+
+    @abc.abstractmethod
     def is_revoked(self, jti: str) -> bool: ...
 
     @abc.abstractmethod

@@ -69,6 +69,7 @@ from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
+from store.audit import read_entry
 from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 log = logging.getLogger(__name__)
@@ -472,6 +473,24 @@ class ElasticsearchStore(Store):
             raise helpers.BulkIndexError(f"{len(errors)} revocations were not stored", errors)
         return created
 
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}},
+                                     {"range": {"exp": {"gt": now}}}]}}
+        hits = list(self._search_all(self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}],
+                                     limit=limit + 1000))
+        jtis = [h["_source"]["jti"] for h in hits]
+        revoked = set()
+        for i in range(0, len(jtis), 1000):
+            found = self.client.mget(index=self.index("revoked"), ids=jtis[i:i + 1000], source=False)
+            revoked.update(d["_id"] for d in found["docs"] if d.get("found"))
+        out = []
+        for h in hits:
+            s = h["_source"]
+            if s["jti"] not in revoked and len(out) < limit:
+                out.append(IssuedRecord(s["jti"], s["sub"], s["region"], s["kind"], s["status"],
+                                        tuple(s.get("reasons") or ()), s["iat"], s["exp"]))
+        return out
+
     def is_revoked(self, jti: str) -> bool:
         return bool(self.client.exists(index=self.index("revoked"), id=jti))
 
@@ -620,7 +639,7 @@ class ElasticsearchStore(Store):
         heads = self.index("sequences")
         for attempt in range(AUDIT_APPEND_ATTEMPTS):
             got = self._get(heads, AUDIT_HEAD_ID)
-            last = json.loads(got["_source"]["entry"]) if got else self._last_copied_entry()
+            last = read_entry(got["_source"]["entry"]) if got else self._last_copied_entry()
             if got is not None:
                 self._copy_audit(last, winner=False)      # finish an append whose writer died midway
             entry = make_entry(last)
@@ -672,12 +691,12 @@ class ElasticsearchStore(Store):
         """No head document (new log, or the head index was lost): continue from the highest entry."""
         self.client.indices.refresh(index=self.audit_pattern, ignore_unavailable=True, allow_no_indices=True)
         hits = list(self._search_all(self.audit_pattern, {"match_all": {}}, [{"seq": "desc"}], limit=1))
-        return json.loads(hits[0]["_source"]["entry"]) if hits else None
+        return read_entry(hits[0]["_source"]["entry"]) if hits else None
 
     def _repair_audit_tail(self) -> None:
         got = self._get(self.index("sequences"), AUDIT_HEAD_ID)
         if got is not None:
-            entry = json.loads(got["_source"]["entry"])
+            entry = read_entry(got["_source"]["entry"])
             if entry["seq"] > self._audit_copied:
                 self._copy_audit(entry, winner=False, refresh=bool(self.refresh))
 
@@ -685,7 +704,7 @@ class ElasticsearchStore(Store):
         self._repair_audit_tail()
         hits = self._search_all(self.audit_pattern, {"range": {"seq": {"gt": after_seq}}}, [{"seq": "asc"}],
                                 limit=limit, source={"includes": ["entry"]})
-        return [json.loads(h["_source"]["entry"]) for h in hits]
+        return [read_entry(h["_source"]["entry"]) for h in hits]
 
 
 def _flag(value: str | None, default: bool) -> bool:

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from store.audit import read_entry
 from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
@@ -144,6 +145,14 @@ class SqliteStore(Store):
             return [jti for jti in dict.fromkeys(jtis) if conn.execute(
                 "INSERT OR IGNORE INTO revoked_codes VALUES (?, ?, ?, ?)", (jti, sub, at, exp)).rowcount]
 
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        rows = self._conn().execute(
+            "SELECT jti, sub, region, kind, status, reasons, iat, exp FROM issued_codes c"
+            " WHERE sub = ? AND region = ? AND exp > ? AND NOT EXISTS"
+            " (SELECT 1 FROM revoked_codes r WHERE r.jti = c.jti)"
+            " ORDER BY iat DESC, rowid DESC LIMIT ?", (sub, region, now, limit)).fetchall()
+        return [IssuedRecord(*r[:5], tuple(json.loads(r[5])), r[6], r[7]) for r in rows]
+
     def is_revoked(self, jti: str) -> bool:
         return self._conn().execute(
             "SELECT 1 FROM revoked_codes WHERE jti = ?", (jti,)).fetchone() is not None
@@ -241,7 +250,7 @@ class SqliteStore(Store):
     @staticmethod
     def _append_audit(conn, make_entry) -> dict:
         row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = make_entry(json.loads(row[0]) if row else None)
+        entry = make_entry(read_entry(row[0]) if row else None)
         conn.execute("INSERT INTO audit_log VALUES (?, ?)",
                      (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
         return entry
@@ -249,7 +258,7 @@ class SqliteStore(Store):
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         rows = self._conn().execute("SELECT entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                                     (after_seq, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [read_entry(r[0]) for r in rows]
 
     @contextlib.contextmanager
     def _transaction(self, immediate: bool = False):

@@ -59,11 +59,11 @@ def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, m
     from conftest import Clock
     from config.settings import load_settings
     from gateway import create_app
-    from gateway.service import Service
+    from gateway.services import Services
     monkeypatch.setenv("HEALTHCODE_TRUSTED_PROXIES", "127.0.0.1")
     settings = load_settings(config_with_limits(tmp_path, anonymous_verifications_per_minute=3),
                              data_dir=tmp_path)
-    client = create_app(Service(settings, clock=Clock())).test_client()      # one minute throughout
+    client = create_app(Services(settings, clock=Clock())).test_client()      # one minute throughout
 
     def verify(peer, **headers):
         return client.post("/v1/verify", json={"payload": "junk"}, headers=headers,

@@ -26,7 +26,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from standard.errors import CertLogicInvalid, CertLogicLimit
+from standard.errors import CertLogicInvalid, CertLogicLimit, RulesBudgetExceeded
 
 MAX_DEPTH = 64              # EU rules nest about 15 deep
 MAX_NODES = 20_000          # the largest EU rule has a few hundred
@@ -65,13 +65,23 @@ class DateTime:
         return f"{year}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{ms:03d}Z"
 
 
+class Budget:
+    """Steps shared by many evaluations (every rule run for one verification): when they are
+    spent, the next step raises :class:`standard.errors.RulesBudgetExceeded`, which — unlike a
+    single rule's CertLogicLimit — ends the whole verification."""
+
+    def __init__(self, steps: int):
+        self.left = steps
+
+
 # --- public API ---------------------------------------------------------------------------------
-def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False):
+def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False, budget: Budget | None = None):
     """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise.
-    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import)."""
+    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import);
+    ``budget``: steps shared with other evaluations, RulesBudgetExceeded when they run out."""
     if not validated:
         validate(expr)
-    return _Run(max_steps).eval(expr, data, data)
+    return _Run(max_steps, budget).eval(expr, data, data)
 
 
 def to_json(value):
@@ -182,13 +192,19 @@ def _arity(op: str, ok: bool, what: str) -> None:
 class _Run:
     """One evaluation with its work budget (steps count sub-expression evaluations)."""
 
-    def __init__(self, max_steps: int):
+    def __init__(self, max_steps: int, budget: Budget | None = None):
         self.left = max_steps
+        self.budget = budget
 
     def _spend(self, steps: int) -> None:
         self.left -= steps
         if self.left < 0:
             raise CertLogicLimit("CertLogic evaluation took more steps than allowed")
+        if self.budget is not None:
+            self.budget.left -= steps
+            if self.budget.left < 0:
+                raise RulesBudgetExceeded("the business rules need more work than one verification may "
+                                          "spend; refused rather than waited for")
 
     def eval(self, expr, data, root):
         self._spend(1)

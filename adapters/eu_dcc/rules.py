@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from standard import parse_rfc3339
 from adapters.eu_dcc import certlogic
-from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid
+from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid, RulesBudgetExceeded
 
 RULE_TYPES = ("Acceptance", "Invalidation")
 CERTIFICATE_TYPES = ("General", "Test", "Vaccination", "Recovery")
@@ -176,15 +176,18 @@ def description(rule: dict, lang: str = "en") -> str:
     return texts.get(lang) or rule["Description"][0]["desc"]
 
 
-def run(rules, payload: dict, external: dict) -> list[Outcome]:
+def run(rules, payload: dict, external: dict, budget: certlogic.Budget | None = None) -> list[Outcome]:
     """Every rule on one certificate: ``data = {"payload": DCC, "external": external}``.
-    The rules come from :func:`parse_rule`, which validated their Logic once."""
+    The rules come from :func:`parse_rule`, which validated their Logic once.  A rule's own
+    error leaves it *open*; a spent ``budget`` (RulesBudgetExceeded) ends the whole run."""
     data = {"payload": payload, "external": external}
     outcomes = []
     for rule in rules:
         try:
-            value = certlogic.evaluate(rule["Logic"], data, validated=True)
+            value = certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget)
             result, error = ("passed" if value is True else "failed"), None
+        except RulesBudgetExceeded:
+            raise
         except HealthCodeError as exc:
             result, error = "open", exc.code
         outcomes.append(Outcome(rule["Identifier"], rule["Version"], rule["Country"], rule["Type"],
@@ -205,13 +208,15 @@ def stamp(t: int | None) -> str | None:
     return None if t is None else certlogic.DateTime(int(t) * 1000).isoformat()
 
 
-def all_pass(rules, payload: dict, external: dict) -> bool:
-    """:func:`run` that stops at the first rule that does not pass."""
+def all_pass(rules, payload: dict, external: dict, budget: certlogic.Budget | None = None) -> bool:
+    """:func:`run` that stops at the first rule that does not pass (a spent ``budget`` raises)."""
     data = {"payload": payload, "external": external}
     for rule in rules:
         try:
-            if certlogic.evaluate(rule["Logic"], data, validated=True) is not True:
+            if certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget) is not True:
                 return False
+        except RulesBudgetExceeded:
+            raise
         except HealthCodeError:
             return False
     return True
