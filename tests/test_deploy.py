@@ -567,6 +567,10 @@ def test_a_gateway_killed_under_load_fails_no_verification_and_duplicates_no_iss
         "in 3 rounds no verification was in flight to the killed gateway"
     # an issuance is moved to another gateway only when the dead one had been sent nothing
     assert all(line["uri"].startswith("/v1/verify") for line in sent_then_retried), sent_then_retried
+    # each issuance answered gateway_unavailable was sent to one gateway only
+    lost = [line for line in lines if line["uri"] == "/v1/issuers/440000/codes" and line["status"] == "503"]
+    assert len(lost) == sum(1 for status, _, _ in issued if status == 503)
+    assert all("," not in line["upstream"] for line in lost), lost
     answers = Counter((status, value if status != 201 else "code") for status, value, _ in issued)
     assert set(answers) <= {(201, "code"), (503, "gateway_unavailable")}, answers
     assert all(retry == "2" for status, _, retry in issued if status == 503)
