@@ -99,6 +99,15 @@ class UpstreamUnavailable(HealthCodeError):
     http_status = 503
 
 
+class GatewayUnavailable(HealthCodeError):
+    """Answered by the reverse proxy (deploy/nginx/locations.conf), never by a gateway: no
+    gateway process answered.  A verification was already retried on the others; any other
+    request may or may not have been carried out (the proxy does not repeat it)."""
+
+    code = "gateway_unavailable"
+    http_status = 503
+
+
 # --- problems with a code being verified (reported inside a verdict, HTTP 200) ---------------
 class CodeError(HealthCodeError):
     """The code is not trustworthy; the verdict says why."""
