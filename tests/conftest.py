@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from support.marks import MARKS, needs, needs_of
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
@@ -70,6 +72,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@needs("server")
 class LiveServer:
     """``healthcode serve`` on a free port (or ``port``); ``args`` add options (``--workers 2``)."""
 
@@ -150,3 +153,23 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode (HEALTHCODE_STRICT=1): {reason}"
+
+
+# --- Markers (registered in pyproject.toml): each test gets `browser`, `server`, `elasticsearch` or
+# `slow` from what its code and fixtures reach (support.marks), so `make test-fast` leaves it out.
+def pytest_collection_modifyitems(config, items):
+    roots: dict[int, frozenset[str]] = {}
+
+    def of(func) -> frozenset[str]:
+        if id(func) not in roots:
+            roots[id(func)] = needs_of(func)
+        return roots[id(func)]
+
+    for item in items:
+        found = set(of(getattr(item, "function", None)))
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info else ()):
+            for fixturedef in defs:
+                found |= of(fixturedef.func)
+        for name in sorted(found - {mark.name for mark in item.iter_markers() if mark.name in MARKS}):
+            item.add_marker(name)

@@ -31,6 +31,7 @@ from typing import Iterator
 import pytest
 
 from store.elasticsearch import ElasticsearchStore, _flag
+from support.marks import needs
 
 STARTUP_TIMEOUT = 30.0
 
@@ -125,6 +126,7 @@ def start_osmem(startup_timeout: float = STARTUP_TIMEOUT) -> SearchServer:
     raise RuntimeError(f"osmem-server did not become ready within {startup_timeout} s: {tail}")
 
 
+@needs("elasticsearch")
 @contextlib.contextmanager
 def search_server() -> Iterator[SearchServer]:
     url = os.environ.get("HEALTHCODE_ES_URL")

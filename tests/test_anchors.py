@@ -105,6 +105,7 @@ def test_bad_anchors_are_refused_whole(world, body):
     assert requests.get(url, headers=world["manager"], timeout=10).json()["anchors"] == before
 
 
+@pytest.mark.slow
 def test_offline_verifier_trusts_what_the_trust_list_carries(tmp_path):
     """CLI only: anchors add → trust-list export → verify offline in an empty data directory."""
     data, empty = tmp_path / "gw", tmp_path / "offline"

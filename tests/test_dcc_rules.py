@@ -313,6 +313,7 @@ def test_rules_imported_over_http_decide_online_and_offline(world, tmp_path):
     assert entry["actor"]["role"] == "data_manager" and entry["detail"]["country"] == "DE"
 
 
+@pytest.mark.slow
 def test_cli_import_list_remove_are_audited(tmp_path):
     data = tmp_path / "data"
     out = run_cli("rules", "import", "--country", "FR", str(RULES / "FR"), data_dir=data)

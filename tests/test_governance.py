@@ -85,6 +85,7 @@ def test_key_rotation_is_audited(service):
     assert entry["actor"] == {"role": "data_manager", "id": "dm"}
 
 
+@pytest.mark.slow
 def test_audit_checkpoint_catches_a_cut_off_or_rewritten_log(service, data_dir):
     """The auditor keeps the checkpoint outside the store; cutting the tail off or rebuilding
     a consistent chain from scratch is then detected, which the chain alone cannot see."""

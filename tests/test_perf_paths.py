@@ -177,6 +177,7 @@ def test_a_clean_shutdown_loses_no_scan_event(tmp_path, workers):
 
 
 # --- batches over every core --------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_large_batch_gives_the_serial_verdicts_in_order(tmp_path):
     svc = _service(tmp_path)
     codes = {region: svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()}
@@ -246,6 +247,7 @@ def test_http_batch_answered_in_the_pool_matches_small_batches(tmp_path):
     assert [r["valid"] for r in small[5:5 + len(odd)]] == [False, False, False, False, True, False, False]
 
 
+@pytest.mark.slow
 def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
                    PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()

@@ -8,7 +8,11 @@ import re
 import signal
 import subprocess
 
+import pytest
+
 from conftest import ROOT, free_port
+
+pytestmark = pytest.mark.server          # the README block starts `healthcode serve` itself
 
 
 def walk_through() -> str:

@@ -122,6 +122,7 @@ def test_target_rules_can_relax_a_colour(service):
     assert (verdict.status, verdict.reasons) == ("yellow", ["close_contact", "transcoded"])
 
 
+@pytest.mark.slow
 def test_cli_transcode(tmp_path):
     data = tmp_path / "d"
     text = run_cli("issue", "--region", "820000", "--id-number", MO[0], "--name", MO[1], "--id-type", "macau_id",
