@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from support.clock import Clock
 from support.marks import MARKS, needs, needs_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,19 +26,6 @@ def vectors_dir() -> Path:
 
 def load_vector_json(*parts) -> dict:
     return json.loads(vectors_dir().joinpath(*parts).read_text(encoding="utf-8"))
-
-
-class Clock:
-    """A clock tests can move; starts at the real time so issued codes look ordinary."""
-
-    def __init__(self, start: float | None = None):
-        self.value = float(start if start is not None else int(time.time()))
-
-    def __call__(self) -> float:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
 
 
 @pytest.fixture
@@ -64,6 +52,13 @@ def service(settings, clock):
     svc = Service(settings, clock=clock)
     yield svc
     svc.store.close()
+
+
+@pytest.fixture
+def http(service):
+    """The gateway in this process (Flask's test client) on ``service`` and its settable clock."""
+    from gateway import create_app
+    return create_app(service).test_client()
 
 
 def free_port() -> int:

@@ -9,14 +9,14 @@ list, metrics open to anyone, credentials that could not be withdrawn.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
+import time
 
 import pytest
 import requests
 
-from conftest import BIN, LiveServer, config_with_limits, free_port, run_cli
+from support.waiting import wait_until
+from conftest import LiveServer, config_with_limits, run_cli
 
 GD = ("440305193606300643", "陈秀英")          # a Guangdong resident
 SC_CHILD = ("510107201804272337", "张小宝")     # a Sichuan child
@@ -159,29 +159,16 @@ def test_odd_authorization_headers_are_401(world, header):
 
 
 def test_gunicorn_workers_answer_hostile_input_without_500(world):
-    port = free_port()
-    env = {**os.environ, "HEALTHCODE_DATA": str(world.data), **world.env}
-    log = open(world.data / "gunicorn.log", "wb")
-    proc = subprocess.Popen([str(BIN / "healthcode"), "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(world.data, extra_env=world.env, args=("--workers", "2"))
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(url + "/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                import time
-                time.sleep(0.2)
+        url = server.url
         r = requests.post(url + "/v1/verify", data=DEEP, headers={"Content-Type": "application/json"}, timeout=10)
         assert r.status_code == 400
         r = requests.post(url + "/v1/kiosk/lookup", json={}, headers={"Authorization": "Bearer é中".encode()},
                           timeout=10)
         assert r.status_code == 401
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        server.stop()
 
 
 # --- 6. anonymous junk ---------------------------------------------------------------------------
@@ -239,8 +226,8 @@ def test_an_older_trust_list_is_refused_by_the_offline_verifier(world, tmp_path)
             env=world.env)
     rotated = call(world, "POST", "/v1/admin/keys/440000/rotate", "dm")       # a new list
     assert rotated.status_code == 200
-    import time
-    time.sleep(1.1)                                                          # seq is in seconds
+    rotated_at = int(time.time())
+    wait_until(lambda: int(time.time()) > rotated_at, timeout=2)             # seq is in seconds
     run_cli("trust-list", "--out", str(newer), data_dir=world.data, check=True, env=world.env)
     state = tmp_path / "verifier-state.json"
     code = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=world.data,

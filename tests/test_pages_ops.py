@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
 
+from support.waiting import wait_until
 from conftest import LiveServer, config_with_limits, run_cli
 from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
 from residents import RESIDENTS
@@ -57,14 +57,14 @@ def check_figures(srv, world):
                         timeout=5).status_code == 403
     bad = requests.get(srv.url + "/v1/admin/stats?window=1y", headers=manager, timeout=5)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
-    deadline = time.time() + 10
-    while True:                           # Elasticsearch shows new documents after its refresh
+
+    def stats():
         r = requests.get(srv.url + "/v1/admin/stats?window=24h", headers=manager, timeout=10)
         assert r.status_code == 200, r.text
-        day = r.json()
-        if day["scans"]["total"] >= 14 or time.time() > deadline:
-            break
-        time.sleep(0.5)
+        return r.json()
+
+    # Elasticsearch shows new documents after its refresh: ask until the ten scans are counted
+    day = wait_until(stats, lambda day: day["scans"]["total"] >= 10, timeout=10, interval=0.5)
     assert len(day["hours"]) == 24
     colours = {k: sum(v) for k, v in day["scans"]["by_colour"].items()}
     # 6 valid scans + 2 refused (forged, unknown key) + 2 kiosk lookups, each verified before it is shown

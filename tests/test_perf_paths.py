@@ -23,6 +23,7 @@ from store import ScanEvent
 from store.revocations import RECHECK_SECONDS, RevocationSet
 from store.scanqueue import ScanWriter
 from store.sqlite import SqliteStore
+from support.waiting import wait_until
 from conftest import LiveServer, config_with_limits, run_cli
 
 PEOPLE = {"440000": ("440305193606300643", "陈秀英"), "510000": ("510107199501013071", "张伟"),
@@ -104,9 +105,7 @@ def test_scan_events_are_written_in_groups_and_all_arrive(tmp_path):
     writer = ScanWriter(store, interval=0.005, max_events=100)
     for i in range(1000):
         writer.add_scan(_event(i))
-    deadline = time.monotonic() + 5
-    while store.count_scans() < 1000 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: store.count_scans() >= 1000, timeout=5, interval=0.005)
     assert store.count_scans() == 1000
     assert store.calls <= 100                           # groups, not one transaction per event
     assert [e.code_id for e in store.scans(limit=1000)] == [f"code{i:08d}" for i in range(1000)]
