@@ -15,12 +15,14 @@ import time
 import pytest
 import requests
 
+import residents
 from support.waiting import wait_until
-from conftest import LiveServer, config_with_limits, run_cli
+from support.cli import run_cli
+from support.live import LiveServer, call, config_with_limits
 
-GD = ("440305193606300643", "陈秀英")          # a Guangdong resident
-SC_CHILD = ("510107201804272337", "张小宝")     # a Sichuan child
-MO = ("1234567(8)", "陳大文")
+GD = residents.GD_ELDER.id_and_name             # a Guangdong resident
+SC_CHILD = residents.SC_CHILD.id_and_name       # a Sichuan child
+MO = residents.MO_RESIDENT.id_and_name
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +49,6 @@ def world(tmp_path_factory):
                 data_dir=data, check=True, env=env)
     yield server
     server.stop()
-
-
-def call(world, method, path, role=None, **kw):
-    headers = kw.pop("headers", {})
-    if role:
-        headers["Authorization"] = f"Bearer {world.cred[role]}"
-    return requests.request(method, world.url + path, headers=headers, timeout=30, **kw)
 
 
 def audit(world) -> list[dict]:
@@ -288,7 +283,7 @@ def test_an_hc1_zip_bomb_is_refused_before_it_inflates(world):
 
 def test_the_high_s_twin_of_a_code_and_of_the_trust_list_is_refused(world, tmp_path):
     from standard import jose
-    from test_conformance import high_s_twin
+    from support.codes import high_s_twin
     text = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=world.data,
                    check=True, env=world.env).stdout.strip()
     prefix, token = text.split(":", 1)

@@ -41,13 +41,14 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import LiveServer, run_cli
-from test_attacks import call          # (server with .url and .cred, method, path, role)
+from residents import BJ_ADULT, GD_ELDER, SH_ELDER, ZJ_RESIDENT
+from support.cli import run_cli
+from support.live import LiveServer, call
 
-BJ = ("110101197612039635", "刘建国")
-ZJ = ("330102195203154120", "钱淑芬")
-GD = ("440305193606300643", "陈秀英")
-SH = ("310115193302201761", "王桂兰")
+BJ = BJ_ADULT.id_and_name
+ZJ = ZJ_RESIDENT.id_and_name
+GD = GD_ELDER.id_and_name
+SH = SH_ELDER.id_and_name
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from adapters import qr
-from conftest import run_cli
+from support.cli import run_cli
 
 
 @pytest.fixture

@@ -23,8 +23,12 @@ from standard import jose, trustlist
 from standard.errors import ConfigInvalid, HealthCodeError
 from config.settings import load_settings
 from adapters.verifier import Verifier
-from conftest import ROOT, LiveServer
-from test_issue_verify import PEOPLE, error_code, issue
+from support.live import LiveServer
+from support.paths import ROOT
+from residents import RESIDENTS
+from support.codes import error_code, high_s_twin, issue
+
+PEOPLE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
 
 STANDARD_MD = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8")
 
@@ -92,13 +96,6 @@ def test_a_region_configured_with_ps256_or_longer_lifetimes_does_not_start(tmp_p
         with pytest.raises(ConfigInvalid):
             load_settings(config, tmp_path)
     assert len(load_settings(data_dir=tmp_path).regions) >= 6         # the shipped config is fine
-
-
-def high_s_twin(token: str) -> str:
-    head, body, sig = token.split(".")
-    raw = jose.b64url_decode(sig)
-    s = int.from_bytes(raw[32:], "big")
-    return f"{head}.{body}.{jose.b64url_encode(raw[:32] + (jose.P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def test_we_sign_low_s_and_refuse_the_high_s_twin(service):

@@ -9,10 +9,11 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, LiveServer, run_cli, vectors_dir
-from test_certlogic import suite_assertions
-from test_dcc import DAY, NOW, dcc_test, dcc_vaccination, issue, signer
-from test_pages_browser import browser  # noqa: F401 — the real Chromium fixture
+from support.cli import run_cli
+from support.live import LiveServer
+from support.paths import ROOT, vectors_dir
+from support.certlogic import suite_assertions
+from support.dcc import DAY, NOW, dcc_test, dcc_vaccination, issue, signer
 from adapters.verifier import Verifier
 from gateway.rulesets import RuleFile
 from adapters.eu_dcc import rules as dccrules
@@ -334,7 +335,7 @@ def test_checkpoint_page_names_the_failed_rule(world, browser):
     """In a real Chromium: the checkpoint page shows the rule a certificate did not meet."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from test_pages_browser import wait_for
+    from support.browser import wait_for
     url = world["server"].url
     now = int(time.time())
     key, der, anchor = signer(at=now)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import BIN
+from support.paths import BIN
 from adapters import eu_dcc
 from adapters.eu_dcc import ec2m
 from adapters.verifier import Verifier

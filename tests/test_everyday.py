@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from adapters import foreign_rules, qr
-from conftest import BIN, ROOT, load_vector_json, run_cli
+from support.cli import run_cli
+from support.paths import BIN, ROOT, load_vector_json
 from residents import RESIDENTS
 
 
@@ -60,7 +61,7 @@ def test_print_never_writes_into_the_source_tree_by_default(data_dir, tmp_path):
 
 
 def test_anchors_add_warns_on_a_certificate_outside_its_dates(data_dir, tmp_path):
-    from test_dcc import signer
+    from support.dcc import signer
     vector = load_vector_json("dcc", "DE", "1.json")                      # expired in 2022
     expired = tmp_path / "expired.der"
     expired.write_bytes(base64.b64decode(vector["TESTCTX"]["CERTIFICATE"]))

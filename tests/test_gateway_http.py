@@ -12,7 +12,7 @@ from adapters import qr
 import standard
 from standard import trustlist
 from support.waiting import wait_until
-from conftest import run_cli
+from support.cli import run_cli
 from residents import RESIDENTS
 
 ISSUE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}

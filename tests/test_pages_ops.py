@@ -8,8 +8,8 @@ import pytest
 import requests
 
 from support.waiting import wait_until
-from conftest import LiveServer, config_with_limits, run_cli
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
 from residents import RESIDENTS
 from standard import jose
 
@@ -115,7 +115,7 @@ def test_figures_on_elasticsearch(es_server, es_store_factory, tmp_path, monkeyp
 
 def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
     from selenium.webdriver.common.by import By
-    from test_pages_scan import chromium, wait_for
+    from support.browser import chromium, wait_for
     srv, world = sqlite_world
     driver = chromium(size=(1280, 900))
     try:

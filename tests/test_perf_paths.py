@@ -23,11 +23,12 @@ from store import ScanEvent
 from store.revocations import RECHECK_SECONDS, RevocationSet
 from store.scanqueue import ScanWriter
 from store.sqlite import SqliteStore
+from residents import GD_ELDER, SC_RESIDENT, SH_ELDER
 from support.waiting import wait_until
-from conftest import LiveServer, config_with_limits, run_cli
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
 
-PEOPLE = {"440000": ("440305193606300643", "陈秀英"), "510000": ("510107199501013071", "张伟"),
-          "310000": ("310115193302201761", "王桂兰")}
+PEOPLE = {"440000": GD_ELDER.id_and_name, "510000": SC_RESIDENT.id_and_name, "310000": SH_ELDER.id_and_name}
 
 
 # --- Base45 -------------------------------------------------------------------------------------
@@ -304,7 +305,7 @@ def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
 
 # --- printed cards ------------------------------------------------------------------------------
 def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
-    from test_elderly import pdf_qr_texts
+    from support.codes import pdf_qr_texts
     svc = _service(tmp_path / "data")
     people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
               ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),

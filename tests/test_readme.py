@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT, free_port
+from support.live import free_port
+from support.paths import ROOT
 
 pytestmark = pytest.mark.server          # the README block starts `healthcode serve` itself
 
