@@ -14,6 +14,7 @@ from support.clock import Clock
 from support.live import LiveServer
 from support.marks import MARKS, needs, needs_of
 
+
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     path = tmp_path / "data"

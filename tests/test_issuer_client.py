@@ -55,6 +55,7 @@ def broken():
 def test_the_breaker_opens_after_repeated_failures_and_probes_after_the_cooldown(broken):
     clock = Clock()
     client = IssuerClient(retries=0, breaker=CircuitBreaker(failures=3, cooldown=0.3, clock=clock))
+    assert IssuerClient(clock=clock).breaker.clock is clock           # the default breaker takes the clock
     for _ in range(3):
         with pytest.raises(UpstreamUnavailable):
             client.lookup(broken.url, "440000", "t", {"id_number": "x"})
