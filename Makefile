@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export HEALTHCODE_DATA ?= $(CURDIR)/data
 
-.PHONY: venv run test test-fast bench clean
+.PHONY: venv run test test-fast typecheck bench clean
 
 venv: $(BIN)/healthcode
 
@@ -20,7 +20,7 @@ run: venv
 	$(BIN)/healthcode serve --host 127.0.0.1 --port 8080
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
-test: venv
+test: typecheck
 	scripts/install-test-tools
 	$(BIN)/python -m pytest -q
 
@@ -28,6 +28,10 @@ test: venv
 # slow (markers set from what each test uses: tests/support/marks.py).  `make test` runs them all.
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not browser and not server and not elasticsearch and not slow"
+
+# mypy on the core packages ([tool.mypy] in pyproject.toml): a few seconds.
+typecheck: venv
+	$(BIN)/python -m mypy
 
 # Not part of `make test`: speed goals live here, as ratios measured in one run.  wrk from Debian.
 bench: venv

@@ -76,7 +76,7 @@ def masked_name(name: str) -> str:
     return masked if len(masked) <= 64 else masked[0] + "*" * 62 + masked[-1]
 
 
-def masked_birth_date(value) -> str:
+def masked_birth_date(value: object) -> str:
     """1964-08-12 → 1964-**-** (1964-08 → 1964-**; 1964 stays): a checker compares the year with
     the face and the passport; the full date would identify the holder to anyone watching."""
     parts = str(value or "").strip()[:10].split("-")
@@ -85,7 +85,7 @@ def masked_birth_date(value) -> str:
     return "-".join([parts[0], *("**" for _ in parts[1:3])])
 
 
-def foreign_holder(name_transliterated: str, birth_date) -> dict:
+def foreign_holder(name_transliterated: str, birth_date: object) -> dict:
     """What EU DCC and SMART verifier apps show a checker, as ``details.holder``: the name in
     Latin letters (ICAO transliteration for DCC) and the masked date of birth.  Only in the
     verdict; a scan event never stores it."""

@@ -1,8 +1,9 @@
 """澳門健康碼 (Macau): Portuguese claim names, Portuguese status words, Macau ID numbers
 (BIR, ``1234567(8)``), ``MOHC1:``.  Transcodable with 粤康码 both ways (docs/standard.md §8)."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="macau",
     prefix="MOHC1:",
     typ="JWT",
@@ -25,4 +26,4 @@ ADAPTER = JwsClaimFormat(
                     "negative_test": "teste_negativo", "vaccinated": "vacinado", "recovered": "recuperado",
                     "no_valid_certificate": "sem_certificado"},
     },
-)
+))

@@ -1,7 +1,8 @@
 """随申码 (Shanghai): camelCase claims, numeric colour and reason codes, millisecond times."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="suishen",
     prefix="SSM:",
     time="millis",
@@ -21,4 +22,4 @@ ADAPTER = JwsClaimFormat(
         "id_type": {"resident": 1, "passport": 2, "hkmo_permit": 3, "tw_permit": 4,
                     "macau_id": 5, "hk_id": 6, "foreign_permit": 7, "unspecified": 0},
     },
-)
+))

@@ -1,7 +1,8 @@
 """天府健康通 (Sichuan): Ed25519 signatures, one-letter colours, short English claims."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="tianfu",
     prefix="TFJKT:",
     typ="tf+jwt",
@@ -14,4 +15,4 @@ ADAPTER = JwsClaimFormat(
         "status": {"green": "G", "yellow": "Y", "red": "R"},
         "kind": {"dynamic": "online", "offline": "print"},
     },
-)
+))

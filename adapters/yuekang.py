@@ -1,7 +1,8 @@
 """粤康码 (Guangdong): pinyin-initial claim names, colour words in pinyin, seconds, ``YKM1:``."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="yuekang",
     prefix="YKM1:",
     fields={
@@ -27,4 +28,4 @@ ADAPTER = JwsClaimFormat(
                     "tw_permit": "twtxz", "macau_id": "amsfz", "hk_id": "xgsfz",
                     "foreign_permit": "wgrjlz", "unspecified": "qt"},
     },
-)
+))

@@ -87,7 +87,16 @@ class Settings:
         return [r.code for r in self.regions]
 
 
+REGION_REQUIRED = ("code", "name", "format")
+
+
 def _region(entry: dict, defaults: dict) -> Region:
+    missing = [key for key in REGION_REQUIRED if entry.get(key) in (None, "")]
+    if missing:
+        raise ConfigInvalid(f"region {str(entry.get('code', '?'))[:20]}: {', '.join(missing)} required "
+                            "(a [[region]] needs code, name and format)")
+    if not isinstance(entry["format"], str) or not isinstance(entry["name"], str):
+        raise ConfigInvalid(f"region {str(entry['code'])[:20]}: name and format must be text")
     return _checked(Region(
         code=str(entry["code"]),
         name=entry["name"],
@@ -143,9 +152,15 @@ def load_settings(config_path: str | os.PathLike | None = None,
     regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
+    formats = raw.get("format", {})
+    if not isinstance(formats, dict) or not all(isinstance(v, dict) for v in formats.values()):
+        raise ConfigInvalid("[format.<name>] entries must be tables of options")
+    extra_formats = defaults.get("extra_formats", [])
+    if not isinstance(extra_formats, list) or not all(isinstance(f, str) for f in extra_formats):
+        raise ConfigInvalid("extra_formats must be a list of format names")
     return Settings(regions=regions, data_dir=data, retention_days=retention,
-                    extra_formats=tuple(defaults.get("extra_formats", ())),
-                    format_options=dict(raw.get("format", {})),
+                    extra_formats=tuple(extra_formats),
+                    format_options=dict(formats),
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
                     document_regions=dict(raw.get("document_regions", {})))

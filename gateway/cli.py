@@ -18,8 +18,8 @@ from adapters.verifier import ImageVerdicts, Verdict
 
 
 def _service():
-    from gateway.service import Service
-    return Service()
+    from gateway.services import Services
+    return Services()
 
 
 def _emit(data) -> None:
@@ -30,7 +30,23 @@ def _fail_usage(exc: HealthCodeError):
     raise click.UsageError(f"{exc.code}: {exc.message}")
 
 
-@click.group()
+class _Main(click.Group):
+    """Every command starts on a checked configuration (a help page excepted); a bad one — or any
+    other error of ours no command turned into its own message — is one line on stderr,
+    ``error: <code>: <message>``, and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            if not ctx.resilient_parsing and not set(ctx.args) & set(ctx.help_option_names):
+                from gateway import checked_settings
+                checked_settings()
+            return super().invoke(ctx)
+        except HealthCodeError as exc:
+            click.echo(f"error: {exc.code}: {exc.message}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Main)
 @click.version_option(package_name="healthcode")
 def main():
     """Health-code issuance and cross-region verification."""
@@ -65,7 +81,7 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
         raise click.UsageError("--facts is not valid JSON") from None
     try:
         svc = _service()
-        issued = svc.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
+        issued = svc.issuing.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
                            kind=kind, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
@@ -95,7 +111,7 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, _json_file(Path(national_keys), "--national-keys", dict), now, min_seq=seen)
-    if trust.seq > seen:
+    if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
         tmp.write_text(json.dumps({"seq": trust.seq}))
@@ -117,7 +133,8 @@ def _json_file(path: Path, option: str, kind: type):
 @main.command()
 @click.argument("text", required=False)
 @click.option("--image", type=click.Path(exists=True, dir_okay=False), help="a PNG/JPEG of the QR code")
-@click.option("--at", help="verify as of this RFC 3339 time (default: now)")
+@click.option("--at", help="judge the code as of this RFC 3339 time (default: now); a --trust-list is "
+                            "checked against the clock")
 @click.option("--trust-list", type=click.Path(exists=True, dir_okay=False),
               help="cached trust list (offline mode; needs --national-keys)")
 @click.option("--national-keys", type=click.Path(exists=True, dir_okay=False))
@@ -148,7 +165,9 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         from config.settings import load_settings
         try:
             from config.settings import load_settings as _settings
-            trust = _offline_trust(trust_list, national_keys, now,
+            # the list is checked against this machine's clock, whatever --at says: --at chooses the
+            # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
+            trust = _offline_trust(trust_list, national_keys, int(time.time()),
                                    Path(state) if state else _settings().data_dir / "offline-verifier.json")
         except HealthCodeError as exc:
             _fail_usage(exc)
@@ -159,15 +178,15 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
                    else verifier.verify(text, trust, now))
     else:
         svc = _service()
-        verdict = (svc.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
-                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verification.verify_image_codes(Path(image).read_bytes(), now=now, device="cli", anchors=anchors)
+                   if image else svc.verification.verify(text, now=now, device="cli", anchors=anchors))
     _emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
 
 def batch_job(svc, line: str):
-    """One JSON Lines request → (id, ``batch.Job``) for a code's text, or (id, its verdict) for an
-    image (every code in it, verified here) or a bad line."""
+    """One JSON Lines request → ({"id": id}, ``batch.Job``) for a code's text, or ({"id": id}, its
+    verdict) for an image (every code in it, verified here) or a bad line."""
     from gateway.batch import Job
     item_id, item = None, None
     try:
@@ -183,41 +202,35 @@ def batch_job(svc, line: str):
         anchors = tuple(parse_anchor(a) for a in trust)
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            return item_id, svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now,
-                                                   anchors=list(anchors), device="cli-batch")
+            return {"id": item_id}, svc.verification.verify_image_codes(
+                decode_image_b64(item["image_b64"]), now=now, anchors=list(anchors), device="cli-batch")
         if "payload" not in item:
             raise BadRequest("give payload or image_b64")
-        return item_id, Job(text=item["payload"], now=now, anchors=anchors)
+        return {"id": item_id}, Job(text=item["payload"], now=now, anchors=anchors)
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
         if isinstance(item, dict) and "image_b64" in item:
             verdict = ImageVerdicts([verdict], 0)
-        return item_id, verdict
+        return {"id": item_id}, verdict
 
 
-def batch_lines(svc, lines: list[str]) -> list[dict]:
-    """JSON Lines requests → verdict dicts in the same order (large blocks on every core)."""
-    from gateway.batch import Job
-    parsed = [batch_job(svc, line) for line in lines]
-    verdicts = iter(svc.verify_many([job for _, job in parsed if isinstance(job, Job)], device="cli-batch"))
-    return [{"id": item_id, **(next(verdicts) if isinstance(job, Job) else job).as_dict()}
-            for item_id, job in parsed]
+def _dump_line(answer: dict) -> str:
+    return json.dumps(answer, ensure_ascii=False) + "\n"
 
 
 def batch_text(svc, lines: list[str]) -> str:
-    """JSON Lines requests → the answer lines, in order: a large block answered in the pool
-    processes (``Service.answer_in_pool``), what they leave (images, anchors, online codes, bad or
-    revoked lines) by :func:`batch_lines` here."""
-    answers = svc.answer_in_pool("lines", lines, device="cli-batch") or [None] * len(lines)
-    missing = [i for i, answer in enumerate(answers) if answer is None]
-    for i, out in zip(missing, batch_lines(svc, [lines[i] for i in missing]) if missing else ()):
-        answers[i] = json.dumps(out, ensure_ascii=False) + "\n"
-    return "".join(answers)
+    """JSON Lines requests → the answer lines, in order (the verification service's batch flow,
+    the same as ``POST /v1/verify/batch``'s)."""
+    return "".join(svc.verification.answer_batch("lines", lines, lambda line: batch_job(svc, line), _dump_line,
+                                                 device="cli-batch"))
 
 
 def batch_line(svc, line: str) -> dict:
     """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
-    return batch_lines(svc, [line])[0]
+    fields, ready = batch_job(svc, line)
+    from gateway.batch import Job
+    verdict = svc.verification.verify_many([ready], device="cli-batch")[0] if isinstance(ready, Job) else ready
+    return {**fields, **verdict.as_dict()}
 
 
 BATCH_BLOCK = 2000
@@ -259,7 +272,7 @@ def _line_blocks(stream, size: int = BATCH_BLOCK):
 def verify_batch():
     """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
     svc = _service()
-    svc.group_scan_writes()                 # svc.close() below writes what is still queued
+    svc.verification.group_scan_writes()                 # svc.close() below writes what is still queued
     try:
         for block in _line_blocks(sys.stdin):
             for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
@@ -308,11 +321,11 @@ def serve(host, port, workers, purge_every, worker_class, threads):
 def trust_list_cmd(out, keys_out):
     """Export the signed trust list and the national keys for offline verifiers."""
     svc = _service()
-    token = svc.trust_list_jws()
+    token = svc.trust.trust_list_jws()
     if out:
         Path(out).write_text(token + "\n")
     if keys_out:
-        Path(keys_out).write_text(json.dumps(svc.national_jwks(), indent=1))
+        Path(keys_out).write_text(json.dumps(svc.trust.national_jwks(), indent=1))
     if not out:
         click.echo(token)
 
@@ -334,7 +347,7 @@ def keys_list():
 def keys_rotate(owner):
     """Make a new active key for OWNER (a region code or 'national')."""
     try:
-        _emit({"owner": owner, "kid": _service().rotate_key(owner)})
+        _emit({"owner": owner, "kid": _service().trust.rotate_key(owner)})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -346,7 +359,7 @@ def keys_rotate(owner):
 def keys_revoke(owner, kid, reason):
     """Revoke OWNER's key KID (compromise): every code it signed is refused from now on."""
     try:
-        _emit(_service().revoke_key(owner, kid, DATA_MANAGER_CLI, reason))
+        _emit(_service().trust.revoke_key(owner, kid, DATA_MANAGER_CLI, reason))
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -380,21 +393,21 @@ def anchors_add(files, iss):
         warnings = [w for v in values for w in validity_warnings(parse_anchor(v, iss), svc.now())]
         for warning in warnings:
             click.echo(f"warning: {warning}", err=True)
-        _emit({"added": svc.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
+        _emit({"added": svc.trust.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
 
 @anchors.command("list")
 def anchors_list():
-    _emit(_service().list_anchors())
+    _emit(_service().trust.list_anchors())
 
 
 @anchors.command("remove")
 @click.argument("anchor_id")
 def anchors_remove(anchor_id):
     try:
-        _service().remove_anchor(anchor_id, DATA_MANAGER_CLI)
+        _service().trust.remove_anchor(anchor_id, DATA_MANAGER_CLI)
     except HealthCodeError as exc:
         _fail_usage(exc)
     _emit({"removed": anchor_id})
@@ -407,7 +420,7 @@ def anchors_remove(anchor_id):
 def revoke_foreign(fmt, reason, certificate_ids):
     """Withdraw foreign certificates by their identifiers (EU DCC: UVCI); prints their code ids."""
     try:
-        _emit({"revoked": _service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
+        _emit({"revoked": _service().trust.revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -433,20 +446,20 @@ def revocation_lists_import(fmt, iss, file):
             document = json.loads(raw)
         except ValueError:
             raise BadRequest("revocation list is not JSON") from None
-        _emit(_service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+        _emit(_service().trust.import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
     except HealthCodeError as exc:
         _fail_usage(exc)
 
 
 @revocation_lists_group.command("list")
 def revocation_lists_list():
-    _emit(_service().revocation_lists())
+    _emit(_service().trust.revocation_lists())
 
 
 @main.command()
 def tokens():
     """Print each region's issuer bearer token (give each region only its own)."""
-    _emit(_service().issuer_tokens())
+    _emit(_service().administration.issuer_tokens())
 
 
 @main.group()
@@ -462,7 +475,7 @@ def credentials_add(role, principal_id, kiosk_id):
     """Make a credential; its token is printed once and stored only as a hash.  Adding an id
     that exists replaces its token (the old one stops working)."""
     try:
-        token = _service().add_credential(role, principal_id, DATA_MANAGER_CLI, kiosk_id)
+        token = _service().administration.add_credential(role, principal_id, DATA_MANAGER_CLI, kiosk_id)
     except HealthCodeError as exc:
         _fail_usage(exc)
     _emit({"role": role, "id": principal_id, **({"kiosk_id": kiosk_id} if kiosk_id else {}), "token": token})
@@ -479,7 +492,7 @@ def credentials_list():
 def credentials_revoke(principal_id):
     """Withdraw PRINCIPAL_ID's credential at once."""
     try:
-        _emit({"revoked": _service().revoke_credential(principal_id, DATA_MANAGER_CLI)})
+        _emit({"revoked": _service().administration.revoke_credential(principal_id, DATA_MANAGER_CLI)})
     except HealthCodeError as exc:
         _fail_usage(exc)
 
@@ -548,7 +561,7 @@ def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
     else:
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
-        pdf = _service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
+        pdf = _service().issuing.print_cards(entries, layout=layout or ("sheet" if batch else "single"),
                                      actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
     except HealthCodeError as exc:
         _fail_usage(exc)
@@ -564,7 +577,7 @@ def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
 def transcode(text, target, fmt):
     """Turn a verified code (argument or stdin) into a code of region --to; print its QR text."""
     try:
-        issued, _ = _service().transcode(text if text is not None else sys.stdin.read(), target,
+        issued, _ = _service().issuing.transcode(text if text is not None else sys.stdin.read(), target,
                                          fmt=None if fmt == "native" else fmt,
                                          actor={"role": "operator", "id": "cli"})
     except HealthCodeError as exc:
@@ -578,7 +591,7 @@ def transcode(text, target, fmt):
 @main.command()
 def purge():
     """Delete data older than the retention window (30 days by default)."""
-    _emit(_service().purge(actor=DATA_MANAGER_CLI))
+    _emit(_service().administration.purge(actor=DATA_MANAGER_CLI))
 
 
 @main.group()
@@ -619,6 +632,8 @@ def seed_demo():
 
 from gateway.rules_cli import rules as _rules  # noqa: E402 — `healthcode rules …` lives in its own module
 main.add_command(_rules)
+from gateway.codes_cli import codes as _codes  # noqa: E402 — `healthcode codes …` too
+main.add_command(_codes)
 
 
 if __name__ == "__main__":       # pragma: no cover

@@ -23,7 +23,7 @@ def index():
 
 @bp.get("/checkpoint")
 def checkpoint():
-    return render_template("checkpoint.html", regions=_regions(), national_keys=service().national_jwks())
+    return render_template("checkpoint.html", regions=_regions(), national_keys=service().trust.national_jwks())
 
 
 @bp.get("/checkpoint/formats.json")

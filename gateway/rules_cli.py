@@ -28,8 +28,8 @@ def _emit(data) -> None:
 
 
 def _service():
-    from gateway.service import Service
-    return Service()
+    from gateway.services import Services
+    return Services()
 
 
 @click.group()
@@ -115,7 +115,7 @@ def _fail(exc: HealthCodeError):
 def import_rules(country, paths):
     """Replace COUNTRY's business rules with those in PATHS; they ride in the trust list."""
     try:
-        _emit({"country": country, "imported": _service().import_rules(country, _rule_documents(paths),
+        _emit({"country": country, "imported": _service().trust.import_rules(country, _rule_documents(paths),
                                                                        DATA_MANAGER_CLI)})
     except HealthCodeError as exc:
         _fail(exc)
@@ -125,7 +125,7 @@ def import_rules(country, paths):
 @click.option("--country", required=True)
 def remove_rules(country):
     try:
-        _service().remove_rules(country, DATA_MANAGER_CLI)
+        _service().trust.remove_rules(country, DATA_MANAGER_CLI)
     except HealthCodeError as exc:
         _fail(exc)
     _emit({"removed": country})
@@ -138,14 +138,14 @@ def import_value_sets(paths):
     try:
         docs = [read_json_file(f) for p in map(Path, paths)
                 for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
-        _emit({"value_sets": _service().import_value_sets(docs, DATA_MANAGER_CLI)})
+        _emit({"value_sets": _service().trust.import_value_sets(docs, DATA_MANAGER_CLI)})
     except HealthCodeError as exc:
         _fail(exc)
 
 
 @rules.command("list")
 def list_rules():
-    _emit(_service().rule_file.summary())
+    _emit(_service().trust.rule_summary())
 
 
 @rules.command("test")

@@ -68,8 +68,10 @@ def qr_matrix(text: str) -> list[bytes]:
     one ``bytes`` per row, 1 for a dark module.  Encoded by zxing-cpp (C++, already our QR
     reader): the pure-Python ``qrcode`` encoder took 25–35 ms a card, most of a batch's time."""
     symbol = zxingcpp.create_barcode(text, zxingcpp.BarcodeFormat.QRCode, ec_level="M")
-    pixels = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))
-    rows, cols = pixels.shape
+    # zxingcpp.Image is a 2-D buffer; its stubs declare no __buffer__, and typeshed allows a
+    # memoryview without a shape, which a 2-D buffer never is.
+    pixels = memoryview(symbol.to_image(scale=1, add_quiet_zones=False))  # type: ignore[arg-type]
+    rows, cols = pixels.shape  # type: ignore[misc]
     dark = pixels.tobytes().translate(_DARK)
     return [dark[r * cols:(r + 1) * cols] for r in range(rows)]
 

@@ -311,9 +311,9 @@ def test_gateway_reads_dcc_by_default(service):
     text = issue(key, der, dcc_test(service.now() - 3600), iat=int(service.now()) - 3600,
                  exp=int(service.now()) + DAY)
     assert "eu_dcc" in service.settings.formats()
-    verdict = service.verify(text, anchors=[anchor])
+    verdict = service.verification.verify(text, anchors=[anchor])
     assert verdict.valid and verdict.format == "eu_dcc" and verdict.status == "green"
-    assert service.verify(text).errors[0]["code"] == "key_unknown"
+    assert service.verification.verify(text).errors[0]["code"] == "key_unknown"
 
 
 def test_crypto_refuses_short_p1363_in_cose():

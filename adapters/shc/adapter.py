@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any, Mapping
 
 import standard
 from standard.errors import HealthCodeError, Malformed, UnknownKey
+from standard.trustlist import TrustList
 from adapters import foreign_rules
 from adapters import revocation_lists
-from adapters.base import Verified, check_validity, log_decoder_crash
+from adapters.base import check_validity, log_decoder_crash
+from adapters.contract import FormatAdapter, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
 from adapters.shc.card import credentials, detect, keys_by_thumbprint, parse_card_jws, read_payload, verify_signature
 from adapters.shc.fhir import events_from_bundle, holder, to_claims
@@ -17,13 +20,13 @@ log = logging.getLogger(__name__)
 
 
 # === the adapter ===================================================================================
-class ShcAdapter:
+class ShcAdapter(FormatAdapter):
     """Options (``[format.shc]``): ``rules`` (foreign_rules), ``region_by_issuer`` {iss: "XX"},
     ``default_region`` ("US"), ``verdict_ttl`` (seconds), ``single_dose_cvx`` (["212"])."""
 
     name = NAME
 
-    def __init__(self, options: dict | None = None):
+    def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
         self.rules = dict(options.get("rules") or {})
         self.region_by_issuer = dict(options.get("region_by_issuer") or {})
@@ -34,7 +37,7 @@ class ShcAdapter:
     def detect(self, text: str) -> bool:
         return detect(text)
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         try:
             tokens = credentials(text)
             keys = trust.anchor_index("jwk", keys_by_thumbprint)
@@ -57,15 +60,16 @@ class ShcAdapter:
             first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
         return first
 
-    def verify_credential(self, token: str, keys: dict, now: int, trust=None) -> Verified:
+    def verify_credential(self, token: str, keys: dict, now: int, trust: TrustList | None = None) -> Verified:
         parsed = parse_card_jws(token)
+        kid = str(parsed.kid)                               # parse_card_jws refuses a JWS without one
         issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
-            raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
+            raise UnknownKey(f"key {kid[:64]} is not trusted for issuer {card.iss[:200]}")
         check_validity(card.nbf, card.exp, now)
         if trust is not None:
-            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
+            revocation_lists.refuse_revoked_shc(trust, card.iss, kid, card.rid, card.nbf)
         name, birth_date = holder(card.bundle)
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)
@@ -82,11 +86,11 @@ class ShcAdapter:
         if card.rid:
             extra["rid"] = card.rid
         extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
-        return Verified(NAME, claims, kid=parsed.kid, extra=extra)
+        return Verified(NAME, claims, kid=kid, extra=extra)
 
 
-def make(options: dict | None = None) -> ShcAdapter:
+def make(options: Mapping[str, Any] | None = None) -> ShcAdapter:
     return ShcAdapter(options)
 
 
-ADAPTER = make({})
+ADAPTER = register(make({}), configure=make)

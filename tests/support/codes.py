@@ -13,7 +13,7 @@ from standard import jose
 def issue(service, region="440000", **kw):
     """A code for ``region``'s test resident, issued by ``service``."""
     id_number, name, id_type = RESIDENTS[region]
-    return service.issue(region, make_person(id_number, name, id_type), **kw)
+    return service.issuing.issue(region, make_person(id_number, name, id_type), **kw)
 
 
 def error_code(verdict) -> str:

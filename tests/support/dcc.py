@@ -1,10 +1,12 @@
 """EU DCCs signed here, for the cases the shared test files do not cover: a signer certificate
 (ECDSA or RSA, any extended key usage, any validity), a test or vaccination certificate, and the
-``HC1:`` text of one signed by that signer."""
+``HC1:`` text of one signed by that signer; and the EU business rules and value sets of the
+shared vectors."""
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 
 import cbor2
 from cryptography import x509
@@ -14,6 +16,10 @@ from cryptography.x509.oid import NameOID
 
 import standard
 from adapters import eu_dcc
+from support.paths import vectors_dir
+
+RULES = vectors_dir() / "dcc-rules"
+VALUE_SETS = vectors_dir() / "dcc-valuesets"
 
 NOW = 1_750_000_000
 DAY = 86400
@@ -54,3 +60,11 @@ def dcc_vaccination(dose: int, of: int, day: str) -> dict:
 def issue(key, der, dcc, iat=NOW - DAY, exp=NOW + 30 * DAY, alg="ES256", iss="DE") -> str:
     cwt = cbor2.dumps({1: iss, 6: iat, 4: exp, -260: {1: dcc}})
     return eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, eu_dcc.kid_of(der), alg))
+
+
+def country_rules(country: str) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((RULES / country).glob("*/rule.json"))]
+
+
+def value_set_documents() -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(VALUE_SETS.glob("*.json"))]

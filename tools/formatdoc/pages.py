@@ -5,13 +5,18 @@ import importlib
 import json
 import re
 from pathlib import Path
+from typing import Callable, Sequence
 
 import adapters
+from adapters.base import JwsClaimFormat
+from adapters.contract import FormatAdapter
+from adapters.online import OnlineFormat
+from config.settings import Region
 from standard import jose
 from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
 
 # --- the example: made once, then read back from the page ------------------------------------
-def make_example(fmt, regions) -> Example:
+def make_example(fmt: JwsClaimFormat, regions: Sequence[Region]) -> Example:
     """A fresh key of the format's first registered algorithm, and the example code it signs."""
     region = example_region(fmt.name, regions)
     alg = example_alg(fmt.name, regions)
@@ -38,7 +43,7 @@ def parse_example(page: str, title: str = "QR text") -> Example:
         raise ValueError("the example key is not JSON") from None
 
 
-def example_is_current(fmt, regions, example: Example) -> bool:
+def example_is_current(fmt: JwsClaimFormat, regions: Sequence[Region], example: Example) -> bool:
     """Does the example still say what the table says — the header and payload this format
     writes today for the example claims — and does its signature verify under its key?"""
     try:
@@ -64,7 +69,7 @@ def page_path(directory: Path, name: str) -> Path:
     return Path(directory) / f"{name}.md"
 
 
-def current_page(name: str, regions, directory: Path) -> str | None:
+def current_page(name: str, regions: Sequence[Region], directory: Path) -> str | None:
     """The committed page of ``name`` if it is exactly what the generator makes of its own
     example, else None."""
     path = page_path(directory, name)
@@ -82,30 +87,32 @@ def current_page(name: str, regions, directory: Path) -> str | None:
     return page if render(fmt, regions, example, format_summary(name)) == page else None
 
 
-def page_kind(fmt):
+def page_kind(fmt: FormatAdapter) -> tuple[JwsClaimFormat, Callable[..., str], str]:
     """(the signed table, the page renderer, the example's title) of a format: an online
     format's signed part is its status answer, and its page says how to ask for one."""
-    if hasattr(fmt, "answer"):
+    if isinstance(fmt, OnlineFormat):
         from tools.formatdoc import online as onlinedoc
         return fmt.answer, onlinedoc.render_online_page, onlinedoc.EXAMPLE_TITLE
-    return fmt, render_page, "QR text"
+    if isinstance(fmt, JwsClaimFormat):
+        return fmt, render_page, "QR text"
+    raise TypeError(f"format {fmt.name} is neither a claim table nor an online format: no page is generated for it")
 
 
-def orphan_pages(regions, directory: Path) -> list[Path]:
+def orphan_pages(regions: Sequence[Region], directory: Path) -> list[Path]:
     """Generated pages of formats no configured region uses any more."""
     wanted = {page_path(directory, n).name for n in generated_formats(regions)}
     return sorted(p for p in Path(directory).glob("*.md")
                   if p.name not in wanted and p.read_text(encoding="utf-8").startswith(MARKER))
 
 
-def stale_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+def stale_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[str]:
     """File names of pages that are missing, differ from their regeneration, or are orphans."""
     stale = [page_path(directory, n).name for n in generated_formats(regions)
              if current_page(n, regions, directory) is None]
     return stale + [p.name for p in orphan_pages(regions, directory)]
 
 
-def write_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+def write_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[str]:
     """Rewrite stale pages with a fresh example and remove orphans; a current page is left as
     it is, so regenerating does not churn keys and signatures in git.  Returns what it did."""
     done = []
