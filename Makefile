@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 export HEALTHCODE_DATA ?= $(CURDIR)/data
 
-.PHONY: venv run test typecheck bench clean
+.PHONY: venv run test test-fast typecheck bench clean
 
 venv: $(BIN)/healthcode
 
@@ -23,6 +23,11 @@ run: venv
 test: typecheck
 	scripts/install-test-tools
 	$(BIN)/python -m pytest -q
+
+# The inner loop, under a minute: no browser, no live server, no Elasticsearch, nothing measured
+# slow (markers set from what each test uses: tests/support/marks.py).  `make test` runs them all.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not browser and not server and not elasticsearch and not slow"
 
 # mypy on the core packages ([tool.mypy] in pyproject.toml): a few seconds.
 typecheck: venv

@@ -5,7 +5,7 @@
 
 SQLite writes to a fresh file in a temporary directory.  Elasticsearch is the cluster in
 HEALTHCODE_ES_URL (a random index prefix, deleted afterwards) or else osmem-server started on a
-loopback port (tests/es_support.py); the store runs with its defaults (refresh="wait_for" per bulk
+loopback port (tests/support/search.py); the store runs with its defaults (refresh="wait_for" per bulk
 request), so this is what the gateway would see.  Events are spread over --days days, so the
 daily scan indices are exercised.  Only the add_scans calls are timed; afterwards every backend
 must count exactly N events.  For a local osmem-server its resident memory is sampled.  Each
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from es_support import drop_prefix, make_store, search_server  # noqa: E402
+from support.search import drop_prefix, make_store, search_server  # noqa: E402
 from store import ScanEvent  # noqa: E402
 from store.sqlite import SqliteStore  # noqa: E402
 

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from conftest import LiveServer, run_cli
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from support.cli import run_cli
+from support.live import LiveServer
 from store import open_store
 from store.elasticsearch import ElasticsearchStore
 

@@ -8,7 +8,12 @@ import re
 import signal
 import subprocess
 
-from conftest import ROOT, free_port
+import pytest
+
+from support.live import free_port
+from support.paths import ROOT
+
+pytestmark = pytest.mark.server          # the README block starts `healthcode serve` itself
 
 
 def walk_through() -> str:

@@ -7,7 +7,7 @@ Elasticsearch store with a fresh index prefix.  ``BACKENDS`` in the contract mod
 be extended from here: its fixture's params are fixed when that module is imported.
 
 The server is osmem-server started for the session, or the cluster in HEALTHCODE_ES_URL
-(see tests/es_support.py).
+(see tests/support/search.py).
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from elasticsearch import ApiError, BadRequestError
 
 from test_store_contract import *  # noqa: F401,F403 - the contract tests, collected here as well
 from test_store_contract import T0, code
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from support.search import new_prefix
 from store import audit
 from store import Dependent, Resident, ScanEvent
 from store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
-from realistic_day import live_a_day, plain_needles
+from support.realistic_day import live_a_day, plain_needles
 
 DAY = 86400
 ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")

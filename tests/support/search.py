@@ -10,7 +10,7 @@ its stores are made with ``compat_headers=False``.
     with search_server() as server:               # outside pytest (bench/ingest.py)
         store = make_store(server)
 
-    def test_x(es_store_factory):                 # in tests: import the fixtures into the module
+    def test_x(es_store_factory):                 # in tests: the fixtures are in conftest.py
         store = es_store_factory()
 """
 from __future__ import annotations
@@ -28,9 +28,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Iterator
 
-import pytest
-
 from store.elasticsearch import ElasticsearchStore, _flag
+from support.marks import needs
 
 STARTUP_TIMEOUT = 30.0
 
@@ -125,6 +124,7 @@ def start_osmem(startup_timeout: float = STARTUP_TIMEOUT) -> SearchServer:
     raise RuntimeError(f"osmem-server did not become ready within {startup_timeout} s: {tail}")
 
 
+@needs("elasticsearch")
 @contextlib.contextmanager
 def search_server() -> Iterator[SearchServer]:
     url = os.environ.get("HEALTHCODE_ES_URL")
@@ -168,33 +168,3 @@ def drop_prefix(store: ElasticsearchStore) -> None:
     if store.ilm:
         with contextlib.suppress(Exception):
             client.ilm.delete_lifecycle(name=f"{store.prefix}-scans")
-
-
-# -- pytest fixtures (import them into a test module: `from es_support import es_server, ...`) ------
-@pytest.fixture(scope="session")
-def es_server():
-    """No skip when osmem-server is missing: it is in the ``test`` extra, so a missing server is a
-    broken environment, and CI must not pass with the Elasticsearch suite silently skipped."""
-    with search_server() as server:
-        yield server
-
-
-@pytest.fixture
-def es_store_factory(es_server):
-    """``factory(prefix=None, **store_options)`` → a fresh store (new random prefix unless given);
-    all of them are closed and their indices deleted after the test."""
-    made: list[ElasticsearchStore] = []
-
-    def factory(prefix: str | None = None, **kw) -> ElasticsearchStore:
-        store = make_store(es_server, prefix, **kw)
-        made.append(store)
-        return store
-
-    yield factory
-    dropped = set()
-    for store in made:
-        if store.prefix not in dropped:
-            dropped.add(store.prefix)
-            with contextlib.suppress(Exception):
-                drop_prefix(store)
-        store.close()
