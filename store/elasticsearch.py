@@ -14,11 +14,16 @@ Layout (``P`` is the index prefix, default ``healthcode``)::
 Every index has an explicit mapping with ``dynamic: strict`` (an unexpected field is an error, not a
 silently new column), installed as composable index templates (``PUT _index_template``) on start-up;
 a server without index templates gets the fixed indices created with their mappings and the dated
-ones created on first use.  Where the server has ILM (real Elasticsearch) and ``retention_days`` is
-given, the daily scan indices also get an ILM delete policy (``P-scans``, retention + 1 day counted
-from the day in the index name); an unknown ``_ilm`` route (404/405, or 400 "no handler found" as
-OpenSearch-like servers answer) or a 403 means "no ILM here" and is ignored.  :meth:`ElasticsearchStore.purge` does the same job
-by hand: whole daily indices older than the cut-off are deleted, the boundary day by query.
+ones created on first use.
+
+Retention.  Where the server has ILM (a full distribution) and ``retention_days`` is given, the daily
+scan indices also get an ILM delete policy (``P-scans``, retention + 1 day counted from the day in
+the index name).  Whether it has ILM is found out, not assumed: an unknown ``_ilm`` route (404/405,
+or 400 "no handler found", as the integration-test distribution answers) or a 403 means "no ILM
+here", and ``ilm`` stays False.  :meth:`ElasticsearchStore.purge` works on every server: whole daily
+scan indices older than the cut-off are dropped, and the boundary day and the other kinds are
+deleted by id in bulk (searched a page at a time), because ``_delete_by_query`` lives in the reindex
+module, which not every server has.
 
 Writes the contract reads back use ``refresh`` (``"wait_for"`` by default: no forced refresh, the
 write returns once the next scheduled refresh made it visible; ``True`` forces one, which is what
@@ -39,14 +44,13 @@ index with ``op_type=create`` (doc id = seq); if it died in between, the next ap
 finds the head not yet copied and copies it.  Ids are unique only per index, so the head — not
 ``create`` on a dated index — is what makes a sequence number unique.
 
-Compatibility headers: the official client (8.x/9.x) always sends
-``Accept/Content-Type: application/vnd.elasticsearch+json; compatible-with=9``, and rewrites any
-``application/json`` passed through ``headers=`` into that form (``BaseClient._perform_request``),
-so ``headers=`` cannot turn it off.  ``compat_headers=False`` instead installs a transport node
-class (:class:`PlainJsonNode`, a :class:`elastic_transport.Urllib3HttpNode`) that turns those
-mimetypes back into ``application/json`` / ``application/x-ndjson`` on the wire, per client
-instance.  That is for Elasticsearch-compatible test servers such as ``osmem-server`` 0.1.6 (which
-answers 406 to the compat Content-Type); keep the default ``True`` against real Elasticsearch.
+The official client talks to the server with its default headers (``compatible-with`` its own
+major version, which is the server's: pyproject pins the client to scripts/elasticsearch-version's
+major).
+
+Every index is made with ``replicas`` replicas (default 1; ``HEALTHCODE_ES_REPLICAS``): on a cluster
+of two or more data nodes each shard has a copy on another node, so losing one node loses no
+acknowledged write.  A single node leaves the replicas unassigned (health yellow) and works.
 
 Nothing stored here contains a plain ID number: the interface only carries pseudonymous subject
 ids, keyed name hashes and sealed (encrypted) personal data.
@@ -65,8 +69,6 @@ import threading
 import time
 from typing import Iterable, Iterator, Sequence
 
-from elastic_transport import HttpHeaders, Urllib3HttpNode
-from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
 from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
@@ -82,7 +84,6 @@ AUDIT_APPEND_ATTEMPTS = 200
 HIT_ATTEMPTS = 50
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
-_COMPAT_RE = re.compile(r"application/vnd\.elasticsearch\+([\w.+-]+)\s*;\s*compatible-with=\d+")
 _DAY_RE = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})$")
 
 
@@ -115,21 +116,6 @@ FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelim
 COUNT_KINDS = {"scans": "scans", "codes": "codes", "residents": "residents", "audit": "audit",
                "dependents": "dependents", "revoked": "revoked", "online": "online"}
 SCAN_FIELDS = ("at", "valid", "format", "region", "status", "code_id", "error", "place", "device")
-
-
-class PlainJsonNode(Urllib3HttpNode):
-    """Sends ``application/json`` / ``application/x-ndjson`` instead of the client's
-    ``application/vnd.elasticsearch+…; compatible-with=N`` (see the module docstring)."""
-
-    def perform_request(self, method, target, body=None, headers=None, request_timeout=DEFAULT):
-        if headers:
-            headers = HttpHeaders(headers)
-            for name in ("accept", "content-type"):
-                value = headers.get(name)
-                if value:
-                    headers[name] = _COMPAT_RE.sub(r"application/\1", value)
-        return super().perform_request(method, target, body=body, headers=headers,
-                                       request_timeout=request_timeout)
 
 
 class ScanBulkError(helpers.BulkIndexError):
@@ -186,7 +172,7 @@ class ElasticsearchStore(Store):
 
     def __init__(self, urls: str | Sequence[str], *, prefix: str = DEFAULT_PREFIX,
                  request_timeout: float = 30.0, max_retries: int = 3, retry_on_timeout: bool = True,
-                 compat_headers: bool = True, refresh: bool | str = "wait_for",
+                 replicas: int = 1, refresh: bool | str = "wait_for",
                  retention_days: int | None = None, bulk_chunk: int = BULK_CHUNK,
                  purge_timeout: float = 3600.0, **client_options):
         if not _PREFIX_RE.match(prefix):
@@ -194,8 +180,8 @@ class ElasticsearchStore(Store):
         if refresh not in (True, False, "wait_for"):
             raise ValueError("refresh must be True, False or 'wait_for'")
         hosts = [urls] if isinstance(urls, str) else list(urls)
-        if not compat_headers:
-            client_options.setdefault("node_class", PlainJsonNode)
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ValueError("replicas must be a whole number >= 0")
         self.client = Elasticsearch(hosts, request_timeout=request_timeout, max_retries=max_retries,
                                     retry_on_timeout=retry_on_timeout, **client_options)
         self.prefix = prefix
@@ -203,7 +189,7 @@ class ElasticsearchStore(Store):
         self.retention_days = retention_days
         self.bulk_chunk = bulk_chunk
         self.purge_timeout = purge_timeout
-        self.compat_headers = compat_headers
+        self.replicas = replicas
         self._token = secrets.token_hex(4)          # makes client-side scan ids unique per instance
         self._ins = time.time_ns() // 1000          # insertion order: µs-based, < 2**53 for centuries
         self._ins_lock = threading.Lock()
@@ -244,10 +230,11 @@ class ElasticsearchStore(Store):
         return {"dynamic": "strict", "properties": MAPPINGS[kind]}
 
     def _settings(self, kind: str) -> dict:
+        settings = {"index.number_of_replicas": self.replicas}
         if kind == "scans" and self.ilm:
-            return {"index.lifecycle.name": f"{self.prefix}-scans",
-                    "index.lifecycle.parse_origination_date": True}     # the day in the index name
-        return {}
+            settings.update({"index.lifecycle.name": f"{self.prefix}-scans",
+                             "index.lifecycle.parse_origination_date": True})   # the day in the index name
+        return settings
 
     def _setup(self) -> None:
         if self.retention_days:
@@ -342,14 +329,34 @@ class ElasticsearchStore(Store):
         except NotFoundError:
             return None
 
-    def _delete_by_query(self, index: str, query: dict) -> int:
-        # deleting millions of expired codes can outlast an ordinary request timeout
-        res = self.client.options(request_timeout=self.purge_timeout).delete_by_query(
-            index=index, query=query, conflicts="proceed", refresh=bool(self.refresh),
-            ignore_unavailable=True, allow_no_indices=True)
-        if res.get("failures"):
-            raise RuntimeError(f"delete_by_query on {index} failed: {res['failures'][:3]}")
-        return int(res.get("deleted", 0))
+    def _delete_matching(self, index: str, query: dict) -> int:
+        """Delete every document matching ``query``, by id in bulk: a page of ids is searched, the
+        page deleted with one bulk request (refreshed, so the next search no longer sees it), and
+        so on until nothing matches.  This needs no ``_delete_by_query`` (the integration-test
+        distribution has no reindex module) and holds one page of ids in memory.  Bounded: at most
+        count/PAGE + 2 rounds; documents that start to match meanwhile wait for the next purge."""
+        client = self.client.options(request_timeout=self.purge_timeout)
+        where = {"ignore_unavailable": True, "allow_no_indices": True}
+        client.indices.refresh(index=index, **where)
+        total = int(client.count(index=index, query=query, **where)["count"])
+        deleted = 0
+        for _ in range(total // PAGE + 2):
+            hits = client.search(index=index, query=query, size=PAGE, source=False, track_total_hits=False,
+                                 **where)["hits"]["hits"]
+            if not hits:
+                break
+            actions = [{"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits]
+            errors = []
+            for ok, item in helpers.streaming_bulk(client, actions, chunk_size=self.bulk_chunk, refresh=True,
+                                                   raise_on_error=False, max_retries=3):
+                result = item.get("delete", {})
+                if ok and result.get("result") == "deleted":
+                    deleted += 1
+                elif result.get("status") != 404:                     # 404: someone else deleted it
+                    errors.append(item)
+            if errors:
+                raise helpers.BulkIndexError(f"purge: {len(errors)} documents in {index} were not deleted", errors)
+        return deleted
 
     # -- issued codes -------------------------------------------------------------------------------
     def record_issued(self, record: IssuedRecord) -> None:
@@ -483,25 +490,26 @@ class ElasticsearchStore(Store):
 
     # -- retention ----------------------------------------------------------------------------------------
     def purge(self, before: int) -> dict:
-        """Scan indices whose whole day is before the cut-off are deleted (the ILM-like path); the
-        boundary day is purged by query; the other kinds by query."""
+        """Scan indices whose whole day is before the cut-off are deleted whole (what ILM does where
+        the server has it); the boundary day and the other kinds are deleted by id in bulk
+        (:meth:`_delete_matching`)."""
         dropped, dropped_docs, boundary = self._old_scan_indices(before)
         counts = {"scan_events": dropped_docs, "scan_indices_dropped": len(dropped)}
         for i in range(0, len(dropped), 50):
             self.client.indices.delete(index=",".join(dropped[i:i + 50]), ignore_unavailable=True)
         self._known.difference_update(dropped)
         for index in boundary:
-            counts["scan_events"] += self._delete_by_query(index, {"range": {"at": {"lt": before}}})
-        counts["issued_codes"] = self._delete_by_query(self.index("codes"), {"range": {"exp": {"lt": before}}})
-        counts["revoked_codes"] = self._delete_by_query(self.index("revoked"), {"range": {"exp": {"lt": before}}})
-        counts["online_codes"] = self._delete_by_query(self.index("online"), {"range": {"exp": {"lt": before}}})
-        counts["residents"] = self._delete_by_query(self.index("residents"),
+            counts["scan_events"] += self._delete_matching(index, {"range": {"at": {"lt": before}}})
+        counts["issued_codes"] = self._delete_matching(self.index("codes"), {"range": {"exp": {"lt": before}}})
+        counts["revoked_codes"] = self._delete_matching(self.index("revoked"), {"range": {"exp": {"lt": before}}})
+        counts["online_codes"] = self._delete_matching(self.index("online"), {"range": {"exp": {"lt": before}}})
+        counts["residents"] = self._delete_matching(self.index("residents"),
                                                     {"range": {"updated_at": {"lt": before}}})
         stale = {"range": {"last": {"lt": before}}}
         self.client.indices.refresh(index=self.index("ratelimit"))     # hit() writes without refresh
         hits = self.client.search(index=self.index("ratelimit"), query=stale, size=0,
                                   aggs={"n": {"sum": {"field": "n"}}})
-        self._delete_by_query(self.index("ratelimit"), stale)
+        self._delete_matching(self.index("ratelimit"), stale)
         counts["rate_hits"] = int((hits.get("aggregations") or {}).get("n", {}).get("value") or 0)
         return counts
 
@@ -512,7 +520,7 @@ class ElasticsearchStore(Store):
         for name in existing:
             start = _day_start(name)
             if start is None:
-                boundary.append(name)                 # not a daily index: purge it by query
+                boundary.append(name)                 # not a daily index: purge it by id
             elif start + 86400 <= before:
                 dropped.append(name)
             elif start < before:
@@ -688,16 +696,10 @@ class ElasticsearchStore(Store):
         return [json.loads(h["_source"]["entry"]) for h in hits]
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
 def from_env(settings=None, environ=None) -> ElasticsearchStore:
     """The store named by the environment: HEALTHCODE_ES_URL (one URL or several, comma-separated),
     optional HEALTHCODE_ES_PREFIX (default "healthcode"), HEALTHCODE_ES_API_KEY, and
-    HEALTHCODE_ES_COMPAT=0 for osmem-server-like test servers.  Retention (for the ILM policy)
+    HEALTHCODE_ES_REPLICAS (replicas of every index, default 1).  Retention (for the ILM policy)
     comes from ``settings.retention_days`` or HEALTHCODE_RETENTION_DAYS."""
     env = os.environ if environ is None else environ
     raw = env.get("HEALTHCODE_ES_URL", "")
@@ -708,6 +710,9 @@ def from_env(settings=None, environ=None) -> ElasticsearchStore:
     options = {}
     if env.get("HEALTHCODE_ES_API_KEY"):
         options["api_key"] = env["HEALTHCODE_ES_API_KEY"]
+    replicas = env.get("HEALTHCODE_ES_REPLICAS", "").strip() or "1"
+    if not replicas.isdigit():
+        raise ValueError(f"HEALTHCODE_ES_REPLICAS must be a whole number >= 0, not {replicas!r}")
     return ElasticsearchStore(urls, prefix=env.get("HEALTHCODE_ES_PREFIX") or DEFAULT_PREFIX,
-                              compat_headers=_flag(env.get("HEALTHCODE_ES_COMPAT"), True),
+                              replicas=int(replicas),
                               retention_days=int(retention) if retention else None, **options)

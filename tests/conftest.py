@@ -13,6 +13,21 @@ from pathlib import Path
 import pytest
 import requests
 
+# One real Elasticsearch for the whole session (tests/es_support.py): the fixtures are defined here
+# once, so no test module may import them itself.
+import es_support  # noqa: E402
+from es_support import es_env, es_server, es_store_factory  # noqa: F401,E402 - fixtures
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Start the session's Elasticsearch in the background as soon as a collected test needs it."""
+    if any("es_server" in getattr(item, "fixturenames", ()) for item in items):
+        es_support.SESSION.begin()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    es_support.SESSION.end()
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 

@@ -1,6 +1,6 @@
 """The whole gateway on the Elasticsearch backend (HEALTHCODE_STORE=elasticsearch): a real
-``healthcode serve`` process and the CLI both talk to the search server — osmem-server in CI, or
-the cluster in HEALTHCODE_ES_URL — and nothing is written to a SQLite file."""
+``healthcode serve`` process and the CLI both talk to the real Elasticsearch started for the
+session (or the cluster in HEALTHCODE_ES_URL), and nothing is written to a SQLite file."""
 from __future__ import annotations
 
 import json
@@ -9,19 +9,8 @@ import pytest
 import requests
 
 from conftest import LiveServer, run_cli
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
 from store import open_store
 from store.elasticsearch import ElasticsearchStore
-
-
-@pytest.fixture
-def es_env(es_server, es_store_factory):
-    prefix = es_store_factory().prefix                          # registered for clean-up
-    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": es_server.url,
-           "HEALTHCODE_ES_PREFIX": prefix, "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0"}
-    if es_server.options.get("api_key"):
-        env["HEALTHCODE_ES_API_KEY"] = es_server.options["api_key"]
-    return env
 
 
 def test_gateway_serves_from_elasticsearch(es_env, tmp_path, monkeypatch):
