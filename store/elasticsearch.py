@@ -52,12 +52,20 @@ Every index is made with ``replicas`` replicas (default 1; ``HEALTHCODE_ES_REPLI
 of two or more data nodes each shard has a copy on another node, so losing one node loses no
 acknowledged write.  A single node leaves the replicas unassigned (health yellow) and works.
 
+When the cluster cannot take a request — no answer at all (connection refused or reset, a
+timeout, after the client's own retries on the other nodes) or an answer of 429, 502, 503 or 504
+(rejected for load, no elected master, no active copy of a shard) — every public method raises
+:class:`standard.errors.StoreUnavailable` (``store_unavailable``, HTTP 503 with ``Retry-After``)
+instead of the client's exception; any other error is left as it is.  Bulk scan ingest still
+reports item failures as :class:`ScanBulkError` (the events that were not stored).
+
 Nothing stored here contains a plain ID number: the interface only carries pseudonymous subject
 ids, keyed name hashes and sealed (encrypted) personal data.
 """
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import logging
@@ -69,8 +77,10 @@ import threading
 import time
 from typing import Iterable, Iterator, Sequence
 
+from elastic_transport import TransportError
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
+from standard.errors import StoreUnavailable
 from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
 
 log = logging.getLogger(__name__)
@@ -82,6 +92,8 @@ PAGE = 5_000                       # search page size (below the default 10 000 
 AUDIT_HEAD_ID = "audit"
 AUDIT_APPEND_ATTEMPTS = 200
 HIT_ATTEMPTS = 50
+UNAVAILABLE_STATUSES = (429, 502, 503, 504)   # busy, no master, no copy of a shard, gateway timeout
+RETRY_AFTER_SECONDS = 5
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
 _DAY_RE = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})$")
@@ -195,6 +207,7 @@ class ElasticsearchStore(Store):
         self._ins_lock = threading.Lock()
         self._audit_copied = 0                      # highest seq this instance knows is copied
         self._known: set[str] = set()               # dated indices known to exist (no-template mode)
+        self._last_revoked: list[tuple[str, int]] | None = None   # revoked_jtis' last answer
         self.ilm = False
         self.templates = True
         self.template_names: list[str] = []
@@ -483,10 +496,20 @@ class ElasticsearchStore(Store):
         return bool(self.client.exists(index=self.index("revoked"), id=jti))
 
     def revoked_jtis(self, now: int) -> list[str]:
-        """Withdrawn codes that have not yet expired: what offline verifiers must be told."""
-        return [h["_source"]["jti"] for h in self._search_all(
-            self.index("revoked"), {"range": {"exp": {"gt": now}}}, [{"jti": "asc"}],
-            source={"includes": ["jti"]})]
+        """Withdrawn codes that have not yet expired: what offline verifiers must be told.  While
+        the cluster cannot answer, the last list this instance read (less what expired since)
+        stands in, so re-signing the trust list — and with it verification — goes on."""
+        try:
+            rows = [(h["_source"]["jti"], h["_source"]["exp"]) for h in self._search_all(
+                self.index("revoked"), {"range": {"exp": {"gt": now}}}, [{"jti": "asc"}],
+                source={"includes": ["jti", "exp"]})]
+        except (ApiError, TransportError) as exc:
+            if self._last_revoked is None or not unavailable(exc):
+                raise
+            log.warning("revocations unavailable (%s); using the %d read before", exc, len(self._last_revoked))
+            rows = self._last_revoked
+        self._last_revoked = rows
+        return [jti for jti, exp in rows if exp > now]
 
     # -- retention ----------------------------------------------------------------------------------------
     def purge(self, before: int) -> dict:
@@ -716,3 +739,34 @@ def from_env(settings=None, environ=None) -> ElasticsearchStore:
     return ElasticsearchStore(urls, prefix=env.get("HEALTHCODE_ES_PREFIX") or DEFAULT_PREFIX,
                               replicas=int(replicas),
                               retention_days=int(retention) if retention else None, **options)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The cluster could not take the request (as opposed to refusing what was sent)."""
+    if isinstance(exc, ApiError):
+        return _status(exc) in UNAVAILABLE_STATUSES
+    return isinstance(exc, TransportError)
+
+
+def _raise_unavailable(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except (ApiError, TransportError) as exc:
+            if not unavailable(exc):
+                raise
+            what = f"HTTP {_status(exc)}" if isinstance(exc, ApiError) else type(exc).__name__
+            log.warning("Elasticsearch cannot take %s now (%s): %s", method.__name__, what, exc)
+            raise StoreUnavailable(f"the data store cannot take this request now ({what}); "
+                                   f"try again in {RETRY_AFTER_SECONDS} s",
+                                   retry_after=RETRY_AFTER_SECONDS) from exc
+    return wrapper
+
+
+PUBLIC_METHODS = ("record_issued", "latest_status", "put_online", "online_answer", "add_scans", "add_scan",
+                  "scans", "count", "count_scans", "ping", "revoke_subject", "revoke_codes", "is_revoked",
+                  "revoked_jtis", "purge", "upsert_resident", "get_resident", "add_dependent", "dependents",
+                  "hit", "scan_counts", "audit_counts", "append_audit", "audit_entries", "record_issuance")
+for _name in PUBLIC_METHODS:
+    setattr(ElasticsearchStore, _name, _raise_unavailable(getattr(ElasticsearchStore, _name)))

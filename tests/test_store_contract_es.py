@@ -76,6 +76,27 @@ def test_bulk_item_failure_raises_and_reports_the_failed_events(es_store_factory
     assert store.count("scans") == 6
 
 
+def test_scan_writer_retries_only_the_events_a_bulk_request_did_not_store(es_store_factory):
+    from store.scanqueue import ScanWriter
+    store = es_store_factory(refresh=True)
+    good_day, bad_day = day_start(T0), day_start(T0) + DAY
+    blocked = store.scans_index(bad_day)
+    store.add_scans([scan(bad_day + 1, "warmup")])
+    store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": True})
+    writer = ScanWriter(store, interval=0.2, max_events=1000)
+    try:
+        writer.add_scans([scan(good_day + i, f"ok{i}") for i in range(3)] +
+                         [scan(bad_day + 10 + i, f"late{i}") for i in range(2)])
+        writer.flush()
+        assert writer.written == 3 and store.count("scans") == 1 + 3
+    finally:
+        store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": None})
+    writer.flush()
+    writer.close()
+    assert writer.written == 5 and writer.dropped == 0
+    assert sorted(e.code_id for e in store.scans(since=0)) == ["late0", "late1", "ok0", "ok1", "ok2", "warmup"]
+
+
 def test_bulk_ingest_spans_daily_indices_and_pages_past_the_result_window(es_store_factory):
     store = es_store_factory(refresh=True, bulk_chunk=2_000)
     events = [scan(T0 + i * 30, f"j{i}") for i in range(12_000)]      # ~4 days, 6 bulk chunks
