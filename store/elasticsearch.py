@@ -41,8 +41,12 @@ The audit chain is appended atomically across processes: the head document in ``
 replaced only with ``if_seq_no``/``if_primary_term`` of the head that was read (a 409 means another
 appender won: re-read and re-make the entry).  The winner then copies the entry into its monthly
 index with ``op_type=create`` (doc id = seq); if it died in between, the next appender (or reader)
-finds the head not yet copied and copies it.  Ids are unique only per index, so the head — not
-``create`` on a dated index — is what makes a sequence number unique.
+finds the head not yet copied and copies it (and an appender whose copy lost that race refreshes
+the index, so its caller can read its entry back at once).  Ids are unique only per index, so the
+head — not ``create`` on a dated index — is what makes a sequence number unique.  Each head names
+the attempt that wrote it (``writer``): a head write the client sent again after its answer was
+lost (a node died mid-request) meets itself as a 409, and is recognised instead of appending the
+same entry twice.
 
 The official client talks to the server with its default headers (``compatible-with`` its own
 major version, which is the server's: pyproject pins the client to scripts/elasticsearch-version's
@@ -119,7 +123,7 @@ MAPPINGS = {
     "dependents": {"holder_sub": _kw(), "dependent_sub": _kw(), "region": _kw(), "relation": _kw(),
                    "consent": _STORED_ONLY, "created_at": _LONG},
     "ratelimit": {"key": _kw(), "hits": _LONG, "n": _LONG, "last": _LONG},
-    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG},
+    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG, "writer": _STORED_ONLY},
     # the entry itself is kept as its exact JSON text: the hash chain must survive the round trip
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
               "result": _kw(), "entry": _STORED_ONLY},
@@ -276,6 +280,10 @@ class ElasticsearchStore(Store):
                                             allow_no_indices=True, ignore_unavailable=True)
         except ApiError as exc:
             log.warning("could not add result to the audit mapping (%s)", _status(exc))
+        try:        # a head index made before heads named their writer learns the field
+            self.client.indices.put_mapping(index=self.index("sequences"), properties={"writer": _STORED_ONLY})
+        except ApiError as exc:
+            log.warning("could not add writer to the audit head mapping (%s)", _status(exc))
 
     def _put_ilm_policy(self) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every
@@ -655,7 +663,8 @@ class ElasticsearchStore(Store):
             if got is not None:
                 self._copy_audit(last, winner=False)      # finish an append whose writer died midway
             entry = make_entry(last)
-            head = {"seq": entry["seq"], "updated_at": int(time.time()),
+            writer = secrets.token_hex(8)                 # names this attempt in the head it writes
+            head = {"seq": entry["seq"], "updated_at": int(time.time()), "writer": writer,
                     "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True)}
             try:
                 if got is None:
@@ -663,9 +672,14 @@ class ElasticsearchStore(Store):
                 else:
                     self.client.index(index=heads, id=AUDIT_HEAD_ID, document=head,
                                       if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
-            except ConflictError:                         # another appender moved the head first
-                time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
-                continue
+            except ConflictError:
+                # Another appender moved the head first — or this very write did, and the client
+                # sent it again after its answer was lost (a node died mid-request): then the head
+                # names this attempt, and the entry is appended, once.
+                now = self._get(heads, AUDIT_HEAD_ID)
+                if not (now is not None and now["_source"].get("writer") == writer):
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
+                    continue
             self._copy_audit(entry, winner=True, refresh=self.refresh)
             return entry
         raise RuntimeError("audit log head stayed contended; entry not appended")
@@ -682,6 +696,8 @@ class ElasticsearchStore(Store):
             existing = self._get(index, str(seq))
             if existing is not None:
                 self._check_same(existing, entry)
+                if refresh:                          # its writer may not have made it searchable yet
+                    self.client.indices.refresh(index=index)
                 self._audit_copied = max(self._audit_copied, seq)
                 return
         doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
@@ -691,7 +707,11 @@ class ElasticsearchStore(Store):
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
                               op_type="create", refresh=refresh)
         except ConflictError:
+            # another appender copied it first, without waiting for a refresh: the caller reads
+            # its own entry back, so make it searchable before returning
             self._check_same(self._get(index, str(seq)), entry)
+            if refresh:
+                self.client.indices.refresh(index=index)
         self._audit_copied = max(self._audit_copied, seq)
 
     @staticmethod

@@ -181,6 +181,27 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     assert first.count("audit") == 60
 
 
+def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkeypatch):
+    """A node dies after applying the head write but before answering; the client sends the same
+    request again and meets its own write as a 409.  That is this append, done — not a lost race."""
+    store = es_store_factory(refresh=True)
+    real_index = store.client.index
+
+    def index_sent_twice(**kw):
+        result = real_index(**kw)
+        if kw.get("index") == store.index("sequences"):
+            real_index(**kw)                                   # the retry: a real 409 from the server
+        return result
+
+    monkeypatch.setattr(store.client, "index", index_sent_twice)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    for subject in ("a", "b", "c"):
+        log.record({"role": "operator", "id": "op"}, "lookup", subject=subject)
+    entries = store.audit_entries()
+    assert [(e["seq"], e["subject"]) for e in entries] == [(1, "a"), (2, "b"), (3, "c")]
+    assert log.verify()["intact"]
+
+
 def test_audit_entries_are_monthly_indices_and_a_lost_copy_is_repaired(es_store_factory):
     store = es_store_factory(refresh=True)
     months = [T0, T0 + 40 * DAY]
