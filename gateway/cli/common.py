@@ -41,6 +41,8 @@ def path_error(exc: OSError) -> HealthCodeError:
     where = exc.filename if exc.filename is not None else "a file"
     if isinstance(exc, FileNotFoundError):
         return PathNotFound(f"{where}: no such file or directory")
+    if isinstance(exc, (FileExistsError, NotADirectoryError)):
+        return PathUnusable(f"{where}: not a directory (a file is in the way)")
     return PathUnusable(f"{where}: {exc.strerror or exc}")
 
 

@@ -115,6 +115,13 @@ def demo_sheet(url: str, rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _announce(host: str, url: str, online: str) -> None:
+    click.echo(f"healthcode gateway on {url}/ (online codes name {online})", err=True)
+    if host in ANY_ADDRESS and online == url:
+        click.echo("note: other machines reach this gateway by another address; set HEALTHCODE_ONLINE_URL "
+                   "to it, or online codes point at 127.0.0.1", err=True)
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="the address to listen on")
 @click.option("--port", default=8080, show_default=True, type=Port(), help="the TCP port to listen on (1–65535)")
@@ -140,15 +147,12 @@ def serve(host, port, workers, purge_every, worker_class, threads, demo, check):
     if demo:
         from gateway.demo import seed
         click.echo(demo_sheet(url, seed(service())))
-    click.echo(f"healthcode gateway on {url}/ (online codes name {online})", err=True)
-    if host in ANY_ADDRESS and online == url:
-        click.echo("note: other machines reach this gateway by another address; set HEALTHCODE_ONLINE_URL "
-                   "to it, or online codes point at 127.0.0.1", err=True)
     # Regions without an issuer_url (and no HEALTHCODE_ISSUER_URL) are issued by this same
     # process: their lookups are in-process calls, never HTTP to ourselves (which starved
     # gunicorn workers waiting on each other).
     if workers:
         from gateway.wsgi import run_gunicorn
+        _announce(host, url, online)
         run_gunicorn(host, port, workers, purge_every, worker_class=worker_class, threads=threads)
         return
     from gateway import create_app
@@ -157,6 +161,7 @@ def serve(host, port, workers, purge_every, worker_class, threads, demo, check):
     def stop(signum, frame):            # SIGTERM: leave through the finally, queued scans written
         raise SystemExit(0)
     signal.signal(signal.SIGTERM, stop)
+    _announce(host, url, online)
     try:
         app.run(host=host, port=port, threaded=True, use_reloader=False)
     finally:
