@@ -2,7 +2,7 @@
 
 Each worker builds its own app (no preload), so each has its own scan-event writer thread;
 gunicorn's ``worker_exit`` hook writes what it still holds when the worker stops (graceful
-shutdown, max-requests restart).  The worker model was measured (README, Benchmarks): gthread
+shutdown, max-requests restart).  The worker model was measured (docs/benchmarks.md, "Worker models"): gthread
 workers, one per core, 4 threads each.
 """
 from __future__ import annotations

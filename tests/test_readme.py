@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 
+import pytest
 import requests
 
 from conftest import BIN, ROOT, free_port, run_cli, vectors_dir
@@ -22,6 +23,34 @@ def walk_through() -> str:
     marker = text.index("<!-- walk-through:")
     blocks = re.findall(r"```sh\n(.*?)```", text[marker:], re.S)
     return blocks[0] + blocks[1]
+
+
+def compact(text: str) -> str:
+    """JSON spacing aside: the API answers compact JSON, the CLI spaced."""
+    return re.sub(r'([:,]) (?=["\[{tfn0-9…-])', r"\1", text)
+
+
+def samples(block: str) -> list[str]:
+    """The block's `# → ` samples of output, each with its `#    ` continuation lines."""
+    found = []
+    for line in block.splitlines():
+        if line.startswith("# → "):
+            found.append(line[len("# → "):])
+        elif line.startswith("#    ") and found:
+            found[-1] += line[len("#    "):]
+    return found
+
+
+def test_every_sample_is_a_line_of_real_output(walked):
+    """Each sample, its `…` standing for what differs from run to run, is a whole line the block
+    printed — the QR prefixes, the member order and the spacing included."""
+    block, out = walked[:2]
+    lines = [compact(line) for line in out.splitlines()]
+    found = samples(block)
+    assert len(found) >= 14
+    for sample in found:
+        pattern = re.compile(".*?".join(re.escape(part) for part in compact(sample).split("…")))
+        assert any(pattern.fullmatch(line) for line in lines), f"no output line is like: {sample}"
 
 
 def pasted(tmp_path, port: int) -> subprocess.Popen:
@@ -38,7 +67,10 @@ def pasted(tmp_path, port: int) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
 
 
-def test_the_walk_through_works_pasted_as_one_block(tmp_path):
+@pytest.fixture(scope="module")
+def walked(tmp_path_factory):
+    """(the block as run, what it printed), once for the tests below."""
+    tmp_path = tmp_path_factory.mktemp("walk-through")
     port = free_port()
     proc = pasted(tmp_path, port)
     data = tmp_path / "data"
@@ -52,6 +84,11 @@ def test_the_walk_through_works_pasted_as_one_block(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
     assert proc.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}"
+    return proc.args[-1], out, colours, port, tmp_path
+
+
+def test_the_walk_through_works_pasted_as_one_block(walked):
+    _, out, colours, port, tmp_path = walked
     assert "NOTE:" not in out
     # The walk-through leaves every demo resident with the colour `make run` prints for them.
     assert colours == {"440305193606300643": "green", "440106199901056850": "red", "310115193302201761": "yellow",
@@ -109,3 +146,16 @@ def test_the_configuration_table_names_every_environment_variable_the_code_reads
                   for name in re.findall(r"`(HEALTHCODE_[A-Z_]+)`", line.split("|")[1])}
     assert len(used) >= 12
     assert used == documented, (sorted(used - documented), sorted(documented - used))
+
+
+def test_readme_is_short_and_keeps_only_the_latest_benchmarks():
+    """Under 300 lines; the benchmark history lives in docs/benchmarks.md, and every document
+    the README links to exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) < 300
+    section = text.split("## Benchmarks", 1)[1].split("\n## ", 1)[0]
+    assert section.count("| figure (issue 12) |") == 1 and "(docs/benchmarks.md)" in section
+    history = (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8")
+    assert "## Earlier rounds" in history and "Second round" in history and "Second round" not in text
+    for link in re.findall(r"\]\(((?:docs|gateway)/[^)#]+)", text):
+        assert (ROOT / link).exists(), link
