@@ -189,6 +189,7 @@ def test_issue_into_a_missing_directory_issues_nothing(tmp_path):
     (["issue", *ISSUE[:4], "--name", "x", "--facts", "{not json"], "bad_request"),
     (["issue", "--region", "440000", "--id-number", "123", "--name", "x"], "id_number_invalid"),
     (["issue", "--region", "999999", "--id-number", "440106199901056850", "--name", "x"], "region_unknown"),
+    (["issue", *ISSUE, "--facts", "[" * 100_000], "bad_request"),
     (["verify", "--at", "yesterday", "YKM1:x"], "bad_request"),
     (["keys", "rotate", "999999"], "region_unknown"),
     (["anchors", "remove", "x509:nothing"], "not_found"),
@@ -213,3 +214,11 @@ def test_data_errors_are_one_line(args, code, tmp_path):
 def test_usage_mistakes_keep_the_usage_block(args, tmp_path):
     result = run_cli(*args, data_dir=tmp_path / "data")
     assert result.returncode == 2 and result.stderr.startswith("Usage: healthcode") and "Error:" in result.stderr
+
+
+@pytest.mark.parametrize("case,code", [("binary", "config_invalid"), ("missing", "path_not_found"),
+                                       ("directory", "path_unusable")])
+def test_a_configuration_file_that_cannot_be_used_is_one_line(case, code, files, tmp_path):
+    result = run_cli("tokens", data_dir=tmp_path / "data", env={"HEALTHCODE_CONFIG": files[case]})
+    match = ONE_LINE.match(result.stderr)
+    assert result.returncode == 2 and match and match.group(1) == code, result.stderr

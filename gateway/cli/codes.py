@@ -47,10 +47,11 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
     """Issue a code; print its QR text (status and reasons on stderr, so staff see the colour
     the rules decided), or everything as JSON with --json."""
     from issuers import make_person
+    from toolkit import jsonin
     try:
-        facts_obj = json.loads(facts) if facts else None
-    except ValueError:
-        raise BadRequest("--facts is not valid JSON") from None
+        facts_obj = jsonin.loads(facts) if facts else None          # depth-capped
+    except BadRequest as exc:
+        raise BadRequest(f"--facts is not valid JSON: {exc.message}") from None
     issued = service().issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
                              kind=kind, fmt=None if fmt == "native" else fmt)
     if png:
