@@ -101,7 +101,8 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
 @click.option("--trust", "trust_files", multiple=True, type=InputPath(),
               help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
 def verify(text, image, at, trust_list, national_keys, state, trust_files):
-    """Verify a code (argument, --image, or stdin) and print the verdict."""
+    """Verify a code (argument, --image, or stdin) and print the verdict.  Exit 0 valid, 1 not
+    valid, 2 misused (one line says why)."""
     import time
     from adapters.verifier import Verifier
     now = standard.parse_rfc3339(at) if at else int(time.time())
