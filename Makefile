@@ -6,7 +6,7 @@ export HEALTHCODE_DATA ?= $(CURDIR)/data
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: venv run test bench clean
+.PHONY: venv run test typecheck bench clean
 
 venv: $(BIN)/healthcode
 
@@ -21,9 +21,13 @@ run: venv
 	$(BIN)/healthcode serve --demo --host $(HOST) --port $(PORT)
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
-test: venv
+test: typecheck
 	scripts/install-test-tools
 	$(BIN)/python -m pytest -q
+
+# mypy on the core packages ([tool.mypy] in pyproject.toml): a few seconds.
+typecheck: venv
+	$(BIN)/python -m mypy
 
 # Not part of `make test`: speed goals live here, as ratios measured in one run.  wrk from Debian.
 bench: venv

@@ -1,30 +1,26 @@
-"""What every adapter shares: the verification result, the validity-window check, and
-:class:`JwsClaimFormat`, the declarative description of a JWS-in-QR code format.
+"""What every adapter shares: the validity-window check, and :class:`JwsClaimFormat`, the
+declarative description of a JWS-in-QR code format (the verification result, :class:`Verified`,
+is part of the contract in :mod:`adapters.contract`).
 
 Chinese regional formats differ in claim names, status vocabulary, time units and QR prefix but
 not in mechanism, so a province's adapter is a table, not code: see ``yuekang.py``.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from adapters.contract import IssuingFormat, SigningKey, Verified
 from standard import jose
+from standard.trustlist import TrustList
 import standard
 from standard.errors import (Expired, IssuerMismatch, LifetimeExceeded, Malformed, NotYetValid,
                              SchemaInvalid)
 
 CLOCK_SKEW = 60
 CHINA_TZ = timezone(timedelta(hours=8))
-
-
-@dataclass(frozen=True)
-class Verified:
-    format: str
-    claims: dict                    # national-standard claims (docs/standard/v1)
-    kid: str | None = None
-    extra: dict = field(default_factory=dict)   # format-specific facts worth showing
 
 
 def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK_SKEW) -> None:
@@ -47,7 +43,7 @@ def _iso_encode(ts: int) -> str:
     return datetime.fromtimestamp(ts, CHINA_TZ).isoformat()
 
 
-def _iso_decode(value) -> int:
+def _iso_decode(value: object) -> int:
     if not isinstance(value, str) or len(value) > 40:
         raise Malformed("time must be an ISO 8601 string")
     try:
@@ -59,15 +55,15 @@ def _iso_decode(value) -> int:
     return int(parsed.timestamp())
 
 
-def _int_decode(scale: int):
-    def decode(value) -> int:
+def _int_decode(scale: int) -> Callable[[object], int]:
+    def decode(value: object) -> int:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise Malformed("time must be a non-negative integer")
         return value // scale
     return decode
 
 
-TIME_CODECS = {
+TIME_CODECS: dict[str, tuple[Callable[[int], Any], Callable[[object], int]]] = {
     "seconds": (lambda ts: ts, _int_decode(1)),
     "millis": (lambda ts: ts * 1000, _int_decode(1000)),
     "iso8601": (_iso_encode, _iso_decode),
@@ -77,7 +73,7 @@ OPTIONAL_FIELDS = ("prov", "dep")
 
 
 @dataclass(frozen=True)
-class JwsClaimFormat:
+class JwsClaimFormat(IssuingFormat):
     """A code format = QR prefix + JWS whose payload renames the national claims.
 
     ``fields`` maps national claim → native claim; ``values`` maps national claim → {national
@@ -91,6 +87,10 @@ class JwsClaimFormat:
     values: dict = field(default_factory=dict)
     time: str = "seconds"
     typ: str = "JWT"
+    title: str = ""             # the name people know the format by (粤康码), shown on the pages
+    title_en: str = ""
+    _reverse: dict = field(init=False, repr=False, compare=False)          # national → {native: national}
+    _native_names: frozenset = field(init=False, repr=False, compare=False)
 
     # -- pure mapping --------------------------------------------------------------------
     def to_native(self, claims: dict) -> dict:
@@ -104,7 +104,7 @@ class JwsClaimFormat:
             native[self.fields[national]] = value
         return native
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         # Reverse value tables and the set of known native names, built once per format.
         object.__setattr__(self, "_reverse", {national: {v: k for k, v in table.items()}
                                               for national, table in self.values.items()})
@@ -142,13 +142,18 @@ class JwsClaimFormat:
     def detect(self, text: str) -> bool:
         return text.startswith(self.prefix)
 
-    def encode(self, claims: dict, signer) -> str:
+    def encode(self, claims: dict, signer: SigningKey) -> str:
+        """The QR text of ``claims`` signed by ``signer``: the prefix and a compact JWS."""
         standard.validate_claims(claims)
         header = {"alg": signer.alg, "kid": signer.kid, "typ": self.typ}
         body = json.dumps(self.to_native(claims), separators=(",", ":"), ensure_ascii=False)
         return self.prefix + jose.encode(body.encode("utf-8"), header, signer.private_key)
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def issue(self, claims: dict, signer: SigningKey, online_url: str) -> tuple[str, str | None]:
+        """The QR carries the signed claims; nothing is kept for a status interface."""
+        return self.encode(claims, signer), None
+
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         """Every check of the standard's §4, in the order that spends least on a forgery."""
         parsed = jose.parse(text[len(self.prefix):])
         if parsed.typ != self.typ:
@@ -167,13 +172,13 @@ class JwsClaimFormat:
         return Verified(self.name, claims, kid=key.kid)
 
 
-def _map_value(table, value):
+def _map_value(table: dict, value: Any) -> Any:
     if isinstance(value, list):
         return [table[v] for v in value]
     return table[value]
 
 
-def _unmap_value(reverse, value, native_name):
+def _unmap_value(reverse: dict, value: Any, native_name: str) -> Any:
     try:
         if isinstance(value, list):
             return [reverse[v] for v in value]

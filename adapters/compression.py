@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import zlib
 
+from standard.errors import HealthCodeError
+
 ZLIB = 15         # RFC 1950: header and checksum (EU DCC)
 RAW_DEFLATE = -15  # RFC 1951: bare DEFLATE (SMART Health Cards, JWS "zip": "DEF")
 
 
-def inflate(data: bytes, limit: int, *, wbits: int, error, what: str) -> bytes:
+def inflate(data: bytes, limit: int, *, wbits: int, error: type[HealthCodeError], what: str) -> bytes:
     """The whole stream, at most ``limit`` bytes; otherwise ``error`` (a HealthCodeError class)."""
     inflater = zlib.decompressobj(wbits=wbits)
     stream = "zlib" if wbits == ZLIB else "DEFLATE"

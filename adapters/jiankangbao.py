@@ -1,8 +1,11 @@
 """北京健康宝 (Beijing): Chinese status words ("未见异常" for green), ISO 8601 times in +08:00."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="jiankangbao",
+    title="北京健康宝",
+    title_en="Beijing Health Kit",
     prefix="BJJKB:",
     time="iso8601",
     fields={
@@ -15,4 +18,4 @@ ADAPTER = JwsClaimFormat(
         "status": {"green": "未见异常", "yellow": "黄码", "red": "红码"},
         "kind": {"dynamic": "动态", "offline": "离线"},
     },
-)
+))

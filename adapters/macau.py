@@ -1,9 +1,12 @@
 """澳門健康碼 (Macau): Portuguese claim names, Portuguese status words, Macau ID numbers
 (BIR, ``1234567(8)``), ``MOHC1:``.  Transcodable with 粤康码 both ways (docs/standard.md §8)."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="macau",
+    title="澳门健康码",
+    title_en="Macau health code",
     prefix="MOHC1:",
     typ="JWT",
     fields={
@@ -25,4 +28,4 @@ ADAPTER = JwsClaimFormat(
                     "negative_test": "teste_negativo", "vaccinated": "vacinado", "recovered": "recuperado",
                     "no_valid_certificate": "sem_certificado"},
     },
-)
+))

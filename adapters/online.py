@@ -14,19 +14,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
-from adapters.base import JwsClaimFormat, Verified
+from adapters.base import JwsClaimFormat
+from adapters.contract import IssuingFormat, SigningKey, Verified, register
 from adapters.national import NATIONAL_CLAIMS
 from adapters.status_client import StatusClient
-from standard.errors import (AlgorithmNotAllowed, IssuerMismatch, Malformed, OriginUnregistered,
-                             SchemaInvalid, SignatureInvalid, StatusUnverifiable, UnknownKey)
+from standard.errors import (AlgorithmNotAllowed, BadRequest, IssuerMismatch, Malformed,
+                             OriginUnregistered, SchemaInvalid, SignatureInvalid, StatusUnverifiable,
+                             UnknownKey)
+from standard.trustlist import TrustList
 
 MAX_URL_CHARS = 512
 # An answer that is not the region's own word about this code; anything else (expired, revoked,
 # a revoked key, too long a life) keeps its own code: the same verdict as any other code.
 NOT_AUTHENTIC = (Malformed, SignatureInvalid, UnknownKey, AlgorithmNotAllowed, IssuerMismatch,
                  SchemaInvalid)
+
+
+def may_be_online(text: object) -> bool:
+    """Whether a QR text may be an online code (any http or https address): such a text is
+    verified where its region can be asked, never in a batch pool process.  The one test of
+    "is this online" for every batch path."""
+    return isinstance(text, str) and text.lstrip().startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
@@ -49,16 +60,19 @@ def _origin(url: str) -> tuple:
 
 
 @dataclass(frozen=True)
-class OnlineFormat:
+class OnlineFormat(IssuingFormat):
     """An online code format: ``path`` between the status URL and ``<region>/<code id>``, and
     the table of the signed answer (national claim names, its own ``typ``)."""
 
     name: str
     answer: JwsClaimFormat
     path: str = "/v1/status/"
+    title: str = "在线码"                 # as people know it, shown on the pages
+    title_en: str = "online code"
     client: StatusClient = field(default_factory=StatusClient, compare=False, repr=False)
+    _url: re.Pattern = field(init=False, compare=False, repr=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         pattern = (r"(https?://[^/?#\s@]+(?:/[^?#\s@]*?)?)" + re.escape(self.path)
                    + r"([0-9]{6})/([A-Za-z0-9_-]{8,64})")
         object.__setattr__(self, "_url", re.compile(pattern, re.ASCII))
@@ -73,7 +87,7 @@ class OnlineFormat:
     def status_url(self, base: str, region: str, code_id: str) -> str:
         return f"{base.rstrip('/')}{self.path}{region}/{code_id}"
 
-    def registered_url(self, code: OnlineCode, trust) -> str:
+    def registered_url(self, code: OnlineCode, trust: TrustList) -> str:
         """The SSRF gate: the URL to ask is built from the address the region registered on the
         signed trust list, and only if the QR names that same origin and path.  Nothing is
         fetched for any other address, whatever the QR says."""
@@ -86,7 +100,7 @@ class OnlineFormat:
                                      "not register on the trust list; nothing was fetched")
         return self.status_url(registered, code.region, code.code_id)
 
-    def check_answer(self, code: OnlineCode, answer_text, trust, now: int) -> Verified:
+    def check_answer(self, code: OnlineCode, answer_text: object, trust: TrustList, now: int) -> Verified:
         """The region's answer, verified like any code (kid on the trust list, registered
         algorithm, ``typ``, schema, region, key status, lifetime, validity), then bound to the
         code that was asked about."""
@@ -104,15 +118,23 @@ class OnlineFormat:
                         extra={"online": {"status_url": trust.online_url(code.region)}})
 
     # -- issuing (the region's side) -------------------------------------------------------------
-    def encode_online(self, claims: dict, signer, base_url: str) -> tuple[str, str]:
+    def encode_online(self, claims: dict, signer: SigningKey, base_url: str) -> tuple[str, str]:
         """(QR text, signed answer to keep): the QR carries no claim at all."""
         return self.status_url(base_url, claims["region"], claims["jti"]), self.answer.encode(claims, signer)
+
+    def issue(self, claims: dict, signer: SigningKey, online_url: str) -> tuple[str, str | None]:
+        """The QR is the region's status URL and the code id; the signed status stays with the
+        region, for its status interface to answer with.  BadRequest for a region that registered
+        no status interface."""
+        if not online_url:
+            raise BadRequest(f"region {claims['region']} does not issue online codes")
+        return self.encode_online(claims, signer, online_url)
 
     # -- adapter interface -----------------------------------------------------------------------
     def detect(self, text: str) -> bool:
         return text.startswith(("http://", "https://")) and self.path in text
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         code = self.parse(text)
         url = self.registered_url(code, trust)
         return self.check_answer(code, self.client.answer(url, code.region, code.code_id), trust, now)
@@ -125,14 +147,15 @@ ANSWER = JwsClaimFormat(
     fields={claim: claim for claim in NATIONAL_CLAIMS},
 )
 
-ADAPTER = OnlineFormat(name="online", answer=ANSWER)
 
-
-def make(options: dict) -> OnlineFormat:
+def make(options: Mapping[str, Any]) -> OnlineFormat:
     """``[format.online]``: ``connect_timeout``, ``read_timeout`` (s), ``retries``,
-    ``cache_seconds``, ``cache_entries``; the composition root adds ``local`` (answers for the
+    ``cache_seconds``, ``cache_entries``; the verification service adds ``local`` (answers for the
     regions it issues itself, without HTTP to itself)."""
     if not options:
         return ADAPTER
     return OnlineFormat(name=ADAPTER.name, answer=ANSWER, path=ADAPTER.path,
                         client=StatusClient.from_options(options))
+
+
+ADAPTER = register(OnlineFormat(name="online", answer=ANSWER), configure=make)

@@ -22,6 +22,11 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a sec
 DECODE_SLOTS = threading.BoundedSemaphore(2)
 DECODE_WAIT = 10
 MAX_CODES = 24                               # a 4-up sheet has 4, a chunked SMART card at most 10
+# A progressive JPEG is decoded once per scan, each pass over every pixel: 2 000 scans of 16 MP
+# took 40 s and held both decode slots.  A camera writes 1 scan, an encoder's progressive
+# script about 10.  Decoding work (pixels × scans) is bounded before a slot is taken.
+MAX_JPEG_SCANS = 64
+MAX_SCAN_PIXELS = 10 * MAX_PIXELS
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
@@ -41,12 +46,35 @@ def decode_image(data: bytes) -> list[str]:
         raise ImageUnreadable("image is empty")
     if len(data) > MAX_IMAGE_BYTES:
         raise CodeTooLarge(f"image larger than {MAX_IMAGE_BYTES // 1_000_000} MB")
+    _check_work(data)                  # cheap, and before a decode slot: a bomb never holds one
     if not DECODE_SLOTS.acquire(timeout=DECODE_WAIT):
         raise ImageUnreadable("the image decoder is busy; scan the code again")
     try:
         return _decode(data)
     finally:
         DECODE_SLOTS.release()
+
+
+def jpeg_scans(data: bytes) -> int:
+    """At least as many as the scans a JPEG decoder will run: every SOS marker is the bytes
+    FF DA in the file (entropy-coded data stuffs each FF with 00), so counting them can only
+    overcount (an FF DA inside metadata), never miss one."""
+    return data.count(b"\xff\xda")
+
+
+def _check_work(data: bytes) -> None:
+    """Refuse a JPEG whose decoding would cost more than :data:`MAX_SCAN_PIXELS` pixel passes
+    or :data:`MAX_JPEG_SCANS` scans — from the header and a byte count, before any decoding."""
+    if not data.startswith(b"\xff\xd8"):
+        return
+    try:
+        width, height = Image.open(io.BytesIO(data)).size
+    except Exception:                 # noqa: BLE001 — unreadable: _decode says so, in its words
+        return
+    scans = jpeg_scans(data)
+    if scans > MAX_JPEG_SCANS or scans * width * height > MAX_SCAN_PIXELS:
+        raise CodeTooLarge(f"JPEG has {scans} scans of {width}×{height} pixels; decoding is bounded "
+                           f"at {MAX_SCAN_PIXELS:,} pixel passes and {MAX_JPEG_SCANS} scans")
 
 
 def _decode(data: bytes) -> list[str]:
@@ -60,7 +88,8 @@ def _decode(data: bytes) -> list[str]:
         raise CodeTooLarge(f"image has more than {2 * MAX_PIXELS:,} pixels; at most {MAX_PIXELS:,} are read") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise ImageUnreadable("not a readable image") from None
-    results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)
+    # zxing-cpp converts one BarcodeFormat to the BarcodeFormats its stubs declare
+    results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
     texts = [r.text for r in reading_order([r for r in results if r.valid and r.text])]
     if not texts:
         raise ImageUnreadable("no QR code found in the image")
@@ -69,7 +98,7 @@ def _decode(data: bytes) -> list[str]:
     return texts
 
 
-def _box(result) -> tuple[int, int, int]:
+def _box(result: zxingcpp.Barcode) -> tuple[int, int, int]:
     """(left, top, height) of a decoded symbol, from its four corners."""
     p = result.position
     corners = (p.top_left, p.top_right, p.bottom_right, p.bottom_left)

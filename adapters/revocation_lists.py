@@ -25,6 +25,7 @@ verifier side reads it through :func:`index` and asks :func:`dcc_revoked` / :fun
 """
 from __future__ import annotations
 
+from typing import Any, Iterable
 import base64
 import binascii
 import hashlib
@@ -32,6 +33,7 @@ import re
 from datetime import datetime
 
 from standard.errors import BadRequest, CodeRevoked
+from standard.trustlist import TrustList
 
 HASH_BYTES = 16
 DCC_HASH_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
@@ -50,7 +52,7 @@ def _hash16(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()[:HASH_BYTES]).decode()
 
 
-def dcc_hashes(uci: str, country: str | None, signature: bytes, alg: str) -> dict[str, str]:
+def dcc_hashes(uci: str, country: str | None, signature: bytes, alg: str | None) -> dict[str, str]:
     """The three revocation hashes of one certificate (base64, as the EU lists write them)."""
     signed = signature[:len(signature) // 2] if alg == "ES256" else signature
     return {"UCI": _hash16(uci.encode("utf-8")),
@@ -58,7 +60,7 @@ def dcc_hashes(uci: str, country: str | None, signature: bytes, alg: str) -> dic
             "SIGNATURE": _hash16(signed)}
 
 
-def _b64(value, what: str, size: int | None = None) -> str:
+def _b64(value: object, what: str, size: int | None = None) -> str:
     """Normalised standard base64 of a base64 / base64url field."""
     if not isinstance(value, str) or not _B64_RE.match(value):
         raise BadRequest(f"{what} is not base64")
@@ -72,7 +74,7 @@ def _b64(value, what: str, size: int | None = None) -> str:
     return base64.b64encode(raw).decode()
 
 
-def _epoch(value, what: str) -> int | None:
+def _epoch(value: object, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**11:
@@ -85,7 +87,7 @@ def _epoch(value, what: str) -> int | None:
     raise BadRequest(f"{what} must be an RFC 3339 time or epoch seconds")
 
 
-def parse_dcc_batches(document) -> list[dict]:
+def parse_dcc_batches(document: object) -> list[dict]:
     """One EU gateway batch, a list of them, or ``{"batches": [...]}`` → normalised batches
     ``{"kid", "hash_type", "country", "expires", "hashes"}``."""
     batches = document.get("batches", [document]) if isinstance(document, dict) else document
@@ -114,7 +116,7 @@ def parse_dcc_batches(document) -> list[dict]:
 
 
 # === SMART Health Cards ========================================================================
-def parse_shc_crl(document, iss) -> dict:
+def parse_shc_crl(document: object, iss: object) -> dict:
     """An issuer's CRL (``method`` rid) for ``iss`` → ``{"iss", "kid", "ctr", "rids"}``."""
     if not isinstance(iss, str) or not 0 < len(iss) <= 512:
         raise BadRequest("a SMART Health Card revocation list needs the issuer (iss) it belongs to")
@@ -134,7 +136,7 @@ def parse_shc_crl(document, iss) -> dict:
 
 
 # === the stored document ======================================================================
-def merge(current: dict, fmt: str, parsed) -> dict:
+def merge(current: dict, fmt: str, parsed: Any) -> dict:
     """EU batches add hashes to what is known for their (kid, hash type); a SHC CRL replaces the
     issuer key's previous one unless it is older (a lower ``ctr``)."""
     doc = {**empty(), **current}
@@ -182,7 +184,7 @@ def summary(doc: dict) -> dict:
 
 
 # === the verifier side ========================================================================
-def index(doc) -> dict:
+def index(doc: object) -> dict:
     """Lookup sets from a trust list's ``foreign_revocations`` (built once per trust list)."""
     dcc: dict[tuple, set] = {}
     shc: dict[tuple, dict] = {}
@@ -219,16 +221,13 @@ def shc_revoked(idx: dict, iss: str, kid: str, rid: str | None, nbf: int) -> boo
     return before is None or nbf < before
 
 
-_EMPTY_INDEX = {"eu_dcc": {}, "shc": {}}
+def _index_of(trust: TrustList) -> dict:
+    """The trust list's revocation index, built once per trust list."""
+    return trust.section_index("foreign_revocations", index)
 
 
-def _index_of(trust) -> dict:
-    """The trust list's revocation index; a trust object without lists has none."""
-    build = getattr(trust, "section_index", None)
-    return build("foreign_revocations", index) if build is not None else _EMPTY_INDEX
-
-
-def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: bytes, alg: str) -> None:
+def refuse_revoked_dcc(trust: TrustList, kid: bytes, iss: str | None, ucis: Iterable[object], signature: bytes,
+                       alg: str | None) -> None:
     """CodeRevoked when an EU list names this certificate (by any of its entries' UCIs)."""
     idx = _index_of(trust)
     if not idx["eu_dcc"]:
@@ -240,7 +239,7 @@ def refuse_revoked_dcc(trust, kid: bytes, iss: str | None, ucis, signature: byte
                 raise CodeRevoked(f"this EU DCC is on its country's revocation list ({hash_type} hash)")
 
 
-def refuse_revoked_shc(trust, iss: str, kid: str, rid: str | None, nbf: int) -> None:
+def refuse_revoked_shc(trust: TrustList, iss: str, kid: str, rid: str | None, nbf: int) -> None:
     idx = _index_of(trust)
     if idx["shc"] and shc_revoked(idx, iss, kid, rid, nbf):
         raise CodeRevoked("this SMART Health Card is on its issuer's revocation list (rid)")

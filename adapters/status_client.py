@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
+from typing import Any, Callable, Mapping
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -40,8 +41,9 @@ MAX_ANSWER_BYTES = 16_000        # a signed status is ~700 bytes
 class StatusClient:
     def __init__(self, connect_timeout: float = CONNECT_TIMEOUT, read_timeout: float = READ_TIMEOUT,
                  retries: int = RETRIES, cache_seconds: float = CACHE_SECONDS,
-                 cache_entries: int = CACHE_ENTRIES, down_seconds: float = DOWN_SECONDS, local=None,
-                 clock=time.monotonic):
+                 cache_entries: int = CACHE_ENTRIES, down_seconds: float = DOWN_SECONDS,
+                 local: Callable[[str, str], str | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.timeout = (float(connect_timeout), float(read_timeout))
         self.retries = int(retries)
         self.cache_seconds = float(cache_seconds)
@@ -51,10 +53,10 @@ class StatusClient:
         self.clock = clock
         self._cache: OrderedDict[str, tuple[float, str]] = OrderedDict()
         self._lock = threading.Lock()
-        self._session = None
+        self._session: requests.Session | None = None
 
     @classmethod
-    def from_options(cls, options: dict) -> "StatusClient":
+    def from_options(cls, options: Mapping[str, Any]) -> "StatusClient":
         known = ("connect_timeout", "read_timeout", "retries", "cache_seconds", "cache_entries",
                  "down_seconds", "local", "clock")
         return cls(**{k: options[k] for k in known if k in options})
@@ -159,7 +161,7 @@ class StatusClient:
         raise StatusUnverifiable(f"region {region} answered HTTP {response.status_code}, not a status")
 
 
-def read_capped(response, deadline: float, limit: int = MAX_ANSWER_BYTES) -> bytes | None:
+def read_capped(response: requests.Response, deadline: float, limit: int = MAX_ANSWER_BYTES) -> bytes | None:
     """The body of a streamed response, or None past ``limit`` bytes; a read past the total
     ``deadline`` (``time.monotonic``) is a timeout, so a trickling server cannot hold us."""
     chunks, size = [], 0
@@ -173,7 +175,7 @@ def read_capped(response, deadline: float, limit: int = MAX_ANSWER_BYTES) -> byt
     return b"".join(chunks)
 
 
-def _json(response, body: bytes):
+def _json(response: requests.Response, body: bytes) -> Any:
     if "json" not in response.headers.get("Content-Type", ""):
         return None
     try:

@@ -1,8 +1,11 @@
 """随申码 (Shanghai): camelCase claims, numeric colour and reason codes, millisecond times."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="suishen",
+    title="随申码",
+    title_en="Suishen code",
     prefix="SSM:",
     time="millis",
     fields={
@@ -21,4 +24,4 @@ ADAPTER = JwsClaimFormat(
         "id_type": {"resident": 1, "passport": 2, "hkmo_permit": 3, "tw_permit": 4,
                     "macau_id": 5, "hk_id": 6, "foreign_permit": 7, "unspecified": 0},
     },
-)
+))

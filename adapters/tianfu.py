@@ -1,8 +1,11 @@
 """天府健康通 (Sichuan): Ed25519 signatures, one-letter colours, short English claims."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="tianfu",
+    title="天府健康通",
+    title_en="Tianfu health pass",
     prefix="TFJKT:",
     typ="tf+jwt",
     fields={
@@ -14,4 +17,4 @@ ADAPTER = JwsClaimFormat(
         "status": {"green": "G", "yellow": "Y", "red": "R"},
         "kind": {"dynamic": "online", "offline": "print"},
     },
-)
+))

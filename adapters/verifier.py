@@ -3,6 +3,7 @@ the national standard.  Code problems never raise out of here; they become verdi
 """
 from __future__ import annotations
 
+from typing import Callable, Iterable
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,8 +12,9 @@ import adapters
 from adapters import qr
 from adapters import shc
 import standard
-from adapters.base import Verified
+from adapters.contract import Verified
 from standard import MAX_PAYLOAD_CHARS
+from standard.trustlist import TrustList
 from standard.errors import CodeError, CodeRevoked, CodeTooLarge, EmptyPayload, HealthCodeError, Malformed
 
 log = logging.getLogger(__name__)
@@ -54,7 +56,7 @@ class Verdict:
         if "prov" in c:
             extra["transcoded_from"] = dict(c["prov"])
         return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
-                   holder={"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+                   holder=result.holder or {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
                    expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
                    kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
                    extra=extra)
@@ -77,7 +79,7 @@ class ImageVerdicts:
                 "codes": [v.as_dict() for v in self.verdicts] if self.found else []}
 
 
-def normalise_text(text) -> str:
+def normalise_text(text: object) -> str:
     if not isinstance(text, str):
         raise Malformed("payload must be text")
     if len(text) > MAX_PAYLOAD_CHARS:
@@ -91,12 +93,13 @@ def normalise_text(text) -> str:
 class Verifier:
     """Stateless apart from the trust list it is given; safe to share between threads."""
 
-    def __init__(self, formats, is_revoked=None, options: dict | None = None):
+    def __init__(self, formats: Iterable[str], is_revoked: Callable[[dict], bool] | None = None,
+                 options: dict | None = None) -> None:
         options = options or {}
         self.adapters = tuple(adapters.load(name, options.get(name)) for name in formats)
         self.is_revoked = is_revoked        # online check: claims → bool
 
-    def verify(self, text, trust, now: int | None = None) -> Verdict:
+    def verify(self, text: object, trust: TrustList, now: int | None = None) -> Verdict:
         now = int(now if now is not None else time.time())
         fmt = None
         try:
@@ -114,11 +117,11 @@ class Verifier:
             log.exception("unexpected failure verifying a %s code", fmt or "unknown")
             return Verdict.failed(Malformed("the code could not be decoded"), fmt)
 
-    def verify_image(self, data: bytes, trust, now: int | None = None) -> Verdict:
+    def verify_image(self, data: bytes, trust: TrustList, now: int | None = None) -> Verdict:
         """The first code of the image (reading order); :meth:`verify_image_codes` gives all."""
         return self.verify_image_codes(data, trust, now).verdicts[0]
 
-    def verify_image_codes(self, data: bytes, trust, now: int | None = None) -> "ImageVerdicts":
+    def verify_image_codes(self, data: bytes, trust: TrustList, now: int | None = None) -> "ImageVerdicts":
         """One verdict per code in the image: a sheet of printed cards gives one each, the
         chunks of a SMART Health Card one for the card."""
         try:
@@ -128,7 +131,7 @@ class Verifier:
         codes = shc.group_chunks(texts)
         return ImageVerdicts([self.verify(text, trust, now) for text in codes], len(codes))
 
-    def _check_revocation(self, claims: dict, trust) -> None:
+    def _check_revocation(self, claims: dict, trust: TrustList | _NoRevokedJti) -> None:
         if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):
             raise CodeRevoked("this code has been withdrawn by its issuer")
 
@@ -145,7 +148,7 @@ class Verifier:
 
 
 class _NoRevokedJti:
-    revoked_jti = frozenset()
+    revoked_jti: frozenset[str] = frozenset()
 
 
 _NO_TRUSTED_REVOCATIONS = _NoRevokedJti()

@@ -1,8 +1,11 @@
 """粤康码 (Guangdong): pinyin-initial claim names, colour words in pinyin, seconds, ``YKM1:``."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="yuekang",
+    title="粤康码",
+    title_en="Yuekang code",
     prefix="YKM1:",
     fields={
         "ver": "bb",            # 版本
@@ -27,4 +30,4 @@ ADAPTER = JwsClaimFormat(
                     "tw_permit": "twtxz", "macau_id": "amsfz", "hk_id": "xgsfz",
                     "foreign_permit": "wgrjlz", "unspecified": "qt"},
     },
-)
+))

@@ -4,9 +4,12 @@
 This module, one ``[[region]]`` entry in config/regions.toml and its tests are all that onboarding
 the province took — the worked example in docs/onboarding.md."""
 from adapters.base import JwsClaimFormat
+from adapters.contract import register
 
-ADAPTER = JwsClaimFormat(
+ADAPTER = register(JwsClaimFormat(
     name="zheli",
+    title="浙江健康码",
+    title_en="Zhejiang health code",
     prefix="ZJHC1:",
     time="millis",
     fields={
@@ -23,4 +26,4 @@ ADAPTER = JwsClaimFormat(
                     "issuer_override": "IO", "transcoded": "TC", "negative_test": "NG",
                     "vaccinated": "VC", "recovered": "RC", "no_valid_certificate": "NC"},
     },
-)
+))

@@ -3,13 +3,13 @@
     .venv/bin/python -m bench.kiosk_scale                  # 1 000 000 residents (make bench)
     .venv/bin/python -m bench.kiosk_scale --residents 10000000
 
-Residents are status records exactly as the issuer stores them (``Service.issue`` →
+Residents are status records exactly as the issuer stores them (``IssuingService.issue`` →
 ``Store.upsert_resident``): the subject id is the HMAC pseudonym of a synthetic but valid ID
 number, the name a keyed digest, the name and ID number AES-GCM-sealed to the subject — made
 with the data directory's own secrets, so a lookup opens them as it opens any real record.  They
 are loaded in transactions of 50 000 rows on a bulk connection.  Then ``--lookups`` kiosk
 lookups of residents drawn at random go through the whole in-process path
-(``Service.lookup``: per-credential limits, the region's issuer re-signs the code, the
+(``PeopleService.lookup``: per-credential limits, the region's issuer re-signs the code, the
 verifier checks it, the audit entry); p50/p99 are reported against the 10 ms goal.
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ from conftest import config_with_limits  # noqa: E402
 from standard.idcard import check_char  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from issuers import make_person  # noqa: E402
-from gateway.service import Service  # noqa: E402
+from gateway.services import Services  # noqa: E402
 
 PREFIXES = (("440106", "440000"), ("310115", "310000"), ("510107", "510000"), ("110101", "110000"),
             ("330102", "330000"))
@@ -56,9 +56,9 @@ def person(i: int) -> tuple[str, str, str]:
     return region, body + check_char(body), name
 
 
-def load(svc: Service, n: int, progress=None) -> float:
+def load(svc: Services, n: int, progress=None) -> float:
     """Insert n residents; returns seconds."""
-    pseudo, sealer = svc.pseudonymizer, svc.sealer
+    pseudo, sealer = svc.issuing.pseudonymizer, svc.sealer
     kid = sealer._kids()[-1]                                 # the sealer's current key, read once
     aead = AESGCM(sealer._key(kid))
     now = svc.now()
@@ -88,8 +88,8 @@ def load(svc: Service, n: int, progress=None) -> float:
 class Kiosk:
     """A kiosk credential on ``svc`` and lookups of its residents, one at a time."""
 
-    def __init__(self, svc: Service, n_residents: int, seed: int = 5):
-        token = svc.add_credential("kiosk", "bench-kiosk", {"role": "system", "id": "bench"},
+    def __init__(self, svc: Services, n_residents: int, seed: int = 5):
+        token = svc.administration.add_credential("kiosk", "bench-kiosk", {"role": "system", "id": "bench"},
                                    kiosk_id="bench-kiosk")
         self.svc, self.n, self.rng = svc, n_residents, random.Random(seed)
         self.principal = svc.credentials.caller(token)
@@ -98,7 +98,7 @@ class Kiosk:
     def lookup(self) -> None:
         region, id_number, _ = person(self.rng.randrange(self.n))
         t0 = time.perf_counter()
-        result = self.svc.lookup(self.principal, make_person(id_number, None, name_required=False),
+        result = self.svc.people.lookup(self.principal, make_person(id_number, None, name_required=False),
                                  assisted=False, kiosk_id="bench-kiosk")
         self.latencies.append(time.perf_counter() - t0)
         assert result["valid"] and result["region"] == region, result
@@ -111,10 +111,10 @@ class Kiosk:
 SMALL = 10_000
 
 
-def _service(data: Path) -> Service:
+def _service(data: Path) -> Services:
     config = config_with_limits(data, kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
-    svc = Service(load_settings(config_path=config, data_dir=data))
-    svc.group_scan_writes()                          # as `healthcode serve` does
+    svc = Services(load_settings(config_path=config, data_dir=data))
+    svc.verification.group_scan_writes()                          # as `healthcode serve` does
     return svc
 
 

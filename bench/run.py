@@ -48,7 +48,7 @@ from standard.trustlist import TrustList  # noqa: E402
 from adapters import eu_dcc  # noqa: E402
 from adapters.verifier import Verifier  # noqa: E402
 from issuers import make_person  # noqa: E402
-from gateway.service import Service  # noqa: E402
+from gateway.services import Services  # noqa: E402
 from bench import http_load, kiosk_scale  # noqa: E402
 
 PEOPLE = {"440000": ("440305193606300643", "陈秀英", "resident"), "310000": ("310115193302201761", "王桂兰", "resident"),
@@ -117,17 +117,17 @@ def bench_in_process(n: int) -> dict:
           "of the same signatures (50 distinct codes a region)", flush=True)
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
-        svc = Service(load_settings(data_dir=tmp))
-        trust = svc.trust_list()
+        svc = Services(load_settings(data_dir=tmp))
+        trust = svc.trust.trust_list()
         for region, (id_number, name, id_type) in PEOPLE.items():
             person = make_person(id_number, name, id_type)
-            texts = [svc.issue(region, person, kind="offline").qr_text for _ in range(50)]
-            trust = svc.trust_list()
+            texts = [svc.issuing.issue(region, person, kind="offline").qr_text for _ in range(50)]
+            trust = svc.trust.trust_list()
             fmt = svc.settings.region(region).format
-            adapter = next(a for a in svc.verifier.adapters if a.name == fmt)
-            assert all(svc.verifier.verify(t, trust).valid for t in texts)
+            adapter = next(a for a in svc.verification.verifier.adapters if a.name == fmt)
+            assert all(svc.verification.verifier.verify(t, trust).valid for t in texts)
             bare, full = interleaved([bare_jws_check(t, adapter.prefix, trust) for t in texts],
-                                     [lambda t=t: svc.verifier.verify(t, trust) for t in texts], n)
+                                     [lambda t=t: svc.verification.verifier.verify(t, trust) for t in texts], n)
             rates[region] = full
             alg = jose.parse(texts[0][len(adapter.prefix):]).alg
             print(f"{fmt:12s} {alg:6s} verify {full:8,.0f}/s   bare {bare:8,.0f}/s   ratio {full / bare:.2f}")
@@ -247,12 +247,12 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
     and a neighbour's burst in between moved the batch ratio by half (0.52 vs 1.08 in two runs)."""
     print(f"\n# 3. batches against a one-core in-process verify of the same code, alternating "
           f"({rounds} rounds; section 1 measured {one_core_rate:,.0f}/s), {os.cpu_count()} cores", flush=True)
-    svc = Service(load_settings(data_dir=data))
-    trust = svc.trust_list()
-    assert svc.verifier.verify(text, trust).valid
+    svc = Services(load_settings(data_dir=data))
+    trust = svc.trust.trust_list()
+    assert svc.verification.verifier.verify(text, trust).valid
 
     def serial() -> float:
-        return rate_of(lambda: svc.verifier.verify(text, trust), 15_000)
+        return rate_of(lambda: svc.verification.verifier.verify(text, trust), 15_000)
 
     def cli_run(count: int) -> float:
         stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(count))
@@ -296,16 +296,16 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
 def bench_cards(count: int) -> None:
     print(f"\n# 4. printed cards: print_cards of {count} people, four to an A4 sheet", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        svc = Service(load_settings(data_dir=tmp))
+        svc = Services(load_settings(data_dir=tmp))
         entries = [(region, make_person(id_number, name), None)
                    for region, id_number, name in (kiosk_scale.person(i) for i in range(count))]
-        svc.print_cards(entries[:8], layout="sheet")                          # fonts loaded once
+        svc.issuing.print_cards(entries[:8], layout="sheet")                          # fonts loaded once
         start = time.perf_counter()
-        pdf = svc.print_cards(entries, layout="sheet")
+        pdf = svc.issuing.print_cards(entries, layout="sheet")
         wall = time.perf_counter() - start
         issue_start = time.perf_counter()
         for region, person, _ in entries:
-            svc.issue(region, person, kind="offline")
+            svc.issuing.issue(region, person, kind="offline")
         issuing = time.perf_counter() - issue_start
         svc.close()
     per_second, kb = count / wall, len(pdf) / count / 1024

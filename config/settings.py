@@ -49,6 +49,8 @@ class Region:
     rules: dict = field(default_factory=dict, hash=False, compare=False)
     issuer_url: str = ""
     online_url: str = ""        # base URL of its status interface for online codes ("" = none)
+    renew_at: str = ""          # where its people get a new printed card ("" = the card's generic words)
+    renew_at_en: str = ""
 
     def as_public(self) -> dict:
         return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
@@ -87,7 +89,16 @@ class Settings:
         return [r.code for r in self.regions]
 
 
+REGION_REQUIRED = ("code", "name", "format")
+
+
 def _region(entry: dict, defaults: dict) -> Region:
+    missing = [key for key in REGION_REQUIRED if entry.get(key) in (None, "")]
+    if missing:
+        raise ConfigInvalid(f"region {str(entry.get('code', '?'))[:20]}: {', '.join(missing)} required "
+                            "(a [[region]] needs code, name and format)")
+    if not isinstance(entry["format"], str) or not isinstance(entry["name"], str):
+        raise ConfigInvalid(f"region {str(entry['code'])[:20]}: name and format must be text")
     return _checked(Region(
         code=str(entry["code"]),
         name=entry["name"],
@@ -99,6 +110,8 @@ def _region(entry: dict, defaults: dict) -> Region:
         rules=dict(entry.get("rules", {})),
         issuer_url=entry.get("issuer_url", ""),
         online_url=_online_url(entry),
+        renew_at=str(entry.get("renew_at", "")).strip(),
+        renew_at_en=str(entry.get("renew_at_en", "")).strip(),
     ))
 
 
@@ -126,6 +139,9 @@ def _checked(region: Region) -> Region:
     if not region.algorithms or bad:
         raise ConfigInvalid(f"region {region.code}: algorithms must be among "
                             f"{', '.join(NATIONAL_ALGORITHMS)} (not {', '.join(bad) or 'none'})")
+    if bool(region.renew_at) != bool(region.renew_at_en) or len(region.renew_at) > 24 or len(region.renew_at_en) > 56:
+        raise ConfigInvalid(f"region {region.code}: renew_at and renew_at_en go together, at most 24 and 56 "
+                            "characters (each is one line of the printed card)")
     for kind in KINDS:
         ttl = getattr(region, f"{kind}_ttl")
         if not 0 < ttl <= MAX_LIFETIME[kind]:
@@ -146,9 +162,15 @@ def load_settings(config_path: str | os.PathLike | None = None,
     regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
+    formats = raw.get("format", {})
+    if not isinstance(formats, dict) or not all(isinstance(v, dict) for v in formats.values()):
+        raise ConfigInvalid("[format.<name>] entries must be tables of options")
+    extra_formats = defaults.get("extra_formats", [])
+    if not isinstance(extra_formats, list) or not all(isinstance(f, str) for f in extra_formats):
+        raise ConfigInvalid("extra_formats must be a list of format names")
     return Settings(regions=regions, data_dir=data, retention_days=retention,
-                    extra_formats=tuple(defaults.get("extra_formats", ())),
-                    format_options=dict(raw.get("format", {})),
+                    extra_formats=tuple(extra_formats),
+                    format_options=dict(formats),
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
                     document_regions=dict(raw.get("document_regions", {})))

@@ -4,7 +4,7 @@
 Every error leaves as JSON ``{"error": {"code", "message"}}``.
 
 The package is the outermost layer: it composes :mod:`issuers` and :mod:`adapters` on the shared
-core (:mod:`standard`, :mod:`store`) in :mod:`.service`, and serves them over HTTP (the
+core (:mod:`standard`, :mod:`store`) as use-case services (:mod:`.services`), and serves them over HTTP (the
 blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`.cli`).
 """
 from __future__ import annotations
@@ -16,11 +16,13 @@ from flask import Flask, jsonify
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
-from config.settings import MAX_REQUEST_BYTES
+import adapters
+from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
-from gateway.service import Service
+from gateway import headers
+from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               429: "rate_limited"}
 
 
-def create_app(service: Service | None = None, settings=None, purge_every: float = 0,
+def create_app(service: Services | None = None, settings=None, purge_every: float = 0,
                group_scans: bool = False) -> Flask:
     """``purge_every`` > 0 runs the retention purge in the background every that many seconds
     (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent).
@@ -43,9 +45,9 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    app.extensions["healthcode"] = service or Service(settings)
+    app.extensions["healthcode"] = service or Services(checked_settings(settings))
     if group_scans:
-        app.extensions["healthcode"].group_scan_writes()
+        app.extensions["healthcode"].verification.group_scan_writes()
 
     from gateway import admin
     from gateway import api
@@ -53,18 +55,29 @@ def create_app(service: Service | None = None, settings=None, purge_every: float
     from gateway import pages
     from gateway import people
     from gateway import status
-    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, pages.bp, status.bp):
+    from gateway import trust_admin
+    for blueprint in (api.bp, issue.bp, people.bp, admin.bp, trust_admin.bp, pages.bp, status.bp):
         app.register_blueprint(blueprint)
     _register_errors(app)
+    headers.install(app)                 # CSP, frame-ancestors, nosniff, Referrer-Policy on every answer
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
     return app
 
 
-def _schedule_purge(service: Service, every: float) -> None:
+def checked_settings(settings: Settings | None = None) -> Settings:
+    """``settings`` (default: the configuration on disk) once every format name in it is a
+    registered format: a server with a typo in its config refuses to start (UnknownFormat,
+    ConfigInvalid) instead of failing on its first request."""
+    settings = settings or load_settings()
+    adapters.check_settings(settings)
+    return settings
+
+
+def _schedule_purge(service: Services, every: float) -> None:
     def run():
         try:
-            service.purge()
+            service.administration.purge()
         except Exception:            # noqa: BLE001 — a failed purge is logged and retried next round
             log.exception("scheduled purge failed")
         timer = threading.Timer(every, run)

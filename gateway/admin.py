@@ -1,126 +1,41 @@
-"""Separated duties: the data manager's keys and retention, the auditor's log."""
+"""Separated duties: the data manager's credentials, retention and operations figures (the
+administration service), the auditor's log.  What goes into the trust list: gateway/trust_admin.py."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
 from store import audit
 from standard.errors import BadRequest
-from gateway.common import check_body, json_body, principal, service
+from gateway.common import json_body, principal, service
 
 bp = Blueprint("admin", __name__)
 MAX_SEQ = 2**63 - 1          # SQLite INTEGER / Elasticsearch long
 
 
-@bp.post("/v1/admin/keys/<owner>/rotate")
-def rotate_key(owner: str):
-    who = principal("data_manager")
-    return jsonify(owner=owner, kid=service().rotate_key(owner, actor=who.as_actor()))
-
-
-@bp.post("/v1/admin/keys/<owner>/<kid>/revoke")
-def revoke_key(owner: str, kid: str):
-    who = principal("data_manager")
-    body = request.get_json(silent=True) if request.content_length else {}
-    reason = (check_body(body, "KeyRevokeRequest") if body is not None else {}).get("reason", "")
-    return jsonify(service().revoke_key(owner, kid, who.as_actor(), reason))
-
-
 @bp.get("/v1/admin/credentials")
 def list_credentials():
     principal("data_manager")
-    return jsonify(credentials=service().credentials.list())
+    return jsonify(credentials=service().administration.list_credentials())
 
 
 @bp.post("/v1/admin/credentials")
 def add_credential():
     who = principal("data_manager")
     body = json_body("CredentialAddRequest")
-    token = service().add_credential(body["role"], body["id"], who.as_actor(), body.get("kiosk_id"))
+    token = service().administration.add_credential(body["role"], body["id"], who.as_actor(), body.get("kiosk_id"))
     return jsonify({k: v for k, v in body.items() if k in ("role", "id", "kiosk_id")} | {"token": token}), 201
 
 
 @bp.delete("/v1/admin/credentials/<principal_id>")
 def revoke_credential(principal_id: str):
     who = principal("data_manager")
-    return jsonify(revoked=service().revoke_credential(principal_id, who.as_actor()))
-
-
-@bp.get("/v1/admin/anchors")
-def list_anchors():
-    principal("data_manager")
-    return jsonify(anchors=service().list_anchors())
-
-
-@bp.post("/v1/admin/anchors")
-def add_anchors():
-    who = principal("data_manager")
-    body = json_body("AnchorAddRequest")
-    added = service().add_anchors(body["anchors"], who.as_actor(), body.get("iss"))
-    return jsonify(added=added), 201 if added else 200
-
-
-@bp.delete("/v1/admin/anchors/<anchor_id>")
-def remove_anchor(anchor_id: str):
-    who = principal("data_manager")
-    service().remove_anchor(anchor_id, who.as_actor())
-    return jsonify(removed=anchor_id)
-
-
-@bp.get("/v1/admin/dcc-rules")
-def list_dcc_rules():
-    principal("data_manager")
-    return jsonify(service().rule_file.summary())
-
-
-@bp.post("/v1/admin/dcc-rules")
-def import_dcc_rules():
-    who = principal("data_manager")
-    body = json_body("DccRulesImportRequest")
-    imported = service().import_rules(body["country"], body["rules"], who.as_actor())
-    return jsonify(country=body["country"], imported=imported), 201
-
-
-@bp.delete("/v1/admin/dcc-rules/<country>")
-def remove_dcc_rules(country: str):
-    who = principal("data_manager")
-    service().remove_rules(country, who.as_actor())
-    return jsonify(removed=country)
-
-
-@bp.post("/v1/admin/dcc-value-sets")
-def import_dcc_value_sets():
-    who = principal("data_manager")
-    body = json_body("DccValueSetsImportRequest")
-    return jsonify(value_sets=service().import_value_sets(body["value_sets"], who.as_actor())), 201
-
-
-@bp.post("/v1/admin/revocations")
-def revoke_foreign():
-    who = principal("data_manager")
-    body = json_body("ForeignRevocationRequest")
-    codes = service().revoke_foreign(body["format"], body["certificate_ids"], who.as_actor(),
-                                     body.get("reason", ""))
-    return jsonify(revoked=codes)
-
-
-@bp.get("/v1/admin/revocation-lists")
-def list_revocation_lists():
-    principal("data_manager")
-    return jsonify(service().revocation_lists())
-
-
-@bp.post("/v1/admin/revocation-lists")
-def import_revocation_list():
-    who = principal("data_manager")
-    body = json_body("RevocationListImportRequest")
-    return jsonify(service().import_revocation_list(body["format"], body["list"], who.as_actor(),
-                                                    body.get("iss")))
+    return jsonify(revoked=service().administration.revoke_credential(principal_id, who.as_actor()))
 
 
 @bp.post("/v1/admin/purge")
 def purge():
     who = principal("data_manager")
-    return jsonify(purged=service().purge(actor=who.as_actor()))
+    return jsonify(purged=service().administration.purge(actor=who.as_actor()))
 
 
 @bp.get("/v1/audit")

@@ -21,11 +21,11 @@ def _verify_item(item: dict, place, device):
         try:
             image = decode_image_b64(item["image_b64"])
         except CodeError as exc:
-            return ImageVerdicts([svc.record(Verdict.failed(exc), place, device)], 0)
-        return svc.verify_image_codes(image, place=place, device=device)
+            return ImageVerdicts([svc.verification.record(Verdict.failed(exc), place, device)], 0)
+        return svc.verification.verify_image_codes(image, place=place, device=device)
     if "payload" not in item:
         raise BadRequest("give payload (the QR text) or image_b64")
-    return svc.verify(item["payload"], place=place, device=device)
+    return svc.verification.verify(item["payload"], place=place, device=device)
 
 
 IMAGE_WEIGHT = 10       # an image costs up to ~0.25 s of CPU to decode (16 MP WebP), a text ~1 ms
@@ -44,7 +44,7 @@ def _charge(items: int) -> None:
     svc = service()
     who = svc.credentials.caller(bearer_token())
     caller = f"cred:{who.id}" if who else f"addr:{request.remote_addr}"
-    count, reset = svc.verify_counter.add(caller, svc.now(), items)
+    count, reset = svc.verification.verify_counter.add(caller, svc.now(), items)
     if count > svc.settings.limits["anonymous_verifications_per_minute"]:
         raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
 
@@ -66,41 +66,34 @@ def verify_batch():
     body = json_body("BatchRequest")
     items = body["items"]
     place, device = optional_str(body, "place"), optional_str(body, "device")
-    svc = service()
-    # a large batch is answered in the pool processes, JSON text and all; what they leave
-    # (images, invalid items, online codes, revoked codes) is answered here as before
-    answers = svc.answer_in_pool("items", items, place=place, device=device) or [None] * len(items)
-    missing = [i for i, answer in enumerate(answers) if answer is None]
-    prepared = [_batch_job(items[i], place, device) for i in missing]
-    verdicts = iter(svc.verify_many([p for p in prepared if isinstance(p, Job)], place=place, device=device))
-    for i, ready in zip(missing, prepared):
-        out = (next(verdicts) if isinstance(ready, Job) else ready).as_dict()
-        answers[i] = dump_answer({"id": items[i]["id"], **out} if "id" in items[i] else out)
+    answers = service().verification.answer_batch("items", items, lambda item: _batch_job(item, place, device),
+                                                  dump_answer, place=place, device=device)
     return current_app.response_class('{"results":[' + ",".join(answers) + "]}\n", mimetype="application/json")
 
 
-def _batch_job(item: dict, place, device):
-    """A batch item → a ``Job`` for ``verify_many`` or, if it cannot be one, its verdict now
-    (one bad item must not sink the other 499)."""
+def _batch_job(item: dict, place, device) -> tuple[dict, object]:
+    """A batch item → (its id, a ``Job`` for ``verify_many``) or, if it cannot be one, (its id, its
+    verdict now): one bad item must not sink the other 499."""
+    fields = {"id": item["id"]} if isinstance(item, dict) and "id" in item else {}
     try:
         check_body(item, "VerifyRequest")
         if "image_b64" in item:
-            return _verify_item(item, place, device)         # every code in the image, here
+            return fields, _verify_item(item, place, device)         # every code in the image, here
         if "payload" not in item:
             raise BadRequest("give payload (the QR text) or image_b64")
-        return Job(text=item["payload"])
+        return fields, Job(text=item["payload"])
     except HealthCodeError as exc:
-        return Verdict.failed(exc)
+        return fields, Verdict.failed(exc)
 
 
 @bp.get("/v1/trust-list")
 def trust_list():
     svc = service()
-    trust = svc.trust_list()
+    trust = svc.trust.trust_list()
     etag = str(trust.seq)
     if request.if_none_match.contains(etag):
         return "", 304
-    response = jsonify(jws=svc.trust_list_jws(), seq=trust.seq,
+    response = jsonify(jws=svc.trust.trust_list_jws(), seq=trust.seq,
                        expires_at=standard.rfc3339(trust.expires), trust_list=trust.payload)
     response.set_etag(etag)
     response.cache_control.max_age = 60
@@ -110,7 +103,7 @@ def trust_list():
 @bp.get("/v1/trust-list/national-keys")
 def national_keys():
     """Bootstrap only: verifiers should pin these keys out of band, not fetch them each time."""
-    return jsonify(service().national_jwks())
+    return jsonify(service().trust.national_jwks())
 
 
 @bp.get("/v1/regions")
@@ -123,7 +116,7 @@ def healthz():
     svc = service()
     svc.store.ping()               # proves the store answers, in constant time
     return jsonify(status="ok", version=__version__(), standard=standard.STANDARD_VERSION,
-                   regions=len(svc.settings.regions), trust_list_seq=svc.trust_list().seq)
+                   regions=len(svc.settings.regions), trust_list_seq=svc.trust.trust_list().seq)
 
 
 @bp.get("/metrics")

@@ -32,6 +32,8 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
+from adapters.online import may_be_online
+
 PARALLEL_MIN_ITEMS = 64
 CHUNKS_PER_PROCESS = 4
 PRELOAD = ["adapters.verifier", "adapters.eu_dcc", "adapters.shc", "standard.trustlist"]
@@ -91,7 +93,7 @@ def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str]) -
             item = jsonin.loads(line)
             text = item.get("payload") if isinstance(item, dict) else None
             if (not isinstance(text, str) or "image_b64" in item or item.get("trust")
-                    or text.lstrip().startswith(("http://", "https://"))):      # online: its region
+                    or may_be_online(text)):      # online: asked of its region, in the parent
                 out.append(None)
                 continue
             at = parse_rfc3339(item["at"]) if item.get("at") else now
@@ -121,7 +123,7 @@ def _answer_items(token: str, national_keys: dict, now: int, items: list) -> lis
     out = []
     for item in items:
         text = item.get("payload") if isinstance(item, dict) else None
-        if (not isinstance(text, str) or "image_b64" in item or text.lstrip().startswith(("http://", "https://"))
+        if (not isinstance(text, str) or "image_b64" in item or may_be_online(text)
                 or next(validator.iter_errors(item), None) is not None):
             out.append(None)
             continue

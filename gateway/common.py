@@ -12,10 +12,10 @@ import standard
 
 from config.settings import MAX_IMAGE_BYTES
 from standard.errors import BadRequest, CodeTooLarge
-from gateway.service import Service
+from gateway.services import Services
 
 
-def service() -> Service:
+def service() -> Services:
     return current_app.extensions["healthcode"]
 
 

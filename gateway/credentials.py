@@ -74,6 +74,8 @@ class Credentials:
         self._lock = threading.Lock()
         self._issuer_tokens: dict[str, str] | None = None
         self._issuer_stamp: tuple = ()
+        self._records: dict | None = None
+        self._records_stamp: tuple = ()
 
     # -- regional issuer tokens ------------------------------------------------------------
     def _issuer_path(self) -> Path:
@@ -81,8 +83,8 @@ class Credentials:
 
     def issuer_tokens(self) -> dict[str, str]:
         """Each region's issuer token, re-read when the file changes (a rotation in another
-        process takes effect at once; before, a process kept the tokens it read first forever),
-        and at least every second (a stamp may miss two writes within one clock tick)."""
+        process takes effect at once) and at least every second (a stamp may miss two writes
+        within one clock tick)."""
         path = self._issuer_path()
         stamp = (*filelock.file_stamp(path), int(time.monotonic()))
         with self._lock:
@@ -114,6 +116,18 @@ class Credentials:
         return self.secrets / "credentials.json"
 
     def _load(self) -> dict:
+        """The credential records, read from disk only when the file changed (any process's
+        add or revoke takes effect at once) or a second has passed; never mutate the result."""
+        path = self._path()
+        stamp = (*filelock.file_stamp(path), int(time.monotonic()))
+        with self._lock:
+            if self._records is None or stamp != self._records_stamp:
+                self._records = json.loads(path.read_text()) if path.exists() else {}
+                self._records_stamp = stamp
+            return self._records
+
+    def _read(self) -> dict:
+        """The records as on disk now, for a change made under the file's lock."""
         path = self._path()
         return json.loads(path.read_text()) if path.exists() else {}
 
@@ -138,9 +152,10 @@ class Credentials:
         if role == "kiosk":
             record["kiosk_id"] = kiosk_id or principal_id
         with self._lock, filelock.exclusive(self._path()):          # other workers, the CLI
-            records = {d: r for d, r in self._load().items() if r["id"] != principal_id}
+            records = {d: r for d, r in self._read().items() if r["id"] != principal_id}
             records[_digest(token)] = record
             _write_private_json(self._path(), records)
+            self._records = None
         return token
 
     def list(self) -> list[dict]:
@@ -151,18 +166,19 @@ class Credentials:
 
     def revoke(self, principal_id: str) -> dict:
         """Withdraw ``principal_id``'s credential at once, in every process (the file is read on
-        every request).  ``issuer-<region>`` replaces that region's issuer token."""
+        every request, through a cache that notices the file's change).  ``issuer-<region>`` replaces that region's issuer token."""
         region = principal_id.removeprefix("issuer-") if isinstance(principal_id, str) else None
         if principal_id != region and region in self.region_codes:
             self._rotate_issuer(region)
             return {"id": principal_id, "role": "issuer"}
         with self._lock, filelock.exclusive(self._path()):          # other workers, the CLI
-            records = self._load()
+            records = self._read()
             kept = {d: r for d, r in records.items() if r["id"] != principal_id}
             if len(kept) == len(records):
                 raise NotFound("no credential with this id")
             gone = next(r for r in records.values() if r["id"] == principal_id)
             _write_private_json(self._path(), kept)
+            self._records = None
         return {"id": gone["id"], "role": gone["role"]}
 
     def caller(self, token: str) -> Principal | None:

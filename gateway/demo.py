@@ -17,13 +17,13 @@ DEMO_RESIDENTS = [
 
 def seed(service) -> list[dict]:
     from issuers import make_person
-    service.issuer_tokens()
-    service.trust_list()
+    service.administration.issuer_tokens()
+    service.trust.trust_list()
     rows = []
     for resident in DEMO_RESIDENTS:
         person = make_person(resident["id_number"], resident["name"])
         status = None if resident["facts"] or resident["region"] != "310000" else "green"
-        issued = service.issue(resident["region"], person, facts=resident["facts"], status=status)
+        issued = service.issuing.issue(resident["region"], person, facts=resident["facts"], status=status)
         rows.append({"region": resident["region"], "name_masked": issued.claims["name_masked"],
                      "status": issued.claims["status"], "reasons": issued.claims["reasons"],
                      "qr_text": issued.qr_text})

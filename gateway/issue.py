@@ -7,7 +7,9 @@ from flask import Blueprint, jsonify
 
 from adapters import qr
 from gateway.common import code_format, issued_json, json_body, person_from, principal, service
-from gateway.people import audited
+from gateway.people import refusal_audited
+from gateway.status import CODE_ID
+from standard.errors import NotFound
 
 bp = Blueprint("issue", __name__)
 
@@ -21,7 +23,7 @@ def _issuer(region: str):
 def issue_code(region: str):
     who = _issuer(region)
     body = json_body("IssueRequest")
-    issued = service().issue(region, person_from(body), facts=body.get("facts"), status=body.get("status"),
+    issued = service().issuing.issue(region, person_from(body), facts=body.get("facts"), status=body.get("status"),
                              kind=body.get("kind", "dynamic"), fmt=code_format(body), actor=who.as_actor())
     out = issued_json(issued)
     if body.get("png"):
@@ -30,32 +32,57 @@ def issue_code(region: str):
 
 
 @bp.post("/v1/issuers/<region>/lookup")
-@audited("reissue")
 def lookup(region: str):
     """A fresh code with the person's current colour; the name, when sent, must match."""
-    who = _issuer(region)
-    body = json_body("IssuerLookupRequest")
     svc = service()
-    if "sub" in body:
-        sub, name = body["sub"], None
-    else:
-        person = person_from(body, name_required=False)
-        sub, name = svc.subject(person), person.name or None
-    issued = svc.reissue(region, sub, name, kind=body.get("kind", "dynamic"), dep=body.get("dep"),
-                         actor=who.as_actor(), fmt=code_format(body))
+    with refusal_audited("reissue"):
+        who = _issuer(region)
+        body = json_body("IssuerLookupRequest")
+        if "sub" in body:
+            sub, name = body["sub"], None
+        else:
+            person = person_from(body, name_required=False)
+            sub, name = svc.issuing.subject(person), person.name or None
+        fmt = code_format(body)
+    issued = svc.issuing.reissue(region, sub, name, kind=body.get("kind", "dynamic"), dep=body.get("dep"),
+                                 actor=who.as_actor(), fmt=fmt)
     return jsonify(issued_json(issued))
 
 
 @bp.post("/v1/issuers/<region>/revocations")
-@audited("revoke")
 def revoke(region: str):
     """Withdraw every outstanding code of a person: online at once, offline at the next refresh."""
-    who = _issuer(region)
-    body = json_body("RevocationRequest")
     svc = service()
-    jtis = svc.revoke_subject(svc.subject(person_from(body, name_required=False)), who.as_actor(),
-                              reason=str(body.get("reason", ""))[:100])
+    with refusal_audited("revoke"):
+        who = _issuer(region)
+        body = json_body("RevocationRequest")
+        sub = svc.issuing.subject(person_from(body, name_required=False))
+    jtis = svc.issuing.revoke_subject(sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
     return jsonify(revoked=len(jtis))
+
+
+@bp.post("/v1/issuers/<region>/codes/outstanding")
+def outstanding_codes(region: str):
+    """A person's codes that still verify (to find a lost printed card), newest first."""
+    svc = service()
+    with refusal_audited("codes_list"):
+        who = _issuer(region)
+        person = person_from(json_body("PersonRequest"), name_required=False)
+    return jsonify(codes=svc.issuing.outstanding_codes(region, person, who.as_actor()))
+
+
+@bp.post("/v1/issuers/<region>/codes/<code_id>/withdraw")
+def withdraw_code(region: str, code_id: str):
+    """Withdraw one outstanding code of a person (a lost printed card); the others keep working."""
+    svc = service()
+    with refusal_audited("code_withdraw"):
+        who = _issuer(region)
+        body = json_body("RevocationRequest")
+        person = person_from(body, name_required=False)
+        if not CODE_ID.fullmatch(code_id):
+            raise NotFound("this person has no outstanding code with this id in this region")
+    return jsonify(svc.issuing.withdraw_code(region, person, code_id, who.as_actor(),
+                                             reason=str(body.get("reason", ""))[:100]))
 
 
 @bp.post("/v1/transcode")
@@ -65,7 +92,7 @@ def transcode():
     target = body["target_region"]
     service().settings.region(target)
     who = principal("issuer", "operator", region=target)
-    issued, source = service().transcode(body["payload"], target,
+    issued, source = service().issuing.transcode(body["payload"], target,
                                          fmt=code_format(body),
                                          actor=who.as_actor())
     return jsonify({**issued_json(issued), "provenance": issued.claims["prov"],

@@ -8,6 +8,8 @@ VERIFICATIONS = Counter("healthcode_verifications", "Codes verified, by format a
                         ["format", "outcome"], registry=REGISTRY)
 LOOKUPS = Counter("healthcode_lookups", "Kiosk and assisted lookups, by kind and outcome",
                   ["kind", "outcome"], registry=REGISTRY)
+REFUSALS_UNLOGGED = Counter("healthcode_refusals_unlogged", "Refusals of a credential past its audit cap "
+                            "(gateway/refusals.py), by action and result", ["action", "result"], registry=REGISTRY)
 LOOKUP_SECONDS = Histogram("healthcode_lookup_seconds", "Kiosk/assisted lookup latency",
                            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5), registry=REGISTRY)
 

@@ -52,4 +52,5 @@ def report(store, now: int, window: str) -> dict:
                       "by_region": dict(sorted(by_region.items()))},
             "refused_by_error": dict(sorted(refused.items(), key=lambda kv: -kv[1])),
             "lookups": lookups, "lookup_results": dict(sorted(lookup_results.items(), key=lambda kv: -kv[1])),
-            "note": "anonymous /v1/verify refusals for rate are counted in /metrics only (not stored)"}
+            "note": "anonymous /v1/verify refusals for rate, and a credential's refusals past 30 a minute "
+                    "(one audit_capped entry each), are counted in /metrics only (not stored)"}

@@ -20,7 +20,7 @@ def online_status(region: str, code_id: str):
     if not CODE_ID.fullmatch(code_id):
         raise NotFound("no online code with this id")
     try:
-        answer = service().online_status(region, code_id)
+        answer = service().online_status.answer(region, code_id)
     except CodeRevoked as exc:          # withdrawn: no signed answer to replay, just "gone"
         return jsonify(error=exc.as_dict()), 410, {"Cache-Control": "no-store"}
     return jsonify(jws=answer), 200, {"Cache-Control": "no-store"}

@@ -4,10 +4,13 @@ An :class:`Issuer` knows one region: its rules, its signing key and its native f
 only masked personal data and a pseudonymous subject id; the plain ID number never leaves here.
 
 Issuers do not import the format adapters (they are siblings on the shared core): the
-composition root hands each issuer a ``formats`` lookup, name → object with ``encode(claims,
-signer)`` and ``name``.  The rest of the issuing side lives beside this module: signing keys
+issuing service (gateway/services/issuing.py) hands each issuer a ``formats`` lookup, name →
+:class:`CodeFormat` (what issuing needs of a format; ``adapters.issuing_format`` is that lookup,
+and every ``adapters.contract.IssuingFormat`` is a :class:`CodeFormat`).  The rest of the issuing
+side lives beside this module: signing keys
 (:mod:`.keys`), pseudonyms (:mod:`.pseudonym`), personal data sealed at rest (:mod:`.seal`),
-printed offline cards (:mod:`.printing`).
+printed offline cards (:mod:`.printing`), re-deciding a colour for another region
+(:mod:`.transcoding`).
 """
 from __future__ import annotations
 
@@ -15,9 +18,13 @@ import secrets
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import standard
+from issuers.keys import Signer
+from issuers.pseudonym import Pseudonymizer
 from standard import STANDARD_VERSION, idcard, rules
+from issuers import transcoding
 from standard.errors import BadRequest
 
 ID_TYPES = ("resident", "passport", "hkmo_permit", "tw_permit", "macau_id", "hk_id", "foreign_permit")
@@ -59,8 +66,44 @@ class IssuedCode:
     answer: str | None = None       # online code: the signed status its region keeps and serves
 
 
+class IssuingRegion(Protocol):
+    """What an issuer reads of its region (``config.settings.Region`` is one)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def rules(self) -> dict: ...
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def dynamic_ttl(self) -> int: ...
+
+    @property
+    def offline_ttl(self) -> int: ...
+
+    @property
+    def online_url(self) -> str: ...
+
+
+class CodeFormat(Protocol):
+    """What issuing needs of a code format."""
+
+    @property
+    def name(self) -> str: ...
+
+    def issue(self, claims: dict, signer: Signer, online_url: str) -> tuple[str, str | None]:
+        """(QR text, the signed status the region keeps for an online code, else None);
+        BadRequest when the region cannot issue this format (an online code without
+        ``online_url``)."""
+        ...
+
+
 class Issuer:
-    def __init__(self, region, signer, pseudonymizer, formats):
+    def __init__(self, region: IssuingRegion, signer: Signer, pseudonymizer: Pseudonymizer,
+                 formats: Callable[[str], CodeFormat]):
         self.region = region
         self.signer = signer
         self.pseudonymizer = pseudonymizer
@@ -92,16 +135,29 @@ class Issuer:
             **(extra or {}),
         }
 
+    def transcoded_claims(self, source: dict, source_format: str, now: int) -> dict:
+        """The claims of this region's code for a verified code of another region: the colour
+        re-decided under this region's rules (issuers/transcoding.py), validity never longer
+        than the source's, and ``prov`` naming the source and the first code of the chain."""
+        status, reasons = transcoding.redecide(self.region.rules, source["status"], source["reasons"],
+                                               source["iat"], now)
+        prev = source.get("prov", {})
+        prov = {"region": source["region"], "jti": source["jti"], "format": source_format,
+                "origin_region": prev.get("origin_region", prev.get("region", source["region"])),
+                "origin_jti": prev.get("origin_jti", prev.get("jti", source["jti"]))}
+        ttl = self.region.dynamic_ttl if source["kind"] == "dynamic" else self.region.offline_ttl
+        claims = {**{k: source[k] for k in ("sub", "name_masked", "id_masked", "id_type", "kind")},
+                  "ver": source["ver"], "region": self.region.code, "jti": secrets.token_urlsafe(12),
+                  "iat": now, "exp": min(source["exp"], now + ttl), "status": status,
+                  "reasons": reasons + ["transcoded"], "prov": prov}
+        if "dep" in source:
+            claims["dep"] = source["dep"]
+        return claims
+
     def sign(self, claims: dict, fmt: str | None = None) -> IssuedCode:
         adapter = self.formats(fmt) if fmt else self.adapter
-        if hasattr(adapter, "encode_online"):
-            # an online code: the QR is the region's status URL and the code id; the signed
-            # status stays here, for the region's status interface to answer with
-            if not self.region.online_url:
-                raise BadRequest(f"region {self.region.code} does not issue online codes")
-            qr_text, answer = adapter.encode_online(claims, self.signer, self.region.online_url)
-            return IssuedCode(qr_text, claims, adapter.name, answer)
-        return IssuedCode(adapter.encode(claims, self.signer), claims, adapter.name)
+        qr_text, answer = adapter.issue(claims, self.signer, self.region.online_url)
+        return IssuedCode(qr_text, claims, adapter.name, answer)
 
     def issue(self, person: Person, facts: dict | None = None, status: str | None = None,
               kind: str = "dynamic", now: int | None = None, fmt: str | None = None,

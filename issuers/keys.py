@@ -116,6 +116,10 @@ class KeyStore:
                 for r in records])
         self._cache.pop(owner, None)
 
+    def forget(self) -> None:
+        """Drop every cached signer: the next :meth:`signer` re-reads the index files."""
+        self._cache.clear()
+
     def public_jwks(self, owner: str) -> list[dict]:
         """Every key the owner ever had, with status, as JWKs for the trust list."""
         out = []

@@ -8,10 +8,12 @@ source colour is kept as a floor, so transcoding never launders a red into a gre
 """
 from __future__ import annotations
 
+from typing import Any, Callable, Iterable, Sequence
+
 from standard import rules
 import standard
 
-FACT_OF_REASON = {
+FACT_OF_REASON: dict[str, Callable[[str], dict[str, Any]]] = {
     "positive_test": lambda at: {"tests": [{"result": "positive", "at": at}]},
     "close_contact": lambda at: {"close_contact": True},
     "high_risk_travel": lambda at: {"travel": [{"risk": "high", "left_at": at}]},
@@ -22,7 +24,7 @@ FACT_OF_REASON = {
 RE_DECIDED_BY_TARGET = {"no_recent_test", "transcoded"}
 
 
-def facts_from_reasons(reasons, at: int) -> dict:
+def facts_from_reasons(reasons: Iterable[str], at: int) -> dict:
     facts: dict = {}
     stamp = standard.rfc3339(at)
     for reason in reasons:
@@ -32,7 +34,7 @@ def facts_from_reasons(reasons, at: int) -> dict:
     return facts
 
 
-def redecide(target_rules: dict, source_status: str, source_reasons, source_iat: int,
+def redecide(target_rules: dict, source_status: str, source_reasons: Sequence[str], source_iat: int,
              now: int) -> tuple[str, list[str]]:
     status, reasons = rules.evaluate(target_rules, facts_from_reasons(source_reasons, source_iat), now)
     opaque = [r for r in source_reasons if r not in FACT_OF_REASON and r not in RE_DECIDED_BY_TARGET]

@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Callable, Iterable
 
 import fastjsonschema
 import jsonschema
@@ -46,13 +47,13 @@ def load_schema(name: str) -> dict:
 
 
 @lru_cache(maxsize=None)
-def reference_claims_validator():
+def reference_claims_validator() -> jsonschema.Draft202012Validator:
     """The schema as written (draft 2020-12), via jsonschema: the reference."""
     return jsonschema.Draft202012Validator(load_schema("code-claims.schema.json"))
 
 
 @lru_cache(maxsize=None)
-def _fast_claims_validator():
+def _fast_claims_validator() -> Callable[[Any], Any]:
     """The same schema compiled to Python by fastjsonschema: ~100x faster on the verify hot
     path.  It speaks draft-07, which covers every keyword this schema uses; a test checks the two
     agree."""
@@ -62,7 +63,7 @@ def _fast_claims_validator():
 
 @lru_cache(maxsize=None)
 @lru_cache(maxsize=None)
-def openapi_validator(component: str):
+def openapi_validator(component: str) -> jsonschema.Draft202012Validator:
     """A validator for one ``components/schemas`` entry of the OpenAPI file (3.1 = JSON Schema),
     built once per component: building one costs more than using it, on every request."""
     root = load_schema("openapi.json")
@@ -77,13 +78,13 @@ def validate_claims(claims: dict) -> dict:
     try:
         _fast_claims_validator()(claims)
     except fastjsonschema.JsonSchemaException as exc:
-        raise SchemaInvalid(str(exc.message)[:200].replace("data.", "", 1)) from None
+        raise SchemaInvalid(str(exc)[:200].replace("data.", "", 1)) from None
     if claims["exp"] <= claims["iat"]:
         raise SchemaInvalid("exp must be after iat")
     return claims
 
 
-def worst(statuses) -> str:
+def worst(statuses: Iterable[str]) -> str:
     return max(statuses, key=SEVERITY.__getitem__, default="green")
 
 

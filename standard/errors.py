@@ -234,6 +234,14 @@ class CertLogicLimit(CertLogicInvalid):
     code = "certlogic_limit"
 
 
+class RulesBudgetExceeded(CodeError):
+    """The business rules for one certificate, all evaluations together (the search for when a
+    green ends included), did more CertLogic work than one verification may: the verdict fails
+    closed instead of taking seconds or minutes."""
+
+    code = "rules_budget_exceeded"
+
+
 class RuleSetInvalid(BadRequest):
     """An imported business rule or value set does not follow the EU's rule format."""
 
@@ -272,6 +280,15 @@ class ConfigInvalid(HealthCodeError):
 
     code = "config_invalid"
     http_status = 500
+
+
+class TrustListFull(HealthCodeError):
+    """A change (an import, a revocation, a rule set) would make the signed trust list larger
+    than verifiers accept (standard/trustlist.py MAX_TRUST_LIST_CHARS); it is refused, and the
+    list stays as it was."""
+
+    code = "trust_list_full"
+    http_status = 422
 
 
 class TrustListInvalid(HealthCodeError):

@@ -24,9 +24,11 @@ import hashlib
 import json
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any, Collection, Mapping, Protocol, Union
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgorithm
 from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError, PyJWTError
@@ -41,15 +43,33 @@ FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
 MAX_TOKEN_CHARS = 12_000
 MAX_KID_CHARS = 128
 
+# The key kinds the profile signs and verifies with (key_fits says which algorithm each is for).
+PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey]
+PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey]
+PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
+
+
+class SigningKey(Protocol):
+    """A private key with the ``kid`` and ``alg`` it was registered under (issuers.keys.Signer)."""
+
+    @property
+    def alg(self) -> str: ...
+
+    @property
+    def kid(self) -> str: ...
+
+    @property
+    def private_key(self) -> object: ...
+
 
 # --- algorithm objects ------------------------------------------------------------------------
 class LowSES256(ECAlgorithm):
     """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__(ECAlgorithm.SHA256, ec.SECP256R1)
 
-    def sign(self, msg: bytes, key) -> bytes:
+    def sign(self, msg: bytes, key: Any) -> bytes:
         raw = super().sign(msg, key)
         s = int.from_bytes(raw[32:], "big")
         return raw if s <= P256_ORDER // 2 else raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
@@ -99,7 +119,7 @@ def b64url_decode(text: str) -> bytes:
 
 
 # --- keys -------------------------------------------------------------------------------------
-def generate_private_key(alg: str):
+def generate_private_key(alg: str) -> PrivateKey:
     if alg == "ES256":
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "EdDSA":
@@ -109,16 +129,16 @@ def generate_private_key(alg: str):
     raise ValueError(f"unsupported algorithm {alg}")
 
 
-def private_key_to_pem(key) -> bytes:
+def private_key_to_pem(key: PrivateKeyTypes) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def private_key_from_pem(data: bytes):
+def private_key_from_pem(data: bytes) -> PrivateKeyTypes:
     return serialization.load_pem_private_key(data, password=None)
 
 
-def key_fits(alg: str, key) -> bool:
+def key_fits(alg: str, key: object) -> bool:
     """Is ``key`` (public or private) of the one kind ``alg`` is defined for?"""
     if alg == "ES256":
         return isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) \
@@ -130,7 +150,7 @@ def key_fits(alg: str, key) -> bool:
     return False
 
 
-def alg_for_key(key) -> str:
+def alg_for_key(key: object) -> str:
     for alg in ALGORITHMS:
         if key_fits(alg, key):
             return alg
@@ -138,18 +158,18 @@ def alg_for_key(key) -> str:
 
 
 _JWK_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
-_LOADERS = {("EC", "P-256"): ECAlgorithm, ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
+_LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
 
 
-def public_jwk(key) -> dict:
+def public_jwk(key: object) -> dict:
     """Public JWK members only (RFC 7517), exported by PyJWT."""
-    if hasattr(key, "public_key"):
+    if isinstance(key, PRIVATE_KEY_TYPES):
         key = key.public_key()
     jwk = _ALGORITHM_OBJECTS[alg_for_key(key)].to_jwk(key, as_dict=True)
     return {k: jwk[k] for k in _JWK_MEMBERS[jwk["kty"]]}
 
 
-def public_key_from_jwk(jwk: dict):
+def public_key_from_jwk(jwk: dict) -> Any:
     """A public key from a JWK, imported by PyJWT — after refusing private members, curves and
     key types the standard does not use, and short RSA keys."""
     if not isinstance(jwk, dict):
@@ -191,14 +211,14 @@ def short_kid(jwk: dict) -> str:
 
 
 # --- raw signatures ---------------------------------------------------------------------------
-def sign(alg: str, private_key, message: bytes) -> bytes:
+def sign(alg: str, private_key: object, message: bytes) -> bytes:
     """A raw JOSE signature (ECDSA as r‖s, low-S) by PyJWT's algorithm object."""
     if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, private_key):
         raise ValueError(f"key does not fit {alg}")
     return _ALGORITHM_OBJECTS[alg].sign(message, private_key)
 
 
-def verify(alg: str, public_key, message: bytes, signature: bytes, *, low_s: bool = False) -> bool:
+def verify(alg: str, public_key: object, message: bytes, signature: bytes, *, low_s: bool = False) -> bool:
     """True only for a valid signature by ``public_key`` under exactly ``alg``; never raises.
     ``low_s`` refuses the high-S twin of an ECDSA signature (everything this project signs)."""
     if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, public_key) or not isinstance(signature, bytes):
@@ -214,7 +234,7 @@ def verify(alg: str, public_key, message: bytes, signature: bytes, *, low_s: boo
 # --- compact JWS ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ParsedJws:
-    header: dict
+    header: Mapping[str, Any]           # read-only: parsed headers are shared (_HEADERS)
     payload: bytes
     signing_input: bytes
     signature: bytes
@@ -277,7 +297,7 @@ def _parse_header(header_b64: str) -> MappingProxyType:
     return MappingProxyType(header)
 
 
-def check_signature(parsed: ParsedJws, public_key, allowed_algs, *, low_s: bool = False) -> None:
+def check_signature(parsed: ParsedJws, public_key: object, allowed_algs: Collection[str], *, low_s: bool = False) -> None:
     """Verify under the algorithm the *key's owner* registered, never the header's whim."""
     if parsed.alg not in allowed_algs:
         raise AlgorithmNotAllowed(f"algorithm {parsed.alg} is not registered for this key")
@@ -287,10 +307,10 @@ def check_signature(parsed: ParsedJws, public_key, allowed_algs, *, low_s: bool 
         raise SignatureInvalid("signature does not verify")
 
 
-def encode(payload: bytes, header: dict, private_key) -> str:
+def encode(payload: bytes, header: dict, private_key: object) -> str:
     """A compact JWS made by PyJWT's ``PyJWS.encode`` with our algorithm objects."""
     alg = header["alg"]
-    if not key_fits(alg, private_key):
+    if not key_fits(alg, private_key) or not isinstance(private_key, PRIVATE_KEY_TYPES):
         raise ValueError(f"key does not fit {alg}")
     extra = {"typ": None, **{k: v for k, v in header.items() if k != "alg"}}    # no default typ
     return _JWS.encode(payload, private_key, algorithm=alg, headers=extra, sort_headers=False)

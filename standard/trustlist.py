@@ -10,13 +10,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from standard import MAX_LIFETIME, jose
 from standard import ONLINE_FORMAT
-from standard.errors import KeyRevoked, Malformed, TrustListInvalid, UnknownKey
+from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
+
+T = TypeVar("T")
 
 TYP = "hc-trust-list+jwt"
 DEFAULT_TTL = 7 * 86400
+MAX_TTL = 7 * 86400          # no list lives longer than this from its ``iat``, whatever its ``exp`` says
+CLOCK_SKEW = 60              # an ``iat`` at most this far ahead of the verifier's clock
+SEQ_LEAD = 3600              # a ``seq`` at most this far ahead of the list's own ``iat``
 
 
 @dataclass(frozen=True)
@@ -94,7 +100,7 @@ class TrustList:
         """Foreign trust anchors of one kind: ``x509`` ({"der_b64"}) or ``jwk`` ({"jwk", "iss"?})."""
         return [a for a in self.anchors if a.get("type") == kind]
 
-    def anchor_index(self, kind: str, build):
+    def anchor_index(self, kind: str, build: Callable[[list[dict]], T]) -> T:
         """``build(anchors of kind)``, computed once per trust list: a format indexes its anchors
         (by DCC kid, by JWK thumbprint) once instead of parsing every anchor on every scan.  Two
         threads may both build it; the results are equal, so either may win."""
@@ -103,7 +109,7 @@ class TrustList:
             self._anchor_indexes[key] = build(self.anchors_for(kind))
         return self._anchor_indexes[key]
 
-    def section_index(self, name: str, build):
+    def section_index(self, name: str, build: Callable[[Any], T]) -> T:
         """``build(payload[name] or {})``, computed once per trust list, like :meth:`anchor_index`
         (imported EU business rules and foreign revocation lists are parsed once, not per scan)."""
         key = ("section", name, build)
@@ -111,23 +117,48 @@ class TrustList:
             self._anchor_indexes[key] = build(self.payload.get(name) or {})
         return self._anchor_indexes[key]
 
-    def with_anchors(self, anchors) -> "TrustList":
+    def with_anchors(self, anchors: Iterable[dict]) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
 
 
 # --- building and signing (gateway side) -----------------------------------------------------
-def issuer_entry(region, jwks: list[dict]) -> dict:
+class RegisteredRegion(Protocol):
+    """What a region's trust-list entry says of it (``config.settings.Region`` is one)."""
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def format(self) -> str: ...
+
+    @property
+    def algorithms(self) -> tuple[str, ...]: ...
+
+    @property
+    def dynamic_ttl(self) -> int: ...
+
+    @property
+    def offline_ttl(self) -> int: ...
+
+    @property
+    def online_url(self) -> str: ...
+
+
+def issuer_entry(region: RegisteredRegion, jwks: list[dict]) -> dict:
     """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
     return {"region": region.code, "name": region.name, "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),
             **({"online": {"format": ONLINE_FORMAT, "status_url": region.online_url}}
-               if getattr(region, "online_url", "") else {})}
+               if region.online_url else {})}
 
 
-def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
+def build_payload(issuers: list[dict], now: int, revoked_jti: Iterable[str] = (), anchors: Iterable[dict] = (),
                   ttl: int = DEFAULT_TTL, foreign_revocations: dict | None = None,
                   dcc_rules: dict | None = None) -> dict:
     """``dcc_rules``: imported EU business rules per country and value sets
@@ -143,8 +174,8 @@ def build_payload(issuers: list[dict], now: int, revoked_jti=(), anchors=(),
     return payload
 
 
-def sign(payload: dict, signer) -> str:
-    """``signer``: anything with ``alg``, ``kid`` and ``private_key`` (the national key)."""
+def sign(payload: dict, signer: jose.SigningKey) -> str:
+    """``signer``: the national key."""
     header = {"alg": signer.alg, "kid": signer.kid, "typ": TYP}
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return jose.encode(body, header, signer.private_key)
@@ -154,10 +185,68 @@ def sign(payload: dict, signer) -> str:
 MAX_TRUST_LIST_CHARS = 5_000_000
 
 
+SIGNED_OVERHEAD = 2 + 200 + 86    # two dots, a header of at most 200 base64url characters, a
+                                  # 64-byte signature (ES256 or EdDSA, the national algorithms)
+
+
+def signed_chars(payload: dict) -> int:
+    """At most how many characters :func:`sign` makes of ``payload``: its JSON exactly as
+    :func:`sign` writes it, in unpadded base64url, plus :data:`SIGNED_OVERHEAD`."""
+    body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+    return (4 * body + 2) // 3 + SIGNED_OVERHEAD
+
+
+def fits(payload: dict) -> bool:
+    """Would the signed list of ``payload`` be accepted by every verifier (its size)?"""
+    return signed_chars(payload) <= MAX_TRUST_LIST_CHARS
+
+
+def check_fits(payload: dict, change: str = "this change") -> None:
+    """Refuse (TrustListFull) a change whose resulting list would not fit: run it on the
+    payload the change would produce, before the change is stored, at every write."""
+    size = signed_chars(payload)
+    if size > MAX_TRUST_LIST_CHARS:
+        raise TrustListFull(f"{change} would make the signed trust list {size:,} characters; verifiers "
+                            f"accept at most {MAX_TRUST_LIST_CHARS:,}. Nothing was changed.")
+
+
+def national_key_usable(jwk: dict, issued_at: int) -> str | None:
+    """Why the pinned national key ``jwk`` may not vouch for a list issued at ``issued_at``, or
+    None: the regional rule — a revoked key verifies nothing, a retired one only what it signed
+    before it was retired (with :data:`MAX_TTL`, a list backdated under a stolen retired key is
+    dead at most 7 days after the retirement)."""
+    if jwk.get("status") == "revoked":
+        return f"national key {jwk.get('kid')} was revoked"
+    retired_at = jwk.get("retired_at")
+    if jwk.get("status") == "retired" and not isinstance(retired_at, int):
+        return f"national key {jwk.get('kid')} is retired"
+    if isinstance(retired_at, int) and issued_at > retired_at:
+        return f"national key {jwk.get('kid')} was retired before this list was issued"
+    return None
+
+
+def effective_min_seq(min_seq: int, now: int) -> int:
+    """The ``seq`` floor a verifier applies: the highest it accepted before — unless that is
+    further ahead than any list accepted under :func:`parse`'s rules can be (``now +
+    CLOCK_SKEW + SEQ_LEAD``).  Such a floor came from a list signed before these rules (a
+    far-future ``seq``) and would refuse every genuine list for ever; it is dropped, and the next
+    accepted list sets a new one."""
+    return 0 if int(min_seq) > int(now) + CLOCK_SKEW + SEQ_LEAD else int(min_seq)
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse(token: str, national_keys: dict, now: int | None = None, min_seq: int = 0) -> TrustList:
     """Check the national signature and freshness, then index the keys.  ``min_seq`` is the
     highest ``seq`` this verifier has accepted before: an older list, even one still inside its
-    7 days, would bring back codes and keys revoked since, so it is refused."""
+    7 days, would bring back codes and keys revoked since, so it is refused.
+
+    A list is refused when its national key is revoked, or retired before the list's ``iat``;
+    when its ``iat`` is ahead of ``now`` (more than :data:`CLOCK_SKEW`), its ``seq`` more than
+    :data:`SEQ_LEAD` ahead of its ``iat``, or ``exp`` more than :data:`MAX_TTL` after ``iat``.
+    So a list can carry no ``seq`` a genuine list signed later would not beat."""
     now = int(now or time.time())
     try:
         if not isinstance(token, str):
@@ -176,10 +265,23 @@ def parse(token: str, national_keys: dict, now: int | None = None, min_seq: int 
         raise TrustListInvalid(f"trust list rejected: {exc.message}") from None
     except Exception as exc:      # noqa: BLE001 — any failure here means "do not trust"
         raise TrustListInvalid(f"trust list rejected: {getattr(exc, 'message', exc.__class__.__name__)}") from None
-    if payload.get("exp", 0) < now:
+    iat, exp, seq = payload.get("iat"), payload.get("exp"), payload.get("seq")
+    if not (isinstance(iat, int) and isinstance(exp, int) and isinstance(seq, int)) \
+            or not (_int(iat) and _int(exp) and _int(seq)):
+        raise TrustListInvalid("trust list rejected: iat, exp and seq must be integers")
+    refused = national_key_usable(jwk, iat)
+    if refused:
+        raise TrustListInvalid(f"trust list rejected: {refused}")
+    if iat > now + CLOCK_SKEW:
+        raise TrustListInvalid("trust list rejected: issued in the future (iat ahead of this verifier's clock)")
+    if exp - iat > MAX_TTL:
+        raise TrustListInvalid(f"trust list rejected: it would live longer than {MAX_TTL // 86400} days")
+    if seq > iat + SEQ_LEAD:
+        raise TrustListInvalid("trust list rejected: its seq is far ahead of its iat")
+    if exp < now:
         raise TrustListInvalid("trust list has expired; refresh it from the gateway")
-    seq = payload.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < min_seq:
+    floor = effective_min_seq(min_seq, now)
+    if seq < floor:
         raise TrustListInvalid(f"trust list seq {seq} is older than one this verifier already "
-                               f"accepted ({min_seq}); a replayed list would bring back revoked codes")
+                               f"accepted ({floor}); a replayed list would bring back revoked codes")
     return TrustList(payload)

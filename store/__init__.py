@@ -7,6 +7,7 @@ people are known by their pseudonymous subject id.
 from __future__ import annotations
 
 import os
+from typing import Any, Mapping
 
 from store.contract import (  # noqa: F401 — the contract, re-exported
     ScanEvent, IssuedRecord, Resident, Dependent, Store)
@@ -15,7 +16,7 @@ from store.contract import (  # noqa: F401 — the contract, re-exported
 STORE_BACKENDS = ("sqlite", "elasticsearch")
 
 
-def open_store(settings, environ=None) -> Store:
+def open_store(settings: Any, environ: Mapping[str, str] | None = None) -> Store:
     """The backend named by HEALTHCODE_STORE: ``sqlite`` (default, a file in the data directory)
     or ``elasticsearch`` (HEALTHCODE_ES_URL and friends, see ``elasticsearch.from_env``)."""
     env = os.environ if environ is None else environ

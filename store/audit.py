@@ -13,8 +13,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any, Callable, Iterable, Iterator
+
+from store.contract import MakeEntry, Store
 
 GENESIS = "0" * 64
+DUPLICATES = "!duplicate_members"      # set by read_entry on a stored entry no two readers read alike
+
+
+def read_entry(text: str) -> dict:
+    """A stored entry, as the chain checks it.  JSON readers disagree on an object with a member
+    twice (Python keeps the last, SQLite's ``json_extract`` the first), so a row rewritten with
+    duplicate members could say one thing to the ops figures and another to the chain.  Such an
+    entry comes back marked with :data:`DUPLICATES` (the names), which :func:`verify_chain`
+    reports as a broken entry and which never hashes to the stored ``hash``."""
+    repeated: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict:
+        seen: dict = {}
+        for key, value in items:
+            if key in seen:
+                repeated.append(key)
+            seen[key] = value
+        return seen
+
+    entry = json.loads(text, object_pairs_hook=pairs)
+    if repeated and isinstance(entry, dict):
+        entry[DUPLICATES] = sorted(set(repeated))
+    return entry
 
 
 def canonical(entry: dict) -> bytes:
@@ -42,7 +68,7 @@ def parse_checkpoint(text: str) -> tuple[int, str]:
     return int(seq), digest
 
 
-def verify_chain(entries, checkpoint: tuple[int, str] | None = None) -> dict:
+def verify_chain(entries: Iterable[dict], checkpoint: tuple[int, str] | None = None) -> dict:
     """Walk the chain; report the first broken link (or that all is intact).  With a
     ``checkpoint`` (seq, hash) noted earlier, the entry at that seq must still have that hash."""
     prev_hash, expected_seq, count = GENESIS, 1, 0
@@ -51,7 +77,9 @@ def verify_chain(entries, checkpoint: tuple[int, str] | None = None) -> dict:
             return {"intact": False, "entries": count, "broken_at": checkpoint[0],
                     "problem": "checkpoint differs: the log was rewritten"}
         problem = None
-        if entry.get("seq") != expected_seq:
+        if DUPLICATES in entry:
+            problem = f"entry has duplicate JSON members ({', '.join(entry[DUPLICATES])}): readers disagree on it"
+        elif entry.get("seq") != expected_seq:
             problem = "sequence gap or reorder"
         elif entry.get("prev") != prev_hash:
             problem = "link to previous entry broken"
@@ -67,15 +95,16 @@ def verify_chain(entries, checkpoint: tuple[int, str] | None = None) -> dict:
 
 
 class AuditLog:
-    def __init__(self, store, clock):
+    def __init__(self, store: Store, clock: Callable[[], float]) -> None:
         self.store = store
         self.clock = clock
 
     def record(self, actor: dict, action: str, subject: str | None = None, result: str = "ok",
-               **detail) -> dict:
+               **detail: Any) -> dict:
         return self.store.append_audit(self.entry(actor, action, subject, result, **detail))
 
-    def entry(self, actor: dict, action: str, subject: str | None = None, result: str = "ok", **detail):
+    def entry(self, actor: dict, action: str, subject: str | None = None, result: str = "ok",
+              **detail: Any) -> MakeEntry:
         """The entry-maker ``record`` appends, for a store write that must carry its own entry
         (``Store.record_issuance``)."""
         return lambda last: next_entry(last, int(self.clock()), actor, action, subject, result, detail)
@@ -86,7 +115,7 @@ class AuditLog:
     def verify(self, checkpoint: tuple[int, str] | None = None) -> dict:
         return verify_chain(self._all(), checkpoint)
 
-    def _all(self):
+    def _all(self) -> Iterator[dict]:
         after = 0
         while True:
             page = self.store.audit_entries(after, 1000)

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+# Makes the next audit entry from the last one (None: the log is empty); see store.audit.
+MakeEntry = Callable[[dict | None], dict]
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,14 @@ class Store(abc.ABC):
     def revoke_subject(self, sub: str, at: int) -> list[str]: ...
 
     @abc.abstractmethod
-    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+    def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         """Withdraw codes known only by id (foreign certificates a data manager revokes); the ids
         that were not withdrawn already.  ``exp`` is how long offline verifiers must be told."""
+
+    @abc.abstractmethod
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        """The person's codes of ``region`` that are neither expired nor withdrawn, newest first,
+        at most ``limit`` (a lost printed card is found here and withdrawn by its id)."""
 
     @abc.abstractmethod
     def is_revoked(self, jti: str) -> bool: ...
@@ -94,7 +103,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def revoked_jtis(self, now: int) -> list[str]: ...
 
-    def revocation_generation(self):
+    def revocation_generation(self) -> Any:
         """A value that changes whenever a code is revoked or a revocation purged, cheap to read
         (store/revocations.py keeps revoked ids in memory with it); None: not supported, ask
         ``is_revoked`` per verify."""
@@ -139,14 +148,14 @@ class Store(abc.ABC):
 
     # -- audit log (hash chain; see store.audit) --------------------------------------------
     @abc.abstractmethod
-    def append_audit(self, make_entry) -> dict:
+    def append_audit(self, make_entry: MakeEntry) -> dict:
         """Atomically: read the last entry, call ``make_entry(last_or_None)`` for the new
         entry (a dict with ``seq`` and ``hash``), and store it.  Returns the new entry."""
 
     @abc.abstractmethod
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]: ...
 
-    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry,
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry: MakeEntry,
                         online_answer: str | None = None) -> dict:
         """An issued code, the resident's new colour and the audit entry that says so, kept so
         that no issued code can exist without its entry (a crash at any point included).
@@ -177,7 +186,7 @@ class Store(abc.ABC):
         the store (GROUP BY / an aggregation), so the answer is small whatever the traffic."""
 
     @abc.abstractmethod
-    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+    def audit_counts(self, since: int, until: int, bucket: int, actions: Iterable[str]) -> list[tuple]:
         """Audit entries of ``actions`` with ``since <= at < until``, counted per (bucket start,
         action, result)."""
 

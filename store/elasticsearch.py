@@ -63,13 +63,14 @@ import re
 import secrets
 import threading
 import time
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from elastic_transport import HttpHeaders, Urllib3HttpNode
 from elastic_transport.client_utils import DEFAULT
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
-from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
+from store.audit import read_entry
+from store.contract import Dependent, IssuedRecord, MakeEntry, Resident, ScanEvent, Store
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ _COMPAT_RE = re.compile(r"application/vnd\.elasticsearch\+([\w.+-]+)\s*;\s*compa
 _DAY_RE = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})$")
 
 
-def _kw(**extra) -> dict:
+def _kw(**extra: Any) -> dict:
     return {"type": "keyword", **extra}
 
 
@@ -121,7 +122,8 @@ class PlainJsonNode(Urllib3HttpNode):
     """Sends ``application/json`` / ``application/x-ndjson`` instead of the client's
     ``application/vnd.elasticsearch+…; compatible-with=N`` (see the module docstring)."""
 
-    def perform_request(self, method, target, body=None, headers=None, request_timeout=DEFAULT):
+    def perform_request(self, method: str, target: str, body: bytes | None = None, headers: Any = None,
+                        request_timeout: Any = DEFAULT) -> Any:
         if headers:
             headers = HttpHeaders(headers)
             for name in ("accept", "content-type"):
@@ -188,7 +190,7 @@ class ElasticsearchStore(Store):
                  request_timeout: float = 30.0, max_retries: int = 3, retry_on_timeout: bool = True,
                  compat_headers: bool = True, refresh: bool | str = "wait_for",
                  retention_days: int | None = None, bulk_chunk: int = BULK_CHUNK,
-                 purge_timeout: float = 3600.0, **client_options):
+                 purge_timeout: float = 3600.0, **client_options: Any) -> None:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"index prefix must be lowercase letters, digits, '.', '_' or '-': {prefix!r}")
         if refresh not in (True, False, "wait_for"):
@@ -251,7 +253,7 @@ class ElasticsearchStore(Store):
 
     def _setup(self) -> None:
         if self.retention_days:
-            self._put_ilm_policy()
+            self._put_ilm_policy(self.retention_days)
         for kind in MAPPINGS:
             name = f"{self.prefix}-{kind}"
             pattern = [self._pattern(kind) if kind in ("scans", "audit") else self.index(kind)]
@@ -277,11 +279,11 @@ class ElasticsearchStore(Store):
         except ApiError as exc:
             log.warning("could not add result to the audit mapping (%s)", _status(exc))
 
-    def _put_ilm_policy(self) -> None:
+    def _put_ilm_policy(self, retention_days: int) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every
         # event for at least retention_days; purge() does the exact cut.
         policy = {"phases": {"hot": {"actions": {}},
-                             "delete": {"min_age": f"{int(self.retention_days) + 1}d",
+                             "delete": {"min_age": f"{int(retention_days) + 1}d",
                                         "actions": {"delete": {}}}}}
         try:
             self.client.ilm.put_lifecycle(name=f"{self.prefix}-scans", policy=policy)
@@ -292,7 +294,7 @@ class ElasticsearchStore(Store):
             log.info("no ILM on this server (%s); old scan indices are dropped by purge()", _status(exc))
 
     def _create_index(self, name: str, kind: str) -> None:
-        body = {"mappings": self._mapping(kind)}
+        body: dict[str, Any] = {"mappings": self._mapping(kind)}
         if self._settings(kind):
             body["settings"] = self._settings(kind)
         try:
@@ -321,12 +323,12 @@ class ElasticsearchStore(Store):
             return start
 
     def _search_all(self, index: str, query: dict, sort: list, limit: int | None = None,
-                    source=True) -> Iterator[dict]:
+                    source: bool | Mapping[str, Any] = True) -> Iterator[dict]:
         """Every hit (or the first ``limit``) in ``sort`` order, paged with search_after."""
         got, after = 0, None
         while limit is None or got < limit:
             size = PAGE if limit is None else min(PAGE, limit - got)
-            kw = {"search_after": after} if after is not None else {}
+            kw: dict[str, Any] = {"search_after": after} if after is not None else {}
             hits = self.client.search(index=index, query=query, sort=sort, size=size, source=source,
                                       track_total_hits=False, ignore_unavailable=True,
                                       allow_no_indices=True, **kw)["hits"]["hits"]
@@ -338,7 +340,7 @@ class ElasticsearchStore(Store):
 
     def _get(self, index: str, doc_id: str) -> dict | None:
         try:
-            return self.client.get(index=index, id=doc_id)
+            return self.client.get(index=index, id=doc_id).body
         except NotFoundError:
             return None
 
@@ -405,7 +407,7 @@ class ElasticsearchStore(Store):
             doc["ins"] = base + i
             actions.append({"_index": index, "_id": doc_id, "_source": doc})
         self._ensure_dated(touched, "scans")
-        bulk_kw = {"refresh": "wait_for"} if self.refresh == "wait_for" else {}
+        bulk_kw: dict[str, Any] = {"refresh": "wait_for"} if self.refresh == "wait_for" else {}
         failed = []
         for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.bulk_chunk,
                                                raise_on_error=False, raise_on_exception=True,
@@ -449,7 +451,7 @@ class ElasticsearchStore(Store):
                                   for h in hits])
         return [h["_source"]["jti"] for h in hits]
 
-    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+    def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         return self._create_revocations([{"jti": jti, "sub": sub, "at": at, "exp": exp}
                                          for jti in dict.fromkeys(jtis)])
 
@@ -459,7 +461,7 @@ class ElasticsearchStore(Store):
             return []
         actions = [{"_op_type": "create", "_index": self.index("revoked"), "_id": d["jti"], "_source": d}
                    for d in docs]
-        bulk_kw = {"refresh": self.refresh} if self.refresh else {}
+        bulk_kw: dict[str, Any] = {"refresh": self.refresh} if self.refresh else {}
         errors, created = [], []
         for ok, item in helpers.streaming_bulk(self.client, actions, chunk_size=self.bulk_chunk,
                                                raise_on_error=False, max_retries=3, **bulk_kw):
@@ -471,6 +473,24 @@ class ElasticsearchStore(Store):
         if errors:
             raise helpers.BulkIndexError(f"{len(errors)} revocations were not stored", errors)
         return created
+
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}},
+                                     {"range": {"exp": {"gt": now}}}]}}
+        hits = list(self._search_all(self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}],
+                                     limit=limit + 1000))
+        jtis = [h["_source"]["jti"] for h in hits]
+        revoked: set[str] = set()
+        for i in range(0, len(jtis), 1000):
+            found = self.client.mget(index=self.index("revoked"), ids=jtis[i:i + 1000], source=False)
+            revoked.update(d["_id"] for d in found["docs"] if d.get("found"))
+        out: list[IssuedRecord] = []
+        for h in hits:
+            s = h["_source"]
+            if s["jti"] not in revoked and len(out) < limit:
+                out.append(IssuedRecord(s["jti"], s["sub"], s["region"], s["kind"], s["status"],
+                                        tuple(s.get("reasons") or ()), s["iat"], s["exp"]))
+        return out
 
     def is_revoked(self, jti: str) -> bool:
         return bool(self.client.exists(index=self.index("revoked"), id=jti))
@@ -602,7 +622,7 @@ class ElasticsearchStore(Store):
                  b["doc_count"]) for b in self._composite(self.scans_pattern, query, sources)]
         return sorted(rows, key=lambda r: r[0])
 
-    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+    def audit_counts(self, since: int, until: int, bucket: int, actions: Iterable[str]) -> list[tuple]:
         actions = list(actions)
         if not actions:
             return []
@@ -616,12 +636,12 @@ class ElasticsearchStore(Store):
         return sorted(rows, key=lambda r: r[0])
 
     # -- audit ----------------------------------------------------------------------------------------------
-    def append_audit(self, make_entry) -> dict:
+    def append_audit(self, make_entry: MakeEntry) -> dict:
         heads = self.index("sequences")
         for attempt in range(AUDIT_APPEND_ATTEMPTS):
             got = self._get(heads, AUDIT_HEAD_ID)
-            last = json.loads(got["_source"]["entry"]) if got else self._last_copied_entry()
-            if got is not None:
+            last = read_entry(got["_source"]["entry"]) if got else self._last_copied_entry()
+            if got is not None and last is not None:
                 self._copy_audit(last, winner=False)      # finish an append whose writer died midway
             entry = make_entry(last)
             head = {"seq": entry["seq"], "updated_at": int(time.time()),
@@ -639,7 +659,7 @@ class ElasticsearchStore(Store):
             return entry
         raise RuntimeError("audit log head stayed contended; entry not appended")
 
-    def _copy_audit(self, entry: dict, winner: bool, refresh=False) -> None:
+    def _copy_audit(self, entry: dict, winner: bool, refresh: bool | str = False) -> None:
         """Store ``entry`` (the head, or what just became the head) in its monthly index, once.
         The appender that moved the head creates it; anyone else first looks whether it is there."""
         seq = entry["seq"]
@@ -672,12 +692,12 @@ class ElasticsearchStore(Store):
         """No head document (new log, or the head index was lost): continue from the highest entry."""
         self.client.indices.refresh(index=self.audit_pattern, ignore_unavailable=True, allow_no_indices=True)
         hits = list(self._search_all(self.audit_pattern, {"match_all": {}}, [{"seq": "desc"}], limit=1))
-        return json.loads(hits[0]["_source"]["entry"]) if hits else None
+        return read_entry(hits[0]["_source"]["entry"]) if hits else None
 
     def _repair_audit_tail(self) -> None:
         got = self._get(self.index("sequences"), AUDIT_HEAD_ID)
         if got is not None:
-            entry = json.loads(got["_source"]["entry"])
+            entry = read_entry(got["_source"]["entry"])
             if entry["seq"] > self._audit_copied:
                 self._copy_audit(entry, winner=False, refresh=bool(self.refresh))
 
@@ -685,7 +705,7 @@ class ElasticsearchStore(Store):
         self._repair_audit_tail()
         hits = self._search_all(self.audit_pattern, {"range": {"seq": {"gt": after_seq}}}, [{"seq": "asc"}],
                                 limit=limit, source={"includes": ["entry"]})
-        return [json.loads(h["_source"]["entry"]) for h in hits]
+        return [read_entry(h["_source"]["entry"]) for h in hits]
 
 
 def _flag(value: str | None, default: bool) -> bool:
@@ -694,7 +714,7 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
-def from_env(settings=None, environ=None) -> ElasticsearchStore:
+def from_env(settings: Any = None, environ: Mapping[str, str] | None = None) -> ElasticsearchStore:
     """The store named by the environment: HEALTHCODE_ES_URL (one URL or several, comma-separated),
     optional HEALTHCODE_ES_PREFIX (default "healthcode"), HEALTHCODE_ES_API_KEY, and
     HEALTHCODE_ES_COMPAT=0 for osmem-server-like test servers.  Retention (for the ILM policy)
@@ -705,7 +725,7 @@ def from_env(settings=None, environ=None) -> ElasticsearchStore:
     if not urls:
         raise ValueError("HEALTHCODE_STORE=elasticsearch needs HEALTHCODE_ES_URL (e.g. http://127.0.0.1:9200)")
     retention = getattr(settings, "retention_days", None) or env.get("HEALTHCODE_RETENTION_DAYS") or None
-    options = {}
+    options: dict[str, Any] = {}
     if env.get("HEALTHCODE_ES_API_KEY"):
         options["api_key"] = env["HEALTHCODE_ES_API_KEY"]
     return ElasticsearchStore(urls, prefix=env.get("HEALTHCODE_ES_PREFIX") or DEFAULT_PREFIX,

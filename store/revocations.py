@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any, Callable
+
+from store.contract import Store
 
 RECHECK_SECONDS = 0.001
 
@@ -26,16 +29,17 @@ class RevocationSet:
     """``jti in revocations``; thread-safe.  ``store`` provides ``revocation_generation()`` and
     ``revoked_rows(after_rowid)`` → [(rowid, jti)]."""
 
-    def __init__(self, store, recheck: float = RECHECK_SECONDS, clock=time.monotonic):
+    def __init__(self, store: Store, recheck: float = RECHECK_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.store, self.recheck, self.clock = store, recheck, clock
         self._lock = threading.Lock()
         self._jtis: set[str] = set()
-        self._generation = None
+        self._generation: Any = None
         self._last_rowid = 0
         self._checked = float("-inf")
         self.refresh()
 
-    def __contains__(self, jti) -> bool:
+    def __contains__(self, jti: object) -> bool:
         if self.clock() - self._checked >= self.recheck:
             self.refresh()
         return jti in self._jtis
@@ -64,18 +68,18 @@ class RevocationSet:
 class _AskTheStore:
     """The fallback: one store query per verify (backends without a revocation generation)."""
 
-    def __init__(self, store):
+    def __init__(self, store: Store) -> None:
         self.store = store
 
-    def __contains__(self, jti) -> bool:
+    def __contains__(self, jti: str) -> bool:
         return self.store.is_revoked(jti)
 
     def refresh(self) -> None:
         pass
 
 
-def revocation_check(store, recheck: float = RECHECK_SECONDS):
+def revocation_check(store: Store, recheck: float = RECHECK_SECONDS) -> RevocationSet | _AskTheStore:
     """The fastest correct ``jti in …`` this store allows."""
-    if getattr(store, "revocation_generation", None) and store.revocation_generation() is not None:
+    if store.revocation_generation() is not None:
         return RevocationSet(store, recheck)
     return _AskTheStore(store)

@@ -24,6 +24,9 @@ import logging
 import threading
 import time
 import weakref
+from typing import Iterable
+
+from store.contract import ScanEvent, Store
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +38,10 @@ LOSS_BOUND = 2 * MAX_QUEUE           # answered but uncommitted, per process (se
 
 
 class ScanWriter:
-    def __init__(self, store, interval: float = INTERVAL_SECONDS, max_events: int = MAX_EVENTS,
-                 max_queue: int = MAX_QUEUE):
+    def __init__(self, store: Store, interval: float = INTERVAL_SECONDS, max_events: int = MAX_EVENTS,
+                 max_queue: int = MAX_QUEUE) -> None:
         self.store, self.interval, self.max_events, self.max_queue = store, interval, max_events, max_queue
-        self._pending: list = []
+        self._pending: list[ScanEvent] = []
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()          # one add_scans at a time, in queue order
         self._closed = False
@@ -48,7 +51,7 @@ class ScanWriter:
         self._thread.start()
         _open_writers.add(self)
 
-    def add_scan(self, event) -> None:
+    def add_scan(self, event: ScanEvent) -> None:
         with self._cond:
             if self._closed:
                 closed = True
@@ -63,7 +66,7 @@ class ScanWriter:
         elif full:
             self.flush()                            # back-pressure: the caller writes the group
 
-    def add_scans(self, events) -> None:
+    def add_scans(self, events: Iterable[ScanEvent]) -> None:
         """A group of events (a batch's block) queued at once, as ``add_scan`` each: a group
         that fills the queue is written by the caller before it answers, so ``LOSS_BOUND``
         holds for groups too."""

@@ -10,8 +10,10 @@ import json
 import sqlite3
 import threading
 from pathlib import Path
+from typing import Iterable, Iterator
 
-from store.contract import Dependent, IssuedRecord, Resident, ScanEvent, Store
+from store.audit import read_entry
+from store.contract import Dependent, IssuedRecord, MakeEntry, Resident, ScanEvent, Store
 
 COUNT_TABLES = {"scans": "scan_events", "codes": "issued_codes", "residents": "residents",
                 "audit": "audit_log", "dependents": "dependents", "revoked": "revoked_codes", "online": "online_codes"}
@@ -92,7 +94,7 @@ class SqliteStore(Store):
             "WHERE sub = ? AND region = ? ORDER BY iat DESC, rowid DESC LIMIT 1", (sub, region)).fetchone()
         if row is None:
             return None
-        return IssuedRecord(*row[:5], tuple(json.loads(row[5])), row[6], row[7])
+        return IssuedRecord(row[0], row[1], row[2], row[3], row[4], tuple(json.loads(row[5])), row[6], row[7])
 
     # -- scans --------------------------------------------------------------------------------
     def add_scans(self, events: list[ScanEvent]) -> None:
@@ -115,7 +117,7 @@ class SqliteStore(Store):
             " WHERE at >= ? AND at < ? GROUP BY 1, 2, 3, 4 ORDER BY 1",
             (int(bucket), int(bucket), int(since), int(until)))]
 
-    def audit_counts(self, since: int, until: int, bucket: int, actions) -> list[tuple]:
+    def audit_counts(self, since: int, until: int, bucket: int, actions: Iterable[str]) -> list[tuple]:
         actions = list(actions)
         marks = ",".join("?" * len(actions))
         return [tuple(r) for r in self._conn().execute(
@@ -139,10 +141,18 @@ class SqliteStore(Store):
                 " WHERE sub = ? AND exp > ?", (at, sub, at))
         return jtis
 
-    def revoke_codes(self, jtis, sub: str, at: int, exp: int) -> list[str]:
+    def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         with self._transaction(immediate=True) as conn:
             return [jti for jti in dict.fromkeys(jtis) if conn.execute(
                 "INSERT OR IGNORE INTO revoked_codes VALUES (?, ?, ?, ?)", (jti, sub, at, exp)).rowcount]
+
+    def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
+        rows = self._conn().execute(
+            "SELECT jti, sub, region, kind, status, reasons, iat, exp FROM issued_codes c"
+            " WHERE sub = ? AND region = ? AND exp > ? AND NOT EXISTS"
+            " (SELECT 1 FROM revoked_codes r WHERE r.jti = c.jti)"
+            " ORDER BY iat DESC, rowid DESC LIMIT ?", (sub, region, now, limit)).fetchall()
+        return [IssuedRecord(r[0], r[1], r[2], r[3], r[4], tuple(json.loads(r[5])), r[6], r[7]) for r in rows]
 
     def is_revoked(self, jti: str) -> bool:
         return self._conn().execute(
@@ -198,7 +208,7 @@ class SqliteStore(Store):
             "WHERE sub = ? AND region = ?", (sub, region)).fetchone()
         if row is None:
             return None
-        return Resident(*row[:4], tuple(json.loads(row[4])), row[5], row[6])
+        return Resident(row[0], row[1], row[2], row[3], tuple(json.loads(row[4])), row[5], row[6])
 
     # -- dependents ---------------------------------------------------------------------------
     def add_dependent(self, d: Dependent) -> None:
@@ -211,7 +221,7 @@ class SqliteStore(Store):
         rows = self._conn().execute(
             "SELECT holder_sub, dependent_sub, region, relation, consent, created_at FROM dependents "
             "WHERE holder_sub = ? ORDER BY created_at, dependent_sub", (holder_sub,)).fetchall()
-        return [Dependent(*r[:4], json.loads(r[4]), r[5]) for r in rows]
+        return [Dependent(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows]
 
     # -- rate limiting ------------------------------------------------------------------------
     def hit(self, key: str, at: int, window: int) -> int:
@@ -221,11 +231,11 @@ class SqliteStore(Store):
                                 (key, at - window)).fetchone()[0]
 
     # -- audit ----------------------------------------------------------------------------------
-    def append_audit(self, make_entry) -> dict:
+    def append_audit(self, make_entry: MakeEntry) -> dict:
         with self._transaction(immediate=True) as conn:
             return self._append_audit(conn, make_entry)
 
-    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry,
+    def record_issuance(self, record: IssuedRecord, resident: Resident | None, make_entry: MakeEntry,
                         online_answer: str | None = None) -> dict:
         """Code (with an online code's signed status), resident and audit entry in one
         transaction: all or none survive a crash."""
@@ -239,9 +249,9 @@ class SqliteStore(Store):
         return entry
 
     @staticmethod
-    def _append_audit(conn, make_entry) -> dict:
+    def _append_audit(conn: sqlite3.Connection, make_entry: MakeEntry) -> dict:
         row = conn.execute("SELECT entry FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
-        entry = make_entry(json.loads(row[0]) if row else None)
+        entry = make_entry(read_entry(row[0]) if row else None)
         conn.execute("INSERT INTO audit_log VALUES (?, ?)",
                      (entry["seq"], json.dumps(entry, ensure_ascii=False, sort_keys=True)))
         return entry
@@ -249,10 +259,10 @@ class SqliteStore(Store):
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         rows = self._conn().execute("SELECT entry FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
                                     (after_seq, limit)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [read_entry(r[0]) for r in rows]
 
     @contextlib.contextmanager
-    def _transaction(self, immediate: bool = False):
+    def _transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
         try:

@@ -58,8 +58,8 @@ def settings(data_dir):
 
 @pytest.fixture
 def service(settings, clock):
-    from gateway.service import Service
-    svc = Service(settings, clock=clock)
+    from gateway.services import Services
+    svc = Services(settings, clock=clock)
     yield svc
     svc.store.close()
 

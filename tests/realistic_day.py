@@ -21,19 +21,19 @@ def live_a_day(service) -> list:
     issued = []
     for region, id_number, name, id_type in PEOPLE:
         person = make_person(id_number, name, id_type)
-        issued.append(service.issue(region, person, facts={"close_contact": True}))
-        service.print_cards([(region, person, None)])
-    service.transcode(issued[0].qr_text, "820000")
+        issued.append(service.issuing.issue(region, person, facts={"close_contact": True}))
+        service.issuing.print_cards([(region, person, None)])
+    service.issuing.transcode(issued[0].qr_text, "820000")
     holder, child = make_person(*PEOPLE[0][1:]), make_person(*PEOPLE[2][1:])
-    service.bind_dependent(operator, holder, child, "child", {"method": "signed_form", "reference": "F-1"})
-    service.reissue("440000", service.subject(holder), "陈秀英")
+    service.people.bind_dependent(operator, holder, child, "child", {"method": "signed_form", "reference": "F-1"})
+    service.issuing.reissue("440000", service.issuing.subject(holder), "陈秀英")
     with pytest.raises(HealthCodeError):
-        service.reissue("440000", service.subject(holder), "错名字")
+        service.issuing.reissue("440000", service.issuing.subject(holder), "错名字")
     for code in issued:
-        service.verify(code.qr_text, place="站", device="d")
-    service.verify("not a code", place="站", device="d")
-    service.revoke_subject(service.subject(holder), {"role": "issuer", "id": "gd"})
-    service.revoke_foreign("eu_dcc", ["URN:UVCI:01:DE:SECRET-UVCI#1"], {"role": "data_manager", "id": "dm"})
+        service.verification.verify(code.qr_text, place="站", device="d")
+    service.verification.verify("not a code", place="站", device="d")
+    service.issuing.revoke_subject(service.issuing.subject(holder), {"role": "issuer", "id": "gd"})
+    service.trust.revoke_foreign("eu_dcc", ["URN:UVCI:01:DE:SECRET-UVCI#1"], {"role": "data_manager", "id": "dm"})
     return issued
 
 

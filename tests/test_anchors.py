@@ -142,12 +142,12 @@ def test_eu_certificate_transcodes_into_a_regional_code(service):
     Shanghai, which wants a test within 3 days, agrees (the test is an hour old)."""
     now = service.now()
     key, der, anchor = signer(at=now)
-    service.add_anchors([anchor["der_b64"]], {"role": "data_manager", "id": "t"})
+    service.trust.add_anchors([anchor["der_b64"]], {"role": "data_manager", "id": "t"})
     text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)
-    source = service.verify(text)
+    source = service.verification.verify(text)
     for region in ("440000", "310000"):
-        issued, _ = service.transcode(text, region)
-        verdict = service.verify(issued.qr_text)
+        issued, _ = service.issuing.transcode(text, region)
+        verdict = service.verification.verify(issued.qr_text)
         assert verdict.valid and verdict.region == region and verdict.status == "green", verdict
         prov = verdict.claims["prov"]
         assert prov["region"] == "DE" and prov["format"] == "eu_dcc" and prov["jti"] == source.code_id

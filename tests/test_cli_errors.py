@@ -41,6 +41,8 @@ def all_commands(group=main, prefix=()):
 MINIMAL = {
     "anchors add": ["{anchor}"], "anchors list": [], "anchors remove": ["x509:nothing"],
     "audit show": [], "audit verify": [],
+    "codes list": ["--region", "440000", "--id-number", "440106199901056850"],
+    "codes withdraw": ["--region", "440000", "--id-number", "440106199901056850", "--code-id", "nothing"],
     "credentials add": ["--role", "kiosk", "--id", "kiosk-9"], "credentials list": [],
     "credentials revoke": ["kiosk-9"],
     "issue": ISSUE, "keys list": [], "keys revoke": ["440000", "nokid"], "keys rotate": ["440000"],

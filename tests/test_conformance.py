@@ -41,7 +41,7 @@ def resign(service, region: str, fmt_name: str, change, header_change=None) -> s
     claims = issue(service, region, fmt=fmt_name if fmt_name == "national" else None).claims
     native = fmt.to_native(claims)
     change(native)
-    signer = service.issuer(region).signer
+    signer = service.issuing.issuer(region).signer
     header = {"alg": signer.alg, "kid": signer.kid, "typ": fmt.typ}
     if header_change:
         header_change(header)
@@ -53,9 +53,9 @@ def resign(service, region: str, fmt_name: str, change, header_change=None) -> s
 def test_a_claim_the_schema_does_not_know_is_refused_in_every_format(service):
     for region, fmt in formats_of(service):
         text = resign(service, region, fmt, lambda native: native.update(x_vip="always green"))
-        assert error_code(service.verify(text)) == "schema_invalid", (region, fmt)
+        assert error_code(service.verification.verify(text)) == "schema_invalid", (region, fmt)
         # the same code without the extra claim is fine: only the extra claim was refused
-        assert service.verify(resign(service, region, fmt, lambda native: None)).valid
+        assert service.verification.verify(resign(service, region, fmt, lambda native: None)).valid
 
 
 # --- §4.1: typ, algorithms, low-S --------------------------------------------------------------
@@ -63,8 +63,8 @@ def test_typ_is_checked_in_every_format(service):
     for region, fmt in formats_of(service):
         wrong = resign(service, region, fmt, lambda n: None, lambda h: h.update(typ="at+jwt"))
         missing = resign(service, region, fmt, lambda n: None, lambda h: h.pop("typ"))
-        assert error_code(service.verify(wrong)) == "malformed"
-        assert error_code(service.verify(missing)) == "malformed"
+        assert error_code(service.verification.verify(wrong)) == "malformed"
+        assert error_code(service.verification.verify(missing)) == "malformed"
 
 
 def test_ps256_is_refused_for_a_chinese_region(service, tmp_path):
@@ -107,10 +107,10 @@ def test_we_sign_low_s_and_refuse_the_high_s_twin(service):
         prefix, token = text.split(":", 1)
         assert not jose.is_high_s(jose.b64url_decode(token.split(".")[2]))
         twin = f"{prefix}:{high_s_twin(token)}"
-        assert service.verify(text).valid
-        assert error_code(service.verify(twin)) == "signature_invalid"
-    national = service.national_jwks()
-    token = service.trust_list_jws()
+        assert service.verification.verify(text).valid
+        assert error_code(service.verification.verify(twin)) == "signature_invalid"
+    national = service.trust.national_jwks()
+    token = service.trust.trust_list_jws()
     assert trustlist.parse(token, national).seq
     with pytest.raises(HealthCodeError, match="trust list rejected"):
         trustlist.parse(high_s_twin(token), national)
@@ -119,12 +119,12 @@ def test_we_sign_low_s_and_refuse_the_high_s_twin(service):
 # --- §4.2: lifetimes and retired keys -----------------------------------------------------------
 @pytest.mark.parametrize("kind,too_long", [("dynamic", 301), ("offline", 7 * 86400 + 1)])
 def test_the_standard_caps_each_kind_of_code(service, kind, too_long):
-    issuer = service.issuer("510000")                   # Sichuan registers 300 s and 7 days
+    issuer = service.issuing.issuer("510000")                   # Sichuan registers 300 s and 7 days
     now = service.now()
     person_claims = issue(service, "510000", kind=kind).claims
     for seconds, ok in ((too_long - 1, True), (too_long, False)):
         claims = {**person_claims, "jti": f"life{seconds}xyz", "iat": now, "exp": now + seconds}
-        verdict = service.verify(issuer.sign(claims).qr_text)
+        verdict = service.verification.verify(issuer.sign(claims).qr_text)
         assert verdict.valid is ok, (seconds, verdict.errors)
         if not ok:
             assert error_code(verdict) == "lifetime_exceeded"
@@ -133,21 +133,21 @@ def test_the_standard_caps_each_kind_of_code(service, kind, too_long):
 def test_a_region_may_be_stricter_and_offline_verifiers_know_it(service):
     """Guangdong registers 180 s phone codes: a 200 s one is refused online and offline."""
     assert service.settings.region("440000").dynamic_ttl == 180
-    entry = next(i for i in service.trust_list().payload["issuers"] if i["region"] == "440000")
+    entry = next(i for i in service.trust.trust_list().payload["issuers"] if i["region"] == "440000")
     assert entry["lifetimes"] == {"dynamic": 180, "offline": 604800}
     now = service.now()
     claims = {**issue(service, "440000").claims, "iat": now, "exp": now + 200}
-    text = service.issuer("440000").sign(claims).qr_text
-    assert error_code(service.verify(text)) == "lifetime_exceeded"
-    offline = trustlist.parse(service.trust_list_jws(), service.national_jwks())
+    text = service.issuing.issuer("440000").sign(claims).qr_text
+    assert error_code(service.verification.verify(text)) == "lifetime_exceeded"
+    offline = trustlist.parse(service.trust.trust_list_jws(), service.trust.national_jwks())
     assert error_code(Verifier(["yuekang"]).verify(text, offline, now)) == "lifetime_exceeded"
 
 
 def test_a_retired_key_verifies_only_what_it_signed_before_retiring(service, clock):
-    old = service.issuer("440000").signer
+    old = service.issuing.issuer("440000").signer
     before = issue(service, "440000", kind="offline")
     clock.advance(10)
-    service.rotate_key("440000")
+    service.trust.rotate_key("440000")
     retired_at = service.now()
     fmt = adapters.get("yuekang")
     base = before.claims
@@ -156,23 +156,23 @@ def test_a_retired_key_verifies_only_what_it_signed_before_retiring(service, clo
         claims = {**base, "jti": f"old{iat}{exp}"[-20:], "iat": iat, "exp": exp}
         return fmt.encode(claims, old)
 
-    assert service.verify(before.qr_text).valid                         # signed before: still valid
-    assert error_code(service.verify(signed_by_old(retired_at + 1, retired_at + 100))) == "key_revoked"
+    assert service.verification.verify(before.qr_text).valid                         # signed before: still valid
+    assert error_code(service.verification.verify(signed_by_old(retired_at + 1, retired_at + 100))) == "key_revoked"
     # backdated before the rotation but living a year: the lifetime cap refuses it
-    assert error_code(service.verify(signed_by_old(retired_at - 5, retired_at + 365 * 86400))) == "lifetime_exceeded"
+    assert error_code(service.verification.verify(signed_by_old(retired_at - 5, retired_at + 365 * 86400))) == "lifetime_exceeded"
     assert "retired key" in STANDARD_MD and "no allowance" in STANDARD_MD
 
 
 def test_a_rotation_by_another_process_is_seen_before_the_next_signature(settings, clock):
-    from gateway.service import Service
-    first, second = Service(settings, clock=clock), Service(settings, clock=clock)
+    from gateway.services import Services
+    first, second = Services(settings, clock=clock), Services(settings, clock=clock)
     assert issue(first, "440000").qr_text                               # first caches its key
     clock.advance(5)
-    new_kid = second.rotate_key("440000")
+    new_kid = second.trust.rotate_key("440000")
     clock.advance(5)
     text = issue(first, "440000").qr_text
     assert jose.parse(text.split(":", 1)[1]).kid == new_kid
-    assert second.verify(text).valid
+    assert second.verification.verify(text).valid
 
 
 # --- §6: over-large input is a verdict; every error code is in the table ------------------------

@@ -351,25 +351,25 @@ def test_checkpoint_page_names_the_failed_rule(world, browser):
 
 def test_transcoded_code_does_not_outlive_the_rules_green(tmp_path, clock):
     """A PCR test green under Germany's rules (72 h) → a Guangdong code that ends with it."""
-    from gateway.service import Service
+    from gateway.services import Services
     from config.settings import load_settings
     config = tmp_path / "regions.toml"
     config.write_text((ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
                       .replace('country_of_arrival = "CN"', 'country_of_arrival = "DE"'), encoding="utf-8")
-    service = Service(load_settings(config, tmp_path / "data"), clock=clock)
+    service = Services(load_settings(config, tmp_path / "data"), clock=clock)
     try:
         manager = {"role": "data_manager", "id": "t"}
         now = service.now()
         key, der, anchor = signer(at=now)
-        service.add_anchors([anchor["der_b64"]], manager)
-        service.import_rules("DE", country_rules("DE"), manager)
-        service.import_value_sets(value_set_documents(), manager)
+        service.trust.add_anchors([anchor["der_b64"]], manager)
+        service.trust.import_rules("DE", country_rules("DE"), manager)
+        service.trust.import_value_sets(value_set_documents(), manager)
         sampled = now - 70 * 3600
         text = issue(key, der, dcc_test(sampled), iat=now - 3600, exp=now + 30 * DAY)
-        source = service.verify(text)
+        source = service.verification.verify(text)
         assert source.status == "green" and source.claims["exp"] <= sampled + 72 * 3600
-        issued, _ = service.transcode(text, "440000")
-        verdict = service.verify(issued.qr_text)
+        issued, _ = service.issuing.transcode(text, "440000")
+        verdict = service.verification.verify(issued.qr_text)
         assert verdict.valid and verdict.status == "green" and verdict.claims["exp"] <= source.claims["exp"]
     finally:
         service.store.close()

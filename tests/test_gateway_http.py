@@ -152,7 +152,9 @@ def test_regions_and_health(live_server):
 
 def test_checkpoint_page_is_served(live_server):
     r = requests.get(f"{live_server.url}/checkpoint", timeout=5)
-    assert r.status_code == 200 and "健康码核验" in r.text and "/v1/verify" in r.text
+    assert r.status_code == 200 and "健康码核验" in r.text and "/static/checkpoint.js" in r.text
+    script = requests.get(f"{live_server.url}/static/checkpoint.js", timeout=5)      # its own script file
+    assert script.status_code == 200 and "/v1/verify" in script.text
 
 
 def test_scans_are_recorded_in_the_sqlite_file(live_server, live_data, tokens):

@@ -32,8 +32,8 @@ def test_no_plain_id_number_or_name_at_rest(service, settings):
 
 def test_sealed_personal_data_opens_only_for_its_own_record(service):
     person = make_person("440305193606300643", "陈秀英")
-    service.issue("440000", person)
-    sub = service.subject(person)
+    service.issuing.issue("440000", person)
+    sub = service.issuing.subject(person)
     resident = service.store.get_resident(sub, "440000")
     assert service.sealer.open(resident.pii_sealed, context=sub)["id_number"] == person.id_number
     with pytest.raises(HealthCodeError):
@@ -42,8 +42,8 @@ def test_sealed_personal_data_opens_only_for_its_own_record(service):
 
 def test_seal_key_rotation_keeps_old_records_readable(service):
     person = make_person("440305193606300643", "陈秀英")
-    service.issue("440000", person)
-    sub = service.subject(person)
+    service.issuing.issue("440000", person)
+    sub = service.issuing.subject(person)
     old = service.store.get_resident(sub, "440000").pii_sealed
     new_kid = service.sealer.rotate()
     assert service.sealer.open(old, context=sub)["name"] == "陈秀英"
@@ -52,17 +52,17 @@ def test_seal_key_rotation_keeps_old_records_readable(service):
 
 def test_purge_on_a_fake_clock(service, clock):
     person = make_person("310115193302201761", "王桂兰")
-    old = service.issue("310000", person)
-    service.verify(old.qr_text)
+    old = service.issuing.issue("310000", person)
+    service.verification.verify(old.qr_text)
     clock.advance(20 * DAY)
-    recent = service.issue("310000", make_person("310115200805135105", "王小红"))
-    service.verify(recent.qr_text)
+    recent = service.issuing.issue("310000", make_person("310115200805135105", "王小红"))
+    service.verification.verify(recent.qr_text)
     clock.advance(11 * DAY)                    # the first scan is now 31 days old; the second 11
-    counts = service.purge()
+    counts = service.administration.purge()
     assert counts["scan_events"] == 1 and counts["issued_codes"] == 1 and counts["residents"] == 1
     remaining = service.store.scans()
     assert [e.code_id for e in remaining] == [recent.claims["jti"]]
-    assert service.store.get_resident(service.subject(person), "310000") is None
+    assert service.store.get_resident(service.issuing.subject(person), "310000") is None
     purge_entries = [e for e in service.audit.entries() if e["action"] == "purge"]
     assert purge_entries and purge_entries[-1]["detail"]["scan_events"] == 1
     assert service.audit.verify()["intact"]
@@ -70,16 +70,16 @@ def test_purge_on_a_fake_clock(service, clock):
 
 def test_retention_window_is_configurable(settings, clock, monkeypatch):
     from config.settings import load_settings
-    from gateway.service import Service
+    from gateway.services import Services
     monkeypatch.setenv("HEALTHCODE_RETENTION_DAYS", "7")
-    svc = Service(load_settings(data_dir=settings.data_dir), clock=clock)
+    svc = Services(load_settings(data_dir=settings.data_dir), clock=clock)
     svc.store.add_scan(ScanEvent(int(clock()), True, "x", "440000", "green", "a"))
     clock.advance(8 * DAY)
-    assert svc.purge()["scan_events"] == 1
+    assert svc.administration.purge()["scan_events"] == 1
 
 
 def test_key_rotation_is_audited(service):
-    kid = service.rotate_key("510000", actor={"role": "data_manager", "id": "dm"})
+    kid = service.trust.rotate_key("510000", actor={"role": "data_manager", "id": "dm"})
     entry = service.audit.entries()[-1]
     assert entry["action"] == "key_rotate" and entry["detail"] == {"owner": "510000", "kid": kid}
     assert entry["actor"] == {"role": "data_manager", "id": "dm"}
@@ -91,7 +91,7 @@ def test_audit_checkpoint_catches_a_cut_off_or_rewritten_log(service, data_dir):
     import sqlite3
     from conftest import run_cli
     for region, id_number, name, id_type in PEOPLE[:3]:
-        service.issue(region, make_person(id_number, name, id_type))
+        service.issuing.issue(region, make_person(id_number, name, id_type))
     first = run_cli("audit", "verify", data_dir=data_dir)
     mark = json.loads(first.stdout)["checkpoint"]
     seq = int(mark.split(":")[0])

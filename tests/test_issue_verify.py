@@ -20,7 +20,7 @@ ID_TYPES = {region: id_type for region, (_, _, id_type) in RESIDENTS.items()}
 
 def issue(service, region="440000", **kw):
     id_number, name = PEOPLE[region]
-    return service.issue(region, make_person(id_number, name, ID_TYPES.get(region, "resident")), **kw)
+    return service.issuing.issue(region, make_person(id_number, name, ID_TYPES.get(region, "resident")), **kw)
 
 
 def error_code(verdict) -> str:
@@ -32,7 +32,7 @@ def error_code(verdict) -> str:
 @pytest.mark.parametrize("status", ["green", "yellow", "red"])
 def test_each_region_round_trips(service, region, status):
     issued = issue(service, region, status=status)
-    verdict = service.verify(issued.qr_text)
+    verdict = service.verification.verify(issued.qr_text)
     assert verdict.valid, verdict.errors
     assert verdict.status == status
     assert verdict.region == region
@@ -50,7 +50,7 @@ def test_each_region_round_trips(service, region, status):
 def test_national_format_from_each_region(service, region):
     issued = issue(service, region, status="yellow", fmt="national")
     assert issued.qr_text.startswith("CNHC1:")
-    verdict = service.verify(issued.qr_text)
+    verdict = service.verification.verify(issued.qr_text)
     assert (verdict.valid, verdict.format, verdict.region) == (True, "national", region)
 
 
@@ -75,13 +75,13 @@ def test_native_formats_really_differ(service):
 
 def test_rules_decide_status_with_reasons(service):
     issued = issue(service, "440000", facts={"close_contact": True, "symptoms": True})
-    verdict = service.verify(issued.qr_text)
+    verdict = service.verification.verify(issued.qr_text)
     assert verdict.status == "red"
     assert verdict.reasons == ["close_contact", "symptoms"]
 
 
 def test_issuer_override_is_recorded_as_reason(service):
-    verdict = service.verify(issue(service, "510000", status="yellow").qr_text)
+    verdict = service.verification.verify(issue(service, "510000", status="yellow").qr_text)
     assert verdict.reasons == ["issuer_override"]
 
 
@@ -97,10 +97,10 @@ def test_one_altered_byte_is_rejected(service, region):
     header_end = text.index(".")
     payload_mid = (header_end + text.index(".", header_end + 1)) // 2
     for index in (payload_mid, len(text) - 5):
-        verdict = service.verify(_flip(text, index))
+        verdict = service.verification.verify(_flip(text, index))
         assert error_code(verdict) in ("signature_invalid", "malformed")
     # an altered payload that still parses must fail on the signature specifically
-    assert error_code(service.verify(_flip(text, payload_mid))) in ("signature_invalid", "malformed")
+    assert error_code(service.verification.verify(_flip(text, payload_mid))) in ("signature_invalid", "malformed")
     assert prefix_len < header_end
 
 
@@ -111,7 +111,7 @@ def test_altered_status_claim_fails_signature(service):
     claims = json.loads(jose.b64url_decode(body))
     claims["mys"] = "lvma"
     forged_body = jose.b64url_encode(json.dumps(claims, ensure_ascii=False).encode())
-    verdict = service.verify(f"{prefix}:{head}.{forged_body}.{sig}")
+    verdict = service.verification.verify(f"{prefix}:{head}.{forged_body}.{sig}")
     assert error_code(verdict) == "signature_invalid"
 
 
@@ -119,30 +119,30 @@ def test_unknown_key_is_rejected(service, tmp_path):
     claims = issue(service, "440000").claims
     rogue = KeyStore(tmp_path / "rogue").signer("440000", "ES256")
     forged = adapters.get("yuekang").encode(claims, rogue)
-    assert error_code(service.verify(forged)) == "key_unknown"
+    assert error_code(service.verification.verify(forged)) == "key_unknown"
 
 
 def test_expired_code_is_rejected(service, clock):
     text = issue(service, "110000").qr_text           # Beijing: 120 s dynamic codes
-    assert service.verify(text).valid
+    assert service.verification.verify(text).valid
     clock.advance(120 + 61)
-    assert error_code(service.verify(text)) == "expired"
+    assert error_code(service.verification.verify(text)) == "expired"
 
 
 def test_future_code_is_rejected(service, clock):
     clock.advance(3600)
     text = issue(service, "440000").qr_text
     clock.advance(-3600)
-    assert error_code(service.verify(text)) == "not_yet_valid"
+    assert error_code(service.verification.verify(text)) == "not_yet_valid"
 
 
 def test_unregistered_algorithm_is_rejected(service):
     """Beijing registered ES256 only; an EdDSA signature under a Beijing kid is refused."""
     claims = issue(service, "110000").claims
-    real = service.issuer("110000").signer
+    real = service.issuing.issuer("110000").signer
     ed_key = jose.generate_private_key("EdDSA")
     forged = adapters.get("jiankangbao").encode(claims, Signer("110000", real.kid, "EdDSA", ed_key))
-    assert error_code(service.verify(forged)) == "algorithm_not_allowed"
+    assert error_code(service.verification.verify(forged)) == "algorithm_not_allowed"
 
 
 @pytest.mark.parametrize("alg", ["none", "HS256", "RS256"])
@@ -153,40 +153,40 @@ def test_header_algorithms_outside_profile_are_rejected(service, alg):
     header = json.loads(jose.b64url_decode(head))
     header["alg"] = alg
     new_head = jose.b64url_encode(json.dumps(header).encode())
-    assert error_code(service.verify(f"{prefix}:{new_head}.{body}.{sig}")) == "algorithm_not_allowed"
+    assert error_code(service.verification.verify(f"{prefix}:{new_head}.{body}.{sig}")) == "algorithm_not_allowed"
 
 
 @pytest.mark.parametrize("member", ["jku", "x5u", "jwk", "x5c", "crit"])
 def test_headers_that_choose_their_own_key_are_rejected(service, member):
     claims = issue(service, "440000").claims
-    signer = service.issuer("440000").signer
+    signer = service.issuing.issuer("440000").signer
     fmt = adapters.get("yuekang")
     body = json.dumps(fmt.to_native(claims), ensure_ascii=False).encode()
     token = jose.encode(body, {"alg": "ES256", "kid": signer.kid, member: "https://evil.example/k"},
                        signer.private_key)
-    assert error_code(service.verify(fmt.prefix + token)) == "malformed"
+    assert error_code(service.verification.verify(fmt.prefix + token)) == "malformed"
 
 
 def test_missing_kid_is_rejected(service):
     claims = issue(service, "440000").claims
-    signer = service.issuer("440000").signer
+    signer = service.issuing.issuer("440000").signer
     fmt = adapters.get("yuekang")
     body = json.dumps(fmt.to_native(claims)).encode()
     token = jose.encode(body, {"alg": "ES256"}, signer.private_key)
-    assert error_code(service.verify(fmt.prefix + token)) == "malformed"
+    assert error_code(service.verification.verify(fmt.prefix + token)) == "malformed"
 
 
 def test_region_cannot_sign_for_another(service):
     """Guangdong's key signing a code that claims Shanghai is caught."""
     claims = dict(issue(service, "440000").claims, region="310000")
-    forged = adapters.get("suishen").encode(claims, service.issuer("440000").signer)
-    assert error_code(service.verify(forged)) == "issuer_mismatch"
+    forged = adapters.get("suishen").encode(claims, service.issuing.issuer("440000").signer)
+    assert error_code(service.verification.verify(forged)) == "issuer_mismatch"
 
 
 def test_region_cannot_use_another_regions_format(service):
     claims = issue(service, "440000").claims
-    forged = adapters.get("suishen").encode(claims, service.issuer("440000").signer)
-    assert error_code(service.verify(forged)) == "issuer_mismatch"
+    forged = adapters.get("suishen").encode(claims, service.issuing.issuer("440000").signer)
+    assert error_code(service.verification.verify(forged)) == "issuer_mismatch"
 
 
 def test_schema_violation_is_reported(service):
@@ -194,32 +194,32 @@ def test_schema_violation_is_reported(service):
     claims = issue(service, "440000").claims
     native = fmt.to_native(claims)
     native["zjhm"] = "440106197209116424"          # a plain ID number must never be accepted
-    signer = service.issuer("440000").signer
+    signer = service.issuing.issuer("440000").signer
     token = jose.encode(json.dumps(native).encode(), {"alg": "ES256", "kid": signer.kid, "typ": fmt.typ},
                         signer.private_key)
-    assert error_code(service.verify(fmt.prefix + token)) == "schema_invalid"
+    assert error_code(service.verification.verify(fmt.prefix + token)) == "schema_invalid"
 
 
 def test_rotated_key_keeps_old_codes_valid_and_signs_new_ones(service, clock):
     old = issue(service, "440000").qr_text
     clock.advance(10)
-    new_kid = service.rotate_key("440000")
+    new_kid = service.trust.rotate_key("440000")
     new = issue(service, "440000").qr_text
     assert jose.parse(new.split(":", 1)[1]).kid == new_kid
-    assert service.verify(old).valid and service.verify(new).valid
+    assert service.verification.verify(old).valid and service.verification.verify(new).valid
 
 
 def test_revoked_key_verifies_nothing(service):
     text = issue(service, "440000").qr_text
-    service.keystore.revoke("440000", service.issuer("440000").signer.kid)
-    service.invalidate_trust()
-    assert error_code(service.verify(text)) == "key_revoked"
+    service.keystore.revoke("440000", service.issuing.issuer("440000").signer.kid)
+    service.trust.invalidate()
+    assert error_code(service.verification.verify(text)) == "key_revoked"
 
 
 @pytest.mark.parametrize("junk", ["", "   ", "hello", "YKM1:", "YKM1:a.b.c", "YKM1:" + "A" * 20000,
                                   "CNHC1:e30.e30.", "SSM:....", "\x00\x01", "HC2:xyz"])
 def test_junk_gives_clear_error_not_exception(service, junk):
-    code = error_code(service.verify(junk))
+    code = error_code(service.verification.verify(junk))
     assert code in {"payload_empty", "format_unknown", "malformed", "payload_too_large",
                     "algorithm_not_allowed", "context_unsupported"}
 
@@ -229,21 +229,21 @@ def test_qr_png_decodes_back_and_verifies(service, region):
     issued = issue(service, region, status="yellow")
     png = qr.render_png(issued.qr_text)
     assert qr.decode_image(png) == [issued.qr_text]
-    verdict = service.verify_image(png)
+    verdict = service.verification.verify_image(png)
     assert verdict.valid and verdict.status == "yellow"
 
 
 def test_unreadable_image(service):
-    assert error_code(service.verify_image(b"not a png")) == "image_unreadable"
+    assert error_code(service.verification.verify_image(b"not a png")) == "image_unreadable"
     blank = qr.render_png("x")[:60]
-    assert error_code(service.verify_image(blank)) == "image_unreadable"
+    assert error_code(service.verification.verify_image(blank)) == "image_unreadable"
 
 
 def test_every_verification_is_logged_without_id_number(service):
     issued = issue(service, "310000")
-    service.verify(issued.qr_text, place="Shanghai Hongqiao", device="gate-3")
-    service.verify("garbage")                       # undecodable: counted, not stored row by row
-    service.verify(issued.qr_text[:-4] + "AAAA")     # a forgery attempt: stored
+    service.verification.verify(issued.qr_text, place="Shanghai Hongqiao", device="gate-3")
+    service.verification.verify("garbage")                       # undecodable: counted, not stored row by row
+    service.verification.verify(issued.qr_text[:-4] + "AAAA")     # a forgery attempt: stored
     events = service.store.scans()
     assert [e.valid for e in events] == [True, False]
     assert events[0].code_id == issued.claims["jti"] and events[0].place == "Shanghai Hongqiao"

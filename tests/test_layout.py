@@ -126,7 +126,7 @@ def test_the_cycle_finder_sees_a_cycle_and_relative_imports(tmp_path, monkeypatc
 def test_the_checker_sees_a_back_edge(tmp_path):
     """The rule above can fail: a lazy import of the gateway from the core is caught."""
     module = tmp_path / "bad.py"
-    module.write_text("def f():\n    from gateway.service import Service\n    import adapters.qr\n")
+    module.write_text("def f():\n    from gateway.services import Services\n    import adapters.qr\n")
     assert project_imports(module) == {("gateway", 2), ("adapters", 3)}
 
 

@@ -16,7 +16,7 @@ import requests
 
 from adapters.eu_dcc.b45 import b45decode
 from gateway.batch import PARALLEL_MIN_ITEMS, Job
-from gateway.service import Service
+from gateway.services import Services
 from issuers import make_person
 from config.settings import load_settings
 from store import ScanEvent
@@ -55,18 +55,18 @@ def test_base45_refuses_what_the_package_refuses():
 
 
 # --- revocation from memory ---------------------------------------------------------------------
-def _service(data_dir, **kw) -> Service:
-    return Service(load_settings(data_dir=data_dir), **kw)
+def _service(data_dir, **kw) -> Services:
+    return Services(load_settings(data_dir=data_dir), **kw)
 
 
 def test_a_revocation_by_another_process_is_seen_within_the_recheck_bound(tmp_path):
     checkpoint, issuer = _service(tmp_path), _service(tmp_path)       # two processes' services
     person = make_person(*PEOPLE["440000"])
-    code = issuer.issue("440000", person).qr_text
-    assert checkpoint.verify(code).valid
-    issuer.revoke_subject(issuer.subject(person), {"role": "issuer", "id": "gd"})
+    code = issuer.issuing.issue("440000", person).qr_text
+    assert checkpoint.verification.verify(code).valid
+    issuer.issuing.revoke_subject(issuer.issuing.subject(person), {"role": "issuer", "id": "gd"})
     time.sleep(RECHECK_SECONDS * 5)
-    verdict = checkpoint.verify(code)
+    verdict = checkpoint.verification.verify(code)
     assert not verdict.valid and verdict.errors[0]["code"] == "code_revoked"
 
 
@@ -179,17 +179,17 @@ def test_a_clean_shutdown_loses_no_scan_event(tmp_path, workers):
 # --- batches over every core --------------------------------------------------------------------
 def test_a_large_batch_gives_the_serial_verdicts_in_order(tmp_path):
     svc = _service(tmp_path)
-    codes = {region: svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()}
+    codes = {region: svc.issuing.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()}
     revoked_person = make_person("110101197612039635", "刘建国")
-    withdrawn = svc.issue("110000", revoked_person).qr_text
-    svc.revoke_subject(svc.subject(revoked_person), {"role": "issuer", "id": "bj"})
+    withdrawn = svc.issuing.issue("110000", revoked_person).qr_text
+    svc.issuing.revoke_subject(svc.issuing.subject(revoked_person), {"role": "issuer", "id": "bj"})
     texts = [*codes.values(), withdrawn, "junk", codes["440000"][:-4] + "AAAA"]
     jobs = [Job(text=texts[i % len(texts)]) for i in range(PARALLEL_MIN_ITEMS * 3)]
     before = svc.store.count_scans()
     try:
-        parallel = [v.as_dict() for v in svc.verify_many(jobs, device="t")]
-        assert svc._pool is not None                         # it really went to the pool
-        serial = [svc.verify(job.text, device="t").as_dict() for job in jobs]
+        parallel = [v.as_dict() for v in svc.verification.verify_many(jobs, device="t")]
+        assert svc.verification._pool is not None                         # it really went to the pool
+        serial = [svc.verification.verify(job.text, device="t").as_dict() for job in jobs]
     finally:
         svc.close()
     assert parallel == serial
@@ -263,10 +263,10 @@ def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
     answers, the revocation refusals and the stored scans are those of answering line by line."""
     from gateway.cli import batch_line, batch_text
     svc = _service(tmp_path)
-    codes = [svc.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()]
+    codes = [svc.issuing.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()]
     revoked_person = make_person("110101197612039635", "刘建国")
-    withdrawn = svc.issue("110000", revoked_person).qr_text
-    svc.revoke_subject(svc.subject(revoked_person), {"role": "issuer", "id": "bj"})
+    withdrawn = svc.issuing.issue("110000", revoked_person).qr_text
+    svc.issuing.revoke_subject(svc.issuing.subject(revoked_person), {"role": "issuer", "id": "bj"})
     odd = [json.dumps({"id": "w", "payload": withdrawn}), "not json", "[1]", json.dumps({"id": "j", "payload": "junk"}),
            json.dumps({"id": "at", "payload": codes[0], "at": "2001-01-01T00:00:00Z"}),
            json.dumps({"id": "bad-at", "payload": codes[0], "at": "yesterday"}),
@@ -286,8 +286,8 @@ def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
     before, counted_before = svc.store.count_scans(), counted()
     try:
         pooled = batch_text(svc, lines)
-        assert svc._pool is not None                         # it really went to the pool
-        svc.scan_writer and svc.scan_writer.flush()
+        assert svc.verification._pool is not None                         # it really went to the pool
+        svc.verification.scan_writer and svc.verification.scan_writer.flush()
         middle, counted_middle = svc.store.count_scans(), counted()
         serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
         after, counted_after = svc.store.count_scans(), counted()
@@ -308,13 +308,13 @@ def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
     people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
               ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),
               ("510000", make_person("510107199501013071", "张伟"), "yellow")]
-    pdf = svc.print_cards(people, layout="sheet")
+    pdf = svc.issuing.print_cards(people, layout="sheet")
     (tmp_path / "cards.pdf").write_bytes(pdf)
     assert b"/Subtype /Image" not in pdf and b"/XObject" not in pdf   # no embedded bitmap at all
     assert pdf.count(b"/FontFile2") <= 1                               # the CJK font embedded once
     pages = pdf_qr_texts(tmp_path / "cards.pdf", tmp_path, dpi=150)
     assert [len(p) for p in pages] == [4, 1]
-    verdicts = [svc.verify(text, record=False) for page in pages for text in page]
+    verdicts = [svc.verification.verify(text, record=False) for page in pages for text in page]
     assert all(v.valid and v.kind == "offline" for v in verdicts)
     assert sorted(v.region for v in verdicts) == ["310000", "440000", "440000", "510000", "510000"]
     assert sorted(v.status for v in verdicts if v.region == "510000") == ["red", "yellow"]   # as printed
@@ -325,14 +325,14 @@ def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
     """A pool process killed mid-batch (OOM killer, an operator) costs speed, not answers."""
     import signal
     svc = _service(tmp_path)
-    code = svc.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    code = svc.issuing.issue("440000", make_person(*PEOPLE["440000"])).qr_text
     jobs = [Job(text=code)] * (PARALLEL_MIN_ITEMS * 2)
     try:
-        assert all(v.valid for v in svc.verify_many(jobs, record=False))
-        for pid in list(svc._pool.executor()._processes):
+        assert all(v.valid for v in svc.verification.verify_many(jobs, record=False))
+        for pid in list(svc.verification._pool.executor()._processes):
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.2)
-        verdicts = svc.verify_many(jobs, record=False)
+        verdicts = svc.verification.verify_many(jobs, record=False)
     finally:
         svc.close()
     assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)

@@ -252,15 +252,15 @@ def test_from_env(es_server, es_store_factory):
 
 # -- data protection ----------------------------------------------------------------------------------
 def test_no_id_number_like_strings_stored_after_a_realistic_day(es_store_factory, settings, clock):
-    from gateway.service import Service
+    from gateway.services import Services
     store = es_store_factory(refresh=True, retention_days=30)
-    service = Service(settings, store=store, clock=clock)
+    service = Services(settings, store=store, clock=clock)
     live_a_day(service)
     store.hit("helper:op-1", service.now(), 3600)
     assert_no_id_numbers(store, {"codes", "revoked", "residents", "dependents", "scans", "audit", "sequences",
                                  "ratelimit"})
     clock.advance(40 * DAY)
-    service.purge()
+    service.administration.purge()
     assert audit.verify_chain(store.audit_entries())["intact"]
     assert_no_id_numbers(store, {"audit", "sequences"})
 

@@ -22,11 +22,11 @@ def person(spec):
 
 
 def test_macau_native_format(service):
-    issued = service.issue("820000", person(MO), status="yellow")
+    issued = service.issuing.issue("820000", person(MO), status="yellow")
     assert issued.qr_text.startswith("MOHC1:")
     native = json.loads(jose.parse(issued.qr_text[6:]).payload)
     assert native["estado"] == "amarelo" and native["tipo_documento"] == "bir" and native["documento"] == "12****78"
-    verdict = service.verify(issued.qr_text)
+    verdict = service.verification.verify(issued.qr_text)
     assert verdict.valid and verdict.holder == {"name_masked": "陳*文", "id_masked": "12****78"}
 
 
@@ -98,9 +98,9 @@ REGIONS = sorted(RESIDENTS)
 @pytest.mark.parametrize("source,target", [p for p in itertools.permutations(REGIONS, 2)])
 def test_any_two_regions(service, source, target):
     spec = MO if source == "820000" else GD
-    issued = service.issue(source, person(spec), facts={"close_contact": True})
-    new, _ = service.transcode(issued.qr_text, target)
-    verdict = service.verify(new.qr_text)
+    issued = service.issuing.issue(source, person(spec), facts={"close_contact": True})
+    new, _ = service.issuing.transcode(issued.qr_text, target)
+    verdict = service.verification.verify(new.qr_text)
     assert verdict.valid and verdict.region == target
     assert verdict.format == service.settings.region(target).format
     expected = service.settings.region(target).rules["close_contact"]
@@ -109,16 +109,16 @@ def test_any_two_regions(service, source, target):
 
 
 def test_manual_red_is_never_laundered(service):
-    issued = service.issue("440000", person(GD), status="red")           # issuer_override
-    new, _ = service.transcode(issued.qr_text, "510000")
-    assert service.verify(new.qr_text).status == "red"
+    issued = service.issuing.issue("440000", person(GD), status="red")           # issuer_override
+    new, _ = service.issuing.transcode(issued.qr_text, "510000")
+    assert service.verification.verify(new.qr_text).status == "red"
 
 
 def test_target_rules_can_relax_a_colour(service):
     """Close contact: red in Guangdong, yellow in Sichuan — the target's rules decide."""
-    issued = service.issue("440000", person(GD), facts={"close_contact": True})
-    new, _ = service.transcode(issued.qr_text, "510000")
-    verdict = service.verify(new.qr_text)
+    issued = service.issuing.issue("440000", person(GD), facts={"close_contact": True})
+    new, _ = service.issuing.transcode(issued.qr_text, "510000")
+    verdict = service.verification.verify(new.qr_text)
     assert (verdict.status, verdict.reasons) == ("yellow", ["close_contact", "transcoded"])
 
 

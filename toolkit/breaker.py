@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Callable
 
 
 class CircuitBreaker:
     """Consecutive failures per issuer; open (fail fast) for a cooldown, then half-open."""
 
-    def __init__(self, failures: int = 5, cooldown: float = 10.0, clock=time.monotonic):
+    def __init__(self, failures: int = 5, cooldown: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.failures, self.cooldown, self.clock = failures, cooldown, clock
         self._state: dict[str, tuple[int, float]] = {}      # key: (failures in a row, open until)
         self._lock = threading.Lock()

@@ -16,6 +16,7 @@ import os
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 
 def file_stamp(path: Path) -> tuple:
@@ -29,7 +30,7 @@ def file_stamp(path: Path) -> tuple:
 
 
 @contextmanager
-def exclusive(path: Path):
+def exclusive(path: Path) -> Iterator[None]:
     """Hold the cross-process lock of ``path`` (threads of one process exclude each other too:
     each call opens its own file description)."""
     path = Path(path)
@@ -68,19 +69,19 @@ class JsonFile:
         self.path = Path(data_dir) / self.filename
         self._lock = threading.Lock()
 
-    def empty(self):
+    def empty(self) -> Any:
         return {}
 
-    def load(self):
+    def load(self) -> Any:
         if not self.path.exists():
             return self.empty()
         return json.loads(self.path.read_text(encoding="utf-8"))
 
     @contextmanager
-    def changing(self):
+    def changing(self) -> Iterator[None]:
         with self._lock, exclusive(self.path):
             yield
 
-    def _write(self, content) -> None:
+    def _write(self, content: Any) -> None:
         layout = {"separators": (",", ":")} if self.compact else {"indent": 1}
         write_atomically(self.path, json.dumps(content, ensure_ascii=False, **layout))

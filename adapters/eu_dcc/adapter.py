@@ -3,26 +3,30 @@ from the imported EU business rules or the deployment's own rules."""
 from __future__ import annotations
 
 import base64
-
+from typing import Any, Mapping
 
 import standard
 from standard.errors import CwtInvalid, HealthCodeError
+from standard.trustlist import TrustList
 from adapters import foreign_rules, revocation_lists
 from adapters.eu_dcc import business_rules
-from adapters.base import Verified, check_validity
+from adapters.base import check_validity
+from adapters.contract import RevocableFormat, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
-from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, read_cwt, to_claims, transliterated_name, validate_dcc
+from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, name_parts, read_cwt, to_claims, validate_dcc
 from adapters.eu_dcc.decode import ENTRY_NAMES, NAME, base45_decode, cose_sign1, decompress, looks_like_dcc, unprefix
 from adapters.eu_dcc.signers import signers_by_kid, verify_signature
 
 # === the adapter ==================================================================================
-class DccAdapter:
+class DccAdapter(RevocableFormat):
     """Options (``[format.eu_dcc]``): ``rules`` (foreign_rules), ``verdict_ttl`` (seconds),
     ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
 
     name = NAME
+    title = "EU 数字新冠证书"                # as people know it, shown on the pages
+    title_en = "EU Digital COVID Certificate"
 
-    def __init__(self, options: dict | None = None):
+    def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
         self.rules = dict(options.get("rules") or {})
         self.ttl = int(options.get("verdict_ttl") or DEFAULT_VERDICT_TTL)
@@ -31,9 +35,10 @@ class DccAdapter:
     def detect(self, text: str) -> bool:
         return looks_like_dcc(text)
 
-    code_id_for = staticmethod(code_id_for)
+    def code_id_for(self, certificate_id: str) -> str:
+        return code_id_for(certificate_id)
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         try:
             return self._verify(text, trust, now)
         except HealthCodeError:
@@ -41,7 +46,7 @@ class DccAdapter:
         except Exception as exc:        # noqa: BLE001 — a decoder bug must read as "malformed"
             raise CwtInvalid(f"EU DCC could not be decoded ({exc.__class__.__name__})") from None
 
-    def _verify(self, text: str, trust, now: int) -> Verified:
+    def _verify(self, text: str, trust: TrustList, now: int) -> Verified:
         cose = cose_sign1(decompress(base45_decode(unprefix(text))))
         cert = verify_signature(cose, trust.anchor_index("x509", signers_by_kid))   # before decoding content
         cwt = read_cwt(cose.payload)
@@ -65,12 +70,14 @@ class DccAdapter:
             extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
-        extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))
-        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra)
+        family, given = name_parts(cwt.dcc)
+        extra["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra,
+                        holder=foreign_rules.verdict_holder(family, given, cwt.dcc.get("dob")))
 
 
-def make(options: dict | None = None) -> DccAdapter:
+def make(options: Mapping[str, Any] | None = None) -> DccAdapter:
     return DccAdapter(options)
 
 
-ADAPTER = make({})
+ADAPTER = register(make({}), configure=make)

@@ -19,18 +19,26 @@ issuing country are run too when that country's rules are imported.
 """
 from __future__ import annotations
 
+from typing import Callable
 import json
 from dataclasses import dataclass
 
+from adapters.eu_dcc import certlogic
 from adapters.eu_dcc import rules as dccrules
 from adapters import foreign_rules
+from adapters.foreign_rules import Event
+from standard.trustlist import TrustList
 
 EVENT_REASONS = {"v": "vaccinated", "t": "negative_test", "r": "recovered"}
 HORIZON = 400 * 86400          # a certificate without exp: look this far ahead for its green's end
 RESOLUTION = 3600              # a green's end is found to the hour (and never later than it is)
+# CertLogic steps all the rules of one verification may take together, the green-end search
+# included: one rule may take certlogic.MAX_STEPS, ten of them re-run ~14 times took 31 s.
+# The German rule set takes a few thousand; past this the verdict is rules_budget_exceeded.
+VERIFICATION_STEPS = 400_000
 
 
-def green_until(passes, now: int, horizon: int) -> int:
+def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
     """When a green from rules ends: the last instant (to the hour, searching up to
     ``horizon``) at which every rule still passes, found by bisection (~14 re-runs).  A test's
     green thus ends when the country's rules say the test has aged out, as the table's does —
@@ -73,12 +81,13 @@ class RuleBook:
         return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked)
 
 
-def rule_book(trust) -> RuleBook:
+def rule_book(trust: TrustList) -> RuleBook:
     return trust.section_index("dcc_rules", RuleBook.build)
 
 
-def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
-           iat: int | None, exp: int | None, events, now: int, options: dict | None = None):
+def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
+           iat: int | None, exp: int | None, events: list[Event], now: int,
+           options: dict | None = None) -> tuple[str, list[str], int | None, dict] | None:
     """(status, reasons, valid_until, details) from the imported rules, or None."""
     if not country_of_arrival:
         return None
@@ -89,7 +98,8 @@ def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issu
         return None
     chosen += dccrules.applicable(book.rules.get(issuer_country, ()), "Invalidation", certificate_type, now)
     external = dccrules.external_data(now, book.value_sets, country_of_arrival, issuer_country, iat, exp)
-    outcomes = dccrules.run(chosen, payload, external)
+    budget = certlogic.Budget(VERIFICATION_STEPS)          # every evaluation below draws on it
+    outcomes = dccrules.run(chosen, payload, external, budget)
     failed = [o for o in outcomes if o.result != "passed"]
     own_status, own_reasons, _ = foreign_rules.evaluate(events, options, now)
     details = {"country_of_arrival": country_of_arrival, "checked": len(outcomes),
@@ -98,7 +108,8 @@ def decide(trust, country_of_arrival: str | None, payload: dict, kind: str, issu
         return "red", own_reasons, None, details
     if not failed:
         timed = [r for r in chosen if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
-        until = green_until(lambda t: dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(t)}),
+        until = green_until(lambda t: dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(t)},
+                                                           budget),
                             now, exp if exp is not None and exp > now else now + HORIZON) if timed else None
         return "green", [EVENT_REASONS[kind]], until, details
     otherwise = {**foreign_rules.DEFAULT_RULES, **(options or {})}["otherwise"]

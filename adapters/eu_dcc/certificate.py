@@ -2,6 +2,7 @@
 holder, and the national claims a verdict carries."""
 from __future__ import annotations
 
+from typing import Any
 import math
 import re
 from collections.abc import Mapping
@@ -27,7 +28,7 @@ class Cwt:
     dcc: dict
 
 
-def _numeric_date(value, name: str) -> int | None:
+def _numeric_date(value: object, name: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
@@ -36,7 +37,7 @@ def _numeric_date(value, name: str) -> int | None:
     return int(value)
 
 
-def _json_safe(value, depth: int = 0):
+def _json_safe(value: Any, depth: int = 0) -> Any:
     """CBOR → JSON data for schema validation: maps need text keys; bytes, tags, floats that
     are not finite and undefined values are refused (the DCC is JSON by definition)."""
     if depth > 8:
@@ -107,7 +108,7 @@ def check_key_usage(cert: SignerCertificate, kind: str) -> None:
 
 
 # === DCC → events =================================================================================
-def _date(value) -> int | None:
+def _date(value: object) -> int | None:
     """ISO date or date-time → epoch seconds (dates at 00:00 UTC); None if unreadable."""
     if not isinstance(value, str) or len(value) > 40:
         return None
@@ -121,6 +122,9 @@ def _date(value) -> int | None:
         return None
 
 
+_TEST_RESULTS: dict[object, str] = {TEST_NOT_DETECTED: "negative", TEST_DETECTED: "positive"}
+
+
 def event_of(kind: str, entry: dict) -> Event | None:
     """The one entry of a DCC as a foreign_rules event; None when its dates are unreadable
     (such an entry never makes anyone green)."""
@@ -129,7 +133,7 @@ def event_of(kind: str, entry: dict) -> Event | None:
         return None if at is None else Event("vaccination", at, complete=entry["dn"] >= entry["sd"])
     if kind == "t":
         at = _date(entry.get("sc"))
-        result = {TEST_NOT_DETECTED: "negative", TEST_DETECTED: "positive"}.get(entry.get("tr"))
+        result = _TEST_RESULTS.get(entry.get("tr"))
         return None if at is None or result is None else Event("test", at, result=result)
     valid_from, until = _date(entry.get("df")), _date(entry.get("du"))
     if valid_from is None or until is None:
@@ -146,11 +150,19 @@ def holder_name(dcc: dict) -> str:
     return " ".join(f"{given} {family}".split())
 
 
-def transliterated_name(dcc: dict) -> str:
-    """"FAMILY, GIVEN" in ICAO 9303 letters (``fnt``/``gnt``), as EU verifier apps show it."""
+def name_parts(dcc: dict) -> tuple[str, str]:
+    """(family, given) in ICAO 9303 letters (``fnt``/``gnt``, ``<`` as a space) as EU verifier
+    apps show them; a certificate without a transliteration gives its names as printed."""
     nam = dcc.get("nam") or {}
-    family, given = (str(nam.get(k) or "").replace("<", " ").strip() for k in ("fnt", "gnt"))
-    return ", ".join(p for p in (family, given) if p) or holder_name(dcc)
+    family, given = (" ".join(str(nam.get(k) or "").replace("<", " ").split()) for k in ("fnt", "gnt"))
+    if family or given:
+        return family, given
+    return " ".join(str(nam.get("fn") or "").split()), " ".join(str(nam.get("gn") or "").split())
+
+
+def transliterated_name(dcc: dict) -> str:
+    """"FAMILY, GIVEN" in ICAO 9303 letters, as EU verifier apps show it."""
+    return ", ".join(p for p in name_parts(dcc) if p) or holder_name(dcc)
 
 
 def country(cwt: Cwt, entry: dict) -> str:
@@ -168,7 +180,7 @@ def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int 
         region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
         jti=code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
         expires=cwt.exp, valid_until=valid_until, status=status, reasons=reasons,
-        name=holder_name(cwt.dcc), now=now, ttl=ttl)
+        name_masked=foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
 
 
 def code_id_for(uvci: str) -> str:
@@ -177,7 +189,7 @@ def code_id_for(uvci: str) -> str:
     return foreign_rules.digest_id(f"dcc:{uvci.strip()}", 22)
 
 
-def subject_id(fnt, gnt, dob) -> str:
+def subject_id(fnt: object, gnt: object, dob: object) -> str:
     return foreign_rules.digest_id(f"dcc:{fnt}|{gnt}|{dob}", 24)
 
 

@@ -22,11 +22,12 @@ guard that is neither truthy nor falsy takes the else branch.  The optional exte
 """
 from __future__ import annotations
 
+from typing import Any
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from standard.errors import CertLogicInvalid, CertLogicLimit
+from standard.errors import CertLogicInvalid, CertLogicLimit, RulesBudgetExceeded
 
 MAX_DEPTH = 64              # EU rules nest about 15 deep
 MAX_NODES = 20_000          # the largest EU rule has a few hundred
@@ -65,16 +66,27 @@ class DateTime:
         return f"{year}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{ms:03d}Z"
 
 
+class Budget:
+    """Steps shared by many evaluations (every rule run for one verification): when they are
+    spent, the next step raises :class:`standard.errors.RulesBudgetExceeded`, which — unlike a
+    single rule's CertLogicLimit — ends the whole verification."""
+
+    def __init__(self, steps: int):
+        self.left = steps
+
+
 # --- public API ---------------------------------------------------------------------------------
-def evaluate(expr, data, *, max_steps: int = MAX_STEPS, validated: bool = False):
+def evaluate(expr: Any, data: Any, *, max_steps: int = MAX_STEPS, validated: bool = False,
+             budget: Budget | None = None) -> Any:
     """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise.
-    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import)."""
+    ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import);
+    ``budget``: steps shared with other evaluations, RulesBudgetExceeded when they run out."""
     if not validated:
         validate(expr)
-    return _Run(max_steps).eval(expr, data, data)
+    return _Run(max_steps, budget).eval(expr, data, data)
 
 
-def to_json(value):
+def to_json(value: Any) -> Any:
     """A result as JSON data: date-times become ISO strings with milliseconds."""
     if isinstance(value, DateTime):
         return value.isoformat()
@@ -85,7 +97,7 @@ def to_json(value):
     return value
 
 
-def is_truthy(value) -> bool:
+def is_truthy(value: Any) -> bool:
     if value is True:
         return True
     if isinstance(value, str):
@@ -97,7 +109,7 @@ def is_truthy(value) -> bool:
     return False
 
 
-def is_falsy(value) -> bool:
+def is_falsy(value: Any) -> bool:
     if value is False or value is None:
         return True
     if isinstance(value, str):
@@ -110,7 +122,7 @@ def is_falsy(value) -> bool:
 
 
 # --- validation: the whole expression is checked before anything is evaluated -----------------
-def validate(expr) -> None:
+def validate(expr: Any) -> None:
     """Raise CertLogicInvalid for anything the specification does not allow, CertLogicLimit for
     an expression that is too deep or too large.  Iterative, so depth cannot blow the stack."""
     stack, nodes = [(expr, 1)], 0
@@ -135,7 +147,7 @@ def validate(expr) -> None:
         stack.extend((a, depth + 1) for a in _check_operation(op, args))
 
 
-def _check_operation(op: str, args) -> list:
+def _check_operation(op: str, args: Any) -> list:
     """The operands of ``{op: args}`` that are themselves expressions, after checking its form."""
     if op == "var":
         if isinstance(args, str) or (_is_int(args) and args >= 0):
@@ -182,15 +194,21 @@ def _arity(op: str, ok: bool, what: str) -> None:
 class _Run:
     """One evaluation with its work budget (steps count sub-expression evaluations)."""
 
-    def __init__(self, max_steps: int):
+    def __init__(self, max_steps: int, budget: Budget | None = None):
         self.left = max_steps
+        self.budget = budget
 
     def _spend(self, steps: int) -> None:
         self.left -= steps
         if self.left < 0:
             raise CertLogicLimit("CertLogic evaluation took more steps than allowed")
+        if self.budget is not None:
+            self.budget.left -= steps
+            if self.budget.left < 0:
+                raise RulesBudgetExceeded("the business rules need more work than one verification may "
+                                          "spend; refused rather than waited for")
 
-    def eval(self, expr, data, root):
+    def eval(self, expr: Any, data: Any, root: Any) -> Any:
         self._spend(1)
         if isinstance(expr, (bool, str)) or _is_int(expr):
             return expr
@@ -243,7 +261,7 @@ class _Run:
             return total
         return compare(op, values)
 
-    def _reduce(self, args, data, root):
+    def _reduce(self, args: list, data: Any, root: Any) -> Any:
         operand = self.eval(args[0], data, root)
         accumulator = self.eval(args[2], data, root)
         if operand is None:
@@ -256,7 +274,7 @@ class _Run:
         return accumulator
 
 
-def var(data, path):
+def var(data: Any, path: Any) -> Any:
     """Drill into ``data`` along a dotted path; anything missing or undrillable is null."""
     if path == "":
         return data
@@ -272,7 +290,7 @@ def var(data, path):
     return value
 
 
-def strict_equal(a, b) -> bool:
+def strict_equal(a: Any, b: Any) -> bool:
     """JavaScript ``===`` on JSON scalars: no coercion (``1 === "1"`` and ``1 === true`` are false)."""
     if a is None or b is None:
         return a is None and b is None
@@ -302,7 +320,7 @@ def compare(op: str, values: list) -> bool:
 
 
 # --- UCI ----------------------------------------------------------------------------------------
-def extract_from_uvci(uci, index: int):
+def extract_from_uvci(uci: Any, index: int) -> str | None:
     if uci is None:
         return None
     if not isinstance(uci, str):
@@ -318,7 +336,7 @@ _DATE_TIME = re.compile(
     r"(?P<tz>Z|[+-]\d{1,2}(?::?\d{2})?)?)?)?)?", re.ASCII)
 
 
-def parse_date_time(text) -> DateTime:
+def parse_date_time(text: Any) -> DateTime:
     """One of the specification's date(-time) formats → DateTime (a partial date is read as
     ``dccDateOfBirth`` reads it; a missing offset is Z; decimals beyond milliseconds dropped)."""
     if not isinstance(text, str):
@@ -345,7 +363,7 @@ def parse_date_time(text) -> DateTime:
     return DateTime(days_from_civil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + ms - offset)
 
 
-def dcc_date_of_birth(text) -> DateTime:
+def dcc_date_of_birth(text: Any) -> DateTime:
     """``YYYY`` → Dec 31, ``YYYY-MM`` → the month's last day, ``YYYY-MM-DD`` as is: the last
     date consistent with the data, at 00:00:00.000Z."""
     if not isinstance(text, str):
@@ -363,7 +381,7 @@ def dcc_date_of_birth(text) -> DateTime:
     return DateTime(days_from_civil(y, mo, d) * 86_400_000)
 
 
-def plus_time(text, amount: int, unit: str) -> DateTime:
+def plus_time(text: Any, amount: int, unit: str) -> DateTime:
     """JavaScript's ``setUTC<unit>(getUTC<unit>() + amount)`` on the parsed date-time: months
     and years keep the day of month and let it overflow (2020-02-29 + 1 year = 2021-03-01)."""
     start = parse_date_time(text)
@@ -413,24 +431,24 @@ def _month_days(y: int, m: int) -> int:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-def _is_number(value) -> bool:
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _is_int(value) -> bool:
+def _is_int(value: object) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)) or \
         (isinstance(value, float) and value.is_integer())
 
 
-def _as_int(value) -> int:
+def _as_int(value: Any) -> int:
     return int(value)
 
 
-def _short(text) -> str:
+def _short(text: object) -> str:
     return str(text)[:40]
 
 
-def _show(value) -> str:
+def _show(value: object) -> str:
     """A short rendering for messages; never the whole (possibly personal) value."""
     if value is None:
         return "null"

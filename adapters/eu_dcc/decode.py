@@ -3,6 +3,7 @@
 error code."""
 from __future__ import annotations
 
+from typing import Any
 import re
 import zlib
 from collections.abc import Mapping
@@ -12,7 +13,7 @@ import base45
 import cbor2
 
 from standard import jose
-from standard.errors import Base45Invalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid
+from standard.errors import Base45Invalid, CodeTooLarge, CompressionInvalid, ContextUnsupported, CoseInvalid, HealthCodeError
 from adapters import compression
 from adapters.eu_dcc import b45
 
@@ -111,7 +112,7 @@ class CoseSign1:
         return cbor2.dumps(["Signature1", self.protected_raw, b"", self.payload])
 
 
-def _cbor(data: bytes, error, what: str):
+def _cbor(data: bytes, error: type[HealthCodeError], what: str) -> Any:
     try:
         return cbor2.loads(data)
     except Exception:           # noqa: BLE001 — cbor2 raises many kinds on hostile input
@@ -139,7 +140,7 @@ def cose_sign1(data: bytes) -> CoseSign1:
     return CoseSign1(protected_raw, dict(protected), dict(unprotected), payload, signature)
 
 
-def encode_cose(payload: bytes, private_key, kid: bytes, alg: str = "ES256") -> bytes:
+def encode_cose(payload: bytes, private_key: object, kid: bytes, alg: str = "ES256") -> bytes:
     """Sign a CWT the way issuers do (tests and tooling; the gateway does not issue DCCs)."""
     cose_alg = {v: k for k, v in COSE_ALGORITHMS.items()}[alg]
     protected_raw = cbor2.dumps({HEADER_ALG: cose_alg, HEADER_KID: kid})

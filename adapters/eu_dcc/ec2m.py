@@ -13,6 +13,7 @@ only so the verifier can be exercised with our own keys.
 """
 from __future__ import annotations
 
+from typing import Optional
 import hashlib
 from dataclasses import dataclass
 
@@ -73,7 +74,10 @@ def _inv(c: Curve, x: int) -> int:
 
 
 # --- points (affine; None is the point at infinity) --------------------------------------------
-def on_curve(c: Curve, p) -> bool:
+Point = Optional[tuple[int, int]]
+
+
+def on_curve(c: Curve, p: Point) -> bool:
     if p is None:
         return True
     x, y = p
@@ -83,7 +87,7 @@ def on_curve(c: Curve, p) -> bool:
     return _mul(c, y, y) ^ _mul(c, x, y) == _mul(c, x2, x) ^ _mul(c, c.a, x2) ^ c.b
 
 
-def _add(c: Curve, p, q):
+def _add(c: Curve, p: Point, q: Point) -> Point:
     if p is None:
         return q
     if q is None:
@@ -100,8 +104,8 @@ def _add(c: Curve, p, q):
     return x3, _mul(c, lam, x1 ^ x3) ^ x3 ^ y1
 
 
-def _scalar(c: Curve, k: int, p):
-    r = None
+def _scalar(c: Curve, k: int, p: Point) -> Point:
+    r: Point = None
     for bit in bin(k)[2:]:
         r = _add(c, r, r)
         if bit == "1":
@@ -154,11 +158,14 @@ def verify_sha256(key: PublicKey, message: bytes, r: int, s: int) -> bool:
 
 def sign_for_tests(c: Curve, d: int, message: bytes, k: int) -> tuple[int, int]:
     """(r, s) by private scalar ``d`` with nonce ``k`` — for tests only (see the module doc)."""
-    r = _scalar(c, k, (c.gx, c.gy))[0] % c.n
+    point = _scalar(c, k, (c.gx, c.gy))
+    if point is None:
+        raise ValueError("the nonce k must be in 1..n-1")
+    r = point[0] % c.n
     return r, pow(k, -1, c.n) * (_digest(c, message) + r * d) % c.n
 
 
-def public_point(c: Curve, d: int) -> tuple:
+def public_point(c: Curve, d: int) -> Point:
     return _scalar(c, d, (c.gx, c.gy))
 
 

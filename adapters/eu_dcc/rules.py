@@ -21,12 +21,13 @@ already compressed (``{id: [codes]}``) and handed to rules compressed, as the EU
 """
 from __future__ import annotations
 
+from typing import Iterable, Sequence
 import re
 from dataclasses import dataclass
 
 from standard import parse_rfc3339
 from adapters.eu_dcc import certlogic
-from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid
+from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid, RulesBudgetExceeded
 
 RULE_TYPES = ("Acceptance", "Invalidation")
 CERTIFICATE_TYPES = ("General", "Test", "Vaccination", "Recovery")
@@ -41,7 +42,7 @@ _SHORT_TEXT = re.compile(r"[\x20-\x7e]{1,64}", re.ASCII)
 
 
 # --- reading rules --------------------------------------------------------------------------
-def parse_rule(rule, country: str | None = None) -> dict:
+def parse_rule(rule: object, country: str | None = None) -> dict:
     """A rule in the EU format, checked; its Logic validated as CertLogic.  ``country``: the
     country of arrival it is imported for (its Country must say the same)."""
     if not isinstance(rule, dict):
@@ -90,7 +91,7 @@ def parse_rule(rule, country: str | None = None) -> dict:
     return out
 
 
-def parse_rule_set(value, country: str) -> list[dict]:
+def parse_rule_set(value: object, country: str) -> list[dict]:
     """A country's rules: a list of rules, ``{"rules": [...]}``, or one rule."""
     if not isinstance(country, str) or not _COUNTRY.fullmatch(country):
         raise RuleSetInvalid("country must be two capital letters (ISO 3166-1), e.g. DE")
@@ -106,7 +107,7 @@ def parse_rule_set(value, country: str) -> list[dict]:
     return parsed
 
 
-def parse_value_sets(documents) -> dict[str, list[str]]:
+def parse_value_sets(documents: object) -> dict[str, list[str]]:
     """Value set documents (EU form or compressed) → ``{valueSetId: [codes]}``."""
     documents = documents if isinstance(documents, list) else [documents]
     out: dict[str, list[str]] = {}
@@ -134,11 +135,15 @@ def parse_value_sets(documents) -> dict[str, list[str]]:
 
 
 # --- choosing and running rules --------------------------------------------------------------
-def version_key(rule: dict) -> tuple:
-    return tuple(int(part) for part in _VERSION.fullmatch(rule["Version"]).groups())
+def version_key(rule: dict) -> tuple[int, ...]:
+    """A parsed rule's Version (parse_rule checked its form) as numbers, for ordering."""
+    match = _VERSION.fullmatch(rule["Version"])
+    if match is None:
+        raise RuleSetInvalid(f"rule {rule.get('Identifier')}: Version must be <major>.<minor>.<patch>")
+    return tuple(int(part) for part in match.groups())
 
 
-def applicable(rules, kind: str, certificate_type: str, now: int) -> list[dict]:
+def applicable(rules: Iterable[dict], kind: str, certificate_type: str, now: int) -> list[dict]:
     """The rules of one Type for this certificate type at ``now``: per Identifier the highest
     Version valid then, in Identifier order (so reasons come out the same everywhere)."""
     chosen: dict[str, dict] = {}
@@ -176,15 +181,19 @@ def description(rule: dict, lang: str = "en") -> str:
     return texts.get(lang) or rule["Description"][0]["desc"]
 
 
-def run(rules, payload: dict, external: dict) -> list[Outcome]:
+def run(rules: Iterable[dict], payload: dict, external: dict,
+        budget: certlogic.Budget | None = None) -> list[Outcome]:
     """Every rule on one certificate: ``data = {"payload": DCC, "external": external}``.
-    The rules come from :func:`parse_rule`, which validated their Logic once."""
+    The rules come from :func:`parse_rule`, which validated their Logic once.  A rule's own
+    error leaves it *open*; a spent ``budget`` (RulesBudgetExceeded) ends the whole run."""
     data = {"payload": payload, "external": external}
     outcomes = []
     for rule in rules:
         try:
-            value = certlogic.evaluate(rule["Logic"], data, validated=True)
+            value = certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget)
             result, error = ("passed" if value is True else "failed"), None
+        except RulesBudgetExceeded:
+            raise
         except HealthCodeError as exc:
             result, error = "open", exc.code
         outcomes.append(Outcome(rule["Identifier"], rule["Version"], rule["Country"], rule["Type"],
@@ -205,13 +214,16 @@ def stamp(t: int | None) -> str | None:
     return None if t is None else certlogic.DateTime(int(t) * 1000).isoformat()
 
 
-def all_pass(rules, payload: dict, external: dict) -> bool:
-    """:func:`run` that stops at the first rule that does not pass."""
+def all_pass(rules: Iterable[dict], payload: dict, external: dict,
+             budget: certlogic.Budget | None = None) -> bool:
+    """:func:`run` that stops at the first rule that does not pass (a spent ``budget`` raises)."""
     data = {"payload": payload, "external": external}
     for rule in rules:
         try:
-            if certlogic.evaluate(rule["Logic"], data, validated=True) is not True:
+            if certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget) is not True:
                 return False
+        except RulesBudgetExceeded:
+            raise
         except HealthCodeError:
             return False
     return True
@@ -225,7 +237,7 @@ def _text(rule: dict, key: str, where: str = "rule") -> str:
     return value
 
 
-def _choice(rule: dict, key: str, allowed, where: str) -> str:
+def _choice(rule: dict, key: str, allowed: Sequence[str], where: str) -> str:
     """One of ``allowed``, in its canonical spelling (the EU gateway's listings write
     ``ACCEPTANCE`` and ``GENERAL`` where the rule files write ``Acceptance`` and ``General``)."""
     value = rule.get(key)
@@ -236,7 +248,10 @@ def _choice(rule: dict, key: str, allowed, where: str) -> str:
 
 
 def _time(rule: dict, key: str, where: str) -> int:
-    try:
-        return parse_rfc3339(rule.get(key))
-    except (HealthCodeError, TypeError, ValueError):
-        raise RuleSetInvalid(f"{where}: {key} must be an RFC 3339 date-time") from None
+    value = rule.get(key)
+    if isinstance(value, str):
+        try:
+            return parse_rfc3339(value)
+        except (HealthCodeError, ValueError):
+            pass
+    raise RuleSetInvalid(f"{where}: {key} must be an RFC 3339 date-time")

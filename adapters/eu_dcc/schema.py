@@ -32,6 +32,7 @@ refuses the certificate, as every version of the schema does.
 """
 from __future__ import annotations
 
+from typing import Any, Callable
 import copy
 import json
 import re
@@ -52,7 +53,7 @@ DOB_PATTERN = r"^((19|20)[0-9]{2}(-[0-9]{2}){0,2})?(T[0-9:.]+(Z|[+-][0-9:]+)?)?$
 _VERSION_RE = re.compile(r"^\s*(\d{1,4})\.(\d{1,4})(?:\.(\d{1,4}))?")
 
 
-def _parse(version: str) -> tuple[int, int, int]:
+def _parse(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
@@ -63,7 +64,7 @@ def shipped_versions() -> tuple[str, ...]:
     return tuple(sorted(found, key=_parse))
 
 
-def schema_version(declared) -> str:
+def schema_version(declared: object) -> str:
     """The shipped schema a certificate declaring ``declared`` is checked against (see above)."""
     versions = shipped_versions()
     match = _VERSION_RE.match(declared) if isinstance(declared, str) else None
@@ -87,7 +88,7 @@ def release_schema(version: str) -> dict:
 
 def verifier_profile(schema: dict) -> dict:
     """The release schema without the checks verifier apps do not make (module docstring)."""
-    def strip(node):
+    def strip(node: Any) -> Any:
         if isinstance(node, dict):
             return {k: strip(v) for k, v in node.items() if k not in DROPPED_KEYWORDS}
         if isinstance(node, list):
@@ -110,7 +111,7 @@ def _declared_version(declared: str) -> str:
 
 
 @lru_cache(maxsize=16)
-def _validator(version: str):
+def _validator(version: str) -> Callable[[Any], Any]:
     return fastjsonschema.compile(verifier_profile(release_schema(version)))
 
 
@@ -121,7 +122,7 @@ def validate(dcc: dict) -> tuple[str, str]:
     try:
         _validator(version)(dcc)
     except fastjsonschema.JsonSchemaException as exc:
-        raise SchemaInvalid(f"EU DCC does not follow schema {version}: {str(exc.message)[:160]}") from None
+        raise SchemaInvalid(f"EU DCC does not follow schema {version}: {str(exc)[:160]}") from None
     present = [kind for kind in ENTRY_TYPES if kind in dcc]
     if len(present) != 1:
         raise SchemaInvalid("EU DCC must hold exactly one of vaccination (v), test (t) or "

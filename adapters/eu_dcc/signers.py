@@ -2,6 +2,7 @@
 dates, and the COSE signature under the algorithm the header names (ES256 on any EC curve, PS256)."""
 from __future__ import annotations
 
+from typing import Any, Iterable, Iterator
 import base64
 import hashlib
 import re
@@ -36,7 +37,7 @@ def kid_of(der: bytes) -> bytes:
 EKU_OID = x509.oid.ExtensionOID.EXTENDED_KEY_USAGE.dotted_string
 
 
-def _der_items(data: bytes):
+def _der_items(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(tag, content) of each DER TLV in ``data`` (definite lengths only)."""
     i = 0
     while i < len(data):
@@ -92,7 +93,7 @@ def key_usage_types(cert: x509.Certificate, der: bytes) -> frozenset:
     return types or frozenset(ENTRY_NAMES)
 
 
-def spki_key_lenient(der: bytes):
+def spki_key_lenient(der: bytes) -> ec2m.PublicKey | None:
     """The certificate's EC key on a curve ``cryptography`` does not know but the EU reference
     verifier does (adapters/eu_dcc/ec2m.py: c2tnb191v1), read from the SubjectPublicKeyInfo; None
     for anything else."""
@@ -107,7 +108,7 @@ def spki_key_lenient(der: bytes):
     return None
 
 
-def _certificate_key(cert: x509.Certificate, der: bytes):
+def _certificate_key(cert: x509.Certificate, der: bytes) -> object:
     try:
         return cert.public_key()
     except Exception:           # noqa: BLE001 — "curve not supported" and kin
@@ -132,7 +133,7 @@ def signer_certificate(der_b64: str) -> SignerCertificate | None:
         return None
 
 
-def signers_by_kid(anchors) -> dict[bytes, list[SignerCertificate]]:
+def signers_by_kid(anchors: Iterable[object]) -> dict[bytes, list[SignerCertificate]]:
     """DCC kid → the usable signer certificates among the x509 anchors."""
     index: dict[bytes, list] = {}
     for anchor in anchors:
@@ -166,7 +167,7 @@ def signers_for(signers: dict, kid: bytes | None) -> list[SignerCertificate]:
 _ECDSA_SHA256 = ECAlgorithm(ECAlgorithm.SHA256)      # PyJWT's ECDSA, no curve pinned (see below)
 
 
-def cose_key_fits(alg: str, key) -> bool:
+def cose_key_fits(alg: str, key: object) -> bool:
     """ES256 on a trusted EC key of any curve (ECDSA with SHA-256, as the EU reference verifier's
     ``SHA256withECDSA`` checks it: Spanish DSCs on P-384, Slovenian test ones on P-192), PS256 on
     RSA.  The kind still has to match — an RSA key never checks ES256, an EC key never PS256."""
@@ -175,7 +176,7 @@ def cose_key_fits(alg: str, key) -> bool:
     return jose.key_fits(alg, key)
 
 
-def cose_verify(alg: str, key, message: bytes, signature: bytes) -> bool:
+def cose_verify(alg: str, key: Any, message: bytes, signature: bytes) -> bool:
     """A COSE signature (ECDSA as r‖s of the key's curve size) by ``key`` under ``alg``; never
     raises.  P-256 and RSA go through :func:`jose.verify`; another curve's r‖s — each half the
     curve's size, or ES256's 32 bytes (a P-192 key's halves zero-padded, as Slovenian test files

@@ -1,25 +1,30 @@
 """The SMART Health Card adapter: numeric, card, signature and FHIR stages in order, then the colour."""
 from __future__ import annotations
 
+from typing import Any, Mapping
 
 import standard
 from standard.errors import HealthCodeError, Malformed, UnknownKey
+from standard.trustlist import TrustList
 from adapters import foreign_rules
 from adapters import revocation_lists
-from adapters.base import Verified, check_validity
+from adapters.base import check_validity
+from adapters.contract import FormatAdapter, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
 from adapters.shc.card import credentials, detect, keys_by_thumbprint, parse_card_jws, read_payload, verify_signature
-from adapters.shc.fhir import events_from_bundle, holder, to_claims
+from adapters.shc.fhir import events_from_bundle, holder, name_parts, to_claims
 from adapters.shc.numeric import DEFAULT_REGION, NAME, SINGLE_DOSE_CVX
 
 # === the adapter ===================================================================================
-class ShcAdapter:
+class ShcAdapter(FormatAdapter):
     """Options (``[format.shc]``): ``rules`` (foreign_rules), ``region_by_issuer`` {iss: "XX"},
     ``default_region`` ("US"), ``verdict_ttl`` (seconds), ``single_dose_cvx`` (["212"])."""
 
     name = NAME
+    title = "SMART Health Card"                # as people know it, shown on the pages
+    title_en = "SMART Health Card"
 
-    def __init__(self, options: dict | None = None):
+    def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
         self.rules = dict(options.get("rules") or {})
         self.region_by_issuer = dict(options.get("region_by_issuer") or {})
@@ -30,7 +35,7 @@ class ShcAdapter:
     def detect(self, text: str) -> bool:
         return detect(text)
 
-    def verify(self, text: str, trust, now: int) -> Verified:
+    def verify(self, text: str, trust: TrustList, now: int) -> Verified:
         try:
             tokens = credentials(text)
             keys = trust.anchor_index("jwk", keys_by_thumbprint)
@@ -49,18 +54,20 @@ class ShcAdapter:
             raise Malformed(f"SMART Health Card could not be decoded ({exc.__class__.__name__})") from None
         first = results[0]
         if len(results) > 1:
-            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
+            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)},
+                             holder=first.holder)
         return first
 
-    def verify_credential(self, token: str, keys: dict, now: int, trust=None) -> Verified:
+    def verify_credential(self, token: str, keys: dict, now: int, trust: TrustList | None = None) -> Verified:
         parsed = parse_card_jws(token)
+        kid = str(parsed.kid)                               # parse_card_jws refuses a JWS without one
         issuers = verify_signature(parsed, keys)            # before inflating anything
         card = read_payload(parsed.payload)
         if None not in issuers and card.iss not in issuers:
-            raise UnknownKey(f"key {parsed.kid[:64]} is not trusted for issuer {card.iss[:200]}")
+            raise UnknownKey(f"key {kid[:64]} is not trusted for issuer {card.iss[:200]}")
         check_validity(card.nbf, card.exp, now)
         if trust is not None:
-            revocation_lists.refuse_revoked_shc(trust, card.iss, parsed.kid, card.rid, card.nbf)
+            revocation_lists.refuse_revoked_shc(trust, card.iss, kid, card.rid, card.nbf)
         name, birth_date = holder(card.bundle)
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)
@@ -76,12 +83,14 @@ class ShcAdapter:
             extra["card_expires_at"] = standard.rfc3339(card.exp)
         if card.rid:
             extra["rid"] = card.rid
-        extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
-        return Verified(NAME, claims, kid=parsed.kid, extra=extra)
+        family, given = name_parts(card.bundle)
+        extra["holder"] = foreign_rules.foreign_holder(family, given, birth_date)
+        return Verified(NAME, claims, kid=kid, extra=extra,
+                        holder=foreign_rules.verdict_holder(family, given, birth_date))
 
 
-def make(options: dict | None = None) -> ShcAdapter:
+def make(options: Mapping[str, Any] | None = None) -> ShcAdapter:
     return ShcAdapter(options)
 
 
-ADAPTER = make({})
+ADAPTER = register(make({}), configure=make)

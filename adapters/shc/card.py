@@ -3,6 +3,7 @@ the compact JWS under its bounds, the raw-DEFLATE payload, and the signature by 
 found by thumbprint."""
 from __future__ import annotations
 
+from typing import Any, Iterable, NoReturn
 import json
 import math
 import zlib
@@ -21,7 +22,7 @@ _DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))   # eac
 _LONG_DIGITS = b"0" * 19
 
 
-def _no_constants(name):
+def _no_constants(name: str) -> NoReturn:
     raise Malformed(f"JSON constant {name} not accepted")
 
 
@@ -31,7 +32,7 @@ def _has_long_digit_run(text: str) -> bool:
     return _LONG_DIGITS in text.encode("utf-8", "surrogatepass").translate(_DIGITS_AS_ZERO)
 
 
-def _json_object(text: str):
+def _json_object(text: str) -> Any:
     """``json.loads`` without NaN/Infinity.  orjson parses the inflated FHIR bundle 3-4 times
     faster and gives the same objects wherever it succeeds, except that it turns integers past
     64 bits into floats: text with a run of 19 digits, and whatever orjson refuses (constants,
@@ -74,7 +75,7 @@ def credentials(text: str) -> list[str]:
     return [text]
 
 
-def _b64json(part: str, limit: int):
+def _b64json(part: str, limit: int) -> Any:
     if len(part) > limit:
         return None
     try:
@@ -141,7 +142,7 @@ def parse_card_jws(token: str) -> jose.ParsedJws:
     return parsed
 
 
-def _number(value, what: str) -> int:
+def _number(value: object, what: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) \
             or not math.isfinite(value) or not 0 <= value < MAX_TIMESTAMP:
         raise Malformed(f"SMART Health Card {what} must be a NumericDate")
@@ -195,14 +196,14 @@ def read_payload(payload: bytes) -> Card:
     return Card(iss, nbf, exp, tuple(types), bundle, rid)
 
 
-def encode_card(payload: dict, private_key, kid: str) -> str:
+def encode_card(payload: dict, private_key: object, kid: str) -> str:
     """Sign a card the way issuers do (tests and tooling; the gateway does not issue SHC)."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return jose.encode(deflate(body), {"zip": "DEF", "alg": ALG, "kid": kid}, private_key)
 
 
 # === trust: (iss, kid) → key ==================================================================
-def keys_by_thumbprint(anchors) -> dict[str, list[tuple[str | None, object]]]:
+def keys_by_thumbprint(anchors: Iterable[object]) -> dict[str, list[tuple[str | None, object]]]:
     """RFC 7638 thumbprint → ``(iss or None, public key)`` of every usable JWK anchor.
 
     A JWK whose own ``kid`` differs from its thumbprint, or that is not a P-256 signing key,
@@ -211,7 +212,7 @@ def keys_by_thumbprint(anchors) -> dict[str, list[tuple[str | None, object]]]:
     index: dict[str, list] = {}
     for anchor in anchors:
         jwk = anchor.get("jwk") if isinstance(anchor, dict) else None
-        if not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
+        if not isinstance(anchor, dict) or not isinstance(jwk, dict) or jwk.get("kty") != "EC" or jwk.get("crv") != "P-256":
             continue
         if jwk.get("alg", ALG) != ALG or jwk.get("use", "sig") != "sig":
             continue
@@ -232,7 +233,7 @@ def verify_signature(parsed: jose.ParsedJws, keys: dict) -> set[str | None]:
     those keys stand for."""
     candidates = keys.get(parsed.kid, [])
     if not candidates:
-        raise UnknownKey(f"SMART Health Card key {parsed.kid[:64]!r} is not a trusted issuer key")
+        raise UnknownKey(f"SMART Health Card key {str(parsed.kid)[:64]!r} is not a trusted issuer key")
     issuers = set()
     for iss, key in candidates:
         try:

@@ -2,6 +2,7 @@
 a verdict carries."""
 from __future__ import annotations
 
+from typing import Collection, Iterable
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -13,7 +14,7 @@ from adapters.shc.card import Card
 from adapters.shc.numeric import COVID_CVX, COVID_LOINC, COVID_TYPE, CVX, FINAL_OBSERVATION, LOINC, MAX_CODINGS, MAX_NAME_CHARS, NEGATIVE_RESULTS, POSITIVE_RESULTS, SINGLE_DOSE_CVX, SNOMED
 
 # === FHIR → events ================================================================================
-def fhir_time(value) -> int | None:
+def fhir_time(value: object) -> int | None:
     """FHIR date / dateTime → epoch seconds (dates and naive times taken as UTC); None if unreadable."""
     if not isinstance(value, str) or len(value) > 40:
         return None
@@ -31,17 +32,32 @@ def fhir_time(value) -> int | None:
         return None
 
 
-def _codings(concept) -> list[tuple[str, str]]:
+def _codings(concept: object) -> list[tuple[str, str]]:
     codings = concept.get("coding") if isinstance(concept, dict) else None
     if not isinstance(codings, list):
         return []
-    return [(c.get("system"), c.get("code")) for c in codings[:MAX_CODINGS]
-            if isinstance(c, dict) and isinstance(c.get("system"), str) and isinstance(c.get("code"), str)]
+    out = []
+    for coding in codings[:MAX_CODINGS]:
+        if isinstance(coding, dict):
+            system, code = coding.get("system"), coding.get("code")
+            if isinstance(system, str) and isinstance(code, str):
+                out.append((system, code))
+    return out
 
 
 def resources(bundle: dict) -> list[dict]:
     return [e["resource"] for e in bundle.get("entry", [])
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
+
+
+def _patient(bundle: dict) -> dict:
+    """The first Patient resource; {} if there is none."""
+    return next((res for res in resources(bundle) if res.get("resourceType") == "Patient"), {})
+
+
+def _first_name(patient: dict) -> dict:
+    names = patient.get("name")
+    return names[0] if isinstance(names, list) and names and isinstance(names[0], dict) else {}
 
 
 def holder(bundle: dict) -> tuple[str, str]:
@@ -53,13 +69,28 @@ def holder(bundle: dict) -> tuple[str, str]:
         names = res.get("name")
         if isinstance(names, list) and names and isinstance(names[0], dict):
             first = names[0]
-            given = first.get("given")
-            given = [g for g in given if isinstance(g, str)] if isinstance(given, list) else []
-            family = first.get("family") if isinstance(first.get("family"), str) else ""
-            name = " ".join([*given, family]).strip() or (first.get("text") if isinstance(first.get("text"), str) else "")
-        birth = res.get("birthDate") if isinstance(res.get("birthDate"), str) else ""
+            given, family, text = first.get("given"), first.get("family"), first.get("text")
+            parts = [g for g in given if isinstance(g, str)] if isinstance(given, list) else []
+            parts.append(family if isinstance(family, str) else "")
+            name = " ".join(parts).strip() or (text if isinstance(text, str) else "")
+        birth_date = res.get("birthDate")
+        birth = birth_date if isinstance(birth_date, str) else ""
         return " ".join(name.split())[:MAX_NAME_CHARS], birth[:20]
     return "", ""
+
+
+def name_parts(bundle: dict) -> tuple[str, str]:
+    """(family, given) of the first Patient's first name, as SMART verifier apps show them; a
+    name given only as ``text`` counts its last word as the family name."""
+    first = _first_name(_patient(bundle))
+    given = first.get("given")
+    given = " ".join(g for g in given if isinstance(g, str)) if isinstance(given, list) else ""
+    family_value = first.get("family")
+    family: str = family_value if isinstance(family_value, str) else ""
+    if not (family.strip() or given.strip()) and isinstance(first.get("text"), str):
+        *given_words, family = first["text"].split() or [""]
+        given = " ".join(given_words)
+    return " ".join(family.split())[:MAX_NAME_CHARS], " ".join(given.split())[:MAX_NAME_CHARS]
 
 
 @dataclass(frozen=True)
@@ -71,7 +102,8 @@ class Facts:
     vaccine_codes: tuple[str, ...]
 
 
-def events_from_bundle(bundle: dict, card_types=(), single_dose_cvx=SINGLE_DOSE_CVX) -> Facts:
+def events_from_bundle(bundle: dict, card_types: Collection[str] = (),
+                       single_dose_cvx: Iterable[str] = SINGLE_DOSE_CVX) -> Facts:
     """Completed COVID-19 immunizations and final COVID-19 lab results → foreign_rules events.
 
     An Immunization counts when its CVX code is a COVID-19 vaccine, or any code when the card is
@@ -107,8 +139,8 @@ def events_from_bundle(bundle: dict, card_types=(), single_dose_cvx=SINGLE_DOSE_
     for number, (at, single, _) in enumerate(doses, 1):
         complete = complete or single or number >= 2
         vaccinations.append(Event("vaccination", at, complete=complete))
-    codes = tuple(dict.fromkeys(code for _, _, code in doses if code))
-    return Facts(tuple(vaccinations + tests), len(doses), complete, len(tests), codes)
+    vaccine_codes = tuple(dict.fromkeys(code for _, _, code in doses if code))
+    return Facts(tuple(vaccinations + tests), len(doses), complete, len(tests), vaccine_codes)
 
 
 # === national claims ========================================================================
@@ -122,9 +154,10 @@ def code_id(token: str) -> str:
 
 def to_claims(token: str, card: Card, name: str, birth_date: str, status: str, reasons: list,
               valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    family, given = name_parts(card.bundle)
     return foreign_rules.national_claims(
         region=region, sub=subject_id(card.iss, name, birth_date), jti=code_id(token),
         issued=card.nbf, expires=card.exp, valid_until=valid_until, status=status,
-        reasons=reasons, name=name, now=now, ttl=ttl)
+        reasons=reasons, name_masked=foreign_rules.masked_name(family, given), now=now, ttl=ttl)
 
 

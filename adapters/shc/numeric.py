@@ -93,7 +93,8 @@ def jws_from_qr(text: str) -> str:
         raise Malformed("SMART Health Card QR text is empty")
     if len(parts) > MAX_CHUNKS:
         raise Malformed(f"more than {MAX_CHUNKS} SMART Health Card QR chunks")
-    parsed = []
+    unchunked: list[str] = []
+    chunks: list[tuple[int, int, str]] = []
     for part in parts:
         match = _CHUNK_RE.fullmatch(part)
         if match is None:
@@ -103,21 +104,24 @@ def jws_from_qr(text: str) -> str:
         index, total, digits = match.groups()
         if not digits:
             raise Malformed("SMART Health Card QR text has no data after its header")
-        parsed.append((int(index) if index else None, int(total) if total else None, digits))
-    if all(index is None for index, _, _ in parsed):
-        if len(parsed) > 1:
+        if index:                       # the pattern gives index and total together
+            chunks.append((int(index), int(total), digits))
+        else:
+            unchunked.append(digits)
+    if not chunks:
+        if len(unchunked) > 1:
             raise Malformed("several unchunked SMART Health Card QR texts in one payload")
-        return numeric_to_jws(parsed[0][2])
-    if any(index is None for index, _, _ in parsed):
+        return numeric_to_jws(unchunked[0])
+    if unchunked:
         raise Malformed("chunked and unchunked SMART Health Card QR texts mixed")
-    totals = {total for _, total, _ in parsed}
+    totals = {total for _, total, _ in chunks}
     if len(totals) != 1:
         raise Malformed("SMART Health Card QR chunks disagree on the number of chunks")
     total = totals.pop()
     if total > MAX_CHUNKS:
         raise Malformed(f"a SMART Health Card in more than {MAX_CHUNKS} QR chunks is not accepted")
     by_index: dict[int, str] = {}
-    for index, _, digits in parsed:
+    for index, _, digits in chunks:
         if index > total:
             raise Malformed(f"SMART Health Card QR chunk index {index} is out of range 1..{total}")
         if index in by_index:

@@ -1,7 +1,8 @@
 """The ``healthcode`` command: issue, verify, serve, and the operator's chores.
 
 One module per group of commands: :mod:`.codes` (regions, issue, verify, transcode),
-:mod:`.verify_batch`, :mod:`.serve` (serve, seed-demo), :mod:`.cards` (print), :mod:`.admin`
+:mod:`.verify_batch`, :mod:`.serve` (serve, seed-demo), :mod:`.cards` (print),
+:mod:`.person_codes` (``codes``: a person's outstanding codes, withdrawing one), :mod:`.admin`
 (trust list, keys, tokens, credentials, purge, audit), :mod:`.foreign` (anchors, foreign
 revocations), :mod:`.rules` (EU business rules).  How errors leave — click's usage block for a
 usage mistake, one line ``error: <code>: <message>`` and exit 2 for anything else — is
@@ -11,9 +12,9 @@ from __future__ import annotations
 
 import click
 
-from gateway.cli import admin, cards, codes, foreign, rules, serve, verify_batch
+from gateway.cli import admin, cards, codes, foreign, person_codes, rules, serve, verify_batch
 from gateway.cli.common import CommandGroup
-from gateway.cli.verify_batch import batch_line, batch_lines, batch_text  # noqa: F401 — used by tests, bench
+from gateway.cli.verify_batch import batch_line, batch_text  # noqa: F401 — used by tests
 
 
 @click.group(cls=CommandGroup)
@@ -25,7 +26,7 @@ def main():
 for _command in (codes.regions, codes.issue, codes.verify, verify_batch.verify_batch, serve.serve,
                  admin.trust_list_cmd, admin.keys, foreign.anchors, foreign.revoke_foreign,
                  foreign.revocation_lists_group, admin.tokens, admin.credentials, cards.print_cmd,
-                 codes.transcode, admin.purge, admin.audit, serve.seed_demo, rules.rules):
+                 codes.transcode, admin.purge, admin.audit, serve.seed_demo, rules.rules, person_codes.codes):
     main.add_command(_command)
 
 

@@ -21,11 +21,11 @@ ROLES = ["kiosk", "helper", "operator", "data_manager", "auditor"]
 def trust_list_cmd(out, keys_out):
     """Export the signed trust list and the national keys for offline verifiers."""
     svc = service()
-    token = svc.trust_list_jws()
+    token = svc.trust.trust_list_jws()
     if out:
         Path(out).write_text(token + "\n")
     if keys_out:
-        Path(keys_out).write_text(json.dumps(svc.national_jwks(), indent=1))
+        Path(keys_out).write_text(json.dumps(svc.trust.national_jwks(), indent=1))
     if not out:
         click.echo(token)
 
@@ -48,7 +48,7 @@ def keys_list():
 @click.argument("owner")
 def keys_rotate(owner):
     """Make a new active key for OWNER (a region code or 'national')."""
-    emit({"owner": owner, "kid": service().rotate_key(owner)})
+    emit({"owner": owner, "kid": service().trust.rotate_key(owner)})
 
 
 @keys.command("revoke")
@@ -57,7 +57,7 @@ def keys_rotate(owner):
 @click.option("--reason", default="", help="why (compromise, loss); kept in the audit log")
 def keys_revoke(owner, kid, reason):
     """Revoke OWNER's key KID (compromise): every code it signed is refused from now on."""
-    emit(service().revoke_key(owner, kid, DATA_MANAGER_CLI, reason))
+    emit(service().trust.revoke_key(owner, kid, DATA_MANAGER_CLI, reason))
 
 
 @keys.command("rotate-seal")
@@ -72,7 +72,7 @@ def keys_rotate_seal():
 @click.command()
 def tokens():
     """Print each region's issuer bearer token (give each region only its own)."""
-    emit(service().issuer_tokens())
+    emit(service().administration.issuer_tokens())
 
 
 @click.group(cls=CommandGroup)
@@ -87,7 +87,7 @@ def credentials():
 def credentials_add(role, principal_id, kiosk_id):
     """Make a credential; its token is printed once and stored only as a hash.  Adding an id
     that exists replaces its token (the old one stops working)."""
-    token = service().add_credential(role, principal_id, DATA_MANAGER_CLI, kiosk_id)
+    token = service().administration.add_credential(role, principal_id, DATA_MANAGER_CLI, kiosk_id)
     emit({"role": role, "id": principal_id, **({"kiosk_id": kiosk_id} if kiosk_id else {}), "token": token})
 
 
@@ -101,13 +101,13 @@ def credentials_list():
 @click.argument("principal_id")
 def credentials_revoke(principal_id):
     """Withdraw PRINCIPAL_ID's credential at once."""
-    emit({"revoked": service().revoke_credential(principal_id, DATA_MANAGER_CLI)})
+    emit({"revoked": service().administration.revoke_credential(principal_id, DATA_MANAGER_CLI)})
 
 
 @click.command()
 def purge():
     """Delete data older than the retention window (30 days by default)."""
-    emit(service().purge(actor=DATA_MANAGER_CLI))
+    emit(service().administration.purge(actor=DATA_MANAGER_CLI))
 
 
 @click.group(cls=CommandGroup)

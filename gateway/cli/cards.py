@@ -87,7 +87,7 @@ def print_cmd(region, id_number, name, id_type, status, batch, layout, fmt, out)
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     out = _print_target(out)
     entries = _read_batch(batch) if batch else [(region, make_person(id_number, name, id_type), status)]
-    pdf = service().print_cards(entries, layout=layout or ("sheet" if batch else "single"),
+    pdf = service().issuing.print_cards(entries, layout=layout or ("sheet" if batch else "single"),
                                 actor=OPERATOR_CLI, fmt=None if fmt == "native" else fmt)
     Path(out).write_bytes(pdf)
     emit({"cards": len(entries), "out": out})

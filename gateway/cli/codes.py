@@ -52,7 +52,7 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
         facts_obj = jsonin.loads(facts) if facts else None          # depth-capped
     except BadRequest as exc:
         raise BadRequest(f"--facts is not valid JSON: {exc.message}") from None
-    issued = service().issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
+    issued = service().issuing.issue(region, make_person(id_number, name, id_type), facts=facts_obj, status=status,
                              kind=kind, fmt=None if fmt == "native" else fmt)
     if png:
         Path(png).write_bytes(qr.render_png(issued.qr_text))
@@ -80,7 +80,7 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, json_file(national_keys, "--national-keys", dict), now, min_seq=seen)
-    if trust.seq > seen:
+    if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
         tmp.write_text(json.dumps({"seq": trust.seq}))
@@ -91,7 +91,8 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
 @click.command()
 @click.argument("text", required=False)
 @click.option("--image", type=InputPath(), help="a PNG/JPEG of the QR code")
-@click.option("--at", help="verify as of this RFC 3339 time (default: now)")
+@click.option("--at", help="judge the code as of this RFC 3339 time (default: now); a --trust-list is "
+                            "checked against the clock")
 @click.option("--trust-list", type=InputPath(), help="cached trust list (offline mode; needs --national-keys)")
 @click.option("--national-keys", type=InputPath(),
               help="the national public keys pinned for offline mode (`healthcode trust-list --national-keys`)")
@@ -117,7 +118,9 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")
         from config.settings import load_settings
         settings = load_settings()
-        trust = _offline_trust(trust_list, national_keys, now,
+        # the list is checked against this machine's clock, whatever --at says: --at chooses the
+        # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
+        trust = _offline_trust(trust_list, national_keys, int(time.time()),
                                Path(state) if state else settings.data_dir / "offline-verifier.json")
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
@@ -125,8 +128,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
                    else verifier.verify(text, trust, now))
     else:
         svc = service()
-        verdict = (svc.verify_image_codes(picture, now=now, device="cli", anchors=anchors)
-                   if image else svc.verify(text, now=now, device="cli", anchors=anchors))
+        verdict = (svc.verification.verify_image_codes(picture, now=now, device="cli", anchors=anchors)
+                   if image else svc.verification.verify(text, now=now, device="cli", anchors=anchors))
     emit(verdict.as_dict())
     sys.exit(0 if verdict.valid else 1)
 
@@ -140,7 +143,7 @@ def transcode(text, target, fmt):
     """Turn a verified code (argument or stdin) into a code of region --to; print its QR text.
     Exit 1 (one line, transcode_refused) when the code does not verify."""
     try:
-        issued, _ = service().transcode(text if text is not None else sys.stdin.read(), target,
+        issued, _ = service().issuing.transcode(text if text is not None else sys.stdin.read(), target,
                                         fmt=None if fmt == "native" else fmt, actor=OPERATOR_CLI)
     except HealthCodeError as exc:
         if exc.code != "transcode_refused":

@@ -24,8 +24,8 @@ MAX_INPUT_FILE = 20_000_000          # any one file a command reads whole
 
 
 def service():
-    from gateway.service import Service
-    return Service()
+    from gateway.services import Services
+    return Services()
 
 
 def emit(data) -> None:
@@ -48,7 +48,8 @@ def path_error(exc: OSError) -> HealthCodeError:
 
 class CommandGroup(click.Group):
     """A group whose commands leave through :func:`error_line` on a data or path error (exit 2);
-    click's own usage errors keep their usage block.  Subgroups inherit the class."""
+    click's own usage errors keep their usage block.  Subgroups inherit the class.  The root
+    group starts every command (a help page excepted) on a checked configuration."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -56,6 +57,10 @@ class CommandGroup(click.Group):
 
     def invoke(self, ctx):
         try:
+            if ctx.parent is None and not ctx.resilient_parsing and \
+                    not set(ctx.args) & set(ctx.help_option_names):
+                from gateway import checked_settings
+                checked_settings()
             return super().invoke(ctx)
         except HealthCodeError as exc:
             click.echo(error_line(exc), err=True)

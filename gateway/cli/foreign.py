@@ -29,20 +29,20 @@ def anchors_add(files, iss):
     warnings = [w for v in values for w in validity_warnings(parse_anchor(v, iss), svc.now())]
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
-    emit({"added": svc.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
+    emit({"added": svc.trust.add_anchors(values, DATA_MANAGER_CLI, iss), "warnings": warnings})
 
 
 @anchors.command("list")
 def anchors_list():
     """Print the trusted anchors as JSON: id and type, and a certificate's subject and expiry or a key's kid."""
-    emit(service().list_anchors())
+    emit(service().trust.list_anchors())
 
 
 @anchors.command("remove")
 @click.argument("anchor_id")
 def anchors_remove(anchor_id):
     """Stop trusting the anchor ANCHOR_ID (as `anchors list` shows it); the next trust list drops it."""
-    service().remove_anchor(anchor_id, DATA_MANAGER_CLI)
+    service().trust.remove_anchor(anchor_id, DATA_MANAGER_CLI)
     emit({"removed": anchor_id})
 
 
@@ -53,7 +53,7 @@ def anchors_remove(anchor_id):
 @click.argument("certificate_ids", nargs=-1, required=True)
 def revoke_foreign(fmt, reason, certificate_ids):
     """Withdraw foreign certificates by their identifiers (EU DCC: UVCI); prints their code ids."""
-    emit({"revoked": service().revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
+    emit({"revoked": service().trust.revoke_foreign(fmt, list(certificate_ids), DATA_MANAGER_CLI, reason)})
 
 
 @click.group("revocation-lists", cls=CommandGroup)
@@ -75,10 +75,10 @@ def revocation_lists_import(fmt, iss, file):
         document = json.loads(raw)
     except (ValueError, RecursionError):
         raise FileInvalid(f"revocation list {file}: not JSON") from None
-    emit(service().import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
+    emit(service().trust.import_revocation_list(fmt, document, DATA_MANAGER_CLI, iss))
 
 
 @revocation_lists_group.command("list")
 def revocation_lists_list():
     """Print the imported revocation lists as JSON: per EU DCC batch and SMART Health Card issuer, how many entries."""
-    emit(service().revocation_lists())
+    emit(service().trust.revocation_lists())

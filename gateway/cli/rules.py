@@ -101,7 +101,7 @@ def _rule_documents(paths) -> list:
 @click.argument("paths", nargs=-1, required=True, type=InputPath(dir_okay=True))
 def import_rules(country, paths):
     """Replace COUNTRY's business rules with those in PATHS; they ride in the trust list."""
-    _emit({"country": country, "imported": _service().import_rules(country, _rule_documents(paths),
+    _emit({"country": country, "imported": _service().trust.import_rules(country, _rule_documents(paths),
                                                                    DATA_MANAGER_CLI)})
 
 
@@ -109,7 +109,7 @@ def import_rules(country, paths):
 @click.option("--country", required=True, help="country of arrival whose rules go, e.g. DE")
 def remove_rules(country):
     """Remove COUNTRY's business rules; the next trust list no longer carries them."""
-    _service().remove_rules(country, DATA_MANAGER_CLI)
+    _service().trust.remove_rules(country, DATA_MANAGER_CLI)
     _emit({"removed": country})
 
 
@@ -119,13 +119,13 @@ def import_value_sets(paths):
     """Import value sets (EU valueSetId/valueSetValues files, or a directory of them)."""
     docs = [read_json_file(f) for p in map(Path, paths)
             for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
-    _emit({"value_sets": _service().import_value_sets(docs, DATA_MANAGER_CLI)})
+    _emit({"value_sets": _service().trust.import_value_sets(docs, DATA_MANAGER_CLI)})
 
 
 @rules.command("list")
 def list_rules():
     """Print the imported rules per country (identifier, version, type, validity) and the value sets."""
-    _emit(_service().rule_file.summary())
+    _emit(_service().trust.rule_summary())
 
 
 @rules.command("test")

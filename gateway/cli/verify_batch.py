@@ -14,8 +14,8 @@ from standard.errors import BadRequest, HealthCodeError
 
 
 def batch_job(svc, line: str):
-    """One JSON Lines request → (id, ``batch.Job``) for a code's text, or (id, its verdict) for an
-    image (every code in it, verified here) or a bad line."""
+    """One JSON Lines request → ({"id": id}, ``batch.Job``) for a code's text, or ({"id": id}, its
+    verdict) for an image (every code in it, verified here) or a bad line."""
     from gateway.batch import Job
     item_id, item = None, None
     try:
@@ -31,41 +31,35 @@ def batch_job(svc, line: str):
         anchors = tuple(parse_anchor(a) for a in trust)
         if "image_b64" in item:
             from gateway.common import decode_image_b64
-            return item_id, svc.verify_image_codes(decode_image_b64(item["image_b64"]), now=now,
-                                                   anchors=list(anchors), device="cli-batch")
+            return {"id": item_id}, svc.verification.verify_image_codes(
+                decode_image_b64(item["image_b64"]), now=now, anchors=list(anchors), device="cli-batch")
         if "payload" not in item:
             raise BadRequest("give payload or image_b64")
-        return item_id, Job(text=item["payload"], now=now, anchors=anchors)
+        return {"id": item_id}, Job(text=item["payload"], now=now, anchors=anchors)
     except HealthCodeError as exc:
         verdict = Verdict.failed(exc)
         if isinstance(item, dict) and "image_b64" in item:
             verdict = ImageVerdicts([verdict], 0)
-        return item_id, verdict
+        return {"id": item_id}, verdict
 
 
-def batch_lines(svc, lines: list[str]) -> list[dict]:
-    """JSON Lines requests → verdict dicts in the same order (large blocks on every core)."""
-    from gateway.batch import Job
-    parsed = [batch_job(svc, line) for line in lines]
-    verdicts = iter(svc.verify_many([job for _, job in parsed if isinstance(job, Job)], device="cli-batch"))
-    return [{"id": item_id, **(next(verdicts) if isinstance(job, Job) else job).as_dict()}
-            for item_id, job in parsed]
+def _dump_line(answer: dict) -> str:
+    return json.dumps(answer, ensure_ascii=False) + "\n"
 
 
 def batch_text(svc, lines: list[str]) -> str:
-    """JSON Lines requests → the answer lines, in order: a large block answered in the pool
-    processes (``Service.answer_in_pool``), what they leave (images, anchors, online codes, bad or
-    revoked lines) by :func:`batch_lines` here."""
-    answers = svc.answer_in_pool("lines", lines, device="cli-batch") or [None] * len(lines)
-    missing = [i for i, answer in enumerate(answers) if answer is None]
-    for i, out in zip(missing, batch_lines(svc, [lines[i] for i in missing]) if missing else ()):
-        answers[i] = json.dumps(out, ensure_ascii=False) + "\n"
-    return "".join(answers)
+    """JSON Lines requests → the answer lines, in order (the verification service's batch flow,
+    the same as ``POST /v1/verify/batch``'s)."""
+    return "".join(svc.verification.answer_batch("lines", lines, lambda line: batch_job(svc, line), _dump_line,
+                                                 device="cli-batch"))
 
 
 def batch_line(svc, line: str) -> dict:
     """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
-    return batch_lines(svc, [line])[0]
+    fields, ready = batch_job(svc, line)
+    from gateway.batch import Job
+    verdict = svc.verification.verify_many([ready], device="cli-batch")[0] if isinstance(ready, Job) else ready
+    return {**fields, **verdict.as_dict()}
 
 
 BATCH_BLOCK = 2000
@@ -107,7 +101,7 @@ def _line_blocks(stream, size: int = BATCH_BLOCK):
 def verify_batch():
     """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
     svc = service()
-    svc.group_scan_writes()                 # svc.close() below writes what is still queued
+    svc.verification.group_scan_writes()     # svc.close() below writes what is still queued
     try:
         for block in _line_blocks(sys.stdin):
             for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line

@@ -12,6 +12,8 @@ const HCOffline = (() => {
   const SKEW = 60;
   const MAX_TOKEN = 12000, MAX_PAYLOAD = 12000, MAX_TRUST_LIST = 5000000;
   const MAX_LIFETIME = {dynamic: 300, offline: 604800};
+  // standard/trustlist.py: MAX_TTL, CLOCK_SKEW, SEQ_LEAD
+  const LIST_MAX_TTL = 604800, LIST_SKEW = 60, SEQ_LEAD = 3600;
   const NATIONAL_ALGS = ["ES256", "EdDSA"];
   const FORBIDDEN = ["jku", "x5u", "jwk", "x5c", "crit"];
   const P256_HALF = (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551n) / 2n;
@@ -90,22 +92,42 @@ const HCOffline = (() => {
     if (!ok) fail("signature_invalid", "signature does not verify");
   }
 
-  // The trust list: pinned national keys → signature, typ, expiry, seq never lower than seen.
+  // A retired national key vouches only for lists it signed before it was retired; a revoked one
+  // for none (standard/trustlist.py national_key_usable).
+  function nationalKeyRefusal(jwk, iat) {
+    if (jwk.status === "revoked") return `national key ${jwk.kid} was revoked`;
+    if (jwk.status === "retired" && !Number.isInteger(jwk.retired_at)) return `national key ${jwk.kid} is retired`;
+    if (Number.isInteger(jwk.retired_at) && iat > jwk.retired_at) return `national key ${jwk.kid} was retired before this list was issued`;
+    return null;
+  }
+  // A remembered seq further ahead than any acceptable list can be never locks genuine lists out.
+  const effectiveMinSeq = (minSeq, now) => (minSeq > now + LIST_SKEW + SEQ_LEAD ? 0 : minSeq);
+
+  // The trust list: pinned national keys → signature, typ, the key's retirement, iat not ahead,
+  // a bounded life, seq not far ahead of iat, expiry, seq never lower than seen.
   async function loadTrustList(jws, nationalKeys, now, minSeq = 0) {
-    let payload;
+    let payload, pinned;
     try {
       const parsed = parseJws(String(jws).trim(), MAX_TRUST_LIST);
       if (parsed.header.typ !== "hc-trust-list+jwt") fail("malformed", "not a trust list");
-      const pinned = (nationalKeys.keys || []).find((k) => k.kid === parsed.header.kid && k.status !== "revoked");
+      pinned = (nationalKeys.keys || []).find((k) => k.kid === parsed.header.kid && k.status !== "revoked");
       if (!pinned) fail("key_unknown", "trust list signed by an unknown national key");
       await checkSignature(parsed, pinned, [pinned.alg || "ES256"].filter((a) => NATIONAL_ALGS.includes(a)));
       payload = jsonOf(parsed.payload, "trust list");
     } catch (e) {
       throw new CodeError("trust_list_invalid", `trust list rejected: ${e.message}`);
     }
-    if ((payload.exp || 0) < now) throw new CodeError("trust_list_invalid", "trust list has expired; refresh it from the gateway");
-    if (!Number.isInteger(payload.seq) || payload.seq < minSeq)
-      throw new CodeError("trust_list_invalid", `trust list seq ${payload.seq} is older than one already accepted (${minSeq})`);
+    const reject = (why) => { throw new CodeError("trust_list_invalid", `trust list rejected: ${why}`); };
+    if (![payload.iat, payload.exp, payload.seq].every(Number.isInteger)) reject("iat, exp and seq must be integers");
+    const refused = nationalKeyRefusal(pinned, payload.iat);
+    if (refused) reject(refused);
+    if (payload.iat > now + LIST_SKEW) reject("issued in the future (iat ahead of this verifier's clock)");
+    if (payload.exp - payload.iat > LIST_MAX_TTL) reject(`it would live longer than ${LIST_MAX_TTL / 86400} days`);
+    if (payload.seq > payload.iat + SEQ_LEAD) reject("its seq is far ahead of its iat");
+    if (payload.exp < now) throw new CodeError("trust_list_invalid", "trust list has expired; refresh it from the gateway");
+    const floor = effectiveMinSeq(minSeq, now);
+    if (payload.seq < floor)
+      throw new CodeError("trust_list_invalid", `trust list seq ${payload.seq} is older than one already accepted (${floor})`);
     const keys = {}, regions = {};
     for (const issuer of payload.issuers || []) {
       regions[issuer.region] = issuer;

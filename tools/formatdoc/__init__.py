@@ -31,7 +31,7 @@ from tools.formatdoc.sections import (  # noqa: F401
     example_alg, example_claims, example_region, generated_formats, regions_using, render_page,
     standard_claim_rows, vocabulary)
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.formatdoc",
                                      description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)

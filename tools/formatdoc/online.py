@@ -9,6 +9,9 @@ mean; its signed part — the status answer — is a claim table like any format
 from __future__ import annotations
 
 import json
+from typing import Sequence
+
+from config.settings import Region
 
 from tools.formatdoc import sections as doc
 from adapters import online, status_client
@@ -18,7 +21,8 @@ from standard import jose
 EXAMPLE_TITLE = "Status answer"
 
 
-def render_online_overview(fmt, issuers, algorithms, summary: str) -> str:
+def render_online_overview(fmt: online.OnlineFormat, issuers: Sequence[Region], algorithms: Sequence[str],
+                           summary: str) -> str:
     rows = [
         ("QR text", f"`<status_url>{fmt.path}<region>/<code id>`: a URL, no claims"),
         ("offered by", ", ".join(doc._region_label(r) for r in issuers)),
@@ -36,7 +40,7 @@ def render_online_overview(fmt, issuers, algorithms, summary: str) -> str:
     ])
 
 
-def render_online_issuers(fmt, issuers) -> str:
+def render_online_issuers(fmt: online.OnlineFormat, issuers: Sequence[Region]) -> str:
     rows = [(r.code, r.name, r.name_en, f"`{r.online_url}`", ", ".join(f"`{a}`" for a in r.algorithms))
             for r in issuers]
     return "\n\n".join([
@@ -50,7 +54,7 @@ def render_online_issuers(fmt, issuers) -> str:
     ])
 
 
-def render_qr(fmt) -> str:
+def render_qr(fmt: online.OnlineFormat) -> str:
     return "\n\n".join([
         "## The QR",
         f"`<status_url>{fmt.path}<region>/<code id>`, at most {online.MAX_URL_CHARS} characters: "
@@ -90,7 +94,7 @@ def render_asking() -> str:
     ])
 
 
-def render_answer_checks(fmt) -> str:
+def render_answer_checks(fmt: online.OnlineFormat) -> str:
     return "\n\n".join([
         "## The status answer",
         f"A compact JWS (RFC 7515) signed by the region's key, `typ` `{fmt.answer.typ}`, whose "
@@ -110,7 +114,7 @@ def render_answer_checks(fmt) -> str:
     ])
 
 
-def render_online_example(fmt, region, example: doc.Example) -> str:
+def render_online_example(fmt: online.OnlineFormat, region: Region, example: doc.Example) -> str:
     claims = doc.example_claims(region.code)
     url = fmt.status_url(region.online_url, region.code, claims["jti"])
     header_b64 = example.qr_text.split(".")[0]
@@ -134,7 +138,8 @@ def render_online_example(fmt, region, example: doc.Example) -> str:
     ])
 
 
-def render_online_page(fmt, regions, example: doc.Example, summary: str = "") -> str:
+def render_online_page(fmt: online.OnlineFormat, regions: Sequence[Region], example: doc.Example,
+                       summary: str = "") -> str:
     schema = standard.load_schema("code-claims.schema.json")
     issuers = doc.regions_using(fmt.name, regions)
     algorithms = doc.algorithms_of(issuers)

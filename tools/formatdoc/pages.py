@@ -6,11 +6,16 @@ import importlib
 import json
 import re
 from pathlib import Path
+from typing import Callable, Sequence
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 
 import adapters
+from adapters.base import JwsClaimFormat
+from adapters.contract import FormatAdapter
+from adapters.online import OnlineFormat
+from config.settings import Region
 from standard import jose
 from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
 
@@ -18,7 +23,7 @@ from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example
 EXAMPLE_KEY_SEED = b"healthcode format page example key: "
 
 
-def example_key(name: str, alg: str):
+def example_key(name: str, alg: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
     """The example signer of format ``name``: a key derived from the format's name (public on
     purpose — it signs nothing but the page), so its ``kid`` is the same on every run."""
     seed = hashlib.sha256(EXAMPLE_KEY_SEED + f"{name}/{alg}".encode()).digest()
@@ -29,10 +34,11 @@ def example_key(name: str, alg: str):
     raise ValueError(f"no fixed example key for {alg}")
 
 
-def _deterministic(text: str, prefix: str, alg: str, key) -> str:
+def _deterministic(text: str, prefix: str, alg: str,
+                   key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> str:
     """``text`` with its signature made again deterministically: Ed25519 is so already; ES256
     is signed as RFC 6979 says (low-S, like every signature of this project)."""
-    if alg != "ES256":
+    if alg != "ES256" or not isinstance(key, ec.EllipticCurvePrivateKey):
         return text
     signing_input = text[len(prefix):].rsplit(".", 1)[0]
     r, s = utils.decode_dss_signature(
@@ -42,7 +48,7 @@ def _deterministic(text: str, prefix: str, alg: str, key) -> str:
     return f"{prefix}{signing_input}.{jose.b64url_encode(raw)}"
 
 
-def make_example(fmt, regions) -> Example:
+def make_example(fmt: JwsClaimFormat, regions: Sequence[Region]) -> Example:
     """The example code of the format's first registered algorithm, signed by its fixed key:
     the same text and key on every run."""
     region = example_region(fmt.name, regions)
@@ -70,7 +76,7 @@ def parse_example(page: str, title: str = "QR text") -> Example:
         raise ValueError("the example key is not JSON") from None
 
 
-def example_is_current(fmt, regions, example: Example) -> bool:
+def example_is_current(fmt: JwsClaimFormat, regions: Sequence[Region], example: Example) -> bool:
     """Does the example still say what the table says — the header and payload this format
     writes today for the example claims — and does its signature verify under its key?"""
     try:
@@ -96,7 +102,7 @@ def page_path(directory: Path, name: str) -> Path:
     return Path(directory) / f"{name}.md"
 
 
-def current_page(name: str, regions, directory: Path) -> str | None:
+def current_page(name: str, regions: Sequence[Region], directory: Path) -> str | None:
     """The committed page of ``name`` if it carries the format's fixed example and is exactly
     what the generator makes of it, else None."""
     path = page_path(directory, name)
@@ -114,30 +120,32 @@ def current_page(name: str, regions, directory: Path) -> str | None:
     return page if render(fmt, regions, example, format_summary(name)) == page else None
 
 
-def page_kind(fmt):
+def page_kind(fmt: FormatAdapter) -> tuple[JwsClaimFormat, Callable[..., str], str]:
     """(the signed table, the page renderer, the example's title) of a format: an online
     format's signed part is its status answer, and its page says how to ask for one."""
-    if hasattr(fmt, "answer"):
+    if isinstance(fmt, OnlineFormat):
         from tools.formatdoc import online as onlinedoc
         return fmt.answer, onlinedoc.render_online_page, onlinedoc.EXAMPLE_TITLE
-    return fmt, render_page, "QR text"
+    if isinstance(fmt, JwsClaimFormat):
+        return fmt, render_page, "QR text"
+    raise TypeError(f"format {fmt.name} is neither a claim table nor an online format: no page is generated for it")
 
 
-def orphan_pages(regions, directory: Path) -> list[Path]:
+def orphan_pages(regions: Sequence[Region], directory: Path) -> list[Path]:
     """Generated pages of formats no configured region uses any more."""
     wanted = {page_path(directory, n).name for n in generated_formats(regions)}
     return sorted(p for p in Path(directory).glob("*.md")
                   if p.name not in wanted and p.read_text(encoding="utf-8").startswith(MARKER))
 
 
-def stale_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+def stale_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[str]:
     """File names of pages that are missing, differ from their regeneration, or are orphans."""
     stale = [page_path(directory, n).name for n in generated_formats(regions)
              if current_page(n, regions, directory) is None]
     return stale + [p.name for p in orphan_pages(regions, directory)]
 
 
-def write_pages(regions, directory: Path = DOCS_DIR) -> list[str]:
+def write_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[str]:
     """Rewrite stale pages (with the format's fixed example) and remove orphans; a current page
     is left as it is.  Returns what it did."""
     done = []

@@ -6,12 +6,13 @@ import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable, Sequence
 
 import adapters
 import standard
-from adapters.base import OPTIONAL_FIELDS, TIME_CODECS, TIME_FIELDS
+from adapters.base import OPTIONAL_FIELDS, TIME_CODECS, TIME_FIELDS, JwsClaimFormat
 from standard import jose
-from config.settings import ONLINE_FORMAT, PROJECT_ROOT
+from config.settings import ONLINE_FORMAT, PROJECT_ROOT, Region
 
 
 DOCS_DIR = PROJECT_ROOT / "docs" / "formats"
@@ -74,20 +75,20 @@ class _Signer:
 
 
 # --- what the configuration says -------------------------------------------------------------
-def documented_formats(regions) -> tuple[str, ...]:
+def documented_formats(regions: Sequence[Region]) -> tuple[str, ...]:
     """The national format, then each configured region's format once, in config order: the
     formats `healthcode regions` lists.  Foreign formats have hand-written pages."""
     return tuple(dict.fromkeys([adapters.NATIONAL_FORMAT, *(r.format for r in regions)]))
 
 
-def generated_formats(regions) -> tuple[str, ...]:
+def generated_formats(regions: Sequence[Region]) -> tuple[str, ...]:
     """Every format with a generated page: the documented ones, then online codes if a
     configured region offers them (tools/formatdoc/online.py renders that page)."""
     online = (ONLINE_FORMAT,) if any(r.online_url for r in regions) else ()
     return documented_formats(regions) + online
 
 
-def regions_using(name: str, regions) -> tuple:
+def regions_using(name: str, regions: Sequence[Region]) -> tuple[Region, ...]:
     """Who issues ``name``: any configured region may issue the national format; online codes,
     the regions that registered a status interface."""
     if name == adapters.NATIONAL_FORMAT:
@@ -97,7 +98,7 @@ def regions_using(name: str, regions) -> tuple:
     return tuple(r for r in regions if r.format == name)
 
 
-def algorithms_of(issuers) -> tuple[str, ...]:
+def algorithms_of(issuers: Iterable[Region]) -> tuple[str, ...]:
     """The algorithms those regions registered, first-registered first, each once."""
     return tuple(dict.fromkeys(alg for region in issuers for alg in region.algorithms))
 
@@ -108,7 +109,7 @@ def example_claims(region_code: str) -> dict:
     return dict(EXAMPLE_CLAIMS, region=region_code, id_masked=masked)
 
 
-def example_region(name: str, regions):
+def example_region(name: str, regions: Sequence[Region]) -> Region:
     """The region that signs the example: the first configured region issuing the format."""
     issuers = regions_using(name, regions)
     if not issuers:
@@ -116,7 +117,7 @@ def example_region(name: str, regions):
     return issuers[0]
 
 
-def example_alg(name: str, regions) -> str:
+def example_alg(name: str, regions: Sequence[Region]) -> str:
     """The example's algorithm: the first one registered for the format (the example region's
     first, since regions are taken in config order)."""
     return algorithms_of(regions_using(name, regions))[0]
@@ -201,7 +202,7 @@ def claim_meaning(schema: dict, name: str) -> str:
 
 
 # --- rendering -------------------------------------------------------------------------------
-def _code(value) -> str:
+def _code(value: object) -> str:
     return "`" + json.dumps(value, ensure_ascii=False) + "`"
 
 
@@ -213,17 +214,17 @@ def _fenced(lang: str, body: str) -> str:
     return f"```{lang}\n{body}\n```"
 
 
-def _table(header: tuple, rows) -> str:
+def _table(header: tuple, rows: Iterable[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_cell(str(c)) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def _region_label(region) -> str:
+def _region_label(region: Region) -> str:
     return f"{region.name} {region.name_en} ({region.code})"
 
 
-def _native_type(fmt, schema: dict, name: str) -> str:
+def _native_type(fmt: JwsClaimFormat, schema: dict, name: str) -> str:
     """The JSON type a native claim has on the wire, after this format's renaming and mapping."""
     if name in TIME_FIELDS:
         kind, _ = TIME_NOTES[fmt.time]
@@ -247,7 +248,8 @@ def render_summary(summary: str) -> str:
     return " ".join(first.replace("``", "`").split())
 
 
-def render_overview(fmt, issuers, algorithms, summary: str) -> str:
+def render_overview(fmt: JwsClaimFormat, issuers: Sequence[Region], algorithms: Sequence[str],
+                    summary: str) -> str:
     optional = ", ".join(f"`{c}`" for c in OPTIONAL_FIELDS)
     rows = [
         ("QR text", f"`{fmt.prefix}` followed by a compact JWS (RFC 7515): "
@@ -267,7 +269,7 @@ def render_overview(fmt, issuers, algorithms, summary: str) -> str:
     ])
 
 
-def render_issuers(fmt, issuers) -> str:
+def render_issuers(fmt: JwsClaimFormat, issuers: Sequence[Region]) -> str:
     if fmt.name == adapters.NATIONAL_FORMAT:
         intro = ("Any configured region may issue national codes (and transcoding produces "
                  "them), each signed with the key and algorithm that region registered:")
@@ -284,7 +286,7 @@ def render_issuers(fmt, issuers) -> str:
                         _table(("region", "name", "", "registered `alg`"), rows), trust])
 
 
-def render_header(fmt, algorithms) -> str:
+def render_header(fmt: JwsClaimFormat, algorithms: Sequence[str]) -> str:
     alg_text = "; ".join(f"`{a}` — {ALG_NOTES[a]}" for a in algorithms)
     rows = [
         ("`alg`", f"{alg_text}. A code must be signed with the algorithm its signer's region "
@@ -303,7 +305,7 @@ def render_header(fmt, algorithms) -> str:
     ])
 
 
-def render_times(fmt) -> str:
+def render_times(fmt: JwsClaimFormat) -> str:
     encode = TIME_CODECS[fmt.time][0]
     kind, note = TIME_NOTES[fmt.time]
     iat_name, exp_name = fmt.fields["iat"], fmt.fields["exp"]
@@ -322,7 +324,7 @@ def render_times(fmt) -> str:
     ])
 
 
-def render_claims(fmt, schema: dict) -> str:
+def render_claims(fmt: JwsClaimFormat, schema: dict) -> str:
     required = set(schema["required"])
     rows = []
     for name in schema["properties"]:
@@ -341,7 +343,7 @@ def render_claims(fmt, schema: dict) -> str:
     ])
 
 
-def render_values(fmt, schema: dict) -> str:
+def render_values(fmt: JwsClaimFormat, schema: dict) -> str:
     parts = ["## Values"]
     for name, national_values in vocabulary(schema).items():
         native = fmt.fields[name]
@@ -358,7 +360,7 @@ def render_values(fmt, schema: dict) -> str:
     return "\n\n".join(parts)
 
 
-def render_optional(fmt, schema: dict) -> str:
+def render_optional(fmt: JwsClaimFormat, schema: dict) -> str:
     parts = ["## Optional claims",
              "Issuers leave these out when they do not apply, and readers accept their absence. "
              "When present, they are objects whose members keep their national names in every "
@@ -375,11 +377,11 @@ def render_optional(fmt, schema: dict) -> str:
     return "\n\n".join(parts)
 
 
-def expected_header(fmt, example: Example) -> dict:
+def expected_header(fmt: JwsClaimFormat, example: Example) -> dict:
     return {"alg": example.alg, "kid": example.kid, "typ": fmt.typ}
 
 
-def render_example(fmt, region, example: Example) -> str:
+def render_example(fmt: JwsClaimFormat, region: Region, example: Example) -> str:
     claims = example_claims(region.code)
     header_b64, payload_b64, _ = example.qr_text[len(fmt.prefix):].split(".")
     jwk = json.dumps(example.jwk, indent=2)
@@ -406,7 +408,7 @@ def render_example(fmt, region, example: Example) -> str:
     ])
 
 
-def render_page(fmt, regions, example: Example, summary: str = "") -> str:
+def render_page(fmt: JwsClaimFormat, regions: Sequence[Region], example: Example, summary: str = "") -> str:
     """The whole page of ``fmt`` given the configured ``regions`` and the page's ``example``."""
     schema = standard.load_schema("code-claims.schema.json")
     issuers = regions_using(fmt.name, regions)

@@ -1,0 +1,69 @@
+"""The gateway's use cases, one service each, wired once by :class:`Services` and shared by the
+HTTP blueprints and the CLI:
+
+- :mod:`.verification` — one code, an image of codes, a batch; scans recorded;
+- :mod:`.issuing` — issue, re-issue, transcode, print, withdraw a person's codes;
+- :mod:`.people` — kiosks, assisted lookup and dependants, through a :mod:`.regional_issuer`;
+- :mod:`.online_status` — the status interface of this deployment's online codes;
+- :mod:`.trust` — the signed trust list and what goes into it (keys, anchors, rules, revocations);
+- :mod:`.administration` — credentials and retention.
+
+Everything that touches disk is opened here once, so the verify path does no file I/O beyond the
+store append.  Services receive what they use; none reaches into another's state.
+"""
+from __future__ import annotations
+
+import time
+
+from config.settings import Settings, load_settings
+from gateway.credentials import Credentials
+from gateway.refusals import CappedAudit
+from gateway.services.administration import AdministrationService
+from gateway.services.issuing import IssuingService
+from gateway.services.online_status import OnlineStatusService
+from gateway.services.people import PeopleService
+from gateway.services.trust import SYSTEM, TrustService
+from gateway.services.verification import SCAN_LOSS_BOUND, VerificationService, scan_event
+from issuers.keys import KeyStore
+from issuers.pseudonym import Pseudonymizer, load_or_create_secret
+from issuers.seal import Sealer
+from store import Store, open_store
+from store.revocations import revocation_check
+
+__all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "scan_event"]
+
+
+class Services:
+    """The container: settings, store, audit log and credentials, and the services built on them."""
+
+    def __init__(self, settings: Settings | None = None, store: Store | None = None, clock=time.time):
+        self.settings = settings or load_settings()
+        self.clock = clock
+        data = self.settings.data_dir
+        data.mkdir(parents=True, exist_ok=True)
+        self.store = store or open_store(self.settings)
+        self.audit = CappedAudit(self.store, self.now)       # refusals capped per credential
+        self.credentials = Credentials(data, self.settings.region_codes())
+        self.keystore = KeyStore(data)
+        self.sealer = Sealer(data / "secrets" / "seal")
+        pseudonymizer = Pseudonymizer(load_or_create_secret(data))
+        revocations = revocation_check(self.store)          # in memory, refreshed from the store
+
+        self.trust = TrustService(self.settings, self.store, self.audit, self.keystore, revocations, self.now)
+        self.online_status = OnlineStatusService(self.settings, self.store)
+        self.verification = VerificationService(self.settings, self.store, self.trust, revocations, self.now,
+                                                local_status=self.online_status.local)
+        self.issuing = IssuingService(self.settings, self.store, self.audit, self.keystore, pseudonymizer,
+                                      self.sealer, revocations, self.trust, self.verification.verify, self.now)
+        self.people = PeopleService(self.settings, self.store, self.audit, self.issuing.subject,
+                                    self.verification.verify, self.issuing.reissue,
+                                    lambda region: self.credentials.issuer_tokens()[region], self.now)
+        self.administration = AdministrationService(self.settings, self.store, self.audit, self.credentials,
+                                                    self.verification.flush_scans, self.now)
+
+    def now(self) -> int:
+        return int(self.clock())
+
+    def close(self) -> None:
+        self.verification.close()
+        self.store.close()

@@ -1,0 +1,191 @@
+"""Issuing: a region's codes — issued on the rules' decision, re-issued with the stored colour,
+transcoded from another region, printed on paper — and withdrawn.  Every code is recorded for
+revocation and every operation on a person audited, refused ones included; the claims always come
+from the region's :class:`issuers.Issuer`."""
+from __future__ import annotations
+
+import hmac
+from typing import Callable
+
+import adapters
+import standard
+from config.settings import ONLINE_FORMAT, Settings
+from gateway.services.trust import SYSTEM, TrustService
+from issuers import IssuedCode, Issuer, Person, printing
+from issuers.keys import KeyStore
+from issuers.pseudonym import Pseudonymizer
+from issuers.seal import Sealer
+from standard.errors import BadRequest, HealthCodeError, IdentityNotMatched, NotFound, TranscodeRefused
+from store import IssuedRecord, Resident, Store
+from store.audit import AuditLog
+
+
+MAX_LISTED_CODES = 200            # a person's outstanding codes listed at most (newest first)
+
+
+class IssuingService:
+    def __init__(self, settings: Settings, store: Store, audit: AuditLog, keystore: KeyStore,
+                 pseudonymizer: Pseudonymizer, sealer: Sealer, revocations, trust: TrustService,
+                 verify: Callable, now: Callable[[], int]):
+        self.settings = settings
+        self.store = store
+        self.audit = audit
+        self.keystore = keystore
+        self.pseudonymizer = pseudonymizer
+        self.sealer = sealer
+        self.revocations = revocations
+        self.trust = trust
+        self.verify = verify                 # VerificationService.verify: a transcoded source is checked
+        self.now = now
+        self._issuers: dict[str, Issuer] = {}
+
+    def issuer(self, region_code: str) -> Issuer:
+        """The region's issuer, with its key as of now (another process may have rotated it)."""
+        region = self.settings.region(region_code)
+        signer = self.keystore.signer(region.code, region.algorithms[0])
+        cached = self._issuers.get(region_code)
+        if cached is None or cached.signer is not signer:
+            cached = self._issuers[region_code] = Issuer(region, signer, self.pseudonymizer,
+                                                                 adapters.issuing_format)
+        return cached
+
+    def subject(self, person: Person) -> str:
+        """The person's pseudonym: the only identifier the store and the audit log hold."""
+        return self.pseudonymizer.subject(person.id_type, person.id_number)
+
+    # -- issuing ----------------------------------------------------------------------------------
+    def issue(self, region_code: str, person: Person, facts=None, status=None, kind="dynamic",
+              fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
+        """Issue and remember: the resident's colour, the code (for revocation), the audit entry.
+        A colour that gets worse withdraws the person's outstanding codes at once."""
+        issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
+        c = issued.claims
+        previous = self.store.get_resident(c["sub"], region_code)
+        if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
+            self.revoke_subject(c["sub"], actor or SYSTEM, reason=f"status became {c['status']}")
+        sealed = self.sealer.seal({"name": person.name, "id_number": person.id_number,
+                                   "id_type": person.id_type}, context=c["sub"])
+        self.store.record_issuance(
+            _record(c), Resident(c["sub"], region_code, self.pseudonymizer.name_digest(person.name), c["status"],
+                                 tuple(c["reasons"]), self.now(), sealed),
+            self.audit.entry(actor or SYSTEM, "issue", c["sub"], region=region_code, status=c["status"],
+                             kind=kind, jti=c["jti"], format=issued.format),
+            online_answer=issued.answer)
+        return issued
+
+    def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
+                dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
+        """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
+        A name, when given, must match; an unknown person and a wrong name look the same, take
+        the same time, and are audited here as ``identity_not_matched``."""
+        resident = self.store.get_resident(sub, region_code)
+        typed = self.pseudonymizer.name_digest(name if name is not None else "")
+        stored = resident.name_hmac if resident else typed
+        if resident is None or (name is not None and not hmac.compare_digest(typed, stored)):
+            self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
+                              region=region_code)
+            raise IdentityNotMatched("no record matches this ID number and name")
+        pii = self.sealer.open(resident.pii_sealed, context=sub)
+        person = Person(pii["id_type"], pii["id_number"], pii["name"])
+        issuer = self.issuer(region_code)
+        claims = issuer.claims(person, resident.status, list(resident.reasons), kind, self.now(),
+                               {"dep": dep} if dep else None)
+        issued = issuer.sign(claims, fmt)
+        self.store.record_issuance(
+            _record(claims), None,
+            self.audit.entry(actor or SYSTEM, "reissue", sub, region=region_code, kind=kind,
+                             jti=claims["jti"], status=claims["status"], format=issued.format),
+            online_answer=issued.answer)
+        return issued
+
+    def transcode(self, payload: str, target_region: str, fmt: str | None = None,
+                  actor: dict | None = None) -> tuple[IssuedCode, object]:
+        """A verified code of one region → a code of another, re-decided under the target's rules
+        (issuers/transcoding.py); ``prov`` traces the code through any number of hops."""
+        issuer = self.issuer(target_region)
+        source = self.verify(payload, device="transcoder")
+        if not source.valid:
+            raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
+        c, now = source.claims, self.now()
+        claims = issuer.transcoded_claims(c, source.format, now)
+        issued = issuer.sign(claims, fmt)
+        self.store.record_issuance(
+            _record(claims), None,
+            self.audit.entry(actor or SYSTEM, "transcode", c["sub"], source_region=c["region"],
+                             source_jti=c["jti"], target_region=target_region, jti=claims["jti"],
+                             status=claims["status"], source_status=c["status"]),
+            online_answer=issued.answer)
+        return issued, source
+
+    # -- withdrawing ------------------------------------------------------------------------------
+    def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
+        """Withdraw every outstanding code of a person: online at once, offline at the next list."""
+        jtis = self.store.revoke_subject(sub, self.now())
+        self.revocations.refresh()
+        self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
+        self.trust.invalidate()
+        self._issuers.clear()
+        return jtis
+
+    def outstanding_codes(self, region_code: str, person: Person, actor: dict) -> list[dict]:
+        """A person's codes of the region that still verify — what issuer staff read before they
+        withdraw a lost printed card.  Ids, kinds, colours and times only; audited."""
+        self.settings.region(region_code)
+        sub = self.subject(person)
+        codes = self.store.outstanding_codes(sub, region_code, self.now(), MAX_LISTED_CODES)
+        self.audit.record(actor, "codes_list", sub, region=region_code, codes=len(codes))
+        return [{"code_id": c.jti, "kind": c.kind, "status": c.status, "issued_at": standard.rfc3339(c.iat),
+                 "expires_at": standard.rfc3339(c.exp)} for c in codes]
+
+    def withdraw_code(self, region_code: str, person: Person, code_id: str, actor: dict,
+                      reason: str = "") -> dict:
+        """Withdraw one of the person's outstanding codes (a lost printed card): refused online at
+        once and offline after the next trust list; the person's other codes keep working.  A
+        code that is not this person's outstanding code of the region is not found (audited)."""
+        self.settings.region(region_code)
+        sub = self.subject(person)
+        now = self.now()
+        code = next((c for c in self.store.outstanding_codes(sub, region_code, now, MAX_LISTED_CODES)
+                     if c.jti == code_id), None)
+        if code is None:
+            self.audit.record(actor, "code_withdraw", sub, region=region_code, result="not_found")
+            raise NotFound("this person has no outstanding code with this id in this region")
+        self.store.revoke_codes([code.jti], sub, now, code.exp)
+        self.revocations.refresh()
+        self.audit.record(actor, "code_withdraw", sub, region=region_code, jti=code.jti, kind=code.kind,
+                          reason=str(reason)[:100])
+        self.trust.invalidate()
+        return {"withdrawn": code.jti, "kind": code.kind, "expires_at": standard.rfc3339(code.exp)}
+
+    # -- printed offline codes --------------------------------------------------------------------
+    def print_cards(self, entries, layout: str = "single", actor: dict | None = None,
+                    fmt: str | None = None) -> bytes:
+        """entries: (region, Person, status or None) → a PDF.  Everything is validated before
+        anything is issued, so one bad row in a care home's list issues nothing (and the refusal
+        is audited).  ``fmt="online"`` prints online codes (regions must offer them)."""
+        entries = list(entries)
+        try:
+            for region, person, status in entries:
+                self.settings.region(region)
+                if status not in (None, *standard.STATUSES):
+                    raise BadRequest("status must be green, yellow or red")
+                if fmt == ONLINE_FORMAT and not self.settings.region(region).online_url:
+                    raise BadRequest(f"region {region} does not issue online codes")
+        except HealthCodeError as exc:
+            self.audit.record(actor or SYSTEM, "print", None, result=exc.code)
+            raise
+        cards = []
+        for region, person, status in entries:
+            if status is None:
+                resident = self.store.get_resident(self.subject(person), region)
+                status = resident.status if resident else None
+            issued = self.issue(region, person, status=status, kind="offline", fmt=fmt, actor=actor)
+            cards.append(printing.card_for(self.settings.region(region), issued.qr_text, issued.claims,
+                                           online=issued.answer is not None))
+        self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
+        return printing.render_pdf(cards, layout)
+
+
+def _record(claims: dict) -> IssuedRecord:
+    return IssuedRecord(claims["jti"], claims["sub"], claims["region"], claims["kind"], claims["status"],
+                        tuple(claims["reasons"]), claims["iat"], claims["exp"])

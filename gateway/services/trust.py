@@ -1,0 +1,205 @@
+"""Trust: the signed national trust list and everything that goes into it — national and regional
+keys, foreign trust anchors, EU business rules and value sets, foreign revocation lists and the
+codes this deployment withdrew.  Every change is audited and reaches the next list at once."""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import adapters
+from adapters import revocation_lists
+from config.settings import Settings
+from gateway import anchors, foreign_revocations, rulesets, trustseq
+from issuers.keys import NATIONAL, KeyStore
+from standard import trustlist
+from standard.errors import BadRequest, NotFound
+from store import Store
+from store.audit import AuditLog
+from toolkit import filelock
+
+TRUST_CACHE_SECONDS = 60
+FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
+SYSTEM = {"role": "system", "id": "healthcode"}
+
+
+class TrustService:
+    """The list is re-signed every 60 s and as soon as a key, anchor, foreign revocation list or
+    rule set changed on disk (in any process: gateway/trustseq.py), each time with a larger
+    ``seq``; asked for on every verify, its freshness check is one ``stat`` per input file."""
+
+    def __init__(self, settings: Settings, store: Store, audit: AuditLog, keystore: KeyStore,
+                 revocations, now: Callable[[], int]):
+        self.settings = settings
+        self.store = store
+        self.audit = audit
+        self.keystore = keystore
+        self.revocations = revocations          # the in-memory set of withdrawn codes
+        self.now = now
+        data = settings.data_dir
+        self.anchor_file = anchors.AnchorFile(data)
+        self.revocation_file = foreign_revocations.RevocationFile(data)
+        self.rule_file = rulesets.RuleFile(data)
+        self._trust: tuple[float, str, trustlist.TrustList] | None = None
+        self._trust_inputs: tuple = ()
+        self._trust_paths: tuple[str, ...] | None = None
+        self._lock = threading.Lock()
+
+    # -- the list ---------------------------------------------------------------------------------
+    def national_jwks(self) -> dict:
+        """The national trust-list signer's public keys, which offline verifiers pin."""
+        self.keystore.signer(NATIONAL)
+        return {"keys": self.keystore.public_jwks(NATIONAL)}
+
+    def trust_list_jws(self) -> str:
+        return self._entry()[1]
+
+    def trust_list(self) -> trustlist.TrustList:
+        return self._entry()[2]
+
+    def with_anchors(self, extra_anchors) -> trustlist.TrustList:
+        """The current list, plus a caller's own anchors for one verification (test vectors)."""
+        trust = self.trust_list()
+        return trust.with_anchors(extra_anchors) if extra_anchors else trust
+
+    def invalidate(self) -> None:
+        """Re-sign before the next use, re-reading every key."""
+        with self._lock:
+            self._trust = None
+            self.keystore.forget()
+
+    def _issuer_entries(self) -> list[dict]:
+        entries = []
+        for region in self.settings.regions:
+            self.keystore.signer(region.code, region.algorithms[0])        # first run makes the key
+            entries.append(trustlist.issuer_entry(region, self.keystore.public_jwks(region.code)))
+        return entries
+
+    def _input_paths(self) -> tuple[str, ...]:
+        if self._trust_paths is None:
+            keys = (self.keystore.index_path(o) for o in (NATIONAL, *self.settings.region_codes()))
+            files = (f.path for f in (self.anchor_file, self.revocation_file, self.rule_file))
+            self._trust_paths = tuple(map(str, (*keys, *files)))
+        return self._trust_paths
+
+    def _entry(self) -> tuple[float, str, trustlist.TrustList]:
+        with self._lock:
+            now = self.now()
+            inputs = tuple(map(filelock.file_stamp, self._input_paths()))
+            if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
+                    or inputs != self._trust_inputs:
+                payload = trustlist.build_payload(self._issuer_entries(), now,
+                                                  revoked_jti=self.store.revoked_jtis(now),
+                                                  anchors=self.anchor_file.load(),
+                                                  foreign_revocations=revocation_lists.current(
+                                                      self.revocation_file.load(), now),
+                                                  dcc_rules=self.rule_file.load())
+                payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
+                token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
+                self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
+                self._trust_inputs = inputs
+            return self._trust
+
+    # -- foreign trust anchors --------------------------------------------------------------------
+    def add_anchors(self, values, actor: dict, iss: str | None = None) -> list[str]:
+        """Trust foreign signers (JWK objects or base64 DER certificates); audited."""
+        if not isinstance(values, list) or not values:
+            raise BadRequest("give a non-empty list of trust anchors")
+        added = self.anchor_file.add([anchors.parse_anchor(v, iss) for v in values])
+        self.audit.record(actor, "anchor_add", None, ids=added)
+        self.invalidate()
+        return added
+
+    def remove_anchor(self, anchor_id: str, actor: dict) -> None:
+        self.anchor_file.remove(anchor_id)
+        self.audit.record(actor, "anchor_remove", None, id=anchor_id)
+        self.invalidate()
+
+    def list_anchors(self) -> list[dict]:
+        return [anchors.summary(a) for a in self.anchor_file.load()]
+
+    # -- EU DCC business rules and value sets (gateway/rulesets.py) -------------------------------
+    def import_rules(self, country: str, rules, actor: dict) -> list[dict]:
+        """Replace a country of arrival's rule set; (identifier, version) of each rule."""
+        imported = self.rule_file.import_rules(country, rules)
+        ids = [{"identifier": r["Identifier"], "version": r["Version"]} for r in imported]
+        self.audit.record(actor, "dcc_rules_import", None, country=country, rules=ids)
+        self.invalidate()
+        return ids
+
+    def remove_rules(self, country: str, actor: dict) -> None:
+        self.rule_file.remove_country(country)
+        self.audit.record(actor, "dcc_rules_remove", None, country=country)
+        self.invalidate()
+
+    def import_value_sets(self, documents, actor: dict) -> dict:
+        counts = {k: len(v) for k, v in self.rule_file.import_value_sets(documents).items()}
+        self.audit.record(actor, "dcc_value_sets_import", None, value_sets=counts)
+        self.invalidate()
+        return counts
+
+    def rule_summary(self) -> dict:
+        return self.rule_file.summary()
+
+    # -- withdrawn foreign certificates and revocation lists --------------------------------------
+    def revoke_foreign(self, fmt: str, certificate_ids, actor: dict, reason: str = "") -> list[str]:
+        """Withdraw foreign certificates by their own identifiers (EU DCC: the UVCI), e.g. from
+        an EU revocation list or a fraud report.  Online at once; offline after one refresh."""
+        adapter = adapters.revocable_format(fmt) if fmt in self.settings.extra_formats else None
+        if adapter is None:
+            raise BadRequest(f"certificates of format {str(fmt)[:20]!r} cannot be revoked here")
+        if not isinstance(certificate_ids, list) or not certificate_ids or \
+                not all(isinstance(i, str) and 0 < len(i.strip()) <= 128 for i in certificate_ids):
+            raise BadRequest("certificate_ids must be a non-empty list of identifiers (at most 128 characters)")
+        jtis = [adapter.code_id_for(i) for i in certificate_ids]
+        now = self.now()
+        new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
+        self.revocations.refresh()
+        self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
+                          reason=str(reason)[:200])
+        self.invalidate()
+        return jtis
+
+    def import_revocation_list(self, fmt: str, document, actor: dict, iss: str | None = None) -> dict:
+        """An EU DCC revocation batch (or list of batches) or a SMART Health Card issuer's rid
+        list (for ``iss``); all or nothing, audited, in the next trust list at once."""
+        parsed = revocation_lists.parse_dcc_batches(document) if fmt == "eu_dcc" else \
+            revocation_lists.parse_shc_crl(document, iss) if fmt == "shc" else None
+        if parsed is None:
+            raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
+        doc = self.revocation_file.merge(fmt, parsed)
+        entries = sum(len(b["hashes"]) for b in parsed) if fmt == "eu_dcc" else len(parsed["rids"])
+        self.audit.record(actor, "revocation_list_import", None, format=fmt, entries=entries,
+                          **({"iss": iss[:200]} if fmt == "shc" else {"kids": sorted({b["kid"] for b in parsed})[:50]}))
+        self.invalidate()
+        return {"format": fmt, "entries": entries, "total": revocation_lists.count(doc)}
+
+    def revocation_lists(self) -> dict:
+        return revocation_lists.summary(self.revocation_file.load())
+
+    # -- keys --------------------------------------------------------------------------------------
+    def _key_owner(self, owner: str) -> str:
+        if owner != NATIONAL:
+            self.settings.region(owner)                      # region_unknown otherwise
+        return owner
+
+    def revoke_key(self, owner: str, kid: str, actor: dict, reason: str = "") -> dict:
+        """A compromised key: every code it signed is refused from now on — online at once, and
+        offline once the verifier has the next trust list (which lists the key as revoked).  An
+        active key is replaced by a new one before the next signature."""
+        owner = self._key_owner(owner)
+        try:
+            self.keystore.revoke(owner, kid, self.now())
+        except KeyError:
+            self.audit.record(actor, "key_revoke", None, result="not_found", owner=owner)
+            raise NotFound(f"owner {owner} has no key with this kid") from None
+        self.invalidate()
+        self.audit.record(actor, "key_revoke", None, owner=owner, kid=kid, reason=str(reason)[:200])
+        return {"owner": owner, "kid": kid, "status": "revoked"}
+
+    def rotate_key(self, owner: str, actor: dict | None = None) -> str:
+        owner = self._key_owner(owner)
+        alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
+        signer = self.keystore.rotate(owner, alg, self.now())
+        self.invalidate()
+        self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
+        return signer.kid

@@ -1,0 +1,200 @@
+"""Verification: one code, an image of codes, or a batch — every verdict counted, and each scan of
+a recognised format recorded without personal data.  Large batches run on every core
+(gateway/batch.py), one flow for HTTP and the CLI."""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Callable
+
+from adapters.online import may_be_online
+from adapters.verifier import ImageVerdicts, Verdict, Verifier
+from config.settings import Settings
+from gateway import batch, metrics
+from gateway.limits import MinuteCounter
+from gateway.services.trust import TrustService
+from standard import ONLINE_FORMAT
+from standard.errors import undecodable_codes
+from store import ScanEvent, Store, scanqueue
+from store.scanqueue import ScanWriter
+
+log = logging.getLogger(__name__)
+UNDECODABLE = undecodable_codes()
+
+# Scan events a SIGKILL of a serving process can lose: those answered but still in its queue or
+# in the group being written (store/scanqueue.py; README, "Scan events").  Commands other than
+# serve and verify-batch commit each scan before answering.
+SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
+
+
+class VerificationService:
+    def __init__(self, settings: Settings, store: Store, trust: TrustService, revocations,
+                 now: Callable[[], int], local_status: Callable[[str, str], str | None]):
+        self.settings = settings
+        self.store = store
+        self.trust = trust
+        self.now = now
+        self.revocations = revocations
+        online = {**settings.format_options.get(ONLINE_FORMAT, {}), "local": local_status}
+        self.verifier = Verifier(settings.formats(),
+                                 is_revoked=lambda claims: claims["jti"] in self.revocations,
+                                 options={**settings.format_options, ONLINE_FORMAT: online})
+        self.verify_counter = MinuteCounter()                # anonymous verifications per client
+        self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
+        self._pool: batch.VerifyPool | None = None           # started by the first large batch
+
+    # -- one code, one image ----------------------------------------------------------------------
+    def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
+        verdict = self.verifier.verify(text, self.trust.with_anchors(anchors), now if now is not None else self.now())
+        return self._recorded(verdict, place, device, record)
+
+    def verify_image(self, data: bytes, *, place=None, device=None, now=None, anchors=(),
+                     record=True) -> Verdict:
+        verdict = self.verifier.verify_image(data, self.trust.with_anchors(anchors),
+                                             now if now is not None else self.now())
+        return self._recorded(verdict, place, device, record)
+
+    def verify_image_codes(self, data: bytes, *, place=None, device=None, now=None, anchors=(),
+                           record=True) -> ImageVerdicts:
+        """Every code in the image, each recorded as a scan."""
+        result = self.verifier.verify_image_codes(data, self.trust.with_anchors(anchors),
+                                                  now if now is not None else self.now())
+        for verdict in result.verdicts:
+            self._recorded(verdict, place, device, record)
+        return result
+
+    def record(self, verdict: Verdict, place=None, device=None) -> Verdict:
+        """Count and store a verdict reached outside the verifier (e.g. an image too large)."""
+        return self._recorded(verdict, place, device, True)
+
+    # -- batches ----------------------------------------------------------------------------------
+    def verify_many(self, jobs, *, place=None, device=None, record=True) -> list[Verdict]:
+        """``batch.Job``s → verdicts in the same order; large batches on every core, each verdict
+        revocation-checked and recorded here as :meth:`verify` does."""
+        jobs = list(jobs)
+        # online codes ask their region (or this process) for the status: never in the pool
+        pooled = [i for i, job in enumerate(jobs) if job.image is None and not self.is_online(job.text)]
+        verified = self._in_pool(len(pooled), lambda pool, token, jwks, now:
+                                 pool.verify([jobs[i] for i in pooled], token, jwks, now))
+        if verified is None:
+            return [self._verify_job(job, place, device, record) for job in jobs]
+        results = dict(zip(pooled, verified))
+        return [self._recorded(self.verifier.recheck_revocation(results[i]), place, device, record)
+                if i in results else self._verify_job(job, place, device, record) for i, job in enumerate(jobs)]
+
+    def answer_in_pool(self, kind: str, entries: list, *, place=None, device=None) -> list | None:
+        """Batch entries answered in the pool (gateway/batch.py): ``"lines"`` (verify-batch JSON
+        Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
+        revocation-checked, counted and recorded here; None for an entry the caller must answer
+        itself (and for the whole batch when it is too small for the pool)."""
+        answers = self._in_pool(len(entries), lambda pool, token, jwks, now:
+                                (pool.answer_lines if kind == "lines" else pool.answer_items)(entries, token, jwks, now))
+        if answers is None:
+            return None
+        return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))
+
+    def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str], *,
+                     place=None, device=None) -> list[str]:
+        """The one batch flow of ``/v1/verify/batch`` (``kind="items"``) and ``verify-batch``
+        (``"lines"``): entries → answer texts in the same order.  A large block is answered in
+        the pool processes; each entry they leave (an image, anchors, an online or revoked code,
+        a bad entry) goes through ``prepare(entry) → (fields, Job | verdict)`` and is verified
+        here, its answer ``dump({**fields, **verdict})``."""
+        answers = self.answer_in_pool(kind, entries, place=place, device=device) or [None] * len(entries)
+        missing = [i for i, answer in enumerate(answers) if answer is None]
+        prepared = [prepare(entries[i]) for i in missing]
+        verdicts = iter(self.verify_many([job for _, job in prepared if isinstance(job, batch.Job)],
+                                         place=place, device=device))
+        for i, (fields, ready) in zip(missing, prepared):
+            answers[i] = dump({**fields, **(next(verdicts) if isinstance(ready, batch.Job) else ready).as_dict()})
+        return answers
+
+    @staticmethod
+    def is_online(text) -> bool:
+        """An online code: its status is asked of its region, so it is never verified in the pool."""
+        return may_be_online(text)
+
+    def _in_pool(self, count: int, call):
+        """``call(pool, trust_list_jws, national_jwks, now)`` in the batch pool, or None when
+        ``count`` is too few for it, there is one core, or a pool process died (logged; the
+        caller then does the work in-process)."""
+        if count < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+            return None
+        token = self.trust.trust_list_jws()
+        pool = self._batch_pool()
+        try:
+            return call(pool, token, self.trust.national_jwks(), self.now())
+        except Exception:       # noqa: BLE001 — OOM, killed: the caller verifies here instead
+            log.exception("batch pool failed; doing %d items in-process", count)
+            pool.close()
+            self._pool = None
+            return None
+
+    def _batch_pool(self) -> batch.VerifyPool:
+        if self._pool is None:
+            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
+            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
+            self._pool = batch.VerifyPool(formats, options)
+        return self._pool
+
+    def _verify_job(self, job, place, device, record) -> Verdict:
+        if job.image is not None:
+            return self.verify_image(job.image, place=place, device=device, now=job.now, anchors=job.anchors,
+                                     record=record)
+        return self.verify(job.text, place=place, device=device, now=job.now, anchors=job.anchors, record=record)
+
+    # -- scan recording -----------------------------------------------------------------------------
+    def _recorded(self, verdict: Verdict, place, device, record: bool) -> Verdict:
+        """Count every verdict; store a scan event only for a code whose format was recognised.
+        Undecodable input (empty, unknown, unreadable, too large) is counted, not stored row by
+        row: junk from one client must not fill the disk for 30 days."""
+        metrics.count_verdict(verdict)
+        if record and _worth_storing(verdict.valid, verdict.errors[0]["code"] if verdict.errors else None):
+            (self.scan_writer or self.store).add_scan(scan_event(verdict, self.now(), place, device))
+        return verdict
+
+    def _record_scans(self, scans, place, device) -> None:
+        """Scan fields ``(valid, format, region, status, code_id, error)`` counted and stored as
+        :meth:`_recorded` does for a verdict, in one group."""
+        at, place, device = self.now(), _short(place), _short(device)
+        events = []
+        for valid, fmt, region, status, code_id, error in scans:
+            metrics.count_outcome(fmt, status if valid else error)
+            if _worth_storing(valid, error):
+                events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
+                                        code_id=code_id, error=error, place=place, device=device))
+        (self.scan_writer or self.store).add_scans(events)
+
+    def group_scan_writes(self, **options) -> None:
+        """Scan events through a queue written in groups (store/scanqueue.py): what a serving
+        process and ``verify-batch`` do (and then ``close()`` on the way out); other commands
+        and in-process callers write each scan at once."""
+        if self.scan_writer is None:
+            self.scan_writer = ScanWriter(self.store, **options)
+
+    def flush_scans(self) -> None:
+        """Everything verified so far is in the store (call before reading scan events)."""
+        if self.scan_writer is not None:
+            self.scan_writer.flush()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+        if self.scan_writer is not None:
+            self.scan_writer.close()
+
+
+def scan_event(verdict: Verdict, at: int, place=None, device=None) -> ScanEvent:
+    error = verdict.errors[0]["code"] if verdict.errors else None
+    return ScanEvent(at=at, valid=verdict.valid, format=verdict.format, region=verdict.region,
+                     status=verdict.status, code_id=verdict.code_id, error=error,
+                     place=_short(place), device=_short(device))
+
+
+def _worth_storing(valid: bool, error: str | None) -> bool:
+    """A scan is stored when its format was recognised; undecodable input is only counted."""
+    return valid or error not in UNDECODABLE
+
+
+def _short(value) -> str | None:
+    return None if value is None else str(value)[:64]
