@@ -116,8 +116,8 @@ def test_scans_keep_insertion_order_within_one_second(store):
 
 # -- retention ----------------------------------------------------------------------------------------
 def test_purge_drops_whole_old_daily_indices_and_trims_the_boundary_day(es_store_factory, monkeypatch):
-    import store.elasticsearch as es_module
-    monkeypatch.setattr(es_module, "PAGE", 2)                  # the boundary day takes several pages
+    import store.elasticsearch.queries as queries
+    monkeypatch.setattr(queries, "PAGE", 2)                  # the boundary day takes several pages
     store = es_store_factory(refresh=True)
     d0 = day_start(T0)
     days = [d0 - 3 * DAY, d0 - 2 * DAY, d0 - DAY, d0]

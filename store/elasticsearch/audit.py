@@ -1,0 +1,128 @@
+"""The audit hash chain on Elasticsearch, appended atomically across processes.
+
+The head document in ``P-sequences`` is replaced only with ``if_seq_no``/``if_primary_term`` of the
+head that was read (a 409 means another appender won: re-read and re-make the entry).  The winner
+then copies the entry into its monthly index with ``op_type=create`` (doc id = seq); if it died in
+between, the next appender (or reader) finds the head not yet copied and copies it (and an
+appender whose copy lost that race refreshes the index, so its caller can read its entry back at
+once).  Ids are unique only per index, so the head — not ``create`` on a dated index — is what
+makes a sequence number unique.  Each head names the attempt that wrote it (``writer``): a head
+write the client sent again after its answer was lost (a node died mid-request) meets itself as a
+409, and is recognised instead of appending the same entry twice.
+"""
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import time
+
+from elasticsearch import ConflictError
+
+from store.audit import read_entry
+from store.contract import MakeEntry
+
+from .errors import AuditConflict
+from .indices import Indices
+from .queries import get, search_all
+
+HEAD_ID = "audit"
+APPEND_ATTEMPTS = 200
+
+
+def _text(entry: dict) -> str:
+    """The entry as stored: its exact JSON text, so the hash chain survives the round trip."""
+    return json.dumps(entry, ensure_ascii=False, sort_keys=True)
+
+
+class AuditChain:
+    """The audit log of one store: ``refresh`` is the store's (see :class:`ElasticsearchStore`)."""
+
+    def __init__(self, indices: Indices, refresh: bool | str) -> None:
+        self.indices = indices
+        self.client = indices.client
+        self.refresh = refresh
+        self._copied = 0                      # highest seq this instance knows is copied
+
+    def append(self, make_entry: MakeEntry) -> dict:
+        heads = self.indices.index("sequences")
+        for attempt in range(APPEND_ATTEMPTS):
+            got = get(self.client, heads, HEAD_ID)
+            last = read_entry(got["_source"]["entry"]) if got else self._last_copied_entry()
+            if got is not None and last is not None:
+                self._copy(last, winner=False)            # finish an append whose writer died midway
+            entry = make_entry(last)
+            writer = secrets.token_hex(8)                 # names this attempt in the head it writes
+            head = {"seq": entry["seq"], "updated_at": int(time.time()), "writer": writer, "entry": _text(entry)}
+            try:
+                if got is None:
+                    self.client.index(index=heads, id=HEAD_ID, document=head, op_type="create")
+                else:
+                    self.client.index(index=heads, id=HEAD_ID, document=head,
+                                      if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
+            except ConflictError:
+                # Another appender moved the head first — or this very write did, and the client
+                # sent it again after its answer was lost (a node died mid-request): then the head
+                # names this attempt, and the entry is appended, once.
+                now = get(self.client, heads, HEAD_ID)
+                if not (now is not None and now["_source"].get("writer") == writer):
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
+                    continue
+            self._copy(entry, winner=True, refresh=self.refresh)
+            return entry
+        raise RuntimeError("audit log head stayed contended; entry not appended")
+
+    def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
+        self._repair_tail()
+        hits = search_all(self.client, self.indices.audit_pattern, {"range": {"seq": {"gt": after_seq}}},
+                          [{"seq": "asc"}], limit=limit, source={"includes": ["entry"]})
+        return [read_entry(h["_source"]["entry"]) for h in hits]
+
+    def _copy(self, entry: dict, winner: bool, refresh: bool | str = False) -> None:
+        """Store ``entry`` (the head, or what just became the head) in its monthly index, once.
+        The appender that moved the head creates it; anyone else first looks whether it is there."""
+        seq = entry["seq"]
+        if seq <= self._copied:
+            return
+        at = int(entry.get("at") or time.time())
+        index = self.indices.audit_index(at)
+        if not winner:
+            existing = get(self.client, index, str(seq))
+            if existing is not None:
+                self._check_same(existing, entry)
+                if refresh:                          # its writer may not have made it searchable yet
+                    self.client.indices.refresh(index=index)
+                self._copied = max(self._copied, seq)
+                return
+        doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
+               "hash": entry.get("hash"), "result": entry.get("result"), "entry": _text(entry)}
+        self.indices.ensure_dated([index], "audit")
+        try:
+            self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
+                              op_type="create", refresh=refresh)
+        except ConflictError:
+            # another appender copied it first, without waiting for a refresh: the caller reads
+            # its own entry back, so make it searchable before returning
+            self._check_same(get(self.client, index, str(seq)), entry)
+            if refresh:
+                self.client.indices.refresh(index=index)
+        self._copied = max(self._copied, seq)
+
+    @staticmethod
+    def _check_same(existing: dict | None, entry: dict) -> None:
+        if existing is None or existing["_source"].get("hash") != entry.get("hash"):
+            raise AuditConflict(f"audit seq {entry['seq']} already holds a different entry")
+
+    def _last_copied_entry(self) -> dict | None:
+        """No head document (new log, or the head index was lost): continue from the highest entry."""
+        pattern = self.indices.audit_pattern
+        self.client.indices.refresh(index=pattern, ignore_unavailable=True, allow_no_indices=True)
+        hits = list(search_all(self.client, pattern, {"match_all": {}}, [{"seq": "desc"}], limit=1))
+        return read_entry(hits[0]["_source"]["entry"]) if hits else None
+
+    def _repair_tail(self) -> None:
+        got = get(self.client, self.indices.index("sequences"), HEAD_ID)
+        if got is not None:
+            entry = read_entry(got["_source"]["entry"])
+            if entry["seq"] > self._copied:
+                self._copy(entry, winner=False, refresh=bool(self.refresh))
