@@ -12,7 +12,7 @@ import json
 import logging
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 
 from adapters.contract import IssuingFormat, SigningKey, Verified
@@ -23,7 +23,6 @@ from standard.errors import (Expired, IssuerMismatch, LifetimeExceeded, Malforme
                              SchemaInvalid)
 
 CLOCK_SKEW = 60
-CHINA_TZ = timezone(timedelta(hours=8))
 
 
 def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK_SKEW) -> None:
@@ -43,7 +42,7 @@ def check_lifetime(claims: dict, limit: int) -> None:
 
 # --- time codecs: how a format writes an epoch second ------------------------------------------
 def _iso_encode(ts: int) -> str:
-    return datetime.fromtimestamp(ts, CHINA_TZ).isoformat()
+    return datetime.fromtimestamp(ts, standard.CHINA_TZ).isoformat()
 
 
 def _iso_decode(value: object) -> int:

@@ -62,7 +62,6 @@ def _fast_claims_validator() -> Callable[[Any], Any]:
 
 
 @lru_cache(maxsize=None)
-@lru_cache(maxsize=None)
 def openapi_validator(component: str) -> jsonschema.Draft202012Validator:
     """A validator for one ``components/schemas`` entry of the OpenAPI file (3.1 = JSON Schema),
     built once per component: building one costs more than using it, on every request."""
@@ -110,8 +109,8 @@ CHINA_TZ = timezone(timedelta(hours=8))      # 北京时间: what people read on
 
 def rfc3339(ts: int | float) -> str:
     """Epoch seconds → ``2027-01-15T08:00:00Z``.  Two of these per verdict: ``time.gmtime`` and
-    %-formatting cost half of ``datetime.strftime``; years past 9999 still go through datetime,
-    which refuses them as before."""
+    %-formatting cost half of ``datetime.strftime``; years past 9999 go through datetime, which
+    refuses them."""
     ts = int(ts)
     if 0 <= ts < _YEAR_10000:
         t = _gmtime(ts)
