@@ -4,7 +4,7 @@ Lookups of a person are limited in the store, shared by every process, because e
 Verification is anonymous, hot and cheap: a store write per request would cost more than the
 verification itself, so each process counts in memory, per client, in fixed one-minute windows.
 With N processes a client gets at most N times the limit — the bound is what matters: one
-client can no longer fill the disk or starve the others.
+client cannot fill the disk or starve the others.
 """
 from __future__ import annotations
 

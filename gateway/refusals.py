@@ -5,7 +5,7 @@ The log is never purged, and a refusal costs the caller nothing: a kiosk token p
 without a token are capped by address where they are refused (``gateway/people.py``); this caps
 everyone with a credential (the services' audit log is always this one, gateway/services/__init__.py):
 per credential and process, the first
-:data:`REFUSALS_LOGGED_PER_MINUTE` refusals in a minute are entries as before, the next one is a
+:data:`REFUSALS_LOGGED_PER_MINUTE` refusals in a minute are entries each, the next one is a
 single ``audit_capped`` entry saying the cap was reached, and the rest are only counted
 (``healthcode_refusals_unlogged_total{action, result}`` in ``/metrics``).  Granted requests are
 always entries.

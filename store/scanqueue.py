@@ -1,10 +1,9 @@
 """Scan events written in groups: one transaction per few milliseconds instead of one per scan.
 
-Every HTTP verify used to insert its scan-event row and commit before answering.  Under load
-the commits, not the verification, set the pace.  :class:`ScanWriter` takes events into a
-bounded in-memory queue and a background thread writes them with one ``add_scans`` call (one
-SQLite transaction, one Elasticsearch bulk request) whenever ``max_events`` are waiting or
-``interval`` seconds have passed since the first of them arrived.
+A commit per verify would set the pace under load, not the verification.  :class:`ScanWriter`
+takes events into a bounded in-memory queue and a background thread writes them with one
+``add_scans`` call (one SQLite transaction, one Elasticsearch bulk request) whenever
+``max_events`` are waiting or ``interval`` seconds have passed since the first of them arrived.
 
 What can be lost, as the README says: nothing on a clean shutdown (``close()`` — called at
 SIGTERM by ``healthcode serve``, at worker exit under gunicorn, and at interpreter exit —

@@ -14,7 +14,7 @@ apply to the certificate, they decide:
   rule's identifier and description.
 
 Without imported rules for the country (or none that applies now), :mod:`.foreign_rules`
-decides as before — :func:`decide` returns None.  Invalidation rules of the certificate's
+decides alone — :func:`decide` returns None.  Invalidation rules of the certificate's
 issuing country are run too when that country's rules are imported.
 """
 from __future__ import annotations

@@ -36,7 +36,7 @@ def _json_object(text: str) -> Any:
     """``json.loads`` without NaN/Infinity.  orjson parses the inflated FHIR bundle 3-4 times
     faster and gives the same objects wherever it succeeds, except that it turns integers past
     64 bits into floats: text with a run of 19 digits, and whatever orjson refuses (constants,
-    lone surrogates, deep nesting, 1e400), goes to ``json`` as before, with its answer or error."""
+    lone surrogates, deep nesting, 1e400), goes to ``json``, with its answer or error."""
     if not _has_long_digit_run(text):
         try:
             return orjson.loads(text)

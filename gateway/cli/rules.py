@@ -108,7 +108,7 @@ def import_rules(country, paths):
 @rules.command("remove")
 @click.option("--country", required=True, help="country of arrival whose rules go, e.g. DE")
 def remove_rules(country):
-    """Remove COUNTRY's business rules; the next trust list no longer carries them."""
+    """Remove COUNTRY's business rules; the next trust list does not carry them."""
     _service().trust.remove_rules(country, DATA_MANAGER_CLI)
     _emit({"removed": country})
 

@@ -132,7 +132,7 @@ def page_kind(fmt: FormatAdapter) -> tuple[JwsClaimFormat, Callable[..., str], s
 
 
 def orphan_pages(regions: Sequence[Region], directory: Path) -> list[Path]:
-    """Generated pages of formats no configured region uses any more."""
+    """Generated pages of formats that no configured region uses."""
     wanted = {page_path(directory, n).name for n in generated_formats(regions)}
     return sorted(p for p in Path(directory).glob("*.md")
                   if p.name not in wanted and p.read_text(encoding="utf-8").startswith(MARKER))
