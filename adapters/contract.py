@@ -36,7 +36,7 @@ class Verified:
     format: str
     claims: dict                    # national-standard claims (docs/standard/v1)
     kid: str | None = None
-    extra: dict = field(default_factory=dict)   # format-specific facts worth showing
+    details: dict = field(default_factory=dict)  # format-specific facts worth showing
     holder: dict | None = None      # the verdict's holder when not the claims' masked name and ID (foreign)
 
 

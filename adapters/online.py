@@ -115,7 +115,7 @@ class OnlineFormat(IssuingFormat):
         if claims["jti"] != code.code_id or claims["region"] != code.region:
             raise StatusUnverifiable(f"region {code.region} answered about another code")
         return Verified(self.name, claims, kid=result.kid,
-                        extra={"online": {"status_url": trust.online_url(code.region)}})
+                        details={"online": {"status_url": trust.online_url(code.region)}})
 
     # -- issuing (the region's side) -------------------------------------------------------------
     def encode_online(self, claims: dict, signer: SigningKey, base_url: str) -> tuple[str, str]:

@@ -35,12 +35,12 @@ class Verdict:
     code_id: str | None = None
     errors: list = field(default_factory=list)
     claims: dict | None = field(default=None, repr=False)    # national claims, for callers in-process
-    extra: dict = field(default_factory=dict)
+    details: dict = field(default_factory=dict)   # format-specific facts, sent as ``details``
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "extra")}
-        if self.extra:
-            out["details"] = self.extra
+        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "details")}
+        if self.details:
+            out["details"] = self.details
         return out
 
     @classmethod
@@ -50,17 +50,17 @@ class Verdict:
     @classmethod
     def from_verified(cls, result: Verified) -> "Verdict":
         c = result.claims
-        extra = dict(result.extra)
+        details = dict(result.details)
         if "dep" in c:          # shown by a family member: say whose code it is
-            extra["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
+            details["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
                                      "relation": c["dep"]["relation"]}
         if "prov" in c:
-            extra["transcoded_from"] = dict(c["prov"])
+            details["transcoded_from"] = dict(c["prov"])
         return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
                    holder=result.holder or {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
                    expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
                    kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
-                   extra=extra)
+                   details=details)
 
 
 @dataclass
@@ -80,7 +80,7 @@ class ImageVerdicts:
                 "codes": [v.as_dict() for v in self.verdicts] if self.found else []}
 
 
-def normalise_text(text: object) -> str:
+def normalize_text(text: object) -> str:
     if not isinstance(text, str):
         raise Malformed("payload must be text")
     if len(text) > MAX_PAYLOAD_CHARS:
@@ -104,7 +104,7 @@ class Verifier:
         now = int(now if now is not None else time.time())
         fmt = None
         try:
-            text = normalise_text(text)
+            text = normalize_text(text)
             adapter = adapters.detect(text, self.adapters)
             fmt = adapter.name
             result = adapter.verify(text, trust, now)

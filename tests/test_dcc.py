@@ -207,7 +207,7 @@ def test_negative_test_is_green_until_it_ages_out():
     assert verdict.valid and verdict.status == "green" and verdict.reasons == ["negative_test"]
     assert verdict.region == "DE" and verdict.holder == {"name_masked": "MUELLER, A.", "birth_date_masked": "1980-**-**"}
     assert verdict.claims["exp"] == NOW - 3600 + 48 * 3600          # green ends with the test
-    assert verdict.extra["certificate_type"] == "test"
+    assert verdict.details["certificate_type"] == "test"
     later = verify(text, anchor, now=NOW + 2 * DAY)
     assert later.valid and later.status == "yellow" and later.reasons == ["no_valid_certificate"]
     stricter = verify(text, anchor, options={"rules": {"negative_test_hours": 0.5}})
@@ -225,7 +225,7 @@ def test_vaccination_series_and_ps256():
     key, der, anchor = signer("PS256", oids=("1.3.6.1.4.1.1847.2021.1.2",))
     done = verify(issue(key, der, dcc_vaccination(2, 2, "2025-01-10"), alg="PS256", iss="IT"), anchor)
     assert done.valid and done.status == "green" and done.reasons == ["vaccinated"]
-    assert done.extra["dose"] == "2/2" and done.region == "IT"
+    assert done.details["dose"] == "2/2" and done.region == "IT"
     half = verify(issue(key, der, dcc_vaccination(1, 2, "2025-01-10"), alg="PS256"), anchor)
     assert half.valid and half.status == "yellow"
 

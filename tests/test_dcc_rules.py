@@ -35,7 +35,7 @@ def verify(text, anchor, section, country="DE", now=NOW):
 
 
 def failed_ids(verdict) -> list[str]:
-    return [f["identifier"] for f in verdict.extra["business_rules"]["failed"]]
+    return [f["identifier"] for f in verdict.details["business_rules"]["failed"]]
 
 
 # --- the colour comes from the imported rules -------------------------------------------------
@@ -43,7 +43,7 @@ def test_complete_vaccination_passes_every_german_rule(section):
     key, der, anchor = signer()
     verdict = verify(issue(key, der, dcc_vaccination(2, 2, "2025-01-10")), anchor, section)
     assert verdict.valid and verdict.status == "green" and verdict.reasons == ["vaccinated"]
-    rules = verdict.extra["business_rules"]
+    rules = verdict.details["business_rules"]
     assert rules["country_of_arrival"] == "DE" and rules["failed"] == []
     assert rules["checked"] == rules["passed"] == 4          # VR-DE-0001…0004 (no General rules in DE)
     # VR-DE-0004 (at most a year since the dose) ends the green, unless the certificate ends first
@@ -57,12 +57,12 @@ def test_failed_acceptance_rule_names_the_rule_and_its_description(section):
     key, der, anchor = signer()
     verdict = verify(issue(key, der, dcc_vaccination(1, 2, "2025-01-10")), anchor, section)
     assert verdict.valid and verdict.status == "yellow" and verdict.reasons == ["no_valid_certificate"]
-    failed = verdict.extra["business_rules"]["failed"]
+    failed = verdict.details["business_rules"]["failed"]
     assert failed_ids(verdict) == ["VR-DE-0001"]
     assert failed[0]["description"] == "The vaccination schedule must be complete (e.g., 1/1, 2/2)."
     assert failed[0]["result"] == "failed" and failed[0]["country"] == "DE"
     # the same certificate without rules: the deployment's own table (also not green)
-    assert verify(issue(key, der, dcc_vaccination(1, 2, "2025-01-10")), anchor, {}).extra.get("business_rules") is None
+    assert verify(issue(key, der, dcc_vaccination(1, 2, "2025-01-10")), anchor, {}).details.get("business_rules") is None
 
 
 def test_rules_decide_where_the_local_table_would_not(section):
@@ -77,7 +77,7 @@ def test_rules_decide_where_the_local_table_would_not(section):
     assert sampled + 72 * 3600 - 3600 <= green.claims["exp"] <= sampled + 72 * 3600
     eighty = verify(issue(key, der, dcc_test(NOW - 80 * 3600)), anchor, section)
     assert eighty.status == "yellow" and failed_ids(eighty) == ["TR-DE-0003"]
-    assert "72 hours" in eighty.extra["business_rules"]["failed"][0]["description"]
+    assert "72 hours" in eighty.details["business_rules"]["failed"][0]["description"]
 
 
 def test_positive_test_stays_red(section):
@@ -91,7 +91,7 @@ def test_other_country_of_arrival_or_no_rules_keeps_todays_behaviour(section):
     key, der, anchor = signer()
     text = issue(key, der, dcc_test(NOW - 60 * 3600))
     for verdict in (verify(text, anchor, section, country="FR"), verify(text, anchor, section, country=None)):
-        assert verdict.status == "yellow" and "business_rules" not in verdict.extra
+        assert verdict.status == "yellow" and "business_rules" not in verdict.details
 
 
 def test_rule_validity_window_and_highest_version(section):
@@ -123,7 +123,7 @@ def test_a_rule_that_errors_is_open_and_never_green(section):
                      {**section, "rules": {"DE": rules}})
     assert time.monotonic() - started < 30
     assert verdict.valid and verdict.status == "yellow"
-    failed = {f["identifier"]: f for f in verdict.extra["business_rules"]["failed"]}
+    failed = {f["identifier"]: f for f in verdict.details["business_rules"]["failed"]}
     assert failed["GR-DE-0666"]["result"] == "open" and failed["GR-DE-0666"]["error"] == "certlogic_invalid"
     assert failed["GR-DE-0667"]["error"] == "certlogic_limit"
 

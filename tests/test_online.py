@@ -94,7 +94,7 @@ def test_online_code_holds_only_the_status_url_and_resolves_over_http(world):
     assert (verdict.format, verdict.region, verdict.code_id) == ("online", "440000", code["code_id"])
     for field in ("status", "reasons", "holder", "kind", "region"):
         assert getattr(verdict, field) == getattr(same, field), field     # the same verdict as any code
-    assert verdict.status == "red" and verdict.extra["online"]["status_url"] == issuer.url
+    assert verdict.status == "red" and verdict.details["online"]["status_url"] == issuer.url
 
     scanned = qr.decode_image(qr.render_png(text))            # a real QR image read back
     assert scanned == [text] and verifier().verify(scanned[0], trust).valid

@@ -189,7 +189,7 @@ def test_four_qr_photo_in_process():
     assert sorted(qr.decode_image(png)) == sorted(chunks)
     verdict = Verifier(["national", "shc"]).verify_image(png, trust(), AT)
     assert verdict.valid, verdict.errors
-    assert verdict.format == "shc" and verdict.extra["issuer"] == EXAMPLE_ISS
+    assert verdict.format == "shc" and verdict.details["issuer"] == EXAMPLE_ISS
     # three of the four codes in the photo: the verdict says which chunk is missing
     partial = Verifier(["shc"]).verify_image(chunk_image(chunks[:2] + chunks[3:]), trust(), AT)
     assert not partial.valid and "3 of 4 missing" in partial.errors[0]["message"]
@@ -287,12 +287,12 @@ def test_two_doses_are_green_until_the_rules_say(issuer):
     assert c["iat"] == NOW - 100 * DAY and c["kind"] == "offline" and c["id_type"] == "unspecified"
     assert c["name_masked"] == "Anyperson, J. B."                  # family name and initials, no stars
     assert result.holder == {"name_masked": "Anyperson, J. B.", "birth_date_masked": "1951-**-**"}
-    assert result.extra["holder"] == {"name_transliterated": "Anyperson, John B.", "birth_date_masked": "1951-**-**"}
+    assert result.details["holder"] == {"name_transliterated": "Anyperson, John B.", "birth_date_masked": "1951-**-**"}
     assert c["sub"] == shc.subject_id("https://issuer.example", "John B. Anyperson", "1951-01-20")
     assert len(c["sub"]) == 24 and len(c["jti"]) == 22
     assert result.kid == issuer[1]["kid"]
-    assert result.extra["immunizations"] == 2 and result.extra["series_complete"] is True
-    assert result.extra["vaccine_cvx"] == ["207"]
+    assert result.details["immunizations"] == 2 and result.details["series_complete"] is True
+    assert result.details["vaccine_cvx"] == ["207"]
 
 
 def test_dose_counting(issuer):
@@ -303,7 +303,7 @@ def test_dose_counting(issuer):
     too_fresh = sign(issuer, card_payload([immunization(NOW - 40 * DAY), immunization(NOW - 3 * DAY)]))
     assert shc.ADAPTER.verify(too_fresh, own_trust(issuer), NOW).claims["status"] == "yellow"
     flu = sign(issuer, card_payload([immunization(NOW - 60 * DAY, "140"), immunization(NOW - 30 * DAY, "140")]))
-    assert shc.ADAPTER.verify(flu, own_trust(issuer), NOW).extra["immunizations"] == 0
+    assert shc.ADAPTER.verify(flu, own_trust(issuer), NOW).details["immunizations"] == 0
     not_done = sign(issuer, card_payload([immunization(NOW - 60 * DAY),
                                           immunization(NOW - 30 * DAY, status="not-done")]))
     assert shc.ADAPTER.verify(not_done, own_trust(issuer), NOW).claims["status"] == "yellow"
@@ -342,7 +342,7 @@ def test_card_validity_window(issuer):
     capped = sign(issuer, card_payload([immunization(NOW - 60 * DAY), immunization(NOW - 30 * DAY)],
                                        exp=NOW + 7 * DAY))
     result = shc.ADAPTER.verify(capped, own_trust(issuer), NOW)
-    assert result.claims["exp"] == NOW + 7 * DAY and "card_expires_at" in result.extra
+    assert result.claims["exp"] == NOW + 7 * DAY and "card_expires_at" in result.details
 
 
 def test_issuer_bound_anchor(issuer):
@@ -415,7 +415,7 @@ def test_file_with_several_credentials(issuer):
     second = sign(issuer, card_payload([]))
     text = json.dumps({"verifiableCredential": [first, second]})
     result = shc.ADAPTER.verify(text, own_trust(issuer), NOW)
-    assert result.claims["status"] == "green" and result.extra["credentials"] == 2
+    assert result.claims["status"] == "green" and result.details["credentials"] == 2
     broken = json.dumps({"verifiableCredential": [first, second[:-4] + "AAAA"]})
     with pytest.raises(SignatureInvalid, match="credential 2 of 2"):
         shc.ADAPTER.verify(broken, own_trust(issuer), NOW)

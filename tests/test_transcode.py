@@ -31,7 +31,7 @@ def test_macau_native_format(service):
 
 
 @pytest.mark.parametrize("raw", ["1234567(8)", "12345678", "１２３４５６７（８）", " 1234567 (8) "])
-def test_macau_id_numbers_normalise(raw):
+def test_macau_id_numbers_normalize(raw):
     assert make_person(raw, "陳大文", "macau_id").id_number == "12345678"
 
 
@@ -105,7 +105,7 @@ def test_any_two_regions(service, source, target):
     assert verdict.format == service.settings.region(target).format
     expected = service.settings.region(target).rules["close_contact"]
     assert verdict.status == expected           # re-decided under the target's rules
-    assert verdict.extra["transcoded_from"]["jti"] == issued.claims["jti"]
+    assert verdict.details["transcoded_from"]["jti"] == issued.claims["jti"]
 
 
 def test_manual_red_is_never_laundered(service):

@@ -67,17 +67,17 @@ class DccAdapter(RevocableFormat):
                                             cwt.iat, cwt.exp, events, now, self.rules)
         status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
         claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
-        extra = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
-                 "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
+        details = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
+                   "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
         if cwt.exp is not None:
-            extra["certificate_expires_at"] = standard.rfc3339(cwt.exp)
+            details["certificate_expires_at"] = standard.rfc3339(cwt.exp)
         if decided:
-            extra["business_rules"] = decided[3]
+            details["business_rules"] = decided[3]
         if kind == "v":
-            extra["dose"] = f"{entry['dn']}/{entry['sd']}"
+            details["dose"] = f"{entry['dn']}/{entry['sd']}"
         family, given = name_parts(cwt.dcc)
-        extra["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
-        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra,
+        details["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), details=details,
                         holder=foreign_rules.verdict_holder(family, given, cwt.dcc.get("dob")))
 
 

@@ -59,7 +59,7 @@ class ShcAdapter(FormatAdapter):
             raise Malformed(f"SMART Health Card could not be decoded ({exc.__class__.__name__})") from None
         first = results[0]
         if len(results) > 1:
-            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)},
+            first = Verified(first.format, first.claims, first.kid, {**first.details, "credentials": len(results)},
                              holder=first.holder)
         return first
 
@@ -79,18 +79,18 @@ class ShcAdapter(FormatAdapter):
         region = self.region_by_issuer.get(card.iss) or self.default_region
         claims = standard.validate_claims(to_claims(token, card, name, birth_date, status, reasons,
                                                     valid_until, now, region, self.ttl))
-        extra = {"issuer": card.iss, "card_types": [t.rsplit("#", 1)[-1] for t in card.types],
-                 "immunizations": facts.immunizations, "series_complete": facts.series_complete,
-                 "lab_results": facts.lab_results, "credentials": 1}
+        details = {"issuer": card.iss, "card_types": [t.rsplit("#", 1)[-1] for t in card.types],
+                   "immunizations": facts.immunizations, "series_complete": facts.series_complete,
+                   "lab_results": facts.lab_results, "credentials": 1}
         if facts.vaccine_codes:
-            extra["vaccine_cvx"] = list(facts.vaccine_codes)
+            details["vaccine_cvx"] = list(facts.vaccine_codes)
         if card.exp is not None:
-            extra["card_expires_at"] = standard.rfc3339(card.exp)
+            details["card_expires_at"] = standard.rfc3339(card.exp)
         if card.rid:
-            extra["rid"] = card.rid
+            details["rid"] = card.rid
         family, given = name_parts(card.bundle)
-        extra["holder"] = foreign_rules.foreign_holder(family, given, birth_date)
-        return Verified(NAME, claims, kid=kid, extra=extra,
+        details["holder"] = foreign_rules.foreign_holder(family, given, birth_date)
+        return Verified(NAME, claims, kid=kid, details=details,
                         holder=foreign_rules.verdict_holder(family, given, birth_date))
 
 
