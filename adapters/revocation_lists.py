@@ -62,7 +62,7 @@ def dcc_hashes(uci: str, country: str | None, signature: bytes, alg: str | None)
 
 
 def _b64(value: object, what: str, size: int | None = None) -> str:
-    """Normalised standard base64 of a base64 / base64url field."""
+    """Normalized standard base64 of a base64 / base64url field."""
     if not isinstance(value, str) or not _B64_RE.match(value):
         raise BadRequest(f"{what} is not base64")
     text = value.replace("-", "+").replace("_", "/")
@@ -89,7 +89,7 @@ def _epoch(value: object, what: str) -> int | None:
 
 
 def parse_dcc_batches(document: object) -> list[dict]:
-    """One EU gateway batch, a list of them, or ``{"batches": [...]}`` → normalised batches
+    """One EU gateway batch, a list of them, or ``{"batches": [...]}`` → normalized batches
     ``{"kid", "hash_type", "country", "expires", "hashes"}``."""
     batches = document.get("batches", [document]) if isinstance(document, dict) else document
     if not isinstance(batches, list) or not batches or len(batches) > MAX_BATCHES:

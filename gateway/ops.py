@@ -9,7 +9,7 @@ import standard
 
 WINDOWS = {"24h": 24 * 3600, "7d": 7 * 86400}
 BUCKET = 3600
-LOOKUP_ACTIONS = ("kiosk_lookup", "assisted_lookup", "dependant_lookup")
+LOOKUP_ACTIONS = ("kiosk_lookup", "assisted_lookup", "dependent_lookup")
 COLOURS = ("green", "yellow", "red", "invalid")
 
 

@@ -1,4 +1,4 @@
-"""Paths for people without smartphones: ID-card kiosks, assisted lookup, dependants, printed
+"""Paths for people without smartphones: ID-card kiosks, assisted lookup, dependents, printed
 offline codes."""
 from __future__ import annotations
 
@@ -90,12 +90,12 @@ def bind_dependent():
 
 
 @bp.post("/v1/dependents/codes")
-def dependant_codes():
-    with refusal_audited("dependant_lookup"):
+def dependent_codes():
+    with refusal_audited("dependent_lookup"):
         who = principal("operator", "helper", "kiosk")
         body = json_body("DependentCodesRequest")
         holder = person_from(body["holder"])
-    return jsonify(service().people.dependant_codes(who, holder, kiosk_id=optional_str(body, "kiosk_id")))
+    return jsonify(service().people.dependent_codes(who, holder, kiosk_id=optional_str(body, "kiosk_id")))
 
 
 @bp.post("/v1/print")

@@ -34,7 +34,7 @@ MAX_NAME_CHARS = 64
 @dataclass(frozen=True)
 class Person:
     id_type: str
-    id_number: str          # normalised; kept in memory only
+    id_number: str          # normalized; kept in memory only
     name: str
 
     def __repr__(self) -> str:               # never print personal data by accident
@@ -43,7 +43,7 @@ class Person:
 
 def make_person(id_number: str, name: str | None, id_type: str = "resident",
                 name_required: bool = True) -> Person:
-    """Validate and normalise what a clerk or kiosk typed (a kiosk may not know the name)."""
+    """Validate and normalize what a clerk or kiosk typed (a kiosk may not know the name)."""
     if id_type not in ID_TYPES:
         raise BadRequest(f"id_type must be one of {', '.join(ID_TYPES)}")
     if id_type == "resident":

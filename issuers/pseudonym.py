@@ -1,4 +1,4 @@
-"""Pseudonymous subject ids: a keyed hash of the normalised ID number.
+"""Pseudonymous subject ids: a keyed hash of the normalized ID number.
 
 The secret lives in ``$HEALTHCODE_DATA/secrets/pseudonym.key`` (or ``$HEALTHCODE_PSEUDONYM_KEY``,
 hex), never in the store, so a leaked database cannot be reversed by hashing all 10^17 IDs.

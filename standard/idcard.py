@@ -92,7 +92,7 @@ def _check_format(text: str) -> None:
 
 
 def parse(raw: str, today: date | None = None) -> ResidentId:
-    """Normalise and check a resident ID; ``today`` is injectable so tests need no clock."""
+    """Normalize and check a resident ID; ``today`` is injectable so tests need no clock."""
     number = normalize(raw)
     _check_province(number)
     birth = _birth_date(number, today or date.today())

@@ -5,7 +5,7 @@ Onboarding a province adds its row to ``RESIDENTS``; ``test_every_configured_reg
 fails until it does, and every test that walks the regions (issue, verify over HTTP, transcode
 between any two, trust list, regions endpoint) then covers the new one by itself.  A test that
 needs someone particular (an elder, a child, a Macau ID card) names them from this roster; its
-own tables (expected colours, who is whose dependant) are built from these names."""
+own tables (expected colours, who is whose dependent) are built from these names."""
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -26,7 +26,7 @@ GD_ELDER = Resident("440305193606300643", "陈秀英")          # born 1936
 GD_YOUNG = Resident("440106199901056850", "李明")            # born 1999
 SH_ELDER = Resident("310115193302201761", "王桂兰")          # born 1933
 SC_RESIDENT = Resident("510107199501013071", "张伟")
-SC_CHILD = Resident("510107201804272337", "张小宝")          # born 2018: a dependant
+SC_CHILD = Resident("510107201804272337", "张小宝")          # born 2018: a dependent
 BJ_RESIDENT = Resident("11010519491231002X", "欧阳建国")
 BJ_ELDER = Resident("11010519491231002X", "刘淑珍")          # BJ_RESIDENT's number under another name
 BJ_ADULT = Resident("110101197612039635", "刘建国")

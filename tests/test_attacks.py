@@ -1,7 +1,7 @@
 """Attacks on a running gateway, each as an attacker ran it, each refused.
 
 Every test here reproduces a finding against `healthcode serve` over HTTP (or the CLI) and
-failed before its fix: dependants bound under any name, kiosk limits dodged by rotating a body
+failed before its fix: dependents bound under any name, kiosk limits dodged by rotating a body
 field, keys that could not be revoked, inputs that produced a 500, junk stored row by row,
 refused lookups missing from the audit log, personal data echoed in errors, a replayed trust
 list, metrics open to anyone, credentials that could not be withdrawn.
@@ -59,8 +59,8 @@ def person(id_number, name, **extra):
     return {"id_number": id_number, "name": name, **extra}
 
 
-# --- 1. dependants ---------------------------------------------------------------------------
-def test_a_dependant_is_bound_only_with_the_right_name_and_consent(world):
+# --- 1. dependents ---------------------------------------------------------------------------
+def test_a_dependent_is_bound_only_with_the_right_name_and_consent(world):
     consent = {"method": "signed_form", "reference": "F-2026-0042"}
     wrong = call(world, "POST", "/v1/dependents", "helper", json={
         "holder": person(*GD), "dependent": person(SC_CHILD[0], "完全错"), "relation": "child", "consent": consent})
@@ -79,7 +79,7 @@ def test_a_dependant_is_bound_only_with_the_right_name_and_consent(world):
     assert any(e["detail"].get("consent_reference") == "F-2026-0042" for e in entries)
 
 
-def test_a_holder_carries_a_capped_number_of_dependants(world):
+def test_a_holder_carries_a_capped_number_of_dependents(world):
     consent = {"method": "in_person", "reference": "desk-7"}
     results = [call(world, "POST", "/v1/dependents", "operator", json={
         "holder": person(*MO, id_type="macau_id"), "dependent": person(*dep), "relation": "other",

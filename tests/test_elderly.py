@@ -1,5 +1,5 @@
 """People without phones: kiosk and assisted lookups through real HTTP between the gateway and
-a separate issuer process, printed offline cards read back from rendered PDFs, dependants,
+a separate issuer process, printed offline cards read back from rendered PDFs, dependents,
 revocation online and offline, audit and role separation."""
 from __future__ import annotations
 
@@ -213,9 +213,13 @@ def test_dependents_show_whose_code_it_is(world):
     assert deps["child"]["status"] == "red" and deps["child"]["region"] == "510000"
     assert deps["child"]["details"]["dependent_of"] == {"holder_name_masked": "陈*玲", "relation": "child"}
     assert deps["parent"]["holder"]["name_masked"] == "陈*英"
-    # a checkpoint scanning the dependant's code sees the same
+    # a checkpoint scanning the dependent's code sees the same
     scanned = requests.post(world["gateway"].url + "/v1/verify", json={"payload": deps["child"]["qr_text"]}, timeout=5).json()
     assert scanned["details"]["dependent_of"]["relation"] == "child"
+    # each dependent's code handed out is one audited lookup of that person
+    r = requests.get(world["gateway"].url + "/v1/audit?limit=1000", headers=auth(world["cred"]["auditor"]), timeout=5)
+    looked_up = [e for e in r.json()["entries"] if e["action"] == "dependent_lookup" and e["result"] == "ok"]
+    assert len(looked_up) == 2 and all(e["subject"] for e in looked_up)
 
 
 

@@ -3,7 +3,7 @@ HTTP blueprints and the CLI:
 
 - :mod:`.verification` — one code, an image of codes, a batch; scans recorded;
 - :mod:`.issuing` — issue, re-issue, transcode, print, withdraw a person's codes;
-- :mod:`.people` — kiosks, assisted lookup and dependants, through a :mod:`.regional_issuer`;
+- :mod:`.people` — kiosks, assisted lookup and dependents, through a :mod:`.regional_issuer`;
 - :mod:`.online_status` — the status interface of this deployment's online codes;
 - :mod:`.trust` — the signed trust list and what goes into it (keys, anchors, rules, revocations);
 - :mod:`.administration` — credentials and retention.

@@ -76,7 +76,7 @@ class IssuingService:
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
                 dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
-        """A fresh code with the resident's current colour (kiosk, assisted lookup, dependants).
+        """A fresh code with the resident's current colour (kiosk, assisted lookup, dependents).
         A name, when given, must match; an unknown person and a wrong name look the same, take
         the same time, and are audited here as ``identity_not_matched``."""
         resident = self.store.get_resident(sub, region_code)

@@ -1,5 +1,5 @@
 """People without smartphones: the ID-card kiosk, the assisted lookup a helper makes with the
-holder's ID number and name (老幼健康码助查询), and dependants bound to a holder (一人绑定多人).
+holder's ID number and name (老幼健康码助查询), and dependents bound to a holder (一人绑定多人).
 
 Every code comes from the person's own region through a :class:`RegionalIssuer` and is verified
 like any scanned code before anyone sees a colour.  Every call is audited here — granted or
@@ -95,10 +95,10 @@ class PeopleService:
                           jti=result["code_id"])
         return result
 
-    # -- dependants ---------------------------------------------------------------------------------
+    # -- dependents ---------------------------------------------------------------------------------
     def bind_dependent(self, principal: Principal, holder: Person, dependent: Person, relation: str,
                        consent: dict, region: str | None = None, kiosk_id: str | None = None) -> dict:
-        """Bind a dependant to a holder.  Both must be who the helper says: each ID number with its
+        """Bind a dependent to a holder.  Both must be who the helper says: each ID number with its
         matching name, checked by the person's own region as an assisted lookup is.  Consent is
         recorded by method and reference; binds are limited per credential, and a holder carries
         at most ``dependents_per_holder`` others."""
@@ -114,11 +114,11 @@ class PeopleService:
                     or len(str(consent)) > 500:
                 raise BadRequest("consent must record its method and reference (e.g. the signed form's number)")
             if holder_sub == dep_sub:
-                raise BadRequest("a person cannot be their own dependant")
+                raise BadRequest("a person cannot be their own dependent")
             dep_region = self.home_region(dependent, region)
             known = {d.dependent_sub for d in self.store.dependents(holder_sub)}
             if dep_sub not in known and len(known) >= limits["dependents_per_holder"]:
-                raise BadRequest(f"a holder may carry at most {limits['dependents_per_holder']} dependants")
+                raise BadRequest(f"a holder may carry at most {limits['dependents_per_holder']} dependents")
             for person, sub, home in ((holder, holder_sub, self.home_region(holder)),
                                       (dependent, dep_sub, dep_region)):
                 self._code(CodeRequest(home, sub, person, check_name=True), kiosk_id)   # identity_not_matched
@@ -133,8 +133,8 @@ class PeopleService:
         return {"holder": standard.mask_name(holder.name), "dependent": standard.mask_name(dependent.name),
                 "relation": relation, "region": dep_region}
 
-    def dependant_codes(self, principal: Principal, holder: Person, kiosk_id: str | None) -> dict:
-        """The holder's own code (an assisted lookup) and each bound dependant's."""
+    def dependent_codes(self, principal: Principal, holder: Person, kiosk_id: str | None) -> dict:
+        """The holder's own code (an assisted lookup) and each bound dependent's."""
         holder_sub = self.subject(holder)
         own = self.lookup(principal, holder, assisted=True, kiosk_id=kiosk_id)
         kiosk_id = principal.device(kiosk_id)
@@ -144,11 +144,11 @@ class PeopleService:
                          "holder_name_masked": standard.mask_name(holder.name)}
             try:
                 answer = self._code(CodeRequest(dep.region, dep.dependent_sub, dep=dep_claim), kiosk_id)
-                self.audit.record(principal.as_actor(), "dependant_lookup", dep.dependent_sub,
+                self.audit.record(principal.as_actor(), "dependent_lookup", dep.dependent_sub,
                                   holder=holder_sub, status=answer["status"])
                 out.append({"relation": dep.relation, **answer})
             except (IdentityNotMatched, UpstreamUnavailable) as exc:
-                self.audit.record(principal.as_actor(), "dependant_lookup", dep.dependent_sub,
+                self.audit.record(principal.as_actor(), "dependent_lookup", dep.dependent_sub,
                                   holder=holder_sub, result=exc.code)
                 out.append({"relation": dep.relation, "valid": False, "status": None,
                             "errors": [exc.as_dict()]})

@@ -19,7 +19,7 @@ from issuers import Person
 @dataclass(frozen=True)
 class CodeRequest:
     """A fresh code of ``region`` for a person: known by ID document (``person``, its pseudonym
-    ``sub`` already computed by the caller) or, for a bound dependant, by ``sub`` alone.
+    ``sub`` already computed by the caller) or, for a bound dependent, by ``sub`` alone.
     ``check_name``: the name in ``person`` must match the issuer's record (assisted lookup)."""
     region: str
     sub: str

@@ -1,4 +1,4 @@
-"""One ordinary day of the whole service — issue, print, transcode, bind a dependant, reissue
+"""One ordinary day of the whole service — issue, print, transcode, bind a dependent, reissue
 (once with a wrong name), verify, revoke — shared by the "no personal data at rest" tests of both
 store backends, so they look at the same traces."""
 from __future__ import annotations
