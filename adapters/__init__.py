@@ -73,6 +73,12 @@ def revocable_format(name: object) -> RevocableFormat | None:
     return adapter if isinstance(adapter, RevocableFormat) else None
 
 
+def titles(names: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``{format: {"name": 粤康码, "name_en": Yuekang code}}``: the names people know the formats
+    by, from each adapter (one source for the pages)."""
+    return {name: {"name": get(name).title, "name_en": get(name).title_en} for name in names}
+
+
 def detect(text: str, loaded: Iterable[FormatAdapter]) -> FormatAdapter:
     """The first of the ``loaded`` adapters that recognises ``text``."""
     for adapter in loaded:

@@ -90,6 +90,8 @@ class JwsClaimFormat(IssuingFormat):
     values: dict = field(default_factory=dict)
     time: str = "seconds"
     typ: str = "JWT"
+    title: str = ""             # the name people know the format by (粤康码), shown on the pages
+    title_en: str = ""
     _reverse: dict = field(init=False, repr=False, compare=False)          # national → {native: national}
     _native_names: frozenset = field(init=False, repr=False, compare=False)
 

@@ -37,6 +37,7 @@ class Verified:
     claims: dict                    # national-standard claims (docs/standard/v1)
     kid: str | None = None
     extra: dict = field(default_factory=dict)   # format-specific facts worth showing
+    holder: dict | None = None      # the verdict's holder when not the claims' masked name and ID (foreign)
 
 
 class FormatAdapter(ABC):
@@ -45,6 +46,8 @@ class FormatAdapter(ABC):
     ``malformed``."""
 
     name: str
+    title: str = ""                 # the name people know the format by (粤康码), shown on the pages
+    title_en: str = ""
 
     @abstractmethod
     def detect(self, text: str) -> bool:

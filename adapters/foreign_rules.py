@@ -70,10 +70,15 @@ def digest_id(text: str, length: int) -> str:
     return jose.b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())[:length]
 
 
-def masked_name(name: str) -> str:
-    """standard.mask_name, kept within the schema's 64 characters."""
-    masked = standard.mask_name(name)
-    return masked if len(masked) <= 64 else masked[0] + "*" * 62 + masked[-1]
+def masked_name(family: str, given: str) -> str:
+    """The holder as a checker compares them with a passport, like 张*丰 for a Chinese name: the
+    family name as the certificate writes it and the initials of the given names
+    (MUSTERMANN, ERIKA DOERTE → ``MUSTERMANN, E. D.``), within the schema's 64 characters.
+    A certificate that names nobody reads ``无姓名 no name``."""
+    family = " ".join(str(family or "").split())[:48]
+    initials = " ".join(word[0] + "." for word in str(given or "").replace("-", " ").split())[:14].strip()
+    masked = ", ".join(part for part in (family, initials) if part)
+    return masked or "无姓名 no name"
 
 
 def masked_birth_date(value: object) -> str:
@@ -85,24 +90,33 @@ def masked_birth_date(value: object) -> str:
     return "-".join([parts[0], *("**" for _ in parts[1:3])])
 
 
-def foreign_holder(name_transliterated: str, birth_date: object) -> dict:
+def foreign_holder(family: str, given: str, birth_date: object) -> dict:
     """What EU DCC and SMART verifier apps show a checker, as ``details.holder``: the name in
-    Latin letters (ICAO transliteration for DCC) and the masked date of birth.  Only in the
-    verdict; a scan event never stores it."""
-    return {"name_transliterated": " ".join(str(name_transliterated).split())[:120],
-            "birth_date_masked": masked_birth_date(birth_date)}
+    Latin letters, "FAMILY, GIVEN" (ICAO transliteration for DCC), and the masked date of birth.
+    Only in the verdict; a scan event never stores it."""
+    name = ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())
+    return {"name_transliterated": name[:120], "birth_date_masked": masked_birth_date(birth_date)}
+
+
+def verdict_holder(family: str, given: str, birth_date: object) -> dict:
+    """The verdict's ``holder`` for a foreign certificate: the same person as ``details.holder``,
+    masked — ``name_masked`` and ``birth_date_masked``, and no ``id_masked``: a foreign
+    certificate carries no Chinese ID number, and the verdict does not pretend it does."""
+    return {"name_masked": masked_name(family, given), "birth_date_masked": masked_birth_date(birth_date)}
 
 
 def national_claims(*, region: str, sub: str, jti: str, issued: int, expires: int | None,
-                    valid_until: int | None, status: str, reasons: list, name: str, now: int,
+                    valid_until: int | None, status: str, reasons: list, name_masked: str, now: int,
                     ttl: int = DEFAULT_VERDICT_TTL) -> dict:
     """exp = the earlier of the certificate's own expiry and the rules' ``valid_until``, else a
-    verdict lifetime of ``ttl`` from now; always after iat.  Foreign certificates carry no
-    Chinese ID number, hence ``id_masked`` "*" and ``id_type`` unspecified."""
+    verdict lifetime of ``ttl`` from now; always after iat.  ``name_masked`` is
+    :func:`masked_name`'s.  The claims schema needs an ``id_masked``: foreign certificates carry
+    no Chinese ID number, hence "*" and ``id_type`` unspecified — claims only, never shown (the
+    verdict's holder is :func:`verdict_holder`)."""
     ends = [t for t in (expires, valid_until) if t is not None]
     exp = min(ends) if ends else max(now, issued) + ttl
     return {
         "ver": "1.0", "region": region, "sub": sub, "jti": jti, "iat": issued,
         "exp": max(exp, issued + 1), "kind": "offline", "status": status, "reasons": list(reasons),
-        "name_masked": masked_name(name), "id_masked": "*", "id_type": "unspecified",
+        "name_masked": name_masked, "id_masked": "*", "id_type": "unspecified",
     }

@@ -4,6 +4,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="jiankangbao",
+    title="北京健康宝",
+    title_en="Beijing Health Kit",
     prefix="BJJKB:",
     time="iso8601",
     fields={

@@ -5,6 +5,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="macau",
+    title="澳门健康码",
+    title_en="Macau health code",
     prefix="MOHC1:",
     typ="JWT",
     fields={

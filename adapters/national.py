@@ -8,6 +8,8 @@ NATIONAL_CLAIMS = ("ver", "region", "sub", "jti", "iat", "exp", "kind", "status"
 
 ADAPTER = register(JwsClaimFormat(
     name="national",
+    title="全国健康码",
+    title_en="national health code",
     prefix="CNHC1:",
     typ="hc+jwt",
     fields={claim: claim for claim in NATIONAL_CLAIMS},

@@ -67,6 +67,8 @@ class OnlineFormat(IssuingFormat):
     name: str
     answer: JwsClaimFormat
     path: str = "/v1/status/"
+    title: str = "在线码"                 # as people know it, shown on the pages
+    title_en: str = "online code"
     client: StatusClient = field(default_factory=StatusClient, compare=False, repr=False)
     _url: re.Pattern = field(init=False, compare=False, repr=False)
 

@@ -4,6 +4,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="suishen",
+    title="随申码",
+    title_en="Suishen code",
     prefix="SSM:",
     time="millis",
     fields={

@@ -4,6 +4,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="tianfu",
+    title="天府健康通",
+    title_en="Tianfu health pass",
     prefix="TFJKT:",
     typ="tf+jwt",
     fields={

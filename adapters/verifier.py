@@ -57,7 +57,7 @@ class Verdict:
         if "prov" in c:
             extra["transcoded_from"] = dict(c["prov"])
         return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
-                   holder={"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+                   holder=result.holder or {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
                    expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
                    kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
                    extra=extra)

@@ -4,6 +4,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="yuekang",
+    title="粤康码",
+    title_en="Yuekang code",
     prefix="YKM1:",
     fields={
         "ver": "bb",            # 版本

@@ -8,6 +8,8 @@ from adapters.contract import register
 
 ADAPTER = register(JwsClaimFormat(
     name="zheli",
+    title="浙江健康码",
+    title_en="Zhejiang health code",
     prefix="ZJHC1:",
     time="millis",
     fields={

@@ -98,10 +98,11 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
     click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
-def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
+def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path, revocations: str | None = None):
     """Parse a cached trust list, never one older than the newest this verifier accepted
-    (remembered in ``state``): replaying last week's list must not un-revoke anything."""
-    from standard import trustlist
+    (remembered in ``state``): replaying last week's list must not un-revoke anything.  The
+    revocation file, when given, must be the one the list names (SHA-256)."""
+    from standard import revocation_file, trustlist
     token = Path(trust_list).read_text(errors="replace").strip()
     if token.startswith("{"):
         token = _json_file(Path(trust_list), "--trust-list", dict).get("jws")
@@ -111,6 +112,8 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, _json_file(Path(national_keys), "--national-keys", dict), now, min_seq=seen)
+    if revocations:
+        revocation_file.attach(trust, revocation_file.check(trust.payload, Path(revocations).read_bytes()))
     if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
@@ -141,9 +144,12 @@ def _json_file(path: Path, option: str, kind: type):
 @click.option("--state", type=click.Path(dir_okay=False),
               help="offline mode: where the highest trust-list seq seen is kept "
                    "(default $HEALTHCODE_DATA/offline-verifier.json)")
+@click.option("--revocations", type=click.Path(exists=True, dir_okay=False),
+              help="offline mode: the revocation file the trust list names (healthcode trust-list --revocations, "
+                   "GET /v1/trust-list/revocations); without it foreign codes are refused (revocations_missing)")
 @click.option("--trust", "trust_files", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
-def verify(text, image, at, trust_list, national_keys, state, trust_files):
+def verify(text, image, at, trust_list, national_keys, state, revocations, trust_files):
     """Verify a code (argument, --image, or stdin) and print the verdict."""
     import time
     from adapters.verifier import Verifier
@@ -168,7 +174,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
             # the list is checked against this machine's clock, whatever --at says: --at chooses the
             # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
             trust = _offline_trust(trust_list, national_keys, int(time.time()),
-                                   Path(state) if state else _settings().data_dir / "offline-verifier.json")
+                                   Path(state) if state else _settings().data_dir / "offline-verifier.json",
+                                   revocations)
         except HealthCodeError as exc:
             _fail_usage(exc)
         settings = load_settings()
@@ -318,10 +325,17 @@ def serve(host, port, workers, purge_every, worker_class, threads):
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), help="write the signed trust list here")
 @click.option("--national-keys", "keys_out", type=click.Path(dir_okay=False, writable=True),
               help="write the national public keys (to pin in offline verifiers) here")
-def trust_list_cmd(out, keys_out):
-    """Export the signed trust list and the national keys for offline verifiers."""
+@click.option("--revocations", "revocations_out", type=click.Path(dir_okay=False, writable=True),
+              help="write the revocation file the list names by SHA-256 here (foreign revocation lists)")
+def trust_list_cmd(out, keys_out, revocations_out):
+    """Export the signed trust list, the national keys and the revocation file for offline verifiers."""
     svc = _service()
     token = svc.trust.trust_list_jws()
+    held = svc.trust.revocation_file_held()
+    if revocations_out:
+        if held is None:
+            raise click.UsageError("the trust list names no revocation file (no foreign revocation lists held)")
+        Path(revocations_out).write_bytes(held.data)
     if out:
         Path(out).write_text(token + "\n")
     if keys_out:
@@ -374,7 +388,7 @@ def keys_rotate_seal():
 
 
 DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
-MAX_REVOCATION_FILE = 20_000_000
+MAX_REVOCATION_FILE = 64_000_000
 
 
 @main.group()
@@ -453,7 +467,23 @@ def revocation_lists_import(fmt, iss, file):
 
 @revocation_lists_group.command("list")
 def revocation_lists_list():
+    """The lists held: EU DCC batches by kid and hash type, SHC rid lists by issuer and kid."""
     _emit(_service().trust.revocation_lists())
+
+
+@revocation_lists_group.command("remove")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]))
+@click.option("--kid", required=True, help="eu_dcc: the DSC kid (base64); shc: the issuer key's thumbprint")
+@click.option("--hash-type", type=click.Choice(["UCI", "COUNTRYCODEUCI", "SIGNATURE"]),
+              help="eu_dcc: only this hash type's batch (default: every batch of the kid)")
+@click.option("--iss", help="shc: the issuer URL")
+def revocation_lists_remove(fmt, kid, hash_type, iss):
+    """Remove a held list (audited); it leaves the revocation file at once."""
+    try:
+        _emit(_service().trust.remove_revocation_list(fmt, {"kid": kid, "hash_type": hash_type, "iss": iss},
+                                                      DATA_MANAGER_CLI))
+    except HealthCodeError as exc:
+        _fail_usage(exc)
 
 
 @main.command()
@@ -539,7 +569,10 @@ def _print_target(out: str | None) -> str:
 @click.option("--region")
 @click.option("--id-number")
 @click.option("--name")
-@click.option("--status", type=click.Choice(["green", "yellow", "red"]))
+@click.option("--status", type=click.Choice(["green", "yellow", "red"]),
+              help="the region's issuer overriding the colour its rules decided (needs --override-reason; "
+                   "the stored colour is not changed)")
+@click.option("--override-reason", help="why the issuer overrides the decided colour (audited)")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]), help="one card per page, or four per A4")
 @click.option("--format", "fmt", type=click.Choice(["native", "online"]), default="native", show_default=True,
@@ -547,9 +580,14 @@ def _print_target(out: str | None) -> str:
 @click.option("--out", type=click.Path(dir_okay=False, writable=True),
               help="the PDF to write (default: cards-<time>.pdf in the current directory, "
                    "which must not be the source tree)")
-def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
-    """Print offline codes (valid 7 days by default) as a PDF."""
+def print_cmd(region, id_number, name, status, override_reason, batch, layout, fmt, out):
+    """Print offline codes (valid 7 days by default) as a PDF, in the colour each person's issuer
+    decided (stored colour and reasons; a person the issuer has no record of is refused).  A
+    batch prints as an operator; --status for one person prints as that region's issuer."""
     out = _print_target(out)
+    actor = {"role": "operator", "id": "cli"}
+    if status and not batch:
+        actor = {"role": "issuer", "id": "cli", "region": region}
     from issuers import make_person
     if batch:
         entries = _read_batch(batch)
@@ -562,7 +600,8 @@ def print_cmd(region, id_number, name, status, batch, layout, fmt, out):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     try:
         pdf = _service().issuing.print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                     actor={"role": "operator", "id": "cli"}, fmt=None if fmt == "native" else fmt)
+                                             actor=actor, fmt=None if fmt == "native" else fmt,
+                                             override_reason=override_reason)
     except HealthCodeError as exc:
         _fail_usage(exc)
     Path(out).write_bytes(pdf)

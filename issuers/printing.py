@@ -2,7 +2,8 @@
 
 For people without smartphones (Sichuan's printed 7-day code).  The card carries only what the
 signed code carries — masked name and ID, region, colour, validity — in Chinese and English, in
-large type, and a QR code big enough for a worn phone camera at arm's length.  A printed online
+large type, a QR code big enough for a worn phone camera at arm's length, and where to get a new
+card when it runs out (the region's ``renew_at`` in config/regions.toml).  A printed online
 code (``Card.online``) is titled 在线码: its QR is the region's status URL, asked at each scan.
 """
 from __future__ import annotations
@@ -21,6 +22,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
+
+from typing import Protocol
 
 from standard import CHINA_TZ
 
@@ -43,6 +46,34 @@ class Card:
     expires_at: int
     code_id: str
     online: bool = False        # the QR is the region's status URL: the colour is asked at each scan
+    renew_at: str = ""          # where a new card is to be had (the region's config); "" = RENEW_AT
+    renew_at_en: str = ""
+
+
+# Where to get a new card, when the region's config does not say (config/regions.toml renew_at).
+RENEW_AT = ("社区或政务服务中心", "your community office or a government service centre")
+
+
+class RegionNames(Protocol):
+    """What a card needs of its region's configuration (config.settings.Region has it)."""
+    name: str
+    name_en: str
+    renew_at: str
+    renew_at_en: str
+
+
+def card_for(region: RegionNames, qr_text: str, claims: dict, online: bool = False) -> Card:
+    """The card of an issued offline code: its claims, and the region's names and where its
+    people get a new card (``name``, ``name_en``, ``renew_at``, ``renew_at_en`` of the config)."""
+    return Card(qr_text, region.name, region.name_en, claims["status"], claims["name_masked"],
+                claims["id_masked"], claims["iat"], claims["exp"], claims["jti"], online=online,
+                renew_at=region.renew_at, renew_at_en=region.renew_at_en)
+
+
+def renewal(card: Card) -> tuple[str, str]:
+    """The card's last words: where to get a new one when it runs out."""
+    zh, en = (card.renew_at, card.renew_at_en) if card.renew_at else RENEW_AT
+    return f"过期后请到{zh}领取新卡", f"New card when it runs out: {en}"
 
 
 def _font() -> str:
@@ -133,17 +164,31 @@ def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> N
     c.drawCentredString(mid, band_y + 3.2 * mm, f"{zh}  {en}")
     c.setFillColorRGB(0, 0, 0)
     todo_zh, todo_en = TODO[card.status]
-    lines = [(9 * mm, 14, f"{card.name_masked}   {card.id_masked}"),
-             (8 * mm, 8.5, "有效期（北京时间 UTC+8）Valid, Beijing time"),
+    renew_zh, renew_en = renewal(card)
+    lines = [(8 * mm, 14, f"{card.name_masked}   {card.id_masked}"),
+             (7 * mm, 8.5, "有效期（北京时间 UTC+8）Valid, Beijing time"),
              (5.5 * mm, 10, f"{_date(card.issued_at)} — {_date(card.expires_at)}"),
-             (7 * mm, 9, todo_zh),
+             (6.5 * mm, 9, todo_zh),
              (4.5 * mm, 8, todo_en),
-             (5 * mm, 6.5, f"编号 Code {card.code_id}")]
+             (5.5 * mm, 8.5, renew_zh),
+             (4 * mm, 7.5, renew_en),
+             (4.5 * mm, 6.5, f"编号 Code {card.code_id}")]
     line_y = band_y
     for step, size, text in lines:
         line_y -= step
-        c.setFont(font, size)
+        c.setFont(font, fitted_size(text, font, size))
         c.drawCentredString(mid, line_y, text)
+
+
+LINE_WIDTH = CARD_W - 8 * mm
+MIN_SIZE = 6.5
+
+
+def fitted_size(text: str, font: str, size: float) -> float:
+    """``size``, or smaller (by half points, not under MIN_SIZE) until ``text`` fits the card's width."""
+    while size > MIN_SIZE and pdfmetrics.stringWidth(text, font, size) > LINE_WIDTH:
+        size -= 0.5
+    return size
 
 
 def render_pdf(cards: list[Card], layout: str = "single") -> bytes:

@@ -25,12 +25,12 @@ from config.settings import load_settings
 from adapters.verifier import Verifier
 from support.live import LiveServer
 from support.paths import ROOT
+from support.standard_text import STANDARD_MD, documented_error_codes, section
 from residents import RESIDENTS
 from support.codes import error_code, high_s_twin, issue
 
 PEOPLE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
 
-STANDARD_MD = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8")
 
 
 def formats_of(service) -> list[tuple[str, str]]:
@@ -200,17 +200,6 @@ def test_over_large_payload_and_images_are_verdicts(server):
     batch = requests.post(server.url + "/v1/verify/batch", timeout=30,
                           json={"items": [{"id": 1, "payload": "X" * 12_001}]}).json()
     assert batch["results"][0]["errors"][0]["code"] == "payload_too_large"
-
-
-def section(number: int) -> str:
-    start = re.search(rf"^## {number}\. ", STANDARD_MD, re.M).start()
-    end = re.search(rf"^## {number + 1}\. ", STANDARD_MD, re.M)
-    return STANDARD_MD[start:end.start() if end else None]
-
-
-def documented_error_codes() -> set[str]:
-    table = [line for line in section(6).splitlines() if line.startswith("| `")]
-    return {code for line in table for code in re.findall(r"`([a-z0-9_]+)`", line.split("|")[1])}
 
 
 def project_error_codes() -> set[str]:

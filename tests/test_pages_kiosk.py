@@ -152,8 +152,40 @@ def test_the_index_says_what_a_person_can_do_here_chinese_first(server):
         assert "打印纸质码" in driver.find_element(By.ID, "go-print").text
     finally:
         driver.quit()
-    for path in ("/checkpoint", "/kiosk", "/standard", "/v1/openapi.json", "/ops"):
+    for path in ("/checkpoint", "/kiosk", "/standard", "/standard.md", "/v1/openapi.json", "/ops", "/favicon.ico"):
         r = requests.get(server.url + path, timeout=5)
         assert r.status_code == 200, path
-    assert "## 7. Trust list" in requests.get(server.url + "/standard", timeout=5).text
+    assert "## 7. Trust list" in requests.get(server.url + "/standard.md", timeout=5).text
+    assert '<h2 id="s7">7. Trust list</h2>' in requests.get(server.url + "/standard", timeout=5).text
     assert requests.get(server.url + "/v1/openapi.json", timeout=5).json()["openapi"].startswith("3.")
+
+
+def no_horizontal_overflow(driver) -> bool:
+    return driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (412, 915)])
+def test_a_token_opened_in_the_same_tab_sets_the_kiosk_up_without_a_reload(server, size):
+    """Staff follow the kiosk's own hint: the same address with #token=… in the same tab (only the
+    fragment changes, the page is not loaded again)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    id_number, name = person("440000")
+    run_cli("issue", "--region", "440000", "--id-number", id_number, "--name", name, "--status", "green",
+            data_dir=server.data, check=True)
+    driver = kiosk(server, size, token=False)
+    try:
+        assert driver.find_element(By.ID, "staff").is_displayed()
+        driver.find_element(By.ID, "idnum").send_keys(id_number + Keys.ENTER)
+        wait_for(driver, lambda d: status(d) == "error")                     # refused: no credential yet
+        driver.execute_script("window.__samePage = true; location.hash = arguments[0]", f"#token={server.token}")
+        wait_for(driver, lambda d: "#token" not in d.current_url)
+        assert driver.execute_script("return window.__samePage") is True     # no reload happened
+        assert not driver.find_element(By.ID, "staff").is_displayed()
+        assert status(driver) == ""                                          # the refusal is gone
+        driver.find_element(By.ID, "idnum").send_keys(id_number + Keys.ENTER)
+        wait_for(driver, lambda d: status(d) == "green")
+        assert driver.find_element(By.ID, "who").text.startswith(name[0] + "*")
+        assert below_the_fold(driver) == [] and no_horizontal_overflow(driver)
+    finally:
+        driver.quit()

@@ -121,6 +121,9 @@ def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
     try:
         driver.get(srv.url + "/ops")
         assert "data_manager" in driver.find_element(By.ID, "message").text       # no token: how to get one
+        driver.get(f"{srv.url}/ops#token={world['kiosk']}")                       # not a data manager's
+        wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "refused")
+        assert driver.find_element(By.ID, "message").text == "无法读取 · refused: 此凭证不是数据管理员的 not a data manager's credential"
         driver.get(f"{srv.url}/ops#token={world['manager']}")
         wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "drawn")
         assert "#token" not in driver.current_url
@@ -134,5 +137,59 @@ def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
         driver.find_element(By.ID, "w7").click()
         wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-window") == "7d")
         assert len(driver.find_elements(By.CSS_SELECTOR, "#colour text")) >= 7        # a label per day
+    finally:
+        driver.quit()
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (412, 915)])
+def test_the_operations_page_fits_the_screen_with_every_label_whole(sqlite_world, size):
+    """A phone sees the whole day (the current hour sits at the right edge): no sideways scroll,
+    every chart label inside its chart, "北京时间" never broken, errors as words."""
+    from selenium.webdriver.common.by import By
+    from support.browser import chromium, drawn_in_real_bold, no_horizontal_overflow, wait_for
+    srv, world = sqlite_world
+    driver = chromium(size=size)
+    try:
+        driver.get(f"{srv.url}/ops#token={world['manager']}")
+        wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "drawn")
+        assert no_horizontal_overflow(driver)
+        outside = driver.execute_script("""
+          const out = [];
+          for (const svg of document.querySelectorAll('#charts svg')) {
+            const box = svg.getBoundingClientRect();
+            if (box.right > innerWidth) out.push([svg.id, 'chart', box.right]);
+            for (const t of svg.querySelectorAll('text')) {
+              const r = t.getBoundingClientRect();
+              if (r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5)
+                out.push([svg.id, t.textContent, r.left, r.right, box.left, box.right]);
+            }
+          }
+          return out;""")
+        assert outside == []
+        axis = driver.find_elements(By.XPATH, "//*[local-name()='svg'][@id='colour']/*[local-name()='text'][.='北京时间 UTC+8']")
+        assert len(axis) == 1
+        labels = driver.execute_script(
+            "return [...document.querySelectorAll('#refused text[data-label]')].map(t => [t.dataset.label, t.textContent])")
+        words = driver.execute_script("return Object.fromEntries(arguments[0].map(c => [c, HCWords.error({code: c})]))",
+                                      [code for code, _ in labels])
+        assert sorted(code for code, _ in labels) == ["key_unknown", "signature_invalid"]
+        for code, text in labels:                          # the words, whole (or their whole Chinese half)
+            assert text in (words[code], words[code].split(" ")[0]) and "_" not in text and "…" not in text
+        broken = driver.execute_script("""
+          const node = document.getElementById('range').firstChild, out = [];
+          for (let i = node.data.indexOf('北京时间'); i >= 0; i = node.data.indexOf('北京时间', i + 1)) {
+            const range = document.createRange();
+            range.setStart(node, i); range.setEnd(node, i + 4);
+            const rects = [...range.getClientRects()];
+            if (rects.length !== 1 || rects[0].right > innerWidth) out.push(i);
+          }
+          const lines = (start, end) => { const r = document.createRange(); r.setStart(node, start); r.setEnd(node, end);
+                                           return new Set([...r.getClientRects()].map((x) => Math.round(x.top))).size; };
+          const cut = node.data.indexOf(' — ');
+          return [node.data.split('北京时间').length - 1, out, lines(0, cut), lines(cut + 3, node.data.length)];""")
+        assert broken == [2, [], 1, 1]                      # and each of the two times on one line
+        header = driver.find_element(By.ID, "range").rect
+        assert header["x"] >= 0 and header["x"] + header["width"] <= size[0]
+        assert drawn_in_real_bold(driver, "#charts h2") == []
     finally:
         driver.quit()

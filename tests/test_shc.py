@@ -132,7 +132,7 @@ def test_vector(batch, case):
         assert verdict["format"] == "shc" and verdict["region"] == "US" and verdict["kind"] == "offline"
         assert verdict["details"]["issuer"] == EXAMPLE_ISS
         assert verdict["status"] in ("green", "yellow", "red")
-        assert verdict["holder"]["id_masked"] == "*"
+        assert set(verdict["holder"]) == {"name_masked", "birth_date_masked"}        # no made-up ID
     elif case["expect"] == "reject":
         assert verdict["valid"] is False, verdict
         assert verdict["errors"][0]["code"] in REJECT_CODES, verdict
@@ -173,7 +173,7 @@ def test_chunked_and_single_forms_agree(batch):
     by_jws = batch["example-00-d-jws"]
     for other in ("example-00-e-file", "example-00-f-qr-code-numeric-value-0"):
         assert batch[other]["code_id"] == by_jws["code_id"]
-        assert batch[other]["holder"] == by_jws["holder"] == {"name_masked": "J******e", "id_masked": "*"}
+        assert batch[other]["holder"] == by_jws["holder"] == {"name_masked": "Doe, J.", "birth_date_masked": "1986-**-**"}
     assert batch["example-01-f-qr-code-numeric-value-0"]["code_id"] == batch["example-01-d-jws"]["code_id"]
 
 
@@ -268,51 +268,7 @@ def test_detect_claims_every_vector():
 
 
 # === cards we sign ourselves: rules, validity, trust ===================================
-DAY = 86400
-NOW = 1_700_000_000
-
-
-@pytest.fixture(scope="module")
-def issuer():
-    key = jose.generate_private_key("ES256")
-    jwk = jose.public_jwk(key)
-    jwk = {**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"}
-    return key, jwk
-
-
-def fhir_date(ts: int) -> str:
-    return time.strftime("%Y-%m-%d", time.gmtime(ts))
-
-
-def immunization(at: int, cvx="207", status="completed") -> dict:
-    return {"resourceType": "Immunization", "status": status, "occurrenceDateTime": fhir_date(at),
-            "vaccineCode": {"coding": [{"system": shc.CVX, "code": cvx}]},
-            "patient": {"reference": "resource:0"}}
-
-
-def lab(at: int, snomed: str, loinc="94500-6") -> dict:
-    return {"resourceType": "Observation", "status": "final",
-            "code": {"coding": [{"system": shc.LOINC, "code": loinc}]},
-            "effectiveDateTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
-            "valueCodeableConcept": {"coding": [{"system": shc.SNOMED, "code": snomed}]}}
-
-
-def card_payload(resources, nbf=NOW - 100 * DAY, exp=None, iss="https://issuer.example",
-                 types=(shc.HEALTH_CARD_TYPE,)) -> dict:
-    patient = {"resourceType": "Patient", "name": [{"family": "Anyperson", "given": ["John", "B."]}],
-               "birthDate": "1951-01-20"}
-    entries = [{"fullUrl": f"resource:{i}", "resource": r} for i, r in enumerate([patient, *resources])]
-    payload = {"iss": iss, "nbf": nbf, "vc": {"type": list(types), "credentialSubject": {
-        "fhirVersion": "4.0.1", "fhirBundle": {"resourceType": "Bundle", "type": "collection",
-                                               "entry": entries}}}}
-    if exp is not None:
-        payload["exp"] = exp
-    return payload
-
-
-def sign(issuer, payload) -> str:
-    key, jwk = issuer
-    return shc.encode_card(payload, key, jwk["kid"])
+from support.shc import DAY, NOW, card_payload, fhir_date, immunization, issuer, lab, sign  # noqa: F401 - fixture
 
 
 def own_trust(issuer, iss=None, jwk=None) -> TrustList:
@@ -329,7 +285,9 @@ def test_two_doses_are_green_until_the_rules_say(issuer):
     assert (c["status"], c["reasons"], c["region"]) == ("green", ["vaccinated"], "US")
     assert c["exp"] == shc.fhir_time(fhir_date(NOW - 30 * DAY)) + 365 * DAY
     assert c["iat"] == NOW - 100 * DAY and c["kind"] == "offline" and c["id_type"] == "unspecified"
-    assert c["name_masked"] == "J***************n"
+    assert c["name_masked"] == "Anyperson, J. B."                  # family name and initials, no stars
+    assert result.holder == {"name_masked": "Anyperson, J. B.", "birth_date_masked": "1951-**-**"}
+    assert result.extra["holder"] == {"name_transliterated": "Anyperson, John B.", "birth_date_masked": "1951-**-**"}
     assert c["sub"] == shc.subject_id("https://issuer.example", "John B. Anyperson", "1951-01-20")
     assert len(c["sub"]) == 24 and len(c["jti"]) == 22
     assert result.kid == issuer[1]["kid"]

@@ -44,7 +44,7 @@ from adapters.eu_dcc.signers import (  # noqa: F401 — the package's API, one m
     cose_key_fits, cose_verify, verify_signature,)
 from adapters.eu_dcc.certificate import (  # noqa: F401 — the package's API, one module a stage
     Cwt, read_cwt, validate_dcc, primary_entry,
-    check_certificate_validity, check_key_usage, event_of, holder_name, transliterated_name,
+    check_certificate_validity, check_key_usage, event_of, holder_name, name_parts, transliterated_name,
     country, to_claims, subject_id,)
 from adapters.eu_dcc.adapter import (  # noqa: F401 — the package's API, one module a stage
     DccAdapter, make, ADAPTER,)

@@ -14,7 +14,7 @@ from adapters.eu_dcc import business_rules
 from adapters.base import check_validity, log_decoder_crash
 from adapters.contract import RevocableFormat, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
-from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, read_cwt, to_claims, transliterated_name, validate_dcc
+from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, name_parts, read_cwt, to_claims, validate_dcc
 from adapters.eu_dcc.decode import ENTRY_NAMES, NAME, base45_decode, cose_sign1, decompress, looks_like_dcc, unprefix
 from adapters.eu_dcc.signers import signers_by_kid, verify_signature
 
@@ -27,6 +27,8 @@ class DccAdapter(RevocableFormat):
     ``country_of_arrival`` (whose imported EU business rules decide; dcc_business_rules)."""
 
     name = NAME
+    title = "EU 数字新冠证书"                # as people know it, shown on the pages
+    title_en = "EU Digital COVID Certificate"
 
     def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
@@ -73,8 +75,10 @@ class DccAdapter(RevocableFormat):
             extra["business_rules"] = decided[3]
         if kind == "v":
             extra["dose"] = f"{entry['dn']}/{entry['sd']}"
-        extra["holder"] = foreign_rules.foreign_holder(transliterated_name(cwt.dcc), cwt.dcc.get("dob"))
-        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra)
+        family, given = name_parts(cwt.dcc)
+        extra["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), extra=extra,
+                        holder=foreign_rules.verdict_holder(family, given, cwt.dcc.get("dob")))
 
 
 def make(options: Mapping[str, Any] | None = None) -> DccAdapter:

@@ -150,11 +150,19 @@ def holder_name(dcc: dict) -> str:
     return " ".join(f"{given} {family}".split())
 
 
-def transliterated_name(dcc: dict) -> str:
-    """"FAMILY, GIVEN" in ICAO 9303 letters (``fnt``/``gnt``), as EU verifier apps show it."""
+def name_parts(dcc: dict) -> tuple[str, str]:
+    """(family, given) in ICAO 9303 letters (``fnt``/``gnt``, ``<`` as a space) as EU verifier
+    apps show them; a certificate without a transliteration gives its names as printed."""
     nam = dcc.get("nam") or {}
-    family, given = (str(nam.get(k) or "").replace("<", " ").strip() for k in ("fnt", "gnt"))
-    return ", ".join(p for p in (family, given) if p) or holder_name(dcc)
+    family, given = (" ".join(str(nam.get(k) or "").replace("<", " ").split()) for k in ("fnt", "gnt"))
+    if family or given:
+        return family, given
+    return " ".join(str(nam.get("fn") or "").split()), " ".join(str(nam.get("gn") or "").split())
+
+
+def transliterated_name(dcc: dict) -> str:
+    """"FAMILY, GIVEN" in ICAO 9303 letters, as EU verifier apps show it."""
+    return ", ".join(p for p in name_parts(dcc) if p) or holder_name(dcc)
 
 
 def country(cwt: Cwt, entry: dict) -> str:
@@ -172,7 +180,7 @@ def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int 
         region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
         jti=code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
         expires=cwt.exp, valid_until=valid_until, status=status, reasons=reasons,
-        name=holder_name(cwt.dcc), now=now, ttl=ttl)
+        name_masked=foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
 
 
 def code_id_for(uvci: str) -> str:

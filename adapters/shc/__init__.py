@@ -29,7 +29,7 @@ from adapters.shc.card import (  # noqa: F401 — the package's API, one module 
     credentials_from_file, credentials, looks_like_card_jws, detect, inflate, deflate,
     parse_card_jws, Card, read_payload, encode_card, keys_by_thumbprint, verify_signature,)
 from adapters.shc.fhir import (  # noqa: F401 — the package's API, one module a stage
-    fhir_time, resources, holder, Facts, events_from_bundle, subject_id, code_id,
+    fhir_time, resources, holder, name_parts, Facts, events_from_bundle, subject_id, code_id,
     to_claims,)
 from adapters.shc.adapter import (  # noqa: F401 — the package's API, one module a stage
     ShcAdapter, make, ADAPTER,)

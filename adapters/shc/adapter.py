@@ -13,7 +13,7 @@ from adapters.base import check_validity, log_decoder_crash
 from adapters.contract import FormatAdapter, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
 from adapters.shc.card import credentials, detect, keys_by_thumbprint, parse_card_jws, read_payload, verify_signature
-from adapters.shc.fhir import events_from_bundle, holder, to_claims
+from adapters.shc.fhir import events_from_bundle, holder, name_parts, to_claims
 from adapters.shc.numeric import DEFAULT_REGION, NAME, SINGLE_DOSE_CVX
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,8 @@ class ShcAdapter(FormatAdapter):
     ``default_region`` ("US"), ``verdict_ttl`` (seconds), ``single_dose_cvx`` (["212"])."""
 
     name = NAME
+    title = "SMART Health Card"                # as people know it, shown on the pages
+    title_en = "SMART Health Card"
 
     def __init__(self, options: Mapping[str, Any] | None = None):
         options = dict(options or {})
@@ -57,7 +59,8 @@ class ShcAdapter(FormatAdapter):
             raise Malformed(f"SMART Health Card could not be decoded ({exc.__class__.__name__})") from None
         first = results[0]
         if len(results) > 1:
-            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)})
+            first = Verified(first.format, first.claims, first.kid, {**first.extra, "credentials": len(results)},
+                             holder=first.holder)
         return first
 
     def verify_credential(self, token: str, keys: dict, now: int, trust: TrustList | None = None) -> Verified:
@@ -85,8 +88,10 @@ class ShcAdapter(FormatAdapter):
             extra["card_expires_at"] = standard.rfc3339(card.exp)
         if card.rid:
             extra["rid"] = card.rid
-        extra["holder"] = foreign_rules.foreign_holder(name, birth_date)
-        return Verified(NAME, claims, kid=kid, extra=extra)
+        family, given = name_parts(card.bundle)
+        extra["holder"] = foreign_rules.foreign_holder(family, given, birth_date)
+        return Verified(NAME, claims, kid=kid, extra=extra,
+                        holder=foreign_rules.verdict_holder(family, given, birth_date))
 
 
 def make(options: Mapping[str, Any] | None = None) -> ShcAdapter:

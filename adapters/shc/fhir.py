@@ -50,6 +50,16 @@ def resources(bundle: dict) -> list[dict]:
             if isinstance(e, dict) and isinstance(e.get("resource"), dict)]
 
 
+def _patient(bundle: dict) -> dict:
+    """The first Patient resource; {} if there is none."""
+    return next((res for res in resources(bundle) if res.get("resourceType") == "Patient"), {})
+
+
+def _first_name(patient: dict) -> dict:
+    names = patient.get("name")
+    return names[0] if isinstance(names, list) and names and isinstance(names[0], dict) else {}
+
+
 def holder(bundle: dict) -> tuple[str, str]:
     """(``"given family"``, birthDate) of the first Patient; ``("", "")`` if there is none."""
     for res in resources(bundle):
@@ -67,6 +77,20 @@ def holder(bundle: dict) -> tuple[str, str]:
         birth = birth_date if isinstance(birth_date, str) else ""
         return " ".join(name.split())[:MAX_NAME_CHARS], birth[:20]
     return "", ""
+
+
+def name_parts(bundle: dict) -> tuple[str, str]:
+    """(family, given) of the first Patient's first name, as SMART verifier apps show them; a
+    name given only as ``text`` counts its last word as the family name."""
+    first = _first_name(_patient(bundle))
+    given = first.get("given")
+    given = " ".join(g for g in given if isinstance(g, str)) if isinstance(given, list) else ""
+    family_value = first.get("family")
+    family: str = family_value if isinstance(family_value, str) else ""
+    if not (family.strip() or given.strip()) and isinstance(first.get("text"), str):
+        *given_words, family = first["text"].split() or [""]
+        given = " ".join(given_words)
+    return " ".join(family.split())[:MAX_NAME_CHARS], " ".join(given.split())[:MAX_NAME_CHARS]
 
 
 @dataclass(frozen=True)
@@ -130,9 +154,10 @@ def code_id(token: str) -> str:
 
 def to_claims(token: str, card: Card, name: str, birth_date: str, status: str, reasons: list,
               valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL) -> dict:
+    family, given = name_parts(card.bundle)
     return foreign_rules.national_claims(
         region=region, sub=subject_id(card.iss, name, birth_date), jti=code_id(token),
         issued=card.nbf, expires=card.exp, valid_until=valid_until, status=status,
-        reasons=reasons, name=name, now=now, ttl=ttl)
+        reasons=reasons, name_masked=foreign_rules.masked_name(family, given), now=now, ttl=ttl)
 
 

@@ -4,6 +4,7 @@
 "use strict";
 const PAGE = JSON.parse(document.getElementById("page-data").textContent);
 const REGIONS = PAGE.regions;
+const FORMATS = PAGE.formats;                      // names people know: 粤康码, EU 数字新冠证书 …
 // The national trust-list keys, pinned in the page: an offline verifier trusts a cached trust
 // list only under these (docs/standard.md §7), never under a key the list brings itself.
 const NATIONAL_KEYS = PAGE.national_keys;
@@ -68,15 +69,15 @@ function alertFor(kind) {
 // --- showing a verdict ----------------------------------------------------------------------
 function describe(v) {
   if (!v.valid) return {kind: "invalid", big: "无效 INVALID", holder: "", detail: (v.errors || []).map(W.error).join("\n")};
-  const region = REGIONS[v.region] || {name: v.region, name_en: v.region};
+  const region = REGIONS[v.region] || {name: v.region, name_en: ""};
   const d = v.details || {};
   // Foreign certificates carry no Chinese ID: show what EU / SMART verifier apps show.
   const holder = d.holder ? `${d.holder.name_transliterated}${d.holder.birth_date_masked ? `  出生 born ${d.holder.birth_date_masked}` : ""}`
     : `${v.holder.name_masked}  ${v.holder.id_masked}`;
-  const lines = [`${region.name} ${region.name_en || ""} · ${v.format}`];
+  const lines = [`${region.name} ${region.name_en} · ${W.formatName(FORMATS, v.format)}`.replace("  ", " ")];
   if (v.reasons.length) lines.push(v.reasons.map(W.reason).join("，"));
   if (d.dependent_of) lines.push(`由 ${d.dependent_of.holder_name_masked} 代为出示（${W.RELATIONS[d.dependent_of.relation] || d.dependent_of.relation}）shown by a family member`);
-  if (d.transcoded_from) lines.push(`转码自 transcoded from ${d.transcoded_from.region}`);
+  if (d.transcoded_from) lines.push(`转码自 transcoded from ${(REGIONS[d.transcoded_from.region] || {name: d.transcoded_from.region}).name}`);
   if (d.certificate_type) lines.push(`${W.CERTIFICATES[d.certificate_type] || d.certificate_type}${d.dose ? ` · 剂次 dose ${d.dose}` : ""}`);
   for (const f of (d.business_rules || {}).failed || [])           // CertLogic rules: shown as text
     lines.push(`未通过规则 rule not met: ${f.identifier || ""} ${f.description || ""}`.trim());

@@ -3,12 +3,21 @@
 // <script type="application/json" id="page-data">, which is data, never run.
 "use strict";
 const PAGE = JSON.parse(document.getElementById("page-data").textContent);
-// The kiosk's credential arrives once in the URL fragment (never sent to the server) and is kept
-// for this browser session only.
-if (location.hash.startsWith("#token=")) {
+// The kiosk's credential arrives in the URL fragment (never sent to the server) and is kept for
+// this browser session only: on load, or when staff open the address with #token=… in this tab.
+function takeToken() {
+  if (!location.hash.startsWith("#token=")) return false;
   sessionStorage.setItem("kioskToken", decodeURIComponent(location.hash.slice(7)));
   history.replaceState(null, "", location.pathname + location.search);
+  return true;
 }
+takeToken();
+window.addEventListener("hashchange", () => {
+  if (!takeToken()) return;
+  $("staff").removeAttribute("style");          // the stylesheet hides the hint again
+  $("staff").replaceChildren();
+  if ($("result").dataset.status === "error") reset();
+});
 const KIOSK_ID = PAGE.kiosk_id;
 const REGIONS = PAGE.regions;
 const W = HCWords;
@@ -99,8 +108,8 @@ async function lookUp() {
     const data = await r.json();
     if (!r.ok || !data.valid) {
       const e = data.error || (data.errors || [])[0] || {};
-      if (e.code === "unauthorized" || e.code === "forbidden") staffHint(`查询被拒绝 (${e.code}) · the gateway refused this kiosk`);
-      const msg = PROBLEMS[e.code] || `请找工作人员帮助 · Please ask staff (${e.code || r.status})`;
+      if (e.code === "unauthorized" || e.code === "forbidden") staffHint("网关拒绝了本机的凭证 · the gateway refused this kiosk's credential");
+      const msg = PROBLEMS[e.code] || `请找工作人员帮助 · Please ask staff${W.ERRORS[e.code] ? `\n${W.error(e)}` : ""}`;
       show("error", {big: "请找工作人员", more: msg, speech: `${zh(msg)}。`});
       return;
     }

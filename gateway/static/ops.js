@@ -41,7 +41,7 @@ function stacked(svg, hours, series, colours) {
   const totals = hours.map((_, i) => names.reduce((sum, n) => sum + series[n][i], 0));
   const max = Math.max(1, ...totals);
   const bw = (width - left) / hours.length;
-  svg.append(el("text", {x: 2, y: 12, "font-size": 11}, String(max)), el("text", {x: 2, y: height - bottom, "font-size": 11}, "0"));
+  svg.append(el("text", {x: 2, y: 14, "font-size": 11}, String(max)), el("text", {x: 2, y: height - bottom, "font-size": 11}, "0"));
   hours.forEach((h, i) => {
     let y = height - bottom;
     for (const n of names) {
@@ -57,21 +57,27 @@ function stacked(svg, hours, series, colours) {
     const every = days ? 24 : 3;
     if (i % every === 0) svg.append(el("text", {x: left + i * bw, y: height - 6, "font-size": 10}, hourLabel(h, days)));
   });
-  svg.append(el("text", {x: width - 70, y: height - 6, "font-size": 10}, "北京时间 UTC+8"));
+  svg.append(el("text", {x: width - 2, y: 14, "font-size": 10, "text-anchor": "end"}, "北京时间 UTC+8"));
 }
 
+// One row per error: its words on a line of their own (shortened to the Chinese, then smaller,
+// until they fit), the bar and the count below — whole on a phone.
 function horizontal(svg, counts) {
   svg.replaceChildren();
   const entries = Object.entries(counts).slice(0, 8);
-  const width = svg.clientWidth || 560, row = 22;
-  svg.setAttribute("viewBox", `0 0 ${width} 200`);
-  if (!entries.length) { svg.append(el("text", {x: 10, y: 30, "font-size": 14}, "没有被拒绝的码 · nothing refused")); return; }
+  const width = svg.clientWidth || 560, row = 36;
+  svg.setAttribute("viewBox", `0 0 ${width} ${Math.max(1, entries.length) * row + 4}`);
+  if (!entries.length) { svg.append(el("text", {x: 10, y: 24, "font-size": 14}, "没有被拒绝的码 · nothing refused")); return; }
   const max = Math.max(...entries.map(([, v]) => v));
   entries.forEach(([code, v], i) => {
-    const label = (W.ERRORS[code] || code).split(" ")[0];
-    svg.append(el("text", {x: 0, y: i * row + 15, "font-size": 12}, `${label} (${code})`));
-    const bar = el("rect", {x: 230, y: i * row + 4, width: Math.max(2, (v / max) * (width - 290)), height: 14, fill: "#555", "data-error": code, "data-value": v});
-    svg.append(bar, el("text", {x: 236 + (v / max) * (width - 290), y: i * row + 15, "font-size": 12}, String(v)));
+    const words = W.error({code});
+    const label = el("text", {x: 0, y: i * row + 15, "font-size": 12, "data-label": code}, words);
+    svg.append(label);
+    if (label.getComputedTextLength() > width) label.textContent = W.halves(words)[0] || words;
+    for (let size = 11; size >= 8 && label.getComputedTextLength() > width; size--) label.setAttribute("font-size", size);
+    const length = Math.max(2, (v / max) * (width - 48));
+    const bar = el("rect", {x: 0, y: i * row + 20, width: length, height: 12, fill: "#555", "data-error": code, "data-value": v});
+    svg.append(bar, el("text", {x: length + 6, y: i * row + 31, "font-size": 12}, String(v)));
   });
 }
 
@@ -100,7 +106,8 @@ function draw() {
   const lookupColours = {ok: "#1456c2", refused: "#999", rate_limited: "#c4161c"};
   stacked($("lookups"), data.hours, data.lookups, lookupColours);
   legend("lookups-legend", lookupColours, {ok: "成功 ok", refused: "未找到等 refused", rate_limited: "限流 rate-limited"});
-  $("range").textContent = `${W.beijing(data.since)} — ${W.beijing(data.until)}`;
+  const whole = (text) => text.replace(/-/g, "\u2011").replace(/ /g, "\u00a0");    // breaks only at " — "
+  $("range").textContent = `${whole(W.beijing(data.since))} — ${whole(W.beijing(data.until))}`;
   const lookups = Object.values(data.lookups).flat().reduce((a, b) => a + b, 0);
   $("totals").textContent = `扫码 scans ${data.scans.total} · 查询 lookups ${lookups}`;
   $("charts").dataset.state = "drawn";
@@ -119,7 +126,8 @@ async function load(window) {
   const r = await fetch(`/v1/admin/stats?window=${window}`, {headers: {Authorization: `Bearer ${token}`}});
   const body = await r.json();
   if (!r.ok) {
-    $("message").textContent = `无法读取 · refused: ${body.error.code} — ${body.error.message}`;
+    const why = {unauthorized: "凭证无效或已过期 the credential is not valid", forbidden: "此凭证不是数据管理员的 not a data manager's credential"};
+    $("message").textContent = `无法读取 · refused: ${why[body.error.code] || W.error(body.error)}`;
     $("charts").dataset.state = "refused";
     return;
   }

@@ -32,6 +32,11 @@ const HCWords = (() => {
     cwt_invalid: "证明内容无法读取 certificate content unreadable (CWT)",
     offline_unsupported: "离线时无法核验境外证明或在线码，请联网后再试 foreign certificates and online codes need the network",
     trust_list_invalid: "本机的信任列表无效或过期，请联网刷新 trust list invalid or expired — reconnect",
+    code_invalid: "码不可信 code not trustworthy", origin_unregistered: "在线码地址未登记 online code from an unregistered address",
+    issuer_unavailable: "发码地区暂时无法查询，请稍后再试 issuing region not answering — try again later",
+    status_unverifiable: "发码地区的答复无法核验 issuing region's answer could not be verified",
+    code_unknown: "发码地区没有签发过此码 the issuing region never issued this code",
+    rules_budget_exceeded: "入境规则过于复杂，无法核验 the entry rules took too much work to check",
     network: "网关无法连接 gateway unreachable"};
   const CERTIFICATES = {vaccination: "疫苗接种证明 vaccination certificate", test: "检测证明 test certificate",
     recovery: "康复证明 recovery certificate", immunization: "疫苗接种证明 vaccination certificate",
@@ -39,7 +44,15 @@ const HCWords = (() => {
   const RELATIONS = {child: "子女 child", parent: "父母 parent", spouse: "配偶 spouse", ward: "监护 ward", other: "亲属 relative"};
 
   const reason = (r) => REASONS[r] || String(r);
-  const error = (e) => `${ERRORS[e.code] || e.message || e.code}${ERRORS[e.code] && e.code !== "network" ? ` (${e.code})` : ""}`;
+  // An error in words, never its code: an unknown code reads as its message, else as words.
+  const error = (e) => ERRORS[e.code] || e.message || String(e.code || "").replace(/_/g, " ");
+  // "签名无效：伪造或被篡改 forged or altered" → ["签名无效：伪造或被篡改", "forged or altered"]
+  const halves = (text) => { const m = /^([^A-Za-z]*?)\s*([A-Za-z].*)?$/s.exec(String(text)); return [m[1], m[2] || ""]; };
+  // A format by the name people know it by ({name, name_en} from the gateway's adapters).
+  const formatName = (formats, name) => {
+    const f = (formats || {})[name];
+    return !f ? String(name || "") : f.name === f.name_en ? f.name : `${f.name} ${f.name_en}`;
+  };
   const next = (reasons) => [...new Set((reasons || []).map((r) => NEXT[r]).filter(Boolean))];
 
   // Every time people read is Beijing time, and says so (the API speaks UTC, "Z").
@@ -52,5 +65,5 @@ const HCWords = (() => {
     return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute} 北京时间`;
   }
 
-  return {COLOURS, REASONS, NEXT, ERRORS, CERTIFICATES, RELATIONS, reason, error, next, beijing};
+  return {COLOURS, REASONS, NEXT, ERRORS, CERTIFICATES, RELATIONS, reason, error, halves, formatName, next, beijing};
 })();
