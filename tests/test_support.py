@@ -57,7 +57,12 @@ def test_markers_follow_helpers_through_calls_and_classes():
     def plain():
         return wait_until(lambda: True)
 
+    def runs_the_cli_imported_inside():
+        from support.cli import run_cli
+        return run_cli
+
     assert needs_of(a_test) == {"browser", "server"}
     assert needs_of(plain) == frozenset()
+    assert needs_of(runs_the_cli_imported_inside) == {"slow"}
     with pytest.raises(ValueError, match="unknown test marker"):
         needs("gpu")
