@@ -20,8 +20,11 @@ run: venv
 	$(BIN)/healthcode serve --host 127.0.0.1 --port 8080
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
+# They run the Elasticsearch tests against a real server: `scripts/elasticsearch prepare` fetches it
+# (Maven Central, cached outside the repository) and the tests start and stop it themselves.
 test: typecheck
 	scripts/install-test-tools
+	scripts/elasticsearch prepare
 	$(BIN)/python -m pytest -q
 
 # The inner loop, under a minute: no browser, no live server, no Elasticsearch, nothing measured

@@ -15,7 +15,7 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
    alternation with each batch run (goal ≥ 1.5 on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
 5. kiosk lookup with N residents in SQLite (bench/kiosk_scale.py; goal p99 ≤ 10 ms);
-6. Elasticsearch (osmem-server, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
+6. Elasticsearch (a real node from scripts/elasticsearch, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
    against the same on SQLite;
 7. an online code asked of its region over HTTP, and with the answer cache, against the signed
    code of the same region (bench/online.py).
@@ -397,8 +397,7 @@ def bench_es(events: int, residents: int) -> None:
         try:
             e_ingest, e_p50, e_p99 = exercise(store)
         finally:
-            if not server.is_osmem:
-                drop_prefix(store)
+            drop_prefix(store)
             store.close()
         kind = server.kind
     print(f"sqlite     ingest {s_ingest:10,.0f} events/s   resident lookup p50 {s_p50 * 1000:6.2f} ms  p99 {s_p99 * 1000:6.2f} ms")

@@ -80,15 +80,16 @@ def live_server(live_data):
     server.stop()
 
 
-# --- the search server (osmem-server, or the cluster HEALTHCODE_ES_URL names) -------------------
+# --- the search server: one real Elasticsearch for the session (scripts/elasticsearch, via
+# support/search.py), started in the background as soon as collection finds a test that needs it,
+# or the cluster HEALTHCODE_ES_URL names ------------------------------------------------------------
 @pytest.fixture(scope="session")
 @needs("elasticsearch")
 def es_server():
-    """No skip when osmem-server is missing: it is in the ``test`` extra, so a missing server is a
-    broken environment, and CI must not pass with the Elasticsearch suite silently skipped."""
+    """No skip when the server cannot start: `make test` prepares it, so a failure is a broken
+    environment, and CI must not pass with the Elasticsearch suite silently skipped."""
     from support import search                   # the Elasticsearch client only where it is used
-    with search.search_server() as server:
-        yield server
+    return search.SESSION.get()
 
 
 @pytest.fixture
@@ -111,6 +112,25 @@ def es_store_factory(es_server):
             with contextlib.suppress(Exception):
                 search.drop_prefix(store)
         store.close()
+
+
+@pytest.fixture
+def es_env(es_server, es_store_factory) -> dict:
+    """The environment a ``healthcode`` process needs to run on the session's server, with a
+    fresh prefix that is deleted after the test."""
+    prefix = es_store_factory().prefix                          # registered for clean-up
+    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": ",".join(es_server.urls),
+           "HEALTHCODE_ES_PREFIX": prefix}
+    if es_server.options.get("api_key"):
+        env["HEALTHCODE_ES_API_KEY"] = es_server.options["api_key"]
+    return env
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+    search = sys.modules.get("support.search")
+    if search is not None:
+        search.SESSION.end()
 
 
 # --- CI runs strict: a test that would skip (a missing browser, server or tool) fails instead,
@@ -136,6 +156,9 @@ def pytest_collection_modifyitems(config, items):
         return roots[id(func)]
 
     for item in items:
+        if "es_server" in getattr(item, "fixturenames", ()):
+            from support import search             # start the session's server while other tests run
+            search.SESSION.begin()
         found = set(of(getattr(item, "function", None)))
         info = getattr(item, "_fixtureinfo", None)
         for defs in (info.name2fixturedefs.values() if info else ()):

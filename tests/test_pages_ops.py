@@ -96,11 +96,8 @@ def test_figures_over_http_on_sqlite(sqlite_world):
     check_figures(*sqlite_world)
 
 
-def test_figures_on_elasticsearch(es_server, es_store_factory, tmp_path, monkeypatch):
-    prefix = es_store_factory().prefix
-    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_PREFIX": prefix,
-           "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0",
-           "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path, kiosk_lookups_per_minute=2))}
+def test_figures_on_elasticsearch(es_env, tmp_path, monkeypatch):
+    env = {**es_env, "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path, kiosk_lookups_per_minute=2))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     data = tmp_path / "data"

@@ -1,139 +1,123 @@
-"""A search server for the Elasticsearch store tests and the ingest benchmark.
+"""A real Elasticsearch for the store tests, the whole-gateway tests and the benchmarks.
 
-With ``HEALTHCODE_ES_URL`` set, that cluster is used (compatibility headers on unless
-``HEALTHCODE_ES_COMPAT=0``; optional ``HEALTHCODE_ES_API_KEY``), every store gets a random index
-prefix, and everything under the prefix is deleted afterwards.  Otherwise ``osmem-server`` (an
-in-memory OpenSearch-compatible server from PyPI, ``osmem-server==0.1.6`` in the ``test`` extra) is started
-on a free loopback port for the session; it does not accept the client's compatibility headers, so
-its stores are made with ``compat_headers=False``.
+``scripts/elasticsearch start`` starts the pinned server (scripts/elasticsearch-version, Elastic's
+integration-test distribution) on loopback in a run directory of its own, waits until it is green
+and prints each node's address; ``stop`` stops what that run directory started.  With
+``HEALTHCODE_ES_URL`` set, that cluster is used instead (optional ``HEALTHCODE_ES_API_KEY``).
+Either way every store gets a random index prefix, and everything under it is deleted afterwards.
+The official client talks to it with its default headers.
 
-    with search_server() as server:               # outside pytest (bench/ingest.py)
+    with search_server() as server:               # outside pytest (bench/)
         store = make_store(server)
 
-    def test_x(es_store_factory):                 # in tests: the fixtures are in conftest.py
+    def test_x(es_store_factory):                 # in tests: the fixtures live in conftest.py
         store = es_store_factory()
+
+One server serves the whole session (:data:`SESSION`; the fixtures are in tests/conftest.py); a test that needs a cluster of its own (tests/test_es_node_loss.py) starts one with
+:func:`start_local`.
 """
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
+import shutil
 import subprocess
 import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator
 
-from store.elasticsearch import ElasticsearchStore, _flag
+from store.elasticsearch import ElasticsearchStore
 from support.marks import needs
 
-STARTUP_TIMEOUT = 30.0
+ROOT = Path(__file__).resolve().parent.parent.parent
+SCRIPT = ROOT / "scripts" / "elasticsearch"
+# The script waits for green itself (HEALTHCODE_ES_START_TIMEOUT, default 300 s on a busy 2-core
+# machine); this is only the outer bound on the subprocess.
+SCRIPT_TIMEOUT = 900
 
 
 @dataclass
 class SearchServer:
-    url: str
-    compat_headers: bool
-    kind: str                                     # "osmem" or "external"
-    process: subprocess.Popen | None = None
-    log_path: str | None = None
+    urls: list[str]
+    kind: str                                     # "local" (started here) or "external"
+    run_dir: Path | None = None
     options: dict = field(default_factory=dict)   # extra client options (api_key)
 
     @property
-    def is_osmem(self) -> bool:
-        return self.kind == "osmem"
+    def url(self) -> str:
+        return self.urls[0]
+
+    def node_pids(self) -> list[int]:
+        if self.run_dir is None:
+            return []
+        pids = []
+        for pid_file in sorted(self.run_dir.glob("node-*/pid")):
+            with contextlib.suppress(OSError, ValueError):
+                pids.append(int(pid_file.read_text().strip()))
+        return pids
 
     def rss_mb(self) -> float | None:
-        """Resident memory of a local server process, in MiB (None for an external cluster)."""
-        if self.process is None:
+        """Resident memory of the local nodes together, in MiB (None for an external cluster)."""
+        if self.run_dir is None:
             return None
-        try:
-            with open(f"/proc/{self.process.pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+        total = 0
+        for pid in self.node_pids():
+            with contextlib.suppress(OSError):
+                with open(f"/proc/{pid}/status") as fh:
+                    total += next((int(line.split()[1]) for line in fh if line.startswith("VmRSS:")), 0)
+        return total / 1024
 
-    def stop(self, grace: float = 5.0) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
+    def script(self, *args: str, timeout: float = SCRIPT_TIMEOUT) -> str:
+        """Run ``scripts/elasticsearch ARGS --run-dir`` on this server's run directory."""
+        assert self.run_dir is not None, "only a local server has a run directory"
+        return run_script(*args, "--run-dir", str(self.run_dir), timeout=timeout)
+
+    def stop(self) -> None:
+        if self.run_dir is None:
             return
-        with contextlib.suppress(OSError):
-            proc.stdin.close()                   # osmem-server exits when its stdin closes
         try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            self.script("stop", timeout=180)
+        finally:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def _http_ok(url: str) -> bool:
+def run_script(*args: str, timeout: float = SCRIPT_TIMEOUT) -> str:
+    proc = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != 0:
+        raise RuntimeError(f"scripts/elasticsearch {' '.join(args)} failed ({proc.returncode}):\n"
+                           f"{proc.stderr[-6000:]}")
+    return proc.stdout
+
+
+def start_local(nodes: int = 1) -> SearchServer:
+    """Start a local server (one node or a cluster) in a new run directory under /tmp (its parents
+    must be traversable by the unprivileged user the nodes run as)."""
+    run_dir = Path(tempfile.mkdtemp(prefix="healthcode-es-", dir="/tmp"))
     try:
-        with urllib.request.urlopen(url + "/", timeout=2) as resp:
-            return resp.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def start_osmem(startup_timeout: float = STARTUP_TIMEOUT) -> SearchServer:
-    """Start osmem-server on 127.0.0.1 with a port the server picks itself (no race for a "free"
-    port), wait for its ready line and a 200 from GET /, and return it."""
-    try:
-        from osmem_server import resolve_binary
-    except ImportError:
-        raise RuntimeError("osmem-server is not installed (pip install osmem-server==0.1.6) "
-                           "and HEALTHCODE_ES_URL is not set") from None
-    log = tempfile.NamedTemporaryFile(prefix="osmem-", suffix=".log", delete=False)
-    proc = subprocess.Popen([resolve_binary(), "--addr", "127.0.0.1:0", "--parent-pid", str(os.getpid()),
-                             "--no-ja"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
-    log.close()
-    ready: dict = {}
-
-    def read_stdout() -> None:                   # the ready line, then drain so the pipe never fills
-        for line in proc.stdout:
-            if not ready:
-                with contextlib.suppress(ValueError):
-                    msg = json.loads(line)
-                    if isinstance(msg, dict) and "url" in msg:
-                        ready.update(msg)
-
-    threading.Thread(target=read_stdout, daemon=True, name="osmem-stdout").start()
-    server = SearchServer("", compat_headers=False, kind="osmem", process=proc, log_path=log.name)
-    deadline = time.monotonic() + startup_timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            break
-        if ready and _http_ok(ready["url"]):
-            server.url = ready["url"]
-            return server
-        time.sleep(0.05)
-    server.stop(grace=1)
-    with open(log.name, errors="replace") as fh:
-        tail = fh.read()[-2000:]
-    raise RuntimeError(f"osmem-server did not become ready within {startup_timeout} s: {tail}")
+        out = run_script("start", "--nodes", str(nodes), "--run-dir", str(run_dir))
+    except BaseException:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    urls = [line.strip() for line in out.splitlines() if line.strip().startswith("http://")]
+    if len(urls) != nodes:
+        SearchServer(urls, "local", run_dir).stop()
+        raise RuntimeError(f"scripts/elasticsearch start printed {urls!r}, expected {nodes} addresses")
+    return SearchServer(urls, "local", run_dir)
 
 
 @needs("elasticsearch")
 @contextlib.contextmanager
-def search_server() -> Iterator[SearchServer]:
+def search_server(nodes: int = 1) -> Iterator[SearchServer]:
     url = os.environ.get("HEALTHCODE_ES_URL")
     if url:
         options = {"api_key": os.environ["HEALTHCODE_ES_API_KEY"]} if os.environ.get("HEALTHCODE_ES_API_KEY") else {}
-        yield SearchServer(url.split(",")[0].strip(), _flag(os.environ.get("HEALTHCODE_ES_COMPAT"), True),
-                           "external", options=options)
+        yield SearchServer([u.strip() for u in url.split(",") if u.strip()], "external", options=options)
         return
-    server = start_osmem()
+    server = start_local(nodes)
     try:
         yield server
     finally:
@@ -145,26 +129,62 @@ def new_prefix() -> str:
 
 
 def make_store(server: SearchServer, prefix: str | None = None, **kw) -> ElasticsearchStore:
-    kw.setdefault("compat_headers", server.compat_headers)
     kw.setdefault("request_timeout", 60)
-    return ElasticsearchStore(server.url, prefix=prefix or new_prefix(), **{**server.options, **kw})
+    return ElasticsearchStore(server.urls, prefix=prefix or new_prefix(), **{**server.options, **kw})
 
 
 def drop_prefix(store: ElasticsearchStore) -> None:
     """Delete every index, index template and ILM policy under the store's prefix (by name: real
     clusters refuse wildcard deletes by default)."""
     client = store.client
-    for pattern in (f"{store.prefix}-*",):
-        names = sorted(client.indices.get(index=pattern, expand_wildcards="all",
-                                          ignore_unavailable=True, allow_no_indices=True))
-        for i in range(0, len(names), 50):
-            with contextlib.suppress(Exception):
-                client.indices.put_settings(index=",".join(names[i:i + 50]),
-                                            settings={"index.blocks.write": None})
-            client.indices.delete(index=",".join(names[i:i + 50]), ignore_unavailable=True)
+    names = sorted(client.indices.get(index=f"{store.prefix}-*", expand_wildcards="all",
+                                      ignore_unavailable=True, allow_no_indices=True))
+    for i in range(0, len(names), 50):
+        with contextlib.suppress(Exception):
+            client.indices.put_settings(index=",".join(names[i:i + 50]), settings={"index.blocks.write": None})
+        client.indices.delete(index=",".join(names[i:i + 50]), ignore_unavailable=True)
     for name in store.template_names:
         with contextlib.suppress(Exception):
             client.indices.delete_index_template(name=name)
     if store.ilm:
         with contextlib.suppress(Exception):
             client.ilm.delete_lifecycle(name=f"{store.prefix}-scans")
+
+
+# -- the session's server ---------------------------------------------------------------------------
+class _SessionServer:
+    """The session's server, started in a background thread as soon as pytest knows a test will
+    need it (tests/conftest.py, after collection), so its start-up overlaps the tests before it;
+    stopped at the end of the session."""
+
+    def __init__(self):
+        self._thread: threading.Thread | None = None
+        self._server: SearchServer | None = None
+        self._error: BaseException | None = None
+        self._stack = contextlib.ExitStack()
+
+    def begin(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._start, name="es-session-start", daemon=True)
+            self._thread.start()
+
+    def _start(self) -> None:
+        try:
+            self._server = self._stack.enter_context(search_server())
+        except BaseException as exc:                 # reported to every test that needs it
+            self._error = exc
+
+    def get(self) -> SearchServer:
+        self.begin()
+        self._thread.join()
+        if self._error is not None:
+            raise RuntimeError(f"the session's Elasticsearch did not start: {self._error}") from self._error
+        return self._server
+
+    def end(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._stack.close()
+
+
+SESSION = _SessionServer()
