@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 export HEALTHCODE_DATA ?= $(CURDIR)/data
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
 
 .PHONY: venv run test test-fast typecheck bench clean
 
@@ -14,10 +16,9 @@ $(BIN)/healthcode: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# `make run PORT=8082 HOST=0.0.0.0`: the address is checked before anything is seeded.
 run: venv
-	$(BIN)/healthcode seed-demo
-	@echo "issuer tokens (one per region):"; $(BIN)/healthcode tokens
-	$(BIN)/healthcode serve --host 127.0.0.1 --port 8080
+	$(BIN)/healthcode serve --demo --host $(HOST) --port $(PORT)
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
 # They run the Elasticsearch tests against a real server: `scripts/elasticsearch prepare` fetches it

@@ -175,7 +175,10 @@ def load_settings(config_path: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None) -> Settings:
     path = Path(config_path or os.environ.get("HEALTHCODE_CONFIG") or DEFAULT_CONFIG)
     with open(path, "rb") as fh:
-        raw = tomllib.load(fh)
+        try:
+            raw = tomllib.load(fh)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigInvalid(f"{path}: not a TOML configuration ({exc})") from None
     defaults = raw.get("defaults", {})
     regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()

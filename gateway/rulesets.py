@@ -14,7 +14,7 @@ from pathlib import Path
 
 from adapters.eu_dcc import rules as dccrules
 from toolkit import filelock
-from standard.errors import BadRequest, NotFound
+from standard.errors import BadRequest, FileInvalid, NotFound, PathUnusable
 
 MAX_COUNTRIES = 60
 MAX_FILE_BYTES = 1_000_000          # one rule-set or value-set file on the command line
@@ -71,11 +71,16 @@ class RuleFile(filelock.JsonFile):
 
 
 def read_json_file(path: Path):
-    """A rule or value-set file given on the command line, as JSON."""
-    raw = Path(path).read_bytes()
+    """A rule or value-set file given on the command line, as JSON (``path_unusable`` if it
+    cannot be read, ``file_invalid`` if it is too large or not JSON)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise PathUnusable(f"{path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_FILE_BYTES:
-        raise BadRequest(f"{Path(path).name}: larger than {MAX_FILE_BYTES} bytes")
+        raise FileInvalid(f"{path}: larger than {MAX_FILE_BYTES} bytes")
     try:
         return json.loads(raw)
     except (ValueError, RecursionError):
-        raise BadRequest(f"{Path(path).name}: not JSON") from None
+        raise FileInvalid(f"{path}: not JSON") from None

@@ -2,7 +2,7 @@
 
 Each worker builds its own app (no preload), so each has its own scan-event writer thread;
 gunicorn's ``worker_exit`` hook writes what it still holds when the worker stops (graceful
-shutdown, max-requests restart).  The worker model was measured (README, Benchmarks): gthread
+shutdown, max-requests restart).  The worker model was measured (docs/benchmarks.md, "Worker models"): gthread
 workers, one per core, 4 threads each.  Each answer leaves in one send — status line, headers
 and the first body bytes — so a reverse proxy in front (deploy/) gets all of it or nothing.
 """

@@ -289,6 +289,33 @@ class RuleSetInvalid(BadRequest):
     code = "rule_set_invalid"
 
 
+# --- the command line and the machine it runs on (exit 2, one line) ---------------------------
+class PathNotFound(BadRequest):
+    """A file named on the command line, or the directory a command is to write into, does not
+    exist."""
+
+    code = "path_not_found"
+
+
+class PathUnusable(BadRequest):
+    """A path that exists but cannot be used: not readable or writable, a directory where a file
+    belongs (or the reverse), an I/O error."""
+
+    code = "path_unusable"
+
+
+class FileInvalid(BadRequest):
+    """A file is not what the command reads: binary where text belongs, not UTF-8, not JSON."""
+
+    code = "file_invalid"
+
+
+class PortInUse(HealthCodeError):
+    """``healthcode serve``: something already answers on the address it was to listen on."""
+
+    code = "port_in_use"
+
+
 class ConfigInvalid(HealthCodeError):
     """The deployment's configuration contradicts the standard; found at start-up, never served."""
 

@@ -116,7 +116,7 @@ def test_sigkill_during_scans_keeps_the_store_and_chain_whole(tmp_path):
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         stored = db.execute("SELECT count(*) FROM scan_events WHERE valid = 1").fetchone()[0]
     assert len(answered) > 20
-    # what a SIGKILL may lose is bounded: the scan events not yet flushed (README, "Scan events")
+    # what a SIGKILL may lose is bounded: the scan events not yet flushed (docs/operations.md, "Scan events")
     from gateway.services import SCAN_LOSS_BOUND
     assert stored >= len(answered) - SCAN_LOSS_BOUND
     assert json.loads(run_cli("audit", "verify", data_dir=data, check=True).stdout)["intact"] is True

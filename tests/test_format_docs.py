@@ -1,10 +1,12 @@
 """docs/formats/<format>.md are generated from the format tables (tools/formatdoc.py), and
 these tests keep them so: a page must be exactly what the generator makes of the page's own
-example — only the example's key and signature may differ from run to run — and that example
-must verify with the key printed beside it, so a reader can trust it to build a verifier."""
+example, that example is the format's fixed one (a key derived from the format's name: the same
+page on every run), and it must verify with the key printed beside it, so a reader can trust it
+to build a verifier."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 import sys
 
@@ -15,7 +17,9 @@ from tools import formatdoc
 from adapters.verifier import Verifier
 from support.paths import ROOT
 from config.settings import load_settings
+from standard import jose
 from standard.trustlist import TrustList
+from tools.formatdoc.sections import _Signer
 
 REGIONS = load_settings().regions
 FORMATS = formatdoc.documented_formats(REGIONS)
@@ -126,8 +130,9 @@ def test_check_sees_a_forged_example_and_a_missing_page(tmp_path):
     page = directory / "suishen.md"
     text = page.read_text(encoding="utf-8")
     example = formatdoc.parse_example(text)
-    other = formatdoc.make_example(adapters.get("suishen"), REGIONS)    # another key's signature
+    other = formatdoc.make_example(adapters.get("yuekang"), REGIONS)    # another key's signature
     signature, forged = example.qr_text.rsplit(".", 1)[1], other.qr_text.rsplit(".", 1)[1]
+    assert signature != forged
     page.write_text(text.replace(signature, forged), encoding="utf-8")
     (directory / "tianfu.md").unlink()
     assert formatdoc.stale_pages(REGIONS, directory) == ["suishen.md", "tianfu.md"]
@@ -191,3 +196,53 @@ def test_a_stale_online_page_is_seen(tmp_path):
     assert formatdoc.stale_pages(REGIONS, directory) == ["online.md"]
     formatdoc.write_pages(REGIONS, directory)
     assert formatdoc.stale_pages(REGIONS, directory) == []
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_regenerating_gives_the_same_example_every_time(name, tmp_path):
+    """The example key is derived from the format's name and ES256 signs as RFC 6979 says: two
+    runs from scratch write the same page, and it is the committed one."""
+    fmt = adapters.get(name)
+    table = formatdoc.page_kind(fmt)[0]
+    first, second = formatdoc.make_example(table, REGIONS), formatdoc.make_example(table, REGIONS)
+    assert first == second
+    assert formatdoc.parse_example(committed_page(name), formatdoc.page_kind(fmt)[2]) == first
+    pages = []
+    for run in ("a", "b"):
+        formatdoc.write_pages(REGIONS, tmp_path / run)
+        pages.append((tmp_path / run / f"{name}.md").read_text(encoding="utf-8"))
+    assert pages[0] == pages[1] == committed_page(name)
+
+
+def test_a_page_signed_by_another_key_is_stale_even_if_it_verifies(tmp_path):
+    """A page carrying some other valid example (a random key) is rewritten with the fixed one."""
+    directory = _generated(tmp_path)
+    fmt = adapters.get("tianfu")
+    fixed = formatdoc.make_example(fmt, REGIONS)
+    key = formatdoc.example_key("another-format", "EdDSA")
+    jwk = {**jose.public_jwk(key), "alg": "EdDSA"}
+    jwk["kid"] = jose.short_kid({k: v for k, v in jwk.items() if k != "alg"})
+    other = formatdoc.Example(fmt.encode(formatdoc.example_claims("510000"),
+                                         _Signer("EdDSA", jwk["kid"], key)), jwk)
+    assert formatdoc.example_is_current(fmt, REGIONS, other) and other != fixed
+    page = formatdoc.render_page(fmt, REGIONS, other, formatdoc.format_summary("tianfu"))
+    (directory / "tianfu.md").write_text(page, encoding="utf-8")
+    assert formatdoc.stale_pages(REGIONS, directory) == ["tianfu.md"]
+    formatdoc.write_pages(REGIONS, directory)
+    assert formatdoc.parse_example((directory / "tianfu.md").read_text(encoding="utf-8")) == fixed
+
+
+def test_onboarding_names_real_tests_files_and_commands():
+    """docs/onboarding.md states its steps exactly: every test it says to extend exists, every
+    file it names is there, and every command runs with the project's interpreter."""
+    text = (ROOT / "docs" / "onboarding.md").read_text(encoding="utf-8")
+    tests = re.findall(r"`(tests/[\w/]+\.py)::(\w+)`", text)
+    assert len(tests) >= 3
+    for path, name in tests:
+        assert f"\ndef {name}(" in (ROOT / path).read_text(encoding="utf-8"), f"{path}::{name}"
+    for path in re.findall(r"`((?:adapters|config|tests|docs)/[\w./-]+\.(?:py|toml|md))`", text):
+        assert (ROOT / path).exists() or "<format>" in path, path
+    assert ".venv/bin/python -m tools.formatdoc --write" in text
+    assert not re.search(r"(?<![/\w])python3? -", text), "commands use .venv/bin/python"
+    for module in re.findall(r"\.venv/bin/python -m ([\w.]+)", text):
+        assert module in ("pytest", "tools.formatdoc")

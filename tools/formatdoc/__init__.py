@@ -4,16 +4,17 @@ A province's format *is* its :class:`~adapters.base.JwsClaimFormat` table, so it
 rendered from that table (claim names, value tables, time codec, prefix, ``typ``), from
 ``config/regions.toml`` (who issues it, with which algorithms) and from the standard (what each
 national claim means, §3 and the JSON Schema) — never written by hand, so it cannot drift.  The
-one thing that is not a function of those is the worked example's key and signature: a page
-carries its own :class:`Example` (QR text and public JWK), and rendering a page *with that
-example* must reproduce it byte for byte.  That is what ``--check`` and
-``tests/test_format_docs.py`` assert.
+worked example is signed by a key derived from the format's name (:func:`make_example`, RFC 6979
+signatures for ES256), so regenerating a page gives the same example byte for byte; a page
+carries its :class:`Example` (QR text and public JWK), which must be that fixed example, and
+rendering a page *with that example* must reproduce it byte for byte.  That is what
+``--check`` and ``tests/test_format_docs.py`` assert.
 
     python -m tools.formatdoc --write     # (re)write stale pages, keep current ones
     python -m tools.formatdoc --check     # exit 1 naming the stale pages
 
-Everything here is a pure function of its arguments (and the committed standard) except
-:func:`make_example` (a fresh key) and the small file-handling layer at the bottom.
+Everything here is a pure function of its arguments (and the committed standard) except the
+small file-handling layer of :mod:`.pages`.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ from pathlib import Path
 
 from config.settings import load_settings
 from tools.formatdoc.pages import (  # noqa: F401 — the generator's API
-    current_page, example_is_current, format_summary, make_example, orphan_pages, page_kind, page_path,
-    parse_example, stale_pages, write_pages)
+    current_page, example_is_current, example_key, format_summary, make_example, orphan_pages, page_kind,
+    page_path, parse_example, stale_pages, write_pages)
 from tools.formatdoc.sections import (  # noqa: F401
     DOCS_DIR, EXAMPLE_CLAIMS, EXAMPLE_IAT, EXAMPLE_TTL, MARKER, Example, algorithms_of, documented_formats,
     example_alg, example_claims, example_region, generated_formats, regions_using, render_page,

@@ -121,8 +121,8 @@ def render_online_example(fmt: online.OnlineFormat, region: Region, example: doc
     return "\n\n".join([
         "## Worked example",
         f"Offered by {doc._region_label(region)}, answer signed with `{example.alg}` by a "
-        "throwaway key made for this page (its public JWK is below). Only the key, `kid` and "
-        "signature change when the page is regenerated.",
+        "key made for this page only, derived from the format's name (its public JWK is below); "
+        "regenerating the page gives the same example, byte for byte.",
         "### National claims",
         doc._fenced("json", json.dumps(claims, ensure_ascii=False, indent=2)),
         f"### QR text\n\n{len(url)} characters; QR byte mode, error correction M:",

@@ -1,11 +1,15 @@
 """Pages on disk: the worked example made once and read back, stale and orphan pages, writing."""
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
 from pathlib import Path
 from typing import Callable, Sequence
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
 
 import adapters
 from adapters.base import JwsClaimFormat
@@ -15,16 +19,45 @@ from config.settings import Region
 from standard import jose
 from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
 
-# --- the example: made once, then read back from the page ------------------------------------
+# --- the example: one fixed key per format, so every regeneration writes the same page -------
+EXAMPLE_KEY_SEED = b"healthcode format page example key: "
+
+
+def example_key(name: str, alg: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+    """The example signer of format ``name``: a key derived from the format's name (public on
+    purpose — it signs nothing but the page), so its ``kid`` is the same on every run."""
+    seed = hashlib.sha256(EXAMPLE_KEY_SEED + f"{name}/{alg}".encode()).digest()
+    if alg == "ES256":
+        return ec.derive_private_key(int.from_bytes(seed, "big") % (jose.P256_ORDER - 1) + 1, ec.SECP256R1())
+    if alg == "EdDSA":
+        return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    raise ValueError(f"no fixed example key for {alg}")
+
+
+def _deterministic(text: str, prefix: str, alg: str,
+                   key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> str:
+    """``text`` with its signature made again deterministically: Ed25519 is so already; ES256
+    is signed as RFC 6979 says (low-S, like every signature of this project)."""
+    if alg != "ES256" or not isinstance(key, ec.EllipticCurvePrivateKey):
+        return text
+    signing_input = text[len(prefix):].rsplit(".", 1)[0]
+    r, s = utils.decode_dss_signature(
+        key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
+    s = min(s, jose.P256_ORDER - s)
+    raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return f"{prefix}{signing_input}.{jose.b64url_encode(raw)}"
+
+
 def make_example(fmt: JwsClaimFormat, regions: Sequence[Region]) -> Example:
-    """A fresh key of the format's first registered algorithm, and the example code it signs."""
+    """The example code of the format's first registered algorithm, signed by its fixed key:
+    the same text and key on every run."""
     region = example_region(fmt.name, regions)
     alg = example_alg(fmt.name, regions)
-    key = jose.generate_private_key(alg)
+    key = example_key(fmt.name, alg)
     jwk = jose.public_jwk(key)
     jwk = {**jwk, "kid": jose.short_kid(jwk), "alg": alg}
     text = fmt.encode(example_claims(region.code), _Signer(alg, jwk["kid"], key))
-    return Example(text, jwk)
+    return Example(_deterministic(text, fmt.prefix, alg, key), jwk)
 
 
 _BLOCK = r"### {title}\n.*?```{lang}\n(.*?)\n```"
@@ -70,8 +103,8 @@ def page_path(directory: Path, name: str) -> Path:
 
 
 def current_page(name: str, regions: Sequence[Region], directory: Path) -> str | None:
-    """The committed page of ``name`` if it is exactly what the generator makes of its own
-    example, else None."""
+    """The committed page of ``name`` if it carries the format's fixed example and is exactly
+    what the generator makes of it, else None."""
     path = page_path(directory, name)
     if not path.is_file():
         return None
@@ -82,7 +115,7 @@ def current_page(name: str, regions: Sequence[Region], directory: Path) -> str |
         example = parse_example(page, title)
     except ValueError:
         return None
-    if not example_is_current(table, regions, example):
+    if example != make_example(table, regions) or not example_is_current(table, regions, example):
         return None
     return page if render(fmt, regions, example, format_summary(name)) == page else None
 
@@ -113,8 +146,8 @@ def stale_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[s
 
 
 def write_pages(regions: Sequence[Region], directory: Path = DOCS_DIR) -> list[str]:
-    """Rewrite stale pages with a fresh example and remove orphans; a current page is left as
-    it is, so regenerating does not churn keys and signatures in git.  Returns what it did."""
+    """Rewrite stale pages (with the format's fixed example) and remove orphans; a current page
+    is left as it is.  Returns what it did."""
     done = []
     Path(directory).mkdir(parents=True, exist_ok=True)
     for name in generated_formats(regions):

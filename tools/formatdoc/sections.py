@@ -387,9 +387,9 @@ def render_example(fmt: JwsClaimFormat, region: Region, example: Example) -> str
     jwk = json.dumps(example.jwk, indent=2)
     return "\n\n".join([
         "## Worked example",
-        f"Issued by {_region_label(region)} with `{example.alg}`, signed by a throwaway key made "
-        "for this page (its public JWK is below, so the example can be checked). Only the key, "
-        "`kid` and signature change when the page is regenerated.",
+        f"Issued by {_region_label(region)} with `{example.alg}`, signed by a key made for "
+        "this page only, derived from the format's name (its public JWK is below, so the example "
+        "can be checked); regenerating the page gives the same example, byte for byte.",
         "### National claims",
         _fenced("json", json.dumps(claims, ensure_ascii=False, indent=2)),
         "### Native payload",

@@ -2,22 +2,10 @@
 printed card) — for the region's issuer staff; audited as the issuer of that region."""
 from __future__ import annotations
 
-import json
-import sys
-
 import click
 
+from gateway.cli.common import CommandGroup, emit as _emit, service
 from issuers import ID_TYPES
-from standard.errors import HealthCodeError
-
-
-def _emit(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False))
-
-
-def _fail(exc: HealthCodeError):
-    click.echo(f"error: {exc.code}: {exc.message}", err=True)
-    sys.exit(2)
 
 
 def _issuer_cli(region: str) -> dict:
@@ -35,7 +23,7 @@ _id_type = click.option("--id-type", type=click.Choice(ID_TYPES), default="resid
                         help="the kind of ID document")
 
 
-@click.group()
+@click.group(cls=CommandGroup)
 def codes():
     """A person's outstanding codes: list them, withdraw one (a lost printed card)."""
 
@@ -46,11 +34,7 @@ def codes():
 @_id_type
 def list_codes(region, id_number, id_type):
     """Print the person's codes that still verify, newest first (ids, kinds, colours, times)."""
-    from gateway.services import Services
-    try:
-        _emit(Services().issuing.outstanding_codes(region, _person(id_number, id_type), _issuer_cli(region)))
-    except HealthCodeError as exc:
-        _fail(exc)
+    _emit(service().issuing.outstanding_codes(region, _person(id_number, id_type), _issuer_cli(region)))
 
 
 @codes.command("withdraw")
@@ -62,9 +46,5 @@ def list_codes(region, id_number, id_type):
 def withdraw(region, id_number, id_type, code_id, reason):
     """Withdraw one of the person's codes: refused online at once, offline after the next trust
     list; the person's other codes keep working."""
-    from gateway.services import Services
-    try:
-        _emit(Services().issuing.withdraw_code(region, _person(id_number, id_type), code_id,
-                                               _issuer_cli(region), reason))
-    except HealthCodeError as exc:
-        _fail(exc)
+    _emit(service().issuing.withdraw_code(region, _person(id_number, id_type), code_id,
+                                          _issuer_cli(region), reason))

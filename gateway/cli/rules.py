@@ -14,25 +14,16 @@ from pathlib import Path
 import click
 
 from toolkit import jsonin
+from gateway.cli.common import DATA_MANAGER_CLI, CommandGroup, InputPath, emit as _emit, service as _service
 from gateway.rulesets import read_json_file
 from adapters.eu_dcc import certlogic
 from adapters.eu_dcc import rules as dccrules
 from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
 
 MAX_LINE_BYTES = 1_000_000
-DATA_MANAGER_CLI = {"role": "data_manager", "id": "cli"}
 
 
-def _emit(data) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False))
-
-
-def _service():
-    from gateway.services import Services
-    return Services()
-
-
-@click.group()
+@click.group(cls=CommandGroup)
 def rules():
     """EU DCC business rules (CertLogic) and value sets."""
 
@@ -105,51 +96,40 @@ def _rule_documents(paths) -> list:
     return found
 
 
-def _fail(exc: HealthCodeError):
-    raise click.UsageError(f"{exc.code}: {exc.message}")
-
-
 @rules.command("import")
 @click.option("--country", required=True, help="country of arrival, e.g. DE (the rules' Country)")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=InputPath(dir_okay=True))
 def import_rules(country, paths):
     """Replace COUNTRY's business rules with those in PATHS; they ride in the trust list."""
-    try:
-        _emit({"country": country, "imported": _service().trust.import_rules(country, _rule_documents(paths),
-                                                                       DATA_MANAGER_CLI)})
-    except HealthCodeError as exc:
-        _fail(exc)
+    _emit({"country": country, "imported": _service().trust.import_rules(country, _rule_documents(paths),
+                                                                   DATA_MANAGER_CLI)})
 
 
 @rules.command("remove")
-@click.option("--country", required=True)
+@click.option("--country", required=True, help="country of arrival whose rules go, e.g. DE")
 def remove_rules(country):
-    try:
-        _service().trust.remove_rules(country, DATA_MANAGER_CLI)
-    except HealthCodeError as exc:
-        _fail(exc)
+    """Remove COUNTRY's business rules; the next trust list no longer carries them."""
+    _service().trust.remove_rules(country, DATA_MANAGER_CLI)
     _emit({"removed": country})
 
 
 @rules.command("value-sets")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("paths", nargs=-1, required=True, type=InputPath(dir_okay=True))
 def import_value_sets(paths):
     """Import value sets (EU valueSetId/valueSetValues files, or a directory of them)."""
-    try:
-        docs = [read_json_file(f) for p in map(Path, paths)
-                for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
-        _emit({"value_sets": _service().trust.import_value_sets(docs, DATA_MANAGER_CLI)})
-    except HealthCodeError as exc:
-        _fail(exc)
+    docs = [read_json_file(f) for p in map(Path, paths)
+            for f in (sorted(p.glob("*.json")) if p.is_dir() else [p])]
+    _emit({"value_sets": _service().trust.import_value_sets(docs, DATA_MANAGER_CLI)})
 
 
 @rules.command("list")
 def list_rules():
+    """Print the imported rules per country (identifier, version, type, validity) and the value sets."""
     _emit(_service().trust.rule_summary())
 
 
 @rules.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=InputPath(dir_okay=True, file_okay=False))
 def test_rules(paths):
     """Run the tests beside each rule (``<rule>/tests/*.json``: payload, external, expected) the
     way the EU's rule repositories lay them out; print each failure and a summary.  Exit 1 if any

@@ -1,0 +1,111 @@
+"""``verify-batch``: JSON Lines in, one verdict per line out, large blocks on every core."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+import standard
+from adapters.verifier import ImageVerdicts, Verdict
+from gateway.anchors import parse_anchor
+from gateway.cli.common import service
+from standard.errors import BadRequest, HealthCodeError
+
+
+def batch_job(svc, line: str):
+    """One JSON Lines request → ({"id": id}, ``batch.Job``) for a code's text, or ({"id": id}, its
+    verdict) for an image (every code in it, verified here) or a bad line."""
+    from gateway.batch import Job
+    item_id, item = None, None
+    try:
+        from toolkit import jsonin
+        item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
+        if not isinstance(item, dict):
+            raise BadRequest("line must be a JSON object")
+        item_id = item.get("id")
+        now = standard.parse_rfc3339(item["at"]) if item.get("at") else None
+        trust = item.get("trust") or []
+        if not isinstance(trust, list):
+            raise BadRequest("trust must be a list")
+        anchors = tuple(parse_anchor(a) for a in trust)
+        if "image_b64" in item:
+            from gateway.common import decode_image_b64
+            return {"id": item_id}, svc.verification.verify_image_codes(
+                decode_image_b64(item["image_b64"]), now=now, anchors=list(anchors), device="cli-batch")
+        if "payload" not in item:
+            raise BadRequest("give payload or image_b64")
+        return {"id": item_id}, Job(text=item["payload"], now=now, anchors=anchors)
+    except HealthCodeError as exc:
+        verdict = Verdict.failed(exc)
+        if isinstance(item, dict) and "image_b64" in item:
+            verdict = ImageVerdicts([verdict], 0)
+        return {"id": item_id}, verdict
+
+
+def _dump_line(answer: dict) -> str:
+    return json.dumps(answer, ensure_ascii=False) + "\n"
+
+
+def batch_text(svc, lines: list[str]) -> str:
+    """JSON Lines requests → the answer lines, in order (the verification service's batch flow,
+    the same as ``POST /v1/verify/batch``'s)."""
+    return "".join(svc.verification.answer_batch("lines", lines, lambda line: batch_job(svc, line), _dump_line,
+                                                 device="cli-batch"))
+
+
+def batch_line(svc, line: str) -> dict:
+    """One JSON Lines request → one verdict dict (never raises); an image gives every code in it."""
+    fields, ready = batch_job(svc, line)
+    from gateway.batch import Job
+    verdict = svc.verification.verify_many([ready], device="cli-batch")[0] if isinstance(ready, Job) else ready
+    return {**fields, **verdict.as_dict()}
+
+
+BATCH_BLOCK = 2000
+
+
+def _line_blocks(stream, size: int = BATCH_BLOCK):
+    """Non-empty lines in blocks of up to ``size``: whatever has already arrived, so a big file
+    goes through in large blocks while a scanner typing one line at a time gets each answer at
+    once (a block ends when no further input is waiting)."""
+    import io
+    import os
+    import select
+    try:
+        fd = stream.fileno()
+    except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (tests, embedding)
+        lines = [line for line in stream if line.strip()]
+        for i in range(0, len(lines), size):
+            yield lines[i:i + size]
+        return
+    pending, block = b"", []
+    while True:
+        ready = select.select([fd], [], [], 0)[0] if block else [fd]
+        if not ready or len(block) >= size:
+            yield block
+            block = []
+            continue
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        *lines, pending = (pending + data).split(b"\n")
+        block.extend(text for text in (raw.decode("utf-8", "replace") for raw in lines) if text.strip())
+    if pending.strip():
+        block.append(pending.decode("utf-8", "replace"))
+    if block:
+        yield block
+
+
+@click.command("verify-batch")
+def verify_batch():
+    """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
+    svc = service()
+    svc.verification.group_scan_writes()     # svc.close() below writes what is still queued
+    try:
+        for block in _line_blocks(sys.stdin):
+            for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
+                sys.stdout.write(batch_text(svc, block[i:i + BATCH_BLOCK]))
+            sys.stdout.flush()
+    finally:
+        svc.close()
