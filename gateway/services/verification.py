@@ -39,7 +39,7 @@ class VerificationService:
         self.verifier = Verifier(settings.formats(),
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options={**settings.format_options, ONLINE_FORMAT: online})
-        self.verify_counter = MinuteCounter()                # anonymous verifications per client
+        self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # started by the first large batch
 
