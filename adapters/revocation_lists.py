@@ -32,12 +32,13 @@ import hashlib
 import re
 from datetime import datetime
 
-from standard.errors import BadRequest, CodeRevoked
+from standard import revocation_file
+from standard.errors import BadRequest, CodeRevoked, RevocationsMissing, TrustListFull
 from standard.trustlist import TrustList
 
 HASH_BYTES = 16
 DCC_HASH_TYPES = ("UCI", "COUNTRYCODEUCI", "SIGNATURE")
-MAX_ENTRIES = 200_000            # all lists together: ~5 MB in the trust list at most
+MAX_ENTRIES = 1_000_000          # all lists together: ~30 MB in the revocation file at most
 MAX_BATCHES = 5000
 _RID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}(\.[0-9]{1,12})?$")
 _B64_RE = re.compile(r"^[A-Za-z0-9+/=_-]{1,200}$")
@@ -162,8 +163,27 @@ def merge(current: dict, fmt: str, parsed: Any) -> dict:
     else:
         raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
     if count(doc) > MAX_ENTRIES:
-        raise BadRequest(f"at most {MAX_ENTRIES} revocation entries in all")
+        raise TrustListFull(f"at most {MAX_ENTRIES} foreign revocation entries in all; this list would make "
+                            f"{count(doc)} — remove lists no longer needed (revocation-lists remove)")
     return doc
+
+
+def remove(current: dict, fmt: str, key: dict) -> tuple[dict, int]:
+    """Drop one held list — EU DCC: every batch of ``kid`` (optionally one ``hash_type``); SHC:
+    the list of (``iss``, ``kid``).  (the new document, entries removed); NotFound-free: 0 when
+    nothing matched (the caller decides)."""
+    doc = {**empty(), **current}
+    if fmt == "eu_dcc":
+        kid = _b64(key.get("kid"), "kid")
+        hash_type = key.get("hash_type")
+        drop = [b for b in doc["eu_dcc"] if b["kid"] == kid and hash_type in (None, b["hash_type"])]
+        doc["eu_dcc"] = [b for b in doc["eu_dcc"] if b not in drop]
+        return doc, sum(len(b["hashes"]) for b in drop)
+    if fmt == "shc":
+        drop = [c for c in doc["shc"] if (c["iss"], c["kid"]) == (key.get("iss"), key.get("kid"))]
+        doc["shc"] = [c for c in doc["shc"] if c not in drop]
+        return doc, sum(len(c["rids"]) for c in drop)
+    raise BadRequest(f"no revocation lists for format {str(fmt)[:20]!r} (eu_dcc or shc)")
 
 
 def count(doc: dict) -> int:
@@ -221,8 +241,25 @@ def shc_revoked(idx: dict, iss: str, kid: str, rid: str | None, nbf: int) -> boo
     return before is None or nbf < before
 
 
+_INDEXES: dict[str, dict] = {}        # revocation file SHA-256 → its index (the last two files)
+
+
 def _index_of(trust: TrustList) -> dict:
-    """The trust list's revocation index, built once per trust list."""
+    """The trust list's revocation index: from the revocation file it names (built once per
+    file, however often the list is re-signed), or from lists carried inline (built once per
+    list).  A list naming a file this verifier lacks refuses foreign codes."""
+    if revocation_file.named(trust.payload) is not None:
+        held = trust.revocation_file
+        if held is None:
+            raise RevocationsMissing("the trust list names a revocation file this verifier does not hold "
+                                     f"(fetch {revocation_file.URL}); foreign codes cannot be checked")
+        idx = _INDEXES.get(held.sha256)
+        if idx is None:
+            idx = index(held.document)
+            while len(_INDEXES) >= 2:
+                _INDEXES.pop(next(iter(_INDEXES)))
+            _INDEXES[held.sha256] = idx
+        return idx
     return trust.section_index("foreign_revocations", index)
 
 

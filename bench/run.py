@@ -7,7 +7,8 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
 
 1. in-process verify per format, against a bare ``cryptography`` check of the same signatures
    (goal ≥ 0.8 for a regional code, ≥ 0.6 for EU DCC and SMART Health Cards); an EU DCC with
-   imported business rules against without (1c);
+   imported business rules against without (1c); with a 300 000-entry EU revocation file against
+   without (1d, goal ≥ 0.95);
 2. HTTP: ``serve --workers 2`` under wrk (32 connections), POST /v1/verify against GET /healthz
    on the same server (goal ≥ 0.6, p99 ≤ 20 ms), and the worker models compared;
 3. verify-batch, CLI and HTTP, against a one-core in-process verify of the same code run in
@@ -192,6 +193,36 @@ def bench_business_rules(n: int) -> None:
                                           [lambda: verifier.verify(text, ruled, at)], n)
         print(f"{label:12s} + {verdict.extra['business_rules']['checked']} rules: {with_rules:8,.0f}/s   "
               f"ratio: {with_rules / without:.2f}   (a test's green end is searched: the timed rules re-run ~14 times)")
+
+
+def bench_revocation_list(n: int, entries: int = 300_000) -> None:
+    """EU DCC verify against a trust list naming a revocation file of ``entries`` hashes (not
+    listing this code, so every hash type is looked up), against a list with none (goal ≥ 0.95:
+    a real EU list does not slow a scan)."""
+    import base64
+    import hashlib
+    from adapters import revocation_lists
+    from standard import revocation_file
+    from test_dcc import NOW as at, dcc_test, issue, signer
+    key, der, anchor = signer()
+    text = issue(key, der, dcc_test(at - 3600), exp=at + 86400)
+    kid = base64.b64encode(eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:]))).kid).decode()
+    raw = hashlib.shake_128(b"bench").digest(16 * entries)
+    batches = [{"kid": kid, "hash_type": t, "country": "DE", "expires": None,
+                "hashes": sorted(base64.b64encode(raw[i:i + 16]).decode() for i in range(j, len(raw), 16 * 3))}
+               for j, t in zip((0, 16, 32), revocation_lists.DCC_HASH_TYPES)]
+    held = revocation_file.hold({"eu_dcc": batches, "shc": []})
+    plain = TrustList({}, (anchor,))
+    listed = revocation_file.attach(
+        TrustList({revocation_file.REF: revocation_file.reference(held, entries)}, (anchor,)), held)
+    verifier = Verifier(["eu_dcc"])
+    assert verifier.verify(text, listed, at).valid and verifier.verify(text, plain, at).valid
+    without, with_list = interleaved([lambda: verifier.verify(text, plain, at)],
+                                     [lambda: verifier.verify(text, listed, at)], n)
+    print(f"\n# 1d. EU DCC with a {entries:,}-entry revocation file: {with_list:8,.0f}/s vs {without:8,.0f}/s "
+          f"without, ratio {with_list / without:.2f}; trust list names it in {len(str(listed.payload))} characters")
+    row(f"in-process verify EU DCC, {entries:,} revoked hashes / none", f"{with_list:,.0f}/s vs {without:,.0f}/s",
+        with_list / without, "≥ 0.95", with_list / without >= 0.95)
 
 
 # --- 2 and 3 ------------------------------------------------------------------------------------
@@ -403,6 +434,7 @@ def main() -> None:
         bench_es(5_000 if quick else 20_000, 300 if quick else 2_000)
     if want("verify"):
         bench_business_rules(200 if quick else 2_000)
+        bench_revocation_list(400 if quick else 4_000)
     if want("online"):
         from bench.online import bench_online
         bench_online(100 if quick else 500, rate_of, latencies, pct)

@@ -5,6 +5,7 @@ paths never re-read files while verifying.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -34,6 +35,8 @@ DEFAULT_LIMITS = {
     "dependent_binds_per_hour": 20,         # per helper/operator credential
     "dependents_per_holder": 10,            # one person may carry at most this many others' codes
     "anonymous_verifications_per_minute": 600,    # per client (address or credential), per process
+    "prints_per_credential_per_minute": 10,  # print requests (each ≤ 200 cards) per credential
+    "prints_per_credential_per_hour": 60,
 }
 
 
@@ -66,6 +69,9 @@ class Settings:
     limits: dict = field(default_factory=dict, hash=False, compare=False)
     issuer_url: str = ""                    # default base URL of regional issuers
     document_regions: dict = field(default_factory=dict, hash=False, compare=False)
+    # Peers whose X-Real-IP / X-Forwarded-For name the client (gateway/proxy.py); none by default,
+    # so a client connecting directly can never choose the address its limits are keyed on.
+    trusted_proxies: tuple = ()
 
     def issuer_url_for(self, region: "Region") -> str:
         return region.issuer_url or self.issuer_url
@@ -150,6 +156,21 @@ def _checked(region: Region) -> Region:
     return region
 
 
+def trusted_proxies(text: str) -> tuple:
+    """``HEALTHCODE_TRUSTED_PROXIES``: addresses or networks, comma- or space-separated
+    (``127.0.0.1``, ``10.0.0.0/24``, ``::1``).  Anything else refuses to start."""
+    networks = []
+    for item in re.split(r"[,\s]+", text.strip()):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ConfigInvalid("HEALTHCODE_TRUSTED_PROXIES must list IP addresses or networks "
+                                f"(e.g. 127.0.0.1, 10.0.0.0/24), not {item[:60]!r}") from None
+    return tuple(networks)
+
+
 def load_settings(config_path: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None) -> Settings:
     path = Path(config_path or os.environ.get("HEALTHCODE_CONFIG") or DEFAULT_CONFIG)
@@ -173,4 +194,5 @@ def load_settings(config_path: str | os.PathLike | None = None,
                     format_options=dict(formats),
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
-                    document_regions=dict(raw.get("document_regions", {})))
+                    document_regions=dict(raw.get("document_regions", {})),
+                    trusted_proxies=trusted_proxies(os.environ.get("HEALTHCODE_TRUSTED_PROXIES", "")))

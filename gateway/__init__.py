@@ -22,6 +22,7 @@ from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
 from gateway import headers
+from gateway.proxy import ClientAddress
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
 
@@ -60,6 +61,8 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
         app.register_blueprint(blueprint)
     _register_errors(app)
     headers.install(app)                 # CSP, frame-ancestors, nosniff, Referrer-Policy on every answer
+    # behind the proxies of HEALTHCODE_TRUSTED_PROXIES, request.remote_addr is the client they name
+    app.wsgi_app = ClientAddress(app.wsgi_app, app.extensions["healthcode"].settings.trusted_proxies)
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
     return app

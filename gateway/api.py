@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 import standard
 from config.settings import MAX_BATCH_ITEMS
-from standard.errors import BadRequest, CodeError, HealthCodeError, PayloadTooLarge, RateLimited
+from standard.errors import BadRequest, CodeError, HealthCodeError, NotFound, PayloadTooLarge, RateLimited
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.version import __version__
 from gateway.batch import Job, dump_answer
@@ -96,6 +96,21 @@ def trust_list():
     response = jsonify(jws=svc.trust.trust_list_jws(), seq=trust.seq,
                        expires_at=standard.rfc3339(trust.expires), trust_list=trust.payload)
     response.set_etag(etag)
+    response.cache_control.max_age = 60
+    return response
+
+
+@bp.get("/v1/trust-list/revocations")
+def trust_list_revocations():
+    """The revocation file the current trust list names by SHA-256 (standard/revocation_file.py);
+    ETag = that hash, so a verifier downloads it again only when it changed."""
+    held = service().trust.revocation_file_held()
+    if held is None:
+        raise NotFound("the current trust list names no revocation file")
+    if request.if_none_match.contains(held.sha256):
+        return "", 304
+    response = current_app.response_class(held.data, mimetype="application/json")
+    response.set_etag(held.sha256)
     response.cache_control.max_age = 60
     return response
 

@@ -33,6 +33,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
 from adapters.online import may_be_online
+from standard.errors import HealthCodeError
 
 PARALLEL_MIN_ITEMS = 64
 CHUNKS_PER_PROCESS = 4
@@ -52,17 +53,33 @@ class Job:
 _worker: dict = {}
 
 
-def _init(formats, options) -> None:
+def _init(formats, options, revocation_dir=None) -> None:
     from adapters.verifier import Verifier
     _worker["verifier"] = Verifier(formats, options=options)   # no store: revocation is the caller's
     _worker["trust"] = (None, None)
+    _worker["revocation_dir"] = revocation_dir
+    _worker["revocations"] = None
 
 
 def _trust(token: str, national_keys: dict, now: int):
-    from standard import trustlist
+    """The signed list, checked here; the revocation file it names is read from the gateway's
+    content-addressed copy and accepted only if its SHA-256 matches (read once per file).  A
+    file that cannot be read leaves the list without one: foreign codes are then refused
+    (``revocations_missing``), never verified unchecked."""
+    from standard import revocation_file, trustlist
     seq_token, trust = _worker["trust"]
     if seq_token != token:
         trust = trustlist.parse(token, national_keys, now)
+        ref, held = revocation_file.named(trust.payload), _worker.get("revocations")
+        if ref is not None and (held is None or held.sha256 != ref["sha256"]) and _worker.get("revocation_dir"):
+            try:
+                path = os.path.join(_worker["revocation_dir"], os.path.basename(ref["sha256"]) + ".json")
+                with open(path, "rb") as fh:
+                    held = _worker["revocations"] = revocation_file.check(trust.payload, fh.read())
+            except (OSError, HealthCodeError):
+                held = None
+        revocation_file.attach(trust, held if ref is not None and held is not None
+                               and held.sha256 == ref["sha256"] else None)
         _worker["trust"] = (token, trust)
     return trust
 
@@ -163,8 +180,9 @@ def settle(answers: list, is_revoked, record) -> list:
 
 # --- in the calling process ---------------------------------------------------------------------
 class VerifyPool:
-    def __init__(self, formats, options, processes: int | None = None):
+    def __init__(self, formats, options, processes: int | None = None, revocation_dir=None):
         self.formats, self.options = tuple(formats), dict(options or {})
+        self.revocation_dir = str(revocation_dir) if revocation_dir else None
         self.processes = processes or os.cpu_count() or 1
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
@@ -175,7 +193,7 @@ class VerifyPool:
                 context = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(PRELOAD)
                 self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init,
-                                                     initargs=(self.formats, self.options))
+                                                     initargs=(self.formats, self.options, self.revocation_dir))
             return self._executor
 
     def verify(self, jobs: list[Job], token: str, national_keys: dict, now: int) -> list:

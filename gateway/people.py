@@ -93,12 +93,15 @@ def dependant_codes():
 
 @bp.post("/v1/print")
 def print_cards():
-    """Printable offline codes as PDF: one person, or a care home's list (≤ 200)."""
+    """Printable offline codes as PDF: one person, or a care home's list (≤ 200), in the colour
+    each person's issuer decided; a ``status`` only from that region's issuer, with a reason."""
     with refusal_audited("print"):
-        who = principal("operator")
+        who = principal("operator", "issuer")
+        service().issuing.count_print(who.id)
         body = json_body("PrintRequest")
         entries = [(p["region"], person_from(p), p.get("status")) for p in body["people"]]
         fmt = code_format(body)
-    pdf = service().issuing.print_cards(entries, layout=body.get("layout", "single"), actor=who.as_actor(), fmt=fmt)
+    pdf = service().issuing.print_cards(entries, layout=body.get("layout", "single"), actor=who.as_actor(), fmt=fmt,
+                                        override_reason=body.get("override_reason"))
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="health-codes.pdf"'})

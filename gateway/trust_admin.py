@@ -88,6 +88,15 @@ def list_revocation_lists():
     return jsonify(service().trust.revocation_lists())
 
 
+@bp.delete("/v1/admin/revocation-lists")
+def remove_revocation_list():
+    """``?format=eu_dcc&kid=…[&hash_type=…]`` or ``?format=shc&iss=…&kid=…``."""
+    who = principal("data_manager")
+    args = request.args
+    key = {"kid": args.get("kid"), "hash_type": args.get("hash_type"), "iss": args.get("iss")}
+    return jsonify(service().trust.remove_revocation_list(args.get("format", ""), key, who.as_actor()))
+
+
 @bp.post("/v1/admin/revocation-lists")
 def import_revocation_list():
     who = principal("data_manager")

@@ -3,13 +3,63 @@
 Each worker builds its own app (no preload), so each has its own scan-event writer thread;
 gunicorn's ``worker_exit`` hook writes what it still holds when the worker stops (graceful
 shutdown, max-requests restart).  The worker model was measured (docs/benchmarks.md, "Worker models"): gthread
-workers, one per core, 4 threads each.
+workers, one per core, 4 threads each.  Each answer leaves in one send — status line, headers
+and the first body bytes — so a reverse proxy in front (deploy/) gets all of it or nothing.
 """
 from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import wsgi as gunicorn_http
 
 from gateway import create_app
+
+
+class _OneSend:
+    """A response's socket that holds the status line and headers (gunicorn's first ``sendall``)
+    and sends them in the same ``sendall`` as the first body bytes.  gunicorn sends them apart;
+    a gateway killed between the two left a reverse proxy holding a status line it had already
+    passed on — too late to retry a verification on another gateway, and the client got a broken
+    answer.  Now a proxy receives all of a small answer or nothing (tests/test_deploy.py)."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._held: bytes | None = None
+        self._first = True
+
+    def sendall(self, data) -> None:
+        if self._first:
+            self._first, self._held = False, bytes(data)
+            return
+        held, self._held = self._held or b"", None
+        self._sock.sendall(held + bytes(data))
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._sock.sendall(held)
+
+    def send(self, data) -> int:
+        self.flush()
+        return self._sock.send(data)
+
+    def sendfile(self, *args, **kwargs):
+        self.flush()
+        return self._sock.sendfile(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+class _WholeAnswerResponse(gunicorn_http.Response):
+    """gunicorn's HTTP/1 response writing through :class:`_OneSend`; an answer without body
+    bytes (HEAD, 204, 304) sends its headers at ``close``."""
+
+    def __init__(self, req, sock, cfg, *args):
+        super().__init__(req, _OneSend(sock), cfg, *args)
+
+    def close(self) -> None:
+        super().close()
+        self.sock.flush()
 
 
 def _worker_exit(server, worker) -> None:
@@ -37,4 +87,5 @@ def run_gunicorn(host: str, port: int, workers: int, purge_every: float = 0, wor
                "worker_exit": _worker_exit, "backlog": 2048}
     if worker_class == "gthread":
         options["threads"] = threads
+    gunicorn_http.Response = _WholeAnswerResponse     # what gunicorn's workers build for each request
     _Gunicorn(options, purge_every).run()

@@ -54,6 +54,19 @@ class IdentityNotMatched(NotFound):
     code = "identity_not_matched"
 
 
+class StatusOverrideRefused(Forbidden):
+    """A colour other than the one the person's issuer decided was asked for by someone who may
+    not decide it: only an issuer credential for the person's own region may override."""
+    code = "status_override_refused"
+
+
+class TrustListFull(HealthCodeError):
+    """A change would push the signed trust list past the size every verifier accepts; nothing
+    was stored."""
+    code = "trust_list_full"
+    http_status = 413
+
+
 class RateLimited(HealthCodeError):
     code = "rate_limited"
     http_status = 429
@@ -83,6 +96,15 @@ class UpstreamUnavailable(HealthCodeError):
     """A region's issuer could not be reached: we say so rather than guess a colour."""
 
     code = "issuer_unavailable"
+    http_status = 503
+
+
+class GatewayUnavailable(HealthCodeError):
+    """Answered by the reverse proxy (deploy/nginx/locations.conf), never by a gateway: no
+    gateway process answered.  A verification was already retried on the others; any other
+    request may or may not have been carried out (the proxy does not repeat it)."""
+
+    code = "gateway_unavailable"
     http_status = 503
 
 
@@ -193,6 +215,12 @@ class CodeRevoked(CodeError):
     code = "code_revoked"
 
 
+class RevocationsMissing(CodeError):
+    """The trust list names a revocation file (standard/revocation_file.py) this verifier does
+    not hold: a foreign code is refused rather than verified without its revocation lists."""
+    code = "revocations_missing"
+
+
 # --- online codes (docs/standard.md §4.4): the colour is asked of the issuing region -----------
 class OriginUnregistered(CodeError):
     """An online code points at an address its region did not register: refused before any
@@ -280,15 +308,6 @@ class ConfigInvalid(HealthCodeError):
 
     code = "config_invalid"
     http_status = 500
-
-
-class TrustListFull(HealthCodeError):
-    """A change (an import, a revocation, a rule set) would make the signed trust list larger
-    than verifiers accept (standard/trustlist.py MAX_TRUST_LIST_CHARS); it is refused, and the
-    list stays as it was."""
-
-    code = "trust_list_full"
-    http_status = 422
 
 
 class TrustListInvalid(HealthCodeError):

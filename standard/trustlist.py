@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
 from standard import MAX_LIFETIME, jose
-from standard import ONLINE_FORMAT
+from standard import ONLINE_FORMAT, revocation_file
 from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
 
 T = TypeVar("T")
@@ -47,6 +47,7 @@ class TrustedKey:
 class TrustList:
     def __init__(self, payload: dict, anchors: tuple = ()):
         self.payload = payload
+        self.revocation_file: "revocation_file.Held | None" = None    # attached once its hash is checked
         self.seq = payload.get("seq", 0)
         self.expires = payload.get("exp", 0)
         self.regions: dict[str, dict] = {}
@@ -119,7 +120,9 @@ class TrustList:
 
     def with_anchors(self, anchors: Iterable[dict]) -> "TrustList":
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
-        return TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
+        copy = TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
+        copy.revocation_file = self.revocation_file
+        return copy
 
 
 # --- building and signing (gateway side) -----------------------------------------------------

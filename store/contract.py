@@ -88,6 +88,11 @@ class Store(abc.ABC):
     def revoke_subject(self, sub: str, at: int) -> list[str]: ...
 
     @abc.abstractmethod
+    def count_outstanding(self, sub: str, at: int) -> int:
+        """How many unexpired codes of ``sub`` there are: what :meth:`revoke_subject` would withdraw
+        at most (the trust list's room is checked before a withdrawal is stored)."""
+
+    @abc.abstractmethod
     def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         """Withdraw codes known only by id (foreign certificates a data manager revokes); the ids
         that were not withdrawn already.  ``exp`` is how long offline verifiers must be told."""

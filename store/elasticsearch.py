@@ -451,6 +451,11 @@ class ElasticsearchStore(Store):
                                   for h in hits])
         return [h["_source"]["jti"] for h in hits]
 
+    def count_outstanding(self, sub: str, at: int) -> int:
+        query = {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}}
+        return int(self.client.count(index=self.index("codes"), query=query, ignore_unavailable=True,
+                                     allow_no_indices=True)["count"])
+
     def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         return self._create_revocations([{"jti": jti, "sub": sub, "at": at, "exp": exp}
                                          for jti in dict.fromkeys(jtis)])

@@ -141,6 +141,10 @@ class SqliteStore(Store):
                 " WHERE sub = ? AND exp > ?", (at, sub, at))
         return jtis
 
+    def count_outstanding(self, sub: str, at: int) -> int:
+        return self._conn().execute("SELECT count(*) FROM issued_codes WHERE sub = ? AND exp > ?",
+                                    (sub, at)).fetchone()[0]
+
     def revoke_codes(self, jtis: Iterable[str], sub: str, at: int, exp: int) -> list[str]:
         with self._transaction(immediate=True) as conn:
             return [jti for jti in dict.fromkeys(jtis) if conn.execute(

@@ -253,6 +253,8 @@ def test_care_home_batch_prints_four_per_sheet(world, tmp_path):
         for region, (id_number, name, _) in RESIDENTS.items():
             writer.writerow([region, id_number, name])
         writer.writerow(["440000", "440106197209116424", "陈美玲"])
+    run_cli("issue", "--region", "440000", "--id-number", "440106197209116424", "--name", "陈美玲",
+            data_dir=world["data"], env=world["env"], check=True)
     out = tmp_path / "sheet.pdf"
     run_cli("print", "--batch", str(batch), "--out", str(out), data_dir=world["data"], check=True)
     pages = pdf_qr_texts(out, tmp_path)

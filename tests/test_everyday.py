@@ -44,6 +44,7 @@ def test_print_never_writes_into_the_source_tree_by_default(data_dir, tmp_path):
     id_number, name, _ = RESIDENTS["510000"]
     person = ("print", "--region", "510000", "--id-number", id_number, "--name", name)
     env = {**os.environ, "HEALTHCODE_DATA": str(data_dir)}
+    run_cli("issue", "--region", "510000", "--id-number", id_number, "--name", name, data_dir=data_dir, check=True)
     before = set(ROOT.iterdir())
     in_repo = subprocess.run([str(BIN / "healthcode"), *person], cwd=ROOT, env=env, capture_output=True, text=True)
     assert in_repo.returncode == 2 and "--out" in in_repo.stderr and set(ROOT.iterdir()) == before
@@ -86,8 +87,9 @@ def card_png(pdf: bytes, scale: float = 1.0) -> Image.Image:
 def test_a_printed_card_says_beijing_time_and_what_to_do_and_fills_its_page(data_dir, tmp_path):
     id_number, name, _ = RESIDENTS["510000"]
     out = tmp_path / "card.pdf"
+    run_cli("issue", "--region", "510000", "--id-number", id_number, "--name", name, data_dir=data_dir, check=True)
     run_cli("print", "--region", "510000", "--id-number", id_number, "--name", name, "--status", "red",
-            "--out", str(out), data_dir=data_dir, check=True)
+            "--override-reason", "positive test reported by phone", "--out", str(out), data_dir=data_dir, check=True)
     image, text = card_png(out.read_bytes(), scale=1.2)
     assert "北京时间" in text and "12320" in text and "红码" in text
     assert id_number not in text and "张*" in text

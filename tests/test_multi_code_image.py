@@ -67,6 +67,7 @@ def world(tmp_path_factory):
         for region in SHEET_REGIONS:
             id_number, name, _ = RESIDENTS[region]
             writer.writerow([region, id_number, name])
+            run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, data_dir=data, check=True)
     run_cli("print", "--batch", str(batch), "--out", str(data / "sheet.pdf"), data_dir=data, check=True)
     server = LiveServer(data)
     yield {"data": data, "url": server.url, "sheet": pdf_page_png(data / "sheet.pdf")}

@@ -184,8 +184,10 @@ def test_transcoding_resolves_an_online_code_first_and_can_make_one(world):
 
 
 def test_printed_online_card_verifies_at_the_issuer(world, tmp_path):
-    r = requests.post(world["gateway"].url + "/v1/print", headers=auth(world["cred"]["operator"]), timeout=20,
-                      json={"people": [{**PERSON, "region": "440000", "status": "green"}], "format": "online"})
+    issue(world["issuer"], world["tokens"], PERSON)                  # its issuer has a record of the person
+    r = requests.post(world["gateway"].url + "/v1/print", headers=auth(world["tokens"]["440000"]), timeout=20,
+                      json={"people": [{**PERSON, "region": "440000", "status": "green"}], "format": "online",
+                            "override_reason": "released by the health commission"})
     assert r.status_code == 200 and r.content[:5] == b"%PDF-", r.text[:300]
     (tmp_path / "card.pdf").write_bytes(r.content)
     ((text,),) = pdf_qr_texts(tmp_path / "card.pdf", tmp_path)
@@ -203,8 +205,11 @@ def test_a_sheet_of_printed_online_cards_gives_one_verdict_per_card(world, tmp_p
     import pypdfium2
     people = [{**PERSON, "region": "440000", "status": "green"},
               {"id_number": "440305193606300643", "name": "陈秀英", "region": "440000", "status": "yellow"}]
-    r = requests.post(world["gateway"].url + "/v1/print", headers=auth(world["cred"]["operator"]), timeout=20,
-                      json={"people": people, "layout": "sheet", "format": "online"})
+    for person in people:
+        issue(world["issuer"], world["tokens"], {k: person[k] for k in ("id_number", "name")})
+    r = requests.post(world["gateway"].url + "/v1/print", headers=auth(world["tokens"]["440000"]), timeout=20,
+                      json={"people": people, "layout": "sheet", "format": "online",
+                            "override_reason": "care home list checked by the issuer"})
     assert r.status_code == 200, r.text[:300]
     pdf = pypdfium2.PdfDocument(r.content)
     buffer = io.BytesIO()

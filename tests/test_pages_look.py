@@ -51,6 +51,19 @@ def platform_fonts(driver, selector: str) -> list[dict]:
     return driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
 
 
+def split_words(driver, element_id: str, words: str = "北京时间") -> list[int]:
+    """Where ``words`` occur in the element's text but are broken over two lines (or none)."""
+    return driver.execute_script("""
+      const out = [], walker = document.createTreeWalker(document.getElementById(arguments[0]), NodeFilter.SHOW_TEXT);
+      for (let node = walker.nextNode(); node; node = walker.nextNode())
+        for (let i = node.data.indexOf(arguments[1]); i >= 0; i = node.data.indexOf(arguments[1], i + 1)) {
+          const range = document.createRange();
+          range.setStart(node, i); range.setEnd(node, i + arguments[1].length);
+          if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size !== 1) out.push(i);
+        }
+      return out;""", element_id, words)
+
+
 def drawn_in_real_bold(driver, selector: str) -> list[dict]:
     """[] when every glyph of a bold element came from a Bold face; else the faces that were not."""
     weight = int(driver.execute_script(
@@ -129,6 +142,7 @@ def test_the_checkpoint_says_format_names_and_errors_in_words(server, size):
         wait_for(driver, lambda d: d.find_element(By.ID, "result").get_attribute("class") == "green")
         detail = driver.find_element(By.ID, "detail")
         assert detail.text.splitlines()[0] == "广东 Guangdong · 粤康码 Yuekang code"
+        assert "北京时间" in detail.text and split_words(driver, "detail") == []
         assert "yuekang" not in detail.text
         for part in ("verdict", "holder", "detail"):
             assert fully_visible(driver, driver.find_element(By.ID, part)), part
@@ -189,6 +203,7 @@ def test_the_kiosks_chinese_is_at_least_as_strong_as_its_english(server):
         wait_for(driver, lambda d: d.find_element(By.ID, "result").get_attribute("data-status") == "yellow")
         for selector in ("#colour", "#next"):
             assert drawn_in_real_bold(driver, selector) == [], selector
+        assert "北京时间" in driver.find_element(By.ID, "valid").text and split_words(driver, "valid") == []
         assert no_horizontal_overflow(driver)
     finally:
         driver.quit()

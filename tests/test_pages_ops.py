@@ -121,6 +121,9 @@ def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
     try:
         driver.get(srv.url + "/ops")
         assert "data_manager" in driver.find_element(By.ID, "message").text       # no token: how to get one
+        driver.get(f"{srv.url}/ops#token={world['kiosk']}")                       # not a data manager's
+        wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "refused")
+        assert driver.find_element(By.ID, "message").text == "无法读取 · refused: 此凭证不是数据管理员的 not a data manager's credential"
         driver.get(f"{srv.url}/ops#token={world['manager']}")
         wait_for(driver, lambda d: d.find_element(By.ID, "charts").get_attribute("data-state") == "drawn")
         assert "#token" not in driver.current_url

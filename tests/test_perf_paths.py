@@ -307,8 +307,10 @@ def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
     svc = _service(tmp_path / "data")
     people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
               ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),
-              ("510000", make_person("510107199501013071", "张伟"), "yellow")]
-    pdf = svc.issuing.print_cards(people, layout="sheet")
+              ("510000", make_person("510107201804272337", "张小宝"), "yellow")]
+    for region, person, status in people:
+        svc.issuing.issue(region, person, status=status)         # each person's issuer decides first
+    pdf = svc.issuing.print_cards([(region, person, None) for region, person, _ in people], layout="sheet")
     (tmp_path / "cards.pdf").write_bytes(pdf)
     assert b"/Subtype /Image" not in pdf and b"/XObject" not in pdf   # no embedded bitmap at all
     assert pdf.count(b"/FontFile2") <= 1                               # the CJK font embedded once

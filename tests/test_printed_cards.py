@@ -80,6 +80,9 @@ def test_the_printed_card_from_the_command_line_says_where_to_get_a_new_one(tmp_
     id_number, name, _ = RESIDENTS["510000"]
     run_cli("print", "--region", "510000", "--id-number", id_number, "--name", name, "--out", str(out),
             data_dir=data, check=True)
+    from config.settings import load_settings
+    region = load_settings().region("510000")
     (text,) = pdf_text(out.read_bytes())
     flat = " ".join(text.split())
-    assert "过期后请到" in flat and "领取新卡" in flat and "New card when it runs out:" in flat
+    assert f"过期后请到{region.renew_at}领取新卡" in flat                       # the region's own place
+    assert f"New card when it runs out: {region.renew_at_en}" in flat

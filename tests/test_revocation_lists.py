@@ -166,11 +166,15 @@ def export_trust_list(world, folder: Path) -> tuple[Path, Path]:
     trust = requests.get(world["url"] + "/v1/trust-list", timeout=10).json()
     (folder / "keys.json").write_text(json.dumps(keys))
     (folder / "tl.jws").write_text(trust["jws"])
+    revocations = requests.get(world["url"] + "/v1/trust-list/revocations", timeout=10)     # named by hash
+    assert revocations.status_code == 200
+    (folder / "revocations.json").write_bytes(revocations.content)
     return folder / "tl.jws", folder / "keys.json"
 
 
 def offline_verify(text, tl, keys, folder, at=None):
-    args = ["verify", text, "--trust-list", str(tl), "--national-keys", str(keys)] + (["--at", at] if at else [])
+    args = ["verify", text, "--trust-list", str(tl), "--national-keys", str(keys),
+            "--revocations", str(tl.parent / "revocations.json")] + (["--at", at] if at else [])
     result = run_cli(*args, data_dir=folder / "offline")
     return result.returncode, json.loads(result.stdout)
 
@@ -224,7 +228,8 @@ def test_dcc_batch_refuses_a_certificate_online_and_offline(world, tmp_path, vec
                   headers=world["manager"], timeout=10).raise_for_status()
     clock = shared["data"]["TESTCTX"]["VALIDATIONCLOCK"]
     tl, keys = tmp_path / "cli-tl.jws", tmp_path / "cli-keys.json"       # the CLI's own export
-    run_cli("trust-list", "--out", str(tl), "--national-keys", str(keys), data_dir=world["data"], check=True)
+    run_cli("trust-list", "--out", str(tl), "--national-keys", str(keys), "--revocations",
+            str(tmp_path / "revocations.json"), data_dir=world["data"], check=True)
     code, offline = offline_verify(shared["data"]["PREFIX"], tl, keys, tmp_path, at=clock)
     assert code == 1 and offline["errors"][0]["code"] == "code_revoked", offline
     code, still = offline_verify(text, tl, keys, tmp_path)

@@ -55,6 +55,7 @@ def test_revocation_covers_outstanding_codes_only(store):
     store.record_issued(code("old2", exp=T0 + 600))
     store.record_issued(code("gone", exp=T0 - 1))
     store.record_issued(code("other", sub="subB"))
+    assert store.count_outstanding("subA", T0 + 10) == 2 and store.count_outstanding("subC", T0) == 0
     assert sorted(store.revoke_subject("subA", T0 + 10)) == ["old1", "old2"]
     store.record_issued(code("new", iat=T0 + 20, exp=T0 + 900))
     assert store.is_revoked("old1") and store.is_revoked("old2")

@@ -64,6 +64,7 @@ class JsonFile:
 
     filename = ""
     compact = True               # public bulk data is written compactly; small lists indented
+    before_write = None          # called with the new content before it is written; may refuse
 
     def __init__(self, data_dir: Path):
         self.path = Path(data_dir) / self.filename
@@ -83,5 +84,7 @@ class JsonFile:
             yield
 
     def _write(self, content: Any) -> None:
+        if self.before_write is not None:
+            self.before_write(content)
         layout = {"separators": (",", ":")} if self.compact else {"indent": 1}
         write_atomically(self.path, json.dumps(content, ensure_ascii=False, **layout))

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gateway.cli.common import DATA_MANAGER_CLI, CommandGroup, OutputPath, emit, service
-from standard.errors import BadRequest
+from standard.errors import BadRequest, NotFound
 
 ROLES = ["kiosk", "helper", "operator", "data_manager", "auditor"]
 
@@ -18,10 +18,17 @@ ROLES = ["kiosk", "helper", "operator", "data_manager", "auditor"]
 @click.option("--out", type=OutputPath(), help="write the signed trust list here")
 @click.option("--national-keys", "keys_out", type=OutputPath(),
               help="write the national public keys (to pin in offline verifiers) here")
-def trust_list_cmd(out, keys_out):
-    """Export the signed trust list and the national keys for offline verifiers."""
+@click.option("--revocations", "revocations_out", type=OutputPath(),
+              help="write the revocation file the list names by SHA-256 here (foreign revocation lists)")
+def trust_list_cmd(out, keys_out, revocations_out):
+    """Export the signed trust list, the national keys and the revocation file for offline verifiers."""
     svc = service()
     token = svc.trust.trust_list_jws()
+    held = svc.trust.revocation_file_held()
+    if revocations_out:
+        if held is None:
+            raise NotFound("the trust list names no revocation file (no foreign revocation lists held)")
+        Path(revocations_out).write_bytes(held.data)
     if out:
         Path(out).write_text(token + "\n")
     if keys_out:

@@ -71,7 +71,9 @@ def _print_target(out: str | None) -> str:
 @click.option("--id-type", type=click.Choice(ID_TYPES), default="resident", show_default=True,
               help="the kind of document --id-number is from (one person)")
 @click.option("--status", type=click.Choice(["green", "yellow", "red"]),
-              help="override the colour the region's rules decide (one person)")
+              help="the region's issuer overriding the colour its rules decided (one person; needs "
+                   "--override-reason; the stored colour is not changed)")
+@click.option("--override-reason", help="why the issuer overrides the decided colour (audited)")
 @click.option("--batch", type=InputPath(), help="CSV or JSON list of people")
 @click.option("--layout", type=click.Choice(["single", "sheet"]),
               help="one card per page (default for one person), or four per A4 (default for --batch)")
@@ -80,14 +82,18 @@ def _print_target(out: str | None) -> str:
 @click.option("--out", type=OutputPath(),
               help="the PDF to write (default: cards-<time>.pdf in the current directory, "
                    "which must not be the source tree)")
-def print_cmd(region, id_number, name, id_type, status, batch, layout, fmt, out):
-    """Print offline codes (valid 7 days by default) as a PDF."""
+def print_cmd(region, id_number, name, id_type, status, override_reason, batch, layout, fmt, out):
+    """Print offline codes (valid 7 days by default) as a PDF, in the colour each person's issuer
+    decided (stored colour and reasons; a person the issuer has no record of is refused).  A
+    batch prints as an operator; --status for one person prints as that region's issuer."""
     from issuers import make_person
     if not batch and not (region and id_number and name):
         raise click.UsageError("give --region, --id-number and --name, or --batch FILE")
     out = _print_target(out)
     entries = _read_batch(batch) if batch else [(region, make_person(id_number, name, id_type), status)]
+    actor = {"role": "issuer", "id": "cli", "region": region} if status and not batch else OPERATOR_CLI
     pdf = service().issuing.print_cards(entries, layout=layout or ("sheet" if batch else "single"),
-                                actor=OPERATOR_CLI, fmt=None if fmt == "native" else fmt)
+                                        actor=actor, fmt=None if fmt == "native" else fmt,
+                                        override_reason=override_reason)
     Path(out).write_bytes(pdf)
     emit({"cards": len(entries), "out": out})

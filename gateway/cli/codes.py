@@ -19,6 +19,8 @@ from gateway.cli.common import OPERATOR_CLI, InputPath, OutputPath, anchors_in, 
 from issuers import ID_TYPES
 from standard.errors import BadRequest, HealthCodeError
 
+MAX_REVOCATION_FILE = 64_000_000
+
 
 
 @click.command()
@@ -67,10 +69,12 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
     click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
-def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
+def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path, revocations: str | None = None):
     """Parse a cached trust list, never one older than the newest this verifier accepted
-    (remembered in ``state``): replaying last week's list must not un-revoke anything."""
-    from standard import trustlist
+    (remembered in ``state``): replaying last week's list must not un-revoke anything.  The
+    revocation file, when given, must be the one the list names (SHA-256)."""
+    from standard import revocation_file, trustlist
+    held = read_bytes(revocations, "--revocations", MAX_REVOCATION_FILE) if revocations else None
     token = read_text(trust_list, "--trust-list").strip()
     if token.startswith("{"):
         token = json_file(trust_list, "--trust-list", dict).get("jws")
@@ -80,6 +84,8 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, json_file(national_keys, "--national-keys", dict), now, min_seq=seen)
+    if held is not None:
+        revocation_file.attach(trust, revocation_file.check(trust.payload, held))
     if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
@@ -99,9 +105,12 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path):
 @click.option("--state", type=OutputPath(),
               help="offline mode: where the highest trust-list seq seen is kept "
                    "(default $HEALTHCODE_DATA/offline-verifier.json)")
+@click.option("--revocations", type=InputPath(),
+              help="offline mode: the revocation file the trust list names (healthcode trust-list --revocations, "
+                   "GET /v1/trust-list/revocations); without it foreign codes are refused (revocations_missing)")
 @click.option("--trust", "trust_files", multiple=True, type=InputPath(),
               help="extra trust anchor for foreign codes: a JWKS/JWK JSON file or an X.509 certificate (PEM/DER)")
-def verify(text, image, at, trust_list, national_keys, state, trust_files):
+def verify(text, image, at, trust_list, national_keys, state, revocations, trust_files):
     """Verify a code (argument, --image, or stdin) and print the verdict.  Exit 0 valid, 1 not
     valid, 2 misused (one line says why)."""
     import time
@@ -121,7 +130,8 @@ def verify(text, image, at, trust_list, national_keys, state, trust_files):
         # the list is checked against this machine's clock, whatever --at says: --at chooses the
         # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
         trust = _offline_trust(trust_list, national_keys, int(time.time()),
-                               Path(state) if state else settings.data_dir / "offline-verifier.json")
+                               Path(state) if state else settings.data_dir / "offline-verifier.json",
+                               revocations)
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
         verdict = (verifier.verify_image_codes(picture, trust, now) if image

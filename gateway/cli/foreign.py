@@ -11,7 +11,7 @@ from gateway.cli.common import DATA_MANAGER_CLI, CommandGroup, InputPath, anchor
     service
 from standard.errors import FileInvalid
 
-MAX_REVOCATION_FILE = 20_000_000
+MAX_REVOCATION_FILE = 64_000_000
 
 
 @click.group(cls=CommandGroup)
@@ -80,5 +80,18 @@ def revocation_lists_import(fmt, iss, file):
 
 @revocation_lists_group.command("list")
 def revocation_lists_list():
-    """Print the imported revocation lists as JSON: per EU DCC batch and SMART Health Card issuer, how many entries."""
+    """The lists held: EU DCC batches by kid and hash type, SHC rid lists by issuer and kid."""
     emit(service().trust.revocation_lists())
+
+
+@revocation_lists_group.command("remove")
+@click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]),
+              help="the format of the list to remove")
+@click.option("--kid", required=True, help="eu_dcc: the DSC kid (base64); shc: the issuer key's thumbprint")
+@click.option("--hash-type", type=click.Choice(["UCI", "COUNTRYCODEUCI", "SIGNATURE"]),
+              help="eu_dcc: only this hash type's batch (default: every batch of the kid)")
+@click.option("--iss", help="shc: the issuer URL")
+def revocation_lists_remove(fmt, kid, hash_type, iss):
+    """Remove a held list (audited); it leaves the revocation file at once."""
+    emit(service().trust.remove_revocation_list(fmt, {"kid": kid, "hash_type": hash_type, "iss": iss},
+                                                DATA_MANAGER_CLI))

@@ -15,7 +15,8 @@ from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
-from standard.errors import BadRequest, HealthCodeError, IdentityNotMatched, NotFound, TranscodeRefused
+from standard.errors import (BadRequest, Forbidden, HealthCodeError, IdentityNotMatched, NotFound, RateLimited,
+                             StatusOverrideRefused, TranscodeRefused)
 from store import IssuedRecord, Resident, Store
 from store.audit import AuditLog
 
@@ -119,7 +120,9 @@ class IssuingService:
 
     # -- withdrawing ------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
-        """Withdraw every outstanding code of a person: online at once, offline at the next list."""
+        """Withdraw every outstanding code of a person: online at once, offline at the next list.
+        ``trust_list_full`` (nothing withdrawn) when the list could not name them all."""
+        self.trust.check_fits(extra_withdrawn=self.store.count_outstanding(sub, self.now()))
         jtis = self.store.revoke_subject(sub, self.now())
         self.revocations.refresh()
         self.audit.record(actor, "revoke", sub, codes=len(jtis), reason=reason)
@@ -159,31 +162,87 @@ class IssuingService:
 
     # -- printed offline codes --------------------------------------------------------------------
     def print_cards(self, entries, layout: str = "single", actor: dict | None = None,
-                    fmt: str | None = None) -> bytes:
-        """entries: (region, Person, status or None) → a PDF.  Everything is validated before
-        anything is issued, so one bad row in a care home's list issues nothing (and the refusal
-        is audited).  ``fmt="online"`` prints online codes (regions must offer them)."""
+                    fmt: str | None = None, override_reason: str | None = None) -> bytes:
+        """entries: (region, Person, status or None) → a PDF.
+
+        A card shows what the person's issuer decided: the stored colour *and its reasons*, the
+        same as the phone code; the name must match the record, and a person the region's issuer
+        has no record of is refused (``identity_not_matched``) — never printed with an invented
+        colour, not even by an override.  A ``status`` is an issuer override: only an issuer credential for that very
+        region may send one (``status_override_refused`` otherwise), with an ``override_reason``;
+        it is audited as ``print_override`` and never changes the stored colour, so the next
+        lookup still shows what the rules decided.
+        Everything is validated before anything is issued, so one bad row in a care home's list
+        issues nothing (and the refusal is audited).  ``fmt="online"`` prints online codes."""
         entries = list(entries)
+        actor = actor or SYSTEM
+        reason = override_reason.strip()[:200] if isinstance(override_reason, str) else ""
         try:
-            for region, person, status in entries:
-                self.settings.region(region)
-                if status not in (None, *standard.STATUSES):
-                    raise BadRequest("status must be green, yellow or red")
-                if fmt == ONLINE_FORMAT and not self.settings.region(region).online_url:
-                    raise BadRequest(f"region {region} does not issue online codes")
+            plan = [self._print_plan(number, region, person, status, actor, reason, fmt)
+                    for number, (region, person, status) in enumerate(entries, 1)]
         except HealthCodeError as exc:
-            self.audit.record(actor or SYSTEM, "print", None, result=exc.code)
+            self.audit.record(actor, "print", None, result=exc.code)
             raise
         cards = []
-        for region, person, status in entries:
-            if status is None:
-                resident = self.store.get_resident(self.subject(person), region)
-                status = resident.status if resident else None
-            issued = self.issue(region, person, status=status, kind="offline", fmt=fmt, actor=actor)
+        for region, person, status, resident in plan:
+            issuer = self.issuer(region)
+            if status is None:                          # the issuer's decision, its reasons included
+                claims = issuer.claims(person, resident.status, list(resident.reasons), "offline", self.now())
+                action, detail = "print", {}
+            else:                                       # an issuer's override, for its own region
+                printed, reasons = issuer.decide(None, status, self.now())
+                claims = issuer.claims(person, printed, reasons, "offline", self.now())
+                action, detail = "print_override", {"override_reason": reason, "decided_status": resident.status}
+            issued = issuer.sign(claims, fmt)
+            self.store.record_issuance(
+                _record(claims), None,                  # the stored colour stays the rules' decision
+                self.audit.entry(actor, action, resident.sub, region=region, kind="offline", jti=claims["jti"],
+                                 status=claims["status"], format=issued.format, **detail),
+                online_answer=issued.answer)
             cards.append(printing.card_for(self.settings.region(region), issued.qr_text, issued.claims,
                                            online=issued.answer is not None))
-        self.audit.record(actor or SYSTEM, "print", None, cards=len(cards), layout=layout)
+        self.audit.record(actor, "print", None, cards=len(cards), layout=layout,
+                          overrides=sum(1 for _, _, status, _ in plan if status is not None))
         return printing.render_pdf(cards, layout)
+
+    def _print_plan(self, number: int, region: str, person: Person, status, actor: dict, reason: str, fmt):
+        """(region, person as the issuer holds it, the override status or None, the stored
+        resident).  Refuses what may not be printed: an unknown person and a wrong name alike."""
+        cfg = self.settings.region(region)                        # region_unknown
+        if actor.get("role") == "issuer" and actor.get("region") != region:
+            raise Forbidden(f"person {number}: this token may act only for region {actor.get('region')}")
+        if fmt == ONLINE_FORMAT and not cfg.online_url:
+            raise BadRequest(f"region {region} does not issue online codes")
+        resident = self.store.get_resident(self.subject(person), region)
+        typed = self.pseudonymizer.name_digest(person.name or "")
+        if resident is None or not hmac.compare_digest(typed, resident.name_hmac):
+            raise IdentityNotMatched(
+                f"person {number}: region {region}'s issuer has no record matching this ID number and name; "
+                "a card shows the colour the issuer decided, so the issuer must record the person first")
+        if resident.pii_sealed:                                   # the name as the issuer holds it
+            pii = self.sealer.open(resident.pii_sealed, context=resident.sub)
+            person = Person(pii["id_type"], pii["id_number"], pii["name"])
+        if status is None:
+            return region, person, None, resident
+        if status not in standard.STATUSES:
+            raise BadRequest("status must be green, yellow or red")
+        if actor.get("role") != "issuer" or actor.get("region") != region:
+            raise StatusOverrideRefused(
+                f"person {number}: a card shows the colour region {region}'s issuer decided; only that "
+                "region's issuer credential may print another colour (leave status out)")
+        if not reason:
+            raise BadRequest("a status override needs an override_reason (it is audited)")
+        return region, person, status, resident
+
+    def count_print(self, credential_id: str) -> None:
+        """One print request by a credential, against its minute's and hour's worth (``[limits]``):
+        ``rate_limited`` past either, before anything is issued."""
+        limits, now, key = self.settings.limits, self.now(), f"print:{credential_id}"
+        if self.store.hit(f"{key}:m", now, 60) > limits["prints_per_credential_per_minute"]:
+            raise RateLimited("too many print requests this minute; please wait a moment", retry_after=60)
+        if self.store.hit(key, now, 3600) > limits["prints_per_credential_per_hour"]:
+            raise RateLimited("too many print requests this hour; please wait before printing more",
+                              retry_after=3600)
 
 
 def _record(claims: dict) -> IssuedRecord:

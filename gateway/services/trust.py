@@ -3,7 +3,9 @@ keys, foreign trust anchors, EU business rules and value sets, foreign revocatio
 codes this deployment withdrew.  Every change is audited and reaches the next list at once."""
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Callable
 
 import adapters
@@ -11,8 +13,8 @@ from adapters import revocation_lists
 from config.settings import Settings
 from gateway import anchors, foreign_revocations, rulesets, trustseq
 from issuers.keys import NATIONAL, KeyStore
-from standard import trustlist
-from standard.errors import BadRequest, NotFound
+from standard import revocation_file, trustlist
+from standard.errors import BadRequest, NotFound, TrustListFull
 from store import Store
 from store.audit import AuditLog
 from toolkit import filelock
@@ -20,6 +22,9 @@ from toolkit import filelock
 TRUST_CACHE_SECONDS = 60
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
+JTI_ENTRY_CHARS = 48                          # one withdrawn code id in revoked_jti, quotes and comma
+SIGNATURE_ROOM = 2048                         # the JWS header and signature around the payload
+REVOCATION_FILES_KEPT = 3                     # content-addressed files kept for batch workers
 
 
 class TrustService:
@@ -43,6 +48,12 @@ class TrustService:
         self._trust_inputs: tuple = ()
         self._trust_paths: tuple[str, ...] | None = None
         self._lock = threading.Lock()
+        self._revocation_doc: tuple | None = None       # (file stamp, the stored lists)
+        self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
+        self.revocation_dir = Path(data) / "trust-list-revocations"
+        # every write that feeds the signed list checks the whole list still fits, before storing
+        self.anchor_file.before_write = lambda anchors: self._check_growth("anchors", anchors)
+        self.rule_file.before_write = lambda rules: self._check_growth("dcc_rules", rules)
 
     # -- the list ---------------------------------------------------------------------------------
     def national_jwks(self) -> dict:
@@ -81,23 +92,86 @@ class TrustService:
             self._trust_paths = tuple(map(str, (*keys, *files)))
         return self._trust_paths
 
+    def _payload(self, now: int, **sections) -> dict:
+        """The list's payload as of now; ``sections`` replace what is stored (a change being
+        checked).  Foreign revocation lists ride in their own file, named by hash."""
+        held, entries = self._revocations(now)
+        payload = trustlist.build_payload(
+            self._issuer_entries(), now,
+            revoked_jti=sections.get("revoked_jti", self.store.revoked_jtis(now)),
+            anchors=sections.get("anchors", self.anchor_file.load()),
+            dcc_rules=sections.get("dcc_rules", self.rule_file.load()))
+        if held is not None:
+            payload[revocation_file.REF] = revocation_file.reference(held, entries)
+        return payload
+
     def _entry(self) -> tuple[float, str, trustlist.TrustList]:
         with self._lock:
             now = self.now()
             inputs = tuple(map(filelock.file_stamp, self._input_paths()))
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
                     or inputs != self._trust_inputs:
-                payload = trustlist.build_payload(self._issuer_entries(), now,
-                                                  revoked_jti=self.store.revoked_jtis(now),
-                                                  anchors=self.anchor_file.load(),
-                                                  foreign_revocations=revocation_lists.current(
-                                                      self.revocation_file.load(), now),
-                                                  dcc_rules=self.rule_file.load())
+                payload = self._payload(now)
                 payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
                 token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
-                self._trust = (now, token, trustlist.parse(token, self.national_jwks(), now))
+                trust = trustlist.parse(token, self.national_jwks(), now)
+                revocation_file.attach(trust, self._revocations(now)[0])
+                self._trust = (now, token, trust)
                 self._trust_inputs = inputs
             return self._trust
+
+    # -- the revocation file (standard/revocation_file.py) ----------------------------------------
+    def revocation_file_held(self) -> revocation_file.Held | None:
+        """The revocation file the current list names (None: it names none)."""
+        return getattr(self.trust_list(), "revocation_file", None)
+
+    def _revocations(self, now: int) -> tuple[revocation_file.Held | None, int]:
+        """The current foreign revocation lists as a file and their entry count; read, encoded
+        and hashed again only when the stored lists changed or a batch expired."""
+        stamp = filelock.file_stamp(self.revocation_file.path)
+        if self._revocation_doc is None or self._revocation_doc[0] != stamp:
+            self._revocation_doc = (stamp, self.revocation_file.load())
+        doc = revocation_lists.current(self._revocation_doc[1], now)
+        entries = revocation_lists.count(doc)
+        if not entries:
+            return None, 0
+        made_of = (stamp, len(doc["eu_dcc"]), len(doc["shc"]))
+        if self._held is None or self._held[0] != made_of:
+            held = revocation_file.hold(doc)
+            self._keep_on_disk(held)
+            self._held = (made_of, held)
+        return self._held[1], entries
+
+    def _keep_on_disk(self, held: revocation_file.Held) -> None:
+        """``trust-list-revocations/<sha256>.json``, for the batch pool's processes; the newest
+        few are kept (a worker may still be reading the previous one)."""
+        self.revocation_dir.mkdir(parents=True, exist_ok=True)
+        path = self.revocation_dir / f"{held.sha256}.json"
+        if not path.exists():
+            filelock.write_atomically(path, held.data.decode())
+        old = sorted(self.revocation_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in old[REVOCATION_FILES_KEPT:]:
+            stale.unlink(missing_ok=True)
+
+    # -- the list's size: checked before every change is stored ------------------------------------
+    def check_fits(self, extra_withdrawn: int = 0, **sections) -> None:
+        """``trust_list_full`` when the signed list, with ``sections`` replaced and
+        ``extra_withdrawn`` more withdrawn codes, would be longer than every verifier accepts
+        (:data:`standard.trustlist.MAX_TRUST_LIST_CHARS`)."""
+        payload = self._payload(self.now(), **sections)
+        body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
+        body += extra_withdrawn * JTI_ENTRY_CHARS
+        signed = (body * 4 + 2) // 3 + SIGNATURE_ROOM
+        if signed > trustlist.MAX_TRUST_LIST_CHARS:
+            raise TrustListFull(f"this change would make the signed trust list {signed:,} characters, more than the "
+                                f"{trustlist.MAX_TRUST_LIST_CHARS:,} every verifier accepts; nothing was stored")
+
+    def _check_growth(self, section: str, new) -> None:
+        """A file feeding the list is about to be written: a change that does not grow it always
+        passes (removing must work on a full list); one that grows it must fit."""
+        current = {"anchors": self.anchor_file, "dcc_rules": self.rule_file}[section].load()
+        if len(json.dumps(new, ensure_ascii=False)) > len(json.dumps(current, ensure_ascii=False)):
+            self.check_fits(**{section: new})
 
     # -- foreign trust anchors --------------------------------------------------------------------
     def add_anchors(self, values, actor: dict, iss: str | None = None) -> list[str]:
@@ -152,6 +226,7 @@ class TrustService:
             raise BadRequest("certificate_ids must be a non-empty list of identifiers (at most 128 characters)")
         jtis = [adapter.code_id_for(i) for i in certificate_ids]
         now = self.now()
+        self.check_fits(extra_withdrawn=len(set(jtis)))
         new = self.store.revoke_codes(jtis, f"foreign:{fmt}", now, now + FOREIGN_REVOCATION_SECONDS)
         self.revocations.refresh()
         self.audit.record(actor, "revoke_foreign", None, format=fmt, codes=jtis, new=len(new),
@@ -175,6 +250,18 @@ class TrustService:
 
     def revocation_lists(self) -> dict:
         return revocation_lists.summary(self.revocation_file.load())
+
+    def remove_revocation_list(self, fmt: str, key: dict, actor: dict) -> dict:
+        """Drop a held list: an EU DCC ``kid`` (all its hash types, or one ``hash_type``) or a SHC
+        (``iss``, ``kid``); audited; not_found when nothing matched."""
+        removed, doc = self.revocation_file.remove(fmt, key)
+        if not removed:
+            self.audit.record(actor, "revocation_list_remove", None, result="not_found", format=str(fmt)[:20])
+            raise NotFound("no revocation list held for this key")
+        self.audit.record(actor, "revocation_list_remove", None, format=fmt, entries=removed,
+                          **{k: str(v)[:200] for k, v in key.items() if v is not None})
+        self.invalidate()
+        return {"format": fmt, "removed": removed, "total": revocation_lists.count(doc)}
 
     # -- keys --------------------------------------------------------------------------------------
     def _key_owner(self, owner: str) -> str:

@@ -134,7 +134,7 @@ class VerificationService:
         if self._pool is None:
             formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
             options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
-            self._pool = batch.VerifyPool(formats, options)
+            self._pool = batch.VerifyPool(formats, options, revocation_dir=self.trust.revocation_dir)
         return self._pool
 
     def _verify_job(self, job, place, device, record) -> Verdict:

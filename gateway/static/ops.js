@@ -126,7 +126,8 @@ async function load(window) {
   const r = await fetch(`/v1/admin/stats?window=${window}`, {headers: {Authorization: `Bearer ${token}`}});
   const body = await r.json();
   if (!r.ok) {
-    $("message").textContent = `无法读取 · refused: ${body.error.code} — ${body.error.message}`;
+    const why = {unauthorized: "凭证无效或已过期 the credential is not valid", forbidden: "此凭证不是数据管理员的 not a data manager's credential"};
+    $("message").textContent = `无法读取 · refused: ${why[body.error.code] || W.error(body.error)}`;
     $("charts").dataset.state = "refused";
     return;
   }

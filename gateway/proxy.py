@@ -1,0 +1,64 @@
+"""The client's address behind a reverse proxy, believed only from the proxy.
+
+Anonymous limits (verification, unauthenticated lookups) and the audit log key on
+``request.remote_addr``.  Behind nginx (deploy/) every connection comes from the proxy, so one
+client would exhaust everyone's limit; the proxy names the client in ``X-Real-IP`` (and appends
+it to ``X-Forwarded-For``).  :class:`ClientAddress` rewrites ``REMOTE_ADDR`` to that client —
+but only when the connection itself comes from an address in ``HEALTHCODE_TRUSTED_PROXIES``
+(config/settings.py, empty by default).  From any other peer both headers are ignored, so a
+client connecting directly cannot pick the address its limits are counted on.
+"""
+from __future__ import annotations
+
+import ipaddress
+
+
+def _address(text: str):
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def _trusted(address, networks) -> bool:
+    if address is None:
+        return False
+    if getattr(address, "ipv4_mapped", None):
+        address = address.ipv4_mapped
+    return any(address.version == net.version and address in net for net in networks)
+
+
+def client_address(peer: str, real_ip: str | None, forwarded_for: str | None, networks) -> str:
+    """Who the client is: ``peer`` unless ``peer`` is a trusted proxy.  From a trusted proxy,
+    ``X-Real-IP`` (one address, set by the proxy itself) wins; else the right-most address of
+    ``X-Forwarded-For`` that is not a trusted proxy (entries left of it were written by the
+    client and prove nothing).  A header that is not an address leaves ``peer``: a misconfigured
+    proxy puts its clients under one shared limit, never under one they chose."""
+    if not networks or not _trusted(_address(peer), networks):
+        return peer
+    if real_ip is not None:
+        found = _address(real_ip)
+        return str(found) if found is not None else peer
+    if forwarded_for:
+        hops = [_address(part) for part in forwarded_for.split(",")]
+        if any(hop is None for hop in hops):
+            return peer
+        for hop in reversed(hops):
+            if not _trusted(hop, networks):
+                return str(hop)
+        return str(hops[0])
+    return peer
+
+
+class ClientAddress:
+    """WSGI middleware: ``REMOTE_ADDR`` becomes :func:`client_address`."""
+
+    def __init__(self, app, networks):
+        self.app = app
+        self.networks = tuple(networks)
+
+    def __call__(self, environ, start_response):
+        environ["REMOTE_ADDR"] = client_address(
+            environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_REAL_IP"),
+            environ.get("HTTP_X_FORWARDED_FOR"), self.networks)
+        return self.app(environ, start_response)
