@@ -6,7 +6,7 @@ export HEALTHCODE_DATA ?= $(CURDIR)/data
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: venv run test typecheck bench clean
+.PHONY: venv run test test-fast typecheck bench clean
 
 venv: $(BIN)/healthcode
 
@@ -21,9 +21,17 @@ run: venv
 	$(BIN)/healthcode serve --demo --host $(HOST) --port $(PORT)
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
+# They run the Elasticsearch tests against a real server: `scripts/elasticsearch prepare` fetches it
+# (Maven Central, cached outside the repository) and the tests start and stop it themselves.
 test: typecheck
 	scripts/install-test-tools
+	scripts/elasticsearch prepare
 	$(BIN)/python -m pytest -q
+
+# The inner loop, under a minute: no browser, no live server, no Elasticsearch, nothing measured
+# slow (markers set from what each test uses: tests/support/marks.py).  `make test` runs them all.
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not browser and not server and not elasticsearch and not slow"
 
 # mypy on the core packages ([tool.mypy] in pyproject.toml): a few seconds.
 typecheck: venv

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Callable
 import json
+import logging
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from adapters.contract import IssuingFormat, SigningKey, Verified
 from standard import jose
@@ -185,3 +188,16 @@ def _unmap_value(reverse: dict, value: Any, native_name: str) -> Any:
         return reverse[value]
     except (KeyError, TypeError):
         raise Malformed(f"unknown value in claim {native_name!r}") from None
+
+
+DECODER_CRASH = "decoder_crash"     # log record attribute: the type of a crash answered as malformed
+
+
+def log_decoder_crash(logger: logging.Logger, fmt: str, exc: BaseException) -> None:
+    """Log, at WARNING, a decoder bug that was answered as malformed: the exception's type and the
+    frames it came through — never its message, which may quote the code (names in clear).  The
+    record carries ``decoder_crash`` so tests fail on it (tests/support/crashes.py)."""
+    frames = traceback.extract_tb(exc.__traceback__)[-4:]
+    where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(frames)) or "?"
+    logger.warning("%s decoder crashed (%s at %s); answered as malformed", fmt, type(exc).__name__, where,
+                   extra={DECODER_CRASH: type(exc).__name__}, stacklevel=2)

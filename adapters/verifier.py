@@ -12,6 +12,7 @@ import adapters
 from adapters import qr
 from adapters import shc
 import standard
+from adapters.base import log_decoder_crash
 from adapters.contract import Verified
 from standard import MAX_PAYLOAD_CHARS
 from standard.trustlist import TrustList
@@ -113,8 +114,8 @@ class Verifier:
             return Verdict.failed(exc, fmt)
         except HealthCodeError as exc:
             return Verdict.failed(Malformed(exc.message, code=exc.code), fmt)
-        except Exception:       # noqa: BLE001 — a decoder bug must not become a green light or a 500
-            log.exception("unexpected failure verifying a %s code", fmt or "unknown")
+        except Exception as exc:    # noqa: BLE001 — a decoder bug must not become a green light or a 500
+            log_decoder_crash(log, fmt or "unknown", exc)
             return Verdict.failed(Malformed("the code could not be decoded"), fmt)
 
     def verify_image(self, data: bytes, trust: TrustList, now: int | None = None) -> Verdict:

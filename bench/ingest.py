@@ -4,11 +4,11 @@
     .venv/bin/python -m bench.ingest --n 100000 --backends sqlite,es
 
 SQLite writes to a fresh file in a temporary directory.  Elasticsearch is the cluster in
-HEALTHCODE_ES_URL (a random index prefix, deleted afterwards) or else osmem-server started on a
-loopback port (tests/es_support.py); the store runs with its defaults (refresh="wait_for" per bulk
-request), so this is what the gateway would see.  Events are spread over --days days, so the
+HEALTHCODE_ES_URL (a random index prefix, deleted afterwards) or else a real single node started on
+loopback by scripts/elasticsearch (tests/support/search.py); the store runs with its defaults
+(refresh="wait_for" per bulk request), so this is what the gateway would see.  Events are spread over --days days, so the
 daily scan indices are exercised.  Only the add_scans calls are timed; afterwards every backend
-must count exactly N events.  For a local osmem-server its resident memory is sampled.  Each
+must count exactly N events.  For a local node its resident memory is sampled.  Each
 backend's line also gives the wall time of the whole run (event generation, ingest, the final
 count) and this process's peak resident memory; run one backend per invocation
 (``--backends sqlite``, then ``--backends es``) for a peak that belongs to that backend alone.
@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from es_support import drop_prefix, make_store, search_server  # noqa: E402
+from support.search import drop_prefix, make_store, search_server  # noqa: E402
 from store import ScanEvent  # noqa: E402
 from store.sqlite import SqliteStore  # noqa: E402
 
@@ -125,16 +125,15 @@ def bench_es(args) -> float:
         try:
             with MemorySampler(server) as mem:
                 rate, done, busy = ingest(store, args.n, args.batch, args.days, server.kind,
-                                    memory=server.rss_mb if server.is_osmem else None,
+                                    memory=server.rss_mb if server.run_dir else None,
                                     max_mib=args.max_server_mib)
             days = len(store.client.indices.get_alias(index=store.scans_pattern))
             after = server.rss_mb()
         finally:
-            if not server.is_osmem:
-                drop_prefix(store)
+            drop_prefix(store)
             store.close()
     wall = time.perf_counter() - start
-    memory = (f"   (osmem RSS {before:,.0f} → {after:,.0f} MiB, peak {max(mem.peak, after or 0):,.0f} MiB)"
+    memory = (f"   (node RSS {before:,.0f} → {after:,.0f} MiB, peak {max(mem.peak, after or 0):,.0f} MiB)"
               if before is not None else "")
     partial = f", STOPPED after {done:,} events" if done < args.n else ""
     print(f"es/{server.kind:<9} {rate:>10,.0f} events/s   ({done:,} events in {days} daily indices{partial}; "
@@ -152,7 +151,7 @@ def main(argv=None) -> None:
     ap.add_argument("--refresh", choices=["wait_for", "true", "false"], default=None,
                     help="the ES store's refresh mode (default: the store's default, wait_for)")
     ap.add_argument("--max-server-mib", type=float, default=12_000,
-                    help="stop the osmem run early above this resident memory (default 12 000 MiB)")
+                    help="stop the run early above this node resident memory (default 12 000 MiB)")
     args = ap.parse_args(argv)
     if args.refresh is not None:
         args.refresh = {"wait_for": "wait_for", "true": True, "false": False}[args.refresh]

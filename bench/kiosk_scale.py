@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import config_with_limits  # noqa: E402
+from support.live import config_with_limits  # noqa: E402
 from standard.idcard import check_char  # noqa: E402
 from config.settings import load_settings  # noqa: E402
 from issuers import make_person  # noqa: E402

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import requests
 
-from conftest import LiveServer, free_port, run_cli
+from support.cli import run_cli
+from support.live import LiveServer, free_port
 from adapters.verifier import Verifier
 from standard import trustlist
 

@@ -15,7 +15,7 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
    alternation with each batch run (goal ≥ 1.5 on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
 5. kiosk lookup with N residents in SQLite (bench/kiosk_scale.py; goal p99 ≤ 10 ms);
-6. Elasticsearch (osmem-server, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
+6. Elasticsearch (a real node from scripts/elasticsearch, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
    against the same on SQLite;
 7. an online code asked of its region over HTTP, and with the answer cache, against the signed
    code of the same region (bench/online.py).
@@ -41,7 +41,10 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from conftest import BIN, config_with_limits, run_cli, vectors_dir  # noqa: E402
+import residents  # noqa: E402
+from support.cli import run_cli  # noqa: E402
+from support.live import config_with_limits  # noqa: E402
+from support.paths import BIN, vectors_dir  # noqa: E402
 import standard  # noqa: E402
 from standard import jose  # noqa: E402
 from config.settings import load_settings  # noqa: E402
@@ -52,10 +55,8 @@ from issuers import make_person  # noqa: E402
 from gateway.services import Services  # noqa: E402
 from bench import http_load, kiosk_scale  # noqa: E402
 
-PEOPLE = {"440000": ("440305193606300643", "陈秀英", "resident"), "310000": ("310115193302201761", "王桂兰", "resident"),
-          "510000": ("510107199501013071", "张伟", "resident"), "110000": ("110101197612039635", "刘建国", "resident"),
-          "330000": ("330102195203154120", "钱淑芬", "resident"),
-          "820000": ("1234567(8)", "陳大文", "macau_id")}
+PEOPLE = {"440000": residents.GD_ELDER, "310000": residents.SH_ELDER, "510000": residents.SC_RESIDENT,
+          "110000": residents.BJ_ADULT, "330000": residents.ZJ_RESIDENT, "820000": residents.MO_RESIDENT}
 ECDSA = ec.ECDSA(hashes.SHA256())
 ROWS: list[tuple[str, str, str, str]] = []           # (figure, measured, ratio, goal) for the summary
 
@@ -172,7 +173,7 @@ def bench_foreign(n: int) -> None:
 def bench_business_rules(n: int) -> None:
     """EU DCC verify with Germany's imported business rules (CertLogic) against without them."""
     import json
-    from conftest import vectors_dir
+    from support.paths import vectors_dir
     from adapters.eu_dcc import rules as dccrules
     from standard.trustlist import TrustList
     from adapters.verifier import Verifier
@@ -180,7 +181,7 @@ def bench_business_rules(n: int) -> None:
     value_sets = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-valuesets").glob("*.json"))]
     section = {"rules": {"DE": dccrules.parse_rule_set(rules, "DE")},
                "value_sets": dccrules.parse_value_sets(value_sets)}
-    from test_dcc import NOW as at, dcc_test, dcc_vaccination, issue, signer
+    from support.dcc import NOW as at, dcc_test, dcc_vaccination, issue, signer
     key, der, anchor = signer()
     plain, ruled = TrustList({}, (anchor,)), TrustList({"dcc_rules": section}, (anchor,))
     verifier = Verifier(["eu_dcc"], options={"eu_dcc": {"country_of_arrival": "DE"}})
@@ -203,7 +204,7 @@ def bench_revocation_list(n: int, entries: int = 300_000) -> None:
     import hashlib
     from adapters import revocation_lists
     from standard import revocation_file
-    from test_dcc import NOW as at, dcc_test, issue, signer
+    from support.dcc import NOW as at, dcc_test, issue, signer
     key, der, anchor = signer()
     text = issue(key, der, dcc_test(at - 3600), exp=at + 86400)
     kid = base64.b64encode(eu_dcc.cose_sign1(eu_dcc.decompress(eu_dcc.base45_decode(text[4:]))).kid).decode()
@@ -365,7 +366,7 @@ def bench_kiosk(residents: int, lookups: int) -> None:
 def bench_es(events: int, residents: int) -> None:
     print(f"\n# 6. Elasticsearch: {events:,} scan events in bulk, {residents:,} residents upserted and looked up; "
           "the same on SQLite", flush=True)
-    from es_support import drop_prefix, make_store, search_server
+    from support.search import drop_prefix, make_store, search_server
     from store import Resident
     from store.sqlite import SqliteStore
     from bench.ingest import batches
@@ -396,8 +397,7 @@ def bench_es(events: int, residents: int) -> None:
         try:
             e_ingest, e_p50, e_p99 = exercise(store)
         finally:
-            if not server.is_osmem:
-                drop_prefix(store)
+            drop_prefix(store)
             store.close()
         kind = server.kind
     print(f"sqlite     ingest {s_ingest:10,.0f} events/s   resident lookup p50 {s_p50 * 1000:6.2f} ms  p99 {s_p99 * 1000:6.2f} ms")

@@ -28,8 +28,9 @@ BREAKER_COOLDOWN = 10.0
 
 
 class IssuerClient:
-    def __init__(self, retries: int = 2, breaker: CircuitBreaker | None = None):
-        self.breaker = breaker or CircuitBreaker(BREAKER_FAILURES, BREAKER_COOLDOWN)
+    def __init__(self, retries: int = 2, breaker: CircuitBreaker | None = None, clock=time.monotonic):
+        """``clock`` (seconds, monotonic) times the breaker's cooldown unless ``breaker`` is given."""
+        self.breaker = breaker or CircuitBreaker(BREAKER_FAILURES, BREAKER_COOLDOWN, clock=clock)
         self.session = requests.Session()
         retry = Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.1,
                       status_forcelist=(502, 503, 504), allowed_methods=None, raise_on_status=False)

@@ -9,20 +9,26 @@ client can no longer fill the disk or starve the others.
 from __future__ import annotations
 
 import threading
+import time
+from typing import Callable
 
 WINDOW = 60
 MAX_KEYS = 100_000          # memory stays bounded whatever the number of clients
 
 
 class MinuteCounter:
-    def __init__(self, max_keys: int = MAX_KEYS):
-        self.max_keys = max_keys
+    """Uses per key in the current one-minute window of ``clock`` (seconds, like ``time.time``)."""
+
+    def __init__(self, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.time):
+        self.max_keys, self.clock = max_keys, clock
         self._window = -1
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def add(self, key: str, now: float, amount: int = 1) -> tuple[int, int]:
-        """Count ``amount`` uses of ``key``; (uses in this minute, seconds until it ends)."""
+    def add(self, key: str, now: float | None = None, amount: int = 1) -> tuple[int, int]:
+        """Count ``amount`` uses of ``key`` at ``now`` (default: the counter's clock);
+        (uses in this minute, seconds until it ends)."""
+        now = self.clock() if now is None else now
         window = int(now) // WINDOW
         with self._lock:
             if window != self._window:

@@ -6,7 +6,7 @@ import base64
 
 from contextlib import contextmanager
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from adapters import qr
 from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
@@ -20,7 +20,14 @@ bp = Blueprint("people", __name__)
 # process); past it they get 429 and no entry.  Unbounded, 1 000 tokenless requests in 2 s
 # wrote 1 000 entries (4 MB) into a log that is never purged.
 STRANGER_AUDITS_PER_MINUTE = 30
-_strangers = MinuteCounter()
+
+
+def _strangers() -> MinuteCounter:
+    """The stranger counter of this app (one per process), on the service's clock."""
+    counters = current_app.extensions
+    if "healthcode.strangers" not in counters:
+        counters.setdefault("healthcode.strangers", MinuteCounter(clock=service().now))
+    return counters["healthcode.strangers"]
 
 
 @contextmanager
@@ -35,7 +42,7 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            count, reset = _strangers.add(str(request.remote_addr), svc.now())
+            count, reset = _strangers().add(str(request.remote_addr))
             if count > STRANGER_AUDITS_PER_MINUTE:
                 raise RateLimited("too many refused requests from this address this minute",
                                   retry_after=max(reset, 1)) from None

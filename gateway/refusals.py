@@ -26,13 +26,13 @@ class CappedAudit(AuditLog):
     def __init__(self, store, clock, per_minute: int = REFUSALS_LOGGED_PER_MINUTE):
         super().__init__(store, clock)
         self.per_minute = per_minute
-        self._counter = MinuteCounter()
+        self._counter = MinuteCounter(clock=clock)
 
     def record(self, actor: dict, action: str, subject: str | None = None, result: str = "ok", **detail):
         role = actor.get("role") if isinstance(actor, dict) else None
         if result == "ok" or role in _UNCAPPED_ROLES or role is None:
             return super().record(actor, action, subject, result, **detail)
-        count, _ = self._counter.add(f"{role}:{actor.get('id')}", self.clock())
+        count, _ = self._counter.add(f"{role}:{actor.get('id')}")
         if count <= self.per_minute:
             return super().record(actor, action, subject, result, **detail)
         metrics.REFUSALS_UNLOGGED.labels(action, result).inc()

@@ -107,6 +107,19 @@ class GatewayUnavailable(HealthCodeError):
     code = "gateway_unavailable"
     http_status = 503
 
+class StoreUnavailable(HealthCodeError):
+    """The data store cannot take this read or write now (a search cluster without a master,
+    shards without a copy, a store that does not answer): try again after ``retry_after``
+    seconds.  Nothing was half-written that the caller must undo.  Verification needs no store
+    and keeps answering."""
+
+    code = "store_unavailable"
+    http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int = 5):
+        super().__init__(message)
+        self.retry_after = retry_after        # seconds; sent as the Retry-After header
+
 
 # --- problems with a code being verified (reported inside a verdict, HTTP 200) ---------------
 class CodeError(HealthCodeError):

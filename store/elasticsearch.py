@@ -14,11 +14,16 @@ Layout (``P`` is the index prefix, default ``healthcode``)::
 Every index has an explicit mapping with ``dynamic: strict`` (an unexpected field is an error, not a
 silently new column), installed as composable index templates (``PUT _index_template``) on start-up;
 a server without index templates gets the fixed indices created with their mappings and the dated
-ones created on first use.  Where the server has ILM (real Elasticsearch) and ``retention_days`` is
-given, the daily scan indices also get an ILM delete policy (``P-scans``, retention + 1 day counted
-from the day in the index name); an unknown ``_ilm`` route (404/405, or 400 "no handler found" as
-OpenSearch-like servers answer) or a 403 means "no ILM here" and is ignored.  :meth:`ElasticsearchStore.purge` does the same job
-by hand: whole daily indices older than the cut-off are deleted, the boundary day by query.
+ones created on first use.
+
+Retention.  Where the server has ILM (a full distribution) and ``retention_days`` is given, the daily
+scan indices also get an ILM delete policy (``P-scans``, retention + 1 day counted from the day in
+the index name).  Whether it has ILM is found out, not assumed: an unknown ``_ilm`` route (404/405,
+or 400 "no handler found", as the integration-test distribution answers) or a 403 means "no ILM
+here", and ``ilm`` stays False.  :meth:`ElasticsearchStore.purge` works on every server: whole daily
+scan indices older than the cut-off are dropped, and the boundary day and the other kinds are
+deleted by id in bulk (searched a page at a time), because ``_delete_by_query`` lives in the reindex
+module, which not every server has.
 
 Writes the contract reads back use ``refresh`` (``"wait_for"`` by default: no forced refresh, the
 write returns once the next scheduled refresh made it visible; ``True`` forces one, which is what
@@ -36,17 +41,27 @@ The audit chain is appended atomically across processes: the head document in ``
 replaced only with ``if_seq_no``/``if_primary_term`` of the head that was read (a 409 means another
 appender won: re-read and re-make the entry).  The winner then copies the entry into its monthly
 index with ``op_type=create`` (doc id = seq); if it died in between, the next appender (or reader)
-finds the head not yet copied and copies it.  Ids are unique only per index, so the head — not
-``create`` on a dated index — is what makes a sequence number unique.
+finds the head not yet copied and copies it (and an appender whose copy lost that race refreshes
+the index, so its caller can read its entry back at once).  Ids are unique only per index, so the
+head — not ``create`` on a dated index — is what makes a sequence number unique.  Each head names
+the attempt that wrote it (``writer``): a head write the client sent again after its answer was
+lost (a node died mid-request) meets itself as a 409, and is recognised instead of appending the
+same entry twice.
 
-Compatibility headers: the official client (8.x/9.x) always sends
-``Accept/Content-Type: application/vnd.elasticsearch+json; compatible-with=9``, and rewrites any
-``application/json`` passed through ``headers=`` into that form (``BaseClient._perform_request``),
-so ``headers=`` cannot turn it off.  ``compat_headers=False`` instead installs a transport node
-class (:class:`PlainJsonNode`, a :class:`elastic_transport.Urllib3HttpNode`) that turns those
-mimetypes back into ``application/json`` / ``application/x-ndjson`` on the wire, per client
-instance.  That is for Elasticsearch-compatible test servers such as ``osmem-server`` 0.1.6 (which
-answers 406 to the compat Content-Type); keep the default ``True`` against real Elasticsearch.
+The official client talks to the server with its default headers (``compatible-with`` its own
+major version, which is the server's: pyproject pins the client to scripts/elasticsearch-version's
+major).
+
+Every index is made with ``replicas`` replicas (default 1; ``HEALTHCODE_ES_REPLICAS``): on a cluster
+of two or more data nodes each shard has a copy on another node, so losing one node loses no
+acknowledged write.  A single node leaves the replicas unassigned (health yellow) and works.
+
+When the cluster cannot take a request — no answer at all (connection refused or reset, a
+timeout, after the client's own retries on the other nodes) or an answer of 429, 502, 503 or 504
+(rejected for load, no elected master, no active copy of a shard) — every public method raises
+:class:`standard.errors.StoreUnavailable` (``store_unavailable``, HTTP 503 with ``Retry-After``)
+instead of the client's exception; any other error is left as it is.  Bulk scan ingest still
+reports item failures as :class:`ScanBulkError` (the events that were not stored).
 
 Nothing stored here contains a plain ID number: the interface only carries pseudonymous subject
 ids, keyed name hashes and sealed (encrypted) personal data.
@@ -54,6 +69,7 @@ ids, keyed name hashes and sealed (encrypted) personal data.
 from __future__ import annotations
 
 import calendar
+import functools
 import hashlib
 import json
 import logging
@@ -63,12 +79,12 @@ import re
 import secrets
 import threading
 import time
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-from elastic_transport import HttpHeaders, Urllib3HttpNode
-from elastic_transport.client_utils import DEFAULT
+from elastic_transport import TransportError
 from elasticsearch import ApiError, ConflictError, Elasticsearch, NotFoundError, helpers
 
+from standard.errors import StoreUnavailable
 from store.audit import read_entry
 from store.contract import Dependent, IssuedRecord, MakeEntry, Resident, ScanEvent, Store
 
@@ -81,9 +97,10 @@ PAGE = 5_000                       # search page size (below the default 10 000 
 AUDIT_HEAD_ID = "audit"
 AUDIT_APPEND_ATTEMPTS = 200
 HIT_ATTEMPTS = 50
+UNAVAILABLE_STATUSES = (429, 502, 503, 504)   # busy, no master, no copy of a shard, gateway timeout
+RETRY_AFTER_SECONDS = 5
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,150}$")
-_COMPAT_RE = re.compile(r"application/vnd\.elasticsearch\+([\w.+-]+)\s*;\s*compatible-with=\d+")
 _DAY_RE = re.compile(r"-(\d{4})\.(\d{2})\.(\d{2})$")
 
 
@@ -107,7 +124,7 @@ MAPPINGS = {
     "dependents": {"holder_sub": _kw(), "dependent_sub": _kw(), "region": _kw(), "relation": _kw(),
                    "consent": _STORED_ONLY, "created_at": _LONG},
     "ratelimit": {"key": _kw(), "hits": _LONG, "n": _LONG, "last": _LONG},
-    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG},
+    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG, "writer": _STORED_ONLY},
     # the entry itself is kept as its exact JSON text: the hash chain must survive the round trip
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
               "result": _kw(), "entry": _STORED_ONLY},
@@ -116,22 +133,6 @@ FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelim
 COUNT_KINDS = {"scans": "scans", "codes": "codes", "residents": "residents", "audit": "audit",
                "dependents": "dependents", "revoked": "revoked", "online": "online"}
 SCAN_FIELDS = ("at", "valid", "format", "region", "status", "code_id", "error", "place", "device")
-
-
-class PlainJsonNode(Urllib3HttpNode):
-    """Sends ``application/json`` / ``application/x-ndjson`` instead of the client's
-    ``application/vnd.elasticsearch+…; compatible-with=N`` (see the module docstring)."""
-
-    def perform_request(self, method: str, target: str, body: bytes | None = None, headers: Any = None,
-                        request_timeout: Any = DEFAULT) -> Any:
-        if headers:
-            headers = HttpHeaders(headers)
-            for name in ("accept", "content-type"):
-                value = headers.get(name)
-                if value:
-                    headers[name] = _COMPAT_RE.sub(r"application/\1", value)
-        return super().perform_request(method, target, body=body, headers=headers,
-                                       request_timeout=request_timeout)
 
 
 class ScanBulkError(helpers.BulkIndexError):
@@ -188,7 +189,7 @@ class ElasticsearchStore(Store):
 
     def __init__(self, urls: str | Sequence[str], *, prefix: str = DEFAULT_PREFIX,
                  request_timeout: float = 30.0, max_retries: int = 3, retry_on_timeout: bool = True,
-                 compat_headers: bool = True, refresh: bool | str = "wait_for",
+                 replicas: int = 1, refresh: bool | str = "wait_for",
                  retention_days: int | None = None, bulk_chunk: int = BULK_CHUNK,
                  purge_timeout: float = 3600.0, **client_options: Any) -> None:
         if not _PREFIX_RE.match(prefix):
@@ -196,8 +197,8 @@ class ElasticsearchStore(Store):
         if refresh not in (True, False, "wait_for"):
             raise ValueError("refresh must be True, False or 'wait_for'")
         hosts = [urls] if isinstance(urls, str) else list(urls)
-        if not compat_headers:
-            client_options.setdefault("node_class", PlainJsonNode)
+        if not isinstance(replicas, int) or replicas < 0:
+            raise ValueError("replicas must be a whole number >= 0")
         self.client = Elasticsearch(hosts, request_timeout=request_timeout, max_retries=max_retries,
                                     retry_on_timeout=retry_on_timeout, **client_options)
         self.prefix = prefix
@@ -205,12 +206,13 @@ class ElasticsearchStore(Store):
         self.retention_days = retention_days
         self.bulk_chunk = bulk_chunk
         self.purge_timeout = purge_timeout
-        self.compat_headers = compat_headers
+        self.replicas = replicas
         self._token = secrets.token_hex(4)          # makes client-side scan ids unique per instance
         self._ins = time.time_ns() // 1000          # insertion order: µs-based, < 2**53 for centuries
         self._ins_lock = threading.Lock()
         self._audit_copied = 0                      # highest seq this instance knows is copied
         self._known: set[str] = set()               # dated indices known to exist (no-template mode)
+        self._last_revoked: list[tuple[str, int]] | None = None   # revoked_jtis' last answer
         self.ilm = False
         self.templates = True
         self.template_names: list[str] = []
@@ -246,10 +248,11 @@ class ElasticsearchStore(Store):
         return {"dynamic": "strict", "properties": MAPPINGS[kind]}
 
     def _settings(self, kind: str) -> dict:
+        settings: dict[str, Any] = {"index.number_of_replicas": self.replicas}
         if kind == "scans" and self.ilm:
-            return {"index.lifecycle.name": f"{self.prefix}-scans",
-                    "index.lifecycle.parse_origination_date": True}     # the day in the index name
-        return {}
+            settings.update({"index.lifecycle.name": f"{self.prefix}-scans",
+                             "index.lifecycle.parse_origination_date": True})   # the day in the index name
+        return settings
 
     def _setup(self) -> None:
         if self.retention_days:
@@ -278,6 +281,10 @@ class ElasticsearchStore(Store):
                                             allow_no_indices=True, ignore_unavailable=True)
         except ApiError as exc:
             log.warning("could not add result to the audit mapping (%s)", _status(exc))
+        try:        # a head index made before heads named their writer learns the field
+            self.client.indices.put_mapping(index=self.index("sequences"), properties={"writer": _STORED_ONLY})
+        except ApiError as exc:
+            log.warning("could not add writer to the audit head mapping (%s)", _status(exc))
 
     def _put_ilm_policy(self, retention_days: int) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every
@@ -344,14 +351,33 @@ class ElasticsearchStore(Store):
         except NotFoundError:
             return None
 
-    def _delete_by_query(self, index: str, query: dict) -> int:
-        # deleting millions of expired codes can outlast an ordinary request timeout
-        res = self.client.options(request_timeout=self.purge_timeout).delete_by_query(
-            index=index, query=query, conflicts="proceed", refresh=bool(self.refresh),
-            ignore_unavailable=True, allow_no_indices=True)
-        if res.get("failures"):
-            raise RuntimeError(f"delete_by_query on {index} failed: {res['failures'][:3]}")
-        return int(res.get("deleted", 0))
+    def _delete_matching(self, index: str, query: dict) -> int:
+        """Delete every document matching ``query``, by id in bulk: a page of ids is searched, the
+        page deleted with one bulk request (refreshed, so the next search no longer sees it), and
+        so on until nothing matches.  This needs no ``_delete_by_query`` (the integration-test
+        distribution has no reindex module) and holds one page of ids in memory.  Bounded: at most
+        count/PAGE + 2 rounds; documents that start to match meanwhile wait for the next purge."""
+        client = self.client.options(request_timeout=self.purge_timeout)
+        client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+        total = int(client.count(index=index, query=query, ignore_unavailable=True, allow_no_indices=True)["count"])
+        deleted = 0
+        for _ in range(total // PAGE + 2):
+            hits = client.search(index=index, query=query, size=PAGE, source=False, track_total_hits=False,
+                                 ignore_unavailable=True, allow_no_indices=True)["hits"]["hits"]
+            if not hits:
+                break
+            actions = [{"_op_type": "delete", "_index": h["_index"], "_id": h["_id"]} for h in hits]
+            errors = []
+            for ok, item in helpers.streaming_bulk(client, actions, chunk_size=self.bulk_chunk, refresh=True,
+                                                   raise_on_error=False, max_retries=3):
+                result = item.get("delete", {})
+                if ok and result.get("result") == "deleted":
+                    deleted += 1
+                elif result.get("status") != 404:                     # 404: someone else deleted it
+                    errors.append(item)
+            if errors:
+                raise helpers.BulkIndexError(f"purge: {len(errors)} documents in {index} were not deleted", errors)
+        return deleted
 
     # -- issued codes -------------------------------------------------------------------------------
     def record_issued(self, record: IssuedRecord) -> None:
@@ -501,32 +527,43 @@ class ElasticsearchStore(Store):
         return bool(self.client.exists(index=self.index("revoked"), id=jti))
 
     def revoked_jtis(self, now: int) -> list[str]:
-        """Withdrawn codes that have not yet expired: what offline verifiers must be told."""
-        return [h["_source"]["jti"] for h in self._search_all(
-            self.index("revoked"), {"range": {"exp": {"gt": now}}}, [{"jti": "asc"}],
-            source={"includes": ["jti"]})]
+        """Withdrawn codes that have not yet expired: what offline verifiers must be told.  While
+        the cluster cannot answer, the last list this instance read (less what expired since)
+        stands in, so re-signing the trust list — and with it verification — goes on."""
+        try:
+            rows = [(h["_source"]["jti"], h["_source"]["exp"]) for h in self._search_all(
+                self.index("revoked"), {"range": {"exp": {"gt": now}}}, [{"jti": "asc"}],
+                source={"includes": ["jti", "exp"]})]
+        except (ApiError, TransportError) as exc:
+            if self._last_revoked is None or not unavailable(exc):
+                raise
+            log.warning("revocations unavailable (%s); using the %d read before", exc, len(self._last_revoked))
+            rows = self._last_revoked
+        self._last_revoked = rows
+        return [jti for jti, exp in rows if exp > now]
 
     # -- retention ----------------------------------------------------------------------------------------
     def purge(self, before: int) -> dict:
-        """Scan indices whose whole day is before the cut-off are deleted (the ILM-like path); the
-        boundary day is purged by query; the other kinds by query."""
+        """Scan indices whose whole day is before the cut-off are deleted whole (what ILM does where
+        the server has it); the boundary day and the other kinds are deleted by id in bulk
+        (:meth:`_delete_matching`)."""
         dropped, dropped_docs, boundary = self._old_scan_indices(before)
         counts = {"scan_events": dropped_docs, "scan_indices_dropped": len(dropped)}
         for i in range(0, len(dropped), 50):
             self.client.indices.delete(index=",".join(dropped[i:i + 50]), ignore_unavailable=True)
         self._known.difference_update(dropped)
         for index in boundary:
-            counts["scan_events"] += self._delete_by_query(index, {"range": {"at": {"lt": before}}})
-        counts["issued_codes"] = self._delete_by_query(self.index("codes"), {"range": {"exp": {"lt": before}}})
-        counts["revoked_codes"] = self._delete_by_query(self.index("revoked"), {"range": {"exp": {"lt": before}}})
-        counts["online_codes"] = self._delete_by_query(self.index("online"), {"range": {"exp": {"lt": before}}})
-        counts["residents"] = self._delete_by_query(self.index("residents"),
+            counts["scan_events"] += self._delete_matching(index, {"range": {"at": {"lt": before}}})
+        counts["issued_codes"] = self._delete_matching(self.index("codes"), {"range": {"exp": {"lt": before}}})
+        counts["revoked_codes"] = self._delete_matching(self.index("revoked"), {"range": {"exp": {"lt": before}}})
+        counts["online_codes"] = self._delete_matching(self.index("online"), {"range": {"exp": {"lt": before}}})
+        counts["residents"] = self._delete_matching(self.index("residents"),
                                                     {"range": {"updated_at": {"lt": before}}})
         stale = {"range": {"last": {"lt": before}}}
         self.client.indices.refresh(index=self.index("ratelimit"))     # hit() writes without refresh
         hits = self.client.search(index=self.index("ratelimit"), query=stale, size=0,
                                   aggs={"n": {"sum": {"field": "n"}}})
-        self._delete_by_query(self.index("ratelimit"), stale)
+        self._delete_matching(self.index("ratelimit"), stale)
         counts["rate_hits"] = int((hits.get("aggregations") or {}).get("n", {}).get("value") or 0)
         return counts
 
@@ -537,7 +574,7 @@ class ElasticsearchStore(Store):
         for name in existing:
             start = _day_start(name)
             if start is None:
-                boundary.append(name)                 # not a daily index: purge it by query
+                boundary.append(name)                 # not a daily index: purge it by id
             elif start + 86400 <= before:
                 dropped.append(name)
             elif start < before:
@@ -649,7 +686,8 @@ class ElasticsearchStore(Store):
             if got is not None and last is not None:
                 self._copy_audit(last, winner=False)      # finish an append whose writer died midway
             entry = make_entry(last)
-            head = {"seq": entry["seq"], "updated_at": int(time.time()),
+            writer = secrets.token_hex(8)                 # names this attempt in the head it writes
+            head = {"seq": entry["seq"], "updated_at": int(time.time()), "writer": writer,
                     "entry": json.dumps(entry, ensure_ascii=False, sort_keys=True)}
             try:
                 if got is None:
@@ -657,9 +695,14 @@ class ElasticsearchStore(Store):
                 else:
                     self.client.index(index=heads, id=AUDIT_HEAD_ID, document=head,
                                       if_seq_no=got["_seq_no"], if_primary_term=got["_primary_term"])
-            except ConflictError:                         # another appender moved the head first
-                time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
-                continue
+            except ConflictError:
+                # Another appender moved the head first — or this very write did, and the client
+                # sent it again after its answer was lost (a node died mid-request): then the head
+                # names this attempt, and the entry is appended, once.
+                now = self._get(heads, AUDIT_HEAD_ID)
+                if not (now is not None and now["_source"].get("writer") == writer):
+                    time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
+                    continue
             self._copy_audit(entry, winner=True, refresh=self.refresh)
             return entry
         raise RuntimeError("audit log head stayed contended; entry not appended")
@@ -676,6 +719,8 @@ class ElasticsearchStore(Store):
             existing = self._get(index, str(seq))
             if existing is not None:
                 self._check_same(existing, entry)
+                if refresh:                          # its writer may not have made it searchable yet
+                    self.client.indices.refresh(index=index)
                 self._audit_copied = max(self._audit_copied, seq)
                 return
         doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
@@ -685,7 +730,11 @@ class ElasticsearchStore(Store):
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
                               op_type="create", refresh=refresh)
         except ConflictError:
+            # another appender copied it first, without waiting for a refresh: the caller reads
+            # its own entry back, so make it searchable before returning
             self._check_same(self._get(index, str(seq)), entry)
+            if refresh:
+                self.client.indices.refresh(index=index)
         self._audit_copied = max(self._audit_copied, seq)
 
     @staticmethod
@@ -713,16 +762,10 @@ class ElasticsearchStore(Store):
         return [read_entry(h["_source"]["entry"]) for h in hits]
 
 
-def _flag(value: str | None, default: bool) -> bool:
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
-
-
 def from_env(settings: Any = None, environ: Mapping[str, str] | None = None) -> ElasticsearchStore:
     """The store named by the environment: HEALTHCODE_ES_URL (one URL or several, comma-separated),
     optional HEALTHCODE_ES_PREFIX (default "healthcode"), HEALTHCODE_ES_API_KEY, and
-    HEALTHCODE_ES_COMPAT=0 for osmem-server-like test servers.  Retention (for the ILM policy)
+    HEALTHCODE_ES_REPLICAS (replicas of every index, default 1).  Retention (for the ILM policy)
     comes from ``settings.retention_days`` or HEALTHCODE_RETENTION_DAYS."""
     env = os.environ if environ is None else environ
     raw = env.get("HEALTHCODE_ES_URL", "")
@@ -733,6 +776,40 @@ def from_env(settings: Any = None, environ: Mapping[str, str] | None = None) -> 
     options: dict[str, Any] = {}
     if env.get("HEALTHCODE_ES_API_KEY"):
         options["api_key"] = env["HEALTHCODE_ES_API_KEY"]
+    replicas = env.get("HEALTHCODE_ES_REPLICAS", "").strip() or "1"
+    if not replicas.isdigit():
+        raise ValueError(f"HEALTHCODE_ES_REPLICAS must be a whole number >= 0, not {replicas!r}")
     return ElasticsearchStore(urls, prefix=env.get("HEALTHCODE_ES_PREFIX") or DEFAULT_PREFIX,
-                              compat_headers=_flag(env.get("HEALTHCODE_ES_COMPAT"), True),
+                              replicas=int(replicas),
                               retention_days=int(retention) if retention else None, **options)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """The cluster could not take the request (as opposed to refusing what was sent)."""
+    if isinstance(exc, ApiError):
+        return _status(exc) in UNAVAILABLE_STATUSES
+    return isinstance(exc, TransportError)
+
+
+def _raise_unavailable(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (ApiError, TransportError) as exc:
+            if not unavailable(exc):
+                raise
+            what = f"HTTP {_status(exc)}" if isinstance(exc, ApiError) else type(exc).__name__
+            log.warning("Elasticsearch cannot take %s now (%s): %s", method.__name__, what, exc)
+            raise StoreUnavailable(f"the data store cannot take this request now ({what}); "
+                                   f"try again in {RETRY_AFTER_SECONDS} s",
+                                   retry_after=RETRY_AFTER_SECONDS) from exc
+    return wrapper
+
+
+PUBLIC_METHODS = ("record_issued", "latest_status", "put_online", "online_answer", "add_scans", "add_scan",
+                  "scans", "count", "count_scans", "ping", "revoke_subject", "revoke_codes", "is_revoked",
+                  "revoked_jtis", "purge", "upsert_resident", "get_resident", "add_dependent", "dependents",
+                  "hit", "scan_counts", "audit_counts", "append_audit", "audit_entries", "record_issuance")
+for _name in PUBLIC_METHODS:
+    setattr(ElasticsearchStore, _name, _raise_unavailable(getattr(ElasticsearchStore, _name)))

@@ -11,15 +11,18 @@ seen by the very next verification (it calls :meth:`refresh`); one committed by 
 (another gunicorn worker, the CLI, an issuer sharing the data directory) is seen by every
 verification that starts more than ``recheck`` seconds (1 ms by default) after its commit.
 
-Stores without a generation (Elasticsearch) are asked per verify, as before
-(:func:`revocation_check`).
+Stores without a generation (Elasticsearch) are asked per verify (:func:`revocation_check`); while
+such a store cannot answer, verification goes on with the signed trust list's revocations and the
+withdrawals this process has already seen (:class:`_AskTheStore`).
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from typing import Any, Callable
 
+from standard.errors import StoreUnavailable
 from store.contract import Store
 
 RECHECK_SECONDS = 0.001
@@ -66,13 +69,35 @@ class RevocationSet:
 
 
 class _AskTheStore:
-    """The fallback: one store query per verify (backends without a revocation generation)."""
+    """The fallback: one store query per verify (backends without a revocation generation).
+
+    Verification needs no store, so a store that cannot answer (``StoreUnavailable``) does not
+    stop it: the code is then checked against the signed trust list's revocation list alone, as
+    an offline verifier checks it, and against the codes this process already found withdrawn
+    (a withdrawal is final, so those are remembered: the last ``REMEMBERED`` of them)."""
+
+    REMEMBERED = 100_000
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+        self.unanswered = 0                 # checks the store could not answer
 
     def __contains__(self, jti: str) -> bool:
-        return self.store.is_revoked(jti)
+        try:
+            revoked = self.store.is_revoked(jti)
+        except StoreUnavailable:
+            with self._lock:
+                self.unanswered += 1
+                return jti in self._seen
+        if revoked:
+            with self._lock:
+                self._seen[jti] = None
+                self._seen.move_to_end(jti)
+                while len(self._seen) > self.REMEMBERED:
+                    self._seen.popitem(last=False)
+        return revoked
 
     def refresh(self) -> None:
         pass

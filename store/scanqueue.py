@@ -13,9 +13,11 @@ committed: the queue (fewer than ``max_queue`` events, else the caller writes be
 answers) and the group being written (at most ``max_queue`` plus the requests in flight), so
 at most :data:`LOSS_BOUND` events a process — in practice the last few milliseconds.  A full
 queue makes the caller write the batch itself (back-pressure, nothing dropped).  A failed
-write is logged and retried with the next group, so a store outage does not lose events either
-until ``max_queue`` is reached; past that the oldest are dropped and counted (``dropped``), so
-memory stays bounded.
+write is logged and retried with the next group — after a partial bulk failure only the events
+that were not stored (``ScanBulkError.failed``), so those stored are not written twice — and a
+store outage does not lose events either until ``max_queue`` is reached; past that the oldest are
+dropped and counted (``dropped``), so memory stays bounded.  A write whose answer was lost (a
+timeout) is sent again whole: at least once, so such an event may be stored twice.
 """
 from __future__ import annotations
 
@@ -97,8 +99,12 @@ class ScanWriter:
         try:
             self.store.add_scans(batch)
             self.written += len(batch)
-        except Exception:                            # noqa: BLE001 — keep them for the next round
-            log.exception("writing %d scan events failed; will retry", len(batch))
+        except Exception as exc:                     # noqa: BLE001 — keep them for the next round
+            failed = getattr(exc, "failed", None)    # a partial bulk failure names what was not stored
+            if failed is not None:
+                self.written += len(batch) - len(failed)
+                batch = [event for event, _ in failed]
+            log.error("writing %d scan events failed (%s); will retry", len(batch), exc)
             with self._cond:
                 self._pending[:0] = batch
                 excess = len(self._pending) - self.max_queue

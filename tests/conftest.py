@@ -1,41 +1,18 @@
-"""Shared fixtures: a service on a temporary data directory with a settable clock, a real HTTP
-server running ``healthcode serve`` in a subprocess, and the shared test vectors."""
+"""Fixtures only (helpers live in ``tests/support/``): a service on a temporary data directory
+with a settable clock and the gateway in-process on it, a real HTTP server running ``healthcode
+serve`` in a subprocess, the search server for the Elasticsearch tests; strict mode and the
+markers each test gets from what it uses."""
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-
-
-def vectors_dir() -> Path:
-    return Path(os.environ.get("HEALTHCODE_VECTORS") or ROOT.parent / "shared" / "vectors")
-
-
-def load_vector_json(*parts) -> dict:
-    return json.loads(vectors_dir().joinpath(*parts).read_text(encoding="utf-8"))
-
-
-class Clock:
-    """A clock tests can move; starts at the real time so issued codes look ordinary."""
-
-    def __init__(self, start: float | None = None):
-        self.value = float(start if start is not None else int(time.time()))
-
-    def __call__(self) -> float:
-        return self.value
-
-    def advance(self, seconds: float) -> None:
-        self.value += seconds
+from support.clock import Clock
+from support.live import LiveServer
+from support.marks import MARKS, needs, needs_of
 
 
 @pytest.fixture
@@ -64,48 +41,31 @@ def service(settings, clock):
     svc.store.close()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def http(service):
+    """The gateway in this process (Flask's test client) on ``service`` and its settable clock."""
+    from gateway import create_app
+    return create_app(service).test_client()
 
 
-class LiveServer:
-    """``healthcode serve`` on a free port (or ``port``); ``args`` add options (``--workers 2``)."""
+@pytest.fixture(scope="module")
+@needs("browser")
+def browser():
+    """A headless Chromium for the module (tests/support/browser.py)."""
+    from support.browser import page_chromium
+    driver = page_chromium()
+    yield driver
+    driver.quit()
 
-    def __init__(self, data_dir: Path, extra_env: dict | None = None, args: tuple = (),
-                 port: int | None = None):
-        self.data = Path(data_dir)
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(extra_env or {})}
-        # The server's log goes to a file: an unread pipe fills up and blocks the server.
-        self.log_path = Path(data_dir) / f"server-{self.port}.log"
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port), *args],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        self._wait()
 
-    def _wait(self) -> None:
-        deadline = time.time() + 30
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.log_path.read_text(errors="replace"))
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        raise RuntimeError("gateway did not start")
-
-    def stop(self, timeout: float = 10) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self._log.close()
+@pytest.fixture
+def no_decoder_crash():
+    """Fails the test when a decoder crash was answered as ``malformed`` during it."""
+    from support.crashes import DecoderCrashes
+    with DecoderCrashes() as crashes:
+        yield crashes
+    if crashes.records:
+        pytest.fail("a decoder crashed (answered as malformed): " + "; ".join(crashes.messages()), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -120,24 +80,57 @@ def live_server(live_data):
     server.stop()
 
 
-def config_with_limits(folder: Path, **limits) -> Path:
-    """A copy of config/regions.toml with some ``[limits]`` changed (tests reach limits quickly)."""
-    import re
-    text = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
-    for key, value in limits.items():
-        line = f"{key} = {value}"
-        text, found = re.subn(rf"^{key} = .*$", line, text, flags=re.M)
-        if not found:
-            text = text.replace("[limits]\n", f"[limits]\n{line}\n", 1)
-    path = Path(folder) / "regions.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+# --- the search server: one real Elasticsearch for the session (scripts/elasticsearch, via
+# support/search.py), started in the background as soon as collection finds a test that needs it,
+# or the cluster HEALTHCODE_ES_URL names ------------------------------------------------------------
+@pytest.fixture(scope="session")
+@needs("elasticsearch")
+def es_server():
+    """No skip when the server cannot start: `make test` prepares it, so a failure is a broken
+    environment, and CI must not pass with the Elasticsearch suite silently skipped."""
+    from support import search                   # the Elasticsearch client only where it is used
+    return search.SESSION.get()
 
 
-def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False, env: dict | None = None):
-    env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(env or {})}
-    return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
-                          text=True, env=env, check=check, timeout=120)
+@pytest.fixture
+def es_store_factory(es_server):
+    """``factory(prefix=None, **store_options)`` → a fresh store (new random prefix unless given);
+    all of them are closed and their indices deleted after the test."""
+    from support import search
+    made: list = []
+
+    def factory(prefix: str | None = None, **kw):
+        store = search.make_store(es_server, prefix, **kw)
+        made.append(store)
+        return store
+
+    yield factory
+    dropped = set()
+    for store in made:
+        if store.prefix not in dropped:
+            dropped.add(store.prefix)
+            with contextlib.suppress(Exception):
+                search.drop_prefix(store)
+        store.close()
+
+
+@pytest.fixture
+def es_env(es_server, es_store_factory) -> dict:
+    """The environment a ``healthcode`` process needs to run on the session's server, with a
+    fresh prefix that is deleted after the test."""
+    prefix = es_store_factory().prefix                          # registered for clean-up
+    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": ",".join(es_server.urls),
+           "HEALTHCODE_ES_PREFIX": prefix}
+    if es_server.options.get("api_key"):
+        env["HEALTHCODE_ES_API_KEY"] = es_server.options["api_key"]
+    return env
+
+
+def pytest_sessionfinish(session, exitstatus):
+    import sys
+    search = sys.modules.get("support.search")
+    if search is not None:
+        search.SESSION.end()
 
 
 # --- CI runs strict: a test that would skip (a missing browser, server or tool) fails instead,
@@ -150,3 +143,26 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in strict mode (HEALTHCODE_STRICT=1): {reason}"
+
+
+# --- Markers (registered in pyproject.toml): each test gets `browser`, `server`, `elasticsearch` or
+# `slow` from what its code and fixtures reach (support.marks), so `make test-fast` leaves it out.
+def pytest_collection_modifyitems(config, items):
+    roots: dict[int, frozenset[str]] = {}
+
+    def of(func) -> frozenset[str]:
+        if id(func) not in roots:
+            roots[id(func)] = needs_of(func)
+        return roots[id(func)]
+
+    for item in items:
+        if "es_server" in getattr(item, "fixturenames", ()):
+            from support import search             # start the session's server while other tests run
+            search.SESSION.begin()
+        found = set(of(getattr(item, "function", None)))
+        info = getattr(item, "_fixtureinfo", None)
+        for defs in (info.name2fixturedefs.values() if info else ()):
+            for fixturedef in defs:
+                found |= of(fixturedef.func)
+        for name in sorted(found - {mark.name for mark in item.iter_markers() if mark.name in MARKS}):
+            item.add_marker(name)

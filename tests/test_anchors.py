@@ -10,11 +10,13 @@ import time
 import pytest
 import requests
 
-from conftest import LiveServer, load_vector_json, run_cli, vectors_dir
+from support.cli import run_cli
+from support.live import LiveServer
+from support.paths import load_vector_json, vectors_dir
 from gateway import anchors
 from adapters import qr
 from standard.errors import BadRequest, NotFound
-from test_dcc import dcc_test, issue, signer
+from support.dcc import dcc_test, issue, signer
 
 SHC_DIR = vectors_dir() / "shc"
 SHC_ISS = "https://spec.smarthealth.cards/examples/issuer"
@@ -105,6 +107,7 @@ def test_bad_anchors_are_refused_whole(world, body):
     assert requests.get(url, headers=world["manager"], timeout=10).json()["anchors"] == before
 
 
+@pytest.mark.slow
 def test_offline_verifier_trusts_what_the_trust_list_carries(tmp_path):
     """CLI only: anchors add → trust-list export → verify offline in an empty data directory."""
     data, empty = tmp_path / "gw", tmp_path / "offline"

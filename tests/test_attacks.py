@@ -9,18 +9,20 @@ list, metrics open to anyone, credentials that could not be withdrawn.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import subprocess
+import time
 
 import pytest
 import requests
 
-from conftest import BIN, LiveServer, config_with_limits, free_port, run_cli
+import residents
+from support.waiting import wait_until
+from support.cli import run_cli
+from support.live import LiveServer, call, config_with_limits
 
-GD = ("440305193606300643", "陈秀英")          # a Guangdong resident
-SC_CHILD = ("510107201804272337", "张小宝")     # a Sichuan child
-MO = ("1234567(8)", "陳大文")
+GD = residents.GD_ELDER.id_and_name             # a Guangdong resident
+SC_CHILD = residents.SC_CHILD.id_and_name       # a Sichuan child
+MO = residents.MO_RESIDENT.id_and_name
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +49,6 @@ def world(tmp_path_factory):
                 data_dir=data, check=True, env=env)
     yield server
     server.stop()
-
-
-def call(world, method, path, role=None, **kw):
-    headers = kw.pop("headers", {})
-    if role:
-        headers["Authorization"] = f"Bearer {world.cred[role]}"
-    return requests.request(method, world.url + path, headers=headers, timeout=30, **kw)
 
 
 def audit(world) -> list[dict]:
@@ -159,29 +154,16 @@ def test_odd_authorization_headers_are_401(world, header):
 
 
 def test_gunicorn_workers_answer_hostile_input_without_500(world):
-    port = free_port()
-    env = {**os.environ, "HEALTHCODE_DATA": str(world.data), **world.env}
-    log = open(world.data / "gunicorn.log", "wb")
-    proc = subprocess.Popen([str(BIN / "healthcode"), "serve", "--port", str(port), "--workers", "2"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = LiveServer(world.data, extra_env=world.env, args=("--workers", "2"))
     try:
-        url = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(url + "/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                import time
-                time.sleep(0.2)
+        url = server.url
         r = requests.post(url + "/v1/verify", data=DEEP, headers={"Content-Type": "application/json"}, timeout=10)
         assert r.status_code == 400
         r = requests.post(url + "/v1/kiosk/lookup", json={}, headers={"Authorization": "Bearer é中".encode()},
                           timeout=10)
         assert r.status_code == 401
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        server.stop()
 
 
 # --- 6. anonymous junk ---------------------------------------------------------------------------
@@ -239,8 +221,8 @@ def test_an_older_trust_list_is_refused_by_the_offline_verifier(world, tmp_path)
             env=world.env)
     rotated = call(world, "POST", "/v1/admin/keys/440000/rotate", "dm")       # a new list
     assert rotated.status_code == 200
-    import time
-    time.sleep(1.1)                                                          # seq is in seconds
+    rotated_at = int(time.time())
+    wait_until(lambda: int(time.time()) > rotated_at, timeout=2)             # seq is in seconds
     run_cli("trust-list", "--out", str(newer), data_dir=world.data, check=True, env=world.env)
     state = tmp_path / "verifier-state.json"
     code = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=world.data,
@@ -301,7 +283,7 @@ def test_an_hc1_zip_bomb_is_refused_before_it_inflates(world):
 
 def test_the_high_s_twin_of_a_code_and_of_the_trust_list_is_refused(world, tmp_path):
     from standard import jose
-    from test_conformance import high_s_twin
+    from support.codes import high_s_twin
     text = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=world.data,
                    check=True, env=world.env).stdout.strip()
     prefix, token = text.split(":", 1)

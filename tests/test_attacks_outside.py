@@ -41,13 +41,14 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import LiveServer, run_cli
-from test_attacks import call          # (server with .url and .cred, method, path, role)
+from residents import BJ_ADULT, GD_ELDER, SH_ELDER, ZJ_RESIDENT
+from support.cli import run_cli
+from support.live import LiveServer, call
 
-BJ = ("110101197612039635", "刘建国")
-ZJ = ("330102195203154120", "钱淑芬")
-GD = ("440305193606300643", "陈秀英")
-SH = ("310115193302201761", "王桂兰")
+BJ = BJ_ADULT.id_and_name
+ZJ = ZJ_RESIDENT.id_and_name
+GD = GD_ELDER.id_and_name
+SH = SH_ELDER.id_and_name
 
 
 @pytest.fixture(scope="module")
@@ -295,22 +296,23 @@ def test_an_image_header_claiming_too_many_pixels_is_payload_too_large(world, fm
     assert error["code"] == "payload_too_large" and "pixels" in error["message"], error
 
 
-def test_images_weigh_ten_items_against_the_verification_limit(world):
-    server = world["threaded"]
+@pytest.mark.slow
+def test_images_weigh_ten_items_against_the_verification_limit(http, clock, data_dir):
     token = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "camera-1",
-                               data_dir=world["data"], check=True).stdout)["token"]
+                               data_dir=data_dir, check=True).stdout)["token"]
     headers = {"Authorization": f"Bearer {token}"}           # a fresh client of its own
     image = {"image_b64": base64.b64encode(lying_image("PNG", 100, 100)).decode()}
-    if time.time() % 60 > 45:                                 # the limit counts in one-minute windows
-        time.sleep(61 - time.time() % 60)
-    first = requests.post(server.url + "/v1/verify/batch", json={"items": [image] * 59}, headers=headers, timeout=60)
-    assert first.status_code == 200 and len(first.json()["results"]) == 59          # 590 of 600
-    assert requests.post(server.url + "/v1/verify", json=image, headers=headers, timeout=30).status_code == 200
-    refused = requests.post(server.url + "/v1/verify", json=image, headers=headers, timeout=30)
+    clock.to_minute_start()                                   # the limit counts in one-minute windows
+    first = http.post("/v1/verify/batch", json={"items": [image] * 59}, headers=headers)
+    assert first.status_code == 200 and len(first.get_json()["results"]) == 59          # 590 of 600
+    assert http.post("/v1/verify", json=image, headers=headers).status_code == 200
+    refused = http.post("/v1/verify", json=image, headers=headers)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
-    texts = requests.post(server.url + "/v1/verify/batch", json={"items": [{"payload": "x"}]}, headers=headers,
-                          timeout=30)
+    assert refused.headers["Retry-After"] == "59"             # the rest of the minute
+    texts = http.post("/v1/verify/batch", json={"items": [{"payload": "x"}]}, headers=headers)
     assert texts.status_code == 429                           # the same bucket, whatever is sent
+    clock.advance(59)
+    assert http.post("/v1/verify", json=image, headers=headers).status_code == 200      # a new minute
 
 
 # --- personal data never echoed --------------------------------------------------------------------
@@ -386,24 +388,30 @@ def test_credential_changes_through_two_workers_at_once_lose_nothing(world):
     no_tracebacks(server)
 
 
-def test_a_stranger_cannot_flood_the_audit_log_with_refused_lookups(world):
-    server, data = world["threaded"], world["data"]
-    if time.time() % 60 > 40:                                 # strangers are counted per minute
-        time.sleep(61 - time.time() % 60)
+@pytest.mark.slow
+def test_a_stranger_cannot_flood_the_audit_log_with_refused_lookups(http, clock, data_dir):
+    data = data_dir
+    run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=data, check=True)
+    clock.to_minute_start()                                   # strangers are counted per minute
     top = audit_top(data)
-    answers = [requests.post(server.url + "/v1/assist/lookup", json={"id_number": "x", "name": "y"}, timeout=30,
-                             headers={"Authorization": f"Bearer not-a-token-{i}"}) for i in range(80)]
+    answers = [http.post("/v1/assist/lookup", json={"id_number": "x", "name": "y"},
+                         headers={"Authorization": f"Bearer not-a-token-{i}"}) for i in range(80)]
     statuses = [a.status_code for a in answers]
     written = audit_since(data, top)
     assert 25 <= statuses.count(401) <= 30 and statuses.count(429) == 80 - statuses.count(401), statuses
+    assert statuses.count(401) == 30                          # one clock, one window: exactly the limit
     assert [(e["action"], e["result"], e["actor"]["role"]) for e in written] == \
         [("assisted_lookup", "unauthorized", "unauthenticated")] * statuses.count(401)
     assert int(answers[-1].headers["Retry-After"]) >= 1
     helper = json.loads(run_cli("credentials", "add", "--role", "helper", "--id", "desk-9", data_dir=data,
                                 check=True).stdout)["token"]
-    own = requests.post(server.url + "/v1/assist/lookup", json={"id_number": GD[0], "name": GD[1]}, timeout=30,
-                        headers={"Authorization": f"Bearer {helper}"})
+    own = http.post("/v1/assist/lookup", json={"id_number": GD[0], "name": GD[1]},
+                    headers={"Authorization": f"Bearer {helper}"})
     assert own.status_code == 200                               # a credential is not a stranger
+    clock.advance(60)                                           # the next minute: audited again
+    again = http.post("/v1/assist/lookup", json={"id_number": "x", "name": "y"},
+                      headers={"Authorization": "Bearer not-a-token-again"})
+    assert again.status_code == 401
 
 
 def test_a_leaked_issuer_token_is_revoked_in_every_worker(world):

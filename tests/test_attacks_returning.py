@@ -27,11 +27,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import LiveServer, config_with_limits, run_cli
-from test_attacks import call          # (server with .url and .cred, method, path, role)
+from residents import BJ_ADULT, GD_ELDER
+from support.cli import run_cli
+from support.live import LiveServer, call, config_with_limits
 
-BJ = ("110101197612039635", "刘建国")
-GD = ("440305193606300643", "陈秀英")
+BJ = BJ_ADULT.id_and_name
+GD = GD_ELDER.id_and_name
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +156,7 @@ def test_a_future_dated_list_is_refused_and_a_far_ahead_seq_locks_nothing_out(wo
 def test_the_checkpoint_page_applies_the_same_rules_to_national_keys(world):
     """In Chromium: the page's own check of a cached list refuses what the CLI refuses, and a
     far-future seq it remembered from before does not keep it from loading the genuine list."""
-    from test_pages_scan import chromium, wait_for
+    from support.browser import chromium, wait_for
     old = stolen_national_signer(world.data)
     assert call(world, "POST", "/v1/admin/keys/national/rotate", "dm").status_code == 200
     retired_at = next(k for k in call(world, "GET", "/v1/trust-list/national-keys").json()["keys"]
@@ -200,7 +201,7 @@ def test_the_checkpoint_page_applies_the_same_rules_to_national_keys(world):
 def test_the_kiosk_shows_a_shell_command_only_for_a_credential_id(world, kiosk_id):
     from urllib.parse import quote
     from selenium.webdriver.common.by import By
-    from test_pages_scan import chromium, wait_for
+    from support.browser import chromium, wait_for
     driver = chromium()
     try:
         driver.get(f"{world.url}/kiosk?kiosk_id={quote(kiosk_id)}")
@@ -252,34 +253,59 @@ def audit_since(data, seq: int) -> list[dict]:
         return [json.loads(row[0]) for row in db.execute("SELECT entry FROM audit_log WHERE seq > ?", (seq,))]
 
 
-def unlogged(world, action: str, result: str) -> float:
-    text = call(world, "GET", "/metrics", "operator").text
+def unlogged(metrics: str, action: str, result: str) -> float:
     line = f'healthcode_refusals_unlogged_total{{action="{action}",result="{result}"}} '
-    return next((float(row.split()[-1]) for row in text.splitlines() if row.startswith(line)), 0.0)
+    return next((float(row.split()[-1]) for row in metrics.splitlines() if row.startswith(line)), 0.0)
 
 
-def test_a_credential_cannot_flood_the_audit_log_with_its_refusals(world):
+@pytest.fixture
+def settings(data_dir, tmp_path, monkeypatch):
+    """The in-process gateway's settings in this module: kiosk lookups limited to 4 a minute (the
+    CLI reads the same configuration: run_cli passes the environment on)."""
+    config = config_with_limits(tmp_path, kiosk_lookups_per_minute=4)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    from config.settings import load_settings
+    return load_settings(data_dir=data_dir)
+
+
+@pytest.mark.slow
+def test_a_credential_cannot_flood_the_audit_log_with_its_refusals(http, clock, data_dir):
     """A kiosk token past its per-minute limit and an auditor token on the kiosk endpoint: each
     writes at most 30 refusals a minute and one note that the cap was reached; the rest are
     counted in /metrics, and each still gets its refusal."""
-    if time.time() % 60 > 30:                                  # the cap counts per minute
-        time.sleep(61 - time.time() % 60)
-    top = audit_top(world.data)
-    before = {"kiosk": unlogged(world, "kiosk_lookup", "rate_limited"),
-              "auditor": unlogged(world, "kiosk_lookup", "forbidden")}
+    run_cli("issue", "--region", "110000", "--id-number", BJ[0], "--name", BJ[1], data_dir=data_dir, check=True)
+
+    def token(role, principal, *extra):
+        out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data_dir, check=True)
+        return {"Authorization": "Bearer " + json.loads(out.stdout)["token"]}
+
+    as_ = {"kiosk": token("kiosk", "kiosk-r", "--kiosk-id", "bj-station-1"), "operator": token("operator", "op-r"),
+           "auditor": token("auditor", "aud-r")}
+
+    def metrics() -> str:
+        return http.get("/metrics", headers=as_["operator"]).get_data(as_text=True)
+
+    clock.to_minute_start()                                    # the cap counts per minute
+    top = audit_top(data_dir)
+    before = {"kiosk": unlogged(metrics(), "kiosk_lookup", "rate_limited"),
+              "auditor": unlogged(metrics(), "kiosk_lookup", "forbidden")}
     body = {"id_number": BJ[0], "name": BJ[1], "kiosk_id": "bj-station-1"}
-    kiosk = [call(world, "POST", "/v1/kiosk/lookup", "kiosk", json=body).status_code for _ in range(80)]
-    auditor = [call(world, "POST", "/v1/kiosk/lookup", "auditor", json=body).status_code for _ in range(80)]
+    kiosk = [http.post("/v1/kiosk/lookup", json=body, headers=as_["kiosk"]).status_code for _ in range(80)]
+    auditor = [http.post("/v1/kiosk/lookup", json=body, headers=as_["auditor"]).status_code for _ in range(80)]
     assert kiosk == [200] * 4 + [429] * 76 and auditor == [403] * 80
-    written = audit_since(world.data, top)
+    written = audit_since(data_dir, top)
     mine = {role: [e for e in written if e["actor"]["role"] == role] for role in ("kiosk", "auditor")}
     assert [e["result"] for e in mine["kiosk"]] == ["ok"] * 4 + ["rate_limited"] * 30 + ["rate_limited"]
     assert mine["kiosk"][-1]["action"] == "audit_capped" and mine["kiosk"][-1]["detail"] == \
         {"refused_action": "kiosk_lookup", "limit": 30}
     assert [e["result"] for e in mine["auditor"]] == ["forbidden"] * 30 + ["rate_limited"]
     assert mine["auditor"][-1]["action"] == "audit_capped"
-    assert unlogged(world, "kiosk_lookup", "rate_limited") - before["kiosk"] == 76 - 30
-    assert unlogged(world, "kiosk_lookup", "forbidden") - before["auditor"] == 80 - 30
+    assert unlogged(metrics(), "kiosk_lookup", "rate_limited") - before["kiosk"] == 76 - 30
+    assert unlogged(metrics(), "kiosk_lookup", "forbidden") - before["auditor"] == 80 - 30
+    clock.advance(60)                                          # the next minute: served and logged again
+    top = audit_top(data_dir)
+    assert http.post("/v1/kiosk/lookup", json=body, headers=as_["kiosk"]).status_code == 200
+    assert [e["result"] for e in audit_since(data_dir, top) if e["actor"]["role"] == "kiosk"] == ["ok"]
 
 
 # --- 4. a work budget for the business rules of one scan -------------------------------------------------
@@ -287,7 +313,7 @@ def hostile_rule(number: int) -> dict:
     """Inside every per-rule limit (63 000 CertLogic steps of the 200 000 one rule may take), it
     passes for a fresh test and reads the clock, so the search for when the green ends re-runs it
     ~14 times: ten of them took one anonymous scan 31 s."""
-    from test_dcc_rules import country_rules
+    from support.dcc import country_rules
     heavy = {"reduce": [{"var": "external.valueSets.country-2-codes"},
                         {"reduce": [{"var": "data.external.valueSets.country-2-codes"}, {"var": "accumulator"}, 0]}, 0]}
     fresh = {"not-after": [{"plusTime": [{"var": "external.validationClock"}, 0, "day"]},
@@ -297,8 +323,7 @@ def hostile_rule(number: int) -> dict:
 
 
 def test_hostile_business_rules_cannot_hold_a_scan(world):
-    from test_dcc import DAY, dcc_test, issue, signer
-    from test_dcc_rules import country_rules, value_set_documents
+    from support.dcc import DAY, country_rules, dcc_test, issue, signer, value_set_documents
     from adapters import eu_dcc
     now = int(time.time())
     key, der, anchor = signer(at=now)

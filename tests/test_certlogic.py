@@ -6,26 +6,12 @@ import json
 
 import pytest
 
-from conftest import vectors_dir
+from support.certlogic import suite_assertions
+from support.paths import vectors_dir
 from adapters.eu_dcc import certlogic
 from standard.errors import CertLogicInvalid, CertLogicLimit
 
-SUITE = vectors_dir() / "certlogic" / "testSuite"
 RULES = vectors_dir() / "dcc-rules"
-
-
-def suite_assertions(skipped: bool):
-    """(id, expression, data, expected) of every assertion; ``skipped``: only those the suite
-    marks ``"directive": "skip"`` (itself or its file), else only the others."""
-    for path in sorted(SUITE.glob("*.json")):
-        document = json.loads(path.read_text(encoding="utf-8"))
-        for c, case in enumerate(document["cases"]):
-            for a, assertion in enumerate(case["assertions"]):
-                marked = "skip" in (document.get("directive"), case.get("directive"), assertion.get("directive"))
-                if marked == skipped:
-                    expr = assertion.get("certLogicExpression", case.get("certLogicExpression"))
-                    yield pytest.param(expr, assertion["data"], assertion["expected"],
-                                       id=f"{path.stem}-{c}-{a}")
 
 
 def same_json(a, b) -> bool:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from adapters import qr
-from conftest import run_cli
+from support.cli import run_cli
 
 
 @pytest.fixture
@@ -20,6 +20,7 @@ def test_regions(cli_data):
     assert {"code": "440000", "name": "广东", "name_en": "Guangdong", "format": "yuekang"} in out
 
 
+@pytest.mark.slow
 def test_issue_png_then_verify_image(cli_data, tmp_path):
     png = tmp_path / "code.png"
     text = run_cli("issue", "--region", "510000", "--id-number", "510107199501013071", "--name", "张伟",
@@ -34,6 +35,7 @@ def test_issue_png_then_verify_image(cli_data, tmp_path):
     assert stdin_result.returncode == 0
 
 
+@pytest.mark.slow
 def test_verify_exit_codes(cli_data):
     assert run_cli("verify", "YKM1:nonsense", data_dir=cli_data).returncode == 1
     assert run_cli("verify", "--at", "not-a-time", "x", data_dir=cli_data).returncode == 2
@@ -42,6 +44,7 @@ def test_verify_exit_codes(cli_data):
     assert bad.returncode == 2 and "id_number_invalid" in bad.stderr
 
 
+@pytest.mark.slow
 def test_offline_verify_with_exported_trust_list(cli_data, tmp_path):
     text = run_cli("issue", "--region", "440000", "--id-number", "440106197209116424", "--name", "陈秀英",
                    "--kind", "offline", data_dir=cli_data, check=True).stdout.strip()
@@ -54,6 +57,7 @@ def test_offline_verify_with_exported_trust_list(cli_data, tmp_path):
     assert not (empty / "keys").exists()
 
 
+@pytest.mark.slow
 def test_verify_batch_json_lines(cli_data, tmp_path):
     text = run_cli("issue", "--region", "310000", "--id-number", "310115193302201761", "--name", "王桂兰",
                    "--status", "green", data_dir=cli_data, check=True).stdout.strip()

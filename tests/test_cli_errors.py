@@ -11,11 +11,13 @@ import re
 import click
 import pytest
 
-from conftest import free_port, run_cli
+from support.cli import run_cli
+from support.live import free_port
 from gateway.cli import main
 from issuers import ID_TYPES
+from residents import GD_YOUNG
 
-ISSUE = ["--region", "440000", "--id-number", "440106199901056850", "--name", "李明"]
+ISSUE = ["--region", "440000", "--id-number", GD_YOUNG.id_number, "--name", GD_YOUNG.name]
 UNREADABLE = "/proc/self/mem"             # opens, then every read fails (EIO) — for root too
 ONE_LINE = re.compile(r"\Aerror: ([a-z_]+): [^\n]+\n\Z")
 
@@ -41,8 +43,8 @@ def all_commands(group=main, prefix=()):
 MINIMAL = {
     "anchors add": ["{anchor}"], "anchors list": [], "anchors remove": ["x509:nothing"],
     "audit show": [], "audit verify": [],
-    "codes list": ["--region", "440000", "--id-number", "440106199901056850"],
-    "codes withdraw": ["--region", "440000", "--id-number", "440106199901056850", "--code-id", "nothing"],
+    "codes list": ["--region", "440000", "--id-number", GD_YOUNG.id_number],
+    "codes withdraw": ["--region", "440000", "--id-number", GD_YOUNG.id_number, "--code-id", "nothing"],
     "credentials add": ["--role", "kiosk", "--id", "kiosk-9"], "credentials list": [],
     "credentials revoke": ["kiosk-9"],
     "issue": ISSUE, "keys list": [], "keys revoke": ["440000", "nokid"], "keys rotate": ["440000"],
@@ -194,7 +196,7 @@ def test_issue_into_a_missing_directory_issues_nothing(tmp_path):
 @pytest.mark.parametrize("args,code", [
     (["issue", *ISSUE[:4], "--name", "x", "--facts", "{not json"], "bad_request"),
     (["issue", "--region", "440000", "--id-number", "123", "--name", "x"], "id_number_invalid"),
-    (["issue", "--region", "999999", "--id-number", "440106199901056850", "--name", "x"], "region_unknown"),
+    (["issue", "--region", "999999", "--id-number", GD_YOUNG.id_number, "--name", "x"], "region_unknown"),
     (["issue", *ISSUE, "--facts", "[" * 100_000], "bad_request"),
     (["verify", "--at", "yesterday", "YKM1:x"], "bad_request"),
     (["keys", "rotate", "999999"], "region_unknown"),

@@ -23,10 +23,14 @@ from standard import jose, trustlist
 from standard.errors import ConfigInvalid, HealthCodeError
 from config.settings import load_settings
 from adapters.verifier import Verifier
-from conftest import ROOT, LiveServer
-from test_issue_verify import PEOPLE, error_code, issue
+from support.live import LiveServer
+from support.paths import ROOT
+from support.standard_text import STANDARD_MD, documented_error_codes, section
+from residents import RESIDENTS
+from support.codes import error_code, high_s_twin, issue
 
-STANDARD_MD = (ROOT / "docs" / "standard.md").read_text(encoding="utf-8")
+PEOPLE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
+
 
 
 def formats_of(service) -> list[tuple[str, str]]:
@@ -92,13 +96,6 @@ def test_a_region_configured_with_ps256_or_longer_lifetimes_does_not_start(tmp_p
         with pytest.raises(ConfigInvalid):
             load_settings(config, tmp_path)
     assert len(load_settings(data_dir=tmp_path).regions) >= 6         # the shipped config is fine
-
-
-def high_s_twin(token: str) -> str:
-    head, body, sig = token.split(".")
-    raw = jose.b64url_decode(sig)
-    s = int.from_bytes(raw[32:], "big")
-    return f"{head}.{body}.{jose.b64url_encode(raw[:32] + (jose.P256_ORDER - s).to_bytes(32, 'big'))}"
 
 
 def test_we_sign_low_s_and_refuse_the_high_s_twin(service):
@@ -203,17 +200,6 @@ def test_over_large_payload_and_images_are_verdicts(server):
     batch = requests.post(server.url + "/v1/verify/batch", timeout=30,
                           json={"items": [{"id": 1, "payload": "X" * 12_001}]}).json()
     assert batch["results"][0]["errors"][0]["code"] == "payload_too_large"
-
-
-def section(number: int) -> str:
-    start = re.search(rf"^## {number}\. ", STANDARD_MD, re.M).start()
-    end = re.search(rf"^## {number + 1}\. ", STANDARD_MD, re.M)
-    return STANDARD_MD[start:end.start() if end else None]
-
-
-def documented_error_codes() -> set[str]:
-    table = [line for line in section(6).splitlines() if line.startswith("| `")]
-    return {code for line in table for code in re.findall(r"`([a-z0-9_]+)`", line.split("|")[1])}
 
 
 def project_error_codes() -> set[str]:

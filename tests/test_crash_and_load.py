@@ -16,7 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from conftest import LiveServer, config_with_limits, run_cli
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
 from residents import RESIDENTS
 
 

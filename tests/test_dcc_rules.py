@@ -9,26 +9,18 @@ import time
 import pytest
 import requests
 
-from conftest import ROOT, LiveServer, run_cli, vectors_dir
-from test_certlogic import suite_assertions
-from test_dcc import DAY, NOW, dcc_test, dcc_vaccination, issue, signer
-from test_pages_browser import browser  # noqa: F401 — the real Chromium fixture
+from support.cli import run_cli
+from support.live import LiveServer
+from support.paths import ROOT, vectors_dir
+from support.certlogic import suite_assertions
+from support.dcc import (DAY, NOW, RULES, VALUE_SETS, country_rules, dcc_test, dcc_vaccination, issue, signer,
+                         value_set_documents)
 from adapters.verifier import Verifier
 from gateway.rulesets import RuleFile
 from adapters.eu_dcc import rules as dccrules
 from standard.errors import RuleSetInvalid
 from standard.trustlist import TrustList
 
-RULES = vectors_dir() / "dcc-rules"
-VALUE_SETS = vectors_dir() / "dcc-valuesets"
-
-
-def country_rules(country: str) -> list[dict]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((RULES / country).glob("*/rule.json"))]
-
-
-def value_set_documents() -> list[dict]:
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted(VALUE_SETS.glob("*.json"))]
 
 
 @pytest.fixture(scope="module")
@@ -313,6 +305,7 @@ def test_rules_imported_over_http_decide_online_and_offline(world, tmp_path):
     assert entry["actor"]["role"] == "data_manager" and entry["detail"]["country"] == "DE"
 
 
+@pytest.mark.slow
 def test_cli_import_list_remove_are_audited(tmp_path):
     data = tmp_path / "data"
     out = run_cli("rules", "import", "--country", "FR", str(RULES / "FR"), data_dir=data)
@@ -333,7 +326,7 @@ def test_checkpoint_page_names_the_failed_rule(world, browser):
     """In a real Chromium: the checkpoint page shows the rule a certificate did not meet."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from test_pages_browser import wait_for
+    from support.browser import wait_for
     url = world["server"].url
     now = int(time.time())
     key, der, anchor = signer(at=now)

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import BIN, vectors_dir
+from support.paths import BIN, vectors_dir
 from adapters import eu_dcc
 from adapters.eu_dcc import schema as dcc_schema
 from adapters.verifier import Verifier

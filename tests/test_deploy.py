@@ -25,7 +25,9 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from conftest import BIN, ROOT, config_with_limits, free_port, run_cli
+from support.cli import run_cli
+from support.live import config_with_limits, free_port
+from support.paths import BIN, ROOT
 from config.settings import trusted_proxies
 from gateway.proxy import client_address
 from standard.errors import ConfigInvalid
@@ -56,7 +58,7 @@ def test_no_proxy_is_trusted_by_default_and_a_bad_setting_refuses_to_start():
 
 
 def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, monkeypatch):
-    from conftest import Clock
+    from support.clock import Clock
     from config.settings import load_settings
     from gateway import create_app
     from gateway.services import Services
@@ -369,7 +371,7 @@ def test_nginx_refusals_are_json_errors_of_the_standard(stack):
     r = stack.session().get(f"{stack.url}/.healthcode-error/gateway_unavailable", timeout=10)
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
     # every code nginx answers is one of the standard's, with the status the gateway gives it
-    from test_conformance import documented_error_codes
+    from support.standard_text import documented_error_codes
     text = (DEPLOY / "nginx" / "locations.conf").read_text()
     codes = re.findall(r'return (\d+) \'\{"error":\{"code":"(\w+)"', text)
     assert {code for _, code in codes} <= documented_error_codes() and len(codes) == 6

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import BIN
+from support.paths import BIN
 from adapters import eu_dcc
 from adapters.eu_dcc import ec2m
 from adapters.verifier import Verifier
@@ -111,6 +111,7 @@ def test_the_curve_parameters_are_a_curve_of_order_n():
     assert ec2m._scalar(CURVE, CURVE.n - 1, g) == (g[0], g[0] ^ g[1])        # (n-1)·G = -G
 
 
+@pytest.mark.slow
 def test_a_c2tnb191v1_signer_verifies_like_any_other(signer):
     d, der = signer
     assert isinstance(eu_dcc.signer_certificate(base64.b64encode(der).decode()).public_key, ec2m.PublicKey)
@@ -132,6 +133,7 @@ def test_a_point_off_the_curve_is_no_key():
     assert verify(signed_text(12345, der), der).errors[0]["code"] == "key_unknown"
 
 
+@pytest.mark.slow
 def test_verify_batch_reads_it(signer, tmp_path):
     d, der = signer
     line = {"id": "si", "payload": signed_text(d, der), "at": "2025-06-15T14:13:20Z",

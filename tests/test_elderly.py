@@ -12,17 +12,19 @@ import time
 import pytest
 import requests
 
-from adapters import qr
 from standard import trustlist
 from adapters.verifier import Verifier
-from conftest import LiveServer, config_with_limits, free_port, run_cli
+from residents import BJ_ELDER, GD_ELDER, SC_CHILD, SH_ELDER, ZJ_ADULT
+from support.cli import run_cli
+from support.codes import pdf_qr_texts
+from support.live import LiveServer, config_with_limits, free_port
 
-RESIDENTS = {  # region: (id number, name, status)
-    "440000": ("440305193606300643", "陈秀英", "green"),
-    "310000": ("310115193302201761", "王桂兰", "yellow"),
-    "510000": ("510107201804272337", "张小宝", "red"),
-    "110000": ("11010519491231002X", "刘淑珍", "green"),
-    "330000": ("330382198807063015", "周建华", "yellow"),
+ELDERS = {  # region: (id number, name, status) — the people a kiosk and a helper serve here
+    "440000": (*GD_ELDER.id_and_name, "green"),
+    "310000": (*SH_ELDER.id_and_name, "yellow"),
+    "510000": (*SC_CHILD.id_and_name, "red"),
+    "110000": (*BJ_ELDER.id_and_name, "green"),
+    "330000": (*ZJ_ADULT.id_and_name, "yellow"),
 }
 
 
@@ -42,7 +44,7 @@ def world(tmp_path_factory):
     helper2 = run_cli("credentials", "add", "--role", "helper", "--id", "helper-2", data_dir=data, check=True)
     cred["helper2"] = json.loads(helper2.stdout)["token"]
     tokens = json.loads(run_cli("tokens", data_dir=data, check=True).stdout)
-    for region, (id_number, name, status) in RESIDENTS.items():
+    for region, (id_number, name, status) in ELDERS.items():
         r = requests.post(f"{issuer.url}/v1/issuers/{region}/codes",
                           json={"id_number": id_number, "name": name, "status": status},
                           headers=auth(tokens[region]), timeout=10)
@@ -60,9 +62,9 @@ def post(world, path, body, role, server="gateway"):
     return requests.post(world[server].url + path, json=body, headers=auth(world["cred"][role]), timeout=15)
 
 
-@pytest.mark.parametrize("region", sorted(RESIDENTS))
+@pytest.mark.parametrize("region", sorted(ELDERS))
 def test_kiosk_lookup_for_each_region(world, region):
-    id_number, name, status = RESIDENTS[region]
+    id_number, name, status = ELDERS[region]
     card_read = " ".join([id_number[:6], id_number[6:14], id_number[14:]]).lower()   # as typed by a reader
     t0 = time.perf_counter()
     r = post(world, "/v1/kiosk/lookup", {"id_number": card_read, "kiosk_id": "kiosk-gz-001"}, "kiosk")
@@ -84,7 +86,7 @@ def test_kiosk_rejects_invalid_id_numbers_clearly(world):
 
 
 def test_assisted_lookup_needs_the_right_name(world):
-    id_number, name, _ = RESIDENTS["440000"]
+    id_number, name, _ = ELDERS["440000"]
     ok = post(world, "/v1/assist/lookup", {"id_number": id_number, "name": name}, "helper2")
     assert ok.status_code == 200 and ok.json()["valid"]
     wrong = post(world, "/v1/assist/lookup", {"id_number": id_number, "name": "陈秀兰"}, "helper2")
@@ -98,7 +100,7 @@ def test_assisted_lookup_needs_the_right_name(world):
 
 
 def test_helper_rate_limit_stops_enumeration(world):
-    id_number, name, _ = RESIDENTS["110000"]
+    id_number, name, _ = ELDERS["110000"]
     codes = [post(world, "/v1/assist/lookup", {"id_number": id_number, "name": f"猜{i}"}, "helper").status_code
              for i in range(8)]
     assert codes[:6] == [404] * 6 and codes[6:] == [429, 429]
@@ -111,7 +113,7 @@ def test_issuer_down_gives_clear_error_not_a_colour(world):
     gateway = LiveServer(world["data"], {**world["env"], "HEALTHCODE_ISSUER_URL": dead})
     try:
         t0 = time.perf_counter()
-        r = requests.post(gateway.url + "/v1/kiosk/lookup", json={"id_number": RESIDENTS["440000"][0]},
+        r = requests.post(gateway.url + "/v1/kiosk/lookup", json={"id_number": ELDERS["440000"][0]},
                           headers=auth(world["cred"]["kiosk"]), timeout=15)
         assert r.status_code == 503 and r.json()["error"]["code"] == "issuer_unavailable"
         assert "status" not in r.json()
@@ -121,7 +123,7 @@ def test_issuer_down_gives_clear_error_not_a_colour(world):
 
 
 def test_roles_are_separated(world):
-    lookup = {"id_number": RESIDENTS["440000"][0], "name": RESIDENTS["440000"][1]}
+    lookup = {"id_number": ELDERS["440000"][0], "name": ELDERS["440000"][1]}
     assert post(world, "/v1/assist/lookup", lookup, "auditor").status_code == 403
     assert post(world, "/v1/assist/lookup", lookup, "data_manager").status_code == 403
     for role in ("kiosk", "helper", "operator", "data_manager"):
@@ -149,7 +151,7 @@ def test_lookups_are_audited_without_plain_ids(world):
     assert any(e["result"] == "identity_not_matched" for e in lookups)
     assert any(e["result"] == "rate_limited" for e in lookups)
     dump = json.dumps(entries, ensure_ascii=False)
-    for id_number, name, _ in RESIDENTS.values():
+    for id_number, name, _ in ELDERS.values():
         assert id_number not in dump and name not in dump
     verify = requests.get(world["gateway"].url + "/v1/audit/verify", headers=auth(world["cred"]["auditor"]), timeout=5)
     assert verify.json()["intact"] is True
@@ -195,8 +197,8 @@ def test_dependents_show_whose_code_it_is(world):
     holder = {"id_number": "440106197209116424", "name": "陈美玲"}
     requests.post(f"{world['issuer'].url}/v1/issuers/440000/codes", json={**holder, "status": "green"},
                   headers=auth(world["tokens"]["440000"]), timeout=5)
-    child = {"id_number": RESIDENTS["510000"][0], "name": RESIDENTS["510000"][1]}
-    mother = {"id_number": RESIDENTS["440000"][0], "name": RESIDENTS["440000"][1]}
+    child = {"id_number": ELDERS["510000"][0], "name": ELDERS["510000"][1]}
+    mother = {"id_number": ELDERS["440000"][0], "name": ELDERS["440000"][1]}
     for dep, relation in ((child, "child"), (mother, "parent")):
         r = post(world, "/v1/dependents", {"holder": holder, "dependent": dep, "relation": relation,
                                            "consent": {"method": "signed_form", "reference": "F-2026-11"}}, "operator")
@@ -216,24 +218,11 @@ def test_dependents_show_whose_code_it_is(world):
     assert scanned["details"]["dependent_of"]["relation"] == "child"
 
 
-def pdf_qr_texts(pdf_path, tmp_path, dpi: int = 150) -> list[list[str]]:
-    """Render every page at ``dpi`` with PDFium (pypdfium2) and read the QR codes back, as a
-    phone camera would read a printout."""
-    import io
-    import pypdfium2
-    pdf = pypdfium2.PdfDocument(str(pdf_path))
-    out = []
-    for page in pdf:
-        buffer = io.BytesIO()
-        page.render(scale=dpi / 72).to_pil().save(buffer, format="PNG")
-        out.append(sorted(qr.decode_image(buffer.getvalue())))
-    pdf.close()
-    return out
 
 
 def test_printed_card_verifies_offline(world, tmp_path):
     out = tmp_path / "card.pdf"
-    id_number, name, _ = RESIDENTS["510000"]
+    id_number, name, _ = ELDERS["510000"]
     run_cli("print", "--region", "510000", "--id-number", id_number, "--name", name, "--out", str(out),
             data_dir=world["data"], check=True)
     (texts,) = pdf_qr_texts(out, tmp_path)
@@ -250,7 +239,7 @@ def test_care_home_batch_prints_four_per_sheet(world, tmp_path):
     with batch.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["region", "id_number", "name"])
-        for region, (id_number, name, _) in RESIDENTS.items():
+        for region, (id_number, name, _) in ELDERS.items():
             writer.writerow([region, id_number, name])
         writer.writerow(["440000", "440106197209116424", "陈美玲"])
     run_cli("issue", "--region", "440000", "--id-number", "440106197209116424", "--name", "陈美玲",
@@ -258,11 +247,11 @@ def test_care_home_batch_prints_four_per_sheet(world, tmp_path):
     out = tmp_path / "sheet.pdf"
     run_cli("print", "--batch", str(batch), "--out", str(out), data_dir=world["data"], check=True)
     pages = pdf_qr_texts(out, tmp_path)
-    rows = len(RESIDENTS) + 1
+    rows = len(ELDERS) + 1
     assert [len(p) for p in pages] == [4] * (rows // 4) + ([rows % 4] if rows % 4 else [])
     statuses = [requests.post(world["gateway"].url + "/v1/verify", json={"payload": t}, timeout=5).json()["status"]
                 for page in pages for t in page]
-    assert sorted(statuses) == sorted([s for _, _, s in RESIDENTS.values()] + ["green"])
+    assert sorted(statuses) == sorted([s for _, _, s in ELDERS.values()] + ["green"])
 
 
 def test_batch_with_one_bad_row_prints_nothing(world, tmp_path):
@@ -278,7 +267,7 @@ def test_batch_with_one_bad_row_prints_nothing(world, tmp_path):
 
 
 def test_print_over_http_returns_pdf(world):
-    people = [{"region": "110000", "id_number": RESIDENTS["110000"][0], "name": RESIDENTS["110000"][1]}]
+    people = [{"region": "110000", "id_number": ELDERS["110000"][0], "name": ELDERS["110000"][1]}]
     r = post(world, "/v1/print", {"people": people}, "operator")
     assert r.status_code == 200 and r.headers["Content-Type"] == "application/pdf" and r.content[:5] == b"%PDF-"
     assert post(world, "/v1/print", {"people": people}, "kiosk").status_code == 403

@@ -16,10 +16,12 @@ import pytest
 from PIL import Image
 
 from adapters import foreign_rules, qr
-from conftest import BIN, ROOT, load_vector_json, run_cli
+from support.cli import run_cli
+from support.paths import BIN, ROOT, load_vector_json
 from residents import RESIDENTS
 
 
+@pytest.mark.slow
 def test_issue_reports_the_colour_the_rules_decided(data_dir):
     id_number, name, _ = RESIDENTS["440000"]
     args = ("issue", "--region", "440000", "--id-number", id_number, "--name", name,
@@ -40,6 +42,7 @@ def test_verify_of_empty_input_is_a_usage_error(data_dir, stdin):
     assert result.returncode == 2 and "no code given" in result.stderr and result.stdout == ""
 
 
+@pytest.mark.slow
 def test_print_never_writes_into_the_source_tree_by_default(data_dir, tmp_path):
     id_number, name, _ = RESIDENTS["510000"]
     person = ("print", "--region", "510000", "--id-number", id_number, "--name", name)
@@ -59,7 +62,7 @@ def test_print_never_writes_into_the_source_tree_by_default(data_dir, tmp_path):
 
 
 def test_anchors_add_warns_on_a_certificate_outside_its_dates(data_dir, tmp_path):
-    from test_dcc import signer
+    from support.dcc import signer
     vector = load_vector_json("dcc", "DE", "1.json")                      # expired in 2022
     expired = tmp_path / "expired.der"
     expired.write_bytes(base64.b64decode(vector["TESTCTX"]["CERTIFICATE"]))
@@ -84,6 +87,7 @@ def card_png(pdf: bytes, scale: float = 1.0) -> Image.Image:
     return image, text
 
 
+@pytest.mark.slow
 def test_a_printed_card_says_beijing_time_and_what_to_do_and_fills_its_page(data_dir, tmp_path):
     id_number, name, _ = RESIDENTS["510000"]
     out = tmp_path / "card.pdf"

@@ -11,10 +11,10 @@ import pytest
 import standard
 from adapters import foreign_rules
 from adapters.verifier import Verifier
-from conftest import ROOT
+from support.paths import ROOT
 from standard.trustlist import TrustList
-from test_dcc import NOW as DCC_NOW, dcc_test, issue, signer
-from test_shc import NOW as SHC_NOW, DAY, card_payload, immunization, issuer, sign  # noqa: F401 - fixture
+from support.dcc import NOW as DCC_NOW, dcc_test, issue, signer
+from support.shc import NOW as SHC_NOW, DAY, card_payload, immunization, issuer, sign  # noqa: F401 - fixture
 
 
 def verdict_json(fmt: str, text: str, anchor: dict, now: int) -> dict:

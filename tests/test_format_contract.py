@@ -166,7 +166,7 @@ def test_a_revocable_format_maps_identifiers_as_verification_does():
 
 # --- format names in the configuration are checked when it loads ---------------------------------
 def bad_config(folder, old: str, new: str):
-    from conftest import ROOT
+    from support.paths import ROOT
     text = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
     assert old in text
     path = folder / "regions.toml"
@@ -189,7 +189,7 @@ OPTIONS_OF_NOTHING = ("[format.online]", "[format.onlin]",
 
 @pytest.mark.parametrize("old, new, line", [TYPO, NOT_A_FORMAT, NOT_ISSUED, OPTIONS_OF_NOTHING])
 def test_the_cli_refuses_a_config_naming_an_unknown_format_in_one_line(tmp_path, old, new, line):
-    from conftest import run_cli
+    from support.cli import run_cli
     env = {"HEALTHCODE_CONFIG": str(bad_config(tmp_path, old, new))}
     data = tmp_path / "data"
     for command in (["regions"], ["verify", "YKM1:x"], ["serve", "--port", "1"]):
@@ -225,7 +225,7 @@ def test_extra_formats_must_be_a_list_of_names(tmp_path):
      "[format.<name>] entries must be tables of options"),
 ])
 def test_a_region_or_format_table_of_the_wrong_shape_is_config_invalid(tmp_path, old, new, message):
-    from conftest import run_cli
+    from support.cli import run_cli
     from config.settings import load_settings
     from standard.errors import ConfigInvalid
     path = bad_config(tmp_path, old, new)

@@ -15,7 +15,7 @@ import pytest
 import adapters
 from tools import formatdoc
 from adapters.verifier import Verifier
-from conftest import ROOT
+from support.paths import ROOT
 from config.settings import load_settings
 from standard import jose
 from standard.trustlist import TrustList

@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, settings
 
 import standard
 from standard import STANDARD_DIR
-from conftest import LiveServer, run_cli
+from support.cli import run_cli
+from support.live import LiveServer
 
 schema = schemathesis.openapi.from_path(STANDARD_DIR / "openapi.json")
 

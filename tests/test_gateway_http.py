@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 
 import pytest
 import requests
@@ -12,7 +11,8 @@ import requests
 from adapters import qr
 import standard
 from standard import trustlist
-from conftest import run_cli
+from support.waiting import wait_until
+from support.cli import run_cli
 from residents import RESIDENTS
 
 ISSUE = {region: (id_number, name) for region, (id_number, name, _) in RESIDENTS.items()}
@@ -164,12 +164,13 @@ def test_scans_are_recorded_in_the_sqlite_file(live_server, live_data, tokens):
                   json={"payload": issued["qr_text"], "place": "成都东站", "device": "gate-7"}, timeout=10)
     # scan events are written in groups, a few ms after the answer (store/scanqueue.py): wait
     # for the row up to a generous bound instead of reading the file the same instant
-    deadline, row = time.monotonic() + 5, None
-    while row is None and time.monotonic() < deadline:
+
+    def scan_row():
         with sqlite3.connect(live_data / "healthcode.sqlite3") as conn:
-            row = conn.execute("SELECT valid, region, status, place, device FROM scan_events WHERE code_id = ?",
-                               (issued["code_id"],)).fetchone()
-        time.sleep(0.005)
+            return conn.execute("SELECT valid, region, status, place, device FROM scan_events WHERE code_id = ?",
+                                (issued["code_id"],)).fetchone()
+
+    row = wait_until(scan_row, timeout=5, interval=0.005)
     assert row == (1, "510000", "green", "成都东站", "gate-7")
 
 

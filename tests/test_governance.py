@@ -9,7 +9,7 @@ import pytest
 from standard.errors import HealthCodeError
 from issuers import make_person
 from store import ScanEvent
-from realistic_day import PEOPLE, live_a_day, plain_needles
+from support.realistic_day import PEOPLE, live_a_day, plain_needles
 
 DAY = 86400
 
@@ -85,11 +85,12 @@ def test_key_rotation_is_audited(service):
     assert entry["actor"] == {"role": "data_manager", "id": "dm"}
 
 
+@pytest.mark.slow
 def test_audit_checkpoint_catches_a_cut_off_or_rewritten_log(service, data_dir):
     """The auditor keeps the checkpoint outside the store; cutting the tail off or rebuilding
     a consistent chain from scratch is then detected, which the chain alone cannot see."""
     import sqlite3
-    from conftest import run_cli
+    from support.cli import run_cli
     for region, id_number, name, id_type in PEOPLE[:3]:
         service.issuing.issue(region, make_person(id_number, name, id_type))
     first = run_cli("audit", "verify", data_dir=data_dir)

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.issuer_client import CircuitBreaker, IssuerClient
 from standard.errors import UpstreamUnavailable
+from support.clock import Clock
 
 
 class Upstream:
@@ -52,7 +53,9 @@ def broken():
 
 
 def test_the_breaker_opens_after_repeated_failures_and_probes_after_the_cooldown(broken):
-    client = IssuerClient(retries=0, breaker=CircuitBreaker(failures=3, cooldown=0.3))
+    clock = Clock()
+    client = IssuerClient(retries=0, breaker=CircuitBreaker(failures=3, cooldown=0.3, clock=clock))
+    assert IssuerClient(clock=clock).breaker.clock is clock           # the default breaker takes the clock
     for _ in range(3):
         with pytest.raises(UpstreamUnavailable):
             client.lookup(broken.url, "440000", "t", {"id_number": "x"})
@@ -62,7 +65,7 @@ def test_the_breaker_opens_after_repeated_failures_and_probes_after_the_cooldown
         with pytest.raises(UpstreamUnavailable):
             client.lookup(broken.url, "440000", "t", {"id_number": "x"})
     assert broken.hits == 3 and time.perf_counter() - t0 < 0.3
-    time.sleep(0.35)
+    clock.advance(0.35)
     with pytest.raises(UpstreamUnavailable):             # half-open: one probe reaches the issuer
         client.lookup(broken.url, "440000", "t", {"id_number": "x"})
     assert broken.hits == 4

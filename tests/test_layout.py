@@ -14,7 +14,7 @@ import tomllib
 
 import pytest
 
-from conftest import ROOT
+from support.paths import ROOT
 
 PACKAGES = ("standard", "toolkit", "config", "store", "adapters", "issuers", "gateway")
 CHECKED = (*PACKAGES, "tools")
@@ -166,3 +166,48 @@ def test_readme_layout_names_every_package():
     for folder in (*PACKAGES, "tests", "config", "docs"):
         assert f"{folder}/" in section, folder
     assert "healthcode/" not in section
+
+
+# A test module may import this one: it collects the shared store contract on Elasticsearch.
+TEST_MODULES_IMPORTED_ON_PURPOSE = {"test_store_contract"}
+
+
+def test_tests_take_helpers_from_support_never_from_conftest_or_each_other():
+    """conftest.py holds fixtures (pytest finds them); helpers the tests share live in
+    tests/support/ and the test residents in tests/residents.py.  No test, helper or benchmark
+    imports conftest, and no test imports another test module's helpers."""
+    offenders = []
+    files = [*sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "bench").rglob("*.py"))]
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top == "conftest" or (top.startswith("test_") and top not in TEST_MODULES_IMPORTED_ON_PURPOSE):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
+    assert not offenders, "import helpers from tests/support/ instead:\n" + "\n".join(offenders)
+
+
+
+ID_NUMBER = re.compile(r"\d{17}[\dX]|\d{7}\(\d\)")
+
+
+def test_test_people_are_defined_once_in_residents():
+    """The people tests and benchmarks use are named in tests/residents.py; a module's own table
+    (expected colours, who depends on whom) is built from those names, never from ID numbers."""
+    offenders = []
+    for path in [*sorted((ROOT / "tests").rglob("*.py")), *sorted((ROOT / "bench").rglob("*.py"))]:
+        if path.name == "residents.py":
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                numbers = [c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)
+                           and isinstance(c.value, str) and ID_NUMBER.fullmatch(c.value)]
+                if numbers:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {numbers}")
+    assert not offenders, "name these people in tests/residents.py:\n" + "\n".join(offenders)

@@ -14,8 +14,12 @@ import time
 import pytest
 import requests
 
-from conftest import BIN, ROOT, free_port, run_cli
+from support.cli import run_cli
+from support.live import free_port
+from support.paths import BIN, ROOT
 from gateway.demo import DEMO_RESIDENTS
+
+pytestmark = pytest.mark.server          # `make run` starts `healthcode serve` itself
 
 
 def make_run(data, port, host="127.0.0.1", **env):

@@ -14,7 +14,9 @@ import pytest
 import requests
 from PIL import Image
 
-from conftest import LiveServer, run_cli, vectors_dir
+from support.cli import run_cli
+from support.live import LiveServer
+from support.paths import vectors_dir
 from adapters import qr, shc
 from residents import RESIDENTS
 

@@ -17,12 +17,14 @@ import requests
 
 from adapters import online, qr
 from adapters.verifier import Verifier
-from conftest import LiveServer, free_port, run_cli
+from support.cli import run_cli
+from support.live import LiveServer, free_port
 from issuers.keys import KeyStore
 from standard import jose, trustlist
-from test_elderly import pdf_qr_texts
+from residents import GD_YOUNG
+from support.codes import pdf_qr_texts
 
-PERSON = {"id_number": "440106199901056850", "name": "李明"}
+PERSON = {"id_number": GD_YOUNG.id_number, "name": GD_YOUNG.name}
 FORMATS = ["national", "yuekang", "online"]
 
 

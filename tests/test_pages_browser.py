@@ -12,27 +12,8 @@ import pytest
 import requests
 
 from adapters import qr
-from conftest import LiveServer, run_cli
-
-
-@pytest.fixture(scope="module")
-def browser():
-    # `make test` installs Chromium (scripts/install-test-tools), so a missing driver is a broken
-    # setup: fail and say so, never skip.
-    if not shutil.which("chromedriver"):
-        pytest.fail("chromedriver not found: run `make test`, which installs chromium and chromium-driver "
-                    "(scripts/install-test-tools), or apt-get install them", pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1000,1400"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=DriverService(executable_path=shutil.which("chromedriver")), options=options)
-    yield driver
-    driver.quit()
+from support.cli import run_cli
+from support.live import LiveServer
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +84,7 @@ def test_checkpoint_page_reads_an_eu_certificate(browser, server):
     import time
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from test_dcc import dcc_test, issue, signer
+    from support.dcc import dcc_test, issue, signer
     now = int(time.time())
     key, der, anchor = signer(at=now)
     text = issue(key, der, dcc_test(now - 3600), iat=now - 3600, exp=now + 86400)

@@ -10,8 +10,9 @@ import json
 import pytest
 import requests
 
-from conftest import LiveServer, run_cli
-from test_pages_scan import chromium, wait_for
+from support.cli import run_cli
+from support.live import LiveServer
+from support.browser import chromium, wait_for
 
 VIOLATIONS = """
 window.__violations = [];

@@ -9,9 +9,10 @@ import json
 
 import pytest
 
-from conftest import LiveServer, run_cli
+from support.cli import run_cli
+from support.live import LiveServer
 from residents import RESIDENTS
-from test_pages_scan import chromium, screenshot, wait_for
+from support.browser import chromium, screenshot, wait_for
 
 SPEECH = """
 window.__spoken = [];

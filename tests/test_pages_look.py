@@ -13,9 +13,11 @@ import requests
 from PIL import Image
 
 import adapters
-from conftest import LiveServer, run_cli
+from support.cli import run_cli
+from support.live import LiveServer
 from residents import RESIDENTS
-from test_pages_scan import chromium, wait_for
+from support.browser import (chromium, drawn_in_real_bold, fully_visible, no_horizontal_overflow,
+                             platform_fonts, split_words, wait_for)
 
 SIZES = [(1280, 800), (412, 915)]
 INTERNAL_NAMES = ("yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau", "eu_dcc", "shc", "national")
@@ -27,51 +29,6 @@ def server(tmp_path_factory):
     srv = LiveServer(data)
     yield srv
     srv.stop()
-
-
-def no_horizontal_overflow(driver) -> bool:
-    return driver.execute_script("return document.documentElement.scrollWidth <= innerWidth")
-
-
-def fully_visible(driver, element) -> bool:
-    """The element's box lies inside the viewport's width and it is not clipped by its own box
-    (scrollWidth > clientWidth means text cut off or hidden behind an ellipsis)."""
-    return driver.execute_script("""
-      const e = arguments[0], r = e.getBoundingClientRect();
-      return r.width > 0 && r.left >= 0 && r.right <= innerWidth + 0.5 && e.scrollWidth <= e.clientWidth + 1;""", element)
-
-
-def platform_fonts(driver, selector: str) -> list[dict]:
-    """The fonts Chromium really drew the element's own text with (DevTools CSS domain)."""
-    driver.execute_cdp_cmd("DOM.enable", {})
-    driver.execute_cdp_cmd("CSS.enable", {})
-    root = driver.execute_cdp_cmd("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
-    node = driver.execute_cdp_cmd("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
-    assert node, selector
-    return driver.execute_cdp_cmd("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
-
-
-def split_words(driver, element_id: str, words: str = "北京时间") -> list[int]:
-    """Where ``words`` occur in the element's text but are broken over two lines (or none)."""
-    return driver.execute_script("""
-      const out = [], walker = document.createTreeWalker(document.getElementById(arguments[0]), NodeFilter.SHOW_TEXT);
-      for (let node = walker.nextNode(); node; node = walker.nextNode())
-        for (let i = node.data.indexOf(arguments[1]); i >= 0; i = node.data.indexOf(arguments[1], i + 1)) {
-          const range = document.createRange();
-          range.setStart(node, i); range.setEnd(node, i + arguments[1].length);
-          if (new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size !== 1) out.push(i);
-        }
-      return out;""", element_id, words)
-
-
-def drawn_in_real_bold(driver, selector: str) -> list[dict]:
-    """[] when every glyph of a bold element came from a Bold face; else the faces that were not."""
-    weight = int(driver.execute_script(
-        "return getComputedStyle(document.querySelector(arguments[0])).fontWeight", selector))
-    assert weight >= 600, (selector, weight)
-    fonts = platform_fonts(driver, selector)
-    assert fonts, selector
-    return [f for f in fonts if not re.search(r"Bold|Black|Heavy", f.get("postScriptName", ""))]
 
 
 def test_every_adapter_has_the_name_people_know_it_by():

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 import requests
 
-from conftest import LiveServer, config_with_limits, run_cli
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from support.waiting import wait_until
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
 from residents import RESIDENTS
 from standard import jose
 
@@ -57,14 +57,14 @@ def check_figures(srv, world):
                         timeout=5).status_code == 403
     bad = requests.get(srv.url + "/v1/admin/stats?window=1y", headers=manager, timeout=5)
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_request"
-    deadline = time.time() + 10
-    while True:                           # Elasticsearch shows new documents after its refresh
+
+    def stats():
         r = requests.get(srv.url + "/v1/admin/stats?window=24h", headers=manager, timeout=10)
         assert r.status_code == 200, r.text
-        day = r.json()
-        if day["scans"]["total"] >= 14 or time.time() > deadline:
-            break
-        time.sleep(0.5)
+        return r.json()
+
+    # Elasticsearch shows new documents after its refresh: ask until the ten scans are counted
+    day = wait_until(stats, lambda day: day["scans"]["total"] >= 10, timeout=10, interval=0.5)
     assert len(day["hours"]) == 24
     colours = {k: sum(v) for k, v in day["scans"]["by_colour"].items()}
     # 6 valid scans + 2 refused (forged, unknown key) + 2 kiosk lookups, each verified before it is shown
@@ -96,11 +96,8 @@ def test_figures_over_http_on_sqlite(sqlite_world):
     check_figures(*sqlite_world)
 
 
-def test_figures_on_elasticsearch(es_server, es_store_factory, tmp_path, monkeypatch):
-    prefix = es_store_factory().prefix
-    env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_PREFIX": prefix,
-           "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0",
-           "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path, kiosk_lookups_per_minute=2))}
+def test_figures_on_elasticsearch(es_env, tmp_path, monkeypatch):
+    env = {**es_env, "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path, kiosk_lookups_per_minute=2))}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     data = tmp_path / "data"
@@ -115,7 +112,7 @@ def test_figures_on_elasticsearch(es_server, es_store_factory, tmp_path, monkeyp
 
 def test_the_operations_page_draws_the_figures(sqlite_world, tmp_path):
     from selenium.webdriver.common.by import By
-    from test_pages_scan import chromium, wait_for
+    from support.browser import chromium, wait_for
     srv, world = sqlite_world
     driver = chromium(size=(1280, 900))
     try:
@@ -146,8 +143,7 @@ def test_the_operations_page_fits_the_screen_with_every_label_whole(sqlite_world
     """A phone sees the whole day (the current hour sits at the right edge): no sideways scroll,
     every chart label inside its chart, "北京时间" never broken, errors as words."""
     from selenium.webdriver.common.by import By
-    from test_pages_look import drawn_in_real_bold, no_horizontal_overflow
-    from test_pages_scan import chromium, wait_for
+    from support.browser import chromium, drawn_in_real_bold, no_horizontal_overflow, wait_for
     srv, world = sqlite_world
     driver = chromium(size=size)
     try:

@@ -7,8 +7,6 @@ format, so the browser's WebCrypto path and the Python path cannot drift apart."
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,44 +15,9 @@ from PIL import Image
 
 from adapters import qr
 from standard import jose
-from conftest import LiveServer, run_cli
-
-FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--no-first-run", "--autoplay-policy=no-user-gesture-required")
-
-# Recorded before any page script runs: what the page asked the device to do.
-RECORDERS = """
-window.__vibrations = [];
-navigator.vibrate = (pattern) => { window.__vibrations.push(pattern); return true; };
-window.__tones = 0;
-const RealContext = window.AudioContext;
-window.AudioContext = class extends RealContext {
-  createOscillator() { window.__tones += 1; return super.createOscillator(); }
-};
-"""
-
-
-def chromium(extra=(), size=(1280, 800)):
-    if not shutil.which("chromedriver"):
-        pytest.fail("chromedriver not found: run `make test` (scripts/install-test-tools)", pytrace=False)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
-    options = webdriver.ChromeOptions()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in (*FLAGS, f"--window-size={size[0]},{size[1]}", *extra):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=DriverService(executable_path=shutil.which("chromedriver")), options=options)
-    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORDERS})
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False})
-    return driver
-
-
-def wait_for(driver, condition, timeout=15):
-    from selenium.webdriver.support.ui import WebDriverWait
-    return WebDriverWait(driver, timeout).until(condition)
-
+from support.cli import run_cli
+from support.browser import chromium, screenshot, wait_for
+from support.live import LiveServer
 
 def verdict_attrs(driver):
     from selenium.webdriver.common.by import By
@@ -76,16 +39,6 @@ def y4m_from_png(png: bytes, path: Path, width=640, height=480, frames=5) -> Pat
         out.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
         for _ in range(frames):
             out.write(b"FRAME\n" + frame)
-    return path
-
-
-def screenshot(driver, name: str, tmp_path: Path) -> Path:
-    """Kept under $HEALTHCODE_SCREENSHOTS when set (the README's pictures come from here)."""
-    folder = Path(os.environ.get("HEALTHCODE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    image = Image.open(__import__("io").BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-    image.quantize(colors=64).save(path, optimize=True)          # flat colours: small files
     return path
 
 

@@ -23,10 +23,12 @@ from store import ScanEvent
 from store.revocations import RECHECK_SECONDS, RevocationSet
 from store.scanqueue import ScanWriter
 from store.sqlite import SqliteStore
-from conftest import LiveServer, config_with_limits, run_cli
+from residents import GD_ELDER, SC_RESIDENT, SH_ELDER
+from support.waiting import wait_until
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
 
-PEOPLE = {"440000": ("440305193606300643", "陈秀英"), "510000": ("510107199501013071", "张伟"),
-          "310000": ("310115193302201761", "王桂兰")}
+PEOPLE = {"440000": GD_ELDER.id_and_name, "510000": SC_RESIDENT.id_and_name, "310000": SH_ELDER.id_and_name}
 
 
 # --- Base45 -------------------------------------------------------------------------------------
@@ -104,9 +106,7 @@ def test_scan_events_are_written_in_groups_and_all_arrive(tmp_path):
     writer = ScanWriter(store, interval=0.005, max_events=100)
     for i in range(1000):
         writer.add_scan(_event(i))
-    deadline = time.monotonic() + 5
-    while store.count_scans() < 1000 and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_until(lambda: store.count_scans() >= 1000, timeout=5, interval=0.005)
     assert store.count_scans() == 1000
     assert store.calls <= 100                           # groups, not one transaction per event
     assert [e.code_id for e in store.scans(limit=1000)] == [f"code{i:08d}" for i in range(1000)]
@@ -177,6 +177,7 @@ def test_a_clean_shutdown_loses_no_scan_event(tmp_path, workers):
 
 
 # --- batches over every core --------------------------------------------------------------------
+@pytest.mark.slow
 def test_a_large_batch_gives_the_serial_verdicts_in_order(tmp_path):
     svc = _service(tmp_path)
     codes = {region: svc.issuing.issue(region, make_person(*person)).qr_text for region, person in PEOPLE.items()}
@@ -246,6 +247,7 @@ def test_http_batch_answered_in_the_pool_matches_small_batches(tmp_path):
     assert [r["valid"] for r in small[5:5 + len(odd)]] == [False, False, False, False, True, False, False]
 
 
+@pytest.mark.slow
 def test_cli_verify_batch_over_the_pool_keeps_order(tmp_path):
     code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
                    PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
@@ -303,7 +305,7 @@ def test_cli_blocks_answered_in_the_pool_match_the_one_line_path(tmp_path):
 
 # --- printed cards ------------------------------------------------------------------------------
 def test_printed_cards_are_vectors_that_scan_at_150_dpi(tmp_path):
-    from test_elderly import pdf_qr_texts
+    from support.codes import pdf_qr_texts
     svc = _service(tmp_path / "data")
     people = [("440000", make_person(*PEOPLE["440000"]), None), ("510000", make_person(*PEOPLE["510000"]), "red"),
               ("310000", make_person(*PEOPLE["310000"]), None), ("440000", make_person("440106197209116424", "陈美玲"), None),

@@ -13,12 +13,14 @@ import json
 import pytest
 import requests
 
-from conftest import LiveServer, config_with_limits, run_cli
-from test_elderly import pdf_qr_texts
+from support.cli import run_cli
+from support.live import LiveServer, config_with_limits
+from support.codes import pdf_qr_texts
+from residents import GD_ELDER, GD_RESIDENT, SC_RESIDENT
 
-GD = ("440305193606300643", "陈秀英")          # a Guangdong close contact: red under its rules
-SC = ("510107199501013071", "张伟")            # a Sichuan resident
-NOBODY = ("440106197209116424", "陈美玲")      # valid ID number, never recorded by any issuer
+GD = GD_ELDER.id_and_name                       # a Guangdong close contact: red under its rules
+SC = SC_RESIDENT.id_and_name                    # a Sichuan resident
+NOBODY = (GD_RESIDENT.id_number, "陈美玲")      # valid ID number, never recorded by any issuer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from conftest import ROOT, run_cli
+from support.cli import run_cli
+from support.paths import ROOT
 from residents import RESIDENTS
 
 
@@ -78,6 +79,7 @@ def test_the_printed_card_from_the_command_line_says_where_to_get_a_new_one(tmp_
     data.mkdir()
     out = tmp_path / "card.pdf"
     id_number, name, _ = RESIDENTS["510000"]
+    run_cli("issue", "--region", "510000", "--id-number", id_number, "--name", name, data_dir=data, check=True)
     run_cli("print", "--region", "510000", "--id-number", id_number, "--name", name, "--out", str(out),
             data_dir=data, check=True)
     from config.settings import load_settings

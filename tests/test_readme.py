@@ -13,8 +13,12 @@ import subprocess
 import pytest
 import requests
 
-from conftest import BIN, ROOT, free_port, run_cli, vectors_dir
 from gateway.demo import DEMO_RESIDENTS
+from support.cli import run_cli
+from support.live import free_port
+from support.paths import BIN, ROOT, vectors_dir
+
+pytestmark = pytest.mark.server          # the README block starts `healthcode serve` itself
 
 
 def walk_through() -> str:

@@ -13,13 +13,15 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import LiveServer, run_cli, vectors_dir
+from support.cli import run_cli
+from support.live import LiveServer
+from support.paths import vectors_dir
 from adapters import eu_dcc, revocation_lists, shc
 from adapters.verifier import Verifier
 import standard
 from standard.errors import BadRequest
 from standard.trustlist import TrustList
-from test_dcc import dcc_test, issue, signer
+from support.dcc import dcc_test, issue, signer
 
 DCC_DIR = vectors_dir() / "dcc"
 SHC_DIR = vectors_dir() / "shc"

@@ -9,6 +9,7 @@ import pytest
 
 import standard
 from config.settings import load_settings
+from residents import GD_RESIDENT
 from standard.errors import SchemaInvalid
 
 GOOD = {"ver": "1.0", "region": "440000", "sub": "abcdefghijklmnopqrstuvwx", "jti": "AbCdEfGh12345678",
@@ -21,7 +22,7 @@ MUTATIONS = [
     ("foreign region", lambda c: c.update(region="DE", id_type="unspecified", id_masked="*")),
     ("provenance", lambda c: c.update(prov={"region": "820000", "jti": "x", "format": "macau"})),
     ("dependant", lambda c: c.update(dep={"holder_sub": "h", "relation": "child", "holder_name_masked": "李*"})),
-    ("plain ID number", lambda c: c.update(id_masked="440106197209116424")),
+    ("plain ID number", lambda c: c.update(id_masked=GD_RESIDENT.id_number)),
     ("unknown status", lambda c: c.update(status="blue")),
     ("unknown reason", lambda c: c.update(reasons=["bad_luck"])),
     ("repeated reason", lambda c: c.update(reasons=["symptoms", "symptoms"])),

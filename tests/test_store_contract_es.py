@@ -1,13 +1,13 @@
 """The shared store contract (tests/test_store_contract.py) against the Elasticsearch backend, plus
-what only Elasticsearch has: bulk item failures, daily-index purge, strict mappings, the header fix.
+what only Elasticsearch has: bulk item failures, daily-index purge, strict mappings, replicas.
 
 The contract tests are imported, not copied: pytest collects every test function in this module's
 namespace, and the ``store`` fixture below (defined after the import, so it wins) hands them an
 Elasticsearch store with a fresh index prefix.  ``BACKENDS`` in the contract module cannot simply
 be extended from here: its fixture's params are fixed when that module is imported.
 
-The server is osmem-server started for the session, or the cluster in HEALTHCODE_ES_URL
-(see tests/es_support.py).
+The server is the real Elasticsearch started for the session by scripts/elasticsearch, or the
+cluster in HEALTHCODE_ES_URL (see tests/support/search.py).
 """
 from __future__ import annotations
 
@@ -22,11 +22,11 @@ from elasticsearch import ApiError, BadRequestError
 
 from test_store_contract import *  # noqa: F401,F403 - the contract tests, collected here as well
 from test_store_contract import T0, code
-from es_support import es_server, es_store_factory, new_prefix  # noqa: F401 - fixtures
+from support.search import new_prefix
 from store import audit
 from store import Dependent, Resident, ScanEvent
 from store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
-from realistic_day import live_a_day, plain_needles
+from support.realistic_day import live_a_day, plain_needles
 
 DAY = 86400
 ID_NUMBER_LIKE = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
@@ -76,6 +76,27 @@ def test_bulk_item_failure_raises_and_reports_the_failed_events(es_store_factory
     assert store.count("scans") == 6
 
 
+def test_scan_writer_retries_only_the_events_a_bulk_request_did_not_store(es_store_factory):
+    from store.scanqueue import ScanWriter
+    store = es_store_factory(refresh=True)
+    good_day, bad_day = day_start(T0), day_start(T0) + DAY
+    blocked = store.scans_index(bad_day)
+    store.add_scans([scan(bad_day + 1, "warmup")])
+    store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": True})
+    writer = ScanWriter(store, interval=0.2, max_events=1000)
+    try:
+        writer.add_scans([scan(good_day + i, f"ok{i}") for i in range(3)] +
+                         [scan(bad_day + 10 + i, f"late{i}") for i in range(2)])
+        writer.flush()
+        assert writer.written == 3 and store.count("scans") == 1 + 3
+    finally:
+        store.client.indices.put_settings(index=blocked, settings={"index.blocks.write": None})
+    writer.flush()
+    writer.close()
+    assert writer.written == 5 and writer.dropped == 0
+    assert sorted(e.code_id for e in store.scans(since=0)) == ["late0", "late1", "ok0", "ok1", "ok2", "warmup"]
+
+
 def test_bulk_ingest_spans_daily_indices_and_pages_past_the_result_window(es_store_factory):
     store = es_store_factory(refresh=True, bulk_chunk=2_000)
     events = [scan(T0 + i * 30, f"j{i}") for i in range(12_000)]      # ~4 days, 6 bulk chunks
@@ -94,18 +115,20 @@ def test_scans_keep_insertion_order_within_one_second(store):
 
 
 # -- retention ----------------------------------------------------------------------------------------
-def test_purge_drops_whole_old_daily_indices_and_trims_the_boundary_day(es_store_factory):
+def test_purge_drops_whole_old_daily_indices_and_trims_the_boundary_day(es_store_factory, monkeypatch):
+    import store.elasticsearch as es_module
+    monkeypatch.setattr(es_module, "PAGE", 2)                  # the boundary day takes several pages
     store = es_store_factory(refresh=True)
     d0 = day_start(T0)
     days = [d0 - 3 * DAY, d0 - 2 * DAY, d0 - DAY, d0]
-    store.add_scans([scan(d + h * 3600, f"{i}-{h}") for i, d in enumerate(days) for h in (1, 13, 23)])
+    store.add_scans([scan(d + h * 3600, f"{i}-{h}") for i, d in enumerate(days) for h in (1, 5, 9, 13, 23)])
     before = d0 - DAY + 12 * 3600                              # noon of the day before d0
     counts = store.purge(before)
     assert counts["scan_indices_dropped"] == 2
-    assert counts["scan_events"] == 3 + 3 + 1
+    assert counts["scan_events"] == 5 + 5 + 3                  # two whole days, three by id
     remaining = sorted(store.client.indices.get(index=store.scans_pattern))
     assert remaining == [store.scans_index(d0 - DAY), store.scans_index(d0)]
-    assert [e.code_id for e in store.scans()] == ["2-13", "2-23", "3-1", "3-13", "3-23"]
+    assert [e.code_id for e in store.scans()] == ["2-13", "2-23", "3-1", "3-5", "3-9", "3-13", "3-23"]
     assert store.purge(before)["scan_events"] == 0
 
 
@@ -126,7 +149,7 @@ def test_ilm_policy_only_where_the_server_has_ilm(es_server, es_store_factory):
         policy = store.client.ilm.get_lifecycle(name=f"{store.prefix}-scans")
         assert policy[f"{store.prefix}-scans"]["policy"]["phases"]["delete"]["min_age"] == "31d"
         assert "lifecycle" in settings
-    else:                                          # osmem, OpenSearch: nothing to attach
+    else:                                          # the integ-test distribution: nothing to attach
         assert "lifecycle" not in settings
     store.add_scan(scan(T0, "x"))
     assert store.count("scans") == 1
@@ -156,6 +179,27 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     assert [e["seq"] for e in entries] == list(range(1, 61))
     assert logs[1].verify()["intact"] and logs[0].verify()["entries"] == 60
     assert first.count("audit") == 60
+
+
+def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkeypatch):
+    """A node dies after applying the head write but before answering; the client sends the same
+    request again and meets its own write as a 409.  That is this append, done — not a lost race."""
+    store = es_store_factory(refresh=True)
+    real_index = store.client.index
+
+    def index_sent_twice(**kw):
+        result = real_index(**kw)
+        if kw.get("index") == store.index("sequences"):
+            real_index(**kw)                                   # the retry: a real 409 from the server
+        return result
+
+    monkeypatch.setattr(store.client, "index", index_sent_twice)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    for subject in ("a", "b", "c"):
+        log.record({"role": "operator", "id": "op"}, "lookup", subject=subject)
+    entries = store.audit_entries()
+    assert [(e["seq"], e["subject"]) for e in entries] == [(1, "a"), (2, "b"), (3, "c")]
+    assert log.verify()["intact"]
 
 
 def test_audit_entries_are_monthly_indices_and_a_lost_copy_is_repaired(es_store_factory):
@@ -214,28 +258,34 @@ def test_upserts_use_deterministic_ids(es_store_factory):
         store.record_issued(code("j1", status="red"))          # a reused jti is an error, as in SQLite
 
 
-def test_compat_headers_option(es_server, es_store_factory):
-    if not es_server.is_osmem:
-        pytest.skip("only osmem-server rejects the compatibility headers")
-    with pytest.raises(ApiError) as info:
-        ElasticsearchStore(es_server.url, prefix=new_prefix(), compat_headers=True)
-    assert info.value.meta.status == 406
-    store = es_store_factory(compat_headers=False)
-    store.record_issued(code("j1"))
-    assert store.latest_status("subA", "440000").jti == "j1"
+def test_every_index_gets_the_configured_replicas(es_server, es_store_factory):
+    store = es_store_factory(replicas=0)
+    store.add_scan(scan(T0, "x"))
+    audit.AuditLog(store, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    settings = store.client.indices.get_settings(index=f"{store.prefix}-*", name="index.number_of_replicas")
+    assert {store.scans_index(T0), store.audit_index(T0), store.index("codes")} <= set(settings)
+    assert {s["settings"]["index"]["number_of_replicas"] for s in settings.values()} == {"0"}
+    default = es_store_factory()
+    default.record_issued(code("j1"))
+    got = default.client.indices.get_settings(index=default.index("codes"), name="index.number_of_replicas")
+    assert got[default.index("codes")]["settings"]["index"]["number_of_replicas"] == "1"
+    with pytest.raises(ValueError):
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), replicas=-1)
 
 
 def test_from_env(es_server, es_store_factory):
     with pytest.raises(ValueError):
         from_env(environ={})
+    with pytest.raises(ValueError, match="HEALTHCODE_ES_REPLICAS"):
+        from_env(environ={"HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_REPLICAS": "two"})
     prefix = es_store_factory().prefix                          # registered for clean-up
-    env = {"HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_PREFIX": prefix,
-           "HEALTHCODE_ES_COMPAT": "1" if es_server.compat_headers else "0"}
+    env = {"HEALTHCODE_ES_URL": ",".join(es_server.urls), "HEALTHCODE_ES_PREFIX": prefix,
+           "HEALTHCODE_ES_REPLICAS": "0"}
     if es_server.options.get("api_key"):
         env["HEALTHCODE_ES_API_KEY"] = es_server.options["api_key"]
     store = from_env(environ=env)
     try:
-        assert store.prefix == prefix and store.compat_headers == es_server.compat_headers
+        assert store.prefix == prefix and store.replicas == 0
         assert store.retention_days is None
         store.hit("k", T0, 60)
         assert store.hit("k", T0 + 1, 60) == 2

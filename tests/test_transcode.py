@@ -10,11 +10,11 @@ import requests
 from standard import jose
 import standard
 from issuers import make_person
-from conftest import run_cli
-from residents import RESIDENTS
+from support.cli import run_cli
+from residents import GD_YOUNG, MO_RESIDENT, RESIDENTS
 
-GD = ("440106199901056850", "李明", "resident")
-MO = ("1234567(8)", "陳大文", "macau_id")
+GD = tuple(GD_YOUNG)
+MO = tuple(MO_RESIDENT)
 
 
 def person(spec):
@@ -122,6 +122,7 @@ def test_target_rules_can_relax_a_colour(service):
     assert (verdict.status, verdict.reasons) == ("yellow", ["close_contact", "transcoded"])
 
 
+@pytest.mark.slow
 def test_cli_transcode(tmp_path):
     data = tmp_path / "d"
     text = run_cli("issue", "--region", "820000", "--id-number", MO[0], "--name", MO[1], "--id-type", "macau_id",

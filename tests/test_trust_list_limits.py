@@ -20,7 +20,7 @@ from adapters.verifier import Verifier
 from issuers import make_person
 from standard import revocation_file, trustlist
 from standard.errors import TrustListFull, TrustListInvalid
-from test_dcc import dcc_test, issue, signer
+from support.dcc import dcc_test, issue, signer
 
 DM = {"role": "data_manager", "id": "dm-size"}
 ENTRIES = 300_000
@@ -148,7 +148,7 @@ def test_a_withdrawn_code_leaves_the_list_once_it_would_have_expired(service, cl
 
 
 def test_revocation_lists_are_listed_and_removed_with_the_cli_and_audited(tmp_path):
-    from conftest import run_cli
+    from support.cli import run_cli
     data = tmp_path / "data"
     kid = base64.b64encode(b"kid-one!").decode()
     batch = {"country": "DE", "kid": kid, "hashType": "UCI",
@@ -203,7 +203,8 @@ def test_a_batch_in_the_pool_refuses_a_code_on_the_revocation_file(service, sett
 
 def test_over_http_lists_are_served_by_hash_removed_and_a_full_list_is_a_clear_refusal(tmp_path):
     import requests
-    from conftest import LiveServer, run_cli
+    from support.cli import run_cli
+    from support.live import LiveServer
     data = tmp_path / "gw"
     token = json.loads(run_cli("credentials", "add", "--role", "data_manager", "--id", "dm-http",
                                data_dir=data, check=True).stdout)["token"]
@@ -277,7 +278,8 @@ def test_a_300000_entry_list_imported_with_the_cli_is_enforced_over_http_and_by_
     serves; HTTP verify refuses the listed certificate, and so does ``healthcode verify`` offline
     with the exported list and file — and without the file it refuses to judge the foreign code."""
     import requests
-    from conftest import LiveServer, run_cli
+    from support.cli import run_cli
+    from support.live import LiveServer
     data = tmp_path / "gw"
     token = json.loads(run_cli("credentials", "add", "--role", "data_manager", "--id", "dm-300k",
                                data_dir=data, check=True).stdout)["token"]

@@ -9,7 +9,7 @@ import pytest
 
 from standard import jose
 from standard.errors import Malformed
-from conftest import load_vector_json
+from support.paths import load_vector_json
 
 FILES = {
     "ES256": "ecdsa_secp256r1_sha256_p1363_test.json",

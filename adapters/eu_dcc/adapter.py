@@ -3,6 +3,7 @@ from the imported EU business rules or the deployment's own rules."""
 from __future__ import annotations
 
 import base64
+import logging
 from typing import Any, Mapping
 
 import standard
@@ -10,12 +11,15 @@ from standard.errors import CwtInvalid, HealthCodeError
 from standard.trustlist import TrustList
 from adapters import foreign_rules, revocation_lists
 from adapters.eu_dcc import business_rules
-from adapters.base import check_validity
+from adapters.base import check_validity, log_decoder_crash
 from adapters.contract import RevocableFormat, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
 from adapters.eu_dcc.certificate import check_certificate_validity, code_id_for, check_key_usage, country, event_of, primary_entry, name_parts, read_cwt, to_claims, validate_dcc
 from adapters.eu_dcc.decode import ENTRY_NAMES, NAME, base45_decode, cose_sign1, decompress, looks_like_dcc, unprefix
 from adapters.eu_dcc.signers import signers_by_kid, verify_signature
+
+log = logging.getLogger(__name__)
+
 
 # === the adapter ==================================================================================
 class DccAdapter(RevocableFormat):
@@ -44,6 +48,7 @@ class DccAdapter(RevocableFormat):
         except HealthCodeError:
             raise
         except Exception as exc:        # noqa: BLE001 — a decoder bug must read as "malformed"
+            log_decoder_crash(log, NAME, exc)
             raise CwtInvalid(f"EU DCC could not be decoded ({exc.__class__.__name__})") from None
 
     def _verify(self, text: str, trust: TrustList, now: int) -> Verified:

@@ -1,6 +1,7 @@
 """The SMART Health Card adapter: numeric, card, signature and FHIR stages in order, then the colour."""
 from __future__ import annotations
 
+import logging
 from typing import Any, Mapping
 
 import standard
@@ -8,12 +9,15 @@ from standard.errors import HealthCodeError, Malformed, UnknownKey
 from standard.trustlist import TrustList
 from adapters import foreign_rules
 from adapters import revocation_lists
-from adapters.base import check_validity
+from adapters.base import check_validity, log_decoder_crash
 from adapters.contract import FormatAdapter, Verified, register
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL
 from adapters.shc.card import credentials, detect, keys_by_thumbprint, parse_card_jws, read_payload, verify_signature
 from adapters.shc.fhir import events_from_bundle, holder, name_parts, to_claims
 from adapters.shc.numeric import DEFAULT_REGION, NAME, SINGLE_DOSE_CVX
+
+log = logging.getLogger(__name__)
+
 
 # === the adapter ===================================================================================
 class ShcAdapter(FormatAdapter):
@@ -51,6 +55,7 @@ class ShcAdapter(FormatAdapter):
         except HealthCodeError:
             raise
         except Exception as exc:        # noqa: BLE001 — a decoder bug must read as "malformed"
+            log_decoder_crash(log, NAME, exc)
             raise Malformed(f"SMART Health Card could not be decoded ({exc.__class__.__name__})") from None
         first = results[0]
         if len(results) > 1:

@@ -8,12 +8,10 @@ import pytest
 from gateway.credentials import Principal
 from standard.errors import HealthCodeError
 from issuers import make_person
+from residents import BJ_ELDER, GD_ELDER, MO_RESIDENT, SC_CHILD, SH_ELDER
 
-PEOPLE = [("440000", "440305193606300643", "陈秀英", "resident"),
-          ("310000", "310115193302201761", "王桂兰", "resident"),
-          ("510000", "510107201804272337", "张小宝", "resident"),
-          ("110000", "11010519491231002X", "刘淑珍", "resident"),
-          ("820000", "1234567(8)", "陳大文", "macau_id")]
+PEOPLE = [("440000", *GD_ELDER), ("310000", *SH_ELDER), ("510000", *SC_CHILD), ("110000", *BJ_ELDER),
+          ("820000", *MO_RESIDENT)]          # (region, ID number, name, id_type)
 
 
 def live_a_day(service) -> list:

@@ -1,0 +1,14 @@
+"""The ``healthcode`` command in a subprocess, as an operator runs it."""
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from support.paths import BIN
+
+
+def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False, env: dict | None = None):
+    env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(env or {})}
+    return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
+                          text=True, env=env, check=check, timeout=120)
