@@ -69,12 +69,11 @@ def issue(region, id_number, name, id_type, status, kind, facts, fmt, png, as_js
     click.echo(f"{c['status']}: {', '.join(c['reasons']) or '-'} (expires {standard.rfc3339(c['exp'])})", err=True)
 
 
-def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path, revocations: str | None = None):
+def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path, revocations: bytes | None = None):
     """Parse a cached trust list, never one older than the newest this verifier accepted
     (remembered in ``state``): replaying last week's list must not un-revoke anything.  The
     revocation file, when given, must be the one the list names (SHA-256)."""
     from standard import revocation_file, trustlist
-    held = read_bytes(revocations, "--revocations", MAX_REVOCATION_FILE) if revocations else None
     token = read_text(trust_list, "--trust-list").strip()
     if token.startswith("{"):
         token = json_file(trust_list, "--trust-list", dict).get("jws")
@@ -84,8 +83,8 @@ def _offline_trust(trust_list: str, national_keys: str, now: int, state: Path, r
     if not isinstance(seen, int) or isinstance(seen, bool):
         raise BadRequest(f"--state {state} is not a verifier state file; restore it, or remove it knowingly")
     trust = trustlist.parse(token, json_file(national_keys, "--national-keys", dict), now, min_seq=seen)
-    if held is not None:
-        revocation_file.attach(trust, revocation_file.check(trust.payload, held))
+    if revocations:
+        revocation_file.attach(trust, revocation_file.check(trust.payload, revocations))
     if trust.seq != seen:        # higher, or replacing a floor no genuine list could reach
         state.parent.mkdir(parents=True, exist_ok=True)
         tmp = state.with_suffix(".tmp")
@@ -122,6 +121,7 @@ def verify(text, image, at, trust_list, national_keys, state, revocations, trust
         raise click.UsageError("no code given: pass the QR text, --image FILE, or pipe it on stdin")
     anchors = anchors_in(trust_files, "--trust")
     picture = read_bytes(image, "--image") if image else None
+    revocation_bytes = read_bytes(revocations, "--revocations", MAX_REVOCATION_FILE) if revocations else None
     if trust_list or national_keys:
         if not (trust_list and national_keys):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")
@@ -131,7 +131,7 @@ def verify(text, image, at, trust_list, national_keys, state, revocations, trust
         # moment a code is judged at, never makes a list dated ahead or a lower seq acceptable
         trust = _offline_trust(trust_list, national_keys, int(time.time()),
                                Path(state) if state else settings.data_dir / "offline-verifier.json",
-                               revocations)
+                               revocation_bytes)
         verifier = Verifier(settings.formats(), options=settings.format_options)
         trust = trust.with_anchors(anchors) if anchors else trust
         verdict = (verifier.verify_image_codes(picture, trust, now) if image

@@ -86,7 +86,7 @@ def revocation_lists_list():
 
 @revocation_lists_group.command("remove")
 @click.option("--format", "fmt", required=True, type=click.Choice(["eu_dcc", "shc"]),
-              help="the format of the list to remove")
+              help="eu_dcc: EU gateway revocation batches; shc: an issuer's rid list")
 @click.option("--kid", required=True, help="eu_dcc: the DSC kid (base64); shc: the issuer key's thumbprint")
 @click.option("--hash-type", type=click.Choice(["UCI", "COUNTRYCODEUCI", "SIGNATURE"]),
               help="eu_dcc: only this hash type's batch (default: every batch of the kid)")
