@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 UNDECODABLE = undecodable_codes()
 
 # Scan events a SIGKILL of a serving process can lose: those answered but still in its queue or
-# in the group being written (store/scanqueue.py; README, "Scan events").  Commands other than
+# in the group being written (store/scanqueue.py; docs/operations.md).  Commands other than
 # serve and verify-batch commit each scan before answering.
 SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
