@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 
 from support.cli import run_cli
 from support.live import config_with_limits, free_port
+from support.marks import needs
 from support.paths import BIN, ROOT
 from config.settings import trusted_proxies
 from gateway.proxy import client_address
@@ -98,6 +99,7 @@ def store_env(backend: str) -> dict:
 LIMIT = 1000                                     # anonymous verifications a minute per client and process
 
 
+@needs("server")
 class Gateway:
     """``healthcode serve --workers 1`` (gunicorn: master, worker, batch pool) in its own
     session, so killing it kills all of it, as systemd's KillMode would."""
@@ -176,6 +178,7 @@ def render_nginx(folder: Path, gateways: list[Gateway], http_port: int, https_po
     return conf / "nginx.conf"
 
 
+@needs("server")
 class Stack:
     def __init__(self, folder: Path, store: dict):
         assert Path(NGINX).exists(), "nginx is missing: scripts/install-test-tools installs it"

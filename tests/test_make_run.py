@@ -19,6 +19,8 @@ from support.live import free_port
 from support.paths import BIN, ROOT
 from gateway.demo import DEMO_RESIDENTS
 
+pytestmark = pytest.mark.server          # `make run` starts `healthcode serve` itself
+
 
 def make_run(data, port, host="127.0.0.1", **env):
     """`make run` with this checkout's venv (`-o venv`: use it as it is, never rebuild it)."""

@@ -16,9 +16,8 @@ import requests
 from gateway.demo import DEMO_RESIDENTS
 from support.cli import run_cli
 from support.live import free_port
+from support.marks import needs
 from support.paths import BIN, ROOT, vectors_dir
-
-pytestmark = pytest.mark.server          # the README block starts `healthcode serve` itself
 
 
 def walk_through() -> str:
@@ -57,6 +56,7 @@ def test_every_sample_is_a_line_of_real_output(walked):
         assert any(pattern.fullmatch(line) for line in lines), f"no output line is like: {sample}"
 
 
+@needs("server")                          # the README block starts `healthcode serve` itself
 def pasted(tmp_path, port: int) -> subprocess.Popen:
     """The block as bash runs it, on ``port``, with its /tmp files in ``tmp_path``.  A checkout
     whose tests run in another checkout's venv (a git worktree) uses that venv as it is."""

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from gateway.cli.common import DATA_MANAGER_CLI, CommandGroup, OutputPath, emit, service
-from standard.errors import BadRequest
+from standard.errors import BadRequest, NotFound
 
 ROLES = ["kiosk", "helper", "operator", "data_manager", "auditor"]
 
@@ -27,7 +27,7 @@ def trust_list_cmd(out, keys_out, revocations_out):
     held = svc.trust.revocation_file_held()
     if revocations_out:
         if held is None:
-            raise click.UsageError("the trust list names no revocation file (no foreign revocation lists held)")
+            raise NotFound("the trust list names no revocation file (no foreign revocation lists held)")
         Path(revocations_out).write_bytes(held.data)
     if out:
         Path(out).write_text(token + "\n")

@@ -19,6 +19,8 @@ from gateway.cli.common import OPERATOR_CLI, InputPath, OutputPath, anchors_in, 
 from issuers import ID_TYPES
 from standard.errors import BadRequest, HealthCodeError
 
+MAX_REVOCATION_FILE = 64_000_000
+
 
 
 @click.command()
@@ -119,7 +121,7 @@ def verify(text, image, at, trust_list, national_keys, state, revocations, trust
         raise click.UsageError("no code given: pass the QR text, --image FILE, or pipe it on stdin")
     anchors = anchors_in(trust_files, "--trust")
     picture = read_bytes(image, "--image") if image else None
-    revocation_bytes = read_bytes(revocations, "--revocations") if revocations else None
+    revocation_bytes = read_bytes(revocations, "--revocations", MAX_REVOCATION_FILE) if revocations else None
     if trust_list or national_keys:
         if not (trust_list and national_keys):
             raise click.UsageError("offline mode needs both --trust-list and --national-keys")

@@ -80,7 +80,7 @@ def revocation_lists_import(fmt, iss, file):
 
 @revocation_lists_group.command("list")
 def revocation_lists_list():
-    """Print the imported revocation lists as JSON: per EU DCC batch and SMART Health Card issuer, how many entries."""
+    """The lists held: EU DCC batches by kid and hash type, SHC rid lists by issuer and kid."""
     emit(service().trust.revocation_lists())
 
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 UNDECODABLE = undecodable_codes()
 
 # Scan events a SIGKILL of a serving process can lose: those answered but still in its queue or
-# in the group being written (store/scanqueue.py; README, "Scan events").  Commands other than
+# in the group being written (store/scanqueue.py; docs/operations.md).  Commands other than
 # serve and verify-batch commit each scan before answering.
 SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
@@ -39,7 +39,7 @@ class VerificationService:
         self.verifier = Verifier(settings.formats(),
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options={**settings.format_options, ONLINE_FORMAT: online})
-        self.verify_counter = MinuteCounter()                # anonymous verifications per client
+        self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # started by the first large batch
 

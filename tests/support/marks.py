@@ -4,12 +4,15 @@ either of them calls, however deep — carries that pytest marker.  A new test i
 anyone remembering to: using ``LiveServer`` makes it a ``server`` test.
 
 The walk follows only code defined under ``tests/`` (the project's own code is not a test's need);
-it reads global names, attributes of imported test-helper modules, nested functions and lambdas.
+it reads global names, attributes of imported test-helper modules (imported at the top or inside
+the function), nested functions and lambdas.
 Code that imports Selenium itself is a ``browser`` test.  A test that needs something the walk
 cannot see (a README block that starts a server) says so with ``pytestmark``."""
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import inspect
 import sys
 import types
@@ -18,6 +21,7 @@ from pathlib import Path
 TESTS = Path(__file__).resolve().parent.parent
 MARKS = ("browser", "server", "elasticsearch", "slow")
 _ATTR = "__test_needs__"
+_HELPER_TOPS = {path.stem for path in TESTS.glob("*.py")} | {"support"}
 
 
 def needs(*markers: str):
@@ -37,6 +41,20 @@ def _code_objects(code: types.CodeType):
     for const in code.co_consts:
         if isinstance(const, types.CodeType):
             yield from _code_objects(const)
+
+
+@functools.lru_cache(maxsize=None)
+def _test_module(dotted: str) -> types.ModuleType | None:
+    """The test helper module ``dotted`` names (a function's own ``from support.cli import …``)."""
+    if dotted.split(".")[0] not in _HELPER_TOPS:
+        return None
+    try:
+        spec = importlib.util.find_spec(dotted)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not _is_test_path(spec.origin):
+        return None
+    return importlib.import_module(dotted)
 
 
 @functools.lru_cache(maxsize=None)
@@ -73,7 +91,7 @@ def needs_of(obj, _seen: set | None = None) -> frozenset[str]:
         if "selenium" in each.co_names:         # drives a browser itself
             found.add("browser")
         for name in each.co_names:
-            target = scope.get(name)
+            target = scope.get(name) if name in scope else _test_module(name)
             if isinstance(target, types.ModuleType):
                 if _is_test_path(getattr(target, "__file__", None)):
                     for attr in each.co_names:
