@@ -17,7 +17,7 @@ import random
 import secrets
 import time
 
-from elasticsearch import ConflictError
+from elasticsearch import ConflictError, Elasticsearch
 
 from store.audit import read_entry
 from store.contract import MakeEntry
@@ -40,9 +40,12 @@ class AuditChain:
 
     def __init__(self, indices: Indices, refresh: bool | str) -> None:
         self.indices = indices
-        self.client = indices.client
         self.refresh = refresh
         self._copied = 0                      # highest seq this instance knows is copied
+
+    @property
+    def client(self) -> Elasticsearch:
+        return self.indices.client
 
     def append(self, make_entry: MakeEntry) -> dict:
         heads = self.indices.index("sequences")

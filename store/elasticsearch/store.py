@@ -76,7 +76,6 @@ class ElasticsearchStore(Store):
         except BaseException:
             client.close()
             raise
-        self.client = client
         self.refresh = refresh
         self.retention_days = retention_days
         self.bulk_chunk = bulk_chunk
@@ -87,7 +86,15 @@ class ElasticsearchStore(Store):
         self._ins_lock = threading.Lock()
         self._last_revoked: list[tuple[str, int]] | None = None   # revoked_jtis' last answer
 
-    # -- the indices (:class:`Indices`) ---------------------------------------------------------
+    # -- the client and the indices (:class:`Indices`), one for every part --------------------
+    @property
+    def client(self) -> Elasticsearch:
+        return self.indices.client
+
+    @client.setter
+    def client(self, client: Elasticsearch) -> None:
+        self.indices.client = client
+
     @property
     def prefix(self) -> str:
         return self.indices.prefix
