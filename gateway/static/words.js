@@ -37,6 +37,7 @@ const HCWords = (() => {
     status_unverifiable: "发码地区的答复无法核验 issuing region's answer could not be verified",
     code_unknown: "发码地区没有签发过此码 the issuing region never issued this code",
     rules_budget_exceeded: "入境规则过于复杂，无法核验 the entry rules took too much work to check",
+    revocations_missing: "本机缺少撤销名单，无法核验境外证明 this verifier lacks the revocation lists for foreign certificates",
     network: "网关无法连接 gateway unreachable"};
   const CERTIFICATES = {vaccination: "疫苗接种证明 vaccination certificate", test: "检测证明 test certificate",
     recovery: "康复证明 recovery certificate", immunization: "疫苗接种证明 vaccination certificate",
