@@ -229,6 +229,26 @@ def all_pass(rules: Iterable[dict], payload: dict, external: dict,
     return True
 
 
+def all_pass_with_turns(rules: Iterable[dict], payload: dict, external: dict,
+                        budget: certlogic.Budget | None = None) -> tuple[bool, set[int]]:
+    """:func:`all_pass` of rules that read the clock only in comparisons
+    (:func:`certlogic.reads_clock_only_in_comparisons`), plus the instants at which one of the
+    comparisons made could turn: until the clock reaches one, the answer stays the same."""
+    data = {"payload": payload, "external": external}
+    turns: set[int] = set()
+    for rule in rules:
+        try:
+            value, more = certlogic.evaluate_with_turns(rule["Logic"], data, budget=budget)
+        except RulesBudgetExceeded:
+            raise
+        except HealthCodeError:
+            return False, turns
+        turns |= more
+        if value is not True:
+            return False, turns
+    return True, turns
+
+
 # --- helpers --------------------------------------------------------------------------------
 def _text(rule: dict, key: str, where: str = "rule") -> str:
     value = rule.get(key)
