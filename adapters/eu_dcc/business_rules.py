@@ -60,16 +60,20 @@ def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
 
 
 def green_end(rules: list[dict], payload: dict, external: dict, now: int, horizon: int,
-              budget: certlogic.Budget) -> tuple[bool, int | None]:
+              budget: certlogic.Budget, turns_now: set[int] | None = None) -> tuple[bool, int | None]:
     """For rules that read the clock only in date comparisons: (found, end) — the first instant in
     (now, horizon] at which not all of them pass, or None when they pass throughout.  Each run
     reports the instants where a comparison it made could turn; between them the rules cannot
     change their answer, so only those instants are run (typically one).  found is False after
-    MAX_TURNS runs (the caller then bisects these rules)."""
+    MAX_TURNS runs (the caller then bisects these rules).  ``turns_now``: the turns of these
+    rules' passing run at ``now``, when the caller has them (that run is then not repeated)."""
     t = now
     for _ in range(MAX_TURNS):
-        ok, turns = dccrules.all_pass_with_turns(rules, payload, {**external, "validationClock": dccrules.stamp(t)},
-                                                 budget)
+        if t == now and turns_now is not None:
+            ok, turns = True, turns_now
+        else:
+            ok, turns = dccrules.all_pass_with_turns(rules, payload,
+                                                     {**external, "validationClock": dccrules.stamp(t)}, budget)
         if not ok:
             return True, t
         later = [x for x in turns if t < x <= horizon]
@@ -127,7 +131,10 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     chosen += dccrules.applicable(book.rules.get(issuer_country, ()), "Invalidation", certificate_type, now)
     external = dccrules.external_data(now, book.value_sets, country_of_arrival, issuer_country, iat, exp)
     budget = certlogic.Budget(VERIFICATION_STEPS)          # every evaluation below draws on it
-    outcomes = dccrules.run(chosen, payload, external, budget)
+    keys = [(r["Country"], r["Identifier"], r["Version"]) for r in chosen]
+    traced = [r for r, k in zip(chosen, keys) if k in book.traceable]
+    turns_now: set[int] = set()
+    outcomes = dccrules.run(chosen, payload, external, budget, {id(r) for r in traced}, turns_now)
     failed = [o for o in outcomes if o.result != "passed"]
     own_status, own_reasons, _ = foreign_rules.evaluate(events, options, now)
     details = {"country_of_arrival": country_of_arrival, "checked": len(outcomes),
@@ -135,13 +142,11 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     if own_status == "red":
         return "red", own_reasons, None, details
     if not failed:
-        keys = [(r["Country"], r["Identifier"], r["Version"]) for r in chosen]
-        traced = [r for r, k in zip(chosen, keys) if k in book.traceable]
         bisected = [r for r, k in zip(chosen, keys) if k in book.clocked and k not in book.traceable]
         until = None
         if traced or bisected:
             horizon = exp if exp is not None and exp > now else now + HORIZON
-            found, end = green_end(traced, payload, external, now, horizon, budget) if traced else (True, None)
+            found, end = green_end(traced, payload, external, now, horizon, budget, turns_now) if traced else (True, None)
             if not found:
                 bisected, end = traced + bisected, None
             until = green_until(lambda t: (end is None or t < end) and (not bisected or dccrules.all_pass(

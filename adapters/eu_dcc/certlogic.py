@@ -25,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 
 from standard.errors import CertLogicInvalid, CertLogicLimit, RulesBudgetExceeded
@@ -209,11 +210,17 @@ class _Run:
                                           "spend; refused rather than waited for")
 
     def eval(self, expr: Any, data: Any, root: Any) -> Any:
-        self._spend(1)
-        if isinstance(expr, (bool, str)) or _is_int(expr):
-            return expr
-        if isinstance(expr, list):
+        left, budget = self.left - 1, self.budget
+        if left < 0 or (budget is not None and budget.left < 1):
+            self._spend(1)                         # raises
+        self.left = left
+        if budget is not None:
+            budget.left -= 1
+        kind = type(expr)
+        if kind is list:
             return [self.eval(item, data, root) for item in expr]
+        if kind is not dict:                       # validated: a boolean, string or integral number
+            return expr
         (op, args), = expr.items()
         if op == "var":
             return var(data, args)
@@ -362,15 +369,20 @@ def var(data: Any, path: Any) -> Any:
     if path == "":
         return data
     value = data
-    for fragment in (path if isinstance(path, str) else str(int(path))).split("."):
+    for fragment, index in _fragments(path if isinstance(path, str) else str(int(path))):
         if isinstance(value, dict):
             value = value.get(fragment)
-        elif isinstance(value, list) and re.fullmatch(r"[0-9]+", fragment):
-            index = int(fragment)
+        elif isinstance(value, list) and index is not None:
             value = value[index] if index < len(value) else None
         else:
             return None
     return value
+
+
+@lru_cache(maxsize=4096)
+def _fragments(path: str) -> tuple[tuple[str, int | None], ...]:
+    """A var path's fragments, each with its array index when it is one (ASCII digits)."""
+    return tuple((f, int(f) if f.isascii() and f.isdigit() else None) for f in path.split("."))
 
 
 def strict_equal(a: Any, b: Any) -> bool:
@@ -420,6 +432,13 @@ _DATE_TIME = re.compile(
 
 
 def parse_date_time(text: Any) -> DateTime:
+    if not isinstance(text, str):
+        raise CertLogicInvalid(f"date-time argument must be a string, got {_show(text)}")
+    return _parse_date_time(text)
+
+
+@lru_cache(maxsize=4096)
+def _parse_date_time(text: str) -> DateTime:
     """One of the specification's date(-time) formats → DateTime (a partial date is read as
     ``dccDateOfBirth`` reads it; a missing offset is Z; decimals beyond milliseconds dropped)."""
     if not isinstance(text, str):
