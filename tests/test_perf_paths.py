@@ -340,3 +340,71 @@ def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
     finally:
         svc.close()
     assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
+
+
+# --- the compiled request check ---------------------------------------------------------------------
+BODIES = [{}, {"payload": "HC1:x"}, {"payload": "x", "place": "广州南站", "device": "gate-3"},
+          {"payload": 5}, {"payload": None}, {"payload": ["x"]}, {"payload": {"a": 1}}, {"payload": True},
+          {"payload": "x", "place": "p" * 64}, {"payload": "x", "place": "p" * 65}, {"payload": "x", "device": 3},
+          {"payload": "x", "device": "d" * 65}, {"image_b64": "aGk="}, {"image_b64": 1}, {"payload": "x", "extra": 1},
+          {"payload": "x", "place": "\U0001f600" * 64}, {"payload": "x", "place": "\U0001f600" * 65},
+          {"items": []}, {"items": [{"payload": "x"}] * 500}, {"items": [{"payload": "x"}] * 501},
+          {"items": [1, "x", None]}, {"items": {"payload": "x"}}, {"items": None}, {"items": [{}], "place": 7},
+          {"items": [{}], "place": "q" * 65}, {"items": [{"id": 1, "payload": "x"}], "device": "d"}, {"place": "x"}]
+
+
+@pytest.mark.parametrize("component", ["VerifyRequest", "BatchRequest"])
+def test_the_compiled_request_check_never_accepts_what_the_openapi_schema_refuses(component):
+    """The compiled validator may only say "valid" where jsonschema on the OpenAPI file says so too
+    (where it refuses, the reference decides and words the message), and on the bodies the
+    gateway takes it does say valid — otherwise it would not be the fast path."""
+    import standard
+    reference = standard.openapi_validator(component)
+    accepted = 0
+    for body in BODIES:
+        fast = standard.openapi_accepts(component, body)
+        assert fast == reference.is_valid(body), (component, body)
+        accepted += fast
+    assert accepted >= 3
+    assert not standard.openapi_accepts("IssueRequest", {})           # other components: the reference only
+
+
+def test_verify_answers_are_the_same_bytes_with_and_without_the_compiled_check(tmp_path, monkeypatch):
+    """Every kind of verify request the HTTP tests send (good codes, tampered and foreign text,
+    bad members, wrong bodies, batches good and bad) gets the same status, headers and body
+    through the app whether the compiled request check runs or only the reference one."""
+    import standard
+    from gateway import create_app
+    from support.clock import Clock
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    svc = Services(load_settings(data_dir=tmp_path), clock=Clock())
+    texts = [svc.issuing.issue(region, make_person(*PEOPLE[region]), kind="offline").qr_text for region in PEOPLE]
+    tampered = texts[0][:-4] + ("AAAA" if not texts[0].endswith("AAAA") else "BBBB")
+    client = create_app(svc).test_client()
+    verify_bodies = [{"payload": t, "place": "广州南站", "device": "gate-3"} for t in texts] + [
+        {"payload": tampered}, {"payload": "HC1:NOTACODE"}, {"payload": ""}, {"payload": "x" * 13_000},
+        {"payload": 5}, {"payload": texts[1], "place": "p" * 65}, {"payload": texts[1], "extra": True},
+        {"image_b64": "not base64!"}, {}, {"place": "x"}, [texts[0]], "text"]
+    batch_bodies = [{"items": [{"id": i, "payload": t} for i, t in enumerate(texts)], "place": "gate"},
+                    {"items": [{"payload": tampered}, {"id": "x"}, 7, {"payload": 5}, {"payload": texts[2]}]},
+                    {"items": []}, {"items": "no"}, {}, {"items": [{"payload": texts[0]}], "device": "d" * 65}]
+    requests_ = [("/v1/verify", {"json": b}) for b in verify_bodies] + \
+        [("/v1/verify/batch", {"json": b}) for b in batch_bodies] + \
+        [("/v1/verify", {"data": b"{not json", "content_type": "application/json"}),
+         ("/v1/verify", {"data": json.dumps({"payload": texts[0]}), "content_type": "text/plain"})]
+
+    def answers() -> list:
+        out = []
+        for path, kwargs in requests_:
+            r = client.post(path, **kwargs)
+            out.append((path, r.status_code, sorted(r.headers.items()), r.get_data()))
+        return out
+
+    fast = answers()
+    monkeypatch.setattr(standard, "FAST_COMPONENTS", ())
+    reference = answers()
+    svc.close()
+    assert [a[1] for a in fast].count(200) >= 8 and any(a[1] == 400 for a in fast)
+    for got, want in zip(fast, reference):
+        assert got == want
