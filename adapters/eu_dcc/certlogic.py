@@ -266,6 +266,9 @@ class _Run:
             if abs(total) > MAX_INT:
                 raise CertLogicInvalid('result of "+" is beyond the safe integer range')
             return total
+        return self._compare(op, args, values)
+
+    def _compare(self, op: str, args: list, values: list) -> bool:
         return compare(op, values)
 
     def _reduce(self, args: list, data: Any, root: Any) -> Any:
@@ -341,27 +344,25 @@ class _TurnsRun(_Run):
         super().__init__(max_steps, budget)
         self.turns: set[int] = set()
 
-    def eval(self, expr: Any, data: Any, root: Any) -> Any:
-        if type(expr) is dict and len(expr) == 1:
-            (op, args), = expr.items()
-            if COMPARISONS.get(op) == "date":
-                self._spend(1)
-                values = [self.eval(a, data, root) for a in args]
-                for i in range(len(args) - 1):
-                    self._note(args[i], values[i], args[i + 1], values[i + 1])
-                return compare(op, values)
-        return super().eval(expr, data, root)
+    def _compare(self, op: str, args: list, values: list) -> bool:
+        if COMPARISONS[op] == "date":
+            for i in range(len(args) - 1):
+                self._note(op, args[i], values[i], args[i + 1], values[i + 1])
+        return compare(op, values)
 
-    def _note(self, left: Any, left_value: Any, right: Any, right_value: Any) -> None:
-        """``clock + shift`` against a clock-free date-time ``c``: the outcome can turn only where
-        clock = c − shift (strict and non-strict comparisons turn a millisecond apart)."""
+    def _note(self, op: str, left: Any, left_value: Any, right: Any, right_value: Any) -> None:
+        """``clock + shift`` against a clock-free date-time ``c``: the outcome turns at the first
+        millisecond past ``c − shift`` for ``not-after``/``after`` with the clock on the left (and
+        ``before``/``not-before`` with it on the right), at ``c − shift`` itself otherwise; the
+        turn is the first whole second (the clock's resolution) at or after it."""
         shifts = (_clock_shift(left), _clock_shift(right))
         if (shifts[0] is None) == (shifts[1] is None):
             return                                    # no clock, or clock against clock: never turns
-        shift, other = (shifts[0], right_value) if shifts[0] is not None else (shifts[1], left_value)
+        on_left = shifts[0] is not None
+        shift, other = (shifts[0], right_value) if on_left else (shifts[1], left_value)
         if isinstance(other, DateTime) and shift is not None:
-            at_ms = other.ms - shift
-            self.turns.update((-(-at_ms // 1000), at_ms // 1000 + 1))
+            at_ms = other.ms - shift + (op in (("not-after", "after") if on_left else ("before", "not-before")))
+            self.turns.add(-(-at_ms // 1000))
 
 
 def var(data: Any, path: Any) -> Any:
