@@ -22,6 +22,7 @@ from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
 from gateway import headers
+from gateway.fastpath import FastVerify
 from gateway.proxy import ClientAddress
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
@@ -61,6 +62,8 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
         app.register_blueprint(blueprint)
     _register_errors(app)
     headers.install(app)                 # CSP, frame-ancestors, nosniff, Referrer-Policy on every answer
+    # the plain POST /v1/verify answered beside the framework, the same bytes (gateway/fastpath.py)
+    app.wsgi_app = app.extensions["fast_verify"] = FastVerify(app, app.wsgi_app)
     # behind the proxies of HEALTHCODE_TRUSTED_PROXIES, request.remote_addr is the client they name
     app.wsgi_app = ClientAddress(app.wsgi_app, app.extensions["healthcode"].settings.trusted_proxies)
     if purge_every > 0:

@@ -69,6 +69,32 @@ def openapi_validator(component: str) -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator({**root, "$ref": f"#/components/schemas/{component}"})
 
 
+# Request components checked first by a compiled validator (fastjsonschema, draft-07: these use
+# only type, properties, required, maxLength and maxItems, which mean the same in both drafts).
+# It only ever says "valid": a body it refuses is judged again by :func:`openapi_validator`, whose
+# verdict and message stand — so a stricter compiled check cannot refuse what the standard allows.
+FAST_COMPONENTS = ("VerifyRequest", "BatchRequest")
+
+
+@lru_cache(maxsize=None)
+def _fast_openapi_validator(component: str) -> Callable[[Any], Any]:
+    root = load_schema("openapi.json")
+    return fastjsonschema.compile({**root, "$schema": "http://json-schema.org/draft-07/schema#",
+                                   "$ref": f"#/components/schemas/{component}"})
+
+
+def openapi_accepts(component: str, body: Any) -> bool:
+    """True when the compiled validator of a :data:`FAST_COMPONENTS` entry accepts ``body``
+    (~50x cheaper than jsonschema on the verify path); False means "ask the reference"."""
+    if component not in FAST_COMPONENTS:
+        return False
+    try:
+        _fast_openapi_validator(component)(body)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def reasons_vocabulary() -> tuple[str, ...]:
     return tuple(load_schema("code-claims.schema.json")["$defs"]["reason"]["enum"])
 

@@ -366,3 +366,51 @@ def test_transcoded_code_does_not_outlive_the_rules_green(tmp_path, clock):
         assert verdict.valid and verdict.status == "green" and verdict.claims["exp"] <= source.claims["exp"]
     finally:
         service.store.close()
+
+
+# --- the green's end: found from the instants where a clock comparison turns ------------------
+def bisected_end(section, rules, payload, external, now, horizon):
+    """The reference: every clocked rule really re-run at each bisection step (no shortcut)."""
+    from adapters.eu_dcc import business_rules
+    return business_rules.green_until(
+        lambda t: dccrules.all_pass(rules, payload, {**external, "validationClock": dccrules.stamp(t)}), now, horizon)
+
+
+@pytest.mark.parametrize("kind, payloads", [
+    ("t", [dcc_test(NOW - hours * 3600) for hours in (1, 20, 47, 60, 71)]
+     + [{**dcc_test(NOW - 3600), "t": [{**dcc_test(NOW - 3600)["t"][0], "tt": "LP217198-3"}]}]),
+    ("v", [dcc_vaccination(2, 2, day) for day in ("2025-01-10", "2024-07-01", "2025-06-01")])])
+def test_green_end_from_turns_equals_a_full_bisection(section, kind, payloads):
+    from adapters.eu_dcc import business_rules, certlogic
+    book = business_rules.RuleBook.build(section)
+    clocked = [r for r in book.rules["DE"] if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
+    assert clocked and all(certlogic.reads_clock_only_in_comparisons(r["Logic"]) for r in clocked)
+    for dcc in payloads:
+        for exp in (NOW + 30 * DAY, NOW + 900 * DAY):
+            payload = {key: value for key, value in dcc.items()}
+            chosen = dccrules.applicable(book.rules["DE"], "Acceptance", dccrules.ENTRY_TYPES[kind], NOW)
+            external = dccrules.external_data(NOW, book.value_sets, "DE", "DE", NOW - DAY, exp)
+            if not dccrules.all_pass(chosen, payload, external):
+                continue
+            timed = [r for r in chosen if r in clocked]
+            budget = certlogic.Budget(business_rules.VERIFICATION_STEPS)
+            found, end = business_rules.green_end(timed, payload, external, NOW, exp, budget)
+            assert found
+            fast = business_rules.green_until(lambda t: end is None or t < end, NOW, exp)
+            assert fast == bisected_end(section, timed, payload, external, NOW, exp), (dcc, exp)
+            # the end itself is exact: the rules pass the second before it and fail at it
+            if end is not None:
+                assert dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(end - 1)})
+                assert not dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(end)})
+            assert budget.left > business_rules.VERIFICATION_STEPS - 2_000      # a few runs, not ~14
+
+
+def test_rules_that_read_the_clock_otherwise_are_bisected():
+    from adapters.eu_dcc import certlogic
+    shifted = {"plusTime": [{"var": "external.validationClock"}, 1, "day"]}
+    assert certlogic.reads_clock_only_in_comparisons({"not-after": [shifted, {"var": "payload.x"}]})
+    for logic in ({"===": [{"var": "external.validationClock"}, "2025-01-01"]},
+                  {"after": [{"plusTime": [{"var": "external.validationClock"}, 1, "month"]}, shifted]},
+                  {"reduce": [{"var": "payload.v"}, {"var": "data.external.validationClock"}, 0]},
+                  {"if": [{"var": "external"}, True, False]}, {"!": [{"var": ""}]}):
+        assert not certlogic.reads_clock_only_in_comparisons(logic), logic

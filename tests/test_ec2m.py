@@ -143,3 +143,13 @@ def test_verify_batch_reads_it(signer, tmp_path):
                           env={**os.environ, "HEALTHCODE_DATA": str(tmp_path / "data")})
     verdict = json.loads(proc.stdout)
     assert proc.returncode == 0 and verdict["valid"] and verdict["region"] == "SI", proc.stdout
+
+
+def test_curve_parameters_are_checked_before_the_first_key_not_at_import():
+    """The n·G self-check runs once, when a key on the curve is first read: importing the module
+    (every process start) does not pay for it, and a curve whose G is not of order n is refused."""
+    import dataclasses
+    from adapters.eu_dcc import ec2m
+    broken = dataclasses.replace(ec2m.C2TNB191V1, name="broken", n=ec2m.C2TNB191V1.n + 2)
+    with pytest.raises(AssertionError, match="broken"):
+        ec2m.public_key(broken, b"\x04" + bytes(48))

@@ -340,3 +340,113 @@ def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
     finally:
         svc.close()
     assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
+
+
+# --- the compiled request check ---------------------------------------------------------------------
+BODIES = [{}, {"payload": "HC1:x"}, {"payload": "x", "place": "广州南站", "device": "gate-3"},
+          {"payload": 5}, {"payload": None}, {"payload": ["x"]}, {"payload": {"a": 1}}, {"payload": True},
+          {"payload": "x", "place": "p" * 64}, {"payload": "x", "place": "p" * 65}, {"payload": "x", "device": 3},
+          {"payload": "x", "device": "d" * 65}, {"image_b64": "aGk="}, {"image_b64": 1}, {"payload": "x", "extra": 1},
+          {"payload": "x", "place": "\U0001f600" * 64}, {"payload": "x", "place": "\U0001f600" * 65},
+          {"items": []}, {"items": [{"payload": "x"}] * 500}, {"items": [{"payload": "x"}] * 501},
+          {"items": [1, "x", None]}, {"items": {"payload": "x"}}, {"items": None}, {"items": [{}], "place": 7},
+          {"items": [{}], "place": "q" * 65}, {"items": [{"id": 1, "payload": "x"}], "device": "d"}, {"place": "x"}]
+
+
+@pytest.mark.parametrize("component", ["VerifyRequest", "BatchRequest"])
+def test_the_compiled_request_check_never_accepts_what_the_openapi_schema_refuses(component):
+    """The compiled validator may only say "valid" where jsonschema on the OpenAPI file says so too
+    (where it refuses, the reference decides and words the message), and on the bodies the
+    gateway takes it does say valid — otherwise it would not be the fast path."""
+    import standard
+    reference = standard.openapi_validator(component)
+    accepted = 0
+    for body in BODIES:
+        fast = standard.openapi_accepts(component, body)
+        assert fast == reference.is_valid(body), (component, body)
+        accepted += fast
+    assert accepted >= 3
+    assert not standard.openapi_accepts("IssueRequest", {})           # other components: the reference only
+
+
+def both_ways(client, app, monkeypatch, requests_: list, addresses=("127.0.0.1", "127.0.0.1")) -> tuple[list, list]:
+    """The answers to ``requests_`` (path, test-client arguments) through the fast path and the
+    compiled check, then through the framework and jsonschema only: (status, headers, body) each."""
+    import standard
+
+    def answers(address) -> list:
+        out = []
+        for path, kwargs in requests_:
+            r = client.post(path, environ_base={"REMOTE_ADDR": address}, **kwargs)
+            out.append((path, r.status_code, list(r.headers.items()), r.get_data()))
+        return out
+
+    middleware, passed_on = app.extensions["fast_verify"], []
+    with monkeypatch.context() as patch:
+        patch.setattr(middleware, "fallback", lambda env, start, app_=middleware.fallback: passed_on.append(1) or
+                      app_(env, start))
+        fast = answers(addresses[0])
+    answered_fast = len(requests_) - len(passed_on)
+    assert answered_fast > 0
+    with monkeypatch.context() as patch:
+        patch.setattr(standard, "FAST_COMPONENTS", ())
+        patch.setattr(app.extensions["fast_verify"], "enabled", False)
+        reference = answers(addresses[1])
+    return fast, reference, answered_fast
+
+
+def test_verify_answers_are_the_same_bytes_on_the_fast_path_and_through_the_framework(tmp_path, monkeypatch):
+    """Every kind of verify request the HTTP tests send (good codes, tampered and foreign text,
+    bad members, wrong bodies, another content type, a credential, batches good and bad) gets the
+    same status, headers (security headers included) and body whether the fast path and the
+    compiled request check answer it or the framework and jsonschema alone."""
+    from gateway import create_app
+    from support.clock import Clock
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=10**6)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    svc = Services(load_settings(data_dir=tmp_path), clock=Clock())
+    texts = [svc.issuing.issue(region, make_person(*PEOPLE[region]), kind="offline").qr_text for region in PEOPLE]
+    tampered = texts[0][:-4] + ("AAAA" if not texts[0].endswith("AAAA") else "BBBB")
+    app = create_app(svc)
+    verify_bodies = [{"payload": t, "place": "广州南站", "device": "gate-3"} for t in texts] + [
+        {"payload": texts[0]}, {"payload": tampered}, {"payload": "HC1:NOTACODE"}, {"payload": ""},
+        {"payload": "x" * 13_000}, {"payload": 5}, {"payload": texts[1], "place": "p" * 65},
+        {"payload": texts[1], "extra": True}, {"payload": texts[1], "place": None}, {"image_b64": "not base64!"},
+        {"payload": texts[0], "image_b64": "aGk="}, {}, {"place": "x"}, [texts[0]], "text"]
+    batch_bodies = [{"items": [{"id": i, "payload": t} for i, t in enumerate(texts)], "place": "gate"},
+                    {"items": [{"payload": tampered}, {"id": "x"}, 7, {"payload": 5}, {"payload": texts[2]}]},
+                    {"items": []}, {"items": "no"}, {}, {"items": [{"payload": texts[0]}], "device": "d" * 65}]
+    plain = json.dumps({"payload": texts[0]})
+    requests_ = [("/v1/verify", {"json": b}) for b in verify_bodies] + \
+        [("/v1/verify/batch", {"json": b}) for b in batch_bodies] + \
+        [("/v1/verify", {"data": b"{not json", "content_type": "application/json"}),
+         ("/v1/verify", {"data": plain, "content_type": "text/plain"}),
+         ("/v1/verify", {"data": plain, "content_type": "application/json; charset=utf-8"}),
+         ("/v1/verify", {"data": plain.encode("utf-16"), "content_type": "application/json"}),
+         ("/v1/verify", {"data": plain, "content_type": "application/json",
+                         "headers": {"Authorization": "Bearer not-a-token"}}),
+         ("/v1/verify", {"data": "[" * 2000 + "]" * 2000, "content_type": "application/json"}),
+         ("/v1/verify?x=1", {"json": {"payload": texts[0]}})]
+    fast, reference, answered_fast = both_ways(app.test_client(), app, monkeypatch, requests_)
+    svc.close()
+    assert answered_fast >= 10         # the good codes and the bad texts; the rest passed on
+    assert [a[1] for a in fast].count(200) >= 10 and any(a[1] == 400 for a in fast)
+    assert all(dict(a[2])["X-Frame-Options"] == "DENY" for a in fast)
+    for got, want in zip(fast, reference):
+        assert got == want
+
+
+def test_a_rate_limited_verify_is_the_same_answer_on_the_fast_path(tmp_path, monkeypatch):
+    from gateway import create_app
+    from support.clock import Clock
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=2)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    svc = Services(load_settings(data_dir=tmp_path), clock=Clock())
+    text = svc.issuing.issue("440000", make_person(*PEOPLE["440000"]), kind="offline").qr_text
+    app = create_app(svc)
+    fast, reference, answered_fast = both_ways(app.test_client(), app, monkeypatch,
+                                               [("/v1/verify", {"json": {"payload": text}})] * 3,
+                                               addresses=("10.0.0.1", "10.0.0.2"))
+    svc.close()
+    assert [a[1] for a in fast] == [200, 200, 429] and dict(fast[2][2])["Retry-After"] and answered_fast == 3
+    assert fast == reference

@@ -36,6 +36,9 @@ RESOLUTION = 3600              # a green's end is found to the hour (and never l
 # included: one rule may take certlogic.MAX_STEPS, ten of them re-run ~14 times took 31 s.
 # The German rule set takes a few thousand; past this the verdict is rules_budget_exceeded.
 VERIFICATION_STEPS = 400_000
+# Instants at which the clock-comparing rules are re-run to find where a green ends (EU test
+# rules turn once: at now and at the turn); past this the search bisects them instead.
+MAX_TURNS = 6
 
 
 def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
@@ -44,8 +47,9 @@ def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
     green thus ends when the country's rules say the test has aged out, as the table's does —
     which keeps printed and transcoded codes from outliving it.  Assumes a passing certificate,
     once failing, does not pass again (true of ageing rules); if it did, the earlier end counts.
-    Only the rules that read ``external.validationClock`` are re-run; without any, a green from
-    rules does not end before the certificate."""
+    Only the rules that read ``external.validationClock`` are asked; without any, a green from
+    rules does not end before the certificate.  ``passes`` is cheap when :func:`green_end` found
+    the end: the bisection then only rounds it as it always has."""
     if passes(horizon):
         return horizon
     good, bad = now, horizon
@@ -55,11 +59,36 @@ def green_until(passes: Callable[[int], bool], now: int, horizon: int) -> int:
     return good
 
 
+def green_end(rules: list[dict], payload: dict, external: dict, now: int, horizon: int,
+              budget: certlogic.Budget, turns_now: set[int] | None = None) -> tuple[bool, int | None]:
+    """For rules that read the clock only in date comparisons: (found, end) — the first instant in
+    (now, horizon] at which not all of them pass, or None when they pass throughout.  Each run
+    reports the instants where a comparison it made could turn; between them the rules cannot
+    change their answer, so only those instants are run (typically one).  found is False after
+    MAX_TURNS runs (the caller then bisects these rules).  ``turns_now``: the turns of these
+    rules' passing run at ``now``, when the caller has them (that run is then not repeated)."""
+    t = now
+    for _ in range(MAX_TURNS):
+        if t == now and turns_now is not None:
+            ok, turns = True, turns_now
+        else:
+            ok, turns = dccrules.all_pass_with_turns(rules, payload,
+                                                     {**external, "validationClock": dccrules.stamp(t)}, budget)
+        if not ok:
+            return True, t
+        later = [x for x in turns if t < x <= horizon]
+        if not later:
+            return True, None
+        t = min(later)
+    return False, None
+
+
 @dataclass(frozen=True)
 class RuleBook:
     rules: dict            # country → [rule]
     value_sets: dict       # valueSetId → [codes]
     clocked: frozenset = frozenset()     # (country, Identifier, Version) of rules that read the clock
+    traceable: frozenset = frozenset()   # those of them that read it only in date comparisons (green_end)
 
     @classmethod
     def build(cls, section: dict) -> "RuleBook":
@@ -78,7 +107,10 @@ class RuleBook:
         value_sets = section.get("value_sets")
         clocked = frozenset((r["Country"], r["Identifier"], r["Version"]) for kept in rules.values()
                             for r in kept if "validationClock" in json.dumps(r["Logic"]))
-        return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked)
+        traceable = frozenset((r["Country"], r["Identifier"], r["Version"]) for kept in rules.values()
+                              for r in kept if (r["Country"], r["Identifier"], r["Version"]) in clocked
+                              and certlogic.reads_clock_only_in_comparisons(r["Logic"]))
+        return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked, traceable)
 
 
 def rule_book(trust: TrustList) -> RuleBook:
@@ -99,7 +131,10 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     chosen += dccrules.applicable(book.rules.get(issuer_country, ()), "Invalidation", certificate_type, now)
     external = dccrules.external_data(now, book.value_sets, country_of_arrival, issuer_country, iat, exp)
     budget = certlogic.Budget(VERIFICATION_STEPS)          # every evaluation below draws on it
-    outcomes = dccrules.run(chosen, payload, external, budget)
+    keys = [(r["Country"], r["Identifier"], r["Version"]) for r in chosen]
+    traced = [r for r, k in zip(chosen, keys) if k in book.traceable]
+    turns_now: set[int] = set()
+    outcomes = dccrules.run(chosen, payload, external, budget, {id(r) for r in traced}, turns_now)
     failed = [o for o in outcomes if o.result != "passed"]
     own_status, own_reasons, _ = foreign_rules.evaluate(events, options, now)
     details = {"country_of_arrival": country_of_arrival, "checked": len(outcomes),
@@ -107,10 +142,15 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     if own_status == "red":
         return "red", own_reasons, None, details
     if not failed:
-        timed = [r for r in chosen if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
-        until = green_until(lambda t: dccrules.all_pass(timed, payload, {**external, "validationClock": dccrules.stamp(t)},
-                                                           budget),
-                            now, exp if exp is not None and exp > now else now + HORIZON) if timed else None
+        bisected = [r for r, k in zip(chosen, keys) if k in book.clocked and k not in book.traceable]
+        until = None
+        if traced or bisected:
+            horizon = exp if exp is not None and exp > now else now + HORIZON
+            found, end = green_end(traced, payload, external, now, horizon, budget, turns_now) if traced else (True, None)
+            if not found:
+                bisected, end = traced + bisected, None
+            until = green_until(lambda t: (end is None or t < end) and (not bisected or dccrules.all_pass(
+                bisected, payload, {**external, "validationClock": dccrules.stamp(t)}, budget)), now, horizon)
         return "green", [EVENT_REASONS[kind]], until, details
     otherwise = {**foreign_rules.DEFAULT_RULES, **(options or {})}["otherwise"]
     return (otherwise if otherwise != "green" else "yellow"), ["no_valid_certificate"], None, details

@@ -24,46 +24,20 @@ from __future__ import annotations
 
 from typing import Any
 import re
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from functools import lru_cache
 
 from standard.errors import CertLogicInvalid, CertLogicLimit, RulesBudgetExceeded
+from adapters.eu_dcc.certlogic_dates import (MAX_MS, TIME_UNITS, DateTime, _show, civil_from_days,  # noqa: F401 - the public API
+                                            dcc_date_of_birth, days_from_civil, parse_date_time, plus_time)
+from adapters.eu_dcc.certlogic_values import MAX_INT, _as_int, _is_int, _is_number, _short  # noqa: F401
 
 MAX_DEPTH = 64              # EU rules nest about 15 deep
 MAX_NODES = 20_000          # the largest EU rule has a few hundred
 MAX_STEPS = 200_000         # evaluations of sub-expressions per call (incl. reduce iterations)
-MAX_INT = 2 ** 53 - 1       # JavaScript's safe integers: beyond them the reference loses precision
-MAX_MS = 8_640_000_000_000_000   # the range of a JavaScript Date
 
 COMPARISONS = {"<": "int", ">": "int", "<=": "int", ">=": "int",
                "before": "date", "after": "date", "not-after": "date", "not-before": "date"}
-TIME_UNITS = ("year", "month", "day", "hour")
 UVCI_SEPARATORS = re.compile(r"[/#:]")
-
-
-_EPOCH = datetime(1970, 1, 1)
-_EPOCH_MIN_MS = -62_135_596_800_000          # 0001-01-01T00:00:00Z
-_EPOCH_MAX_MS = 253_402_300_799_999          # 9999-12-31T23:59:59.999Z
-
-
-@dataclass(frozen=True, order=True)
-class DateTime:
-    """A CertLogic date-time: milliseconds since 1970-01-01T00:00:00.000Z."""
-
-    ms: int
-
-    def isoformat(self) -> str:
-        if _EPOCH_MIN_MS <= self.ms <= _EPOCH_MAX_MS:          # years 1…9999: the C datetime
-            stamp = _EPOCH + timedelta(milliseconds=self.ms)
-            return (f"{stamp.year:04d}-{stamp.month:02d}-{stamp.day:02d}T{stamp.hour:02d}:"
-                    f"{stamp.minute:02d}:{stamp.second:02d}.{stamp.microsecond // 1000:03d}Z")
-        days, rest = divmod(self.ms, 86_400_000)
-        y, m, d = civil_from_days(days)
-        hh, rest = divmod(rest, 3_600_000)
-        mm, rest = divmod(rest, 60_000)
-        ss, ms = divmod(rest, 1000)
-        year = f"{y:04d}" if 0 <= y <= 9999 else f"{'+' if y > 0 else '-'}{abs(y):06d}"
-        return f"{year}-{m:02d}-{d:02d}T{hh:02d}:{mm:02d}:{ss:02d}.{ms:03d}Z"
 
 
 class Budget:
@@ -209,11 +183,17 @@ class _Run:
                                           "spend; refused rather than waited for")
 
     def eval(self, expr: Any, data: Any, root: Any) -> Any:
-        self._spend(1)
-        if isinstance(expr, (bool, str)) or _is_int(expr):
-            return expr
-        if isinstance(expr, list):
+        left, budget = self.left - 1, self.budget
+        if left < 0 or (budget is not None and budget.left < 1):
+            self._spend(1)                         # raises
+        self.left = left
+        if budget is not None:
+            budget.left -= 1
+        kind = type(expr)
+        if kind is list:
             return [self.eval(item, data, root) for item in expr]
+        if kind is not dict:                       # validated: a boolean, string or integral number
+            return expr
         (op, args), = expr.items()
         if op == "var":
             return var(data, args)
@@ -259,6 +239,9 @@ class _Run:
             if abs(total) > MAX_INT:
                 raise CertLogicInvalid('result of "+" is beyond the safe integer range')
             return total
+        return self._compare(op, args, values)
+
+    def _compare(self, op: str, args: list, values: list) -> bool:
         return compare(op, values)
 
     def _reduce(self, args: list, data: Any, root: Any) -> Any:
@@ -274,20 +257,106 @@ class _Run:
         return accumulator
 
 
+# --- the validation clock: where a rule's outcome can turn -------------------------------------
+CLOCK = "external.validationClock"
+_CLOCK_READ = {"var": CLOCK}
+_SHIFT_MS = {"hour": 3_600_000, "day": 86_400_000}
+_WHOLE_CONTEXTS = ("", "external", "data", "data.external")     # var paths whose value holds the clock
+
+
+def _clock_shift(expr: Any) -> int | None:
+    """``plusTime(external.validationClock, n, hour|day)`` → its shift in ms (the clock + shift); else None."""
+    if type(expr) is dict and len(expr) == 1 and "plusTime" in expr:
+        args = expr["plusTime"]
+        if isinstance(args, list) and len(args) == 3 and args[0] == _CLOCK_READ and args[2] in _SHIFT_MS \
+                and _is_int(args[1]):
+            return _as_int(args[1]) * _SHIFT_MS[args[2]]
+    return None
+
+
+def reads_clock_only_in_comparisons(expr: Any) -> bool:
+    """True when ``expr`` (validated) reads the validation clock only as ``plusTime(clock, n, hour|day)``
+    directly compared with ``before``/``after``/``not-after``/``not-before``, and no ``var`` returns
+    a context that holds the clock.  Such a rule's outcome is constant between the instants
+    :func:`evaluate_with_turns` reports, so its value over time follows from a few evaluations."""
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+            continue
+        if type(node) is not dict:
+            continue
+        (op, args), = node.items()
+        if op == "var":
+            if isinstance(args, str) and (args in _WHOLE_CONTEXTS or "validationClock" in args):
+                return False
+        elif COMPARISONS.get(op) == "date":
+            stack.extend(a for a in args if _clock_shift(a) is None)
+        elif op in ("plusTime", "extractFromUVCI"):
+            stack.append(args[0])
+        else:
+            stack.extend(args)
+    return True
+
+
+def evaluate_with_turns(expr: Any, data: Any, *, max_steps: int = MAX_STEPS,
+                        budget: Budget | None = None) -> tuple[Any, set[int]]:
+    """:func:`evaluate` of a validated ``expr`` for which :func:`reads_clock_only_in_comparisons`
+    holds, plus the instants (epoch seconds) at which a clock comparison it made could change its
+    outcome: while the clock moves without reaching one, the evaluation takes the same path and
+    gives the same value.  Counts the same steps as :func:`evaluate`."""
+    run = _TurnsRun(max_steps, budget)
+    return run.eval(expr, data, data), run.turns
+
+
+class _TurnsRun(_Run):
+    """A :class:`_Run` that notes where each date comparison against the clock turns."""
+
+    def __init__(self, max_steps: int, budget: Budget | None = None):
+        super().__init__(max_steps, budget)
+        self.turns: set[int] = set()
+
+    def _compare(self, op: str, args: list, values: list) -> bool:
+        if COMPARISONS[op] == "date":
+            for i in range(len(args) - 1):
+                self._note(op, args[i], values[i], args[i + 1], values[i + 1])
+        return compare(op, values)
+
+    def _note(self, op: str, left: Any, left_value: Any, right: Any, right_value: Any) -> None:
+        """``clock + shift`` against a clock-free date-time ``c``: the outcome turns at the first
+        millisecond past ``c − shift`` for ``not-after``/``after`` with the clock on the left (and
+        ``before``/``not-before`` with it on the right), at ``c − shift`` itself otherwise; the
+        turn is the first whole second (the clock's resolution) at or after it."""
+        shifts = (_clock_shift(left), _clock_shift(right))
+        if (shifts[0] is None) == (shifts[1] is None):
+            return                                    # no clock, or clock against clock: never turns
+        on_left = shifts[0] is not None
+        shift, other = (shifts[0], right_value) if on_left else (shifts[1], left_value)
+        if isinstance(other, DateTime) and shift is not None:
+            at_ms = other.ms - shift + (op in (("not-after", "after") if on_left else ("before", "not-before")))
+            self.turns.add(-(-at_ms // 1000))
+
+
 def var(data: Any, path: Any) -> Any:
     """Drill into ``data`` along a dotted path; anything missing or undrillable is null."""
     if path == "":
         return data
     value = data
-    for fragment in (path if isinstance(path, str) else str(int(path))).split("."):
+    for fragment, index in _fragments(path if isinstance(path, str) else str(int(path))):
         if isinstance(value, dict):
             value = value.get(fragment)
-        elif isinstance(value, list) and re.fullmatch(r"[0-9]+", fragment):
-            index = int(fragment)
+        elif isinstance(value, list) and index is not None:
             value = value[index] if index < len(value) else None
         else:
             return None
     return value
+
+
+@lru_cache(maxsize=4096)
+def _fragments(path: str) -> tuple[tuple[str, int | None], ...]:
+    """A var path's fragments, each with its array index when it is one (ASCII digits)."""
+    return tuple((f, int(f) if f.isascii() and f.isdigit() else None) for f in path.split("."))
 
 
 def strict_equal(a: Any, b: Any) -> bool:
@@ -327,133 +396,3 @@ def extract_from_uvci(uci: Any, index: int) -> str | None:
         raise CertLogicInvalid('"extractFromUVCI" operand must be a string or null')
     fragments = UVCI_SEPARATORS.split(uci[9:] if uci.startswith("URN:UVCI:") else uci)
     return fragments[index] if 0 <= index < len(fragments) else None
-
-
-# --- date-times ---------------------------------------------------------------------------------
-_DATE_TIME = re.compile(
-    r"(?P<y>\d{4})(?:-(?P<mo>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<h>\d{2}):(?P<mi>\d{2}):(?P<s>\d{2})(?:\.(?P<f>\d+))?"
-    r"(?P<tz>Z|[+-]\d{1,2}(?::?\d{2})?)?)?)?)?", re.ASCII)
-
-
-def parse_date_time(text: Any) -> DateTime:
-    """One of the specification's date(-time) formats → DateTime (a partial date is read as
-    ``dccDateOfBirth`` reads it; a missing offset is Z; decimals beyond milliseconds dropped)."""
-    if not isinstance(text, str):
-        raise CertLogicInvalid(f"date-time argument must be a string, got {_show(text)}")
-    m = _DATE_TIME.fullmatch(text) if len(text) <= 64 else None
-    if m is None:
-        raise CertLogicInvalid(f"not a date or date-time CertLogic accepts: {_show(text)}")
-    if m["d"] is None:
-        return dcc_date_of_birth(text)
-    y, mo, d = int(m["y"]), int(m["mo"]), int(m["d"])
-    h, mi, s = (int(m[k] or 0) for k in ("h", "mi", "s"))
-    if not (1 <= mo <= 12 and 1 <= d <= _month_days(y, mo) and h <= 23 and mi <= 59 and s <= 59):
-        raise CertLogicInvalid(f"not a valid date-time: {_show(text)}")
-    ms = int((m["f"] or "").ljust(3, "0")[:3])
-    offset = 0
-    tz = m["tz"]
-    if tz and tz != "Z":
-        sign = -1 if tz[0] == "-" else 1
-        digits = tz[1:].replace(":", "")
-        hours, minutes = (digits, "0") if len(digits) <= 2 else (digits[:-2], digits[-2:])
-        if int(hours) > 23 or int(minutes) > 59:
-            raise CertLogicInvalid(f"not a valid time zone offset: {_show(text)}")
-        offset = sign * (int(hours) * 60 + int(minutes)) * 60_000
-    return DateTime(days_from_civil(y, mo, d) * 86_400_000 + ((h * 60 + mi) * 60 + s) * 1000 + ms - offset)
-
-
-def dcc_date_of_birth(text: Any) -> DateTime:
-    """``YYYY`` → Dec 31, ``YYYY-MM`` → the month's last day, ``YYYY-MM-DD`` as is: the last
-    date consistent with the data, at 00:00:00.000Z."""
-    if not isinstance(text, str):
-        raise CertLogicInvalid(f'"dccDateOfBirth" operand must be a string, got {_show(text)}')
-    m = re.fullmatch(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?", text, re.ASCII)
-    if m is None:
-        raise CertLogicInvalid(f"not a DCC date of birth (YYYY, YYYY-MM or YYYY-MM-DD): {_show(text)}")
-    y = int(m[1])
-    mo = int(m[2] or 12)
-    if not 1 <= mo <= 12:
-        raise CertLogicInvalid(f"not a valid date of birth: {_show(text)}")
-    d = int(m[3]) if m[3] else _month_days(y, mo)
-    if not 1 <= d <= _month_days(y, mo):
-        raise CertLogicInvalid(f"not a valid date of birth: {_show(text)}")
-    return DateTime(days_from_civil(y, mo, d) * 86_400_000)
-
-
-def plus_time(text: Any, amount: int, unit: str) -> DateTime:
-    """JavaScript's ``setUTC<unit>(getUTC<unit>() + amount)`` on the parsed date-time: months
-    and years keep the day of month and let it overflow (2020-02-29 + 1 year = 2021-03-01)."""
-    start = parse_date_time(text)
-    if abs(amount) > 10 ** 9:
-        raise CertLogicInvalid('"plusTime" amount is out of range')
-    if unit == "hour":
-        ms = start.ms + amount * 3_600_000
-    elif unit == "day":
-        ms = start.ms + amount * 86_400_000
-    else:
-        days, rest = divmod(start.ms, 86_400_000)
-        y, m, d = civil_from_days(days)
-        months = (y * 12 + m - 1) + (amount * 12 if unit == "year" else amount)
-        y, m = divmod(months, 12)
-        ms = (days_from_civil(y, m + 1, 1) + d - 1) * 86_400_000 + rest
-    if abs(ms) > MAX_MS:
-        raise CertLogicInvalid('"plusTime" result is outside the date-time range')
-    return DateTime(ms)
-
-
-def days_from_civil(y: int, m: int, d: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm; any year)."""
-    y -= m <= 2
-    era = y // 400
-    yoe = y - era * 400
-    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    return era * 146097 + doe - 719468
-
-
-def civil_from_days(z: int) -> tuple[int, int, int]:
-    z += 719468
-    era = z // 146097
-    doe = z - era * 146097
-    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
-    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
-    mp = (5 * doy + 2) // 153
-    d = doy - (153 * mp + 2) // 5 + 1
-    m = mp + (3 if mp < 10 else -9)
-    return yoe + era * 400 + (m <= 2), m, d
-
-
-def _month_days(y: int, m: int) -> int:
-    if m == 2:
-        return 29 if (y % 4 == 0 and y % 100 != 0) or y % 400 == 0 else 28
-    return 30 if m in (4, 6, 9, 11) else 31
-
-
-# --- helpers ------------------------------------------------------------------------------------
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _is_int(value: object) -> bool:
-    return (isinstance(value, int) and not isinstance(value, bool)) or \
-        (isinstance(value, float) and value.is_integer())
-
-
-def _as_int(value: Any) -> int:
-    return int(value)
-
-
-def _short(text: object) -> str:
-    return str(text)[:40]
-
-
-def _show(value: object) -> str:
-    """A short rendering for messages; never the whole (possibly personal) value."""
-    if value is None:
-        return "null"
-    if isinstance(value, DateTime):
-        return "a date-time"
-    if isinstance(value, (dict, list)):
-        return f"an {'object' if isinstance(value, dict) else 'array'}"
-    return repr(value)[:40]

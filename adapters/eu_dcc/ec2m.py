@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Optional
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 OID_EC_PUBLIC_KEY = "1.2.840.10045.2.1"
 
@@ -131,7 +132,10 @@ class PublicKey:
 
 
 def public_key(curve: Curve, encoded: bytes) -> PublicKey | None:
-    """An uncompressed SEC1 point (04 ‖ x ‖ y) on ``curve``; None if it is not a valid key."""
+    """An uncompressed SEC1 point (04 ‖ x ‖ y) on ``curve``; None if it is not a valid key.
+    The curve's own parameters are checked before its first key is read (AssertionError if
+    they do not describe a curve with G of order n)."""
+    _checked(curve)
     size = (curve.m + 7) // 8
     if len(encoded) != 1 + 2 * size or encoded[0] != 4:
         return None
@@ -169,5 +173,8 @@ def public_point(c: Curve, d: int) -> Point:
     return _scalar(c, d, (c.gx, c.gy))
 
 
-for _curve in CURVES.values():
-    _check(_curve)
+@lru_cache(maxsize=None)
+def _checked(c: Curve) -> None:
+    """:func:`_check` once per curve, on first use: n·G in pure Python took 60–360 ms of every
+    process's start-up (each CLI run, server worker and batch-pool process imports this module)."""
+    _check(c)

@@ -21,7 +21,7 @@ already compressed (``{id: [codes]}``) and handed to rules compressed, as the EU
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Container, Iterable, Sequence
 import re
 from dataclasses import dataclass
 
@@ -182,15 +182,22 @@ def description(rule: dict, lang: str = "en") -> str:
 
 
 def run(rules: Iterable[dict], payload: dict, external: dict,
-        budget: certlogic.Budget | None = None) -> list[Outcome]:
+        budget: certlogic.Budget | None = None, traced: Container[int] = (),
+        turns: set[int] | None = None) -> list[Outcome]:
     """Every rule on one certificate: ``data = {"payload": DCC, "external": external}``.
     The rules come from :func:`parse_rule`, which validated their Logic once.  A rule's own
-    error leaves it *open*; a spent ``budget`` (RulesBudgetExceeded) ends the whole run."""
+    error leaves it *open*; a spent ``budget`` (RulesBudgetExceeded) ends the whole run.
+    Rules whose ``id()`` is in ``traced`` (they read the clock only in comparisons) add the
+    instants where they could turn to ``turns`` (:func:`all_pass_with_turns`)."""
     data = {"payload": payload, "external": external}
     outcomes = []
     for rule in rules:
         try:
-            value = certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget)
+            if turns is not None and id(rule) in traced:
+                value, more = certlogic.evaluate_with_turns(rule["Logic"], data, budget=budget)
+                turns |= more
+            else:
+                value = certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget)
             result, error = ("passed" if value is True else "failed"), None
         except RulesBudgetExceeded:
             raise
@@ -227,6 +234,26 @@ def all_pass(rules: Iterable[dict], payload: dict, external: dict,
         except HealthCodeError:
             return False
     return True
+
+
+def all_pass_with_turns(rules: Iterable[dict], payload: dict, external: dict,
+                        budget: certlogic.Budget | None = None) -> tuple[bool, set[int]]:
+    """:func:`all_pass` of rules that read the clock only in comparisons
+    (:func:`certlogic.reads_clock_only_in_comparisons`), plus the instants at which one of the
+    comparisons made could turn: until the clock reaches one, the answer stays the same."""
+    data = {"payload": payload, "external": external}
+    turns: set[int] = set()
+    for rule in rules:
+        try:
+            value, more = certlogic.evaluate_with_turns(rule["Logic"], data, budget=budget)
+        except RulesBudgetExceeded:
+            raise
+        except HealthCodeError:
+            return False, turns
+        turns |= more
+        if value is not True:
+            return False, turns
+    return True, turns
 
 
 # --- helpers --------------------------------------------------------------------------------
