@@ -161,6 +161,11 @@ class Indices:
             self.template_names.append(name)
         for kind in FIXED_KINDS:
             self._create(self.index(kind), kind)
+        try:        # the new indices' primaries are active before the first write (a busy node may be slow)
+            self.client.cluster.health(index=[self.index(kind) for kind in FIXED_KINDS], wait_for_status="yellow",
+                                       timeout="30s")
+        except ApiError as exc:
+            log.warning("indices not yet active (%s); writes may answer store_unavailable", http_status(exc))
         try:        # audit indices made before "result" was indexed (operations figures) learn it
             self.client.indices.put_mapping(index=self.audit_pattern, properties={"result": _kw()},
                                             allow_no_indices=True, ignore_unavailable=True)
