@@ -25,12 +25,18 @@ scan indices older than the cut-off are dropped, and the boundary day and the ot
 deleted by id in bulk (searched a page at a time), because ``_delete_by_query`` lives in the reindex
 module, which not every server has.
 
-Writes the contract reads back use ``refresh`` (``"wait_for"`` by default: no forced refresh, the
-write returns once the next scheduled refresh made it visible; ``True`` forces one, which is what
-the tests use against a real cluster; ``False`` for fire-and-forget).  Bulk scan ingest sends
-``refresh=wait_for`` on the bulk request itself, or with ``True`` one ``_refresh`` of the touched
-daily indices after the whole batch — never a refresh per document.  Document-id lookups (residents, revocation, rate limits,
-the audit head) use the real-time GET and need no refresh at all.
+Read-your-writes (``refresh``: ``"wait_for"`` by default, ``True`` in the tests, ``False`` for
+fire-and-forget) is paid where it is rare, not on the hot path.  What a request writes on every
+issuance or kiosk lookup — the issued code, the resident, the online status, the audit entry — is
+written without waiting for a refresh: residents, online statuses, revocation checks, rate limits
+and the audit head are read back by id with the real-time GET, which sees a write at once.  The
+few reads that search those kinds (revoking or listing a person's codes, counting outstanding
+codes, listing audit entries, counts) first ``_refresh`` the index they search, so a code is
+revocable and listed, and an audit entry readable, the moment its write returned — on any
+gateway.  Rarer writes read back by search (revocations, dependents) keep ``refresh`` on the
+write itself.  Bulk scan ingest sends ``refresh=wait_for`` on the bulk request itself (or with
+``True`` one ``_refresh`` of the touched daily indices after the whole batch — never a refresh per
+document).
 
 Bulk ingest (:meth:`add_scans`) raises :class:`ScanBulkError` if any item fails, after the others
 were stored and made visible; ``error.failed`` lists the events that were not stored, so a caller
@@ -41,8 +47,8 @@ The audit chain is appended atomically across processes: the head document in ``
 replaced only with ``if_seq_no``/``if_primary_term`` of the head that was read (a 409 means another
 appender won: re-read and re-make the entry).  The winner then copies the entry into its monthly
 index with ``op_type=create`` (doc id = seq); if it died in between, the next appender (or reader)
-finds the head not yet copied and copies it (and an appender whose copy lost that race refreshes
-the index, so its caller can read its entry back at once).  Ids are unique only per index, so the
+finds the head not yet copied and copies it (readers of the entries refresh first, so an entry is
+listed the moment its append returned).  Ids are unique only per index, so the
 head — not ``create`` on a dated index — is what makes a sequence number unique.  Each head names
 the attempt that wrote it (``writer``): a head write the client sent again after its answer was
 lost (a node died mid-request) meets itself as a 409, and is recognised instead of appending the
@@ -385,8 +391,7 @@ class ElasticsearchStore(Store):
                "status": record.status, "reasons": list(record.reasons), "iat": record.iat,
                "exp": record.exp, "ins": self._next_ins(1)}
         try:
-            self.client.index(index=self.index("codes"), id=record.jti, document=doc, op_type="create",
-                              refresh=self.refresh)
+            self.client.index(index=self.index("codes"), id=record.jti, document=doc, op_type="create")
         except ConflictError:
             # a retried request whose first attempt got through is fine; a reused jti is not
             existing = self._get(self.index("codes"), record.jti)
@@ -395,7 +400,14 @@ class ElasticsearchStore(Store):
             if not same:
                 raise
 
+    def _searchable(self, index: str) -> None:
+        """Make every write acknowledged so far visible to the search that follows (skipped with
+        ``refresh=False``).  Only the rare reads call it; the hot writes do not wait."""
+        if self.refresh:
+            self.client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+
     def latest_status(self, sub: str, region: str) -> IssuedRecord | None:
+        self._searchable(self.index("codes"))
         hits = list(self._search_all(
             self.index("codes"), {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}}]}},
             [{"iat": "desc"}, {"ins": "desc"}], limit=1))
@@ -407,7 +419,7 @@ class ElasticsearchStore(Store):
 
     # -- online codes -----------------------------------------------------------------------------------
     def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
-        self.client.index(index=self.index("online"), id=code_id, op_type="create", refresh=self.refresh,
+        self.client.index(index=self.index("online"), id=code_id, op_type="create",
                           document={"region": region, "answer": answer, "exp": exp})
 
     def online_answer(self, code_id: str, region: str) -> str | None:
@@ -464,12 +476,14 @@ class ElasticsearchStore(Store):
 
     def count(self, kind: str) -> int:
         index = self._pattern(COUNT_KINDS[kind])
+        self._searchable(index)
         return int(self.client.count(index=index, ignore_unavailable=True, allow_no_indices=True)["count"])
 
     # -- revocation -------------------------------------------------------------------------------------
     def revoke_subject(self, sub: str, at: int) -> list[str]:
         """Withdraw every unexpired code of ``sub``; codes issued afterwards are unaffected.  A code
         already withdrawn keeps its first withdrawal time."""
+        self._searchable(self.index("codes"))
         hits = list(self._search_all(
             self.index("codes"), {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}},
             [{"iat": "asc"}, {"ins": "asc"}], source={"includes": ["jti", "exp"]}))
@@ -479,6 +493,7 @@ class ElasticsearchStore(Store):
 
     def count_outstanding(self, sub: str, at: int) -> int:
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}}
+        self._searchable(self.index("codes"))
         return int(self.client.count(index=self.index("codes"), query=query, ignore_unavailable=True,
                                      allow_no_indices=True)["count"])
 
@@ -508,6 +523,7 @@ class ElasticsearchStore(Store):
     def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}},
                                      {"range": {"exp": {"gt": now}}}]}}
+        self._searchable(self.index("codes"))
         hits = list(self._search_all(self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}],
                                      limit=limit + 1000))
         jtis = [h["_source"]["jti"] for h in hits]
@@ -593,11 +609,10 @@ class ElasticsearchStore(Store):
                "reasons": list(r.reasons), "updated_at": r.updated_at}
         doc_id = _doc_id(r.sub, r.region)
         if r.pii_sealed is not None:
-            self.client.index(index=self.index("residents"), id=doc_id, document={**doc, "pii_sealed": r.pii_sealed},
-                              refresh=self.refresh)
+            self.client.index(index=self.index("residents"), id=doc_id, document={**doc, "pii_sealed": r.pii_sealed})
         else:     # a partial update leaves any sealed data already there (coalesce)
             self.client.update(index=self.index("residents"), id=doc_id, doc=doc, doc_as_upsert=True,
-                               refresh=self.refresh, retry_on_conflict=5)
+                               retry_on_conflict=5)
 
     def get_resident(self, sub: str, region: str) -> Resident | None:
         got = self._get(self.index("residents"), _doc_id(sub, region))
@@ -673,6 +688,7 @@ class ElasticsearchStore(Store):
                    {"result": {"terms": {"field": "result", "missing_bucket": True}}}]
         query = {"bool": {"filter": [{"range": {"at": {"gte": int(since), "lt": int(until)}}},
                                      {"terms": {"action": actions}}]}}
+        self._searchable(self.audit_pattern)
         rows = [(int(b["key"]["t"]), b["key"]["action"], b["key"].get("result"), b["doc_count"])
                 for b in self._composite(self.audit_pattern, query, sources)]
         return sorted(rows, key=lambda r: r[0])
@@ -703,11 +719,11 @@ class ElasticsearchStore(Store):
                 if not (now is not None and now["_source"].get("writer") == writer):
                     time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
                     continue
-            self._copy_audit(entry, winner=True, refresh=self.refresh)
+            self._copy_audit(entry, winner=True)
             return entry
         raise RuntimeError("audit log head stayed contended; entry not appended")
 
-    def _copy_audit(self, entry: dict, winner: bool, refresh: bool | str = False) -> None:
+    def _copy_audit(self, entry: dict, winner: bool) -> None:
         """Store ``entry`` (the head, or what just became the head) in its monthly index, once.
         The appender that moved the head creates it; anyone else first looks whether it is there."""
         seq = entry["seq"]
@@ -719,8 +735,6 @@ class ElasticsearchStore(Store):
             existing = self._get(index, str(seq))
             if existing is not None:
                 self._check_same(existing, entry)
-                if refresh:                          # its writer may not have made it searchable yet
-                    self.client.indices.refresh(index=index)
                 self._audit_copied = max(self._audit_copied, seq)
                 return
         doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
@@ -728,13 +742,9 @@ class ElasticsearchStore(Store):
         self._ensure_dated([index], "audit")
         try:
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
-                              op_type="create", refresh=refresh)
-        except ConflictError:
-            # another appender copied it first, without waiting for a refresh: the caller reads
-            # its own entry back, so make it searchable before returning
+                              op_type="create")
+        except ConflictError:                        # another appender copied it first
             self._check_same(self._get(index, str(seq)), entry)
-            if refresh:
-                self.client.indices.refresh(index=index)
         self._audit_copied = max(self._audit_copied, seq)
 
     @staticmethod
@@ -753,10 +763,11 @@ class ElasticsearchStore(Store):
         if got is not None:
             entry = read_entry(got["_source"]["entry"])
             if entry["seq"] > self._audit_copied:
-                self._copy_audit(entry, winner=False, refresh=bool(self.refresh))
+                self._copy_audit(entry, winner=False)
 
     def audit_entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         self._repair_audit_tail()
+        self._searchable(self.audit_pattern)
         hits = self._search_all(self.audit_pattern, {"range": {"seq": {"gt": after_seq}}}, [{"seq": "asc"}],
                                 limit=limit, source={"includes": ["entry"]})
         return [read_entry(h["_source"]["entry"]) for h in hits]
