@@ -309,6 +309,48 @@ def bulk_scans(stack: Stack, n: int) -> tuple[int, float]:
         store.close()
 
 
+def audit_rate(stack: Stack, writers: int = 6, seconds: float = 10) -> float:
+    """Audit appends a second from ``writers`` stores at once (as many gateways), each appending
+    as fast as it can: the one hash chain every issuance, lookup and print appends to."""
+    from store.audit import AuditLog
+    stores = [stack.store() for _ in range(writers)]
+    counts = [0] * writers
+    stop = threading.Event()
+
+    def append(n: int) -> None:
+        log = AuditLog(stores[n], time.time)
+        while not stop.is_set():
+            log.record({"role": "system", "id": f"bench-{n}"}, "bench_append", None)
+            counts[n] += 1
+
+    threads = [threading.Thread(target=append, args=(n,)) for n in range(writers)]
+    try:
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(60)
+        return sum(counts) / (time.perf_counter() - start)
+    finally:
+        for store in stores:
+            store.close()
+
+
+def gateway_errors(folder: Path) -> dict[str, int]:
+    """The exceptions the gateways logged (the last line of each traceback), counted."""
+    found: dict[str, int] = {}
+    for log in folder.glob("gateway-*.log"):
+        lines = log.read_text(errors="replace").splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = next((j for j in range(i + 1, len(lines)) if not lines[j].startswith((" ", "Traceback"))), None)
+                if end is not None:
+                    found[lines[end][:160]] = found.get(lines[end][:160], 0) + 1
+    return found
+
+
 def run_one(kind: str, folder: Path, env: dict, residents: int | None, load: float, day: float,
             average: float, scans: int = 100_000, log=print) -> dict:
     stack = Stack(folder, env, limits=LIMITS, gateways=3, threads=8)
@@ -322,6 +364,8 @@ def run_one(kind: str, folder: Path, env: dict, residents: int | None, load: flo
         result = Day(stack, n, day, average).run()
         result["residents"], result["load_s"] = n, seconds
         result["bulk_scans"], result["bulk_scans_s"] = bulk_scans(stack, scans)
+        result["audit_per_s"] = audit_rate(stack)
+        result["gateway_errors"] = gateway_errors(folder)
         result["bytes"] = es_bytes(stack) if kind == "es" else sqlite_bytes(stack)
         return result
     finally:
@@ -376,8 +420,12 @@ def report(results: dict[str, dict], day: float, average: float, rows: list | No
                       + (f" ({total / docs * 1e6 / 2**30:.2f} GiB with the replica)" if total != primary else ""))
         print(f"{'':12} then {r['bulk_scans']:,} scan events in bulk (add_scans, batches of 5 000): "
               f"{r['bulk_scans'] / r['bulk_scans_s']:,.0f}/s, for the bytes below")
+        print(f"{'':12} audit chain: {r['audit_per_s']:,.0f} appends/s from 6 writers at once "
+              "(one chain: every issuance, lookup and print appends to it)")
         if r["errors"]:
             print(f"{'':12} errors: {r['errors']}")
+        if r.get("gateway_errors"):
+            print(f"{'':12} gateway exceptions: {r['gateway_errors']}")
         if r.get("rss_mb"):
             print(f"{'':12} cluster resident memory {r['rss_mb']:,.0f} MiB")
     if rows is not None and "es" in results and "sqlite" in results:
