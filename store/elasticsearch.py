@@ -53,6 +53,9 @@ head — not ``create`` on a dated index — is what makes a sequence number uni
 the attempt that wrote it (``writer``): a head write the client sent again after its answer was
 lost (a node died mid-request) meets itself as a 409, and is recognised instead of appending the
 same entry twice.
+A 409 proves a document exists, but a GET may be served by a replica the write has not reached
+yet and answer "not found" for a moment: the document is asked for again (up to
+``EXISTING_WAIT`` seconds) before it is compared, never taken for a different one.
 
 The official client talks to the server with its default headers (``compatible-with`` its own
 major version, which is the server's: pyproject pins the client to scripts/elasticsearch-version's
@@ -102,6 +105,7 @@ BULK_CHUNK = 5_000
 PAGE = 5_000                       # search page size (below the default 10 000 result window)
 AUDIT_HEAD_ID = "audit"
 AUDIT_APPEND_ATTEMPTS = 200
+EXISTING_WAIT = 5.0           # seconds a document a 409 proved to exist may stay unreadable on a replica
 HIT_ATTEMPTS = 50
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)   # busy, no master, no copy of a shard, gateway timeout
 RETRY_AFTER_SECONDS = 5
@@ -394,7 +398,7 @@ class ElasticsearchStore(Store):
             self.client.index(index=self.index("codes"), id=record.jti, document=doc, op_type="create")
         except ConflictError:
             # a retried request whose first attempt got through is fine; a reused jti is not
-            existing = self._get(self.index("codes"), record.jti)
+            existing = self._get_existing(self.index("codes"), record.jti)
             same = existing and {k: v for k, v in existing["_source"].items() if k != "ins"} == \
                 {k: v for k, v in doc.items() if k != "ins"}
             if not same:
@@ -744,8 +748,23 @@ class ElasticsearchStore(Store):
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
                               op_type="create")
         except ConflictError:                        # another appender copied it first
-            self._check_same(self._get(index, str(seq)), entry)
+            self._check_same(self._get_existing(index, str(seq)), entry)
         self._audit_copied = max(self._audit_copied, seq)
+
+    def _get_existing(self, index: str, doc_id: str) -> dict:
+        """A document a 409 just proved exists.  A GET may be served by a replica the write has not
+        reached yet (it answers "not found" for a moment), so it is asked again for up to
+        ``EXISTING_WAIT`` seconds; still not found means the cluster cannot answer now."""
+        deadline = time.monotonic() + EXISTING_WAIT
+        while True:
+            got = self._get(index, doc_id)
+            if got is not None:
+                return got
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(f"the data store cannot take this request now ({index}/{doc_id} "
+                                       f"not yet readable); try again in {RETRY_AFTER_SECONDS} s",
+                                       retry_after=RETRY_AFTER_SECONDS)
+            time.sleep(0.02)
 
     @staticmethod
     def _check_same(existing: dict | None, entry: dict) -> None:
