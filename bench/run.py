@@ -18,7 +18,9 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
 6. Elasticsearch (a real node from scripts/elasticsearch, or HEALTHCODE_ES_URL): bulk ingest and resident lookups
    against the same on SQLite;
 7. an online code asked of its region over HTTP, and with the answer cache, against the signed
-   code of the same region (bench/online.py).
+   code of the same region (bench/online.py);
+8. national: a simulated day through nginx against 3 gateways on a 3-node Elasticsearch cluster,
+   then on SQLite, in the same run (bench/national.py; ``--only national``).
 """
 from __future__ import annotations
 
@@ -410,11 +412,21 @@ def bench_es(events: int, residents: int) -> None:
                  f"{e_p99 / s_p99:.2f}", "(figure; no goal)"))
 
 
+# --- 8 ------------------------------------------------------------------------------------------
+def bench_national(quick: bool) -> None:
+    from bench import national
+    day, average, load, scans = (24, 15, 15, 10_000) if quick else (120, 60, 90, 100_000)
+    print(f"\n# 8. national day: {day} s through nginx, 3 gateways on a 3-node Elasticsearch cluster, then on "
+          "SQLite (bench/national.py)", flush=True)
+    results = national.national(day, average, load, scans)
+    national.report(results, day, average, ROWS)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description="healthcode benchmarks (issue 12)")
     ap.add_argument("--quick", action="store_true", help="smaller counts: a smoke run, noisier ratios")
     ap.add_argument("--residents", type=int, default=None, help="kiosk residents (default 1 000 000; quick 50 000)")
-    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online; "
+    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online,national; "
                     "rules (1c only), revocations (1d only)")
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -442,6 +454,8 @@ def main() -> None:
     if want("online"):
         from bench.online import bench_online
         bench_online(100 if quick else 500, rate_of, latencies, pct)
+    if want("national"):
+        bench_national(quick)
     print(f"\n# summary ({time.perf_counter() - started:,.0f} s)")
     width = max(len(r[0]) for r in ROWS) if ROWS else 0
     for figure, measured, ratio, goal in ROWS:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 import re
 import select
-import shutil
 import signal
 import socket
 import ssl
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -23,12 +20,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from support.cli import run_cli
-from support.live import config_with_limits, free_port
-from support.marks import needs
-from support.paths import BIN, ROOT
+from support.deploy_stack import DEPLOY, Gateway, Stack, client
+from support.live import config_with_limits
 from config.settings import trusted_proxies
 from gateway.proxy import client_address
 from standard.errors import ConfigInvalid
@@ -83,189 +78,29 @@ def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, m
 # --- nginx (deploy/nginx/nginx.conf, rendered onto temporary paths and ports) in front of three
 # `healthcode serve` processes sharing one store, named by store_env.
 
-DEPLOY = ROOT / "deploy"
-NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-STORES = ["sqlite"]                              # the backends the three gateways are run on
+# The backends the three gateways are run on: every test here on SQLite, and the gateway-kill
+# test on Elasticsearch as well (the session's server, a fresh index prefix dropped afterwards).
+STORES = ["sqlite", pytest.param("elasticsearch", marks=pytest.mark.elasticsearch)]
 
 
-def store_env(backend: str) -> dict:
+def store_env(backend: str, request) -> dict:
     """The environment naming the one store every gateway shares (config/settings.py,
-    store/__init__.py): SQLite in the shared data directory, or an Elasticsearch cluster."""
+    store/__init__.py): SQLite in the shared data directory, or the session's Elasticsearch
+    (conftest's ``es_server``) under a new index prefix."""
     if backend == "sqlite":
         return {"HEALTHCODE_STORE": "sqlite"}
+    if backend == "elasticsearch":
+        from support.search import new_prefix
+        server = request.getfixturevalue("es_server")
+        env = {"HEALTHCODE_STORE": "elasticsearch", "HEALTHCODE_ES_URL": ",".join(server.urls),
+               "HEALTHCODE_ES_PREFIX": new_prefix()}
+        if server.options.get("api_key"):
+            env["HEALTHCODE_ES_API_KEY"] = server.options["api_key"]
+        return env
     raise ValueError(f"no environment for store {backend!r}")
 
 
 LIMIT = 1000                                     # anonymous verifications a minute per client and process
-
-
-@needs("server")
-class Gateway:
-    """``healthcode serve --workers 1`` (gunicorn: master, worker, batch pool) in its own
-    session, so killing it kills all of it, as systemd's KillMode would."""
-
-    def __init__(self, folder: Path, env: dict, port: int | None = None):
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = open(folder / f"gateway-{self.port}.log", "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN / "healthcode"), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", "1", "--threads", "4"],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait(self) -> None:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            assert self.proc.poll() is None, Path(self.log.name).read_text(errors="replace")
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.2)
-        raise RuntimeError(f"gateway on {self.port} did not start")
-
-    def signal(self, sig) -> None:
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
-
-    def stop(self) -> None:
-        self.signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            self.proc.wait(10)
-        self.log.close()
-
-
-def render_nginx(folder: Path, gateways: list[Gateway], http_port: int, https_port: int) -> Path:
-    """deploy/nginx/ with only what names this machine changed: ports, paths, the user.  Every
-    replacement must find its text, so a change to the shipped files cannot go untested."""
-    conf = folder / "nginx"
-    conf.mkdir()
-    for name in ("proxy.conf", "locations.conf"):
-        shutil.copy(DEPLOY / "nginx" / name, conf / name)
-
-    def replaced(text: str, pairs) -> str:
-        for old, new in pairs:
-            assert old in text, f"deploy/nginx no longer has {old!r}"
-            text = text.replace(old, new)
-        return text
-
-    upstream = (DEPLOY / "nginx" / "upstream.conf").read_text()
-    (conf / "upstream.conf").write_text(replaced(upstream, [
-        (f"server 127.0.0.1:{8081 + i} ", f"server 127.0.0.1:{g.port} ") for i, g in enumerate(gateways)]))
-    for sub in ("log", "tmp", "tls"):
-        (folder / sub).mkdir()
-    temp = "".join(f"    {kind}_temp_path {folder / 'tmp' / kind};\n"
-                   for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
-    main = replaced((DEPLOY / "nginx" / "nginx.conf").read_text(), [
-        ("user www-data;", "user root;" if os.geteuid() == 0 else ""),   # the test's files are private
-        ("/run/healthcode-proxy.pid", str(folder / "nginx.pid")),
-        ("/var/log/healthcode-proxy/", f"{folder / 'log'}/"),
-        ("/etc/healthcode/nginx/", f"{conf}/"),
-        ("/etc/healthcode/tls/", f"{folder / 'tls'}/"),
-        ("worker_processes auto;", "worker_processes 1;"),
-        ("listen 80;", f"listen 127.0.0.1:{http_port};"), ("listen [::]:80;", ""),
-        ("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;"), ("listen [::]:443 ssl http2;", ""),
-        ("http {\n", "http {\n" + temp),
-    ])
-    (conf / "nginx.conf").write_text(main)
-    subprocess.run([str(DEPLOY / "make-selfsigned-cert"), str(folder / "tls"), "localhost"],
-                   check=True, capture_output=True, timeout=30)
-    return conf / "nginx.conf"
-
-
-@needs("server")
-class Stack:
-    def __init__(self, folder: Path, store: dict):
-        assert Path(NGINX).exists(), "nginx is missing: scripts/install-test-tools installs it"
-        self.folder = folder
-        data = folder / "data"
-        data.mkdir()
-        config = config_with_limits(folder, anonymous_verifications_per_minute=LIMIT)
-        self.env = {**os.environ, "HEALTHCODE_DATA": str(data), "HEALTHCODE_CONFIG": str(config),
-                    "HEALTHCODE_TRUSTED_PROXIES": "127.0.0.1", **store}
-        # keys, secrets and tokens made once, before three processes start on the same store
-        self.tokens = json.loads(run_cli("tokens", data_dir=data, check=True, env=self.env).stdout)
-        self.gateways = [Gateway(folder, self.env) for _ in range(3)]
-        for gateway in self.gateways:
-            gateway.wait()
-        self.http_port, self.https_port = free_port(), free_port()
-        conf = render_nginx(folder, self.gateways, self.http_port, self.https_port)
-        self.cert = str(folder / "tls" / "healthcode.crt")
-        self.url = f"https://127.0.0.1:{self.https_port}"
-        self.nginx_log = open(folder / "log" / "nginx-stderr.log", "wb")
-        self.nginx = subprocess.Popen([NGINX, "-c", str(conf), "-e", str(folder / "log" / "error.log"),
-                                       "-g", "daemon off;"], stdout=self.nginx_log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 20
-        while True:
-            assert self.nginx.poll() is None, (folder / "log" / "nginx-stderr.log").read_text() + \
-                (folder / "log" / "error.log").read_text(errors="replace")
-            try:
-                if requests.get(self.url + "/healthz", verify=self.cert, timeout=2).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                assert time.time() < deadline, "nginx did not start"
-                time.sleep(0.1)
-
-    def session(self, source: str = "127.0.0.1") -> requests.Session:
-        return client(source, self.cert)
-
-    def access_log(self) -> list[dict]:
-        """The access log's lines as dicts, after nginx wrote out its buffer (SIGUSR1: reopen)."""
-        path = self.folder / "log" / "access.log"
-        size = path.stat().st_size if path.exists() else -1
-        self.nginx.send_signal(signal.SIGUSR1)
-        deadline = time.time() + 5
-        while time.time() < deadline and (not path.exists() or path.stat().st_size == size):
-            time.sleep(0.1)
-        pattern = re.compile(r'^(?P<addr>\S+) \[[^]]+\] "(?P<method>\S+) (?P<uri>\S+)" (?P<status>\d+) \d+ '
-                             r'upstream="(?P<upstream>[^"]*)" ustatus="(?P<ustatus>[^"]*)" '
-                             r'usent="(?P<usent>[^"]*)"')
-        return [m.groupdict() for m in map(pattern.match, path.read_text().splitlines()) if m]
-
-    def store(self):
-        from config.settings import load_settings
-        from store import open_store
-        settings = load_settings(self.env["HEALTHCODE_CONFIG"], self.env["HEALTHCODE_DATA"])
-        return open_store(settings, self.env)
-
-    def close(self) -> None:
-        if self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)
-            try:
-                self.nginx.wait(10)
-            except subprocess.TimeoutExpired:
-                self.nginx.kill()
-                self.nginx.wait(5)
-        self.nginx_log.close()
-        for gateway in self.gateways:
-            gateway.stop()
-
-
-class _SourceAdapter(HTTPAdapter):
-    """Connections from one loopback address: each test client is its own address."""
-
-    def __init__(self, source: str):
-        self.source = source
-        super().__init__(pool_maxsize=4)
-
-    def init_poolmanager(self, *args, **kwargs):
-        kwargs["source_address"] = (self.source, 0)
-        super().init_poolmanager(*args, **kwargs)
-
-
-def client(source: str, cert) -> requests.Session:
-    session = requests.Session()
-    session.trust_env = False         # REQUESTS_CA_BUNDLE would replace the pinned certificate
-    session.verify = cert
-    adapter = _SourceAdapter(source)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    return session
 
 
 def person(i: int) -> dict:
@@ -276,11 +111,24 @@ def person(i: int) -> dict:
     return {"id_number": body + check_char(body), "name": "陈秀英", "id_type": "resident"}
 
 
-@pytest.fixture(scope="module", params=STORES)
+@pytest.fixture(scope="module")
 def stack(request, tmp_path_factory):
-    stack = Stack(tmp_path_factory.mktemp("deploy"), store_env(request.param))
-    yield stack
-    stack.close()
+    """Three gateways behind nginx on the store the test names (``indirect`` parametrisation;
+    SQLite unless it does).  An Elasticsearch prefix is dropped afterwards."""
+    backend = getattr(request, "param", "sqlite")
+    stack = Stack(tmp_path_factory.mktemp(f"deploy-{backend}"), store_env(backend, request),
+                  limits={"anonymous_verifications_per_minute": LIMIT})
+    try:
+        yield stack
+    finally:
+        stack.close()
+        if backend == "elasticsearch":
+            from support.search import drop_prefix
+            store = stack.store()
+            try:
+                drop_prefix(store)
+            finally:
+                store.close()
 
 
 @pytest.fixture(scope="module")
@@ -543,6 +391,7 @@ def _load_then_kill(stack, code, victim: Gateway, numbers) -> tuple[list, list, 
     return verified, failed, issued
 
 
+@pytest.mark.parametrize("stack", STORES, indirect=True)
 def test_a_gateway_killed_under_load_fails_no_verification_and_duplicates_no_issuance(stack, code):
     """SIGKILL one of three gateways while verifications and issuances stream through nginx.
     Verifications in flight to it are retried on the others (deploy/nginx/locations.conf): none

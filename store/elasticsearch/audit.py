@@ -3,12 +3,14 @@
 The head document in ``P-sequences`` is replaced only with ``if_seq_no``/``if_primary_term`` of the
 head that was read (a 409 means another appender won: re-read and re-make the entry).  The winner
 then copies the entry into its monthly index with ``op_type=create`` (doc id = seq); if it died in
-between, the next appender (or reader) finds the head not yet copied and copies it (and an
-appender whose copy lost that race refreshes the index, so its caller can read its entry back at
-once).  Ids are unique only per index, so the head — not ``create`` on a dated index — is what
+between, the next appender (or reader) finds the head not yet copied and copies it (readers of the
+entries refresh first, so an entry is listed the moment its append returned).  Ids are unique only per index, so the head — not ``create`` on a dated index — is what
 makes a sequence number unique.  Each head names the attempt that wrote it (``writer``): a head
 write the client sent again after its answer was lost (a node died mid-request) meets itself as a
-409, and is recognised instead of appending the same entry twice.
+409, and is recognised instead of appending the same entry twice.  A 409 proves a document exists,
+but a GET may be served by a replica the write has not reached yet and answer "not found" for a
+moment: the document is asked for again (``queries.get_existing``) before it is compared, never
+taken for a different one.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from store.contract import MakeEntry
 
 from .errors import AuditConflict
 from .indices import Indices
-from .queries import get, search_all
+from .queries import get, get_existing, search_all, searchable
 
 HEAD_ID = "audit"
 APPEND_ATTEMPTS = 200
@@ -71,17 +73,18 @@ class AuditChain:
                 if not (now is not None and now["_source"].get("writer") == writer):
                     time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
                     continue
-            self._copy(entry, winner=True, refresh=self.refresh)
+            self._copy(entry, winner=True)
             return entry
         raise RuntimeError("audit log head stayed contended; entry not appended")
 
     def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:
         self._repair_tail()
+        searchable(self.client, self.indices.audit_pattern, self.refresh)
         hits = search_all(self.client, self.indices.audit_pattern, {"range": {"seq": {"gt": after_seq}}},
                           [{"seq": "asc"}], limit=limit, source={"includes": ["entry"]})
         return [read_entry(h["_source"]["entry"]) for h in hits]
 
-    def _copy(self, entry: dict, winner: bool, refresh: bool | str = False) -> None:
+    def _copy(self, entry: dict, winner: bool) -> None:
         """Store ``entry`` (the head, or what just became the head) in its monthly index, once.
         The appender that moved the head creates it; anyone else first looks whether it is there."""
         seq = entry["seq"]
@@ -93,8 +96,6 @@ class AuditChain:
             existing = get(self.client, index, str(seq))
             if existing is not None:
                 self._check_same(existing, entry)
-                if refresh:                          # its writer may not have made it searchable yet
-                    self.client.indices.refresh(index=index)
                 self._copied = max(self._copied, seq)
                 return
         doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
@@ -102,13 +103,9 @@ class AuditChain:
         self.indices.ensure_dated([index], "audit")
         try:
             self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
-                              op_type="create", refresh=refresh)
-        except ConflictError:
-            # another appender copied it first, without waiting for a refresh: the caller reads
-            # its own entry back, so make it searchable before returning
-            self._check_same(get(self.client, index, str(seq)), entry)
-            if refresh:
-                self.client.indices.refresh(index=index)
+                              op_type="create")
+        except ConflictError:                        # another appender copied it first
+            self._check_same(get_existing(self.client, index, str(seq)), entry)
         self._copied = max(self._copied, seq)
 
     @staticmethod
@@ -128,4 +125,4 @@ class AuditChain:
         if got is not None:
             entry = read_entry(got["_source"]["entry"])
             if entry["seq"] > self._copied:
-                self._copy(entry, winner=False, refresh=bool(self.refresh))
+                self._copy(entry, winner=False)

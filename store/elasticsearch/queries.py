@@ -5,9 +5,14 @@ Elasticsearch answers at most a result window (10 000 hits) per search; these pa
 """
 from __future__ import annotations
 
+import time
 from typing import Any, Iterator, Mapping
 
 from elasticsearch import Elasticsearch, NotFoundError, helpers
+
+from standard.errors import StoreUnavailable
+
+from .errors import RETRY_AFTER_SECONDS
 
 PAGE = 5_000                       # search page size (below the default 10 000 result window)
 BUCKETS = 1_000                    # composite aggregation page size
@@ -79,3 +84,28 @@ def delete_matching(client: Elasticsearch, index: str, query: dict, bulk_chunk: 
         if errors:
             raise helpers.BulkIndexError(f"purge: {len(errors)} documents in {index} were not deleted", errors)
     return deleted
+
+
+def searchable(client: Elasticsearch, index: str, refresh: bool | str) -> None:
+    """Make every write acknowledged so far visible to the search that follows (skipped with
+    ``refresh=False``).  Only the rare searching reads call it; the hot writes do not wait."""
+    if refresh:
+        client.indices.refresh(index=index, ignore_unavailable=True, allow_no_indices=True)
+
+
+EXISTING_WAIT = 5.0           # seconds a document a 409 proved to exist may stay unreadable on a replica
+
+
+def get_existing(client: Elasticsearch, index: str, doc_id: str) -> dict:
+    """A document a 409 just proved exists.  A GET may be served by a replica the write has not
+    reached yet (it answers "not found" for a moment), so it is asked again for up to
+    :data:`EXISTING_WAIT` seconds; still not found means the cluster cannot answer now."""
+    deadline = time.monotonic() + EXISTING_WAIT
+    while True:
+        got = get(client, index, doc_id)
+        if got is not None:
+            return got
+        if time.monotonic() > deadline:
+            raise StoreUnavailable(f"the data store cannot take this request now ({index}/{doc_id} not yet "
+                                   f"readable); try again in {RETRY_AFTER_SECONDS} s", retry_after=RETRY_AFTER_SECONDS)
+        time.sleep(0.02)

@@ -1,11 +1,17 @@
 """The :class:`~store.Store` contract on an Elasticsearch cluster.
 
-Writes the contract reads back use ``refresh`` (``"wait_for"`` by default: no forced refresh, the
-write returns once the next scheduled refresh made it visible; ``True`` forces one, which is what
-the tests use against a real cluster; ``False`` for fire-and-forget).  Bulk scan ingest sends
-``refresh=wait_for`` on the bulk request itself, or with ``True`` one ``_refresh`` of the touched
-daily indices after the whole batch — never a refresh per document.  Document-id lookups
-(residents, revocation, rate limits, the audit head) use the real-time GET and need no refresh.
+Read-your-writes (``refresh``: ``"wait_for"`` by default, ``True`` in the tests, ``False`` for
+fire-and-forget) is paid where it is rare, not on the hot path.  What a request writes on every
+issuance or kiosk lookup — the issued code, the resident, the online status, the audit entry — is
+written without waiting for a refresh: residents, online statuses, revocation checks, rate limits
+and the audit head are read back by id with the real-time GET, which sees a write at once.  The
+few reads that search those kinds (revoking or listing a person's codes, counting outstanding
+codes, listing audit entries, counts) first ``_refresh`` the index they search
+(:func:`.queries.searchable`), so a code is revocable and listed, and an audit entry readable,
+the moment its write returned — on any gateway.  Rarer writes read back by search (revocations,
+dependents) keep ``refresh`` on the write itself.  Bulk scan ingest sends ``refresh=wait_for`` on
+the bulk request itself (or with ``True`` one ``_refresh`` of the touched daily indices after the
+whole batch — never a refresh per document).
 
 Bulk ingest (:meth:`ElasticsearchStore.add_scans`) raises :class:`ScanBulkError` if any item
 fails, after the others were stored and made visible; ``error.failed`` lists the events that were
@@ -39,7 +45,7 @@ from . import retention
 from .audit import AuditChain
 from .errors import ScanBulkError, raise_unavailable, unavailable
 from .indices import DEFAULT_PREFIX, Indices
-from .queries import composite, get, search_all
+from .queries import composite, get, get_existing, search_all, searchable
 
 log = logging.getLogger(__name__)
 
@@ -147,11 +153,10 @@ class ElasticsearchStore(Store):
                "status": record.status, "reasons": list(record.reasons), "iat": record.iat,
                "exp": record.exp, "ins": self._next_ins(1)}
         try:
-            self.client.index(index=self.index("codes"), id=record.jti, document=doc, op_type="create",
-                              refresh=self.refresh)
+            self.client.index(index=self.index("codes"), id=record.jti, document=doc, op_type="create")
         except ConflictError:
             # a retried request whose first attempt got through is fine; a reused jti is not
-            existing = get(self.client, self.index("codes"), record.jti)
+            existing = get_existing(self.client, self.index("codes"), record.jti)
             same = existing and {k: v for k, v in existing["_source"].items() if k != "ins"} == \
                 {k: v for k, v in doc.items() if k != "ins"}
             if not same:
@@ -159,6 +164,7 @@ class ElasticsearchStore(Store):
 
     def latest_status(self, sub: str, region: str) -> IssuedRecord | None:
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}}]}}
+        searchable(self.client, self.index("codes"), self.refresh)
         hits = list(search_all(self.client, self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}], limit=1))
         if not hits:
             return None
@@ -168,7 +174,7 @@ class ElasticsearchStore(Store):
 
     # -- online codes -----------------------------------------------------------------------------------
     def put_online(self, code_id: str, region: str, answer: str, exp: int) -> None:
-        self.client.index(index=self.index("online"), id=code_id, op_type="create", refresh=self.refresh,
+        self.client.index(index=self.index("online"), id=code_id, op_type="create",
                           document={"region": region, "answer": answer, "exp": exp})
 
     def online_answer(self, code_id: str, region: str) -> str | None:
@@ -225,6 +231,7 @@ class ElasticsearchStore(Store):
 
     def count(self, kind: str) -> int:
         index = self.indices.pattern(COUNT_KINDS[kind])
+        searchable(self.client, index, self.refresh)
         return int(self.client.count(index=index, ignore_unavailable=True, allow_no_indices=True)["count"])
 
     # -- revocation -------------------------------------------------------------------------------------
@@ -232,6 +239,7 @@ class ElasticsearchStore(Store):
         """Withdraw every unexpired code of ``sub``; codes issued afterwards are unaffected.  A code
         already withdrawn keeps its first withdrawal time."""
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}}
+        searchable(self.client, self.index("codes"), self.refresh)
         hits = list(search_all(self.client, self.index("codes"), query, [{"iat": "asc"}, {"ins": "asc"}],
                                source={"includes": ["jti", "exp"]}))
         self._create_revocations([{"jti": h["_source"]["jti"], "sub": sub, "at": at, "exp": h["_source"]["exp"]}
@@ -240,6 +248,7 @@ class ElasticsearchStore(Store):
 
     def count_outstanding(self, sub: str, at: int) -> int:
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"range": {"exp": {"gt": at}}}]}}
+        searchable(self.client, self.index("codes"), self.refresh)
         return int(self.client.count(index=self.index("codes"), query=query, ignore_unavailable=True,
                                      allow_no_indices=True)["count"])
 
@@ -269,6 +278,7 @@ class ElasticsearchStore(Store):
     def outstanding_codes(self, sub: str, region: str, now: int, limit: int = 100) -> list[IssuedRecord]:
         query = {"bool": {"filter": [{"term": {"sub": sub}}, {"term": {"region": region}},
                                      {"range": {"exp": {"gt": now}}}]}}
+        searchable(self.client, self.index("codes"), self.refresh)
         hits = list(search_all(self.client, self.index("codes"), query, [{"iat": "desc"}, {"ins": "desc"}],
                                limit=limit + 1000))
         jtis = [h["_source"]["jti"] for h in hits]
@@ -309,11 +319,10 @@ class ElasticsearchStore(Store):
                "reasons": list(r.reasons), "updated_at": r.updated_at}
         doc_id = _doc_id(r.sub, r.region)
         if r.pii_sealed is not None:
-            self.client.index(index=self.index("residents"), id=doc_id, document={**doc, "pii_sealed": r.pii_sealed},
-                              refresh=self.refresh)
+            self.client.index(index=self.index("residents"), id=doc_id, document={**doc, "pii_sealed": r.pii_sealed})
         else:     # a partial update leaves any sealed data already there (coalesce)
             self.client.update(index=self.index("residents"), id=doc_id, doc=doc, doc_as_upsert=True,
-                               refresh=self.refresh, retry_on_conflict=5)
+                               retry_on_conflict=5)
 
     def get_resident(self, sub: str, region: str) -> Resident | None:
         got = get(self.client, self.index("residents"), _doc_id(sub, region))
@@ -376,6 +385,7 @@ class ElasticsearchStore(Store):
                    {"result": {"terms": {"field": "result", "missing_bucket": True}}}]
         query = {"bool": {"filter": [{"range": {"at": {"gte": int(since), "lt": int(until)}}},
                                      {"terms": {"action": actions}}]}}
+        searchable(self.client, self.indices.audit_pattern, self.refresh)
         rows = [(int(b["key"]["t"]), b["key"]["action"], b["key"].get("result"), b["doc_count"])
                 for b in composite(self.client, self.audit_pattern, query, sources)]
         return sorted(rows, key=lambda r: r[0])
