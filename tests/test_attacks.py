@@ -17,7 +17,7 @@ import requests
 
 import residents
 from support.waiting import wait_until
-from support.cli import run_cli
+from support.cli import add_credential, run_cli
 from support.live import LiveServer, call, config_with_limits
 
 GD = residents.GD_ELDER.id_and_name             # a Guangdong resident
@@ -36,9 +36,7 @@ def world(tmp_path_factory):
     server.env = env
 
     def token(role, principal, *extra):
-        out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data,
-                      check=True, env=env)
-        return json.loads(out.stdout)["token"]
+        return add_credential(role, principal, *extra, data_dir=data, env=env)
 
     server.cred = {"kiosk": token("kiosk", "kiosk-a", "--kiosk-id", "gz-station-1"),
                    "helper": token("helper", "helper-a"), "operator": token("operator", "op-a"),

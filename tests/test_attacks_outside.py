@@ -42,7 +42,7 @@ import requests
 from PIL import Image
 
 from residents import BJ_ADULT, GD_ELDER, SH_ELDER, ZJ_RESIDENT
-from support.cli import run_cli
+from support.cli import add_credential, run_cli
 from support.live import LiveServer, call
 
 BJ = BJ_ADULT.id_and_name
@@ -61,8 +61,7 @@ def world(tmp_path_factory):
     workers = LiveServer(data, args=("--workers", "2"))
 
     def token(role, principal):
-        out = run_cli("credentials", "add", "--role", role, "--id", principal, data_dir=data, check=True)
-        return json.loads(out.stdout)["token"]
+        return add_credential(role, principal, data_dir=data)
 
     cred = {"operator": token("operator", "op-o"), "dm": token("data_manager", "dm-o")}
     cred.update(json.loads(run_cli("tokens", data_dir=data, check=True).stdout))

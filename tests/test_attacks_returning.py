@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from residents import BJ_ADULT, GD_ELDER
-from support.cli import run_cli
+from support.cli import add_credential, run_cli
 from support.live import LiveServer, call, config_with_limits
 
 BJ = BJ_ADULT.id_and_name
@@ -50,9 +50,7 @@ def world(tmp_path_factory):
     server.env = env
 
     def token(role, principal, *extra):
-        out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data,
-                      check=True, env=env)
-        return json.loads(out.stdout)["token"]
+        return add_credential(role, principal, *extra, data_dir=data, env=env)
 
     server.cred = {"kiosk": token("kiosk", "kiosk-r", "--kiosk-id", "bj-station-1"),
                    "operator": token("operator", "op-r"), "dm": token("data_manager", "dm-r"),
@@ -276,8 +274,7 @@ def test_a_credential_cannot_flood_the_audit_log_with_its_refusals(http, clock, 
     run_cli("issue", "--region", "110000", "--id-number", BJ[0], "--name", BJ[1], data_dir=data_dir, check=True)
 
     def token(role, principal, *extra):
-        out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data_dir, check=True)
-        return {"Authorization": "Bearer " + json.loads(out.stdout)["token"]}
+        return {"Authorization": "Bearer " + add_credential(role, principal, *extra, data_dir=data_dir)}
 
     as_ = {"kiosk": token("kiosk", "kiosk-r", "--kiosk-id", "bj-station-1"), "operator": token("operator", "op-r"),
            "auditor": token("auditor", "aud-r")}

@@ -16,3 +16,11 @@ def run_cli(*args, data_dir: Path, stdin: str | None = None, check: bool = False
     env = {**os.environ, "HEALTHCODE_DATA": str(data_dir), **(env or {})}
     return subprocess.run([str(BIN / "healthcode"), *args], input=stdin, capture_output=True,
                           text=True, env=env, check=check, timeout=120)
+
+
+def add_credential(role: str, principal: str, *extra: str, data_dir: Path, env: dict | None = None) -> str:
+    """``healthcode credentials add`` → the new bearer token (shown once)."""
+    import json
+    out = run_cli("credentials", "add", "--role", role, "--id", principal, *extra, data_dir=data_dir,
+                  check=True, env=env)
+    return json.loads(out.stdout)["token"]
