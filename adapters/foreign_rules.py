@@ -12,7 +12,6 @@ import hashlib
 from dataclasses import dataclass
 
 from standard import jose
-import standard
 
 HOUR = 3600
 DAY = 86400

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 import standard
 from config.settings import MAX_BATCH_ITEMS
-from standard.errors import BadRequest, CodeError, HealthCodeError, NotFound, PayloadTooLarge, RateLimited
+from standard.errors import BadRequest, CodeError, HealthCodeError, NotFound, PayloadTooLarge
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.version import __version__
 from gateway.batch import Job, dump_answer
@@ -44,9 +44,7 @@ def _charge(items: int) -> None:
     svc = service()
     who = svc.credentials.caller(bearer_token())
     caller = f"cred:{who.id}" if who else f"addr:{request.remote_addr}"
-    count, reset = svc.verification.verify_counter.add(caller, svc.now(), items)
-    if count > svc.settings.limits["anonymous_verifications_per_minute"]:
-        raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
+    svc.verification.charge(caller, items)
 
 
 @bp.post("/v1/verify")

@@ -47,10 +47,7 @@ class FastVerify:
         payload, place, device = body
         svc = self.app.extensions["healthcode"]
         try:
-            count, reset = svc.verification.verify_counter.add(f"addr:{environ.get('REMOTE_ADDR')}", svc.now(), 1)
-            if count > svc.settings.limits["anonymous_verifications_per_minute"]:
-                from standard.errors import RateLimited
-                raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
+            svc.verification.charge(f"addr:{environ.get('REMOTE_ADDR')}", 1)
             verdict = svc.verification.verify(payload, place=place, device=device)
             data = (self.app.json.dumps(verdict.as_dict(), separators=(",", ":")) + "\n").encode()
         except Exception as exc:             # noqa: BLE001 — answered as the framework answers it

@@ -9,12 +9,10 @@ Parsing is pure (adapters/eu_dcc/rules.py); this class is the only part that tou
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 from adapters.eu_dcc import rules as dccrules
 from toolkit import filelock
-from standard.errors import BadRequest, FileInvalid, NotFound, PathUnusable
+from standard.errors import BadRequest, NotFound
 
 MAX_COUNTRIES = 60
 MAX_FILE_BYTES = 1_000_000          # one rule-set or value-set file on the command line
@@ -67,20 +65,3 @@ class RuleFile(filelock.JsonFile):
                 for country, rules in sorted((current.get("rules") or {}).items())},
             "value_sets": {k: len(v) for k, v in sorted((current.get("value_sets") or {}).items())},
         }
-
-
-
-def read_json_file(path: Path):
-    """A rule or value-set file given on the command line, as JSON (``path_unusable`` if it
-    cannot be read, ``file_invalid`` if it is too large or not JSON)."""
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise PathUnusable(f"{path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise FileInvalid(f"{path}: larger than {MAX_FILE_BYTES} bytes")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
-        raise FileInvalid(f"{path}: not JSON") from None

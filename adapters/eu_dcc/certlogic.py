@@ -27,10 +27,9 @@ import re
 from functools import lru_cache
 
 from standard.errors import CertLogicInvalid, CertLogicLimit, RulesBudgetExceeded
-from adapters.eu_dcc.certlogic_dates import (MAX_MS, TIME_UNITS, DateTime, _show, civil_from_days,  # noqa: F401 - the public API
-                                            dcc_date_of_birth, days_from_civil, parse_date_time, plus_time)
-from adapters.eu_dcc.certlogic_values import MAX_INT, _as_int, _is_int, _is_number, _short  # noqa: F401
+from adapters.eu_dcc.certlogic_dates import TIME_UNITS, DateTime, _show, dcc_date_of_birth, plus_time
 
+MAX_INT = 2 ** 53 - 1       # JavaScript's safe integers: beyond them the reference loses precision
 MAX_DEPTH = 64              # EU rules nest about 15 deep
 MAX_NODES = 20_000          # the largest EU rule has a few hundred
 MAX_STEPS = 200_000         # evaluations of sub-expressions per call (incl. reduce iterations)
@@ -396,3 +395,21 @@ def extract_from_uvci(uci: Any, index: int) -> str | None:
         raise CertLogicInvalid('"extractFromUVCI" operand must be a string or null')
     fragments = UVCI_SEPARATORS.split(uci[9:] if uci.startswith("URN:UVCI:") else uci)
     return fragments[index] if 0 <= index < len(fragments) else None
+
+
+# --- helpers ------------------------------------------------------------------------------------
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_int(value: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)) or \
+        (isinstance(value, float) and value.is_integer())
+
+
+def _as_int(value: Any) -> int:
+    return int(value)
+
+
+def _short(text: object) -> str:
+    return str(text)[:40]

@@ -9,7 +9,6 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from adapters.eu_dcc.certlogic_values import _as_int, _is_int, _is_number, _short
 from standard.errors import CertLogicInvalid
 
 MAX_MS = 8_640_000_000_000_000   # the range of a JavaScript Date

@@ -15,13 +15,24 @@ import click
 
 from toolkit import jsonin
 from gateway.cli.common import DATA_MANAGER_CLI, CommandGroup, InputPath, emit as _emit, service as _service
-from gateway.rulesets import read_json_file
+from gateway.cli.common import read_bytes
+from gateway.rulesets import MAX_FILE_BYTES
 from adapters.eu_dcc import certlogic
 from adapters.eu_dcc import rules as dccrules
-from standard.errors import BadRequest, HealthCodeError, PayloadTooLarge
+from standard.errors import BadRequest, FileInvalid, HealthCodeError, PayloadTooLarge
 
 MAX_LINE_BYTES = 1_000_000
 
+
+
+def read_json_file(path: Path):
+    """A rule or value-set file given on the command line, as JSON (``path_unusable`` if it
+    cannot be read, ``file_invalid`` if it is too large or not JSON)."""
+    raw = read_bytes(path, "rule file", MAX_FILE_BYTES)
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise FileInvalid(f"{path}: not JSON") from None
 
 @click.group(cls=CommandGroup)
 def rules():

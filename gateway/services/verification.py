@@ -14,7 +14,7 @@ from gateway import batch, metrics
 from gateway.limits import MinuteCounter
 from gateway.services.trust import TrustService
 from standard import ONLINE_FORMAT
-from standard.errors import undecodable_codes
+from standard.errors import RateLimited, undecodable_codes
 from store import ScanEvent, Store, scanqueue
 from store.scanqueue import ScanWriter
 
@@ -42,6 +42,13 @@ class VerificationService:
         self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # started by the first large batch
+
+    def charge(self, caller: str, items: int) -> None:
+        """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
+        the connection's address, never a header the client writes); RateLimited past it."""
+        count, reset = self.verify_counter.add(caller, self.now(), items)
+        if count > self.settings.limits["anonymous_verifications_per_minute"]:
+            raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
 
     # -- one code, one image ----------------------------------------------------------------------
     def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
