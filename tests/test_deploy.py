@@ -345,7 +345,8 @@ def test_slow_clients_starve_a_bare_gateway_but_not_the_gateways_behind_nginx(st
 
 def _load_then_kill(stack, code, victim: Gateway, numbers) -> tuple[list, list, list]:
     """Verifications (single and batches) and issuances from 10 clients through nginx; after
-    2 s ``victim`` is SIGKILLed (master, worker, pool), the load goes on 2.5 s more."""
+    2 s ``victim`` is frozen (SIGSTOP) for 0.5 s, then SIGKILLed (master, worker, pool), and the
+    load goes on 2.5 s more."""
     stop = threading.Event()
     verified, failed, issued = [], [], []
     lock = threading.Lock()
@@ -386,6 +387,10 @@ def _load_then_kill(stack, code, victim: Gateway, numbers) -> tuple[list, list, 
         thread.start()
     try:
         time.sleep(2)
+        # frozen first, so that requests are certainly in flight to it when it dies: nginx has
+        # sent them (the kernel accepts the connections) and no answer will ever come
+        victim.signal(signal.SIGSTOP)
+        time.sleep(0.5)
         victim.signal(signal.SIGKILL)
         victim.proc.wait(10)
         time.sleep(2.5)
@@ -403,7 +408,7 @@ def test_a_gateway_killed_under_load_fails_no_verification_and_duplicates_no_iss
     fails.  An issuance in flight is not retried: it is answered 201 or 503 gateway_unavailable,
     and no request ever made two codes.  The gateway is restarted (as systemd's Restart=always
     does) and killed again until nginx was caught retrying a verification the dead gateway had
-    already been sent — at most 3 rounds; one is almost always enough."""
+    already been sent — at most 3 rounds; freezing it before the kill makes one enough."""
     numbers = iter(range(1000, 20000))
     verified, failed, issued = [], [], []
     for round_ in range(3):
