@@ -25,7 +25,8 @@ from test_store_contract import T0, code
 from support.search import new_prefix
 from store import audit
 from store import Dependent, Resident, ScanEvent
-from store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
+from store.elasticsearch import MAPPINGS, ElasticsearchStore, ScanBulkError, from_env
+from store.elasticsearch.indices import parse_shards
 from support.realistic_day import live_a_day, plain_needles
 
 DAY = 86400
@@ -271,6 +272,36 @@ def test_every_index_gets_the_configured_replicas(es_server, es_store_factory):
     assert got[default.index("codes")]["settings"]["index"]["number_of_replicas"] == "1"
     with pytest.raises(ValueError):
         ElasticsearchStore(es_server.url, prefix=new_prefix(), replicas=-1)
+
+
+def test_index_kinds_get_the_configured_primary_shards(es_server, es_store_factory):
+    """Sizing a national deployment: the codes and audit indices take several primaries, the rest
+    keep one; the dated audit index made on first use follows its template."""
+    store = es_store_factory(shards={"codes": 3, "audit": 2})
+    store.record_issued(code("j1"))
+    audit.AuditLog(store, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    got = store.client.indices.get_settings(index=f"{store.prefix}-*", name="index.number_of_shards")
+    shards = {name: s["settings"]["index"]["number_of_shards"] for name, s in got.items()}
+    assert shards[store.index("codes")] == "3" and shards[store.audit_index(T0)] == "2"
+    assert shards[store.index("residents")] == "1"
+    assert store.hit("k", T0, 60) == 1
+    with pytest.raises(ValueError):
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), shards={"codes": 0})
+    with pytest.raises(ValueError):
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), shards={"nonsense": 2})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", {}), ("2", dict.fromkeys(MAPPINGS, 2)), (" codes=4, audit=4 ", {"codes": 4, "audit": 4}),
+])
+def test_shards_are_read_from_one_count_or_kind_pairs(text, expected):
+    assert parse_shards(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "two", "codes=", "codes=4,nonsense=2", "codes:4", "1025", "codes=-1"])
+def test_a_bad_shard_setting_is_refused_with_its_name(es_server, text):
+    with pytest.raises(ValueError, match="HEALTHCODE_ES_SHARDS"):
+        from_env(environ={"HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_SHARDS": text})
 
 
 def test_from_env(es_server, es_store_factory):

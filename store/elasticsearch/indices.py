@@ -19,7 +19,9 @@ ones created on first use (:meth:`Indices.ensure_dated`).
 
 Every index is made with ``replicas`` replicas: on a cluster of two or more data nodes each shard
 has a copy on another node, so losing one node loses no acknowledged write.  A single node leaves
-the replicas unassigned (health yellow) and works.
+the replicas unassigned (health yellow) and works.  ``shards`` gives an index kind more than one
+primary shard (:func:`parse_shards`); a template applies to indices made after it, so a new count
+reaches a fixed index only when it is made again, and the dated ones from their next day or month.
 
 Where the server has ILM (a full distribution) and a retention is given, the daily scan indices
 also get an ILM delete policy (``P-scans``, retention + 1 day counted from the day in the index
@@ -76,6 +78,34 @@ MAPPINGS = {
 FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelimit", "sequences")
 
 
+MAX_SHARDS = 1024                  # Elasticsearch's own ceiling for one index's primaries
+
+
+def parse_shards(text: str) -> dict[str, int]:
+    """Primary shards per index kind from ``"4"`` (every kind) or ``"codes=4,audit=4"`` (the kinds
+    named; the rest keep one).  Raises ValueError naming what is wrong."""
+    text = text.strip()
+    if not text:
+        return {}
+
+    def count(raw: str) -> int:
+        raw = raw.strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SHARDS:
+            raise ValueError(f"a shard count is a whole number from 1 to {MAX_SHARDS}, not {raw!r}")
+        return int(raw)
+
+    if "=" not in text:
+        return dict.fromkeys(MAPPINGS, count(text))
+    shards: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, raw = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in MAPPINGS:
+            raise ValueError(f"shards are kind=count pairs with kinds from {', '.join(MAPPINGS)}, not {part.strip()!r}")
+        shards[kind] = count(raw)
+    return shards
+
+
 def day_start(index: str) -> int | None:
     """Start (epoch s, UTC) of the day in a daily index name, or None."""
     m = _DAY_RE.search(index)
@@ -92,14 +122,20 @@ class Indices:
     without index templates, creates the fixed indices); ``ilm``, ``templates`` and
     ``template_names`` say what the server turned out to support."""
 
-    def __init__(self, client: Elasticsearch, prefix: str = DEFAULT_PREFIX, replicas: int = 1) -> None:
+    def __init__(self, client: Elasticsearch, prefix: str = DEFAULT_PREFIX, replicas: int = 1,
+                 shards: dict[str, int] | None = None) -> None:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"index prefix must be lowercase letters, digits, '.', '_' or '-': {prefix!r}")
         if not isinstance(replicas, int) or replicas < 0:
             raise ValueError("replicas must be a whole number >= 0")
+        shards = dict(shards or {})
+        for kind, n in shards.items():
+            if kind not in MAPPINGS or not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
+                raise ValueError(f"shards: {kind!r}={n!r} is not an index kind with 1 to {MAX_SHARDS} shards")
         self.client = client
         self.prefix = prefix
         self.replicas = replicas
+        self.shards = shards
         self.ilm = False
         self.templates = True
         self.template_names: list[str] = []
@@ -132,7 +168,8 @@ class Indices:
         return {"dynamic": "strict", "properties": MAPPINGS[kind]}
 
     def _settings(self, kind: str) -> dict:
-        settings: dict[str, Any] = {"index.number_of_replicas": self.replicas}
+        settings: dict[str, Any] = {"index.number_of_replicas": self.replicas,
+                                    "index.number_of_shards": self.shards.get(kind, 1)}
         if kind == "scans" and self.ilm:
             settings.update({"index.lifecycle.name": f"{self.prefix}-scans",
                              "index.lifecycle.parse_origination_date": True})   # the day in the index name
