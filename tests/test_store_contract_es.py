@@ -203,6 +203,41 @@ def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkey
     assert log.verify()["intact"]
 
 
+def test_a_stale_head_read_after_the_409_does_not_append_the_entry_twice(es_store_factory, monkeypatch):
+    """As above, and the GET that asks who moved the head is served by a replica still holding the
+    version read before: the append waits for the head's new version instead of taking itself for a
+    loser and appending its entry again."""
+    store = es_store_factory(refresh=True)
+    real_index, real_get = store.client.index, store.client.get
+    heads = store.index("sequences")
+    state: dict = {"stale": None, "served": 0}
+
+    def get_from_a_lagging_replica(**kw):
+        if kw.get("index") == heads and state["stale"] is not None:
+            stale, state["stale"] = state["stale"], None
+            state["served"] += 1
+            return stale                                       # once: the version before the write
+        return real_get(**kw)
+
+    def index_sent_twice(**kw):
+        before = real_get(index=heads, id="audit") if kw.get("index") == heads and "if_seq_no" in kw else None
+        result = real_index(**kw)
+        if before is not None:
+            state["stale"] = before
+            real_index(**kw)                                   # the retry meets its own write: 409
+        return result
+
+    monkeypatch.setattr(store.client, "get", get_from_a_lagging_replica)
+    monkeypatch.setattr(store.client, "index", index_sent_twice)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    for subject in ("a", "b", "c", "d"):
+        log.record({"role": "operator", "id": "op"}, "lookup", subject=subject)
+    assert state["served"] >= 2                                # the lagging reads did happen
+    entries = store.audit_entries()
+    assert [(e["seq"], e["subject"]) for e in entries] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
+    assert log.verify()["intact"]
+
+
 def test_audit_entries_are_monthly_indices_and_a_lost_copy_is_repaired(es_store_factory):
     store = es_store_factory(refresh=True)
     months = [T0, T0 + 40 * DAY]

@@ -7,10 +7,10 @@ between, the next appender (or reader) finds the head not yet copied and copies 
 entries refresh first, so an entry is listed the moment its append returned).  Ids are unique only per index, so the head — not ``create`` on a dated index — is what
 makes a sequence number unique.  Each head names the attempt that wrote it (``writer``): a head
 write the client sent again after its answer was lost (a node died mid-request) meets itself as a
-409, and is recognised instead of appending the same entry twice.  A 409 proves a document exists,
-but a GET may be served by a replica the write has not reached yet and answer "not found" for a
-moment: the document is asked for again (``queries.get_existing``) before it is compared, never
-taken for a different one.
+409, and is recognised instead of appending the same entry twice.  A 409 proves a document exists
+(or, on the head, that it moved past the version read), but a GET may be served by a replica the
+write has not reached yet and answer "not found" or the old version for a moment: the document is
+asked for again (``queries.get_existing``) before it is compared, never taken for a different one.
 """
 from __future__ import annotations
 
@@ -69,8 +69,11 @@ class AuditChain:
                 # Another appender moved the head first — or this very write did, and the client
                 # sent it again after its answer was lost (a node died mid-request): then the head
                 # names this attempt, and the entry is appended, once.
-                now = get(self.client, heads, HEAD_ID)
-                if not (now is not None and now["_source"].get("writer") == writer):
+                # The 409 proves the head moved past ``got``: a read still showing ``got`` (or
+                # nothing) came from a replica behind the primary and is asked again, so this
+                # attempt is never mistaken for a lost one and its entry appended a second time.
+                now = get_existing(self.client, heads, HEAD_ID, replaced=got)
+                if now["_source"].get("writer") != writer:
                     time.sleep(random.uniform(0, min(0.05, 0.002 * (attempt + 1))))
                     continue
             self._copy(entry, winner=True)
