@@ -163,14 +163,15 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     logs = [audit.AuditLog(s, clock=lambda: T0) for s in (first, second)]
     errors = []
 
-    def work(log, n):
+    def work(log, t, n):
         try:
             for i in range(n):
-                log.record({"role": "operator", "id": "op"}, "lookup", subject=f"s{i}")
+                got = log.record({"role": "operator", "id": "op"}, "lookup", subject=f"t{t}s{i}")
+                assert got["subject"] == f"t{t}s{i}"          # each caller gets its own entry back
         except Exception as exc:          # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(logs[i % 2], 10)) for i in range(6)]
+    threads = [threading.Thread(target=work, args=(logs[t % 2], t, 10)) for t in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -180,6 +181,64 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     assert [e["seq"] for e in entries] == list(range(1, 61))
     assert logs[1].verify()["intact"] and logs[0].verify()["entries"] == 60
     assert first.count("audit") == 60
+    assert sorted(e["subject"] for e in entries) == sorted(f"t{t}s{i}" for t in range(6) for i in range(10))
+
+
+def test_appends_waiting_in_one_process_go_in_one_head_write(es_store_factory, monkeypatch):
+    """Group commit: 8 threads of one gateway appending at once move the head fewer times than
+    they append, and the chain holds every entry once, in one order."""
+    store = es_store_factory(refresh=True)
+    real_index, heads = store.client.index, store.index("sequences")
+    head_writes = []
+
+    def counting(**kw):
+        if kw.get("index") == heads:
+            head_writes.append(len(kw["document"].get("group", [])) + 1)
+        return real_index(**kw)
+
+    monkeypatch.setattr(store.client, "index", counting)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    barrier = threading.Barrier(8)
+
+    def work(t):
+        barrier.wait()
+        for i in range(15):
+            log.record({"role": "kiosk", "id": f"k{t}"}, "lookup", subject=f"{t}-{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = store.audit_entries()
+    assert [e["seq"] for e in entries] == list(range(1, 121))
+    assert len({e["subject"] for e in entries}) == 120 and log.verify()["intact"]
+    assert len(head_writes) < 120 and max(head_writes) > 1
+
+
+def test_a_group_whose_writer_died_before_copying_is_copied_whole_by_the_next(es_store_factory, monkeypatch):
+    """The head carries every entry of its group: a gateway that moved the head for three entries
+    and died before storing them leaves nothing missing once another appends or reads."""
+    store = es_store_factory(refresh=True)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    log.record({"role": "system", "id": "t"}, "purge")
+    chain = store.audit_chain
+    makers = [log.entry({"role": "operator", "id": "op"}, "lookup", subject=f"g{i}") for i in range(3)]
+
+    def died(entries, winner):
+        if winner:
+            raise SystemExit("killed between the head write and the copies")
+
+    monkeypatch.setattr(chain, "_copy", died)
+    with pytest.raises(SystemExit):
+        chain._append_group(makers)
+    monkeypatch.undo()
+    other = es_store_factory(prefix=store.prefix, refresh=True)
+    assert [e["seq"] for e in other.audit_entries()] == [1, 2, 3, 4]
+    audit.AuditLog(other, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    entries = other.audit_entries()
+    assert [e.get("subject") for e in entries] == [None, "g0", "g1", "g2", None]
+    assert audit.AuditLog(other, clock=lambda: T0).verify()["intact"]
 
 
 def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkeypatch):

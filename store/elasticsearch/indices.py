@@ -70,7 +70,8 @@ MAPPINGS = {
     "dependents": {"holder_sub": _kw(), "dependent_sub": _kw(), "region": _kw(), "relation": _kw(),
                    "consent": _STORED_ONLY, "created_at": _LONG},
     "ratelimit": {"key": _kw(), "hits": _LONG, "n": _LONG, "last": _LONG},
-    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG, "writer": _STORED_ONLY},
+    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "group": _STORED_ONLY, "updated_at": _LONG,
+                  "writer": _STORED_ONLY},
     # the entry itself is kept as its exact JSON text: the hash chain must survive the round trip
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
               "result": _kw(), "entry": _STORED_ONLY},
@@ -208,10 +209,11 @@ class Indices:
                                             allow_no_indices=True, ignore_unavailable=True)
         except ApiError as exc:
             log.warning("could not add result to the audit mapping (%s)", http_status(exc))
-        try:        # a head index made before heads named their writer learns the field
-            self.client.indices.put_mapping(index=self.index("sequences"), properties={"writer": _STORED_ONLY})
+        try:        # a head index made before heads named their writer and group learns the fields
+            self.client.indices.put_mapping(index=self.index("sequences"),
+                                            properties={"writer": _STORED_ONLY, "group": _STORED_ONLY})
         except ApiError as exc:
-            log.warning("could not add writer to the audit head mapping (%s)", http_status(exc))
+            log.warning("could not add writer and group to the audit head mapping (%s)", http_status(exc))
 
     def _put_ilm_policy(self, retention_days: int) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every
