@@ -8,10 +8,14 @@ a ``healthcode`` subprocess gets :attr:`SoftToken.env`."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
+from support.marks import needs
 from support.paths import ROOT
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -57,9 +61,14 @@ class SoftToken:
         return path
 
 
+@needs("slow")
 def soft_token(folder: Path, label: str = "healthcode") -> SoftToken:
     """A new SoftHSM2 token labelled ``label`` in ``folder``: its own configuration and token
-    directory; user PIN :data:`PIN`."""
+    directory; user PIN :data:`PIN`.  ``slow``: softhsm2-util runs in a subprocess, and SoftHSM
+    takes a quarter of a second for each key it generates (it writes each object to disk)."""
+    if not shutil.which("softhsm2-util") or not Path(MODULE).exists():
+        pytest.fail("SoftHSM2 is missing: run `make test` (scripts/install-test-tools installs softhsm2)",
+                    pytrace=False)
     folder.mkdir(parents=True, exist_ok=True)
     tokens = folder / "tokens"
     tokens.mkdir(exist_ok=True)
