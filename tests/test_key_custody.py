@@ -18,6 +18,7 @@ from residents import RESIDENTS
 from standard import jose, trustlist
 from standard.errors import ConfigInvalid, KeyCustodyUnavailable, TrustListInvalid
 from support.cli import run_cli
+from support.live import free_port
 from support.codes import error_code, issue
 from support.softhsm import MODULE, PIN, PIN_ENV, soft_token
 
@@ -300,8 +301,14 @@ def test_a_token_lost_after_start_stops_signing_but_not_verifying(held, token, c
     with pytest.raises(KeyCustodyUnavailable, match="no PKCS#11 token"):
         issue(held, "440000")
     from gateway import create_app
-    answer = create_app(held).test_client().get("/v1/trust-list")
-    assert answer.status_code == 200
+    http = create_app(held).test_client()
+    assert http.get("/v1/trust-list").status_code == 200
+    id_number, name, _ = RESIDENTS["440000"]
+    refused = http.post("/v1/issuers/440000/codes", json={"id_number": id_number, "name": name},
+                        headers={"Authorization": f"Bearer {held.credentials.issuer_tokens()['440000']}"})
+    assert refused.status_code == 503
+    assert refused.get_json()["error"]["code"] == "key_custody_unavailable"
+    assert held.verification.verify(issue(held, "110000").qr_text).valid, "a region with key files still issues"
     # a change that must reach the list is never hidden behind the old one
     held.trust.revoke_key("440000", kid_of(code), OPERATOR, "token lost")
     with pytest.raises(KeyCustodyUnavailable):
@@ -338,6 +345,10 @@ def test_the_cli_says_what_is_wrong_with_the_token_in_one_line(tmp_path):
         assert result.returncode == 2, result.stderr
         assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
         assert result.stderr.startswith("error: key_custody_unavailable: the PKCS#11 token 'healthcode' refused")
+    for workers in ("0", "2"):                          # the gateway does not start, nor do its workers
+        served = run_cli("serve", "--port", str(free_port()), "--workers", workers, data_dir=tmp_path / "data", env=env)
+        assert served.returncode == 2 and served.stderr.count("\n") == 1 and "Traceback" not in served.stderr
+        assert served.stderr.startswith("error: key_custody_unavailable: the PKCS#11 token 'healthcode' refused")
     missing = run_cli("keys", "list", data_dir=tmp_path / "data",
                       env={**env, "HEALTHCODE_CONFIG": str(token.config(tmp_path, module="/nowhere/lib.so"))})
     assert missing.returncode == 2

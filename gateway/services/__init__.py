@@ -30,7 +30,7 @@ from issuers.seal import Sealer
 from store import Store, open_store
 from store.revocations import revocation_check
 
-__all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "scan_event"]
+__all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "check_custody", "scan_event"]
 
 
 class Services:
@@ -70,6 +70,14 @@ class Services:
     def close(self) -> None:
         self.verification.close()
         self.store.close()
+
+
+def check_custody(settings: Settings) -> None:
+    """Raise KeyCustodyUnavailable unless the token ``[custody]`` names opens with its PIN
+    (``serve --workers`` checks before forking workers that would each fail to boot)."""
+    token = _token(settings)
+    if token is not None:
+        token.check()
 
 
 def _token(settings: Settings):
