@@ -289,6 +289,20 @@ def test_a_custody_table_that_cannot_work_is_a_config_error(tmp_path, custody, w
         load_settings(path, data_dir=tmp_path)
 
 
+def test_a_region_whose_algorithm_a_token_cannot_hold_is_refused_when_the_config_loads():
+    """SM2 (issue 20.2) and RSA-PSS keys stay in files: naming such a region's keys for the token
+    is a configuration error, not a failure at its first issuance."""
+    from dataclasses import replace
+
+    from config.settings import _custody
+    regions = load_settings().regions
+    sm2 = tuple(replace(r, algorithms=("SM2",)) if r.code == "440000" else r for r in regions)
+    table = {"kind": "pkcs11", "module": MODULE, "token_label": "t", "pin_env": PIN_ENV}
+    with pytest.raises(ConfigInvalid, match="region 440000: .* holds ES256, EdDSA keys, not SM2"):
+        _custody(table, sm2)
+    assert _custody({**table, "owners": ["national", "510000"]}, sm2).owners == ("national", "510000")
+
+
 def test_a_token_lost_after_start_stops_signing_but_not_verifying(held, token, clock):
     code = issue(held, "440000", kind="offline").qr_text
     for _ in range(2):                                # the first list made every key: it is signed again
