@@ -59,6 +59,29 @@ class Region:
         return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
 
 
+CUSTODY_KINDS = ("file", "pkcs11")
+# What a PKCS#11 token can hold and sign with here (CKM_ECDSA on P-256, CKM_EDDSA on Ed25519);
+# SM2 and RSA-PSS keys stay in key files.  docs/security.md, "Key custody".
+TOKEN_ALGORITHMS = ("ES256", "EdDSA")
+NATIONAL_OWNER = "national"
+
+
+@dataclass(frozen=True)
+class TokenCustody:
+    """``[custody]`` with ``kind = "pkcs11"``: which token holds the signing keys of ``owners``
+    (``national`` and region codes; empty = every owner).  The PIN is read when the token is
+    opened, from the environment variable ``pin_env`` or the file ``pin_file`` — never from
+    this configuration."""
+    module: str
+    token_label: str
+    pin_env: str = ""
+    pin_file: str = ""
+    owners: tuple[str, ...] = ()
+
+    def holds(self, owner: str) -> bool:
+        return not self.owners or owner in self.owners
+
+
 @dataclass(frozen=True)
 class Settings:
     regions: tuple[Region, ...]
@@ -72,6 +95,8 @@ class Settings:
     # Peers whose X-Real-IP / X-Forwarded-For name the client (gateway/proxy.py); none by default,
     # so a client connecting directly can never choose the address its limits are keyed on.
     trusted_proxies: tuple = ()
+    # Where new signing keys are made and kept: None = key files under data/keys (the default)
+    custody: TokenCustody | None = None
 
     def issuer_url_for(self, region: "Region") -> str:
         return region.issuer_url or self.issuer_url
@@ -171,6 +196,42 @@ def trusted_proxies(text: str) -> tuple:
     return tuple(networks)
 
 
+def _custody(entry: object, regions: tuple[Region, ...]) -> TokenCustody | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ConfigInvalid("[custody] must be a table")
+    unknown = set(entry) - {"kind", "module", "token_label", "pin_env", "pin_file", "owners"}
+    if unknown:
+        raise ConfigInvalid(f"[custody]: unknown setting {sorted(unknown)[0][:40]!r}")
+    kind = entry.get("kind", "file")
+    if kind not in CUSTODY_KINDS:
+        raise ConfigInvalid(f"[custody] kind must be one of {', '.join(CUSTODY_KINDS)}, not {str(kind)[:20]!r}")
+    if kind == "file":
+        return None
+    texts = {k: entry.get(k, "") for k in ("module", "token_label", "pin_env", "pin_file")}
+    if not all(isinstance(v, str) for v in texts.values()):
+        raise ConfigInvalid("[custody] module, token_label, pin_env and pin_file must be text")
+    if not texts["module"] or not texts["token_label"]:
+        raise ConfigInvalid("[custody] kind = \"pkcs11\" needs module (the PKCS#11 library) and token_label")
+    if bool(texts["pin_env"]) == bool(texts["pin_file"]):
+        raise ConfigInvalid("[custody] needs exactly one of pin_env (an environment variable) and pin_file "
+                            "(a file) for the token's user PIN; the PIN is never written in the configuration")
+    owners = entry.get("owners", [])
+    if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
+        raise ConfigInvalid("[custody] owners must be a list of region codes and \"national\"")
+    known = {NATIONAL_OWNER, *(r.code for r in regions)}
+    stray = [o for o in owners if o not in known]
+    if stray:
+        raise ConfigInvalid(f"[custody] owners: {stray[0][:20]!r} is neither \"national\" nor a configured region")
+    custody = TokenCustody(owners=tuple(owners), **texts)
+    for region in regions:
+        if custody.holds(region.code) and region.algorithms[0] not in TOKEN_ALGORITHMS:
+            raise ConfigInvalid(f"region {region.code}: its keys are to be held in the PKCS#11 token, which "
+                                f"holds {', '.join(TOKEN_ALGORITHMS)} keys, not {region.algorithms[0][:20]}")
+    return custody
+
+
 def load_settings(config_path: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None) -> Settings:
     path = Path(config_path or os.environ.get("HEALTHCODE_CONFIG") or DEFAULT_CONFIG)
@@ -195,4 +256,5 @@ def load_settings(config_path: str | os.PathLike | None = None,
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
                     document_regions=dict(raw.get("document_regions", {})),
-                    trusted_proxies=trusted_proxies(os.environ.get("HEALTHCODE_TRUSTED_PROXIES", "")))
+                    trusted_proxies=trusted_proxies(os.environ.get("HEALTHCODE_TRUSTED_PROXIES", "")),
+                    custody=_custody(raw.get("custody"), regions))

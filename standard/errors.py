@@ -323,6 +323,15 @@ class ConfigInvalid(HealthCodeError):
     http_status = 500
 
 
+class KeyCustodyUnavailable(HealthCodeError):
+    """The key custody the configuration names cannot be used: the PKCS#11 module does not load,
+    the token is not there, the PIN is missing or wrong, a key is not in the token.  Found at
+    start-up (the gateway refuses to start); later (a token pulled out) nothing is signed."""
+
+    code = "key_custody_unavailable"
+    http_status = 503
+
+
 class TrustListInvalid(HealthCodeError):
     code = "trust_list_invalid"
     http_status = 500

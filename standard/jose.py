@@ -14,10 +14,15 @@ anything:
 * ECDSA signatures we make are low-S, and codes of the standard must be low-S (one code, one
   encoding: a high-S twin of a valid code is refused).
 
+A signing key is either a private key in memory (a key file) or a :class:`HeldKey` — a key held
+where it cannot be read out (a PKCS#11 token: issuers/token_custody.py), which signs on request.
+Both sign through the same PyJWT algorithm objects; verification only ever uses public keys.
+
 Parsing is separate from verification so a caller can find the key first; both are pure.
 """
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import hashlib
@@ -49,8 +54,22 @@ PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPu
 PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
 
 
+class HeldKey(abc.ABC):
+    """A private key that never leaves where it is held: it shows its public key and signs on
+    request.  ``sign_raw`` returns the raw JOSE signature under the key's one algorithm (ES256:
+    r‖s over the SHA-256 digest, as PKCS#11's CKM_ECDSA gives it; EdDSA: the 64-byte Ed25519
+    signature of the message)."""
+
+    @abc.abstractmethod
+    def public_key(self) -> PublicKey: ...
+
+    @abc.abstractmethod
+    def sign_raw(self, message: bytes) -> bytes: ...
+
+
 class SigningKey(Protocol):
-    """A private key with the ``kid`` and ``alg`` it was registered under (issuers.keys.Signer)."""
+    """A private key (in memory, or a :class:`HeldKey`) with the ``kid`` and ``alg`` it was
+    registered under (issuers.keys.Signer)."""
 
     @property
     def alg(self) -> str: ...
@@ -64,20 +83,41 @@ class SigningKey(Protocol):
 
 # --- algorithm objects ------------------------------------------------------------------------
 class LowSES256(ECAlgorithm):
-    """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding."""
+    """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding; a
+    :class:`HeldKey` signs in its token and its signature is brought to low-S here the same way."""
 
     def __init__(self) -> None:
         super().__init__(ECAlgorithm.SHA256, ec.SECP256R1)
 
+    def prepare_key(self, key: Any) -> Any:
+        return key if isinstance(key, HeldKey) else super().prepare_key(key)
+
     def sign(self, msg: bytes, key: Any) -> bytes:
-        raw = super().sign(msg, key)
+        raw = key.sign_raw(msg) if isinstance(key, HeldKey) else super().sign(msg, key)
+        if len(raw) != 64:
+            raise ValueError("an ES256 signature is 64 bytes (r‖s)")
         s = int.from_bytes(raw[32:], "big")
         return raw if s <= P256_ORDER // 2 else raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
 
 
+class HeldKeyEdDSA(OKPAlgorithm):
+    """PyJWT's EdDSA, which also signs with a :class:`HeldKey` (in its token)."""
+
+    def prepare_key(self, key: Any) -> Any:
+        return key if isinstance(key, HeldKey) else super().prepare_key(key)
+
+    def sign(self, msg: bytes | str, key: Any) -> bytes:
+        if isinstance(key, HeldKey):
+            raw = key.sign_raw(msg if isinstance(msg, bytes) else msg.encode("utf-8"))
+            if len(raw) != 64:
+                raise ValueError("an Ed25519 signature is 64 bytes")
+            return raw
+        return super().sign(msg, key)
+
+
 _ALGORITHM_OBJECTS = {
     "ES256": LowSES256(),
-    "EdDSA": OKPAlgorithm(),
+    "EdDSA": HeldKeyEdDSA(),
     "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
 }
 _JWS = PyJWS(algorithms=[])
@@ -139,7 +179,9 @@ def private_key_from_pem(data: bytes) -> PrivateKeyTypes:
 
 
 def key_fits(alg: str, key: object) -> bool:
-    """Is ``key`` (public or private) of the one kind ``alg`` is defined for?"""
+    """Is ``key`` (public, private or held) of the one kind ``alg`` is defined for?"""
+    if isinstance(key, HeldKey):
+        key = key.public_key()
     if alg == "ES256":
         return isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) \
             and isinstance(key.curve, ec.SECP256R1)
@@ -163,7 +205,7 @@ _LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("O
 
 def public_jwk(key: object) -> dict:
     """Public JWK members only (RFC 7517), exported by PyJWT."""
-    if isinstance(key, PRIVATE_KEY_TYPES):
+    if isinstance(key, (*PRIVATE_KEY_TYPES, HeldKey)):
         key = key.public_key()
     jwk = _ALGORITHM_OBJECTS[alg_for_key(key)].to_jwk(key, as_dict=True)
     return {k: jwk[k] for k in _JWK_MEMBERS[jwk["kty"]]}
@@ -310,10 +352,12 @@ def check_signature(parsed: ParsedJws, public_key: object, allowed_algs: Collect
 def encode(payload: bytes, header: dict, private_key: object) -> str:
     """A compact JWS made by PyJWT's ``PyJWS.encode`` with our algorithm objects."""
     alg = header["alg"]
-    if not key_fits(alg, private_key) or not isinstance(private_key, PRIVATE_KEY_TYPES):
+    if not key_fits(alg, private_key) or not isinstance(private_key, (*PRIVATE_KEY_TYPES, HeldKey)):
         raise ValueError(f"key does not fit {alg}")
     extra = {"typ": None, **{k: v for k, v in header.items() if k != "alg"}}    # no default typ
-    return _JWS.encode(payload, private_key, algorithm=alg, headers=extra, sort_headers=False)
+    # a HeldKey passes through PyJWT to our algorithm objects' prepare_key and sign (above)
+    key: Any = private_key
+    return _JWS.encode(payload, key, algorithm=alg, headers=extra, sort_headers=False)
 
 
 def json_payload(parsed: ParsedJws) -> dict:

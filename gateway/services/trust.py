@@ -4,6 +4,7 @@ codes this deployment withdrew.  Every change is audited and reaches the next li
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Callable
@@ -14,12 +15,15 @@ from config.settings import Settings
 from gateway import anchors, foreign_revocations, rulesets, trustseq
 from issuers.keys import NATIONAL, KeyStore
 from standard import revocation_file, trustlist
-from standard.errors import BadRequest, NotFound, TrustListFull
+from standard.errors import BadRequest, KeyCustodyUnavailable, NotFound, TrustListFull
 from store import Store
 from store.audit import AuditLog
 from toolkit import filelock
 
+log = logging.getLogger(__name__)
+
 TRUST_CACHE_SECONDS = 60
+CUSTODY_RETRY_SECONDS = 10                    # a kept list: the lost token is asked again after this
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
 JTI_ENTRY_CHARS = 48                          # one withdrawn code id in revoked_jti, quotes and comma
@@ -47,6 +51,7 @@ class TrustService:
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
         self._trust_paths: tuple[str, ...] | None = None
+        self._custody_retry_at = 0.0
         self._lock = threading.Lock()
         self._revocation_doc: tuple | None = None       # (file stamp, the stored lists)
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
@@ -109,12 +114,27 @@ class TrustService:
         with self._lock:
             now = self.now()
             inputs = tuple(map(filelock.file_stamp, self._input_paths()))
+            if self._trust is not None and inputs == self._trust_inputs and now < self._custody_retry_at:
+                return self._trust              # kept while the token is lost (below)
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
                     or inputs != self._trust_inputs:
-                payload = self._payload(now)
-                payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
-                token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
-                trust = trustlist.parse(token, self.national_jwks(), now)
+                try:
+                    payload = self._payload(now)
+                    payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
+                    token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
+                    national = self.national_jwks()
+                except KeyCustodyUnavailable as exc:
+                    # The token is gone for a moment: verifiers keep the list already signed
+                    # while nothing that goes into it changed and it is still valid; a changed
+                    # key, anchor or rule set is never hidden behind the old list.
+                    kept = self._trust
+                    if kept is None or inputs != self._trust_inputs or now >= kept[2].expires:
+                        raise
+                    log.warning("trust list not re-signed, the one signed at %s kept: %s", kept[0], exc.message)
+                    self._custody_retry_at = now + CUSTODY_RETRY_SECONDS
+                    return kept
+                self._custody_retry_at = 0.0
+                trust = trustlist.parse(token, national, now)
                 revocation_file.attach(trust, self._revocations(now)[0])
                 self._trust = (now, token, trust)
                 self._trust_inputs = inputs
