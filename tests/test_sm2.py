@@ -8,7 +8,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from tongsuopy.crypto.asymciphers import ec as sm_ec
 
-from issuers.keys import KeyStore
+import adapters
+from adapters.verifier import Verifier
+from issuers.keys import KeyStore, Signer
+from standard.trustlist import TrustList
+from tools import formatdoc
 from standard import jose, sm2
 from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
 from support import sm2 as gm
@@ -188,6 +192,37 @@ def test_pem_key_files_round_trip_through_the_key_store(tmp_path):
     assert (jwk["kty"], jwk["crv"], jwk["alg"], jwk["kid"]) == ("EC", "SM2", sm2.NAME, signer.kid)
     token = signed_token(again.private_key, kid=again.kid)
     jose.check_signature(jose.parse(token), jose.public_key_from_jwk(jwk), {sm2.NAME})
+
+
+def test_a_region_that_moves_to_sm2_signs_with_a_new_sm2_key_at_once(tmp_path):
+    """A data directory from before the region registered SM2SM3: its ES256 key is retired by the
+    first signature asked under SM2SM3, in this process and in one that had it cached."""
+    elsewhere = KeyStore(tmp_path)
+    old = elsewhere.signer("330000", "ES256")
+    new = KeyStore(tmp_path).signer("330000", sm2.NAME)
+    assert new.alg == sm2.NAME and new.kid != old.kid and jose.key_fits(sm2.NAME, new.private_key)
+    statuses = {r.kid: (r.alg, r.status) for r in KeyStore(tmp_path).records("330000")}
+    assert statuses == {old.kid: ("ES256", "retired"), new.kid: (sm2.NAME, "active")}
+    assert elsewhere.signer("330000", sm2.NAME).kid == new.kid          # its cache is stale: re-read
+    assert KeyStore(tmp_path).signer("330000").kid == new.kid           # no algorithm asked: the active key
+
+
+def test_codes_of_the_algorithm_a_region_left_are_refused_and_its_new_ones_verify():
+    """The trust list says Zhejiang registers SM2SM3; a code under its retired ES256 key is
+    refused with algorithm_not_allowed, one under its SM2 key verifies."""
+    old, new = jose.generate_private_key("ES256"), jose.generate_private_key(sm2.NAME)
+    keys = [{**jose.public_jwk(k), "kid": kid, "alg": alg, **extra} for k, kid, alg, extra in
+            ((old, "old", "ES256", {"status": "retired", "retired_at": formatdoc.EXAMPLE_IAT + 100}),
+             (new, "new", sm2.NAME, {"status": "active"}))]
+    trust = TrustList({"issuers": [{"region": "330000", "format": "zheli", "algorithms": [sm2.NAME], "keys": keys}]})
+    fmt = adapters.get("zheli")
+    claims = formatdoc.example_claims("330000")
+    now = formatdoc.EXAMPLE_IAT + 10
+    before = fmt.encode(claims, Signer("330000", "old", "ES256", old))
+    after = fmt.encode(claims, Signer("330000", "new", sm2.NAME, new))
+    refused = Verifier(["zheli"]).verify(before, trust, now=now)
+    assert not refused.valid and [e["code"] for e in refused.errors] == ["algorithm_not_allowed"]
+    assert Verifier(["zheli"]).verify(after, trust, now=now).valid
 
 
 def test_a_p256_pem_is_not_read_as_sm2_nor_garbage_as_a_key():
