@@ -12,6 +12,9 @@ import adapters
 from adapters.verifier import Verifier
 from issuers.keys import KeyStore, Signer
 from standard.trustlist import TrustList
+from config.settings import load_settings
+from standard.errors import ConfigInvalid
+from support.paths import ROOT
 from tools import formatdoc
 from standard import jose, sm2
 from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
@@ -232,3 +235,17 @@ def test_a_p256_pem_is_not_read_as_sm2_nor_garbage_as_a_key():
         sm2.private_key_from_pem(p256)
     with pytest.raises(ValueError):
         jose.private_key_from_pem(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+
+
+def test_the_demo_config_has_an_sm2_region_and_other_spellings_do_not_start(tmp_path):
+    zhejiang = load_settings(data_dir=tmp_path).region("330000")
+    assert zhejiang.algorithms == (sm2.NAME,)
+    base = (ROOT / "config" / "regions.toml").read_text(encoding="utf-8")
+    registered = 'algorithms = ["SM2SM3"]'
+    assert base.count(registered) == 1
+    for bad in ('algorithms = ["SM2"]', 'algorithms = ["SM3WithSM2"]', 'algorithms = ["sm2sm3"]'):
+        config = tmp_path / "regions.toml"
+        config.write_text(base.replace(registered, bad), encoding="utf-8")
+        with pytest.raises(ConfigInvalid) as refused:
+            load_settings(config, tmp_path)
+        assert "SM2SM3" in refused.value.message and refused.value.code == "config_invalid"
