@@ -26,7 +26,7 @@ from tongsuopy.crypto.exceptions import InternalError, InvalidSignature, Unsuppo
 
 NAME = "SM2SM3"
 CURVE = "SM2"                                 # the JWK "crv" of the recommended curve (GM/T 0003.5)
-SIGNER_ID = b"1234567812345678"               # GM/T 0009 §10's default; Tongsuo's default too
+SIGNER_ID = b"1234567812345678"               # GM/T 0009's default; Tongsuo's default too
 ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
 COORDINATE_BYTES = 32
 
