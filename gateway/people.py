@@ -11,6 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from adapters import qr
 from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
 from gateway.limits import MinuteCounter
+from gateway.proxy import limit_key
 from standard.errors import HealthCodeError, RateLimited
 
 bp = Blueprint("people", __name__)
@@ -42,7 +43,7 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            count, reset = _strangers().add(str(request.remote_addr))
+            count, reset = _strangers().add(limit_key(request.remote_addr or ""))
             if count > STRANGER_AUDITS_PER_MINUTE:
                 raise RateLimited("too many refused requests from this address this minute",
                                   retry_after=max(reset, 1)) from None
