@@ -11,6 +11,7 @@ import re
 import pytest
 import requests
 
+import standard
 from issuers.keys import KeyStore
 from residents import ZJ_RESIDENT
 from standard import jose, sm2
@@ -63,9 +64,10 @@ def server(tmp_path_factory):
 
 
 def test_the_trust_list_carries_zhejiangs_sm2_key(server):
-    zheli = next(i for i in json.loads(jose.b64url_decode(
-        requests.get(server.url + "/v1/trust-list", timeout=5).json()["jws"].split(".")[1]))["issuers"]
-        if i["region"] == "330000")
+    answer = requests.get(server.url + "/v1/trust-list", timeout=5).json()
+    standard.openapi_validator("TrustListResponse").validate(answer)          # the standard's own shape
+    zheli = next(i for i in json.loads(jose.b64url_decode(answer["jws"].split(".")[1]))["issuers"]
+                 if i["region"] == "330000")
     assert zheli["algorithms"] == [sm2.NAME]
     key = zheli["keys"][-1]
     assert (key["kty"], key["crv"], key["alg"]) == ("EC", "SM2", sm2.NAME) and "d" not in key
