@@ -92,13 +92,20 @@ def test_http_verifies_sm2_codes_and_refuses_bent_ones(server):
 
 
 def test_cli_offline_verifies_sm2_codes(server, tmp_path):
+    before = zhejiang_code(server.data, "--kind", "offline")
+    rotated = json.loads(run_cli("keys", "rotate", "330000", data_dir=server.data, check=True).stdout)["kid"]
+    listed = json.loads(run_cli("keys", "list", data_dir=server.data, check=True).stdout)["330000"]
+    assert {(k["kid"], k["alg"], k["crv"]) for k in listed if k["status"] == "active"} == {(rotated, sm2.NAME, "SM2")}
     code = zhejiang_code(server.data, "--kind", "offline")
+    assert jose.parse(code.split(":", 1)[1]).kid == rotated != jose.parse(before.split(":", 1)[1]).kid
     tl, keys = tmp_path / "trust.jws", tmp_path / "national.json"
     run_cli("trust-list", "--out", str(tl), "--national-keys", str(keys), data_dir=server.data, check=True)
     empty = tmp_path / "no-data-here"
     ok = run_cli("verify", code, "--trust-list", str(tl), "--national-keys", str(keys), data_dir=empty)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["region"] == "330000" and json.loads(ok.stdout)["kind"] == "offline"
+    older = run_cli("verify", before, "--trust-list", str(tl), "--national-keys", str(keys), data_dir=empty)
+    assert older.returncode == 0, older.stdout + older.stderr           # the retired SM2 key still verifies it
     bad = run_cli("verify", resigned(server.data, code, b"1234567812345679"), "--trust-list", str(tl),
                   "--national-keys", str(keys), data_dir=empty)
     assert bad.returncode == 1 and "signature_invalid" in bad.stdout
