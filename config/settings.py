@@ -69,7 +69,8 @@ NATIONAL_OWNER = "national"
 @dataclass(frozen=True)
 class TokenCustody:
     """``[custody]`` with ``kind = "pkcs11"``: which token holds the signing keys of ``owners``
-    (``national`` and region codes; empty = every owner).  The PIN is read when the token is
+    (``national`` and region codes; unset in the file = the national key and every region whose
+    first algorithm is in :data:`TOKEN_ALGORITHMS`, so an SM2 region keeps key files).  The PIN is read when the token is
     opened, from the environment variable ``pin_env`` or the file ``pin_file`` — never from
     this configuration."""
     module: str
@@ -224,6 +225,8 @@ def _custody(entry: object, regions: tuple[Region, ...]) -> TokenCustody | None:
     stray = [o for o in owners if o not in known]
     if stray:
         raise ConfigInvalid(f"[custody] owners: {stray[0][:20]!r} is neither \"national\" nor a configured region")
+    if not owners:          # unset: the national key and every region whose keys a token can hold
+        owners = [NATIONAL_OWNER] + [r.code for r in regions if r.algorithms[0] in TOKEN_ALGORITHMS]
     custody = TokenCustody(owners=tuple(owners), **texts)
     for region in regions:
         if custody.holds(region.code) and region.algorithms[0] not in TOKEN_ALGORITHMS:

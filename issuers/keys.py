@@ -102,17 +102,20 @@ class KeyStore:
         """Identity of the index as written: os.replace makes a new inode on every write."""
         return filelock.file_stamp(self.index_path(owner))
 
-    def signer(self, owner: str, alg: str = "ES256") -> Signer:
-        """The owner's active signing key, created on first use.  The cache is checked against
-        the index file on every call (one stat): when another process rotated or revoked the key,
-        this one stops signing with it at once — a code signed by a retired key is refused."""
+    def signer(self, owner: str, alg: str | None = None) -> Signer:
+        """The owner's active signing key, created on first use (of ``alg``, ES256 if not given).
+        The cache is checked against the index file on every call (one stat): when another
+        process rotated or revoked the key, this one stops signing with it at once — a code
+        signed by a retired key is refused.  When ``alg`` is given and the active key is of
+        another algorithm (the region now registers another), a new ``alg`` key replaces it as
+        :meth:`rotate` does: no code is ever signed under an algorithm the region left."""
         stamp = self._stamp(owner)
         cached = self._cache.get(owner)
-        if cached and cached[0] == stamp:
+        if cached and cached[0] == stamp and alg in (None, cached[1].alg):
             return cached[1]
         active = [r for r in self.records(owner) if r.status == "active"]
-        if not active:
-            return self.rotate(owner, alg)
+        if not active or alg not in (None, active[-1].alg):
+            return self.rotate(owner, alg or "ES256")
         record = active[-1]
         key = self._held_by(owner, record).signing_key(owner, record.kid, record.alg)
         signer = Signer(owner, record.kid, record.alg, key)

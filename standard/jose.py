@@ -5,7 +5,8 @@ and exports keys, ``PyJWS`` assembles tokens.  This module adds the project's st
 around it, because a verifier that lets a token choose how it is checked can be talked into
 anything:
 
-* exactly three algorithms exist (ES256 on P-256, EdDSA on Ed25519, PS256 with RSA ≥ 2048);
+* exactly four algorithms exist (ES256 on P-256, EdDSA on Ed25519, SM2SM3 — SM2 with SM3,
+  :mod:`standard.sm2` — and PS256 with RSA ≥ 2048);
   a key is only ever used under the algorithm it was registered for, and only if it really is
   of that algorithm's kind (no HMAC with a public key, no ECDSA on another curve);
 * the verifier looks the key up by ``kid`` in *its own* trust list; ``jku``, ``x5u``, ``jwk``,
@@ -31,6 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Collection, Mapping, Protocol, Union
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -38,10 +40,11 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgori
 from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError, PyJWTError
 
+from standard import sm2
 from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
 
-ALGORITHMS = ("ES256", "EdDSA", "PS256")
-NATIONAL_ALGORITHMS = ("ES256", "EdDSA")        # §4.1: PS256 only for foreign formats
+ALGORITHMS = ("ES256", "EdDSA", sm2.NAME, "PS256")
+NATIONAL_ALGORITHMS = ("ES256", "EdDSA", sm2.NAME)        # §4.1: PS256 only for foreign formats
 MIN_RSA_BITS = 2048
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
@@ -49,9 +52,9 @@ MAX_TOKEN_CHARS = 12_000
 MAX_KID_CHARS = 128
 
 # The key kinds the profile signs and verifies with (key_fits says which algorithm each is for).
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey]
-PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
+PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, sm2.PrivateKey]
+PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey, sm2.PublicKey]
+PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, sm2.PrivateKey)
 
 
 class HeldKey(abc.ABC):
@@ -118,6 +121,7 @@ class HeldKeyEdDSA(OKPAlgorithm):
 _ALGORITHM_OBJECTS = {
     "ES256": LowSES256(),
     "EdDSA": HeldKeyEdDSA(),
+    sm2.NAME: sm2.SM2SM3Algorithm(),
     "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
 }
 _JWS = PyJWS(algorithms=[])
@@ -164,18 +168,27 @@ def generate_private_key(alg: str) -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
+    if alg == sm2.NAME:
+        return sm2.generate_private_key()
     if alg == "PS256":
         return rsa.generate_private_key(public_exponent=65537, key_size=3072)
     raise ValueError(f"unsupported algorithm {alg}")
 
 
-def private_key_to_pem(key: PrivateKeyTypes) -> bytes:
+def private_key_to_pem(key: PrivateKeyTypes | sm2.PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted (the key files are 0600 in the data directory)."""
+    if sm2.is_key(key):
+        return sm2.private_key_to_pem(key)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def private_key_from_pem(data: bytes) -> PrivateKeyTypes:
-    return serialization.load_pem_private_key(data, password=None)
+def private_key_from_pem(data: bytes) -> PrivateKeyTypes | sm2.PrivateKey:
+    """The key of a PKCS#8 PEM file: cryptography's kinds, or SM2 (a curve only Tongsuo knows)."""
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except UnsupportedAlgorithm:
+        return sm2.private_key_from_pem(data)
 
 
 def key_fits(alg: str, key: object) -> bool:
@@ -187,6 +200,8 @@ def key_fits(alg: str, key: object) -> bool:
             and isinstance(key.curve, ec.SECP256R1)
     if alg == "EdDSA":
         return isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey))
+    if alg == sm2.NAME:
+        return sm2.is_key(key)
     if alg == "PS256":
         return isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size >= MIN_RSA_BITS
     return False
@@ -200,7 +215,8 @@ def alg_for_key(key: object) -> str:
 
 
 _JWK_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
-_LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
+_LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("EC", sm2.CURVE): sm2.SM2SM3Algorithm,
+                                               ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
 
 
 def public_jwk(key: object) -> dict:
@@ -254,7 +270,7 @@ def short_kid(jwk: dict) -> str:
 
 # --- raw signatures ---------------------------------------------------------------------------
 def sign(alg: str, private_key: object, message: bytes) -> bytes:
-    """A raw JOSE signature (ECDSA as r‖s, low-S) by PyJWT's algorithm object."""
+    """A raw JOSE signature (ECDSA and SM2 as r‖s, ECDSA low-S) by PyJWT's algorithm object."""
     if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, private_key):
         raise ValueError(f"key does not fit {alg}")
     return _ALGORITHM_OBJECTS[alg].sign(message, private_key)

@@ -296,11 +296,16 @@ def test_a_region_whose_algorithm_a_token_cannot_hold_is_refused_when_the_config
 
     from config.settings import _custody
     regions = load_settings().regions
-    sm2 = tuple(replace(r, algorithms=("SM2",)) if r.code == "440000" else r for r in regions)
+    sm2 = tuple(replace(r, algorithms=("SM2SM3",)) if r.code == "440000" else r for r in regions)
     table = {"kind": "pkcs11", "module": MODULE, "token_label": "t", "pin_env": PIN_ENV}
-    with pytest.raises(ConfigInvalid, match="region 440000: .* holds ES256, EdDSA keys, not SM2"):
-        _custody(table, sm2)
+    with pytest.raises(ConfigInvalid, match="region 440000: .* holds ES256, EdDSA keys, not SM2SM3"):
+        _custody({**table, "owners": ["national", "440000"]}, sm2)
     assert _custody({**table, "owners": ["national", "510000"]}, sm2).owners == ("national", "510000")
+    # owners unset: the national key and every region a token can hold; the SM2 regions keep files
+    held = _custody(table, sm2).owners
+    assert "national" in held and "510000" in held and "440000" not in held
+    assert all(r.algorithms[0] in ("ES256", "EdDSA") for r in sm2 if r.code in held)
+    assert any(r.algorithms[0] == "SM2SM3" for r in regions)          # the demo config has one (330000)
 
 
 def test_a_token_lost_after_start_stops_signing_but_not_verifying(held, token, clock):
@@ -342,7 +347,9 @@ def test_healthcode_keys_work_in_the_token_and_codes_verify_offline(tmp_path):
     new = json.loads(run_cli("keys", "rotate", "national", data_dir=data, env=env, check=True).stdout)["kid"]
     listed = json.loads(run_cli("keys", "list", data_dir=data, env=env, check=True).stdout)
     assert [(k["kid"], k["status"]) for k in listed["national"]] == [(old, "retired"), (new, "active")]
-    assert not list(data.rglob("*.pem"))
+    sm2_regions = {r.code for r in load_settings().regions if r.algorithms[0] == "SM2SM3"}
+    files = {p.parent.name for p in data.rglob("*.pem")}
+    assert files <= sm2_regions, f"only SM2 regions keep key files, not {files - sm2_regions}"
     run_cli("trust-list", "--out", str(tmp_path / "tl.jws"), "--national-keys", str(tmp_path / "nk.json"),
             data_dir=data, env=env, check=True)
     assert jose.parse((tmp_path / "tl.jws").read_text().strip()).kid == new

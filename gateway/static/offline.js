@@ -1,5 +1,6 @@
 // Offline verification in the browser (docs/standard.md §4, §7): the same checks as
-// adapters/base.py and standard/trustlist.py, in the same order, with WebCrypto.
+// adapters/base.py and standard/trustlist.py, in the same order, with WebCrypto — and SM2SM3
+// (SM2 with SM3, docs/standard.md §4.1) with the vendored sm-crypto (sm2.js), as no browser has it.
 //
 // Why it exists: a checkpoint must keep working when the network drops.  The page caches the
 // signed national trust list; the list itself is checked against the national keys pinned in
@@ -14,7 +15,9 @@ const HCOffline = (() => {
   const MAX_LIFETIME = {dynamic: 300, offline: 604800};
   // standard/trustlist.py: MAX_TTL, CLOCK_SKEW, SEQ_LEAD
   const LIST_MAX_TTL = 604800, LIST_SKEW = 60, SEQ_LEAD = 3600;
-  const NATIONAL_ALGS = ["ES256", "EdDSA"];
+  const NATIONAL_ALGS = ["ES256", "EdDSA", "SM2SM3"];     // standard/jose.py NATIONAL_ALGORITHMS
+  const SM2_SIGNER_ID = "1234567812345678";                 // standard/sm2.py SIGNER_ID (GM/T 0009)
+  const SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123n;
   const FORBIDDEN = ["jku", "x5u", "jwk", "x5c", "crit"];
   const P256_HALF = (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551n) / 2n;
   const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -52,7 +55,7 @@ const HCOffline = (() => {
     const bad = FORBIDDEN.filter((h) => h in header);
     if (bad.length) fail("malformed", `JWS header member not accepted: ${bad.sort()[0]}`);
     if (typeof header.alg !== "string") fail("malformed", "JWS header has no alg");
-    if (!["ES256", "EdDSA", "PS256"].includes(header.alg)) fail("algorithm_not_allowed", "algorithm is not accepted");
+    if (!["ES256", "EdDSA", "SM2SM3", "PS256"].includes(header.alg)) fail("algorithm_not_allowed", "algorithm is not accepted");
     if (header.kid !== undefined && (typeof header.kid !== "string" || !header.kid.length || header.kid.length > 128))
       fail("malformed", "JWS kid must be a short string");
     return {header, payload: b64urlDecode(parts[1]),
@@ -80,11 +83,37 @@ const HCOffline = (() => {
     catch (e) { keyCache.delete(id); fail("code_invalid", `this browser cannot check ${alg} signatures`); }
   }
 
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  // SM2SM3 as standard/sm2.py: the JWK {kty EC, crv SM2, x, y} of 32-byte coordinates, r‖s of
+  // 64 bytes with 1 ≤ r, s < n, e = SM3(Z ‖ signing input) with the one signer id; sm-crypto
+  // checks the point is on the curve and does the arithmetic.
+  function sm2Verifies(parsed, jwk) {
+    if (jwk.kty !== "EC" || jwk.crv !== "SM2") return false;       // as standard/jose.py: signature_invalid
+    if (typeof sm2 === "undefined" || typeof sm2.doVerifySignature !== "function")
+      fail("code_invalid", "this page cannot check SM2SM3 signatures (sm2.js missing)");
+    let x, y;
+    try { x = b64urlDecode(jwk.x); y = b64urlDecode(jwk.y); } catch (e) { fail("malformed", "bad SM2 JWK"); }
+    if (x.length !== 32 || y.length !== 32) fail("malformed", "bad SM2 JWK");
+    const sig = parsed.signature;
+    if (sig.length !== 64) return false;
+    const r = BigInt("0x" + hex(sig.subarray(0, 32))), s = BigInt("0x" + hex(sig.subarray(32)));
+    if (r < 1n || r >= SM2_ORDER || s < 1n || s >= SM2_ORDER) return false;
+    try {
+      return sm2.doVerifySignature(Array.from(parsed.signingInput), hex(sig), "04" + hex(x) + hex(y),
+                                   {hash: true, der: false, userId: SM2_SIGNER_ID}) === true;
+    } catch (e) { return false; }
+  }
+
   // Verify under the algorithm the key's owner registered, never the header's choice.
   async function checkSignature(parsed, jwk, allowed) {
     const alg = parsed.header.alg;
     if (!allowed.includes(alg)) fail("algorithm_not_allowed", `algorithm ${alg} is not registered for this key`);
     if (alg === "ES256" && isHighS(parsed.signature)) fail("signature_invalid", "signature is not in low-S form");
+    if (alg === "SM2SM3") {
+      if (!sm2Verifies(parsed, jwk)) fail("signature_invalid", "signature does not verify");
+      return;
+    }
     const key = await importKey(jwk, alg);
     const params = alg === "ES256" ? {name: "ECDSA", hash: "SHA-256"} : {name: "Ed25519"};
     let ok = false;

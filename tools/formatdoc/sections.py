@@ -46,6 +46,9 @@ ALG_NOTES = {
              "(s ≤ n/2): issuers sign low-S and verifiers refuse the high-S twin "
              "(`signature_invalid`)",
     "EdDSA": "Ed25519 (RFC 8037); 64-byte signature",
+    "SM2SM3": "SM2 signature (GM/T 0003.2) over SM3 (GM/T 0004) with the signer id `1234567812345678` "
+              "(GM/T 0009's default); the signature is raw r‖s (64 bytes, not DER); the key is "
+              "the JWK `{\"kty\": \"EC\", \"crv\": \"SM2\", \"x\", \"y\"}`",
     "PS256": "RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32 bytes, RSA ≥ 2048 bits",
 }
 
