@@ -54,6 +54,7 @@ class Region:
     online_url: str = ""        # base URL of its status interface for online codes ("" = none)
     renew_at: str = ""          # where its people get a new printed card ("" = the card's generic words)
     renew_at_en: str = ""
+    parent: str = ""            # a city: its province's code (it issues under that province's delegation)
 
     def as_public(self) -> dict:
         return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
@@ -118,6 +119,7 @@ def _region(entry: dict, defaults: dict) -> Region:
         online_url=_online_url(entry),
         renew_at=str(entry.get("renew_at", "")).strip(),
         renew_at_en=str(entry.get("renew_at_en", "")).strip(),
+        parent=str(entry.get("parent", "")),
     ))
 
 

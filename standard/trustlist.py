@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
-from standard import MAX_LIFETIME, jose
+from standard import MAX_LIFETIME, delegation, jose
 from standard import ONLINE_FORMAT, revocation_file
-from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
+from standard.errors import HealthCodeError, KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
 
 T = TypeVar("T")
 
@@ -64,6 +64,7 @@ class TrustList:
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
         self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
+        self._grants: dict[str, delegation.Grant | HealthCodeError] = {}     # city → its checked delegation
 
     def key(self, kid: str | None) -> TrustedKey:
         if not kid:
@@ -82,6 +83,24 @@ class TrustList:
         cap = MAX_LIFETIME.get(kind, 0)
         registered = self.regions.get(region, {}).get("lifetimes", {}).get(kind)
         return min(cap, registered) if isinstance(registered, int) and not isinstance(registered, bool) else cap
+
+    def check_delegation(self, region: str, claims: dict, fmt: str, now: int) -> None:
+        """A code of a city (an entry with a ``parent``, or a code below province level) verifies
+        only under a delegation from its province that covers it (§7.1); a province's code passes.
+        The delegation's signature is checked once per list, its cover per code."""
+        entry = self.regions.get(region)
+        if entry is None or not delegation.is_city_entry(entry):
+            return
+        grant = self._grants.get(region)
+        if grant is None:
+            try:
+                grant = delegation.check_entry(entry, self)
+            except HealthCodeError as exc:
+                grant = exc
+            self._grants[region] = grant
+        if isinstance(grant, HealthCodeError):
+            raise grant.__class__(grant.message)
+        delegation.check_code(grant, claims, fmt, now)
 
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
@@ -122,6 +141,7 @@ class TrustList:
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         copy = TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
         copy.revocation_file = self.revocation_file
+        copy._grants = self._grants
         return copy
 
 
@@ -150,10 +170,15 @@ class RegisteredRegion(Protocol):
     @property
     def online_url(self) -> str: ...
 
+    @property
+    def parent(self) -> str: ...
 
-def issuer_entry(region: RegisteredRegion, jwks: list[dict]) -> dict:
-    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
+
+def issuer_entry(region: RegisteredRegion, jwks: list[dict], delegated: dict | None = None) -> dict:
+    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs);
+    a city's also its ``parent`` and ``delegated``: its delegation or the withdrawal (§7.1)."""
     return {"region": region.code, "name": region.name, "format": region.format,
+            **({"parent": region.parent, **(delegated or {})} if region.parent else {}),
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),

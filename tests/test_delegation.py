@@ -1,0 +1,265 @@
+"""City issuers under their province's delegation (docs/standard.md §7.1), in-process: the chain
+every verifier checks, forged and withdrawn delegations, the data manager's HTTP interface and
+its audit entries.  The same chain over a real server, the CLI offline and the checkpoint page in
+Chromium: tests/test_delegation_live.py."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+import adapters
+from issuers import Person
+from residents import BJ_RESIDENT, GD_ELDER, GD_RESIDENT
+from standard import delegation, trustlist
+from support.cities import CITY, PROVINCE, city_config
+from support.clock import Clock
+
+DM = {"role": "data_manager", "id": "dm-test"}
+
+
+@pytest.fixture
+def svc(tmp_path):
+    from config.settings import load_settings
+    from gateway.services import Services
+    service = Services(load_settings(city_config(tmp_path), tmp_path / "data"), clock=Clock())
+    yield service
+    service.store.close()
+
+
+@pytest.fixture
+def client(svc):
+    from gateway import create_app
+    return create_app(svc).test_client()
+
+
+def person(resident) -> Person:
+    return Person(resident.id_type, resident.id_number, resident.name)
+
+
+def issue(svc, region=CITY, resident=GD_RESIDENT, kind="offline"):
+    return svc.issuing.issue(region, person(resident), status="green", kind=kind)
+
+
+def errors(verdict) -> list[str]:
+    return [e["code"] for e in verdict.as_dict()["errors"]]
+
+
+def city_entry(payload: dict, city: str = CITY) -> dict:
+    return next(i for i in payload["issuers"] if i["region"] == city)
+
+
+def relisted(svc, change) -> trustlist.TrustList:
+    """The current trust list with ``change(city entry, payload)`` applied, signed again by the
+    real national key: only the changed delegation can make a verifier refuse."""
+    payload = copy.deepcopy(svc.trust.trust_list().payload)
+    change(city_entry(payload), payload)
+    token = trustlist.sign(payload, svc.keystore.signer("national"))
+    return trustlist.parse(token, svc.trust.national_jwks(), svc.now())
+
+
+def forged(svc, signer_owner: str, **changes) -> str:
+    now = int(svc.now())
+    claims = delegation.claims(CITY, PROVINCE, ["4401"], ["dynamic", "offline"], now - 86400, now + 86400, now)
+    return delegation.sign({**claims, **changes}, svc.keystore.signer(signer_owner))
+
+
+# --- the chain -----------------------------------------------------------------------------------
+def test_a_city_code_verifies_under_its_provinces_delegation(svc):
+    code = issue(svc)
+    verdict = svc.verification.verify(code.qr_text)
+    assert verdict.valid and verdict.region == CITY, verdict.as_dict()
+    entry = city_entry(svc.trust.trust_list().payload)
+    assert entry["parent"] == PROVINCE and entry["delegation_status"] == "active"
+    parsed = __import__("standard.jose", fromlist=["jose"]).parse(entry["delegation"])
+    assert parsed.typ == "hc-delegation+jwt"
+    assert svc.trust.trust_list().key(parsed.kid).region == PROVINCE       # signed by Guangdong's key
+    grant = delegation.check_entry(entry, svc.trust.trust_list())
+    assert (grant.city, grant.parent, grant.areas) == (CITY, PROVINCE, ("4401",))
+    assert set(grant.kinds) == {"dynamic", "offline"}
+    assert svc.verification.verify(issue(svc, kind="dynamic").qr_text).valid
+    assert svc.verification.verify(issue(svc, PROVINCE).qr_text).valid     # the province needs none
+
+
+def test_a_city_issues_only_for_its_delegated_areas(svc):
+    """A Shenzhen-born holder (4403) is outside Guangzhou's delegation; a passport holder carries no area."""
+    assert errors(svc.verification.verify(issue(svc, resident=GD_ELDER).qr_text)) == ["delegation_invalid"]
+    passport = Person("passport", "E12345678", GD_RESIDENT.name)
+    assert svc.verification.verify(svc.issuing.issue(CITY, passport, status="green", kind="offline").qr_text).valid
+
+
+def test_a_city_key_never_signs_for_its_province_or_another_city(svc):
+    fmt = adapters.get("yuekang")
+    city_signer = svc.issuing.issuer(CITY).signer
+    province_claims = issue(svc, PROVINCE).claims
+    assert errors(svc.verification.verify(fmt.encode(province_claims, city_signer))) == ["issuer_mismatch"]
+    other_city = {**issue(svc).claims, "region": "440300"}
+    assert errors(svc.verification.verify(fmt.encode(other_city, city_signer))) == ["issuer_mismatch"]
+    # and the province's key does not sign the city's codes either
+    city_claims = issue(svc).claims
+    assert errors(svc.verification.verify(fmt.encode(city_claims, svc.issuing.issuer(PROVINCE).signer))) \
+        == ["issuer_mismatch"]
+
+
+def _set(**members):
+    return lambda entry, payload: entry.update(members)
+
+
+def _drop(*members):
+    return lambda entry, payload: [entry.pop(m, None) for m in members]
+
+
+def _revoke_province_keys(entry, payload):
+    for key in city_entry(payload, PROVINCE)["keys"]:
+        key["status"] = "revoked"
+
+
+FORGERIES = {
+    "signed by another province's key": lambda s: _set(delegation=forged(s, "310000")),
+    "signed by the city's own key": lambda s: _set(delegation=forged(s, CITY)),
+    "signed by the national key": lambda s: _set(delegation=forged(s, "national")),
+    "expired": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) - 9 * 86400,
+                                                iat=int(s.now()) - 9 * 86400, exp=int(s.now()) - 86400)),
+    "not yet valid": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) + 3600)),
+    "for another city": lambda s: _set(delegation=forged(s, PROVINCE, city="440300")),
+    "from another province": lambda s: _set(delegation=forged(s, PROVINCE, parent="310000")),
+    "kind not covered": lambda s: _set(delegation=forged(s, PROVINCE, kinds=["dynamic"])),
+    "area not covered": lambda s: _set(delegation=forged(s, PROVINCE, areas=["4403"])),
+    "area outside the province": lambda s: _set(delegation=forged(s, PROVINCE, areas=["4401", "3101"])),
+    "a kind the standard lacks": lambda s: _set(delegation=forged(s, PROVINCE, kinds=["offline", "forever"])),
+    "living past 90 days": lambda s: _set(delegation=forged(s, PROVINCE, exp=int(s.now()) + 91 * 86400)),
+    "altered signature": lambda s: _set(delegation=forged(s, PROVINCE)[:-4] + "AAAA"),
+    "not a delegation (typ)": lambda s: _set(delegation=s.trust.trust_list_jws()),
+    "no delegation": lambda s: _drop("delegation"),
+    "no parent and no delegation": lambda s: _drop("parent", "delegation", "delegation_status"),
+    "a parent in another province": lambda s: _set(parent="310000", delegation=forged(s, "310000", parent="310000")),
+    "an unknown status": lambda s: _set(delegation_status="paused"),
+    "the province's key revoked": lambda s: _revoke_province_keys,
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES)
+def test_a_forged_or_uncovering_delegation_is_refused(svc, forgery):
+    text = issue(svc).qr_text
+    valid = relisted(svc, lambda entry, payload: None)
+    assert svc.verification.verifier.verify(text, valid, int(svc.now())).valid      # the re-signing alone is fine
+    trust = relisted(svc, FORGERIES[forgery](svc))
+    assert errors(svc.verification.verifier.verify(text, trust, int(svc.now()))) == ["delegation_invalid"]
+
+
+def test_a_delegation_covers_the_codes_issue_time_and_now(svc):
+    """Validity at the code's issue time *and* now: a cached list whose delegation ended refuses
+    a code issued inside it; a delegation that began after the code was issued refuses it too."""
+    code = issue(svc).qr_text                                    # offline: lives 7 days
+    now = int(svc.now())
+    verifier = svc.verification.verifier
+    ended = relisted(svc, _set(delegation=forged(svc, PROVINCE, nbf=now - 86400, exp=now + 600)))
+    assert verifier.verify(code, ended, now).valid
+    assert errors(verifier.verify(code, ended, now + 3600)) == ["delegation_invalid"]
+    later = relisted(svc, _set(delegation=forged(svc, PROVINCE, nbf=now + 600, exp=now + 86400)))
+    assert errors(verifier.verify(code, later, now + 3600)) == ["delegation_invalid"]
+    svc.clock.advance(3600)
+    assert verifier.verify(issue(svc).qr_text, later, now + 3600).valid
+
+
+# --- withdraw and restore ------------------------------------------------------------------------
+def test_withdrawn_city_codes_are_refused_and_verify_again_once_restored(svc, tmp_path):
+    codes = [issue(svc).qr_text, issue(svc, kind="dynamic").qr_text]
+    province = issue(svc, PROVINCE).qr_text
+    result = svc.trust.withdraw_delegation(CITY, DM, "audit of the city's issuer")
+    assert result == {"city": CITY, "parent": PROVINCE, "status": "withdrawn", "changed": True}
+    for text in codes:
+        assert errors(svc.verification.verify(text)) == ["delegation_withdrawn"]
+    assert svc.verification.verify(province).valid
+    entry = city_entry(svc.trust.trust_list().payload)
+    assert entry["delegation_status"] == "withdrawn" and "delegation" not in entry
+    assert svc.trust.list_delegations() == [{"city": CITY, "name": "广州", "parent": PROVINCE, "status": "withdrawn",
+                                             "withdrawn_at": int(svc.now()), "withdrawn_by": "dm-test",
+                                             "reason": "audit of the city's issuer"}]
+    assert svc.trust.withdraw_delegation(CITY, DM)["changed"] is False          # again: nothing changes
+
+    # persisted: another process on the same data directory signs the same withdrawal
+    from gateway.services import Services
+    other = Services(svc.settings, clock=Clock())
+    try:
+        assert errors(other.verification.verify(codes[0])) == ["delegation_withdrawn"]
+    finally:
+        other.store.close()
+
+    assert svc.trust.restore_delegation(CITY, DM)["changed"] is True
+    for text in codes:
+        assert svc.verification.verify(text).valid
+    actions = [(e["action"], e["actor"]["id"], e["detail"].get("city"), e["detail"].get("changed"))
+               for e in svc.audit.entries() if e["action"].startswith("delegation_")]
+    assert actions == [("delegation_withdraw", "dm-test", CITY, True), ("delegation_withdraw", "dm-test", CITY, False),
+                       ("delegation_restore", "dm-test", CITY, True)]
+    assert all(isinstance(e["at"], int) for e in svc.audit.entries() if e["action"].startswith("delegation_"))
+
+
+@pytest.mark.parametrize("city, code", [("440000", "bad_request"), ("4401", "bad_request"), ("abc", "bad_request"),
+                                        ("440100 ", "bad_request"), ("310100", "region_unknown"),
+                                        (None, "bad_request")])
+def test_only_a_configured_city_can_be_withdrawn(svc, city, code):
+    from standard.errors import HealthCodeError
+    with pytest.raises(HealthCodeError) as caught:
+        svc.trust.withdraw_delegation(city, DM)
+    assert caught.value.code == code
+    assert not svc.trust.delegation_file.path.exists()
+
+
+# --- HTTP: the data manager's ---------------------------------------------------------------------
+def bearer(svc, role: str) -> dict:
+    token = svc.administration.add_credential(role, f"{role}-1", {"role": "system", "id": "t"})
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_data_manager_withdraws_and_restores_over_http(svc, client):
+    dm = bearer(svc, "data_manager")
+    text = issue(svc).qr_text
+    assert client.get("/v1/admin/delegations", headers=dm).get_json() == {
+        "delegations": [{"city": CITY, "name": "广州", "parent": PROVINCE, "status": "active"}]}
+    r = client.post(f"/v1/admin/delegations/{CITY}/withdraw", json={"reason": "suspended"}, headers=dm)
+    assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
+    verdict = client.post("/v1/verify", json={"payload": text}).get_json()
+    assert [e["code"] for e in verdict["errors"]] == ["delegation_withdrawn"]
+    r = client.post(f"/v1/admin/delegations/{CITY}/restore", headers=dm)
+    assert r.status_code == 200 and r.get_json()["status"] == "active"
+    assert client.post("/v1/verify", json={"payload": text}).get_json()["valid"] is True
+    entry = [e for e in svc.audit.entries() if e["action"] == "delegation_withdraw"][0]
+    assert entry["actor"] == {"role": "data_manager", "id": "data_manager-1"} and entry["detail"]["reason"] == "suspended"
+
+
+@pytest.mark.parametrize("role", ["operator", "auditor", "kiosk", "helper"])
+def test_other_roles_are_refused(svc, client, role):
+    headers = bearer(svc, role)
+    assert client.get("/v1/admin/delegations", headers=headers).status_code == 403
+    for action in ("withdraw", "restore"):
+        r = client.post(f"/v1/admin/delegations/{CITY}/{action}", headers=headers)
+        assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden"
+    assert client.post(f"/v1/admin/delegations/{CITY}/withdraw").status_code == 401
+    assert not svc.trust.delegation_file.path.exists()
+
+
+@pytest.mark.parametrize("path, kwargs, status, code", [
+    ("440000/withdraw", {}, 400, "bad_request"),
+    ("44010/withdraw", {}, 400, "bad_request"),
+    ("%E5%B9%BF%E5%B7%9E/withdraw", {}, 400, "bad_request"),
+    ("310100/withdraw", {}, 404, "region_unknown"),
+    ("440000/restore", {}, 400, "bad_request"),
+    (f"{CITY}/withdraw", {"json": {"reason": "x" * 201}}, 400, "bad_request"),
+    (f"{CITY}/withdraw", {"json": {"why": "?"}}, 400, "bad_request"),
+    (f"{CITY}/withdraw", {"json": ["reason"]}, 400, "bad_request"),
+    (f"{CITY}/withdraw", {"data": b"{not json", "content_type": "application/json"}, 400, "bad_request"),
+])
+def test_bad_input_gets_a_stable_error_and_changes_nothing(svc, client, path, kwargs, status, code):
+    r = client.post(f"/v1/admin/delegations/{path}", headers=bearer(svc, "data_manager"), **kwargs)
+    assert (r.status_code, r.get_json()["error"]["code"]) == (status, code), r.get_data(as_text=True)
+    assert not svc.trust.delegation_file.path.exists()
+    assert svc.verification.verify(issue(svc).qr_text).valid
+
+
+def test_a_province_without_cities_is_untouched(svc):
+    """Beijing has no parent and no delegation; its codes verify exactly as before."""
+    entry = city_entry(svc.trust.trust_list().payload, "110000")
+    assert not {"parent", "delegation", "delegation_status"} & set(entry)
+    assert svc.verification.verify(issue(svc, "110000", BJ_RESIDENT).qr_text).valid
