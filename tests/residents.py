@@ -33,9 +33,14 @@ BJ_ADULT = Resident("110101197612039635", "刘建国")
 ZJ_RESIDENT = Resident("330102195203154120", "钱淑芬")
 ZJ_ADULT = Resident("330382198807063015", "周建华")
 MO_RESIDENT = Resident("1234567(8)", "陳大文", "macau_id")   # a Macau identity card
+GZ_RESIDENT = Resident("44010419850312251X", "黄嘉欣")       # Guangzhou (4401): the city's issuer
+SZ_ELDER = Resident("440304194008151025", "林美华")          # Shenzhen (4403), born 1940
+SZ_CHILD = Resident("440304201906032418", "林子轩")          # Shenzhen, born 2019: SZ_ELDER's dependent
 
 RESIDENTS = {  # region: (ID number, name, id_type)
     "440000": GD_RESIDENT,
+    "440100": GZ_RESIDENT,
+    "440300": SZ_ELDER,
     "310000": SH_ELDER,
     "510000": SC_RESIDENT,
     "110000": BJ_RESIDENT,

@@ -105,7 +105,8 @@ def algorithms_of(issuers: Iterable[Region]) -> tuple[str, ...]:
 
 def example_claims(region_code: str) -> dict:
     """The national claims of the worked example, issued by ``region_code``."""
-    masked = f"{region_code[:2]}01**********002X"     # a resident ID: first 4 and last 4 kept
+    area = region_code[:4] if region_code[2:4] != "00" else f"{region_code[:2]}01"     # a city's own area
+    masked = f"{area}**********002X"                  # a resident ID: first 4 and last 4 kept
     return dict(EXAMPLE_CLAIMS, region=region_code, id_masked=masked)
 
 
