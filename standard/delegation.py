@@ -58,11 +58,6 @@ def is_city_entry(entry: Mapping[str, Any]) -> bool:
                                          and not code.endswith("0000"))
 
 
-def default_areas(city: str) -> list[str]:
-    """A city's holders by default: ID numbers beginning with its own 4-digit prefecture code."""
-    return [city[:4]]
-
-
 def claims(city: str, parent: str, areas: Iterable[str], kinds: Iterable[str], nbf: int, exp: int, iat: int) -> dict:
     return {"city": city, "parent": parent, "areas": list(areas), "kinds": list(kinds),
             "nbf": int(nbf), "exp": int(exp), "iat": int(iat)}
@@ -171,7 +166,8 @@ def _grant(payload: dict, city: str, parent: str, kid: str) -> Grant:
 
 def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> None:
     """Does ``grant`` cover this code (national claims, read from format ``fmt``) now: its kind
-    (and online codes), its issue time and now within the validity, and a resident holder's
+    (and online codes), its issue time and now within the validity, and — for a code the city
+    issued itself, not one transcoded from another region's (``prov``, §8) — a resident holder's
     area code among the delegated areas.  DelegationInvalid otherwise.  Times are compared with
     :data:`SKEW` of leeway at both ends, as a code's own validity is."""
     kind = code.get("kind")
@@ -184,7 +180,7 @@ def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> Non
     if not grant.nbf - SKEW <= now <= grant.exp + SKEW:
         raise DelegationInvalid(f"city {grant.city}'s delegation is not valid now (refresh the trust list)")
     masked = code.get("id_masked")
-    if code.get("id_type") == RESIDENT and isinstance(masked, str) and _AREA.fullmatch(masked[:4]) \
+    if code.get("id_type") == RESIDENT and "prov" not in code and isinstance(masked, str) and _AREA.fullmatch(masked[:4]) \
             and masked[:4] not in grant.areas:
         raise DelegationInvalid(f"city {grant.city} is not delegated to issue codes for holders from "
                                 f"area {masked[:4]}")

@@ -10,34 +10,29 @@ import pytest
 
 import adapters
 from issuers import Person
-from residents import BJ_RESIDENT, GD_ELDER, GD_RESIDENT
+from residents import BJ_RESIDENT, GD_RESIDENT, GZ_RESIDENT, SZ_ELDER
 from standard import delegation, trustlist
-from support.cities import CITY, PROVINCE, city_config
 from support.clock import Clock
 
+CITY, PROVINCE, OTHER_CITY = "440100", "440000", "440300"      # Guangzhou and Shenzhen, of Guangdong
 DM = {"role": "data_manager", "id": "dm-test"}
 
 
 @pytest.fixture
-def svc(tmp_path):
-    from config.settings import load_settings
-    from gateway.services import Services
-    service = Services(load_settings(city_config(tmp_path), tmp_path / "data"), clock=Clock())
-    yield service
-    service.store.close()
+def svc(service):
+    return service
 
 
 @pytest.fixture
-def client(svc):
-    from gateway import create_app
-    return create_app(svc).test_client()
+def client(http):
+    return http
 
 
 def person(resident) -> Person:
     return Person(resident.id_type, resident.id_number, resident.name)
 
 
-def issue(svc, region=CITY, resident=GD_RESIDENT, kind="offline"):
+def issue(svc, region=CITY, resident=GZ_RESIDENT, kind="offline"):
     return svc.issuing.issue(region, person(resident), status="green", kind=kind)
 
 
@@ -78,23 +73,36 @@ def test_a_city_code_verifies_under_its_provinces_delegation(svc):
     assert (grant.city, grant.parent, grant.areas) == (CITY, PROVINCE, ("4401",))
     assert set(grant.kinds) == {"dynamic", "offline"}
     assert svc.verification.verify(issue(svc, kind="dynamic").qr_text).valid
-    assert svc.verification.verify(issue(svc, PROVINCE).qr_text).valid     # the province needs none
+    assert svc.verification.verify(issue(svc, PROVINCE, GD_RESIDENT).qr_text).valid     # the province needs none
+    assert svc.verification.verify(issue(svc, OTHER_CITY, SZ_ELDER).qr_text).valid
 
 
 def test_a_city_issues_only_for_its_delegated_areas(svc):
-    """A Shenzhen-born holder (4403) is outside Guangzhou's delegation; a passport holder carries no area."""
-    assert errors(svc.verification.verify(issue(svc, resident=GD_ELDER).qr_text)) == ["delegation_invalid"]
-    passport = Person("passport", "E12345678", GD_RESIDENT.name)
+    """A Shenzhen holder (4403) is outside Guangzhou's delegation; a passport holder carries no area."""
+    assert errors(svc.verification.verify(issue(svc, resident=SZ_ELDER).qr_text)) == ["delegation_invalid"]
+    passport = Person("passport", "E12345678", GZ_RESIDENT.name)
     assert svc.verification.verify(svc.issuing.issue(CITY, passport, status="green", kind="offline").qr_text).valid
 
 
+def test_a_city_may_carry_a_travellers_transcoded_code_whatever_the_area(svc):
+    """A Beijing resident's code transcoded into Guangzhou's format carries ``prov``: the area rule
+    is for codes the city issues itself, the kind and validity rules still hold."""
+    beijing = svc.issuing.issue("110000", person(BJ_RESIDENT), status="green", kind="offline")
+    moved, _ = svc.issuing.transcode(beijing.qr_text, CITY)
+    verdict = svc.verification.verify(moved.qr_text)
+    assert verdict.valid and verdict.region == CITY, verdict.as_dict()
+    svc.trust.withdraw_delegation(CITY, DM)
+    assert errors(svc.verification.verify(moved.qr_text)) == ["delegation_withdrawn"]
+
+
 def test_a_city_key_never_signs_for_its_province_or_another_city(svc):
-    fmt = adapters.get("yuekang")
     city_signer = svc.issuing.issuer(CITY).signer
-    province_claims = issue(svc, PROVINCE).claims
-    assert errors(svc.verification.verify(fmt.encode(province_claims, city_signer))) == ["issuer_mismatch"]
-    other_city = {**issue(svc).claims, "region": "440300"}
-    assert errors(svc.verification.verify(fmt.encode(other_city, city_signer))) == ["issuer_mismatch"]
+    for fmt in (adapters.get(svc.settings.region(CITY).format), adapters.get("yuekang"), adapters.get("national")):
+        province_claims = issue(svc, PROVINCE, GD_RESIDENT).claims
+        assert errors(svc.verification.verify(fmt.encode(province_claims, city_signer))) == ["issuer_mismatch"]
+        other_city = {**issue(svc, OTHER_CITY, SZ_ELDER).claims}
+        assert errors(svc.verification.verify(fmt.encode(other_city, city_signer))) == ["issuer_mismatch"]
+    fmt = adapters.get(svc.settings.region(CITY).format)
     # and the province's key does not sign the city's codes either
     city_claims = issue(svc).claims
     assert errors(svc.verification.verify(fmt.encode(city_claims, svc.issuing.issuer(PROVINCE).signer))) \
@@ -121,7 +129,9 @@ FORGERIES = {
     "expired": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) - 9 * 86400,
                                                 iat=int(s.now()) - 9 * 86400, exp=int(s.now()) - 86400)),
     "not yet valid": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) + 3600)),
-    "for another city": lambda s: _set(delegation=forged(s, PROVINCE, city="440300")),
+    "for another city": lambda s: _set(delegation=forged(s, PROVINCE, city=OTHER_CITY)),
+    "copied from another city's entry": lambda s: lambda entry, payload: entry.update(
+        delegation=city_entry(payload, OTHER_CITY)["delegation"]),
     "from another province": lambda s: _set(delegation=forged(s, PROVINCE, parent="310000")),
     "kind not covered": lambda s: _set(delegation=forged(s, PROVINCE, kinds=["dynamic"])),
     "area not covered": lambda s: _set(delegation=forged(s, PROVINCE, areas=["4403"])),
@@ -165,17 +175,19 @@ def test_a_delegation_covers_the_codes_issue_time_and_now(svc):
 # --- withdraw and restore ------------------------------------------------------------------------
 def test_withdrawn_city_codes_are_refused_and_verify_again_once_restored(svc, tmp_path):
     codes = [issue(svc).qr_text, issue(svc, kind="dynamic").qr_text]
-    province = issue(svc, PROVINCE).qr_text
+    province = issue(svc, PROVINCE, GD_RESIDENT).qr_text
+    shenzhen = issue(svc, OTHER_CITY, SZ_ELDER).qr_text
     result = svc.trust.withdraw_delegation(CITY, DM, "audit of the city's issuer")
     assert result == {"city": CITY, "parent": PROVINCE, "status": "withdrawn", "changed": True}
     for text in codes:
         assert errors(svc.verification.verify(text)) == ["delegation_withdrawn"]
-    assert svc.verification.verify(province).valid
+    assert svc.verification.verify(province).valid and svc.verification.verify(shenzhen).valid
     entry = city_entry(svc.trust.trust_list().payload)
     assert entry["delegation_status"] == "withdrawn" and "delegation" not in entry
-    assert svc.trust.list_delegations() == [{"city": CITY, "name": "广州", "parent": PROVINCE, "status": "withdrawn",
-                                             "withdrawn_at": int(svc.now()), "withdrawn_by": "dm-test",
-                                             "reason": "audit of the city's issuer"}]
+    assert svc.trust.list_delegations() == [
+        {"city": CITY, "name": "广州", "parent": PROVINCE, "status": "withdrawn", "withdrawn_at": int(svc.now()),
+         "withdrawn_by": "dm-test", "reason": "audit of the city's issuer"},
+        {"city": OTHER_CITY, "name": "深圳", "parent": PROVINCE, "status": "active"}]
     assert svc.trust.withdraw_delegation(CITY, DM)["changed"] is False          # again: nothing changes
 
     # persisted: another process on the same data directory signs the same withdrawal
@@ -197,7 +209,7 @@ def test_withdrawn_city_codes_are_refused_and_verify_again_once_restored(svc, tm
 
 
 @pytest.mark.parametrize("city, code", [("440000", "bad_request"), ("4401", "bad_request"), ("abc", "bad_request"),
-                                        ("440100 ", "bad_request"), ("310100", "region_unknown"),
+                                        ("440100 ", "bad_request"), ("310100", "region_unknown"), ("440500", "region_unknown"),
                                         (None, "bad_request")])
 def test_only_a_configured_city_can_be_withdrawn(svc, city, code):
     from standard.errors import HealthCodeError
@@ -217,7 +229,8 @@ def test_the_data_manager_withdraws_and_restores_over_http(svc, client):
     dm = bearer(svc, "data_manager")
     text = issue(svc).qr_text
     assert client.get("/v1/admin/delegations", headers=dm).get_json() == {
-        "delegations": [{"city": CITY, "name": "广州", "parent": PROVINCE, "status": "active"}]}
+        "delegations": [{"city": CITY, "name": "广州", "parent": PROVINCE, "status": "active"},
+                        {"city": OTHER_CITY, "name": "深圳", "parent": PROVINCE, "status": "active"}]}
     r = client.post(f"/v1/admin/delegations/{CITY}/withdraw", json={"reason": "suspended"}, headers=dm)
     assert r.status_code == 200 and r.get_json()["status"] == "withdrawn"
     verdict = client.post("/v1/verify", json={"payload": text}).get_json()

@@ -103,8 +103,7 @@ class TrustService:
         signer = self.keystore.signer(parent.code, parent.algorithms[0])
         since = min((r.created for r in self.keystore.records(city.code)), default=now)
         kinds = [*KINDS, *([ONLINE_FORMAT] if city.online_url else [])]
-        areas = list(getattr(city, "areas", ()) or delegation.default_areas(city.code))
-        payload = delegation.claims(city.code, parent.code, areas, kinds, since, now + delegation.DEFAULT_TTL, now)
+        payload = delegation.claims(city.code, parent.code, [city.area_prefix], kinds, since, now + delegation.DEFAULT_TTL, now)
         return {"delegation_status": delegation.ACTIVE, "delegation": delegation.sign(payload, signer)}
 
     def _input_paths(self) -> tuple[str, ...]:

@@ -187,14 +187,15 @@ const HCOffline = (() => {
     return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp};
   }
 
-  // Does the city's delegation cover this code: kind, issue time and now, a resident's area.
+  // Does the city's delegation cover this code: kind, issue time and now, a resident's area
+  // (not for a code transcoded from another region's, which carries prov).
   function checkGrant(g, c, fmtName, now) {
     if (!g.kinds.includes(c.kind) || (fmtName === "online" && !g.kinds.includes("online")))
       fail("delegation_invalid", `city ${g.city} is not delegated to issue ${g.kinds.includes(c.kind) ? "online" : c.kind} codes`);
     if (!(g.nbf - DELEGATION_SKEW <= c.iat && c.iat <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `this code was issued outside city ${g.city}'s delegation`);
     if (!(g.nbf - DELEGATION_SKEW <= now && now <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `city ${g.city}'s delegation is not valid now (refresh the trust list)`);
     const area = c.id_masked.slice(0, 4);
-    if (c.id_type === "resident" && AREA.test(area) && !g.areas.includes(area))
+    if (c.id_type === "resident" && !("prov" in c) && AREA.test(area) && !g.areas.includes(area))
       fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area}`);
   }
 
