@@ -4,8 +4,6 @@ its audit entries.  The same chain over a real server, the CLI offline and the c
 Chromium: tests/test_delegation_live.py."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
 import adapters
@@ -13,8 +11,9 @@ from issuers import Person
 from residents import BJ_RESIDENT, GD_RESIDENT, GZ_RESIDENT, SZ_ELDER
 from standard import delegation, trustlist
 from support.clock import Clock
+from support.delegations import CITY, FORGERIES, OTHER_CITY, PROVINCE, city_entry
+from support.delegations import forged as support_forged, relisted as support_relisted
 
-CITY, PROVINCE, OTHER_CITY = "440100", "440000", "440300"      # Guangzhou and Shenzhen, of Guangdong
 DM = {"role": "data_manager", "id": "dm-test"}
 
 
@@ -40,23 +39,18 @@ def errors(verdict) -> list[str]:
     return [e["code"] for e in verdict.as_dict()["errors"]]
 
 
-def city_entry(payload: dict, city: str = CITY) -> dict:
-    return next(i for i in payload["issuers"] if i["region"] == city)
-
-
 def relisted(svc, change) -> trustlist.TrustList:
-    """The current trust list with ``change(city entry, payload)`` applied, signed again by the
-    real national key: only the changed delegation can make a verifier refuse."""
-    payload = copy.deepcopy(svc.trust.trust_list().payload)
-    change(city_entry(payload), payload)
-    token = trustlist.sign(payload, svc.keystore.signer("national"))
+    """The current trust list with ``change`` applied, signed again by the real national key."""
+    token = support_relisted(svc.trust.trust_list().payload, change, svc.keystore.signer("national"))
     return trustlist.parse(token, svc.trust.national_jwks(), svc.now())
 
 
 def forged(svc, signer_owner: str, **changes) -> str:
-    now = int(svc.now())
-    claims = delegation.claims(CITY, PROVINCE, ["4401"], ["dynamic", "offline"], now - 86400, now + 86400, now)
-    return delegation.sign({**claims, **changes}, svc.keystore.signer(signer_owner))
+    return support_forged(svc.keystore, int(svc.now()), signer_owner, **changes)
+
+
+def _set(**members):
+    return lambda entry, payload: entry.update(members)
 
 
 # --- the chain -----------------------------------------------------------------------------------
@@ -109,51 +103,12 @@ def test_a_city_key_never_signs_for_its_province_or_another_city(svc):
         == ["issuer_mismatch"]
 
 
-def _set(**members):
-    return lambda entry, payload: entry.update(members)
-
-
-def _drop(*members):
-    return lambda entry, payload: [entry.pop(m, None) for m in members]
-
-
-def _revoke_province_keys(entry, payload):
-    for key in city_entry(payload, PROVINCE)["keys"]:
-        key["status"] = "revoked"
-
-
-FORGERIES = {
-    "signed by another province's key": lambda s: _set(delegation=forged(s, "310000")),
-    "signed by the city's own key": lambda s: _set(delegation=forged(s, CITY)),
-    "signed by the national key": lambda s: _set(delegation=forged(s, "national")),
-    "expired": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) - 9 * 86400,
-                                                iat=int(s.now()) - 9 * 86400, exp=int(s.now()) - 86400)),
-    "not yet valid": lambda s: _set(delegation=forged(s, PROVINCE, nbf=int(s.now()) + 3600)),
-    "for another city": lambda s: _set(delegation=forged(s, PROVINCE, city=OTHER_CITY)),
-    "copied from another city's entry": lambda s: lambda entry, payload: entry.update(
-        delegation=city_entry(payload, OTHER_CITY)["delegation"]),
-    "from another province": lambda s: _set(delegation=forged(s, PROVINCE, parent="310000")),
-    "kind not covered": lambda s: _set(delegation=forged(s, PROVINCE, kinds=["dynamic"])),
-    "area not covered": lambda s: _set(delegation=forged(s, PROVINCE, areas=["4403"])),
-    "area outside the province": lambda s: _set(delegation=forged(s, PROVINCE, areas=["4401", "3101"])),
-    "a kind the standard lacks": lambda s: _set(delegation=forged(s, PROVINCE, kinds=["offline", "forever"])),
-    "living past 90 days": lambda s: _set(delegation=forged(s, PROVINCE, exp=int(s.now()) + 91 * 86400)),
-    "altered signature": lambda s: _set(delegation=forged(s, PROVINCE)[:-4] + "AAAA"),
-    "not a delegation (typ)": lambda s: _set(delegation=s.trust.trust_list_jws()),
-    "no delegation": lambda s: _drop("delegation"),
-    "no parent and no delegation": lambda s: _drop("parent", "delegation", "delegation_status"),
-    "a parent in another province": lambda s: _set(parent="310000", delegation=forged(s, "310000", parent="310000")),
-    "an unknown status": lambda s: _set(delegation_status="paused"),
-    "the province's key revoked": lambda s: _revoke_province_keys,
-}
-
-
 @pytest.mark.parametrize("forgery", FORGERIES)
 def test_a_forged_or_uncovering_delegation_is_refused(svc, forgery):
     text = issue(svc).qr_text
     valid = relisted(svc, lambda entry, payload: None)
     assert svc.verification.verifier.verify(text, valid, int(svc.now())).valid      # the re-signing alone is fine
-    trust = relisted(svc, FORGERIES[forgery](svc))
+    trust = relisted(svc, FORGERIES[forgery](svc.keystore, int(svc.now())))
     assert errors(svc.verification.verifier.verify(text, trust, int(svc.now()))) == ["delegation_invalid"]
 
 

@@ -14,9 +14,8 @@ import requests
 from residents import GZ_RESIDENT, SZ_ELDER
 from support.browser import chromium, wait_for
 from support.cli import add_credential, run_cli
+from support.delegations import CITY, FORGERIES, OTHER_CITY, relisted
 from support.live import LiveServer
-
-CITY, OTHER_CITY = "440100", "440300"
 
 
 @pytest.fixture(scope="module")
@@ -133,3 +132,42 @@ def test_the_cli_refuses_what_is_not_a_configured_city_in_one_line(tmp_path, arg
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.startswith(f"error: {code}: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert not (tmp_path / "delegations.json").exists()
+
+
+def test_the_page_refuses_every_forged_delegation_as_the_gateway_does(server):
+    """Each forgery of tests/support/delegations.py, in a list signed by the server's real national
+    key: the browser's verifier and the Python one both say delegation_invalid."""
+    from adapters.verifier import Verifier
+    from config.settings import load_settings
+    from issuers.keys import KeyStore
+    from standard import jose, trustlist
+    import time
+    code = issue(server.data, CITY, GZ_RESIDENT)
+    keystore = KeyStore(server.data)
+    real = requests.get(server.url + "/v1/trust-list", timeout=10).json()["jws"]
+    payload = json.loads(jose.b64url_decode(real.split(".")[1]))
+    national = {"keys": keystore.public_jwks("national")}
+    settings = load_settings(data_dir=server.data)
+    verifier = Verifier(settings.formats(), options=settings.format_options)
+    driver = chromium()
+    try:
+        driver.get(server.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+        for name, forgery in FORGERIES.items():
+            now = int(time.time())
+            token = relisted(payload, forgery(keystore, now), keystore.signer("national"))
+            python = verifier.verify(code, trustlist.parse(token, national, now), now).as_dict()
+            page = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "HCOffline.loadTrustList(arguments[0], NATIONAL_KEYS, arguments[2])"
+                ".then((t) => HCOffline.verify(arguments[1], t, tables, arguments[2])).then(done)"
+                ".catch((e) => done({errors: [{code: 'load:' + e.code}]}))", token, code, now)
+            assert codes_of(python) == codes_of(page) == ["delegation_invalid"], (name, python, page)
+        untouched = relisted(payload, lambda entry, whole: None, keystore.signer("national"))
+        assert driver.execute_async_script(
+            "const done = arguments[arguments.length - 1];"
+            "HCOffline.loadTrustList(arguments[0], NATIONAL_KEYS, arguments[2])"
+            ".then((t) => HCOffline.verify(arguments[1], t, tables, arguments[2])).then(done)",
+            untouched, code, int(time.time()))["valid"] is True
+    finally:
+        driver.quit()
