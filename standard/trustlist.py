@@ -25,6 +25,9 @@ CLOCK_SKEW = 60              # an ``iat`` at most this far ahead of the verifier
 SEQ_LEAD = 3600              # a ``seq`` at most this far ahead of the list's own ``iat``
 
 
+_NO_DELEGATION_NEEDED = object()      # a province's entry: its codes need no delegation (§7.1)
+
+
 @dataclass(frozen=True)
 class TrustedKey:
     kid: str
@@ -64,7 +67,7 @@ class TrustList:
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
         self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
-        self._grants: dict[str, delegation.Grant | HealthCodeError] = {}     # city → its checked delegation
+        self._grants: dict[str, object] = {}     # region → its checked delegation, refusal, or none needed
 
     def key(self, kid: str | None) -> TrustedKey:
         if not kid:
@@ -87,20 +90,25 @@ class TrustList:
     def check_delegation(self, region: str, claims: dict, fmt: str, now: int) -> None:
         """A code of a city (an entry with a ``parent``, or a code below province level) verifies
         only under a delegation from its province that covers it (§7.1); a province's code passes.
-        The delegation's signature is checked once per list, its cover per code."""
-        entry = self.regions.get(region)
-        if entry is None or not delegation.is_city_entry(entry):
+        What each region needs is decided once per list (the delegation's signature included);
+        only the cover is checked per code."""
+        held = self._grants.get(region)
+        if held is None:
+            entry = self.regions.get(region)
+            if entry is None or not delegation.is_city_entry(entry):
+                held = _NO_DELEGATION_NEEDED
+            else:
+                try:
+                    held = delegation.check_entry(entry, self)
+                except HealthCodeError as exc:
+                    held = exc
+            self._grants[region] = held
+        if held is _NO_DELEGATION_NEEDED:
             return
-        grant = self._grants.get(region)
-        if grant is None:
-            try:
-                grant = delegation.check_entry(entry, self)
-            except HealthCodeError as exc:
-                grant = exc
-            self._grants[region] = grant
-        if isinstance(grant, HealthCodeError):
-            raise grant.__class__(grant.message)
-        delegation.check_code(grant, claims, fmt, now)
+        if isinstance(held, HealthCodeError):
+            raise held.__class__(held.message)
+        assert isinstance(held, delegation.Grant)
+        delegation.check_code(held, claims, fmt, now)
 
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")

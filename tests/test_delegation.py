@@ -112,6 +112,20 @@ def test_a_forged_or_uncovering_delegation_is_refused(svc, forgery):
     assert errors(svc.verification.verifier.verify(text, trust, int(svc.now()))) == ["delegation_invalid"]
 
 
+def test_online_codes_need_online_in_the_kinds():
+    """A city's signed status answer (§4.4) is an online code: covered only when ``online`` is delegated."""
+    from standard.errors import DelegationInvalid
+    grant = delegation.Grant(CITY, PROVINCE, ("4401",), ("dynamic", "offline"), 0, 2_000_000_000, 0, "kid")
+    code = {"kind": "dynamic", "iat": 1_800_000_000, "id_type": "resident", "id_masked": "4401**********0000"}
+    delegation.check_code(grant, code, "suikang", 1_800_000_000)
+    with pytest.raises(DelegationInvalid, match="online"):
+        delegation.check_code(grant, code, "online", 1_800_000_000)
+    online = delegation.Grant(CITY, PROVINCE, ("4401",), ("dynamic", "online"), 0, 2_000_000_000, 0, "kid")
+    delegation.check_code(online, code, "online", 1_800_000_000)
+    with pytest.raises(DelegationInvalid, match="offline"):
+        delegation.check_code(online, {**code, "kind": "offline"}, "suikang", 1_800_000_000)
+
+
 def test_a_delegation_covers_the_codes_issue_time_and_now(svc):
     """Validity at the code's issue time *and* now: a cached list whose delegation ended refuses
     a code issued inside it; a delegation that began after the code was issued refuses it too."""
