@@ -72,8 +72,15 @@ def test_a_city_code_verifies_under_its_provinces_delegation(svc):
 
 
 def test_a_city_issues_only_for_its_delegated_areas(svc):
-    """A Shenzhen holder (4403) is outside Guangzhou's delegation; a passport holder carries no area."""
-    assert errors(svc.verification.verify(issue(svc, resident=SZ_ELDER).qr_text)) == ["delegation_invalid"]
+    """A Shenzhen holder (4403) is outside Guangzhou's delegation: Guangzhou's issuing service
+    refuses, and a code its key signs anyway is refused by the verifier.  A passport holder
+    carries no area."""
+    from standard.errors import DelegationInvalid
+    with pytest.raises(DelegationInvalid, match="only for residents of its area"):
+        issue(svc, resident=SZ_ELDER)
+    issuer = svc.issuing.issuer(CITY)
+    signed = issuer.sign(issuer.claims(person(SZ_ELDER), "green", [], "offline", int(svc.now()), None), None)
+    assert errors(svc.verification.verify(signed.qr_text)) == ["delegation_invalid"]
     passport = Person("passport", "E12345678", GZ_RESIDENT.name)
     assert svc.verification.verify(svc.issuing.issue(CITY, passport, status="green", kind="offline").qr_text).valid
 
@@ -245,3 +252,15 @@ def test_a_province_without_cities_is_untouched(svc):
     entry = city_entry(svc.trust.trust_list().payload, "110000")
     assert not {"parent", "delegation", "delegation_status"} & set(entry)
     assert svc.verification.verify(issue(svc, "110000", BJ_RESIDENT).qr_text).valid
+
+
+def test_a_citys_issuer_is_refused_a_holder_outside_its_area_over_http(svc, client):
+    token = svc.administration.issuer_tokens()[CITY]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.post(f"/v1/issuers/{CITY}/codes", headers=headers,
+                    json={"id_number": SZ_ELDER.id_number, "name": SZ_ELDER.name, "status": "green"})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "delegation_invalid", r.get_data(as_text=True)
+    assert SZ_ELDER.id_number not in r.get_data(as_text=True)
+    r = client.post(f"/v1/issuers/{CITY}/codes", headers=headers,
+                    json={"id_number": GZ_RESIDENT.id_number, "name": GZ_RESIDENT.name, "status": "green"})
+    assert r.status_code == 201 and svc.verification.verify(r.get_json()["qr_text"]).valid
