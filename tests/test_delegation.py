@@ -264,3 +264,19 @@ def test_a_citys_issuer_is_refused_a_holder_outside_its_area_over_http(svc, clie
     r = client.post(f"/v1/issuers/{CITY}/codes", headers=headers,
                     json={"id_number": GZ_RESIDENT.id_number, "name": GZ_RESIDENT.name, "status": "green"})
     assert r.status_code == 201 and svc.verification.verify(r.get_json()["qr_text"]).valid
+
+
+@pytest.mark.slow
+def test_a_large_batch_refuses_a_withdrawn_city_in_the_pool_processes_too(svc):
+    """Batches of 64+ are verified in pool processes from the signed list's text: the same chain."""
+    from gateway.batch import PARALLEL_MIN_ITEMS, Job
+    city, shenzhen = issue(svc).qr_text, issue(svc, OTHER_CITY, SZ_ELDER).qr_text
+    svc.trust.withdraw_delegation(CITY, DM)
+    jobs = [Job(text=(city, shenzhen)[i % 2]) for i in range(PARALLEL_MIN_ITEMS * 2)]
+    try:
+        verdicts = [v.as_dict() for v in svc.verification.verify_many(jobs, device="t")]
+        assert svc.verification._pool is not None                         # it really went to the pool
+    finally:
+        svc.verification.close()
+    assert [errors_of["errors"][0]["code"] if errors_of["errors"] else "valid" for errors_of in verdicts] == \
+        ["delegation_withdrawn", "valid"] * PARALLEL_MIN_ITEMS
