@@ -83,6 +83,16 @@ class TrustList:
         registered = self.regions.get(region, {}).get("lifetimes", {}).get(kind)
         return min(cap, registered) if isinstance(registered, int) and not isinstance(registered, bool) else cap
 
+    def city_issuer(self, region: str | None) -> dict | None:
+        """For a city's region, the city and the province it issues under, by code and name as
+        the list registers them (``{"region", "name", "parent", "parent_name"}``); else None."""
+        entry = self.regions.get(region or "", {})
+        parent = entry.get("parent")
+        if not parent:
+            return None
+        return {"region": region, "name": entry.get("name"), "parent": parent,
+                "parent_name": self.regions.get(parent, {}).get("name")}
+
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
 
@@ -150,10 +160,15 @@ class RegisteredRegion(Protocol):
     @property
     def online_url(self) -> str: ...
 
+    @property
+    def parent(self) -> str: ...
+
 
 def issuer_entry(region: RegisteredRegion, jwks: list[dict]) -> dict:
-    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
-    return {"region": region.code, "name": region.name, "format": region.format,
+    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs); a
+    city's names the province it issues under as ``parent``."""
+    return {"region": region.code, "name": region.name, **({"parent": region.parent} if region.parent else {}),
+            "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),
