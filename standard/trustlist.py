@@ -110,6 +110,16 @@ class TrustList:
         assert isinstance(held, delegation.Grant)
         delegation.check_code(held, claims, fmt, now)
 
+    def city_issuer(self, region: str | None) -> dict | None:
+        """For a city's region, the city and the province it issues under, by code and name as
+        the list registers them (``{"region", "name", "parent", "parent_name"}``); else None."""
+        entry = self.regions.get(region or "", {})
+        parent = entry.get("parent")
+        if not parent:
+            return None
+        return {"region": region, "name": entry.get("name"), "parent": parent,
+                "parent_name": self.regions.get(parent, {}).get("name")}
+
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
 
@@ -183,10 +193,12 @@ class RegisteredRegion(Protocol):
 
 
 def issuer_entry(region: RegisteredRegion, jwks: list[dict], delegated: dict | None = None) -> dict:
-    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs);
-    a city's also its ``parent`` and ``delegated``: its delegation or the withdrawal (§7.1)."""
-    return {"region": region.code, "name": region.name, "format": region.format,
+    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs); a
+    city's names the province it issues under as ``parent``, and carries ``delegated``: its
+    delegation from that province or the withdrawal (§7.1)."""
+    return {"region": region.code, "name": region.name,
             **({"parent": region.parent, **(delegated or {})} if region.parent else {}),
+            "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),

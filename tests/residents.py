@@ -21,9 +21,11 @@ class Resident(NamedTuple):
         return self.id_number, self.name
 
 
-GD_RESIDENT = Resident("440106197209116424", "陈秀英")
-GD_ELDER = Resident("440305193606300643", "陈秀英")          # born 1936
-GD_YOUNG = Resident("440106199901056850", "李明")            # born 1999
+# Guangdong's own people live outside the cities that issue under it: Foshan (4406) has no issuer
+# of its own here, so its people are the province's (Guangzhou's 4401 and Shenzhen's 4403 are not).
+GD_RESIDENT = Resident("440604197209116429", "陈秀英")
+GD_ELDER = Resident("440604193606300643", "陈秀英")          # born 1936
+GD_YOUNG = Resident("440604199901056855", "李明")            # born 1999
 SH_ELDER = Resident("310115193302201761", "王桂兰")          # born 1933
 SC_RESIDENT = Resident("510107199501013071", "张伟")
 SC_CHILD = Resident("510107201804272337", "张小宝")          # born 2018: a dependent

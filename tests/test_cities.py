@@ -3,12 +3,18 @@ Guangdong — the configuration that admits them, their formats, routing people 
 ID number's area code, and their codes verifying everywhere."""
 from __future__ import annotations
 
+import json
+
 import pytest
+import requests
 
 from config.settings import load_settings
-from support.cli import run_cli
-from support.paths import ROOT
+from residents import GD_ELDER, GZ_RESIDENT, SZ_CHILD, SZ_ELDER
+from standard import jose
 from standard.errors import ConfigInvalid
+from support.cli import add_credential, run_cli
+from support.live import LiveServer
+from support.paths import ROOT
 
 GUANGZHOU = '''[[region]]
 code = "440100"
@@ -111,3 +117,122 @@ def test_a_looser_city_stops_the_cli_and_the_server(tmp_path, monkeypatch):
     from gateway import create_app
     with pytest.raises(ConfigInvalid, match="close_contact gives 'green' where the province gives 'red'"):
         create_app()
+
+
+# --- a city's codes end to end: an issuer process, a gateway that asks it over HTTP ---------------
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    data = tmp_path_factory.mktemp("cities")
+    issuer = LiveServer(data)
+    gateway = LiveServer(data, {"HEALTHCODE_ISSUER_URL": issuer.url})
+    try:
+        cred = {role: add_credential(role, f"{role}-1", *(["--kiosk-id", "kiosk-sz-1"] if role == "kiosk" else []),
+                                     data_dir=data) for role in ("kiosk", "helper", "operator", "auditor")}
+        tokens = json.loads(run_cli("tokens", data_dir=data, check=True).stdout)
+        codes = {}
+        for region, who, facts in (("440100", GZ_RESIDENT, {"close_contact": True}), ("440300", SZ_ELDER, {}),
+                                   ("440300", SZ_CHILD, {}), ("440000", GD_ELDER, {})):
+            r = requests.post(f"{issuer.url}/v1/issuers/{region}/codes", headers=auth(tokens[region]), timeout=10,
+                              json={"id_number": who.id_number, "name": who.name, "facts": facts})
+            assert r.status_code == 201, r.text
+            codes[who] = r.json()
+        yield {"data": data, "issuer": issuer, "gateway": gateway, "cred": cred, "tokens": tokens, "codes": codes}
+    finally:
+        gateway.stop()
+        issuer.stop()
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post(world, path: str, body: dict, role: str) -> requests.Response:
+    return requests.post(world["gateway"].url + path, json=body, headers=auth(world["cred"][role]), timeout=15)
+
+
+def test_city_codes_are_issued_in_their_own_formats_under_their_own_keys_and_verify(world):
+    gz, sz = world["codes"][GZ_RESIDENT], world["codes"][SZ_ELDER]
+    assert gz["qr_text"].startswith("SKM1:") and gz["format"] == "suikang" and gz["status"] == "red"
+    assert sz["qr_text"].startswith("SZIN1:") and sz["format"] == "shenainin" and sz["status"] == "green"
+    listed = requests.get(world["gateway"].url + "/v1/trust-list", timeout=5).json()["trust_list"]["issuers"]
+    entries = {e["region"]: e for e in listed}
+    assert entries["440100"]["parent"] == entries["440300"]["parent"] == "440000" and "parent" not in entries["440000"]
+    kids = {region: {k["kid"] for k in entries[region]["keys"]} for region in ("440000", "440100", "440300")}
+    assert not kids["440000"] & kids["440100"] and not kids["440000"] & kids["440300"]     # each its own keys
+    for code, region, name in ((gz, "440100", "广州"), (sz, "440300", "深圳")):
+        assert jose.parse(code["qr_text"].split(":", 1)[1]).header["kid"] in kids[region]
+        verdict = requests.post(world["gateway"].url + "/v1/verify", json={"payload": code["qr_text"]}, timeout=5).json()
+        assert verdict["valid"] and verdict["region"] == region, verdict
+        assert verdict["issuer"] == {"region": region, "name": name, "parent": "440000", "parent_name": "广东"}
+    province = requests.post(world["gateway"].url + "/v1/verify", timeout=5,
+                             json={"payload": world["codes"][GD_ELDER]["qr_text"]}).json()
+    assert province["valid"] and province["region"] == "440000" and "issuer" not in province
+
+
+def test_city_codes_verify_offline_on_the_command_line(world, tmp_path):
+    (tmp_path / "trust.json").write_text(requests.get(world["issuer"].url + "/v1/trust-list", timeout=5).text)
+    (tmp_path / "keys.json").write_text(requests.get(world["issuer"].url + "/v1/trust-list/national-keys",
+                                                     timeout=5).text)
+    for who, region in ((GZ_RESIDENT, "440100"), (SZ_ELDER, "440300")):
+        run = run_cli("verify", world["codes"][who]["qr_text"], "--trust-list", str(tmp_path / "trust.json"),
+                      "--national-keys", str(tmp_path / "keys.json"), data_dir=tmp_path / "elsewhere")
+        assert run.returncode == 0, run.stdout + run.stderr
+        verdict = json.loads(run.stdout)
+        assert verdict["region"] == region and verdict["issuer"]["parent"] == "440000"
+        assert verdict["issuer"]["parent_name"] == "广东"
+
+
+def test_a_kiosk_finds_people_at_their_citys_issuer_and_others_at_the_province(world):
+    found = {}
+    for who in (GZ_RESIDENT, SZ_ELDER, GD_ELDER):
+        r = post(world, "/v1/kiosk/lookup", {"id_number": who.id_number, "kiosk_id": "kiosk-sz-1"}, "kiosk")
+        assert r.status_code == 200, r.text
+        found[who] = (r.json()["region"], r.json()["format"], r.json()["status"])
+    assert found == {GZ_RESIDENT: ("440100", "suikang", "red"), SZ_ELDER: ("440300", "shenainin", "green"),
+                     GD_ELDER: ("440000", "yuekang", "green")}                     # Foshan: no city of its own
+    # the city's issuer answered, under its own credential: the lookups it served are in the audit log
+    entries = requests.get(world["gateway"].url + "/v1/audit?limit=500", headers=auth(world["cred"]["auditor"]),
+                           timeout=5).json()["entries"]
+    served = {(e["actor"]["id"], e["detail"].get("region")) for e in entries if e["action"] == "reissue"}
+    assert {("issuer-440100", "440100"), ("issuer-440300", "440300"), ("issuer-440000", "440000")} <= served
+
+
+def test_a_guangzhou_number_known_only_to_the_province_is_not_found_by_area_code(world):
+    """Routing follows the ID number, never where some record happens to be."""
+    stray = GZ_RESIDENT._replace(name="黄嘉怡")
+    r = requests.post(f"{world['issuer'].url}/v1/issuers/440000/codes", headers=auth(world["tokens"]["440000"]),
+                      json={"id_number": stray.id_number, "name": stray.name, "status": "green"}, timeout=10)
+    assert r.status_code == 201
+    r = post(world, "/v1/assist/lookup", {"id_number": stray.id_number, "name": stray.name}, "helper")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "identity_not_matched"
+    named = post(world, "/v1/assist/lookup", {"id_number": stray.id_number, "name": stray.name,
+                                              "region": "440000"}, "helper")
+    assert named.status_code == 200 and named.json()["region"] == "440000"
+
+
+def test_shenzhen_serves_assisted_lookup_for_an_elder_and_her_grandchild(world):
+    """深i您: a helper finds an elder by ID number and name, binds a child to her, and the child's
+    code comes from Shenzhen's issuer too, marked whose family member it is."""
+    elder = {"id_number": SZ_ELDER.id_number, "name": SZ_ELDER.name}
+    child = {"id_number": SZ_CHILD.id_number, "name": SZ_CHILD.name}
+    own = post(world, "/v1/assist/lookup", elder, "helper")
+    assert own.status_code == 200 and own.json()["region"] == "440300" and own.json()["qr_text"].startswith("SZIN1:")
+    bound = post(world, "/v1/dependents", {"holder": elder, "dependent": child, "relation": "child",
+                                           "consent": {"method": "signed_form", "reference": "SZ-2026-1"}}, "operator")
+    assert bound.status_code == 201 and bound.json()["region"] == "440300", bound.text
+    codes = post(world, "/v1/dependents/codes", {"holder": elder}, "helper").json()
+    assert codes["holder"]["region"] == "440300"
+    (dep,) = codes["dependents"]
+    assert dep["valid"] and dep["region"] == "440300" and dep["format"] == "shenainin"
+    assert dep["details"]["dependent_of"] == {"holder_name_masked": "林*华", "relation": "child"}
+    assert dep["issuer"]["parent"] == "440000"
+
+
+def test_regions_list_cities_with_their_parent(world):
+    over_http = requests.get(world["gateway"].url + "/v1/regions", timeout=5).json()
+    on_the_command_line = json.loads(run_cli("regions", data_dir=world["data"], check=True).stdout)
+    for listed in (over_http, on_the_command_line):
+        regions = {r["code"]: r for r in listed}
+        assert regions["440100"] == {"code": "440100", "name": "广州", "name_en": "Guangzhou", "format": "suikang",
+                                     "parent": "440000"}
+        assert regions["440300"]["parent"] == "440000" and "parent" not in regions["440000"]

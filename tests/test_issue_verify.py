@@ -253,7 +253,7 @@ def test_dynamic_code_lifetime_is_per_region(service):
 
 def test_every_format_is_a_registered_table():
     """Adding a province = a module declaring a format; all declared ones share the mechanism."""
-    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau"):
+    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau", "suikang", "shenainin"):
         fmt = adapters.get(name)
         assert isinstance(fmt, JwsClaimFormat)
         assert set(fmt.fields) == set(adapters.get("national").fields)

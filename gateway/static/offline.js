@@ -306,7 +306,10 @@ const HCOffline = (() => {
       const details = {};
       if (c.dep) details.dependent_of = {holder_name_masked: c.dep.holder_name_masked, relation: c.dep.relation};
       if (c.prov) details.transcoded_from = {...c.prov};
-      return {valid: true, status: c.status, region: c.region, format: fmt.name,
+      const entry = trust.regions[c.region] || {};        // a city's code names city and province, as online
+      const issuer = entry.parent ? {region: c.region, name: entry.name ?? null, parent: entry.parent,
+                                     parent_name: (trust.regions[entry.parent] || {}).name ?? null} : null;
+      return {valid: true, status: c.status, region: c.region, ...(issuer ? {issuer} : {}), format: fmt.name,
               holder: {name_masked: c.name_masked, id_masked: c.id_masked}, expires_at: rfc3339(c.exp),
               issued_at: rfc3339(c.iat), kind: c.kind, reasons: [...c.reasons], code_id: c.jti, errors: [],
               ...(Object.keys(details).length ? {details} : {}), offline: true};
