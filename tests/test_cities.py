@@ -63,6 +63,7 @@ LOOSER = {      # what: (in Guangzhou's entry, replaced by, and in the whole fil
     "a greener colour": (MEDIUM, 'close_contact = "yellow"\n', "", ""),
     "fewer travel days": (MEDIUM, 'high_risk_travel = { status = "yellow", days = 7 }\n', "", ""),
     "a milder travel colour": (MEDIUM, 'medium_risk_travel = { status = "green", days = 14 }\n', "", ""),
+    "travel not counted at all": (MEDIUM, 'medium_risk_travel = "yellow"\n', "", ""),
     "a longer phone code": ("algorithms", "dynamic_ttl = 240\nalgorithms", "", ""),
     "a longer printed card": ("algorithms", "offline_ttl = 604800\nalgorithms",     # Guangdong's: 3 days
                               "dynamic_ttl = 180\n", "dynamic_ttl = 180\noffline_ttl = 259200\n"),
