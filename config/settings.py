@@ -233,13 +233,15 @@ def _looser_than(city: Region, province: Region) -> str:
             return f"{fact} gives {mine!r} where the province gives {theirs!r}"
     for travel in ("high_risk_travel", "medium_risk_travel"):
         theirs = theirs_rules.get(travel)
-        if not theirs:
+        if not isinstance(theirs, dict) or not theirs:
             continue
-        mine = mine_rules.get(travel) or {}
-        if SEVERITY.get(str(mine.get("status")), -1) < SEVERITY.get(str(theirs.get("status")), 0):
-            return f"{travel} gives {mine.get('status')!r} where the province gives {theirs.get('status')!r}"
-        if not isinstance(mine.get("days"), int) or mine["days"] < theirs.get("days", 0):
-            return f"{travel} counts {mine.get('days')} days where the province counts {theirs.get('days')}"
+        own = mine_rules.get(travel)
+        trip: dict = own if isinstance(own, dict) else {}
+        if SEVERITY.get(str(trip.get("status")), -1) < SEVERITY.get(str(theirs.get("status")), 0):
+            return f"{travel} gives {trip.get('status')!r} where the province gives {theirs.get('status')!r}"
+        if not isinstance(trip.get("days"), int) or not isinstance(theirs.get("days", 0), int) \
+                or trip["days"] < theirs.get("days", 0):
+            return f"{travel} counts {trip.get('days')} days where the province counts {theirs.get('days')}"
     mine_days, theirs_days = mine_rules.get("test_required_days", 0), theirs_rules.get("test_required_days", 0)
     if theirs_days and not (isinstance(mine_days, int) and 0 < mine_days <= theirs_days):
         return f"test_required_days {mine_days} where the province requires a test within {theirs_days} days"

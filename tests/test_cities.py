@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from config.settings import load_settings
+from issuers import make_person
 from residents import GD_ELDER, GZ_RESIDENT, SZ_CHILD, SZ_ELDER
 from standard import jose
 from standard.errors import ConfigInvalid
@@ -62,6 +63,7 @@ LOOSER = {      # what: (in Guangzhou's entry, replaced by, and in the whole fil
     "a greener colour": (MEDIUM, 'close_contact = "yellow"\n', "", ""),
     "fewer travel days": (MEDIUM, 'high_risk_travel = { status = "yellow", days = 7 }\n', "", ""),
     "a milder travel colour": (MEDIUM, 'medium_risk_travel = { status = "green", days = 14 }\n', "", ""),
+    "travel not counted at all": (MEDIUM, 'medium_risk_travel = "yellow"\n', "", ""),
     "a longer phone code": ("algorithms", "dynamic_ttl = 240\nalgorithms", "", ""),
     "a longer printed card": ("algorithms", "offline_ttl = 604800\nalgorithms",     # Guangdong's: 3 days
                               "dynamic_ttl = 180\n", "dynamic_ttl = 180\noffline_ttl = 259200\n"),
@@ -236,3 +238,17 @@ def test_regions_list_cities_with_their_parent(world):
         assert regions["440100"] == {"code": "440100", "name": "广州", "name_en": "Guangzhou", "format": "suikang",
                                      "parent": "440000"}
         assert regions["440300"]["parent"] == "440000" and "parent" not in regions["440000"]
+
+
+def test_a_city_rotates_its_own_key_and_leaves_the_provinces_alone(service):
+    person = make_person(*GZ_RESIDENT.id_and_name)
+    province_kid = service.keystore.signer("440000").kid
+    before = service.issuing.issue("440100", person, status="green")
+    rotated = service.trust.rotate_key("440100")
+    after = service.issuing.issue("440100", person, status="green")
+    old_kid, new_kid = (jose.parse(code.qr_text.split(":", 1)[1]).header["kid"] for code in (before, after))
+    assert new_kid == rotated != old_kid and province_kid not in (old_kid, new_kid)
+    assert service.keystore.signer("440000").kid == province_kid
+    for code in (before, after):                    # the retired key still verifies what it signed
+        verdict = service.verification.verify(code.qr_text)
+        assert verdict.valid and verdict.region == "440100" and verdict.issuer["parent"] == "440000"
