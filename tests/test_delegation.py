@@ -9,7 +9,7 @@ import pytest
 import adapters
 from issuers import Person
 from residents import BJ_RESIDENT, GD_RESIDENT, GZ_RESIDENT, SZ_ELDER
-from standard import delegation, trustlist
+from standard import delegation, jose, trustlist
 from support.clock import Clock
 from support.delegations import CITY, FORGERIES, OTHER_CITY, PROVINCE, city_entry
 from support.delegations import forged as support_forged, relisted as support_relisted
@@ -60,7 +60,7 @@ def test_a_city_code_verifies_under_its_provinces_delegation(svc):
     assert verdict.valid and verdict.region == CITY, verdict.as_dict()
     entry = city_entry(svc.trust.trust_list().payload)
     assert entry["parent"] == PROVINCE and entry["delegation_status"] == "active"
-    parsed = __import__("standard.jose", fromlist=["jose"]).parse(entry["delegation"])
+    parsed = jose.parse(entry["delegation"])
     assert parsed.typ == "hc-delegation+jwt"
     assert svc.trust.trust_list().key(parsed.kid).region == PROVINCE       # signed by Guangdong's key
     grant = delegation.check_entry(entry, svc.trust.trust_list())
@@ -280,3 +280,16 @@ def test_a_large_batch_refuses_a_withdrawn_city_in_the_pool_processes_too(svc):
         svc.verification.close()
     assert [errors_of["errors"][0]["code"] if errors_of["errors"] else "valid" for errors_of in verdicts] == \
         ["delegation_withdrawn", "valid"] * PARALLEL_MIN_ITEMS
+
+
+def test_the_delegation_follows_the_provinces_key_through_rotation_and_revocation(svc):
+    """The next list's delegation is signed by the province's key of the moment: a city's codes
+    outlive a rotation and a revocation of the province's key (never signed by the revoked one)."""
+    text = issue(svc).qr_text
+    svc.trust.rotate_key(PROVINCE, DM)
+    assert svc.verification.verify(text).valid
+    kid = svc.keystore.signer(PROVINCE).kid
+    svc.trust.revoke_key(PROVINCE, kid, DM, "compromise")
+    assert svc.verification.verify(text).valid
+    delegated_by = jose.parse(city_entry(svc.trust.trust_list().payload)["delegation"]).kid
+    assert delegated_by != kid and svc.trust.trust_list().key(delegated_by).status == "active"
