@@ -138,10 +138,10 @@ LIMIT = 1000                                     # anonymous verifications a min
 
 
 def person(i: int) -> dict:
-    """A distinct valid resident of Guangdong for each ``i``."""
+    """A distinct valid resident of Guangdong (Foshan: no city issuer of its own) for each ``i``."""
     from standard.idcard import check_char
     born = datetime.date(1940, 1, 1) + datetime.timedelta(days=i % 20000)
-    body = f"440106{born:%Y%m%d}{i % 1000:03d}"
+    body = f"440604{born:%Y%m%d}{i % 1000:03d}"
     return {"id_number": body + check_char(body), "name": "陈秀英", "id_type": "resident"}
 
 

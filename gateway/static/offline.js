@@ -5,7 +5,8 @@
 // Why it exists: a checkpoint must keep working when the network drops.  The page caches the
 // signed national trust list; the list itself is checked against the national keys pinned in
 // the page (never a key the list names for itself), then each regional code is checked against
-// the list.  The format tables come from the adapters (GET /checkpoint/formats.json), so the
+// the list, and a city's codes against the delegation its province signed into the list (§7.1).
+// The format tables come from the adapters (GET /checkpoint/formats.json), so the
 // browser and the server read the same tables.  Foreign certificates (EU DCC, SMART) are not
 // verified here: they need CBOR/COSE/X.509, and the page says so instead of guessing.
 "use strict";
@@ -162,7 +163,69 @@ const HCOffline = (() => {
       regions[issuer.region] = issuer;
       for (const k of issuer.keys || []) keys[k.kid] = {...k, region: issuer.region};
     }
-    return {payload, seq: payload.seq, exp: payload.exp, keys, regions, revoked: new Set(payload.revoked_jti || [])};
+    const grants = {};          // city → {grant} or {error}: each delegation checked once per list
+    for (const issuer of payload.issuers || []) {
+      if (!isCityEntry(issuer)) continue;
+      try { grants[issuer.region] = {grant: await checkDelegation(issuer, keys, regions)}; }
+      catch (e) { grants[issuer.region] = {error: e instanceof CodeError ? e : new CodeError("delegation_invalid", "the delegation could not be checked")}; }
+    }
+    return {payload, seq: payload.seq, exp: payload.exp, keys, regions, grants, revoked: new Set(payload.revoked_jti || [])};
+  }
+
+  // --- city delegations (§7.1, standard/delegation.py): the same checks in the same order ----
+  const DELEGATION_TYP = "hc-delegation+jwt", DELEGABLE = ["dynamic", "offline", "online"];
+  const DELEGATION_MAX_TTL = 90 * 86400, DELEGATION_SKEW = 60, MAX_AREAS = 32;
+  const CODE6 = /^[0-9]{6}$/, AREA = /^[0-9]{4}$/;
+  const isProvince = (c) => typeof c === "string" && CODE6.test(c) && c.endsWith("0000");
+  const isCityOf = (city, parent) => typeof city === "string" && CODE6.test(city) && !city.endsWith("0000") &&
+    isProvince(parent) && city.slice(0, 2) === parent.slice(0, 2);
+  const isCityEntry = (e) => Boolean(e.parent) || (typeof e.region === "string" && CODE6.test(e.region) && !e.region.endsWith("0000"));
+
+  // A city entry's delegation, verified under its province's keys on the list; once per list.
+  async function checkDelegation(entry, keys, regions) {
+    const city = String(entry.region).slice(0, 6), parent = String(entry.parent).slice(0, 6);
+    const invalid = (why) => fail("delegation_invalid", why);
+    if (entry.delegation_status === "withdrawn") fail("delegation_withdrawn", `province ${parent} has withdrawn city ${city}'s delegation`);
+    if (!isCityOf(entry.region, entry.parent)) invalid(`region ${city} names no province it belongs to`);
+    const parentEntry = regions[entry.parent];
+    if (!parentEntry || parentEntry.parent) invalid(`city ${city}'s province ${parent} is not a province on the trust list`);
+    if ((entry.delegation_status === undefined ? "active" : entry.delegation_status) !== "active") invalid(`city ${city}'s delegation has an unknown status`);
+    if (typeof entry.delegation !== "string") invalid(`city ${city} carries no delegation from province ${parent}`);
+    let parsed, key, p;
+    try {
+      parsed = parseJws(entry.delegation);
+      if (parsed.header.typ !== DELEGATION_TYP) invalid(`city ${city}'s delegation is not a delegation (typ)`);
+      key = keys[parsed.header.kid || ""];
+      if (!key || key.region !== entry.parent) invalid(`city ${city}'s delegation is not signed by a key of province ${parent}`);
+      await checkSignature(parsed, key, (parentEntry.algorithms || []).filter((a) => a === key.alg && NATIONAL_ALGS.includes(a)));
+      p = jsonOf(parsed.payload, "delegation");
+    } catch (e) {
+      if (e instanceof CodeError && e.code === "delegation_invalid") throw e;
+      invalid(`city ${city}'s delegation does not verify (${e instanceof CodeError ? e.code : "malformed"})`);
+    }
+    if (p.city !== entry.region || p.parent !== entry.parent) invalid(`the delegation in city ${city}'s entry is for another city or province`);
+    if (!Array.isArray(p.areas) || !p.areas.length || p.areas.length > MAX_AREAS ||
+        !p.areas.every((a) => typeof a === "string" && AREA.test(a) && a.slice(0, 2) === parent.slice(0, 2)))
+      invalid(`city ${city}'s delegation names areas outside province ${parent}`);
+    if (!Array.isArray(p.kinds) || !p.kinds.length || !p.kinds.every((k) => DELEGABLE.includes(k)))
+      invalid(`city ${city}'s delegation names kinds the standard does not have`);
+    if (![p.nbf, p.exp, p.iat].every(Number.isInteger) || !(p.nbf <= p.exp) || p.exp - p.iat > DELEGATION_MAX_TTL)
+      invalid(`city ${city}'s delegation has no sound validity`);
+    if (key.status === "revoked" || (key.retired_at != null && p.iat > key.retired_at))
+      invalid(`city ${city}'s delegation is signed by a revoked or retired key of province ${parent}`);
+    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp};
+  }
+
+  // Does the city's delegation cover this code: kind, issue time and now, a resident's area
+  // (not for a code transcoded from another region's, which carries prov).
+  function checkGrant(g, c, fmtName, now) {
+    if (!g.kinds.includes(c.kind) || (fmtName === "online" && !g.kinds.includes("online")))
+      fail("delegation_invalid", `city ${g.city} is not delegated to issue ${g.kinds.includes(c.kind) ? "online" : c.kind} codes`);
+    if (!(g.nbf - DELEGATION_SKEW <= c.iat && c.iat <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `this code was issued outside city ${g.city}'s delegation`);
+    if (!(g.nbf - DELEGATION_SKEW <= now && now <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `city ${g.city}'s delegation is not valid now (refresh the trust list)`);
+    const area = c.id_masked.slice(0, 4);
+    if (c.id_type === "resident" && !("prov" in c) && AREA.test(area) && !g.areas.includes(area))
+      fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area}`);
   }
 
   // --- format tables (adapters/base.py JwsClaimFormat) -------------------------------------
@@ -237,6 +300,12 @@ const HCOffline = (() => {
       fail("issuer_mismatch", `region ${key.region} does not issue ${fmt.name} codes`);
     if (key.status === "revoked") fail("key_revoked", `signing key ${key.kid} was revoked`);
     if (key.retired_at != null && claims.iat > key.retired_at) fail("key_revoked", `signing key ${key.kid} was retired before this code was issued`);
+    if (isCityEntry(trust.regions[key.region] || {})) {
+      const held = (trust.grants || {})[key.region];
+      if (!held) fail("delegation_invalid", `city ${key.region}'s delegation was not checked`);
+      if (held.error) fail(held.error.code, held.error.message);
+      checkGrant(held.grant, claims, fmt.name, now);
+    }
     const registeredLife = ((trust.regions[key.region] || {}).lifetimes || {})[claims.kind];
     const cap = Number.isInteger(registeredLife) ? Math.min(MAX_LIFETIME[claims.kind], registeredLife) : MAX_LIFETIME[claims.kind];
     if (claims.exp - claims.iat > cap) fail("lifetime_exceeded", `a ${claims.kind} code may live at most ${cap} s`);
@@ -266,7 +335,10 @@ const HCOffline = (() => {
       const details = {};
       if (c.dep) details.dependent_of = {holder_name_masked: c.dep.holder_name_masked, relation: c.dep.relation};
       if (c.prov) details.transcoded_from = {...c.prov};
-      return {valid: true, status: c.status, region: c.region, format: fmt.name,
+      const entry = trust.regions[c.region] || {};        // a city's code names city and province, as online
+      const issuer = entry.parent ? {region: c.region, name: entry.name ?? null, parent: entry.parent,
+                                     parent_name: (trust.regions[entry.parent] || {}).name ?? null} : null;
+      return {valid: true, status: c.status, region: c.region, ...(issuer ? {issuer} : {}), format: fmt.name,
               holder: {name_masked: c.name_masked, id_masked: c.id_masked}, expires_at: rfc3339(c.exp),
               issued_at: rfc3339(c.iat), kind: c.kind, reasons: [...c.reasons], code_id: c.jti, errors: [],
               ...(Object.keys(details).length ? {details} : {}), offline: true};
