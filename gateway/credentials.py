@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit import filelock
+from standard import idcard
 from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
@@ -45,7 +46,13 @@ class Principal:
 
     def device(self, claimed: str | None) -> str | None:
         """The kiosk this request comes from: a kiosk credential's own, whatever the body says.
-        A body naming another kiosk is refused — limits and audit follow the credential."""
+        A body naming another kiosk is refused — limits and audit follow the credential.  Any
+        other caller's claim is kept in the audit log, which is never purged: it must be a device
+        id (the credential-id syntax), never a name or other free text."""
+        if claimed is not None and not (isinstance(claimed, str) and _ID.fullmatch(claimed)):
+            raise BadRequest("kiosk_id must be 1-64 letters, digits, '.', '_' or '-'")
+        if claimed is not None and idcard.is_valid(claimed):
+            raise BadRequest("kiosk_id must name a device, not a person")
         if self.role != "kiosk":
             return claimed
         own = self.kiosk_id or self.id

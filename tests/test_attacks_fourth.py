@@ -4,27 +4,36 @@ it was found, and refused or bounded since.
 * an image Pillow opens but cannot decode or convert — a CIELAB TIFF, a PNG whose image data runs
   into a broken chunk — was a 500 with a stack trace (Pillow raises ``ValueError`` from
   ``convert`` and ``SyntaxError`` from ``load``), and any of Pillow's forty-odd formats (DDS,
-  SPIDER, IM, …) reached its parser.
+  SPIDER, IM, …) reached its parser;
+* a helper's (or operator's) ``kiosk_id`` was free text kept as it came in the never-purged audit
+  log: a holder's name or ID number written there stayed in clear for good.
 """
 from __future__ import annotations
 
 import base64
 import io
+import json
 import struct
 import zlib
 
 import pytest
 from PIL import Image
 
-from support.cli import run_cli
-from support.live import LiveServer
+from residents import GD_ELDER
+from support.cli import add_credential, run_cli
+from support.live import LiveServer, call
+
+GD = GD_ELDER.id_and_name
 
 
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
-    """A threaded gateway, as `healthcode serve` runs it."""
+    """A threaded gateway, as `healthcode serve` runs it, a resident of Guangdong, a token per role."""
     data = tmp_path_factory.mktemp("fourth")
+    run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=data, check=True)
     server = LiveServer(data)
+    server.cred = {role: add_credential(role, f"{role}-4", data_dir=data)
+                   for role in ("helper", "operator", "auditor", "kiosk")}
     yield server
     server.stop()
 
@@ -82,3 +91,28 @@ def test_the_cli_reads_such_an_image_as_unreadable(tmp_path):
     out = run_cli("verify", "--image", str(path), data_dir=tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     assert "image_unreadable" in out.stdout, out.stdout
+
+
+# --- free text in the audit log -------------------------------------------------------------------------
+@pytest.mark.parametrize("kiosk_id", [GD[1], GD[0], f"desk {GD[1]}", "desk-3\n", "desk-3;rm", "x" * 65])
+def test_a_kiosk_id_that_is_not_a_device_id_is_refused_and_never_kept(gateway, kiosk_id):
+    body = {"id_number": GD[0], "name": GD[1], "kiosk_id": kiosk_id}
+    answers = [call(gateway, "POST", "/v1/assist/lookup", "helper", json=body),
+               call(gateway, "POST", "/v1/kiosk/lookup", "operator", json=body),
+               call(gateway, "POST", "/v1/dependents/codes", "helper", json={"holder": body, "kiosk_id": kiosk_id}),
+               call(gateway, "POST", "/v1/kiosk/lookup", "kiosk", json=body)]
+    assert [(a.status_code, a.json()["error"]["code"]) for a in answers] == [(400, "bad_request")] * 4, \
+        [a.text for a in answers]
+    assert all(GD[0] not in a.text and GD[1] not in a.text for a in answers)
+    entries = call(gateway, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    refused = [e for e in entries if e["actor"]["id"] in ("helper-4", "operator-4", "kiosk-4")]
+    assert refused and all(e["result"] == "bad_request" for e in refused[-4:])       # still audited
+    kept = json.dumps(entries, ensure_ascii=False)
+    assert GD[0] not in kept and GD[1] not in kept and kiosk_id not in kept
+
+
+def test_a_device_id_is_kept_as_the_lookups_kiosk(gateway):
+    body = {"id_number": GD[0], "name": GD[1], "kiosk_id": "desk-3.gz_1"}
+    assert call(gateway, "POST", "/v1/assist/lookup", "helper", json=body).status_code == 200
+    entries = call(gateway, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    assert [e["actor"].get("kiosk") for e in entries if e["action"] == "assisted_lookup"][-1] == "desk-3.gz_1"
