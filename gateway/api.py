@@ -9,6 +9,7 @@ from standard.errors import BadRequest, CodeError, HealthCodeError, NotFound, Pa
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.version import __version__
 from gateway.batch import Job, dump_answer
+from gateway.proxy import limit_key
 from gateway.common import bearer_token, check_body, decode_image_b64, json_body, optional_str, principal, service
 
 bp = Blueprint("api", __name__)
@@ -40,10 +41,11 @@ def _weight(items) -> int:
 
 def _charge(items: int) -> None:
     """Anonymous verification is limited per client: the credential when one is sent, else the
-    address the connection came from (never a header the client writes, like X-Forwarded-For)."""
+    address the connection came from — an IPv6 client's /64 — never a header the client writes,
+    like X-Forwarded-For."""
     svc = service()
     who = svc.credentials.caller(bearer_token())
-    caller = f"cred:{who.id}" if who else f"addr:{request.remote_addr}"
+    caller = f"cred:{who.id}" if who else f"addr:{limit_key(str(request.remote_addr))}"
     svc.verification.charge(caller, items)
 
 

@@ -23,6 +23,7 @@ import io
 
 import standard
 from gateway import bodies, headers
+from gateway.proxy import limit_key
 
 PATH = "/v1/verify"
 MAX_FAST_BODY = bodies.LARGE_BODY          # larger bodies take the framework's bounded path
@@ -47,7 +48,7 @@ class FastVerify:
         payload, place, device = body
         svc = self.app.extensions["healthcode"]
         try:
-            svc.verification.charge(f"addr:{environ.get('REMOTE_ADDR')}", 1)
+            svc.verification.charge(f"addr:{limit_key(str(environ.get('REMOTE_ADDR')))}", 1)
             verdict = svc.verification.verify(payload, place=place, device=device)
             data = (self.app.json.dumps(verdict.as_dict(), separators=(",", ":")) + "\n").encode()
         except Exception as exc:             # noqa: BLE001 — answered as the framework answers it

@@ -11,13 +11,15 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from adapters import qr
 from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
 from gateway.limits import MinuteCounter
+from gateway.proxy import limit_key
 from standard.errors import HealthCodeError, RateLimited
 
 bp = Blueprint("people", __name__)
 
 
-# A stranger's refused calls are audited one by one up to this many a minute per address (per
-# process); past it they get 429 and no entry.  Unbounded, 1 000 tokenless requests in 2 s
+# A stranger's refused calls are audited one by one up to this many a minute per address — an
+# IPv6 client's /64 (gateway.proxy.limit_key) — per process; past it they get 429 and no entry.
+# Unbounded, 1 000 tokenless requests in 2 s
 # wrote 1 000 entries (4 MB) into a log that is never purged.
 STRANGER_AUDITS_PER_MINUTE = 30
 
@@ -42,7 +44,7 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            count, reset = _strangers().add(str(request.remote_addr))
+            count, reset = _strangers().add(limit_key(str(request.remote_addr)))
             if count > STRANGER_AUDITS_PER_MINUTE:
                 raise RateLimited("too many refused requests from this address this minute",
                                   retry_after=max(reset, 1)) from None

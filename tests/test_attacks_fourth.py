@@ -6,7 +6,10 @@ it was found, and refused or bounded since.
   ``convert`` and ``SyntaxError`` from ``load``), and any of Pillow's forty-odd formats (DDS,
   SPIDER, IM, …) reached its parser;
 * a helper's (or operator's) ``kiosk_id`` was free text kept as it came in the never-purged audit
-  log: a holder's name or ID number written there stayed in clear for good.
+  log: a holder's name or ID number written there stayed in clear for good;
+* behind a proxy, an IPv6 client sending from many addresses of its own /64 (one host holds 2^64
+  of them) got a fresh anonymous limit per address: 30 audited refusals a minute per address
+  without end, and as many anonymous verifications as it liked.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import base64
 import io
 import json
 import struct
+import time
 import zlib
 
 import pytest
@@ -21,7 +25,7 @@ from PIL import Image
 
 from residents import GD_ELDER
 from support.cli import add_credential, run_cli
-from support.live import LiveServer, call
+from support.live import LiveServer, call, config_with_limits
 
 GD = GD_ELDER.id_and_name
 
@@ -116,3 +120,50 @@ def test_a_device_id_is_kept_as_the_lookups_kiosk(gateway):
     assert call(gateway, "POST", "/v1/assist/lookup", "helper", json=body).status_code == 200
     entries = call(gateway, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
     assert [e["actor"].get("kiosk") for e in entries if e["action"] == "assisted_lookup"][-1] == "desk-3.gz_1"
+
+
+# --- an IPv6 client is its /64 ------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def behind_proxy(tmp_path_factory):
+    """A gateway that believes X-Real-IP from 127.0.0.1, as behind the nginx of deploy/, with an
+    anonymous limit of 10 verifications a minute."""
+    data = tmp_path_factory.mktemp("fourth-proxy")
+    env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=10)),
+           "HEALTHCODE_TRUSTED_PROXIES": "127.0.0.1"}
+    server = LiveServer(data, env)
+    server.cred = {"auditor": add_credential("auditor", "aud-4", data_dir=data, env=env)}
+    yield server
+    server.stop()
+
+
+def _early_in_a_minute() -> None:
+    """Limits count in one-minute windows: start where the next few seconds stay in one."""
+    if time.time() % 60 > 45:
+        time.sleep(61 - time.time() % 60)
+
+
+def _as(server, client: str, path: str, body: dict):
+    return call(server, "POST", path, headers={"X-Real-IP": client}, json=body)
+
+
+def test_an_ipv6_client_has_one_verification_limit_for_its_whole_64(behind_proxy):
+    _early_in_a_minute()
+    answers = [_as(behind_proxy, f"2001:db8:4:4::{i:x}", "/v1/verify", {"payload": "x"}).status_code
+               for i in range(1, 11)]
+    assert answers == [200] * 10
+    assert _as(behind_proxy, "2001:db8:4:4:ffff::1", "/v1/verify", {"payload": "x"}).status_code == 429
+    assert _as(behind_proxy, "2001:db8:4:4::99", "/v1/verify/batch", {"items": [{"payload": "x"}]}).status_code == 429
+    assert _as(behind_proxy, "2001:db8:4:5::1", "/v1/verify", {"payload": "x"}).status_code == 200      # next /64
+    for i in range(9):
+        assert _as(behind_proxy, "198.51.100.7", "/v1/verify", {"payload": "x"}).status_code == 200
+    assert _as(behind_proxy, "::ffff:198.51.100.7", "/v1/verify", {"payload": "x"}).status_code == 200  # the 10th
+    assert _as(behind_proxy, "198.51.100.7", "/v1/verify", {"payload": "x"}).status_code == 429
+
+
+def test_an_ipv6_client_cannot_flood_the_audit_log_from_the_addresses_of_its_64(behind_proxy):
+    _early_in_a_minute()
+    answers = [_as(behind_proxy, f"2001:db8:6:6::{i:x}", "/v1/kiosk/lookup", {"id_number": GD[0]}).status_code
+               for i in range(1, 41)]
+    assert answers == [401] * 30 + [429] * 10
+    entries = call(behind_proxy, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    assert sum(e["actor"]["id"].startswith("2001:db8:6:6:") for e in entries) == 30
