@@ -5,6 +5,8 @@ it was found, and refused or bounded since.
   into a broken chunk — was a 500 with a stack trace (Pillow raises ``ValueError`` from
   ``convert`` and ``SyntaxError`` from ``load``), and any of Pillow's forty-odd formats (DDS,
   SPIDER, IM, …) reached its parser;
+* a TIFF whose strip is a progressive JPEG escaped the scan count that bounds a JPEG's decoding
+  (a 97 KB TIFF of 16 MP: 2 s of decoding, ten times what a JPEG may cost);
 * a helper's (or operator's) ``kiosk_id`` was free text kept as it came in the never-purged audit
   log: a holder's name or ID number written there stayed in clear for good;
 * behind a proxy, an IPv6 client sending from many addresses of its own /64 (one host holds 2^64
@@ -34,8 +36,9 @@ GD = GD_ELDER.id_and_name
 def gateway(tmp_path_factory):
     """A threaded gateway, as `healthcode serve` runs it, a resident of Guangdong, a token per role."""
     data = tmp_path_factory.mktemp("fourth")
-    run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=data, check=True)
+    issued = run_cli("issue", "--region", "440000", "--id-number", GD[0], "--name", GD[1], data_dir=data, check=True)
     server = LiveServer(data)
+    server.code = issued.stdout.strip()
     server.cred = {role: add_credential(role, f"{role}-4", data_dir=data)
                    for role in ("helper", "operator", "auditor", "kiosk")}
     yield server
@@ -87,6 +90,49 @@ def test_an_image_pillow_cannot_decode_is_unreadable_never_a_500(gateway, name):
     assert batch.status_code == 200, batch.text
     assert [r["errors"][0]["code"] for r in batch.json()["results"]] == ["image_unreadable", "format_unknown"]
     _no_traceback(gateway)
+
+
+def progressive_jpeg(side: int, repeats: int) -> bytes:
+    """A white progressive JPEG whose last scan is repeated (a decoder runs every scan again)."""
+    buffer = io.BytesIO()
+    Image.new("L", (side, side), 255).save(buffer, "JPEG", progressive=True, quality=40)
+    data = buffer.getvalue()
+    last, end = data.rindex(b"\xff\xda"), data.rindex(b"\xff\xd9")
+    return data[:end] + data[last:end] * repeats + data[end:]
+
+
+def tiff_of_one_strip(strip: bytes, side: int, compression: int) -> bytes:
+    """A grey side×side little-endian TIFF whose one strip is ``strip``, compressed as said."""
+    tags = [(256, 4, side), (257, 4, side), (258, 3, 8), (259, 3, compression), (262, 3, 1),
+            (273, 4, 8 + 2 + 12 * 9 + 4), (277, 3, 1), (278, 4, side), (279, 4, len(strip))]
+    ifd = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHIHH", tag, kind, 1, value, 0) if kind == 3 else struct.pack("<HHII", tag, kind, 1, value)
+        for tag, kind, value in tags) + b"\0\0\0\0"
+    return b"II*\0" + struct.pack("<I", 8) + ifd + strip
+
+
+def test_a_tiff_of_progressive_jpeg_strips_is_not_decoded(gateway):
+    import requests
+    jpeg = progressive_jpeg(4000, 85)
+    assert jpeg.count(b"\xff\xda") > 85 and len(jpeg) < 200_000
+    plain = requests.post(gateway.url + "/v1/verify", timeout=30, json={"image_b64": base64.b64encode(jpeg).decode()})
+    assert plain.json()["errors"][0]["code"] == "payload_too_large"          # as a JPEG: counted, refused
+    wrapped = tiff_of_one_strip(jpeg, 4000, 7)
+    answer = requests.post(gateway.url + "/v1/verify", timeout=30,
+                           json={"image_b64": base64.b64encode(wrapped).decode()}).json()
+    assert answer["errors"][0] == {"code": "image_unreadable",
+                                   "message": "a JPEG-compressed TIFF is not read; send the JPEG itself"}, answer
+    _no_traceback(gateway)
+
+
+def test_a_deflate_tiff_of_a_code_still_verifies(gateway):
+    import requests
+    from adapters import qr
+    grey = Image.open(io.BytesIO(qr.render_png(gateway.code))).convert("L")
+    tiff = tiff_of_one_strip(zlib.compress(grey.tobytes()), grey.width, 8) if grey.width == grey.height else b""
+    answer = requests.post(gateway.url + "/v1/verify", timeout=30,
+                           json={"image_b64": base64.b64encode(tiff).decode()}).json()
+    assert answer["valid"] and answer["status"] == "green", answer
 
 
 def test_the_cli_reads_such_an_image_as_unreadable(tmp_path):
