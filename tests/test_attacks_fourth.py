@@ -12,6 +12,8 @@ it was found, and refused or bounded since.
 * a 60 KB PNG of 16 MP holding 6 400 tiny QR codes held zxing-cpp for 3.7 s before the cap of 24
   codes an image could refuse it, and weighed 10 items like any image: one client kept two cores
   searching — an image now weighs 10 items per megapixel it decodes;
+* a holder's ID number typed into free text that is kept — an issuer's revocation reason, a
+  checkpoint's place or device — was stored as typed, in a log that is never purged;
 * behind a proxy, an IPv6 client sending from many addresses of its own /64 (one host holds 2^64
   of them) got a fresh anonymous limit per address: 30 audited refusals a minute per address
   without end, and as many anonymous verifications as it liked.
@@ -28,7 +30,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from residents import GD_ELDER
+from residents import BJ_ADULT, GD_ELDER
 from support.cli import add_credential, run_cli
 from support.live import LiveServer, call, config_with_limits
 
@@ -247,3 +249,34 @@ def lying_png(side: int) -> str:
     data[16:24] = struct.pack(">II", side, side)
     data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
     return base64.b64encode(bytes(data)).decode()
+
+
+# --- an ID number typed into free text ----------------------------------------------------------------
+SPACED = f"{GD[0][:6]} {GD[0][6:14]} {GD[0][14:]}"           # as a clerk may type it
+MASKED = GD[0][:4] + "*" * 10 + GD[0][-4:]
+
+
+def test_an_id_number_in_a_revocation_reason_is_kept_masked(gateway):
+    tokens = json.loads(run_cli("tokens", data_dir=gateway.data, check=True).stdout)
+    for reason in (f"lost card, holder {GD[0]}", f"holder {SPACED} moved"):
+        answer = call(gateway, "POST", "/v1/issuers/110000/revocations",
+                      headers={"Authorization": f"Bearer {tokens['110000']}"},
+                      json={"id_number": BJ_ADULT.id_number, "reason": reason})
+        assert answer.status_code == 200, answer.text
+    entries = call(gateway, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    reasons = [e["detail"]["reason"] for e in entries if e["action"] == "revoke"][-2:]
+    assert reasons == [f"lost card, holder {MASKED}", f"holder {MASKED} moved"]
+    kept = json.dumps(entries, ensure_ascii=False)
+    assert GD[0] not in kept and SPACED not in kept
+
+
+def test_a_place_or_device_holding_an_id_number_is_stored_masked(service, settings):
+    from issuers import make_person
+    code = service.issuing.issue("440000", make_person(*GD)).qr_text
+    verdict = service.verification.verify(code, place=f"南站 {GD[0]}", device=f"gate-{SPACED}")
+    assert verdict.valid
+    service.store.close()
+    kept = b"".join(p.read_bytes() for p in sorted(settings.data_dir.rglob("*"))
+                    if p.is_file() and "secrets" not in p.parts and "keys" not in p.parts)
+    assert MASKED.encode() in kept                           # the scan is there, its place masked
+    assert GD[0].encode() not in kept and SPACED.encode() not in kept
