@@ -148,6 +148,8 @@ class Credentials:
         for what, value in (("id", principal_id), ("kiosk_id", kiosk_id)):
             if value is not None and (not isinstance(value, str) or not _ID.fullmatch(value)):
                 raise BadRequest(f"{what} must be 1-64 letters, digits, '.', '_' or '-'")
+            if value is not None and idcard.is_valid(value):       # kept, and named in every entry
+                raise BadRequest(f"{what} must name a device or a member of staff, not an ID number")
         if principal_id is None:
             raise BadRequest("id must be 1-64 letters, digits, '.', '_' or '-'")
         if principal_id.startswith("issuer-"):

@@ -166,6 +166,16 @@ def test_a_kiosk_id_that_is_not_a_device_id_is_refused_and_never_kept(gateway, k
     assert GD[0] not in kept and GD[1] not in kept and kiosk_id not in kept
 
 
+def test_no_credential_is_named_or_bound_by_an_id_number(gateway, tmp_path):
+    for extra in (("--id", GD[0]), ("--id", "kiosk-9", "--kiosk-id", GD[0])):
+        out = run_cli("credentials", "add", "--role", "kiosk", *extra, data_dir=tmp_path)
+        assert out.returncode == 2 and "not an ID number" in out.stderr and GD[0] not in out.stderr, out.stderr
+    dm = add_credential("data_manager", "dm-4", data_dir=gateway.data)
+    answer = call(gateway, "POST", "/v1/admin/credentials", headers={"Authorization": f"Bearer {dm}"},
+                  json={"role": "kiosk", "id": "kiosk-9", "kiosk_id": GD[0]})
+    assert answer.status_code == 400 and GD[0] not in answer.text, answer.text
+
+
 def test_a_device_id_is_kept_as_the_lookups_kiosk(gateway):
     body = {"id_number": GD[0], "name": GD[1], "kiosk_id": "desk-3.gz_1"}
     assert call(gateway, "POST", "/v1/assist/lookup", "helper", json=body).status_code == 200
