@@ -169,6 +169,7 @@ class JwsClaimFormat(IssuingFormat):
         if self.name != "national" and not trust.issues(key.region, self.name):
             raise IssuerMismatch(f"region {key.region} does not issue {self.name} codes")
         key.check_usable(claims["iat"])
+        trust.check_delegation(key.region, claims, self.name, now)
         check_lifetime(claims, trust.lifetime(key.region, claims["kind"]))
         check_validity(claims["iat"], claims["exp"], now)
         return Verified(self.name, claims, kid=key.kid)

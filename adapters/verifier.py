@@ -26,6 +26,7 @@ class Verdict:
     valid: bool
     status: str | None = None
     region: str | None = None
+    issuer: dict | None = None      # a city's code: the city and the province it issues under (trust list)
     format: str | None = None
     holder: dict | None = None
     expires_at: str | None = None
@@ -38,7 +39,8 @@ class Verdict:
     details: dict = field(default_factory=dict)   # format-specific facts, sent as ``details``
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "details")}
+        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "details")
+               and (k != "issuer" or v is not None)}
         if self.details:
             out["details"] = self.details
         return out
@@ -109,7 +111,9 @@ class Verifier:
             fmt = adapter.name
             result = adapter.verify(text, trust, now)
             self._check_revocation(result.claims, trust)
-            return Verdict.from_verified(result)
+            verdict = Verdict.from_verified(result)
+            verdict.issuer = trust.city_issuer(verdict.region)
+            return verdict
         except CodeError as exc:
             return Verdict.failed(exc, fmt)
         except HealthCodeError as exc:

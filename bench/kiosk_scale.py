@@ -36,7 +36,7 @@ from config.settings import load_settings  # noqa: E402
 from issuers import make_person  # noqa: E402
 from gateway.services import Services  # noqa: E402
 
-PREFIXES = (("440106", "440000"), ("310115", "310000"), ("510107", "510000"), ("110101", "110000"),
+PREFIXES = (("440604", "440000"), ("310115", "310000"), ("510107", "510000"), ("110101", "110000"),
             ("330102", "330000"))
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华建国淑兰"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import requests
 
+import residents
 from support.cli import run_cli
 from support.live import LiveServer, free_port
 from adapters.verifier import Verifier
@@ -22,7 +23,7 @@ def bench_online(n: int, rate, latencies, pct) -> None:
         server = LiveServer(data, {"HEALTHCODE_ONLINE_URL": url}, port=port)
         try:
             token = json.loads(run_cli("tokens", data_dir=data, check=True).stdout)["440000"]
-            person = {"id_number": "440305193606300643", "name": "陈秀英", "status": "green"}
+            person = {"id_number": residents.GD_ELDER.id_number, "name": residents.GD_ELDER.name, "status": "green"}
             codes = {fmt: requests.post(f"{url}/v1/issuers/440000/codes", json={**person, "format": fmt},
                                         headers={"Authorization": f"Bearer {token}"}, timeout=10).json()["qr_text"]
                      for fmt in ("native", "online")}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from standard import KINDS, MAX_LIFETIME, ONLINE_FORMAT, PROJECT_ROOT
+from standard import KINDS, MAX_LIFETIME, ONLINE_FORMAT, PROJECT_ROOT, SEVERITY
 from standard import MAX_IMAGE_BYTES, MAX_PAYLOAD_CHARS  # noqa: F401 — the standard's limits, read with the config's
 from standard.errors import ConfigInvalid, UnknownRegion
 from standard.jose import NATIONAL_ALGORITHMS
@@ -54,9 +54,41 @@ class Region:
     online_url: str = ""        # base URL of its status interface for online codes ("" = none)
     renew_at: str = ""          # where its people get a new printed card ("" = the card's generic words)
     renew_at_en: str = ""
+    parent: str = ""            # the province a city issues under ("" = a province-level region)
+
+    @property
+    def area_prefix(self) -> str:
+        """The leading digits of the resident ID numbers (GB/T 2260 division) this region serves:
+        a province's two (44 → 440000), a city's four (4401 → 440100)."""
+        return self.code[:4] if self.parent else self.code[:2]
 
     def as_public(self) -> dict:
-        return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format}
+        return {"code": self.code, "name": self.name, "name_en": self.name_en, "format": self.format,
+                **({"parent": self.parent} if self.parent else {})}
+
+
+CUSTODY_KINDS = ("file", "pkcs11")
+# What a PKCS#11 token can hold and sign with here (CKM_ECDSA on P-256, CKM_EDDSA on Ed25519);
+# SM2 and RSA-PSS keys stay in key files.  docs/security.md, "Key custody".
+TOKEN_ALGORITHMS = ("ES256", "EdDSA")
+NATIONAL_OWNER = "national"
+
+
+@dataclass(frozen=True)
+class TokenCustody:
+    """``[custody]`` with ``kind = "pkcs11"``: which token holds the signing keys of ``owners``
+    (``national`` and region codes; unset in the file = the national key and every region whose
+    first algorithm is in :data:`TOKEN_ALGORITHMS`, so an SM2 region keeps key files).  The PIN is read when the token is
+    opened, from the environment variable ``pin_env`` or the file ``pin_file`` — never from
+    this configuration."""
+    module: str
+    token_label: str
+    pin_env: str = ""
+    pin_file: str = ""
+    owners: tuple[str, ...] = ()
+
+    def holds(self, owner: str) -> bool:
+        return not self.owners or owner in self.owners
 
 
 @dataclass(frozen=True)
@@ -72,6 +104,8 @@ class Settings:
     # Peers whose X-Real-IP / X-Forwarded-For name the client (gateway/proxy.py); none by default,
     # so a client connecting directly can never choose the address its limits are keyed on.
     trusted_proxies: tuple = ()
+    # Where new signing keys are made and kept: None = key files under data/keys (the default)
+    custody: TokenCustody | None = None
 
     def issuer_url_for(self, region: "Region") -> str:
         return region.issuer_url or self.issuer_url
@@ -93,6 +127,15 @@ class Settings:
 
     def region_codes(self) -> list[str]:
         return [r.code for r in self.regions]
+
+    def region_for_division(self, division: str) -> str:
+        """The region that serves people of a GB/T 2260 division (an ID number's first six
+        digits): the city configured for its first four digits, else its province (which may
+        not be configured: the caller's ``region`` lookup then says ``region_unknown``)."""
+        for region in self.regions:
+            if region.parent and division[:4] == region.area_prefix:
+                return region.code
+        return division[:2] + "0000"
 
 
 REGION_REQUIRED = ("code", "name", "format")
@@ -118,6 +161,7 @@ def _region(entry: dict, defaults: dict) -> Region:
         online_url=_online_url(entry),
         renew_at=str(entry.get("renew_at", "")).strip(),
         renew_at_en=str(entry.get("renew_at_en", "")).strip(),
+        parent=str(entry.get("parent", "")),
     ))
 
 
@@ -156,6 +200,80 @@ def _checked(region: Region) -> Region:
     return region
 
 
+def _regions(entries: list, defaults: dict) -> tuple[Region, ...]:
+    """Every ``[[region]]`` in the file's order.  A city (``parent``) takes what it does not set
+    itself from its province: lifetimes, and each rule it does not name."""
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise ConfigInvalid("[[region]] entries must be tables")
+    built = [None if entry.get("parent") else _region(entry, defaults) for entry in entries]
+    provinces = {region.code: region for region in built if region is not None}
+    regions = []
+    for entry, region in zip(entries, built):
+        province = provinces.get(str(entry["parent"])) if region is None else None
+        if region is None and province is not None:
+            own_rules = entry.get("rules", {})
+            if not isinstance(own_rules, dict):
+                raise ConfigInvalid(f"region {str(entry.get('code'))[:20]}: [region.rules] must be a table")
+            inherited = {**defaults, "dynamic_ttl": province.dynamic_ttl, "offline_ttl": province.offline_ttl}
+            region = _region({**entry, "rules": {**province.rules, **own_rules}}, inherited)
+        regions.append(region or _region(entry, defaults))
+    return _checked_cities(tuple(regions))
+
+
+def _checked_cities(regions: tuple[Region, ...]) -> tuple[Region, ...]:
+    """A city issues under a province configured here, inside it, and by rules that may be
+    stricter than the province's but never looser: a person must not get a greener code, or
+    one that lives longer, by living in the city."""
+    by_code = {r.code: r for r in regions}
+    if len(by_code) < len(regions):
+        twice = next(r.code for r in regions if sum(o.code == r.code for o in regions) > 1)
+        raise ConfigInvalid(f"region {twice[:20]} is configured twice")
+    for city in regions:
+        if not city.parent:
+            continue
+        province = by_code.get(city.parent)
+        if province is None or province.parent:
+            raise ConfigInvalid(f"region {city.code}: parent {city.parent[:20]!r} must be a province-level "
+                                "region configured here")
+        if not re.fullmatch(r"[0-9]{4}00", city.code) or city.code.endswith("0000") \
+                or city.code[:2] != province.code[:2]:
+            raise ConfigInvalid(f"region {city.code}: a city's code is a prefecture-level GB/T 2260 code "
+                                f"inside its province {province.code} (same first two digits, ending in 00)")
+        looser = _looser_than(city, province)
+        if looser:
+            raise ConfigInvalid(f"region {city.code}: a city's rules may be stricter than its province's "
+                                f"({province.code}), never looser: {looser}")
+    return regions
+
+
+def _looser_than(city: Region, province: Region) -> str:
+    """What of ``city`` is looser than ``province`` ("" when nothing is)."""
+    for kind in KINDS:
+        mine, theirs = getattr(city, f"{kind}_ttl"), getattr(province, f"{kind}_ttl")
+        if mine > theirs:
+            return f"{kind}_ttl {mine} s is longer than {theirs} s"
+    mine_rules, theirs_rules = city.rules, province.rules
+    for fact, default in (("positive_test", "red"), ("close_contact", "red"), ("symptoms", "yellow")):
+        mine, theirs = mine_rules.get(fact, default), theirs_rules.get(fact, default)
+        if SEVERITY.get(str(mine), -1) < SEVERITY.get(str(theirs), 0):
+            return f"{fact} gives {mine!r} where the province gives {theirs!r}"
+    for travel in ("high_risk_travel", "medium_risk_travel"):
+        theirs = theirs_rules.get(travel)
+        if not isinstance(theirs, dict) or not theirs:
+            continue
+        own = mine_rules.get(travel)
+        trip: dict = own if isinstance(own, dict) else {}
+        if SEVERITY.get(str(trip.get("status")), -1) < SEVERITY.get(str(theirs.get("status")), 0):
+            return f"{travel} gives {trip.get('status')!r} where the province gives {theirs.get('status')!r}"
+        if not isinstance(trip.get("days"), int) or not isinstance(theirs.get("days", 0), int) \
+                or trip["days"] < theirs.get("days", 0):
+            return f"{travel} counts {trip.get('days')} days where the province counts {theirs.get('days')}"
+    mine_days, theirs_days = mine_rules.get("test_required_days", 0), theirs_rules.get("test_required_days", 0)
+    if theirs_days and not (isinstance(mine_days, int) and 0 < mine_days <= theirs_days):
+        return f"test_required_days {mine_days} where the province requires a test within {theirs_days} days"
+    return ""
+
+
 def trusted_proxies(text: str) -> tuple:
     """``HEALTHCODE_TRUSTED_PROXIES``: addresses or networks, comma- or space-separated
     (``127.0.0.1``, ``10.0.0.0/24``, ``::1``).  Anything else refuses to start."""
@@ -171,6 +289,44 @@ def trusted_proxies(text: str) -> tuple:
     return tuple(networks)
 
 
+def _custody(entry: object, regions: tuple[Region, ...]) -> TokenCustody | None:
+    if entry is None:
+        return None
+    if not isinstance(entry, dict):
+        raise ConfigInvalid("[custody] must be a table")
+    unknown = set(entry) - {"kind", "module", "token_label", "pin_env", "pin_file", "owners"}
+    if unknown:
+        raise ConfigInvalid(f"[custody]: unknown setting {sorted(unknown)[0][:40]!r}")
+    kind = entry.get("kind", "file")
+    if kind not in CUSTODY_KINDS:
+        raise ConfigInvalid(f"[custody] kind must be one of {', '.join(CUSTODY_KINDS)}, not {str(kind)[:20]!r}")
+    if kind == "file":
+        return None
+    texts = {k: entry.get(k, "") for k in ("module", "token_label", "pin_env", "pin_file")}
+    if not all(isinstance(v, str) for v in texts.values()):
+        raise ConfigInvalid("[custody] module, token_label, pin_env and pin_file must be text")
+    if not texts["module"] or not texts["token_label"]:
+        raise ConfigInvalid("[custody] kind = \"pkcs11\" needs module (the PKCS#11 library) and token_label")
+    if bool(texts["pin_env"]) == bool(texts["pin_file"]):
+        raise ConfigInvalid("[custody] needs exactly one of pin_env (an environment variable) and pin_file "
+                            "(a file) for the token's user PIN; the PIN is never written in the configuration")
+    owners = entry.get("owners", [])
+    if not isinstance(owners, list) or not all(isinstance(o, str) for o in owners):
+        raise ConfigInvalid("[custody] owners must be a list of region codes and \"national\"")
+    known = {NATIONAL_OWNER, *(r.code for r in regions)}
+    stray = [o for o in owners if o not in known]
+    if stray:
+        raise ConfigInvalid(f"[custody] owners: {stray[0][:20]!r} is neither \"national\" nor a configured region")
+    if not owners:          # unset: the national key and every region whose keys a token can hold
+        owners = [NATIONAL_OWNER] + [r.code for r in regions if r.algorithms[0] in TOKEN_ALGORITHMS]
+    custody = TokenCustody(owners=tuple(owners), **texts)
+    for region in regions:
+        if custody.holds(region.code) and region.algorithms[0] not in TOKEN_ALGORITHMS:
+            raise ConfigInvalid(f"region {region.code}: its keys are to be held in the PKCS#11 token, which "
+                                f"holds {', '.join(TOKEN_ALGORITHMS)} keys, not {region.algorithms[0][:20]}")
+    return custody
+
+
 def load_settings(config_path: str | os.PathLike | None = None,
                   data_dir: str | os.PathLike | None = None) -> Settings:
     path = Path(config_path or os.environ.get("HEALTHCODE_CONFIG") or DEFAULT_CONFIG)
@@ -180,7 +336,7 @@ def load_settings(config_path: str | os.PathLike | None = None,
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigInvalid(f"{path}: not a TOML configuration ({exc})") from None
     defaults = raw.get("defaults", {})
-    regions = tuple(_region(entry, defaults) for entry in raw.get("region", []))
+    regions = _regions(raw.get("region", []), defaults)
     data = Path(data_dir or os.environ.get("HEALTHCODE_DATA") or "data").resolve()
     retention = int(os.environ.get("HEALTHCODE_RETENTION_DAYS") or defaults.get("retention_days", 30))
     formats = raw.get("format", {})
@@ -195,4 +351,5 @@ def load_settings(config_path: str | os.PathLike | None = None,
                     limits={**DEFAULT_LIMITS, **raw.get("limits", {})},
                     issuer_url=os.environ.get("HEALTHCODE_ISSUER_URL", ""),
                     document_regions=dict(raw.get("document_regions", {})),
-                    trusted_proxies=trusted_proxies(os.environ.get("HEALTHCODE_TRUSTED_PROXIES", "")))
+                    trusted_proxies=trusted_proxies(os.environ.get("HEALTHCODE_TRUSTED_PROXIES", "")),
+                    custody=_custody(raw.get("custody"), regions))

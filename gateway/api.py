@@ -57,7 +57,7 @@ def _charge(items: int) -> None:
     like X-Forwarded-For."""
     svc = service()
     who = svc.credentials.caller(bearer_token())
-    caller = f"cred:{who.id}" if who else f"addr:{limit_key(str(request.remote_addr))}"
+    caller = f"cred:{who.id}" if who else limit_key(request.remote_addr or "")
     svc.verification.charge(caller, items)
 
 

@@ -1,12 +1,15 @@
-"""Demo residents for ``make run``: one elderly and one younger person per demo region.
+"""Demo residents for ``make run``: at least one person per demo region.  Guangdong's people
+live in Foshan (4406…); Shenzhen (4403…) and Guangzhou (4401…) issue for their own under Guangdong,
+so a kiosk finds each of them through their city's issuer.
 
 The ID numbers are synthetic (valid check characters, random otherwise).
 """
 from __future__ import annotations
 
 DEMO_RESIDENTS = [
-    {"region": "440000", "id_number": "440305193606300643", "name": "陈秀英", "facts": {}},
-    {"region": "440000", "id_number": "440106199901056850", "name": "李明", "facts": {"close_contact": True}},
+    {"region": "440300", "id_number": "440305193606300643", "name": "陈秀英", "facts": {}},
+    {"region": "440100", "id_number": "440106199901056850", "name": "李明", "facts": {"close_contact": True}},
+    {"region": "440000", "id_number": "440604195508203320", "name": "何丽珍", "facts": {}},
     {"region": "310000", "id_number": "310115193302201761", "name": "王桂兰",
      "facts": {"tests": [{"result": "negative", "at": "2000-01-01T00:00:00Z"}]}},
     {"region": "510000", "id_number": "510107199501013071", "name": "张伟", "facts": {}},

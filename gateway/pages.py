@@ -17,7 +17,8 @@ bp = Blueprint("pages", __name__)
 
 
 def _regions() -> dict:
-    return {r.code: {"name": r.name, "name_en": r.name_en} for r in service().settings.regions}
+    return {r.code: {"name": r.name, "name_en": r.name_en, **({"parent": r.parent} if r.parent else {})}
+            for r in service().settings.regions}
 
 
 def _formats() -> dict:

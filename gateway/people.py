@@ -19,8 +19,8 @@ bp = Blueprint("people", __name__)
 
 # A stranger's refused calls are audited one by one up to this many a minute per address — an
 # IPv6 client's /64 (gateway.proxy.limit_key) — per process; past it they get 429 and no entry.
-# Unbounded, 1 000 tokenless requests in 2 s
-# wrote 1 000 entries (4 MB) into a log that is never purged.
+# Unbounded, 1 000 tokenless requests in 2 s wrote 1 000 entries (4 MB) into a log that is never
+# purged.
 STRANGER_AUDITS_PER_MINUTE = 30
 
 
@@ -44,7 +44,7 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            count, reset = _strangers().add(limit_key(str(request.remote_addr)))
+            count, reset = _strangers().add(limit_key(request.remote_addr or ""))
             if count > STRANGER_AUDITS_PER_MINUTE:
                 raise RateLimited("too many refused requests from this address this minute",
                                   retry_after=max(reset, 1)) from None

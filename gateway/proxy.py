@@ -7,6 +7,9 @@ it to ``X-Forwarded-For``).  :class:`ClientAddress` rewrites ``REMOTE_ADDR`` to 
 but only when the connection itself comes from an address in ``HEALTHCODE_TRUSTED_PROXIES``
 (config/settings.py, empty by default).  From any other peer both headers are ignored, so a
 client connecting directly cannot pick the address its limits are counted on.
+
+:func:`limit_key` is what those limits count under: an IPv6 client is its /64 network, since a host
+picks any of its 2**64 addresses at will.
 """
 from __future__ import annotations
 
@@ -26,6 +29,25 @@ def _trusted(address, networks) -> bool:
     if getattr(address, "ipv4_mapped", None):
         address = address.ipv4_mapped
     return any(address.version == net.version and address in net for net in networks)
+
+
+IPV6_CLIENT_PREFIX = 64            # one subscriber's network: SLAAC hosts choose their own addresses in it
+
+
+def limit_key(address: str) -> str:
+    """The key a client's anonymous limits are counted under: an IPv4 address (an IPv4-mapped
+    IPv6 address is its IPv4), or an IPv6 address's /64 network — otherwise one host, moving
+    through the addresses of its own network, would get a fresh budget with every request and
+    could crowd every other client out of the counters.  Anything else (a unix socket's empty
+    address) is itself."""
+    found = _address(address) if address else None
+    if found is None:
+        return f"addr:{address}"
+    if getattr(found, "ipv4_mapped", None):
+        found = found.ipv4_mapped
+    if found.version == 6:
+        return f"net:{ipaddress.ip_network((found, IPV6_CLIENT_PREFIX), strict=False)}"
+    return f"addr:{found}"
 
 
 def client_address(peer: str, real_ip: str | None, forwarded_for: str | None, networks) -> str:
@@ -48,21 +70,6 @@ def client_address(peer: str, real_ip: str | None, forwarded_for: str | None, ne
                 return str(hop)
         return str(hops[0])
     return peer
-
-
-def limit_key(address: str) -> str:
-    """What a client's anonymous limits are counted on: its IPv4 address, or for IPv6 its /64.
-    One IPv6 host holds a whole /64 (SLAAC, privacy addresses) and may send from any of its 2^64
-    addresses: counted per address, it dodged every per-client limit — 30 audited refusals a
-    minute per address became as many as it cared to send.  An IPv4-mapped address is its IPv4."""
-    if ":" not in address:
-        return address
-    found = _address(address)
-    if found is None:
-        return address
-    if found.ipv4_mapped:
-        return str(found.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{found}/64", strict=False))
 
 
 class ClientAddress:

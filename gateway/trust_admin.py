@@ -1,6 +1,6 @@
 """The data manager's changes to what the signed trust list carries — national and regional keys,
 foreign trust anchors, EU business rules and value sets, withdrawn foreign certificates and
-revocation lists — all through the trust service, audited there."""
+revocation lists, city delegations — all through the trust service, audited there."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
@@ -103,3 +103,23 @@ def import_revocation_list():
     body = json_body("RevocationListImportRequest")
     return jsonify(service().trust.import_revocation_list(body["format"], body["list"], who.as_actor(),
                                                     body.get("iss")))
+
+
+@bp.get("/v1/admin/delegations")
+def list_delegations():
+    principal("data_manager")
+    return jsonify(delegations=service().trust.list_delegations())
+
+
+@bp.post("/v1/admin/delegations/<city>/withdraw")
+def withdraw_delegation(city: str):
+    who = principal("data_manager")
+    body = request.get_json(silent=True) if request.content_length else {}
+    reason = check_body(body, "DelegationWithdrawRequest").get("reason", "")
+    return jsonify(service().trust.withdraw_delegation(city, who.as_actor(), reason))
+
+
+@bp.post("/v1/admin/delegations/<city>/restore")
+def restore_delegation(city: str):
+    who = principal("data_manager")
+    return jsonify(service().trust.restore_delegation(city, who.as_actor()))

@@ -262,6 +262,18 @@ class CodeUnknown(CodeError):
     code = "code_unknown"
 
 
+class DelegationInvalid(CodeError):
+    """Signed by a city's key, but the city's trust-list entry carries no delegation from its
+    province that verifies, names this city and province, is within its validity at the code's
+    issue time and now, and covers the code's kind and holder's area (§7.1)."""
+    code = "delegation_invalid"
+
+
+class DelegationWithdrawn(CodeError):
+    """Signed by a city's key while its province has withdrawn the city's delegation (§7.1)."""
+    code = "delegation_withdrawn"
+
+
 class CertLogicInvalid(BadRequest):
     """A CertLogic expression the specification does not allow, or a type mismatch found while
     evaluating it (adapters/eu_dcc/certlogic.py).  A business rule that raises this has failed."""
@@ -321,6 +333,15 @@ class ConfigInvalid(HealthCodeError):
 
     code = "config_invalid"
     http_status = 500
+
+
+class KeyCustodyUnavailable(HealthCodeError):
+    """The key custody the configuration names cannot be used: the PKCS#11 module does not load,
+    the token is not there, the PIN is missing or wrong, a key is not in the token.  Found at
+    start-up (the gateway refuses to start); later (a token pulled out) nothing is signed."""
+
+    code = "key_custody_unavailable"
+    http_status = 503
 
 
 class TrustListInvalid(HealthCodeError):

@@ -47,7 +47,7 @@ class ResidentId:
 
     number: str       # 18 characters, upper-case X
     division: str     # 6-digit administrative division, e.g. "440106"
-    region: str       # province-level code, e.g. "440000": what routes to a regional issuer
+    region: str       # province-level code, e.g. "440000" (unless a city serves the division)
     birth: date
     sex: str          # "M" or "F"
 

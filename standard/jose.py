@@ -5,7 +5,8 @@ and exports keys, ``PyJWS`` assembles tokens.  This module adds the project's st
 around it, because a verifier that lets a token choose how it is checked can be talked into
 anything:
 
-* exactly three algorithms exist (ES256 on P-256, EdDSA on Ed25519, PS256 with RSA ≥ 2048);
+* exactly four algorithms exist (ES256 on P-256, EdDSA on Ed25519, SM2SM3 — SM2 with SM3,
+  :mod:`standard.sm2` — and PS256 with RSA ≥ 2048);
   a key is only ever used under the algorithm it was registered for, and only if it really is
   of that algorithm's kind (no HMAC with a public key, no ECDSA on another curve);
 * the verifier looks the key up by ``kid`` in *its own* trust list; ``jku``, ``x5u``, ``jwk``,
@@ -14,10 +15,15 @@ anything:
 * ECDSA signatures we make are low-S, and codes of the standard must be low-S (one code, one
   encoding: a high-S twin of a valid code is refused).
 
+A signing key is either a private key in memory (a key file) or a :class:`HeldKey` — a key held
+where it cannot be read out (a PKCS#11 token: issuers/token_custody.py), which signs on request.
+Both sign through the same PyJWT algorithm objects; verification only ever uses public keys.
+
 Parsing is separate from verification so a caller can find the key first; both are pure.
 """
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import hashlib
@@ -26,6 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Collection, Mapping, Protocol, Union
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -33,10 +40,11 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, RSAPSSAlgori
 from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError, PyJWTError
 
+from standard import sm2
 from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
 
-ALGORITHMS = ("ES256", "EdDSA", "PS256")
-NATIONAL_ALGORITHMS = ("ES256", "EdDSA")        # §4.1: PS256 only for foreign formats
+ALGORITHMS = ("ES256", "EdDSA", sm2.NAME, "PS256")
+NATIONAL_ALGORITHMS = ("ES256", "EdDSA", sm2.NAME)        # §4.1: PS256 only for foreign formats
 MIN_RSA_BITS = 2048
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 FORBIDDEN_HEADERS = frozenset({"jku", "x5u", "jwk", "x5c", "crit"})
@@ -44,13 +52,27 @@ MAX_TOKEN_CHARS = 12_000
 MAX_KID_CHARS = 128
 
 # The key kinds the profile signs and verifies with (key_fits says which algorithm each is for).
-PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey]
-PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey]
-PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey)
+PrivateKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, sm2.PrivateKey]
+PublicKey = Union[ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey, rsa.RSAPublicKey, sm2.PublicKey]
+PRIVATE_KEY_TYPES = (ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, rsa.RSAPrivateKey, sm2.PrivateKey)
+
+
+class HeldKey(abc.ABC):
+    """A private key that never leaves where it is held: it shows its public key and signs on
+    request.  ``sign_raw`` returns the raw JOSE signature under the key's one algorithm (ES256:
+    r‖s over the SHA-256 digest, as PKCS#11's CKM_ECDSA gives it; EdDSA: the 64-byte Ed25519
+    signature of the message)."""
+
+    @abc.abstractmethod
+    def public_key(self) -> PublicKey: ...
+
+    @abc.abstractmethod
+    def sign_raw(self, message: bytes) -> bytes: ...
 
 
 class SigningKey(Protocol):
-    """A private key with the ``kid`` and ``alg`` it was registered under (issuers.keys.Signer)."""
+    """A private key (in memory, or a :class:`HeldKey`) with the ``kid`` and ``alg`` it was
+    registered under (issuers.keys.Signer)."""
 
     @property
     def alg(self) -> str: ...
@@ -64,20 +86,42 @@ class SigningKey(Protocol):
 
 # --- algorithm objects ------------------------------------------------------------------------
 class LowSES256(ECAlgorithm):
-    """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding."""
+    """PyJWT's ES256, signing low-S (s ≤ n/2), so each code has exactly one valid encoding; a
+    :class:`HeldKey` signs in its token and its signature is brought to low-S here the same way."""
 
     def __init__(self) -> None:
         super().__init__(ECAlgorithm.SHA256, ec.SECP256R1)
 
+    def prepare_key(self, key: Any) -> Any:
+        return key if isinstance(key, HeldKey) else super().prepare_key(key)
+
     def sign(self, msg: bytes, key: Any) -> bytes:
-        raw = super().sign(msg, key)
+        raw = key.sign_raw(msg) if isinstance(key, HeldKey) else super().sign(msg, key)
+        if len(raw) != 64:
+            raise ValueError("an ES256 signature is 64 bytes (r‖s)")
         s = int.from_bytes(raw[32:], "big")
         return raw if s <= P256_ORDER // 2 else raw[:32] + (P256_ORDER - s).to_bytes(32, "big")
 
 
+class HeldKeyEdDSA(OKPAlgorithm):
+    """PyJWT's EdDSA, which also signs with a :class:`HeldKey` (in its token)."""
+
+    def prepare_key(self, key: Any) -> Any:
+        return key if isinstance(key, HeldKey) else super().prepare_key(key)
+
+    def sign(self, msg: bytes | str, key: Any) -> bytes:
+        if isinstance(key, HeldKey):
+            raw = key.sign_raw(msg if isinstance(msg, bytes) else msg.encode("utf-8"))
+            if len(raw) != 64:
+                raise ValueError("an Ed25519 signature is 64 bytes")
+            return raw
+        return super().sign(msg, key)
+
+
 _ALGORITHM_OBJECTS = {
     "ES256": LowSES256(),
-    "EdDSA": OKPAlgorithm(),
+    "EdDSA": HeldKeyEdDSA(),
+    sm2.NAME: sm2.SM2SM3Algorithm(),
     "PS256": RSAPSSAlgorithm(RSAPSSAlgorithm.SHA256),
 }
 _JWS = PyJWS(algorithms=[])
@@ -124,27 +168,40 @@ def generate_private_key(alg: str) -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.generate()
+    if alg == sm2.NAME:
+        return sm2.generate_private_key()
     if alg == "PS256":
         return rsa.generate_private_key(public_exponent=65537, key_size=3072)
     raise ValueError(f"unsupported algorithm {alg}")
 
 
-def private_key_to_pem(key: PrivateKeyTypes) -> bytes:
+def private_key_to_pem(key: PrivateKeyTypes | sm2.PrivateKey) -> bytes:
+    """PKCS#8 PEM, unencrypted (the key files are 0600 in the data directory)."""
+    if sm2.is_key(key):
+        return sm2.private_key_to_pem(key)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
-def private_key_from_pem(data: bytes) -> PrivateKeyTypes:
-    return serialization.load_pem_private_key(data, password=None)
+def private_key_from_pem(data: bytes) -> PrivateKeyTypes | sm2.PrivateKey:
+    """The key of a PKCS#8 PEM file: cryptography's kinds, or SM2 (a curve only Tongsuo knows)."""
+    try:
+        return serialization.load_pem_private_key(data, password=None)
+    except UnsupportedAlgorithm:
+        return sm2.private_key_from_pem(data)
 
 
 def key_fits(alg: str, key: object) -> bool:
-    """Is ``key`` (public or private) of the one kind ``alg`` is defined for?"""
+    """Is ``key`` (public, private or held) of the one kind ``alg`` is defined for?"""
+    if isinstance(key, HeldKey):
+        key = key.public_key()
     if alg == "ES256":
         return isinstance(key, (ec.EllipticCurvePublicKey, ec.EllipticCurvePrivateKey)) \
             and isinstance(key.curve, ec.SECP256R1)
     if alg == "EdDSA":
         return isinstance(key, (ed25519.Ed25519PublicKey, ed25519.Ed25519PrivateKey))
+    if alg == sm2.NAME:
+        return sm2.is_key(key)
     if alg == "PS256":
         return isinstance(key, (rsa.RSAPublicKey, rsa.RSAPrivateKey)) and key.key_size >= MIN_RSA_BITS
     return False
@@ -158,12 +215,13 @@ def alg_for_key(key: object) -> str:
 
 
 _JWK_MEMBERS = {"EC": ("crv", "kty", "x", "y"), "OKP": ("crv", "kty", "x"), "RSA": ("e", "kty", "n")}
-_LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
+_LOADERS: dict[tuple[str, str | None], Any] = {("EC", "P-256"): ECAlgorithm, ("EC", sm2.CURVE): sm2.SM2SM3Algorithm,
+                                               ("OKP", "Ed25519"): OKPAlgorithm, ("RSA", None): RSAAlgorithm}
 
 
 def public_jwk(key: object) -> dict:
     """Public JWK members only (RFC 7517), exported by PyJWT."""
-    if isinstance(key, PRIVATE_KEY_TYPES):
+    if isinstance(key, (*PRIVATE_KEY_TYPES, HeldKey)):
         key = key.public_key()
     jwk = _ALGORITHM_OBJECTS[alg_for_key(key)].to_jwk(key, as_dict=True)
     return {k: jwk[k] for k in _JWK_MEMBERS[jwk["kty"]]}
@@ -212,7 +270,7 @@ def short_kid(jwk: dict) -> str:
 
 # --- raw signatures ---------------------------------------------------------------------------
 def sign(alg: str, private_key: object, message: bytes) -> bytes:
-    """A raw JOSE signature (ECDSA as r‖s, low-S) by PyJWT's algorithm object."""
+    """A raw JOSE signature (ECDSA and SM2 as r‖s, ECDSA low-S) by PyJWT's algorithm object."""
     if alg not in _ALGORITHM_OBJECTS or not key_fits(alg, private_key):
         raise ValueError(f"key does not fit {alg}")
     return _ALGORITHM_OBJECTS[alg].sign(message, private_key)
@@ -310,10 +368,12 @@ def check_signature(parsed: ParsedJws, public_key: object, allowed_algs: Collect
 def encode(payload: bytes, header: dict, private_key: object) -> str:
     """A compact JWS made by PyJWT's ``PyJWS.encode`` with our algorithm objects."""
     alg = header["alg"]
-    if not key_fits(alg, private_key) or not isinstance(private_key, PRIVATE_KEY_TYPES):
+    if not key_fits(alg, private_key) or not isinstance(private_key, (*PRIVATE_KEY_TYPES, HeldKey)):
         raise ValueError(f"key does not fit {alg}")
     extra = {"typ": None, **{k: v for k, v in header.items() if k != "alg"}}    # no default typ
-    return _JWS.encode(payload, private_key, algorithm=alg, headers=extra, sort_headers=False)
+    # a HeldKey passes through PyJWT to our algorithm objects' prepare_key and sign (above)
+    key: Any = private_key
+    return _JWS.encode(payload, key, algorithm=alg, headers=extra, sort_headers=False)
 
 
 def json_payload(parsed: ParsedJws) -> dict:

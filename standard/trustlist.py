@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol, TypeVar
 
-from standard import MAX_LIFETIME, jose
+from standard import MAX_LIFETIME, delegation, jose
 from standard import ONLINE_FORMAT, revocation_file
-from standard.errors import KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
+from standard.errors import HealthCodeError, KeyRevoked, Malformed, TrustListFull, TrustListInvalid, UnknownKey
 
 T = TypeVar("T")
 
@@ -23,6 +23,9 @@ DEFAULT_TTL = 7 * 86400
 MAX_TTL = 7 * 86400          # no list lives longer than this from its ``iat``, whatever its ``exp`` says
 CLOCK_SKEW = 60              # an ``iat`` at most this far ahead of the verifier's clock
 SEQ_LEAD = 3600              # a ``seq`` at most this far ahead of the list's own ``iat``
+
+
+_NO_DELEGATION_NEEDED = object()      # a province's entry: its codes need no delegation (§7.1)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class TrustList:
         self.anchors = tuple(payload.get("anchors", ())) + tuple(anchors)
         self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
+        self._grants: dict[str, object] = {}     # region → its checked delegation, refusal, or none needed
 
     def key(self, kid: str | None) -> TrustedKey:
         if not kid:
@@ -82,6 +86,39 @@ class TrustList:
         cap = MAX_LIFETIME.get(kind, 0)
         registered = self.regions.get(region, {}).get("lifetimes", {}).get(kind)
         return min(cap, registered) if isinstance(registered, int) and not isinstance(registered, bool) else cap
+
+    def check_delegation(self, region: str, claims: dict, fmt: str, now: int) -> None:
+        """A code of a city (an entry with a ``parent``, or a code below province level) verifies
+        only under a delegation from its province that covers it (§7.1); a province's code passes.
+        What each region needs is decided once per list (the delegation's signature included);
+        only the cover is checked per code."""
+        held = self._grants.get(region)
+        if held is None:
+            entry = self.regions.get(region)
+            if entry is None or not delegation.is_city_entry(entry):
+                held = _NO_DELEGATION_NEEDED
+            else:
+                try:
+                    held = delegation.check_entry(entry, self)
+                except HealthCodeError as exc:
+                    held = exc
+            self._grants[region] = held
+        if held is _NO_DELEGATION_NEEDED:
+            return
+        if isinstance(held, HealthCodeError):
+            raise held.__class__(held.message)
+        assert isinstance(held, delegation.Grant)
+        delegation.check_code(held, claims, fmt, now)
+
+    def city_issuer(self, region: str | None) -> dict | None:
+        """For a city's region, the city and the province it issues under, by code and name as
+        the list registers them (``{"region", "name", "parent", "parent_name"}``); else None."""
+        entry = self.regions.get(region or "", {})
+        parent = entry.get("parent")
+        if not parent:
+            return None
+        return {"region": region, "name": entry.get("name"), "parent": parent,
+                "parent_name": self.regions.get(parent, {}).get("name")}
 
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
@@ -122,6 +159,7 @@ class TrustList:
         """A copy that also trusts ``anchors`` (e.g. a test file's signer certificate)."""
         copy = TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
         copy.revocation_file = self.revocation_file
+        copy._grants = self._grants
         return copy
 
 
@@ -150,10 +188,17 @@ class RegisteredRegion(Protocol):
     @property
     def online_url(self) -> str: ...
 
+    @property
+    def parent(self) -> str: ...
 
-def issuer_entry(region: RegisteredRegion, jwks: list[dict]) -> dict:
-    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs)."""
-    return {"region": region.code, "name": region.name, "format": region.format,
+
+def issuer_entry(region: RegisteredRegion, jwks: list[dict], delegated: dict | None = None) -> dict:
+    """One region's entry: what it issues, how, and its keys (a settings.Region and its JWKs); a
+    city's names the province it issues under as ``parent``, and carries ``delegated``: its
+    delegation from that province or the withdrawal (§7.1)."""
+    return {"region": region.code, "name": region.name,
+            **({"parent": region.parent, **(delegated or {})} if region.parent else {}),
+            "format": region.format,
             "algorithms": list(region.algorithms),
             "lifetimes": {"dynamic": region.dynamic_ttl, "offline": region.offline_ttl},
             "keys": list(jwks),

@@ -21,9 +21,11 @@ class Resident(NamedTuple):
         return self.id_number, self.name
 
 
-GD_RESIDENT = Resident("440106197209116424", "陈秀英")
-GD_ELDER = Resident("440305193606300643", "陈秀英")          # born 1936
-GD_YOUNG = Resident("440106199901056850", "李明")            # born 1999
+# Guangdong's own people live outside the cities that issue under it: Foshan (4406) has no issuer
+# of its own here, so its people are the province's (Guangzhou's 4401 and Shenzhen's 4403 are not).
+GD_RESIDENT = Resident("440604197209116429", "陈秀英")
+GD_ELDER = Resident("440604193606300643", "陈秀英")          # born 1936
+GD_YOUNG = Resident("440604199901056855", "李明")            # born 1999
 SH_ELDER = Resident("310115193302201761", "王桂兰")          # born 1933
 SC_RESIDENT = Resident("510107199501013071", "张伟")
 SC_CHILD = Resident("510107201804272337", "张小宝")          # born 2018: a dependent
@@ -33,9 +35,14 @@ BJ_ADULT = Resident("110101197612039635", "刘建国")
 ZJ_RESIDENT = Resident("330102195203154120", "钱淑芬")
 ZJ_ADULT = Resident("330382198807063015", "周建华")
 MO_RESIDENT = Resident("1234567(8)", "陳大文", "macau_id")   # a Macau identity card
+GZ_RESIDENT = Resident("44010419850312251X", "黄嘉欣")       # Guangzhou (4401): the city's issuer
+SZ_ELDER = Resident("440304194008151025", "林美华")          # Shenzhen (4403), born 1940
+SZ_CHILD = Resident("440304201906032418", "林子轩")          # Shenzhen, born 2019: SZ_ELDER's dependent
 
 RESIDENTS = {  # region: (ID number, name, id_type)
     "440000": GD_RESIDENT,
+    "440100": GZ_RESIDENT,
+    "440300": SZ_ELDER,
     "310000": SH_ELDER,
     "510000": SC_RESIDENT,
     "110000": BJ_RESIDENT,

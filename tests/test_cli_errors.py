@@ -47,6 +47,7 @@ MINIMAL = {
     "codes withdraw": ["--region", "440000", "--id-number", GD_YOUNG.id_number, "--code-id", "nothing"],
     "credentials add": ["--role", "kiosk", "--id", "kiosk-9"], "credentials list": [],
     "credentials revoke": ["kiosk-9"],
+    "delegations list": [], "delegations restore": ["--city", "440100"], "delegations withdraw": ["--city", "440100"],
     "issue": ISSUE, "keys list": [], "keys revoke": ["440000", "nokid"], "keys rotate": ["440000"],
     "keys rotate-seal": [], "print": [*ISSUE, "--out", "{tmp}/card.pdf"], "purge": [], "regions": [],
     "revocation-lists import": ["--format", "shc", "--iss", "https://x.example", "{json}"],

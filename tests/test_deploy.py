@@ -26,7 +26,7 @@ from support.cli import run_cli
 from support.deploy_stack import DEPLOY, Gateway, Stack, client
 from support.live import config_with_limits
 from config.settings import trusted_proxies
-from gateway.proxy import client_address
+from gateway.proxy import client_address, limit_key
 from standard.errors import ConfigInvalid
 
 PROXY = trusted_proxies("127.0.0.1, 10.1.0.0/16 ::1")
@@ -76,6 +76,39 @@ def test_the_app_keys_anonymous_limits_on_the_client_the_proxy_names(tmp_path, m
             for i in range(4)] == [200, 200, 200, 429]
 
 
+@pytest.mark.parametrize("address, key", [
+    ("198.51.100.7", "addr:198.51.100.7"),
+    ("::ffff:198.51.100.7", "addr:198.51.100.7"),                       # IPv4-mapped: the IPv4 client
+    ("2001:db8:1:2:a:b:c:d", "net:2001:db8:1:2::/64"),
+    ("2001:db8:1:2::1", "net:2001:db8:1:2::/64"),
+    ("2001:db8:1:3::1", "net:2001:db8:1:3::/64"),
+    ("", "addr:"), ("not an address", "addr:not an address"),
+])
+def test_anonymous_limits_count_an_ipv6_client_by_its_64_network(address, key):
+    assert limit_key(address) == key
+
+
+def test_a_host_moving_through_its_ipv6_network_meets_one_limit(tmp_path, monkeypatch):
+    """A host picks any address of its /64 at will: a fresh address per request buys no fresh
+    budget, on the fast path and in the framework alike; the next network is another client."""
+    from support.clock import Clock
+    from config.settings import load_settings
+    from gateway import create_app
+    from gateway.services import Services
+    settings = load_settings(config_with_limits(tmp_path, anonymous_verifications_per_minute=4),
+                             data_dir=tmp_path)
+    client = create_app(Services(settings, clock=Clock())).test_client()
+
+    def verify(peer, path="/v1/verify", body=None):
+        return client.post(path, json=body or {"payload": "junk"}, environ_base={"REMOTE_ADDR": peer}).status_code
+
+    answers = [verify(f"2001:db8:7:7::{i:x}") for i in range(1, 4)]
+    answers.append(verify("2001:db8:7:7:ffff::9", "/v1/verify/batch", {"items": [{"payload": "junk"}]}))
+    answers.append(verify("2001:db8:7:7:1234::1"))
+    assert answers == [200, 200, 200, 200, 429]
+    assert verify("2001:db8:7:8::1") == 200
+
+
 # --- nginx (deploy/nginx/nginx.conf, rendered onto temporary paths and ports) in front of three
 # `healthcode serve` processes sharing one store, named by store_env.
 
@@ -105,10 +138,10 @@ LIMIT = 1000                                     # anonymous verifications a min
 
 
 def person(i: int) -> dict:
-    """A distinct valid resident of Guangdong for each ``i``."""
+    """A distinct valid resident of Guangdong (Foshan: no city issuer of its own) for each ``i``."""
     from standard.idcard import check_char
     born = datetime.date(1940, 1, 1) + datetime.timedelta(days=i % 20000)
-    body = f"440106{born:%Y%m%d}{i % 1000:03d}"
+    body = f"440604{born:%Y%m%d}{i % 1000:03d}"
     return {"id_number": body + check_char(body), "name": "陈秀英", "id_type": "resident"}
 
 

@@ -194,7 +194,7 @@ def test_turning_red_withdraws_earlier_codes(world):
 
 
 def test_dependents_show_whose_code_it_is(world):
-    holder = {"id_number": "440106197209116424", "name": "陈美玲"}
+    holder = {"id_number": "440605198001010028", "name": "陈美玲"}             # Foshan: Guangdong's own
     requests.post(f"{world['issuer'].url}/v1/issuers/440000/codes", json={**holder, "status": "green"},
                   headers=auth(world["tokens"]["440000"]), timeout=5)
     child = {"id_number": ELDERS["510000"][0], "name": ELDERS["510000"][1]}

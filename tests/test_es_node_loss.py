@@ -44,7 +44,7 @@ REQUEST_TIMEOUT = 120                # a write waiting for a new primary may tak
 
 
 def id_number(i: int) -> str:
-    body = f"44010619{70 + i % 30:02d}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
+    body = f"44060419{70 + i % 30:02d}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
     return body + check_char(body)
 
 

@@ -21,7 +21,7 @@ CLAIMS = {"ver": "1.0", "region": "440000", "sub": "q3Vx8mTzR1aK0bNcW7eYpL2d", "
           "reasons": ["medium_risk_travel"], "name_masked": "李*华", "id_masked": "4401**********6424",
           "id_type": "resident"}
 EXPECTED = {"national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau", "online",
-            "eu_dcc", "shc"}
+            "eu_dcc", "shc", "suikang", "shenainin"}
 
 
 def every_format_module() -> None:

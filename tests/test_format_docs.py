@@ -17,7 +17,7 @@ from tools import formatdoc
 from adapters.verifier import Verifier
 from support.paths import ROOT
 from config.settings import load_settings
-from standard import jose
+from standard import delegation, jose
 from standard.trustlist import TrustList
 from tools.formatdoc.sections import _Signer
 
@@ -55,14 +55,28 @@ def test_committed_page_is_what_the_generator_makes(name):
     assert formatdoc.example_is_current(fmt, REGIONS, example), "the example no longer matches the table"
 
 
+def _province_delegating(city: dict, parent: str, at: int) -> list[dict]:
+    """The province's entry (a key made here) and, on ``city``'s entry, its signed delegation."""
+    key = jose.generate_private_key("ES256")
+    jwk = jose.public_jwk(key)
+    kid = jose.short_kid(jwk)
+    grant = delegation.claims(city["region"], parent, [city["region"][:4]], ["dynamic", "offline"],
+                              at - 86400, at + 86400, at - 86400)
+    city.update(parent=parent, delegation=delegation.sign(grant, _Signer("ES256", kid, key)))
+    return [{"region": parent, "format": "yuekang", "algorithms": ["ES256"],
+             "keys": [{**jwk, "kid": kid, "alg": "ES256", "status": "active"}]}]
+
+
 @pytest.mark.parametrize("name", FORMATS)
 def test_example_on_the_page_verifies_with_the_key_on_the_page(name):
     example = formatdoc.parse_example(committed_page(name))
     region = formatdoc.example_region(name, REGIONS)
     claims = formatdoc.example_claims(region.code)
-    trust = TrustList({"issuers": [{
-        "region": region.code, "format": name, "algorithms": [example.alg],
-        "keys": [{**example.jwk, "kid": example.kid, "alg": example.alg, "status": "active"}]}]})
+    issuers = [{"region": region.code, "format": name, "algorithms": [example.alg],
+                "keys": [{**example.jwk, "kid": example.kid, "alg": example.alg, "status": "active"}]}]
+    if region.parent:       # a city's key counts only under its province's delegation (§7.1)
+        issuers += _province_delegating(issuers[0], region.parent, formatdoc.EXAMPLE_IAT)
+    trust = TrustList({"issuers": issuers})
     verdict = Verifier([name]).verify(example.qr_text, trust, now=formatdoc.EXAMPLE_IAT + 10)
     assert verdict.valid, verdict.errors
     assert verdict.format == name and verdict.region == region.code

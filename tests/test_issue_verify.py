@@ -51,14 +51,15 @@ def test_native_formats_really_differ(service):
         text = issue(service, region, status="red").qr_text
         token = text.split(":", 1)[1]
         payloads[region] = (jose.parse(token).header, json.loads(jose.parse(token).payload))
-    statuses = {r: p[1].get("mys", p[1].get("codeColor", p[1].get("color", p[1].get("result", p[1].get("estado", p[1].get("zj_color"))))))
-                for r, p in payloads.items()}
+    colour_claims = ("mys", "codeColor", "color", "result", "estado", "zj_color", "yanse", "sz_color")
+    statuses = {r: next(p[1][c] for c in colour_claims if c in p[1]) for r, p in payloads.items()}
     assert statuses == {"440000": "hongma", "310000": 2, "510000": "R", "110000": "红码", "330000": "R",
-                        "820000": "vermelho"}
+                        "820000": "vermelho", "440100": "hong", "440300": 3}
     assert payloads["510000"][0]["alg"] == "EdDSA"
     assert payloads["310000"][1]["issuedAt"] > 10 ** 12          # milliseconds
     assert isinstance(payloads["110000"][1]["issued"], str)        # ISO 8601
     assert payloads["330000"][1]["zj_from"] > 10 ** 12 and payloads["330000"][1]["zj_kind"] == "D"
+    assert payloads["440100"][1]["qianfa"] > 10 ** 12 and payloads["440300"][1]["sz_issued"].endswith("+08:00")
     prefixes = {issue(service, r).qr_text.split(":")[0] for r in PEOPLE}
     assert len(prefixes) == len(PEOPLE)
 
@@ -252,7 +253,7 @@ def test_dynamic_code_lifetime_is_per_region(service):
 
 def test_every_format_is_a_registered_table():
     """Adding a province = a module declaring a format; all declared ones share the mechanism."""
-    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau"):
+    for name in ("national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau", "suikang", "shenainin"):
         fmt = adapters.get(name)
         assert isinstance(fmt, JwsClaimFormat)
         assert set(fmt.fields) == set(adapters.get("national").fields)

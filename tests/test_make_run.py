@@ -78,7 +78,8 @@ def test_make_run_serves_on_port_and_prints_pages_credentials_and_residents(runn
     assert "credentials add --role kiosk --id kiosk-demo" in sheet
     assert "credentials add --role data_manager --id ops-demo" in sheet and " tokens " in sheet
     rows = {line.split()[2]: line.split()[3] for line in sheet.splitlines() if re.match(r"  \d{6} ", line)}
-    assert rows == {"440305193606300643": "green", "440106199901056850": "red", "310115193302201761": "yellow",
+    assert rows == {"440305193606300643": "green", "440106199901056850": "red", "440604195508203320": "green",
+                    "310115193302201761": "yellow",
                     "510107199501013071": "green", "110101197612039635": "yellow",
                     "330102195203154120": "green"}
     assert set(rows) == {r["id_number"] for r in DEMO_RESIDENTS}

@@ -21,7 +21,7 @@ from support.cli import run_cli
 from support.live import LiveServer, free_port
 from issuers.keys import KeyStore
 from standard import jose, trustlist
-from residents import GD_YOUNG
+from residents import GD_ELDER, GD_YOUNG
 from support.codes import pdf_qr_texts
 
 PERSON = {"id_number": GD_YOUNG.id_number, "name": GD_YOUNG.name}
@@ -121,7 +121,7 @@ def test_unknown_code_id_and_revoked_code_are_refused(world):
     unknown = f"{issuer.url}/v1/status/440000/NeverIssuedCode0"
     assert error_of(verifier().verify(unknown, trust)) == "code_unknown"
 
-    person = {"id_number": "440305193606300643", "name": "陈秀英"}
+    person = {"id_number": GD_ELDER.id_number, "name": GD_ELDER.name}
     code = issue(issuer, tokens, {**person, "status": "green", "format": "online"})
     assert verifier().verify(code["qr_text"], trust).valid
     r = requests.post(f"{issuer.url}/v1/issuers/440000/revocations", json=person,
@@ -151,7 +151,7 @@ def test_status_interface_answers_only_what_it_issued(world):
 
 # --- kiosks, transcoding, printing ------------------------------------------------------------------
 def test_kiosk_hands_out_an_online_code(world):
-    person = {"id_number": "440305193606300643", "name": "陈秀英"}
+    person = {"id_number": GD_ELDER.id_number, "name": GD_ELDER.name}
     issue(world["issuer"], world["tokens"], {**person, "status": "yellow"})       # the region knows them
     r = requests.post(world["gateway"].url + "/v1/kiosk/lookup?png=1", headers=auth(world["cred"]["kiosk"]),
                       json={"id_number": person["id_number"], "kiosk_id": "kiosk-1", "format": "online"},

@@ -55,7 +55,7 @@ def test_kiosk_shows_a_scannable_code(browser, server, tmp_path):
     from selenium.webdriver.common.keys import Keys
     token = json.loads(run_cli("credentials", "add", "--role", "kiosk", "--id", "kiosk-sz-01",
                                data_dir=server.data, check=True).stdout)["token"]
-    run_cli("issue", "--region", "440000", "--id-number", "440305193606300643", "--name", "陈秀英",
+    run_cli("issue", "--region", "440300", "--id-number", "440305193606300643", "--name", "陈秀英",
             "--status", "green", data_dir=server.data, check=True)
     browser.get(f"{server.url}/kiosk?kiosk_id=kiosk-sz-01#token={token}")
     assert "#token" not in browser.current_url              # the credential leaves the address bar
@@ -67,7 +67,8 @@ def test_kiosk_shows_a_scannable_code(browser, server, tmp_path):
     shutil.copy(shot, os.environ.get("HEALTHCODE_SCREENSHOT", tmp_path / "kept.png"))
     (text,) = qr.decode_image(shot.read_bytes())
     verdict = requests.post(server.url + "/v1/verify", json={"payload": text}, timeout=5).json()
-    assert verdict["valid"] and verdict["status"] == "green" and verdict["region"] == "440000"
+    assert verdict["valid"] and verdict["status"] == "green" and verdict["region"] == "440300"  # Shenzhen's
+    assert verdict["issuer"] == {"region": "440300", "name": "深圳", "parent": "440000", "parent_name": "广东"}
 
 
 def test_kiosk_explains_problems_in_plain_words(browser, server):

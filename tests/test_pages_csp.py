@@ -50,7 +50,7 @@ def test_every_answer_carries_the_security_headers(server, method, path, body):
         {"json": body} if body is not None else {}
     answer = requests.request(method, server.url + path, timeout=10, **kw)
     csp = {d.strip().split(" ", 1)[0]: d.strip() for d in answer.headers["Content-Security-Policy"].split(";")}
-    assert csp["script-src"] == "script-src 'self'"
+    assert csp["script-src"] == "script-src 'self'" and csp["style-src"] == "style-src 'self'"
     assert csp["frame-ancestors"] == "frame-ancestors 'none'" and csp["object-src"] == "object-src 'none'"
     assert csp["base-uri"] == "base-uri 'none'"
     assert answer.headers["X-Frame-Options"] == "DENY"
@@ -65,6 +65,40 @@ def test_no_page_carries_an_inline_script(server):
         for attrs, content in re.findall(r"<script([^>]*)>(.*?)</script>", html, flags=re.S):
             assert "src=" in attrs or 'type="application/json"' in attrs, (path, attrs, content[:80])
         assert not re.search(r"\son[a-z]+\s*=", html), path                 # no inline handlers
+
+
+def test_no_page_carries_an_inline_style(server):
+    import re
+    for path in ("/", "/checkpoint", "/kiosk?kiosk_id=k1", "/ops", "/standard"):
+        html = requests.get(server.url + path, timeout=10).text
+        assert "<style" not in html and not re.search(r"\sstyle\s*=", html), path
+        sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)">', html)
+        assert len(sheets) == 1, (path, sheets)
+        answer = requests.get(server.url + sheets[0], timeout=10)
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/css")
+
+
+def test_pages_wear_their_stylesheet_and_injected_styles_do_not_apply(server):
+    """The checkpoint's colours come from its stylesheet; a ``<style>`` block or ``style``
+    attribute that a missed escape would inject changes nothing."""
+    driver = chromium()
+    driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": VIOLATIONS})
+    try:
+        driver.get(server.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+        background = "return getComputedStyle(document.body).backgroundColor"
+        assert driver.execute_script(background) == "rgb(244, 244, 244)"          # checkpoint.css
+        driver.execute_script("""
+          document.head.insertAdjacentHTML("beforeend", "<style>body { background: rgb(10, 125, 50) }</style>");
+          document.getElementById("verdict").insertAdjacentHTML("beforeend",
+            '<span id="fake" style="display:block;background:rgb(10, 125, 50)">绿码</span>');""")
+        wait_for(driver, lambda d: len(d.execute_script("return window.__violations")) >= 2)
+        assert driver.execute_script(background) == "rgb(244, 244, 244)"
+        assert driver.execute_script(
+            "return getComputedStyle(document.getElementById('fake')).backgroundColor") != "rgb(10, 125, 50)"
+        assert all(v.startswith("style-src") for v in driver.execute_script("return window.__violations"))
+    finally:
+        driver.quit()
 
 
 def test_every_page_runs_its_own_script_with_no_policy_violation(server):

@@ -33,9 +33,10 @@ def server(tmp_path_factory):
 
 def test_every_adapter_has_the_name_people_know_it_by():
     names = adapters.titles(["national", "yuekang", "suishen", "tianfu", "jiankangbao", "zheli", "macau",
-                             "online", "eu_dcc", "shc"])
+                             "online", "eu_dcc", "shc", "suikang", "shenainin"])
     assert names["yuekang"]["name"] == "粤康码" and names["tianfu"]["name"] == "天府健康通"
     assert names["suishen"]["name"] == "随申码" and names["jiankangbao"]["name"] == "北京健康宝"
+    assert names["suikang"]["name"] == "穗康码" and names["shenainin"]["name"] == "深i您"
     assert names["eu_dcc"]["name"] == "EU 数字新冠证书" and names["shc"]["name"] == "SMART Health Card"
     for fmt, title in names.items():
         assert title["name"] and title["name_en"] and fmt not in title["name"].lower(), fmt

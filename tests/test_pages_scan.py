@@ -208,6 +208,7 @@ def test_browser_and_gateway_reach_the_same_verdict_for_every_format(server):
             online = requests.post(server.url + "/v1/verify", json={"payload": text}, timeout=5).json()
             offline = offline_verdict(driver, text)
             assert {k: offline[k] for k in keys} == {k: online[k] for k in keys}, text[:30]
+            assert offline.get("issuer") == online.get("issuer"), text[:30]          # a city's: city and province
             assert [e["code"] for e in offline["errors"]] == [e["code"] for e in online["errors"]], text[:30]
         # An hour later the phone codes have expired in both.
         later = int(__import__("time").time()) + 3600

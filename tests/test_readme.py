@@ -95,7 +95,8 @@ def test_the_walk_through_works_pasted_as_one_block(walked):
     _, out, colours, port, tmp_path = walked
     assert "NOTE:" not in out
     # The walk-through leaves every demo resident with the colour `make run` prints for them.
-    assert colours == {"440305193606300643": "green", "440106199901056850": "red", "310115193302201761": "yellow",
+    assert colours == {"440305193606300643": "green", "440106199901056850": "red", "440604195508203320": "green",
+                       "310115193302201761": "yellow",
                        "510107199501013071": "green", "110101197612039635": "yellow",
                        "330102195203154120": "green"}
     flat = re.sub(r'([:,]) (?=["\[{tfn0-9-])', r"\1", out)     # the API answers compact JSON, the CLI spaced

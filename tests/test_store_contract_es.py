@@ -25,7 +25,8 @@ from test_store_contract import T0, code
 from support.search import new_prefix
 from store import audit
 from store import Dependent, Resident, ScanEvent
-from store.elasticsearch import ElasticsearchStore, ScanBulkError, from_env
+from store.elasticsearch import MAPPINGS, ElasticsearchStore, ScanBulkError, from_env
+from store.elasticsearch.indices import parse_shards
 from support.realistic_day import live_a_day, plain_needles
 
 DAY = 86400
@@ -162,14 +163,15 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     logs = [audit.AuditLog(s, clock=lambda: T0) for s in (first, second)]
     errors = []
 
-    def work(log, n):
+    def work(log, t, n):
         try:
             for i in range(n):
-                log.record({"role": "operator", "id": "op"}, "lookup", subject=f"s{i}")
+                got = log.record({"role": "operator", "id": "op"}, "lookup", subject=f"t{t}s{i}")
+                assert got["subject"] == f"t{t}s{i}"          # each caller gets its own entry back
         except Exception as exc:          # pragma: no cover - reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=work, args=(logs[i % 2], 10)) for i in range(6)]
+    threads = [threading.Thread(target=work, args=(logs[t % 2], t, 10)) for t in range(6)]
     for t in threads:
         t.start()
     for t in threads:
@@ -179,6 +181,64 @@ def test_concurrent_audit_appends_from_two_stores_keep_one_chain(es_store_factor
     assert [e["seq"] for e in entries] == list(range(1, 61))
     assert logs[1].verify()["intact"] and logs[0].verify()["entries"] == 60
     assert first.count("audit") == 60
+    assert sorted(e["subject"] for e in entries) == sorted(f"t{t}s{i}" for t in range(6) for i in range(10))
+
+
+def test_appends_waiting_in_one_process_go_in_one_head_write(es_store_factory, monkeypatch):
+    """Group commit: 8 threads of one gateway appending at once move the head fewer times than
+    they append, and the chain holds every entry once, in one order."""
+    store = es_store_factory(refresh=True)
+    real_index, heads = store.client.index, store.index("sequences")
+    head_writes = []
+
+    def counting(**kw):
+        if kw.get("index") == heads:
+            head_writes.append(len(kw["document"].get("group", [])) + 1)
+        return real_index(**kw)
+
+    monkeypatch.setattr(store.client, "index", counting)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    barrier = threading.Barrier(8)
+
+    def work(t):
+        barrier.wait()
+        for i in range(15):
+            log.record({"role": "kiosk", "id": f"k{t}"}, "lookup", subject=f"{t}-{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = store.audit_entries()
+    assert [e["seq"] for e in entries] == list(range(1, 121))
+    assert len({e["subject"] for e in entries}) == 120 and log.verify()["intact"]
+    assert len(head_writes) < 120 and max(head_writes) > 1
+
+
+def test_a_group_whose_writer_died_before_copying_is_copied_whole_by_the_next(es_store_factory, monkeypatch):
+    """The head carries every entry of its group: a gateway that moved the head for three entries
+    and died before storing them leaves nothing missing once another appends or reads."""
+    store = es_store_factory(refresh=True)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    log.record({"role": "system", "id": "t"}, "purge")
+    chain = store.audit_chain
+    makers = [log.entry({"role": "operator", "id": "op"}, "lookup", subject=f"g{i}") for i in range(3)]
+
+    def died(entries, winner):
+        if winner:
+            raise SystemExit("killed between the head write and the copies")
+
+    monkeypatch.setattr(chain, "_copy", died)
+    with pytest.raises(SystemExit):
+        chain._append_group(makers)
+    monkeypatch.undo()
+    other = es_store_factory(prefix=store.prefix, refresh=True)
+    assert [e["seq"] for e in other.audit_entries()] == [1, 2, 3, 4]
+    audit.AuditLog(other, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    entries = other.audit_entries()
+    assert [e.get("subject") for e in entries] == [None, "g0", "g1", "g2", None]
+    assert audit.AuditLog(other, clock=lambda: T0).verify()["intact"]
 
 
 def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkeypatch):
@@ -199,6 +259,41 @@ def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkey
         log.record({"role": "operator", "id": "op"}, "lookup", subject=subject)
     entries = store.audit_entries()
     assert [(e["seq"], e["subject"]) for e in entries] == [(1, "a"), (2, "b"), (3, "c")]
+    assert log.verify()["intact"]
+
+
+def test_a_stale_head_read_after_the_409_does_not_append_the_entry_twice(es_store_factory, monkeypatch):
+    """As above, and the GET that asks who moved the head is served by a replica still holding the
+    version read before: the append waits for the head's new version instead of taking itself for a
+    loser and appending its entry again."""
+    store = es_store_factory(refresh=True)
+    real_index, real_get = store.client.index, store.client.get
+    heads = store.index("sequences")
+    state: dict = {"stale": None, "served": 0}
+
+    def get_from_a_lagging_replica(**kw):
+        if kw.get("index") == heads and state["stale"] is not None:
+            stale, state["stale"] = state["stale"], None
+            state["served"] += 1
+            return stale                                       # once: the version before the write
+        return real_get(**kw)
+
+    def index_sent_twice(**kw):
+        before = real_get(index=heads, id="audit") if kw.get("index") == heads and "if_seq_no" in kw else None
+        result = real_index(**kw)
+        if before is not None:
+            state["stale"] = before
+            real_index(**kw)                                   # the retry meets its own write: 409
+        return result
+
+    monkeypatch.setattr(store.client, "get", get_from_a_lagging_replica)
+    monkeypatch.setattr(store.client, "index", index_sent_twice)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    for subject in ("a", "b", "c", "d"):
+        log.record({"role": "operator", "id": "op"}, "lookup", subject=subject)
+    assert state["served"] >= 2                                # the lagging reads did happen
+    entries = store.audit_entries()
+    assert [(e["seq"], e["subject"]) for e in entries] == [(1, "a"), (2, "b"), (3, "c"), (4, "d")]
     assert log.verify()["intact"]
 
 
@@ -271,6 +366,36 @@ def test_every_index_gets_the_configured_replicas(es_server, es_store_factory):
     assert got[default.index("codes")]["settings"]["index"]["number_of_replicas"] == "1"
     with pytest.raises(ValueError):
         ElasticsearchStore(es_server.url, prefix=new_prefix(), replicas=-1)
+
+
+def test_index_kinds_get_the_configured_primary_shards(es_server, es_store_factory):
+    """Sizing a national deployment: the codes and audit indices take several primaries, the rest
+    keep one; the dated audit index made on first use follows its template."""
+    store = es_store_factory(shards={"codes": 3, "audit": 2})
+    store.record_issued(code("j1"))
+    audit.AuditLog(store, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    got = store.client.indices.get_settings(index=f"{store.prefix}-*", name="index.number_of_shards")
+    shards = {name: s["settings"]["index"]["number_of_shards"] for name, s in got.items()}
+    assert shards[store.index("codes")] == "3" and shards[store.audit_index(T0)] == "2"
+    assert shards[store.index("residents")] == "1"
+    assert store.hit("k", T0, 60) == 1
+    with pytest.raises(ValueError):
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), shards={"codes": 0})
+    with pytest.raises(ValueError):
+        ElasticsearchStore(es_server.url, prefix=new_prefix(), shards={"nonsense": 2})
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", {}), ("2", dict.fromkeys(MAPPINGS, 2)), (" codes=4, audit=4 ", {"codes": 4, "audit": 4}),
+])
+def test_shards_are_read_from_one_count_or_kind_pairs(text, expected):
+    assert parse_shards(text) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "two", "codes=", "codes=4,nonsense=2", "codes:4", "1025", "codes=-1"])
+def test_a_bad_shard_setting_is_refused_with_its_name(es_server, text):
+    with pytest.raises(ValueError, match="HEALTHCODE_ES_SHARDS"):
+        from_env(environ={"HEALTHCODE_ES_URL": es_server.url, "HEALTHCODE_ES_SHARDS": text})
 
 
 def test_from_env(es_server, es_store_factory):

@@ -11,7 +11,7 @@ from standard import jose
 import standard
 from issuers import make_person
 from support.cli import run_cli
-from residents import GD_YOUNG, MO_RESIDENT, RESIDENTS
+from residents import GD_YOUNG, GZ_RESIDENT, MO_RESIDENT, RESIDENTS
 
 GD = tuple(GD_YOUNG)
 MO = tuple(MO_RESIDENT)
@@ -97,8 +97,8 @@ REGIONS = sorted(RESIDENTS)
 
 @pytest.mark.parametrize("source,target", [p for p in itertools.permutations(REGIONS, 2)])
 def test_any_two_regions(service, source, target):
-    spec = MO if source == "820000" else GD
-    issued = service.issuing.issue(source, person(spec), facts={"close_contact": True})
+    # the source region's own resident: a city issues only for its own areas (docs/standard.md §7.1)
+    issued = service.issuing.issue(source, person(tuple(RESIDENTS[source])), facts={"close_contact": True})
     new, _ = service.issuing.transcode(issued.qr_text, target)
     verdict = service.verification.verify(new.qr_text)
     assert verdict.valid and verdict.region == target
@@ -106,6 +106,22 @@ def test_any_two_regions(service, source, target):
     expected = service.settings.region(target).rules["close_contact"]
     assert verdict.status == expected           # re-decided under the target's rules
     assert verdict.details["transcoded_from"]["jti"] == issued.claims["jti"]
+
+
+def test_suikang_to_tianfu_and_back_names_the_city_of_origin(service):
+    """穗康码 → 天府健康通 → 穗康码: each hop re-decided by the target's rules (close contact:
+    yellow in Sichuan, red in Guangzhou), and the provenance still names Guangzhou's first code."""
+    issued = service.issuing.issue("440100", person(GZ_RESIDENT), facts={"close_contact": True})
+    assert issued.qr_text.startswith("SKM1:")
+    sichuan, _ = service.issuing.transcode(issued.qr_text, "510000")
+    there = service.verification.verify(sichuan.qr_text)
+    assert (there.format, there.status, there.details["transcoded_from"]["format"]) == ("tianfu", "yellow", "suikang")
+    back, _ = service.issuing.transcode(sichuan.qr_text, "440100")
+    assert back.qr_text.startswith("SKM1:")
+    home = service.verification.verify(back.qr_text)
+    assert (home.region, home.status, home.issuer["parent"]) == ("440100", "red", "440000")
+    assert home.details["transcoded_from"]["origin_region"] == "440100"
+    assert home.details["transcoded_from"]["origin_jti"] == issued.claims["jti"]
 
 
 def test_manual_red_is_never_laundered(service):

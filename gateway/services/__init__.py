@@ -30,7 +30,7 @@ from issuers.seal import Sealer
 from store import Store, open_store
 from store.revocations import revocation_check
 
-__all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "scan_event"]
+__all__ = ["Services", "SCAN_LOSS_BOUND", "SYSTEM", "check_custody", "scan_event"]
 
 
 class Services:
@@ -44,7 +44,10 @@ class Services:
         self.store = store or open_store(self.settings)
         self.audit = CappedAudit(self.store, self.now)       # refusals capped per credential
         self.credentials = Credentials(data, self.settings.region_codes())
-        self.keystore = KeyStore(data)
+        # a configured PKCS#11 token must open with its PIN now: a gateway without its keys
+        # refuses to start (key_custody_unavailable) rather than failing its first issuance
+        self.keystore = KeyStore(data, _token(self.settings))
+        self.keystore.check()
         self.sealer = Sealer(data / "secrets" / "seal")
         pseudonymizer = Pseudonymizer(load_or_create_secret(data))
         revocations = revocation_check(self.store)          # in memory, refreshed from the store
@@ -67,3 +70,20 @@ class Services:
     def close(self) -> None:
         self.verification.close()
         self.store.close()
+
+
+def check_custody(settings: Settings) -> None:
+    """Raise KeyCustodyUnavailable unless the token ``[custody]`` names opens with its PIN
+    (``serve --workers`` checks before forking workers that would each fail to boot)."""
+    token = _token(settings)
+    if token is not None:
+        token.check()
+
+
+def _token(settings: Settings):
+    """The PKCS#11 token ``[custody]`` names, or None (key files)."""
+    if settings.custody is None:
+        return None
+    from issuers.token_custody import TokenCustody        # loads the PKCS#11 library only when named
+    c = settings.custody
+    return TokenCustody(c.module, c.token_label, c.pin_env, c.pin_file, c.owners)

@@ -11,12 +11,13 @@ import adapters
 import standard
 from config.settings import ONLINE_FORMAT, Settings
 from gateway.services.trust import SYSTEM, TrustService
+from standard.delegation import RESIDENT as RESIDENT_ID
 from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
-from standard.errors import (BadRequest, Forbidden, HealthCodeError, IdentityNotMatched, NotFound, RateLimited,
-                             StatusOverrideRefused, TranscodeRefused)
+from standard.errors import (BadRequest, DelegationInvalid, Forbidden, HealthCodeError, IdentityNotMatched,
+                             NotFound, RateLimited, StatusOverrideRefused, TranscodeRefused)
 from store import IssuedRecord, Resident, Store
 from store.audit import AuditLog
 
@@ -58,7 +59,9 @@ class IssuingService:
     def issue(self, region_code: str, person: Person, facts=None, status=None, kind="dynamic",
               fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
         """Issue and remember: the resident's colour, the code (for revocation), the audit entry.
-        A colour that gets worse withdraws the person's outstanding codes at once."""
+        A colour that gets worse withdraws the person's outstanding codes at once.  A city issues
+        only for residents of its own area (§7.1): any other would be refused by every verifier."""
+        self._check_area(region_code, person)
         issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         c = issued.claims
         previous = self.store.get_resident(c["sub"], region_code)
@@ -73,6 +76,12 @@ class IssuingService:
                              kind=kind, jti=c["jti"], format=issued.format),
             online_answer=issued.answer)
         return issued
+
+    def _check_area(self, region_code: str, person: Person) -> None:
+        region = self.settings.region(region_code)
+        if region.parent and person.id_type == RESIDENT_ID and not person.id_number.startswith(region.area_prefix):
+            raise DelegationInvalid(f"city {region.code} issues under its province's delegation only for residents "
+                                    f"of its area ({region.area_prefix}…); issue this code in {region.parent}")
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
                 dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:

@@ -51,9 +51,10 @@ class PeopleService:
         return HttpIssuer(self._client, url, lambda: self._issuer_token(region))
 
     def home_region(self, person: Person, region: str | None = None) -> str:
-        """The region that holds this person's status: given, or read off a resident ID."""
+        """The region that holds this person's status: given, or read off a resident ID — the
+        city configured for its area code (4401… → 440100), else its province (44… → 440000)."""
         if region is None and person.id_type == "resident":
-            region = idcard.parse(person.id_number).region
+            region = self.settings.region_for_division(idcard.parse(person.id_number).division)
         if region is None:
             region = self.settings.document_regions.get(person.id_type)
         if region is None:

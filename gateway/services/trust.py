@@ -4,22 +4,26 @@ codes this deployment withdrew.  Every change is audited and reaches the next li
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Callable
 
 import adapters
 from adapters import revocation_lists
-from config.settings import Settings
-from gateway import anchors, foreign_revocations, rulesets, trustseq
+from config.settings import Region, Settings
+from gateway import anchors, delegations, foreign_revocations, rulesets, trustseq
 from issuers.keys import NATIONAL, KeyStore
-from standard import revocation_file, trustlist
-from standard.errors import BadRequest, NotFound, TrustListFull
+from standard import KINDS, ONLINE_FORMAT, delegation, revocation_file, trustlist
+from standard.errors import BadRequest, KeyCustodyUnavailable, NotFound, TrustListFull, UnknownRegion
 from store import Store
 from store.audit import AuditLog
 from toolkit import filelock
 
+log = logging.getLogger(__name__)
+
 TRUST_CACHE_SECONDS = 60
+CUSTODY_RETRY_SECONDS = 10                    # a kept list: the lost token is asked again after this
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
 JTI_ENTRY_CHARS = 48                          # one withdrawn code id in revoked_jti, quotes and comma
@@ -44,9 +48,11 @@ class TrustService:
         self.anchor_file = anchors.AnchorFile(data)
         self.revocation_file = foreign_revocations.RevocationFile(data)
         self.rule_file = rulesets.RuleFile(data)
+        self.delegation_file = delegations.DelegationFile(data)
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
         self._trust_paths: tuple[str, ...] | None = None
+        self._custody_retry_at = 0.0
         self._lock = threading.Lock()
         self._revocation_doc: tuple | None = None       # (file stamp, the stored lists)
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
@@ -78,17 +84,37 @@ class TrustService:
             self._trust = None
             self.keystore.forget()
 
-    def _issuer_entries(self) -> list[dict]:
+    def _issuer_entries(self, now: int) -> list[dict]:
         entries = []
+        withdrawn = self.delegation_file.withdrawn()
         for region in self.settings.regions:
             self.keystore.signer(region.code, region.algorithms[0])        # first run makes the key
-            entries.append(trustlist.issuer_entry(region, self.keystore.public_jwks(region.code)))
+            delegated = self._delegated(region, now, withdrawn) if region.parent else None
+            entries.append(trustlist.issuer_entry(region, self.keystore.public_jwks(region.code), delegated))
         return entries
+
+    def _delegated(self, city, now: int, withdrawn: dict) -> dict:
+        """What a city's entry carries (§7.1): the withdrawal, or a delegation signed now by its
+        province's active key, valid from the city's first key for 30 days; nothing at all (so
+        every verifier refuses the city's codes) when its parent is no configured province of it."""
+        if city.code in withdrawn:
+            return {"delegation_status": delegation.WITHDRAWN, "withdrawn_at": withdrawn[city.code]["at"]}
+        try:
+            parent = self.settings.region(city.parent)
+        except UnknownRegion:
+            return {}
+        if parent.parent or not delegation.is_city_of(city.code, parent.code):
+            return {}
+        signer = self.keystore.signer(parent.code, parent.algorithms[0])
+        since = min((r.created for r in self.keystore.records(city.code)), default=now)
+        kinds = [*KINDS, *([ONLINE_FORMAT] if city.online_url else [])]
+        payload = delegation.claims(city.code, parent.code, [city.area_prefix], kinds, since, now + delegation.DEFAULT_TTL, now)
+        return {"delegation_status": delegation.ACTIVE, "delegation": delegation.sign(payload, signer)}
 
     def _input_paths(self) -> tuple[str, ...]:
         if self._trust_paths is None:
             keys = (self.keystore.index_path(o) for o in (NATIONAL, *self.settings.region_codes()))
-            files = (f.path for f in (self.anchor_file, self.revocation_file, self.rule_file))
+            files = (f.path for f in (self.anchor_file, self.revocation_file, self.rule_file, self.delegation_file))
             self._trust_paths = tuple(map(str, (*keys, *files)))
         return self._trust_paths
 
@@ -97,7 +123,7 @@ class TrustService:
         checked).  Foreign revocation lists ride in their own file, named by hash."""
         held, entries = self._revocations(now)
         payload = trustlist.build_payload(
-            self._issuer_entries(), now,
+            self._issuer_entries(now), now,
             revoked_jti=sections.get("revoked_jti", self.store.revoked_jtis(now)),
             anchors=sections.get("anchors", self.anchor_file.load()),
             dcc_rules=sections.get("dcc_rules", self.rule_file.load()))
@@ -109,12 +135,27 @@ class TrustService:
         with self._lock:
             now = self.now()
             inputs = tuple(map(filelock.file_stamp, self._input_paths()))
+            if self._trust is not None and inputs == self._trust_inputs and now < self._custody_retry_at:
+                return self._trust              # kept while the token is lost (below)
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
                     or inputs != self._trust_inputs:
-                payload = self._payload(now)
-                payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
-                token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
-                trust = trustlist.parse(token, self.national_jwks(), now)
+                try:
+                    payload = self._payload(now)
+                    payload["seq"] = trustseq.next_seq(self.settings.data_dir / "trust-list.seq", now)
+                    token = trustlist.sign(payload, self.keystore.signer(NATIONAL))
+                    national = self.national_jwks()
+                except KeyCustodyUnavailable as exc:
+                    # The token is gone for a moment: verifiers keep the list already signed
+                    # while nothing that goes into it changed and it is still valid; a changed
+                    # key, anchor or rule set is never hidden behind the old list.
+                    kept = self._trust
+                    if kept is None or inputs != self._trust_inputs or now >= kept[2].expires:
+                        raise
+                    log.warning("trust list not re-signed, the one signed at %s kept: %s", kept[0], exc.message)
+                    self._custody_retry_at = now + CUSTODY_RETRY_SECONDS
+                    return kept
+                self._custody_retry_at = 0.0
+                trust = trustlist.parse(token, national, now)
                 revocation_file.attach(trust, self._revocations(now)[0])
                 self._trust = (now, token, trust)
                 self._trust_inputs = inputs
@@ -290,3 +331,47 @@ class TrustService:
         self.invalidate()
         self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
         return signer.kid
+
+    # -- city delegations (§7.1) -------------------------------------------------------------------
+    def _city(self, city) -> Region:
+        """The configured city region ``city`` names: bad_request for anything but six digits or a
+        province, region_unknown for a code not configured."""
+        if not isinstance(city, str) or not delegation.is_city_of(city, city[:2] + "0000"):
+            raise BadRequest("a city is named by its 6-digit region code below province level (e.g. 440100)")
+        region = self.settings.region(city)
+        if not region.parent:
+            raise BadRequest(f"region {city} issues on its own, not under a province's delegation")
+        return region
+
+    def list_delegations(self) -> list[dict]:
+        """Every city of this deployment, its province and whether its delegation stands."""
+        withdrawn = self.delegation_file.withdrawn()
+        out = []
+        for region in self.settings.regions:
+            if region.parent:
+                record = withdrawn.get(region.code)
+                out.append({"city": region.code, "name": region.name, "parent": region.parent,
+                            "status": delegation.WITHDRAWN if record else delegation.ACTIVE,
+                            **({"withdrawn_at": record["at"], "withdrawn_by": record["by"],
+                                "reason": record.get("reason", "")} if record else {})})
+        return out
+
+    def withdraw_delegation(self, city, actor: dict, reason: str = "") -> dict:
+        """Withdraw ``city``'s delegation: from the next trust list (signed at once) every code
+        of the city is refused, online and offline.  Audited (``delegation_withdraw``)."""
+        region = self._city(city)
+        reason = str(reason or "")[:200]
+        changed = self.delegation_file.withdraw(region.code, self.now(), str(actor.get("id", ""))[:64], reason)
+        self.audit.record(actor, "delegation_withdraw", None, city=region.code, parent=region.parent,
+                          reason=reason, changed=changed)
+        self.invalidate()
+        return {"city": region.code, "parent": region.parent, "status": delegation.WITHDRAWN, "changed": changed}
+
+    def restore_delegation(self, city, actor: dict) -> dict:
+        """Restore ``city``'s delegation: the next trust list carries a fresh one from its
+        province, and the city's codes verify again.  Audited (``delegation_restore``)."""
+        region = self._city(city)
+        changed = self.delegation_file.restore(region.code)
+        self.audit.record(actor, "delegation_restore", None, city=region.code, parent=region.parent, changed=changed)
+        self.invalidate()
+        return {"city": region.code, "parent": region.parent, "status": delegation.ACTIVE, "changed": changed}

@@ -74,7 +74,9 @@ function describe(v) {
   // Foreign certificates carry no Chinese ID: show what EU / SMART verifier apps show.
   const holder = d.holder ? `${d.holder.name_transliterated}${d.holder.birth_date_masked ? `  出生 born ${d.holder.birth_date_masked}` : ""}`
     : `${v.holder.name_masked}  ${v.holder.id_masked}`;
-  const lines = [`${region.name} ${region.name_en} · ${W.formatName(FORMATS, v.format)}`.replace("  ", " ")];
+  const province = region.parent && REGIONS[region.parent];         // a city issues under its province
+  const issuedBy = province ? `${region.name}（${province.name}）${region.name_en}, ${province.name_en}` : `${region.name} ${region.name_en}`;
+  const lines = [`${issuedBy} · ${W.formatName(FORMATS, v.format)}`.replace("  ", " ")];
   if (v.reasons.length) lines.push(v.reasons.map(W.reason).join("，"));
   if (d.dependent_of) lines.push(`由 ${d.dependent_of.holder_name_masked} 代为出示（${W.RELATIONS[d.dependent_of.relation] || d.dependent_of.relation}）shown by a family member`);
   if (d.transcoded_from) lines.push(`转码自 transcoded from ${(REGIONS[d.transcoded_from.region] || {name: d.transcoded_from.region}).name}`);

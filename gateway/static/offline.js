@@ -1,10 +1,12 @@
 // Offline verification in the browser (docs/standard.md §4, §7): the same checks as
-// adapters/base.py and standard/trustlist.py, in the same order, with WebCrypto.
+// adapters/base.py and standard/trustlist.py, in the same order, with WebCrypto — and SM2SM3
+// (SM2 with SM3, docs/standard.md §4.1) with the vendored sm-crypto (sm2.js), as no browser has it.
 //
 // Why it exists: a checkpoint must keep working when the network drops.  The page caches the
 // signed national trust list; the list itself is checked against the national keys pinned in
 // the page (never a key the list names for itself), then each regional code is checked against
-// the list.  The format tables come from the adapters (GET /checkpoint/formats.json), so the
+// the list, and a city's codes against the delegation its province signed into the list (§7.1).
+// The format tables come from the adapters (GET /checkpoint/formats.json), so the
 // browser and the server read the same tables.  Foreign certificates (EU DCC, SMART) are not
 // verified here: they need CBOR/COSE/X.509, and the page says so instead of guessing.
 "use strict";
@@ -14,7 +16,9 @@ const HCOffline = (() => {
   const MAX_LIFETIME = {dynamic: 300, offline: 604800};
   // standard/trustlist.py: MAX_TTL, CLOCK_SKEW, SEQ_LEAD
   const LIST_MAX_TTL = 604800, LIST_SKEW = 60, SEQ_LEAD = 3600;
-  const NATIONAL_ALGS = ["ES256", "EdDSA"];
+  const NATIONAL_ALGS = ["ES256", "EdDSA", "SM2SM3"];     // standard/jose.py NATIONAL_ALGORITHMS
+  const SM2_SIGNER_ID = "1234567812345678";                 // standard/sm2.py SIGNER_ID (GM/T 0009)
+  const SM2_ORDER = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123n;
   const FORBIDDEN = ["jku", "x5u", "jwk", "x5c", "crit"];
   const P256_HALF = (0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551n) / 2n;
   const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -52,7 +56,7 @@ const HCOffline = (() => {
     const bad = FORBIDDEN.filter((h) => h in header);
     if (bad.length) fail("malformed", `JWS header member not accepted: ${bad.sort()[0]}`);
     if (typeof header.alg !== "string") fail("malformed", "JWS header has no alg");
-    if (!["ES256", "EdDSA", "PS256"].includes(header.alg)) fail("algorithm_not_allowed", "algorithm is not accepted");
+    if (!["ES256", "EdDSA", "SM2SM3", "PS256"].includes(header.alg)) fail("algorithm_not_allowed", "algorithm is not accepted");
     if (header.kid !== undefined && (typeof header.kid !== "string" || !header.kid.length || header.kid.length > 128))
       fail("malformed", "JWS kid must be a short string");
     return {header, payload: b64urlDecode(parts[1]),
@@ -80,11 +84,37 @@ const HCOffline = (() => {
     catch (e) { keyCache.delete(id); fail("code_invalid", `this browser cannot check ${alg} signatures`); }
   }
 
+  const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+
+  // SM2SM3 as standard/sm2.py: the JWK {kty EC, crv SM2, x, y} of 32-byte coordinates, r‖s of
+  // 64 bytes with 1 ≤ r, s < n, e = SM3(Z ‖ signing input) with the one signer id; sm-crypto
+  // checks the point is on the curve and does the arithmetic.
+  function sm2Verifies(parsed, jwk) {
+    if (jwk.kty !== "EC" || jwk.crv !== "SM2") return false;       // as standard/jose.py: signature_invalid
+    if (typeof sm2 === "undefined" || typeof sm2.doVerifySignature !== "function")
+      fail("code_invalid", "this page cannot check SM2SM3 signatures (sm2.js missing)");
+    let x, y;
+    try { x = b64urlDecode(jwk.x); y = b64urlDecode(jwk.y); } catch (e) { fail("malformed", "bad SM2 JWK"); }
+    if (x.length !== 32 || y.length !== 32) fail("malformed", "bad SM2 JWK");
+    const sig = parsed.signature;
+    if (sig.length !== 64) return false;
+    const r = BigInt("0x" + hex(sig.subarray(0, 32))), s = BigInt("0x" + hex(sig.subarray(32)));
+    if (r < 1n || r >= SM2_ORDER || s < 1n || s >= SM2_ORDER) return false;
+    try {
+      return sm2.doVerifySignature(Array.from(parsed.signingInput), hex(sig), "04" + hex(x) + hex(y),
+                                   {hash: true, der: false, userId: SM2_SIGNER_ID}) === true;
+    } catch (e) { return false; }
+  }
+
   // Verify under the algorithm the key's owner registered, never the header's choice.
   async function checkSignature(parsed, jwk, allowed) {
     const alg = parsed.header.alg;
     if (!allowed.includes(alg)) fail("algorithm_not_allowed", `algorithm ${alg} is not registered for this key`);
     if (alg === "ES256" && isHighS(parsed.signature)) fail("signature_invalid", "signature is not in low-S form");
+    if (alg === "SM2SM3") {
+      if (!sm2Verifies(parsed, jwk)) fail("signature_invalid", "signature does not verify");
+      return;
+    }
     const key = await importKey(jwk, alg);
     const params = alg === "ES256" ? {name: "ECDSA", hash: "SHA-256"} : {name: "Ed25519"};
     let ok = false;
@@ -133,7 +163,69 @@ const HCOffline = (() => {
       regions[issuer.region] = issuer;
       for (const k of issuer.keys || []) keys[k.kid] = {...k, region: issuer.region};
     }
-    return {payload, seq: payload.seq, exp: payload.exp, keys, regions, revoked: new Set(payload.revoked_jti || [])};
+    const grants = {};          // city → {grant} or {error}: each delegation checked once per list
+    for (const issuer of payload.issuers || []) {
+      if (!isCityEntry(issuer)) continue;
+      try { grants[issuer.region] = {grant: await checkDelegation(issuer, keys, regions)}; }
+      catch (e) { grants[issuer.region] = {error: e instanceof CodeError ? e : new CodeError("delegation_invalid", "the delegation could not be checked")}; }
+    }
+    return {payload, seq: payload.seq, exp: payload.exp, keys, regions, grants, revoked: new Set(payload.revoked_jti || [])};
+  }
+
+  // --- city delegations (§7.1, standard/delegation.py): the same checks in the same order ----
+  const DELEGATION_TYP = "hc-delegation+jwt", DELEGABLE = ["dynamic", "offline", "online"];
+  const DELEGATION_MAX_TTL = 90 * 86400, DELEGATION_SKEW = 60, MAX_AREAS = 32;
+  const CODE6 = /^[0-9]{6}$/, AREA = /^[0-9]{4}$/;
+  const isProvince = (c) => typeof c === "string" && CODE6.test(c) && c.endsWith("0000");
+  const isCityOf = (city, parent) => typeof city === "string" && CODE6.test(city) && !city.endsWith("0000") &&
+    isProvince(parent) && city.slice(0, 2) === parent.slice(0, 2);
+  const isCityEntry = (e) => Boolean(e.parent) || (typeof e.region === "string" && CODE6.test(e.region) && !e.region.endsWith("0000"));
+
+  // A city entry's delegation, verified under its province's keys on the list; once per list.
+  async function checkDelegation(entry, keys, regions) {
+    const city = String(entry.region).slice(0, 6), parent = String(entry.parent).slice(0, 6);
+    const invalid = (why) => fail("delegation_invalid", why);
+    if (entry.delegation_status === "withdrawn") fail("delegation_withdrawn", `province ${parent} has withdrawn city ${city}'s delegation`);
+    if (!isCityOf(entry.region, entry.parent)) invalid(`region ${city} names no province it belongs to`);
+    const parentEntry = regions[entry.parent];
+    if (!parentEntry || parentEntry.parent) invalid(`city ${city}'s province ${parent} is not a province on the trust list`);
+    if ((entry.delegation_status === undefined ? "active" : entry.delegation_status) !== "active") invalid(`city ${city}'s delegation has an unknown status`);
+    if (typeof entry.delegation !== "string") invalid(`city ${city} carries no delegation from province ${parent}`);
+    let parsed, key, p;
+    try {
+      parsed = parseJws(entry.delegation);
+      if (parsed.header.typ !== DELEGATION_TYP) invalid(`city ${city}'s delegation is not a delegation (typ)`);
+      key = keys[parsed.header.kid || ""];
+      if (!key || key.region !== entry.parent) invalid(`city ${city}'s delegation is not signed by a key of province ${parent}`);
+      await checkSignature(parsed, key, (parentEntry.algorithms || []).filter((a) => a === key.alg && NATIONAL_ALGS.includes(a)));
+      p = jsonOf(parsed.payload, "delegation");
+    } catch (e) {
+      if (e instanceof CodeError && e.code === "delegation_invalid") throw e;
+      invalid(`city ${city}'s delegation does not verify (${e instanceof CodeError ? e.code : "malformed"})`);
+    }
+    if (p.city !== entry.region || p.parent !== entry.parent) invalid(`the delegation in city ${city}'s entry is for another city or province`);
+    if (!Array.isArray(p.areas) || !p.areas.length || p.areas.length > MAX_AREAS ||
+        !p.areas.every((a) => typeof a === "string" && AREA.test(a) && a.slice(0, 2) === parent.slice(0, 2)))
+      invalid(`city ${city}'s delegation names areas outside province ${parent}`);
+    if (!Array.isArray(p.kinds) || !p.kinds.length || !p.kinds.every((k) => DELEGABLE.includes(k)))
+      invalid(`city ${city}'s delegation names kinds the standard does not have`);
+    if (![p.nbf, p.exp, p.iat].every(Number.isInteger) || !(p.nbf <= p.exp) || p.exp - p.iat > DELEGATION_MAX_TTL)
+      invalid(`city ${city}'s delegation has no sound validity`);
+    if (key.status === "revoked" || (key.retired_at != null && p.iat > key.retired_at))
+      invalid(`city ${city}'s delegation is signed by a revoked or retired key of province ${parent}`);
+    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp};
+  }
+
+  // Does the city's delegation cover this code: kind, issue time and now, a resident's area
+  // (not for a code transcoded from another region's, which carries prov).
+  function checkGrant(g, c, fmtName, now) {
+    if (!g.kinds.includes(c.kind) || (fmtName === "online" && !g.kinds.includes("online")))
+      fail("delegation_invalid", `city ${g.city} is not delegated to issue ${g.kinds.includes(c.kind) ? "online" : c.kind} codes`);
+    if (!(g.nbf - DELEGATION_SKEW <= c.iat && c.iat <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `this code was issued outside city ${g.city}'s delegation`);
+    if (!(g.nbf - DELEGATION_SKEW <= now && now <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `city ${g.city}'s delegation is not valid now (refresh the trust list)`);
+    const area = c.id_masked.slice(0, 4);
+    if (c.id_type === "resident" && !("prov" in c) && AREA.test(area) && !g.areas.includes(area))
+      fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area}`);
   }
 
   // --- format tables (adapters/base.py JwsClaimFormat) -------------------------------------
@@ -208,6 +300,12 @@ const HCOffline = (() => {
       fail("issuer_mismatch", `region ${key.region} does not issue ${fmt.name} codes`);
     if (key.status === "revoked") fail("key_revoked", `signing key ${key.kid} was revoked`);
     if (key.retired_at != null && claims.iat > key.retired_at) fail("key_revoked", `signing key ${key.kid} was retired before this code was issued`);
+    if (isCityEntry(trust.regions[key.region] || {})) {
+      const held = (trust.grants || {})[key.region];
+      if (!held) fail("delegation_invalid", `city ${key.region}'s delegation was not checked`);
+      if (held.error) fail(held.error.code, held.error.message);
+      checkGrant(held.grant, claims, fmt.name, now);
+    }
     const registeredLife = ((trust.regions[key.region] || {}).lifetimes || {})[claims.kind];
     const cap = Number.isInteger(registeredLife) ? Math.min(MAX_LIFETIME[claims.kind], registeredLife) : MAX_LIFETIME[claims.kind];
     if (claims.exp - claims.iat > cap) fail("lifetime_exceeded", `a ${claims.kind} code may live at most ${cap} s`);
@@ -237,7 +335,10 @@ const HCOffline = (() => {
       const details = {};
       if (c.dep) details.dependent_of = {holder_name_masked: c.dep.holder_name_masked, relation: c.dep.relation};
       if (c.prov) details.transcoded_from = {...c.prov};
-      return {valid: true, status: c.status, region: c.region, format: fmt.name,
+      const entry = trust.regions[c.region] || {};        // a city's code names city and province, as online
+      const issuer = entry.parent ? {region: c.region, name: entry.name ?? null, parent: entry.parent,
+                                     parent_name: (trust.regions[entry.parent] || {}).name ?? null} : null;
+      return {valid: true, status: c.status, region: c.region, ...(issuer ? {issuer} : {}), format: fmt.name,
               holder: {name_masked: c.name_masked, id_masked: c.id_masked}, expires_at: rfc3339(c.exp),
               issued_at: rfc3339(c.iat), kind: c.kind, reasons: [...c.reasons], code_id: c.jti, errors: [],
               ...(Object.keys(details).length ? {details} : {}), offline: true};

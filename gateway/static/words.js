@@ -20,7 +20,9 @@ const HCWords = (() => {
     no_valid_certificate: "请出示有效的检测或接种证明 · Please show a valid test or vaccination certificate"};
   const ERRORS = {expired: "已过期（截图或旧码）expired — screenshot or old code",
     signature_invalid: "签名无效：伪造或被篡改 forged or altered", key_unknown: "签发方不在信任列表 unknown issuer",
-    key_revoked: "签发密钥已吊销 issuer key revoked", code_revoked: "此码已作废 withdrawn by issuer",
+    key_revoked: "签发密钥已吊销 issuer key revoked",
+    delegation_invalid: "城市发码未获省级有效授权 city issuer not authorised by its province",
+    delegation_withdrawn: "省级已撤回该城市的发码授权 the province withdrew this city's authority", code_revoked: "此码已作废 withdrawn by issuer",
     algorithm_not_allowed: "签名算法不被接受 algorithm not allowed", format_unknown: "无法识别的码 not a health code",
     not_yet_valid: "尚未生效 not yet valid", issuer_mismatch: "签发地区不符 issuer mismatch",
     image_unreadable: "图片中没有可读的二维码 no readable QR code", payload_empty: "没有读到内容 nothing was read",

@@ -16,7 +16,7 @@ import os
 from typing import Any, Mapping
 
 from .errors import AuditConflict, ScanBulkError, unavailable
-from .indices import DEFAULT_PREFIX, MAPPINGS
+from .indices import DEFAULT_PREFIX, MAPPINGS, parse_shards
 from .store import ElasticsearchStore
 
 __all__ = ["AuditConflict", "DEFAULT_PREFIX", "ElasticsearchStore", "MAPPINGS", "ScanBulkError", "from_env",
@@ -26,7 +26,8 @@ __all__ = ["AuditConflict", "DEFAULT_PREFIX", "ElasticsearchStore", "MAPPINGS", 
 def from_env(settings: Any = None, environ: Mapping[str, str] | None = None) -> ElasticsearchStore:
     """The store named by the environment: HEALTHCODE_ES_URL (one URL or several, comma-separated),
     optional HEALTHCODE_ES_PREFIX (default "healthcode"), HEALTHCODE_ES_API_KEY, and
-    HEALTHCODE_ES_REPLICAS (replicas of every index, default 1).  Retention (for the ILM policy)
+    HEALTHCODE_ES_REPLICAS (replicas of every index, default 1) and HEALTHCODE_ES_SHARDS (primary
+    shards: one count for every index, or ``codes=4,audit=4``; default 1).  Retention (for the ILM policy)
     comes from ``settings.retention_days`` or HEALTHCODE_RETENTION_DAYS."""
     env = os.environ if environ is None else environ
     raw = env.get("HEALTHCODE_ES_URL", "")
@@ -40,6 +41,10 @@ def from_env(settings: Any = None, environ: Mapping[str, str] | None = None) -> 
     replicas = env.get("HEALTHCODE_ES_REPLICAS", "").strip() or "1"
     if not replicas.isdigit():
         raise ValueError(f"HEALTHCODE_ES_REPLICAS must be a whole number >= 0, not {replicas!r}")
+    try:
+        shards = parse_shards(env.get("HEALTHCODE_ES_SHARDS", ""))
+    except ValueError as exc:
+        raise ValueError(f"HEALTHCODE_ES_SHARDS: {exc}") from None
     return ElasticsearchStore(urls, prefix=env.get("HEALTHCODE_ES_PREFIX") or DEFAULT_PREFIX,
-                              replicas=int(replicas),
+                              replicas=int(replicas), shards=shards,
                               retention_days=int(retention) if retention else None, **options)

@@ -19,7 +19,9 @@ ones created on first use (:meth:`Indices.ensure_dated`).
 
 Every index is made with ``replicas`` replicas: on a cluster of two or more data nodes each shard
 has a copy on another node, so losing one node loses no acknowledged write.  A single node leaves
-the replicas unassigned (health yellow) and works.
+the replicas unassigned (health yellow) and works.  ``shards`` gives an index kind more than one
+primary shard (:func:`parse_shards`); a template applies to indices made after it, so a new count
+reaches a fixed index only when it is made again, and the dated ones from their next day or month.
 
 Where the server has ILM (a full distribution) and a retention is given, the daily scan indices
 also get an ILM delete policy (``P-scans``, retention + 1 day counted from the day in the index
@@ -68,12 +70,41 @@ MAPPINGS = {
     "dependents": {"holder_sub": _kw(), "dependent_sub": _kw(), "region": _kw(), "relation": _kw(),
                    "consent": _STORED_ONLY, "created_at": _LONG},
     "ratelimit": {"key": _kw(), "hits": _LONG, "n": _LONG, "last": _LONG},
-    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "updated_at": _LONG, "writer": _STORED_ONLY},
+    "sequences": {"seq": _LONG, "entry": _STORED_ONLY, "group": _STORED_ONLY, "updated_at": _LONG,
+                  "writer": _STORED_ONLY},
     # the entry itself is kept as its exact JSON text: the hash chain must survive the round trip
     "audit": {"seq": _LONG, "at": _LONG, "action": _kw(), "subject": _kw(), "hash": _kw(),
               "result": _kw(), "entry": _STORED_ONLY},
 }
 FIXED_KINDS = ("codes", "revoked", "online", "residents", "dependents", "ratelimit", "sequences")
+
+
+MAX_SHARDS = 1024                  # Elasticsearch's own ceiling for one index's primaries
+
+
+def parse_shards(text: str) -> dict[str, int]:
+    """Primary shards per index kind from ``"4"`` (every kind) or ``"codes=4,audit=4"`` (the kinds
+    named; the rest keep one).  Raises ValueError naming what is wrong."""
+    text = text.strip()
+    if not text:
+        return {}
+
+    def count(raw: str) -> int:
+        raw = raw.strip()
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_SHARDS:
+            raise ValueError(f"a shard count is a whole number from 1 to {MAX_SHARDS}, not {raw!r}")
+        return int(raw)
+
+    if "=" not in text:
+        return dict.fromkeys(MAPPINGS, count(text))
+    shards: dict[str, int] = {}
+    for part in text.split(","):
+        kind, sep, raw = part.partition("=")
+        kind = kind.strip()
+        if not sep or kind not in MAPPINGS:
+            raise ValueError(f"shards are kind=count pairs with kinds from {', '.join(MAPPINGS)}, not {part.strip()!r}")
+        shards[kind] = count(raw)
+    return shards
 
 
 def day_start(index: str) -> int | None:
@@ -92,14 +123,20 @@ class Indices:
     without index templates, creates the fixed indices); ``ilm``, ``templates`` and
     ``template_names`` say what the server turned out to support."""
 
-    def __init__(self, client: Elasticsearch, prefix: str = DEFAULT_PREFIX, replicas: int = 1) -> None:
+    def __init__(self, client: Elasticsearch, prefix: str = DEFAULT_PREFIX, replicas: int = 1,
+                 shards: dict[str, int] | None = None) -> None:
         if not _PREFIX_RE.match(prefix):
             raise ValueError(f"index prefix must be lowercase letters, digits, '.', '_' or '-': {prefix!r}")
         if not isinstance(replicas, int) or replicas < 0:
             raise ValueError("replicas must be a whole number >= 0")
+        shards = dict(shards or {})
+        for kind, n in shards.items():
+            if kind not in MAPPINGS or not isinstance(n, int) or not 1 <= n <= MAX_SHARDS:
+                raise ValueError(f"shards: {kind!r}={n!r} is not an index kind with 1 to {MAX_SHARDS} shards")
         self.client = client
         self.prefix = prefix
         self.replicas = replicas
+        self.shards = shards
         self.ilm = False
         self.templates = True
         self.template_names: list[str] = []
@@ -132,7 +169,8 @@ class Indices:
         return {"dynamic": "strict", "properties": MAPPINGS[kind]}
 
     def _settings(self, kind: str) -> dict:
-        settings: dict[str, Any] = {"index.number_of_replicas": self.replicas}
+        settings: dict[str, Any] = {"index.number_of_replicas": self.replicas,
+                                    "index.number_of_shards": self.shards.get(kind, 1)}
         if kind == "scans" and self.ilm:
             settings.update({"index.lifecycle.name": f"{self.prefix}-scans",
                              "index.lifecycle.parse_origination_date": True})   # the day in the index name
@@ -171,10 +209,11 @@ class Indices:
                                             allow_no_indices=True, ignore_unavailable=True)
         except ApiError as exc:
             log.warning("could not add result to the audit mapping (%s)", http_status(exc))
-        try:        # a head index made before heads named their writer learns the field
-            self.client.indices.put_mapping(index=self.index("sequences"), properties={"writer": _STORED_ONLY})
+        try:        # a head index made before heads named their writer and group learns the fields
+            self.client.indices.put_mapping(index=self.index("sequences"),
+                                            properties={"writer": _STORED_ONLY, "group": _STORED_ONLY})
         except ApiError as exc:
-            log.warning("could not add writer to the audit head mapping (%s)", http_status(exc))
+            log.warning("could not add writer and group to the audit head mapping (%s)", http_status(exc))
 
     def _put_ilm_policy(self, retention_days: int) -> None:
         # min_age counts from the day in the index name (its start), so one extra day keeps every

@@ -96,14 +96,16 @@ def searchable(client: Elasticsearch, index: str, refresh: bool | str) -> None:
 EXISTING_WAIT = 5.0           # seconds a document a 409 proved to exist may stay unreadable on a replica
 
 
-def get_existing(client: Elasticsearch, index: str, doc_id: str) -> dict:
-    """A document a 409 just proved exists.  A GET may be served by a replica the write has not
-    reached yet (it answers "not found" for a moment), so it is asked again for up to
-    :data:`EXISTING_WAIT` seconds; still not found means the cluster cannot answer now."""
+def get_existing(client: Elasticsearch, index: str, doc_id: str, replaced: dict | None = None) -> dict:
+    """A document a 409 just proved exists — or, given ``replaced`` (a version read before), proved
+    replaced since.  A GET may be served by a replica the write has not reached yet (it answers
+    "not found", or the old version, for a moment), so it is asked again for up to
+    :data:`EXISTING_WAIT` seconds; still not seen means the cluster cannot answer now."""
     deadline = time.monotonic() + EXISTING_WAIT
     while True:
         got = get(client, index, doc_id)
-        if got is not None:
+        if got is not None and not (replaced is not None and got["_seq_no"] == replaced["_seq_no"]
+                                    and got["_primary_term"] == replaced["_primary_term"]):
             return got
         if time.monotonic() > deadline:
             raise StoreUnavailable(f"the data store cannot take this request now ({index}/{doc_id} not yet "

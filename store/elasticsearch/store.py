@@ -63,12 +63,13 @@ def _doc_id(*parts: str) -> str:
 class ElasticsearchStore(Store):
     """The store on Elasticsearch.  ``urls``: one URL or several (``http://host:9200``);
     ``client_options`` go to :class:`elasticsearch.Elasticsearch` (``api_key``, ``basic_auth``,
-    ``ca_certs``…).  Every index has ``replicas`` replicas; ``retention_days`` adds an ILM delete
+    ``ca_certs``…).  Every index has ``replicas`` replicas and ``shards[kind]`` primaries (default 1);
+    ``retention_days`` adds an ILM delete
     policy for the daily scan indices where the server has ILM (:mod:`.indices`)."""
 
     def __init__(self, urls: str | Sequence[str], *, prefix: str = DEFAULT_PREFIX,
                  request_timeout: float = 30.0, max_retries: int = 3, retry_on_timeout: bool = True,
-                 replicas: int = 1, refresh: bool | str = "wait_for",
+                 replicas: int = 1, shards: dict[str, int] | None = None, refresh: bool | str = "wait_for",
                  retention_days: int | None = None, bulk_chunk: int = BULK_CHUNK,
                  purge_timeout: float = 3600.0, **client_options: Any) -> None:
         if refresh not in (True, False, "wait_for"):
@@ -77,7 +78,7 @@ class ElasticsearchStore(Store):
         client = Elasticsearch(hosts, request_timeout=request_timeout, max_retries=max_retries,
                                retry_on_timeout=retry_on_timeout, **client_options)
         try:
-            self.indices = Indices(client, prefix, replicas)
+            self.indices = Indices(client, prefix, replicas, shards)
             self.indices.setup(retention_days)
         except BaseException:
             client.close()

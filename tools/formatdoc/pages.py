@@ -6,7 +6,7 @@ import importlib
 import json
 import re
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, utils
@@ -16,14 +16,18 @@ from adapters.base import JwsClaimFormat
 from adapters.contract import FormatAdapter
 from adapters.online import OnlineFormat
 from config.settings import Region
-from standard import jose
+from standard import jose, sm2
+from tongsuopy.crypto.asymciphers import ec as sm_ec
 from tools.formatdoc.sections import DOCS_DIR, Example, MARKER, _Signer, example_alg, example_claims, example_region, expected_header, generated_formats, render_page
 
 # --- the example: one fixed key per format, so every regeneration writes the same page -------
 EXAMPLE_KEY_SEED = b"healthcode format page example key: "
 
 
-def example_key(name: str, alg: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey:
+ExampleKey = Union[ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, sm2.PrivateKey]
+
+
+def example_key(name: str, alg: str) -> ExampleKey:
     """The example signer of format ``name``: a key derived from the format's name (public on
     purpose — it signs nothing but the page), so its ``kid`` is the same on every run."""
     seed = hashlib.sha256(EXAMPLE_KEY_SEED + f"{name}/{alg}".encode()).digest()
@@ -31,21 +35,38 @@ def example_key(name: str, alg: str) -> ec.EllipticCurvePrivateKey | ed25519.Ed2
         return ec.derive_private_key(int.from_bytes(seed, "big") % (jose.P256_ORDER - 1) + 1, ec.SECP256R1())
     if alg == "EdDSA":
         return ed25519.Ed25519PrivateKey.from_private_bytes(seed)
+    if alg == sm2.NAME:
+        return sm_ec.derive_private_key(int.from_bytes(seed, "big") % (sm2.ORDER - 1) + 1, sm_ec.SM2())
     raise ValueError(f"no fixed example key for {alg}")
 
 
-def _deterministic(text: str, prefix: str, alg: str,
-                   key: ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey) -> str:
+def _deterministic(text: str, prefix: str, alg: str, key: ExampleKey) -> str:
     """``text`` with its signature made again deterministically: Ed25519 is so already; ES256
-    is signed as RFC 6979 says (low-S, like every signature of this project)."""
+    is signed as RFC 6979 says (low-S, like every signature of this project); SM2SM3 with a
+    nonce derived from the key and the signing input (:func:`_sm2_deterministic`)."""
+    signing_input = text[len(prefix):].rsplit(".", 1)[0]
+    if alg == sm2.NAME and sm2.is_key(key):
+        return f"{prefix}{signing_input}.{jose.b64url_encode(_sm2_deterministic(signing_input.encode('ascii'), key))}"
     if alg != "ES256" or not isinstance(key, ec.EllipticCurvePrivateKey):
         return text
-    signing_input = text[len(prefix):].rsplit(".", 1)[0]
     r, s = utils.decode_dss_signature(
         key.sign(signing_input.encode("ascii"), ec.ECDSA(hashes.SHA256(), deterministic_signing=True)))
     s = min(s, jose.P256_ORDER - s)
     raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
     return f"{prefix}{signing_input}.{jose.b64url_encode(raw)}"
+
+
+def _sm2_deterministic(message: bytes, key: sm2.PrivateKey) -> bytes:
+    """r ‖ s of SM2SM3 over ``message`` with the nonce SHA-256(key ‖ message) (mod n − 1, + 1).
+    Tongsuo draws its own nonce, so this one signature (the page's, by a public key) is made
+    by gmssl, which takes the nonce as an argument; the page's test verifies it with Tongsuo."""
+    from gmssl import sm2 as gmssl_sm2          # test-only dependency (pyproject [test])
+    d = key.private_numbers().private_value
+    numbers = key.public_key().public_numbers()
+    nonce = int.from_bytes(hashlib.sha256(d.to_bytes(32, "big") + message).digest(), "big") % (sm2.ORDER - 1) + 1
+    signer = gmssl_sm2.CryptSM2(private_key=f"{d:064x}", public_key="")
+    signer.public_key = f"{numbers.x:064x}{numbers.y:064x}"     # set as is: its constructor strips "04"s
+    return bytes.fromhex(signer.sign_with_sm3(message, f"{nonce:064x}"))
 
 
 def make_example(fmt: JwsClaimFormat, regions: Sequence[Region]) -> Example:

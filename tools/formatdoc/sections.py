@@ -46,6 +46,9 @@ ALG_NOTES = {
              "(s ≤ n/2): issuers sign low-S and verifiers refuse the high-S twin "
              "(`signature_invalid`)",
     "EdDSA": "Ed25519 (RFC 8037); 64-byte signature",
+    "SM2SM3": "SM2 signature (GM/T 0003.2) over SM3 (GM/T 0004) with the signer id `1234567812345678` "
+              "(GM/T 0009's default); the signature is raw r‖s (64 bytes, not DER); the key is "
+              "the JWK `{\"kty\": \"EC\", \"crv\": \"SM2\", \"x\", \"y\"}`",
     "PS256": "RSASSA-PSS with SHA-256, MGF1-SHA-256, salt 32 bytes, RSA ≥ 2048 bits",
 }
 
@@ -105,7 +108,8 @@ def algorithms_of(issuers: Iterable[Region]) -> tuple[str, ...]:
 
 def example_claims(region_code: str) -> dict:
     """The national claims of the worked example, issued by ``region_code``."""
-    masked = f"{region_code[:2]}01**********002X"     # a resident ID: first 4 and last 4 kept
+    area = region_code[:4] if region_code[2:4] != "00" else f"{region_code[:2]}01"     # a city's own area
+    masked = f"{area}**********002X"                  # a resident ID: first 4 and last 4 kept
     return dict(EXAMPLE_CLAIMS, region=region_code, id_masked=masked)
 
 
@@ -281,9 +285,17 @@ def render_issuers(fmt: JwsClaimFormat, issuers: Sequence[Region]) -> str:
                  f"`\"format\": \"{fmt.name}\"`. A `{fmt.prefix}` code is refused "
                  "(`issuer_mismatch`) if its signer's region issues another format, or if its "
                  "`region` claim is not the signer's region.")
-    rows = [(r.code, r.name, r.name_en, ", ".join(f"`{a}`" for a in r.algorithms)) for r in issuers]
+    cities = [r for r in issuers if r.parent]
+    if cities and fmt.name != adapters.NATIONAL_FORMAT:
+        trust += (" A city's key counts only under its province's delegation: its trust-list entry "
+                  "names the `parent` and carries a `delegation` the province signed (areas, kinds, "
+                  "validity) that every verifier checks with the code; without one, or withdrawn, "
+                  "every code of the city is refused (`delegation_invalid`, `delegation_withdrawn`; "
+                  "[standard](../standard.md) §7.1).")
+    rows = [(r.code, r.name, r.name_en, ", ".join(f"`{a}`" for a in r.algorithms),
+             f"city of {r.parent}" if r.parent else "province") for r in issuers]
     return "\n\n".join(["## Who issues it", intro,
-                        _table(("region", "name", "", "registered `alg`"), rows), trust])
+                        _table(("region", "name", "", "registered `alg`", "issues as"), rows), trust])
 
 
 def render_header(fmt: JwsClaimFormat, algorithms: Sequence[str]) -> str:
