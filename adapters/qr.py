@@ -6,14 +6,19 @@ screen or a creased printout without pushing long codes to unreadably dense vers
 from __future__ import annotations
 
 import io
+import logging
+import struct
 import threading
 
 import qrcode
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
+from adapters.base import log_decoder_crash
 from standard import MAX_IMAGE_BYTES
-from standard.errors import CodeTooLarge, ImageUnreadable
+from standard.errors import CodeError, CodeTooLarge, ImageUnreadable
+
+log = logging.getLogger(__name__)
 
 MAX_PIXELS = 16_000_000                      # a 4000×4000 photo; a QR scan needs far fewer
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a second line
@@ -26,6 +31,19 @@ MAX_CODES = 24                               # a 4-up sheet has 4, a chunked SMA
 # took 40 s and held both decode slots.  A camera writes 1 scan, an encoder's progressive
 # script about 10.  Decoding work (pixels × scans) is bounded before a slot is taken.
 MAX_JPEG_SCANS = 64
+# The formats a camera, a phone's screenshot or a scanner writes; the only Pillow parsers an image
+# ever reaches.  Pillow opens some forty formats (DDS, SPIDER, IM, PSD, …), each a parser an
+# anonymous caller could feed.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP")
+# A TIFF whose strips or tiles are JPEG streams: each may be progressive, up to libtiff's 100
+# scans, and the scans are counted nowhere — a 97 KB TIFF of 16 MP took 2 s to decode, ten times
+# the work a JPEG may cost (MAX_SCAN_PIXELS).  No camera writes one; the JPEG itself is read.
+TIFF_JPEG = ("jpeg", "tiff_jpeg")
+# What Pillow raises for a broken or unsupported file (SyntaxError: a broken PNG chunk;
+# ValueError: a colour space it cannot convert, such as a CIELAB TIFF; NotImplementedError,
+# OverflowError, struct.error, EOFError from its parsers): the image is unreadable.
+_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, NotImplementedError,
+               OverflowError, IndexError, struct.error)
 MAX_SCAN_PIXELS = 10 * MAX_PIXELS
 
 
@@ -55,6 +73,25 @@ def decode_image(data: bytes) -> list[str]:
         DECODE_SLOTS.release()
 
 
+def decoding_pixels(data: bytes) -> int:
+    """How many pixels :func:`decode_image` would decode and search for codes in ``data``: 0 when
+    it refuses the image before decoding a pixel (empty, too many bytes or pixels, a header it
+    cannot read, a JPEG over its scan bound, a JPEG-compressed TIFF).  What the search costs
+    grows with it: zxing-cpp looked 3.7 s for codes in a 16 MP PNG of 6 400 tiny ones (~0.25 s a
+    megapixel) before the MAX_CODES cap could refuse it.  Reads the header only."""
+    if not data or len(data) > MAX_IMAGE_BYTES:
+        return 0
+    try:
+        _check_work(data)
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+        if image.format == "TIFF" and image.info.get("compression") in TIFF_JPEG:
+            return 0
+        width, height = image.size
+    except Exception:                 # noqa: BLE001 — refused before decoding: decode_image says why
+        return 0
+    return width * height if width * height <= MAX_PIXELS else 0
+
+
 def jpeg_scans(data: bytes) -> int:
     """At least as many as the scans a JPEG decoder will run: every SOS marker is the bytes
     FF DA in the file (entropy-coded data stuffs each FF with 00), so counting them can only
@@ -68,7 +105,7 @@ def _check_work(data: bytes) -> None:
     if not data.startswith(b"\xff\xd8"):
         return
     try:
-        width, height = Image.open(io.BytesIO(data)).size
+        width, height = Image.open(io.BytesIO(data), formats=("JPEG",)).size
     except Exception:                 # noqa: BLE001 — unreadable: _decode says so, in its words
         return
     scans = jpeg_scans(data)
@@ -78,18 +115,28 @@ def _check_work(data: bytes) -> None:
 
 
 def _decode(data: bytes) -> list[str]:
+    """The QR texts in ``data``; whatever the file holds, a clear verdict error, never another
+    exception (the decoding — header, pixels, conversion to grey — is all inside the ``try``)."""
     try:
-        image = Image.open(io.BytesIO(data))          # reads the header only
+        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)        # reads the header only
         width, height = image.size
         if width * height > MAX_PIXELS:               # refuse before a pixel is decoded
             raise CodeTooLarge(f"image has {width}×{height} pixels; at most {MAX_PIXELS:,} are read")
+        if image.format == "TIFF" and image.info.get("compression") in TIFF_JPEG:
+            raise ImageUnreadable("a JPEG-compressed TIFF is not read; send the JPEG itself")
         image.load()
+        grey = image.convert("L")
+    except CodeError:                             # ours, worded above
+        raise
     except Image.DecompressionBombError:          # Pillow's own check at open(), above 2 × MAX_PIXELS
         raise CodeTooLarge(f"image has more than {2 * MAX_PIXELS:,} pixels; at most {MAX_PIXELS:,} are read") from None
-    except (UnidentifiedImageError, OSError, ValueError):
+    except _UNREADABLE:
+        raise ImageUnreadable("not a readable image") from None
+    except Exception as exc:                      # noqa: BLE001 — a decoder bug: logged, still a verdict
+        log_decoder_crash(log, "image", exc)
         raise ImageUnreadable("not a readable image") from None
     # zxing-cpp converts one BarcodeFormat to the BarcodeFormats its stubs declare
-    results = zxingcpp.read_barcodes(image.convert("L"), formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
+    results = zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
     texts = [r.text for r in reading_order([r for r in results if r.valid and r.text])]
     if not texts:
         raise ImageUnreadable("no QR code found in the image")

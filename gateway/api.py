@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, jsonify, request
 import standard
 from config.settings import MAX_BATCH_ITEMS
 from standard.errors import BadRequest, CodeError, HealthCodeError, NotFound, PayloadTooLarge
+from adapters import qr
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.version import __version__
 from gateway.batch import Job, dump_answer
@@ -23,25 +24,37 @@ def _verify_item(item: dict, place, device):
             image = decode_image_b64(item["image_b64"])
         except CodeError as exc:
             return ImageVerdicts([svc.verification.record(Verdict.failed(exc), place, device)], 0)
+        beyond_first = _image_weight(image) - IMAGE_WEIGHT      # the first megapixel is paid for already
+        if beyond_first:
+            _charge(beyond_first)
         return svc.verification.verify_image_codes(image, place=place, device=device)
     if "payload" not in item:
         raise BadRequest("give payload (the QR text) or image_b64")
     return svc.verification.verify(item["payload"], place=place, device=device)
 
 
-IMAGE_WEIGHT = 10       # an image costs up to ~0.25 s of CPU to decode (16 MP WebP), a text ~1 ms
+IMAGE_WEIGHT = 10       # a megapixel of image costs up to ~0.25 s of CPU to search for codes, a text ~1 ms
 
 
 def _weight(items) -> int:
-    """What a request costs against the per-client limit: an image counts as IMAGE_WEIGHT
-    items.  Counting images as one each let one anonymous client, inside its 600 a minute, keep
-    two cores busy decoding 16 MP images of 700 bytes each."""
+    """What a request costs against the per-client limit before any image is read: an image
+    counts as IMAGE_WEIGHT items, each further megapixel it decodes as IMAGE_WEIGHT more once its
+    header is read (:func:`_image_weight`).  Counting images as one each let one anonymous client,
+    inside its 600 a minute, keep two cores busy decoding 16 MP images of 700 bytes each."""
     return max(1, sum(IMAGE_WEIGHT if isinstance(i, dict) and "image_b64" in i else 1 for i in items))
+
+
+def _image_weight(image: bytes) -> int:
+    """IMAGE_WEIGHT per started megapixel the image decodes (at least one): a 16 MP PNG of
+    thousands of tiny QR codes held zxing-cpp for 3.7 s, and at 10 items an image one client
+    could keep two cores searching.  An image refused before decoding weighs IMAGE_WEIGHT."""
+    return IMAGE_WEIGHT * max(1, -(-qr.decoding_pixels(image) // 1_000_000))
 
 
 def _charge(items: int) -> None:
     """Anonymous verification is limited per client: the credential when one is sent, else the
-    address the connection came from (never a header the client writes, like X-Forwarded-For)."""
+    address the connection came from — an IPv6 client's /64 — never a header the client writes,
+    like X-Forwarded-For."""
     svc = service()
     who = svc.credentials.caller(bearer_token())
     caller = f"cred:{who.id}" if who else limit_key(request.remote_addr or "")

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolkit import filelock
+from standard import idcard
 from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
@@ -45,7 +46,13 @@ class Principal:
 
     def device(self, claimed: str | None) -> str | None:
         """The kiosk this request comes from: a kiosk credential's own, whatever the body says.
-        A body naming another kiosk is refused — limits and audit follow the credential."""
+        A body naming another kiosk is refused — limits and audit follow the credential.  Any
+        other caller's claim is kept in the audit log, which is never purged: it must be a device
+        id (the credential-id syntax), never a name or other free text."""
+        if claimed is not None and not (isinstance(claimed, str) and _ID.fullmatch(claimed)):
+            raise BadRequest("kiosk_id must be 1-64 letters, digits, '.', '_' or '-'")
+        if claimed is not None and idcard.is_valid(claimed):
+            raise BadRequest("kiosk_id must name a device, not a person")
         if self.role != "kiosk":
             return claimed
         own = self.kiosk_id or self.id
@@ -141,6 +148,8 @@ class Credentials:
         for what, value in (("id", principal_id), ("kiosk_id", kiosk_id)):
             if value is not None and (not isinstance(value, str) or not _ID.fullmatch(value)):
                 raise BadRequest(f"{what} must be 1-64 letters, digits, '.', '_' or '-'")
+            if value is not None and idcard.is_valid(value):       # kept, and named in every entry
+                raise BadRequest(f"{what} must name a device or a member of staff, not an ID number")
         if principal_id is None:
             raise BadRequest("id must be 1-64 letters, digits, '.', '_' or '-'")
         if principal_id.startswith("issuer-"):

@@ -17,9 +17,10 @@ from standard.errors import HealthCodeError, RateLimited
 bp = Blueprint("people", __name__)
 
 
-# A stranger's refused calls are audited one by one up to this many a minute per address (per
-# process); past it they get 429 and no entry.  Unbounded, 1 000 tokenless requests in 2 s
-# wrote 1 000 entries (4 MB) into a log that is never purged.
+# A stranger's refused calls are audited one by one up to this many a minute per address — an
+# IPv6 client's /64 (gateway.proxy.limit_key) — per process; past it they get 429 and no entry.
+# Unbounded, 1 000 tokenless requests in 2 s wrote 1 000 entries (4 MB) into a log that is never
+# purged.
 STRANGER_AUDITS_PER_MINUTE = 30
 
 

@@ -158,6 +158,21 @@ DOCUMENT_PATTERNS = {
 _DOCUMENT_SEPARATORS = frozenset(" -\u3000\t()")
 
 
+# A resident ID number inside free text: 17 digits (of any script, a space or hyphen between any
+# two) and a digit or X, not part of a longer run of digits.
+_ID_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ -]?){17}[\dXxＸｘ](?!\d)")
+
+
+def mask_in_text(text: str) -> str:
+    """``text`` with every resident ID number in it masked as :func:`mask` does — for free text
+    (a reason, a consent reference, a checkpoint's place) that is kept: whoever typed a holder's
+    number there did not make it less personal."""
+    if not isinstance(text, str) or len(text) < LENGTH:
+        return text
+    return _ID_IN_TEXT.sub(lambda m: mask(unicodedata.normalize("NFKC", m.group()).replace(" ", "")
+                                          .replace("-", "").upper()), text)
+
+
 def normalize_document(id_type: str, raw: str) -> str:
     """Non-resident documents: NFKC, no spaces, hyphens or brackets around the check digit."""
     if not isinstance(raw, str) or len(raw) > MAX_RAW_CHARS:

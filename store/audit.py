@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any, Callable, Iterable, Iterator
 
+from standard import idcard
 from store.contract import MakeEntry, Store
 
 GENESIS = "0" * 64
@@ -50,6 +51,18 @@ def canonical(entry: dict) -> bytes:
 
 def entry_hash(entry: dict) -> str:
     return hashlib.sha256(canonical(entry)).hexdigest()
+
+
+def masked(value: Any) -> Any:
+    """``value`` with every resident ID number in its text masked (:func:`standard.idcard.mask_in_text`):
+    the log is never purged, and a reason or a reference is free text someone typed."""
+    if isinstance(value, str):
+        return idcard.mask_in_text(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [masked(v) for v in value]
+    return value
 
 
 def next_entry(last: dict | None, at: int, actor: dict, action: str, subject: str | None = None,
@@ -107,6 +120,7 @@ class AuditLog:
               **detail: Any) -> MakeEntry:
         """The entry-maker ``record`` appends, for a store write that must carry its own entry
         (``Store.record_issuance``)."""
+        actor, detail = masked(actor), masked(detail)
         return lambda last: next_entry(last, int(self.clock()), actor, action, subject, result, detail)
 
     def entries(self, after_seq: int = 0, limit: int = 1000) -> list[dict]:

@@ -13,7 +13,7 @@ from config.settings import Settings
 from gateway import batch, metrics
 from gateway.limits import MinuteCounter
 from gateway.services.trust import TrustService
-from standard import ONLINE_FORMAT
+from standard import ONLINE_FORMAT, idcard
 from standard.errors import RateLimited, undecodable_codes
 from store import ScanEvent, Store, scanqueue
 from store.scanqueue import ScanWriter
@@ -204,4 +204,5 @@ def _worth_storing(valid: bool, error: str | None) -> bool:
 
 
 def _short(value) -> str | None:
-    return None if value is None else str(value)[:64]
+    """A place or device as stored with a scan: 64 characters, any ID number in it masked."""
+    return None if value is None else idcard.mask_in_text(str(value)[:64])
