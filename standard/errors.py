@@ -270,8 +270,11 @@ class DelegationInvalid(CodeError):
 
 
 class DelegationWithdrawn(CodeError):
-    """Signed by a city's key while its province has withdrawn the city's delegation (§7.1)."""
+    """Signed by a city's key while its province has withdrawn the city's delegation (§7.1).
+    Raised, not reported in a verdict, when a withdrawn city is asked to issue: the request is
+    sound but the city has no authority to issue now (HTTP 403; nothing issued)."""
     code = "delegation_withdrawn"
+    http_status = 403
 
 
 class CertLogicInvalid(BadRequest):

@@ -230,6 +230,42 @@ def test_shenzhen_serves_assisted_lookup_for_an_elder_and_her_grandchild(world):
     assert dep["issuer"]["parent"] == "440000"
 
 
+def test_while_shenzhen_is_withdrawn_guangdongs_issuer_answers_for_its_people(world):
+    """The gateway asks issuers over HTTP: while Shenzhen's delegation is withdrawn, an assisted
+    lookup of a Shenzhen elder goes to Guangdong's issuer, which answers from its own records —
+    identity_not_matched (404, never a 500) until it has one, then Guangdong's code (region
+    440000); her bound grandchild, of whom Guangdong has no record, is listed as not found.
+    Shenzhen's issuer itself refuses to answer (delegation_withdrawn, 403).  Restored, Shenzhen
+    answers again."""
+    elder = {"id_number": SZ_ELDER.id_number, "name": SZ_ELDER.name}
+    helper = auth(add_credential("helper", "helper-withdrawn", data_dir=world["data"]))    # its own limits
+
+    def assist(path, body):
+        return requests.post(world["gateway"].url + path, json=body, headers=helper, timeout=15)
+
+    run_cli("delegations", "withdraw", "--city", "440300", data_dir=world["data"], check=True)
+    try:
+        missing = assist("/v1/assist/lookup", elder)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "identity_not_matched", missing.text
+        assert "440300's delegation is withdrawn" in missing.json()["error"]["message"]
+        direct = requests.post(f"{world['issuer'].url}/v1/issuers/440300/lookup", json=elder, timeout=10,
+                               headers=auth(world["tokens"]["440300"]))
+        assert direct.status_code == 403 and direct.json()["error"]["code"] == "delegation_withdrawn", direct.text
+        r = requests.post(f"{world['issuer'].url}/v1/issuers/440000/codes", headers=auth(world["tokens"]["440000"]),
+                          json={**elder, "status": "green"}, timeout=10)
+        assert r.status_code == 201, r.text
+        found = assist("/v1/assist/lookup", elder)
+        assert found.status_code == 200 and found.json()["region"] == "440000", found.text
+        assert found.json()["format"] == "yuekang" and "issuer" not in found.json()
+        family = assist("/v1/dependents/codes", {"holder": elder}).json()
+        assert family["holder"]["region"] == "440000"
+        assert [d["errors"][0]["code"] for d in family["dependents"]] == ["identity_not_matched"], family
+    finally:
+        run_cli("delegations", "restore", "--city", "440300", data_dir=world["data"], check=True)
+    back = assist("/v1/assist/lookup", elder)
+    assert back.status_code == 200 and back.json()["region"] == "440300"
+
+
 def test_regions_list_cities_with_their_parent(world):
     over_http = requests.get(world["gateway"].url + "/v1/regions", timeout=5).json()
     on_the_command_line = json.loads(run_cli("regions", data_dir=world["data"], check=True).stdout)

@@ -293,3 +293,74 @@ def test_the_delegation_follows_the_provinces_key_through_rotation_and_revocatio
     assert svc.verification.verify(text).valid
     delegated_by = jose.parse(city_entry(svc.trust.trust_list().payload)["delegation"]).kid
     assert delegated_by != kid and svc.trust.trust_list().key(delegated_by).status == "active"
+
+
+# --- a withdrawn city issues nothing --------------------------------------------------------------
+def test_a_withdrawn_city_issues_nothing_and_issues_again_once_restored(svc, client):
+    """Issue, the issuer's lookup, a transcode into the city and a printed card: each refused up
+    front with ``delegation_withdrawn`` (HTTP 403), nothing issued or stored, the refusal audited."""
+    from standard.errors import DelegationWithdrawn
+    beijing = svc.issuing.issue("110000", person(BJ_RESIDENT), status="green", kind="offline").qr_text
+    svc.issuing.issue(OTHER_CITY, person(SZ_ELDER), status="green")         # Shenzhen: known before
+    svc.trust.withdraw_delegation(OTHER_CITY, DM)
+    sub = svc.issuing.subject(person(GZ_RESIDENT))
+    svc.trust.withdraw_delegation(CITY, DM)
+    audited = len(svc.audit.entries())
+    with pytest.raises(DelegationWithdrawn, match="may not issue: its province 440000 has withdrawn"):
+        issue(svc)
+    assert svc.store.get_resident(sub, CITY) is None and svc.store.count_outstanding(sub, svc.now()) == 0
+    with pytest.raises(DelegationWithdrawn):
+        svc.issuing.transcode(beijing, CITY)
+    elder = svc.issuing.subject(person(SZ_ELDER))
+    with pytest.raises(DelegationWithdrawn):
+        svc.issuing.reissue(OTHER_CITY, elder, SZ_ELDER.name)
+    with pytest.raises(DelegationWithdrawn):
+        svc.issuing.print_cards([(OTHER_CITY, person(SZ_ELDER), None)])
+    assert svc.store.count_outstanding(elder, svc.now()) == 1                # only the code from before
+
+    token = svc.administration.issuer_tokens()[CITY]
+    headers = {"Authorization": f"Bearer {token}"}
+    r = client.post(f"/v1/issuers/{CITY}/codes", headers=headers,
+                    json={"id_number": GZ_RESIDENT.id_number, "name": GZ_RESIDENT.name, "status": "green"})
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "delegation_withdrawn", r.get_data(as_text=True)
+    assert GZ_RESIDENT.id_number not in r.get_data(as_text=True) and "qr_text" not in r.get_json()
+    sz = {"Authorization": f"Bearer {svc.administration.issuer_tokens()[OTHER_CITY]}"}
+    r = client.post(f"/v1/issuers/{OTHER_CITY}/lookup", headers=sz, json={"id_number": SZ_ELDER.id_number})
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "delegation_withdrawn"
+    assert svc.store.get_resident(sub, CITY) is None and svc.store.count_outstanding(elder, svc.now()) == 1
+
+    refused = [(e["action"], e["result"]) for e in svc.audit.entries()[audited:]]
+    assert refused == [("issue", "delegation_withdrawn"), ("transcode", "delegation_withdrawn"),
+                       ("reissue", "delegation_withdrawn"), ("print", "delegation_withdrawn"),
+                       ("issue", "delegation_withdrawn"), ("reissue", "delegation_withdrawn")], refused
+    assert all(GZ_RESIDENT.id_number not in str(e) for e in svc.audit.entries())
+
+    svc.trust.restore_delegation(CITY, DM)
+    svc.trust.restore_delegation(OTHER_CITY, DM)
+    assert svc.verification.verify(issue(svc).qr_text).valid
+    moved, _ = svc.issuing.transcode(beijing, CITY)
+    assert svc.verification.verify(moved.qr_text).valid
+    assert svc.verification.verify(svc.issuing.reissue(OTHER_CITY, elder, SZ_ELDER.name).qr_text).valid
+    assert svc.issuing.print_cards([(OTHER_CITY, person(SZ_ELDER), None)]).startswith(b"%PDF")
+
+
+def test_while_a_city_is_withdrawn_its_province_answers_for_its_people(svc):
+    """A kiosk or assisted lookup of a Guangzhou resident goes to Guangdong's issuer while
+    Guangzhou's delegation is withdrawn, from Guangdong's own records: one the province holds is
+    answered in the province's code (region 440000), one it does not is ``identity_not_matched``."""
+    from gateway.credentials import Principal
+    from standard.errors import IdentityNotMatched
+    kiosk = Principal("kiosk", "kiosk-1", None, "kiosk-1")
+    issue(svc)                                                              # Guangzhou's record
+    svc.trust.withdraw_delegation(CITY, DM)
+    with pytest.raises(IdentityNotMatched, match="delegation is withdrawn, so its province 440000 answers"):
+        svc.people.lookup(kiosk, person(GZ_RESIDENT), assisted=False, kiosk_id="kiosk-1")
+    svc.issuing.issue(PROVINCE, person(GZ_RESIDENT), status="yellow")      # the province records them
+    found = svc.people.lookup(kiosk, person(GZ_RESIDENT), assisted=False, kiosk_id="kiosk-1")
+    assert (found["valid"], found["region"], found["status"]) == (True, PROVINCE, "yellow"), found
+    assert "issuer" not in found                                            # the province, no parent
+    entry = [e for e in svc.audit.entries() if e["action"] == "kiosk_lookup"][-1]
+    assert entry["detail"]["region"] == PROVINCE and entry["detail"]["answered_for"] == CITY
+    svc.trust.restore_delegation(CITY, DM)
+    back = svc.people.lookup(kiosk, person(GZ_RESIDENT), assisted=False, kiosk_id="kiosk-1")
+    assert (back["region"], back["status"]) == (CITY, "green")

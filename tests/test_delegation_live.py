@@ -171,3 +171,58 @@ def test_the_page_refuses_every_forged_delegation_as_the_gateway_does(server):
             untouched, code, int(time.time()))["valid"] is True
     finally:
         driver.quit()
+
+
+def test_a_withdrawn_city_issues_nothing_and_its_province_answers_its_kiosks(tmp_path):
+    """On a real gateway: while Guangzhou's delegation is withdrawn, its issuer is refused up front
+    (HTTP 403 and the CLI's one line, ``delegation_withdrawn``, nothing issued), and a kiosk finds a
+    Guangzhou resident at Guangdong's issuer when Guangdong holds a record of them — a Shenzhen
+    resident Guangdong has none of, once Shenzhen is withdrawn too, is ``identity_not_matched``
+    (404), never a 500.  Restored, both cities issue and answer their kiosks again."""
+    (tmp_path / "data").mkdir()
+    srv = LiveServer(tmp_path / "data")
+    try:
+        tokens = json.loads(run_cli("tokens", data_dir=srv.data, check=True).stdout)
+        kiosk = add_credential("kiosk", "kiosk-gd", "--kiosk-id", "kiosk-gd", data_dir=srv.data)
+
+        def issue_http(region, resident):
+            return requests.post(f"{srv.url}/v1/issuers/{region}/codes", timeout=10,
+                                 headers={"Authorization": f"Bearer {tokens[region]}"},
+                                 json={"id_number": resident.id_number, "name": resident.name, "status": "green"})
+
+        def kiosk_lookup(resident):
+            return requests.post(f"{srv.url}/v1/kiosk/lookup", timeout=15, headers={"Authorization": f"Bearer {kiosk}"},
+                                 json={"id_number": resident.id_number, "kiosk_id": "kiosk-gd"})
+
+        assert issue_http(OTHER_CITY, SZ_ELDER).status_code == 201
+        for city in (CITY, OTHER_CITY):
+            run_cli("delegations", "withdraw", "--city", city, data_dir=srv.data, check=True)
+        r = issue_http(CITY, GZ_RESIDENT)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "delegation_withdrawn", r.text
+        refused = run_cli("issue", "--region", CITY, "--id-number", GZ_RESIDENT.id_number, "--name", GZ_RESIDENT.name,
+                          "--status", "green", data_dir=srv.data)
+        assert refused.returncode == 2 and refused.stdout == "", refused
+        assert len(refused.stderr.strip().splitlines()) == 1 and "delegation_withdrawn" in refused.stderr
+        assert GZ_RESIDENT.id_number not in refused.stderr + r.text
+
+        # the province answers for its people from its own records
+        province_code = issue(srv.data, "440000", GZ_RESIDENT)
+        found = kiosk_lookup(GZ_RESIDENT)
+        assert found.status_code == 200, found.text
+        assert (found.json()["region"], found.json()["format"]) == ("440000", "yuekang")
+        assert http_errors(srv, province_code) == []
+        missing = kiosk_lookup(SZ_ELDER)
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "identity_not_matched", missing.text
+        assert "440300's delegation is withdrawn" in missing.json()["error"]["message"]
+
+        for city in (CITY, OTHER_CITY):
+            run_cli("delegations", "restore", "--city", city, data_dir=srv.data, check=True)
+        again = issue_http(CITY, GZ_RESIDENT)
+        assert again.status_code == 201 and http_errors(srv, again.json()["qr_text"]) == []
+        assert (kiosk_lookup(GZ_RESIDENT).json()["region"], kiosk_lookup(SZ_ELDER).json()["region"]) == (CITY, OTHER_CITY)
+    finally:
+        srv.stop()
+
+    shown = run_cli("audit", "show", "--limit", "1000", data_dir=srv.data, check=True).stdout.splitlines()
+    refusals = [json.loads(line) for line in shown if '"delegation_withdrawn"' in line]
+    assert [(e["action"], e["detail"]["region"]) for e in refusals] == [("issue", CITY), ("issue", CITY)]

@@ -189,3 +189,32 @@ def test_a_token_opened_in_the_same_tab_sets_the_kiosk_up_without_a_reload(serve
         assert below_the_fold(driver) == [] and no_horizontal_overflow(driver)
     finally:
         driver.quit()
+
+
+def test_a_city_residents_code_names_the_city_and_its_province(server):
+    """A Guangzhou (4401…) resident's code comes from Guangzhou's issuer: the kiosk says 广州 and
+    the province it issues under, 广东, as the verdict does; while Guangzhou's delegation is
+    withdrawn, the province's own code says 广东 alone."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    id_number, name = person("440100")
+    for region, colour in (("440100", "green"), ("440000", "yellow")):
+        run_cli("issue", "--region", region, "--id-number", id_number, "--name", name, "--status", colour,
+                data_dir=server.data, check=True)
+    driver = kiosk(server, (412, 915))
+    try:
+        driver.find_element(By.ID, "idnum").send_keys(id_number + Keys.ENTER)
+        wait_for(driver, lambda d: status(d) == "green")
+        assert driver.find_element(By.ID, "more").text.splitlines()[0] == "广州（广东）"
+        assert below_the_fold(driver) == [] and no_horizontal_overflow(driver)
+        run_cli("delegations", "withdraw", "--city", "440100", data_dir=server.data, check=True)
+        try:
+            driver.find_element(By.ID, "colour").click()
+            ActionChains(driver).send_keys(id_number + Keys.ENTER).perform()
+            wait_for(driver, lambda d: status(d) == "yellow")
+            assert driver.find_element(By.ID, "more").text.splitlines()[0] == "广东"
+        finally:
+            run_cli("delegations", "restore", "--city", "440100", data_dir=server.data, check=True)
+    finally:
+        driver.quit()

@@ -60,7 +60,8 @@ class Services:
                                       self.sealer, revocations, self.trust, self.verification.verify, self.now)
         self.people = PeopleService(self.settings, self.store, self.audit, self.issuing.subject,
                                     self.verification.verify, self.issuing.reissue,
-                                    lambda region: self.credentials.issuer_tokens()[region], self.now)
+                                    lambda region: self.credentials.issuer_tokens()[region], self.now,
+                                    withdrawn=self.trust.delegation_withdrawn)
         self.administration = AdministrationService(self.settings, self.store, self.audit, self.credentials,
                                                     self.verification.flush_scans, self.now)
 

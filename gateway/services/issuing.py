@@ -16,8 +16,8 @@ from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
-from standard.errors import (BadRequest, DelegationInvalid, Forbidden, HealthCodeError, IdentityNotMatched,
-                             NotFound, RateLimited, StatusOverrideRefused, TranscodeRefused)
+from standard.errors import (BadRequest, DelegationInvalid, DelegationWithdrawn, Forbidden, HealthCodeError,
+                             IdentityNotMatched, NotFound, RateLimited, StatusOverrideRefused, TranscodeRefused)
 from store import IssuedRecord, Resident, Store
 from store.audit import AuditLog
 
@@ -60,8 +60,15 @@ class IssuingService:
               fmt=None, extra=None, actor: dict | None = None) -> IssuedCode:
         """Issue and remember: the resident's colour, the code (for revocation), the audit entry.
         A colour that gets worse withdraws the person's outstanding codes at once.  A city issues
-        only for residents of its own area (§7.1): any other would be refused by every verifier."""
-        self._check_area(region_code, person)
+        only while its delegation stands and only for residents of its own area (§7.1): any other
+        code would be refused by every verifier.  Those refusals come first, issue and store
+        nothing, and are audited."""
+        try:
+            self._check_delegated(region_code)
+            self._check_area(region_code, person)
+        except HealthCodeError as exc:
+            self.audit.record(actor or SYSTEM, "issue", self.subject(person), result=exc.code, region=region_code)
+            raise
         issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         c = issued.claims
         previous = self.store.get_resident(c["sub"], region_code)
@@ -77,6 +84,14 @@ class IssuingService:
             online_answer=issued.answer)
         return issued
 
+    def _check_delegated(self, region_code: str) -> None:
+        """``delegation_withdrawn`` (HTTP 403) when ``region_code`` is a city whose province has
+        withdrawn its delegation: the city issues nothing until it is restored (§7.1)."""
+        region = self.settings.region(region_code)
+        if region.parent and self.trust.delegation_withdrawn(region.code):
+            raise DelegationWithdrawn(f"city {region.code} may not issue: its province {region.parent} has withdrawn "
+                                      f"its delegation; {region.parent} answers for its residents until it is restored")
+
     def _check_area(self, region_code: str, person: Person) -> None:
         region = self.settings.region(region_code)
         if region.parent and person.id_type == RESIDENT_ID and not person.id_number.startswith(region.area_prefix):
@@ -87,7 +102,13 @@ class IssuingService:
                 dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
         """A fresh code with the resident's current colour (kiosk, assisted lookup, dependents).
         A name, when given, must match; an unknown person and a wrong name look the same, take
-        the same time, and are audited here as ``identity_not_matched``."""
+        the same time, and are audited here as ``identity_not_matched``.  A city whose
+        delegation is withdrawn answers nothing (``delegation_withdrawn``, audited)."""
+        try:
+            self._check_delegated(region_code)
+        except DelegationWithdrawn as exc:
+            self.audit.record(actor or SYSTEM, "reissue", sub, result=exc.code, region=region_code)
+            raise
         resident = self.store.get_resident(sub, region_code)
         typed = self.pseudonymizer.name_digest(name if name is not None else "")
         stored = resident.name_hmac if resident else typed
@@ -111,7 +132,13 @@ class IssuingService:
     def transcode(self, payload: str, target_region: str, fmt: str | None = None,
                   actor: dict | None = None) -> tuple[IssuedCode, object]:
         """A verified code of one region → a code of another, re-decided under the target's rules
-        (issuers/transcoding.py); ``prov`` traces the code through any number of hops."""
+        (issuers/transcoding.py); ``prov`` traces the code through any number of hops.  Never into
+        a city whose delegation is withdrawn (``delegation_withdrawn``, audited, nothing issued)."""
+        try:
+            self._check_delegated(target_region)
+        except DelegationWithdrawn as exc:
+            self.audit.record(actor or SYSTEM, "transcode", None, result=exc.code, target_region=target_region)
+            raise
         issuer = self.issuer(target_region)
         source = self.verify(payload, device="transcoder")
         if not source.valid:
@@ -182,7 +209,8 @@ class IssuingService:
         it is audited as ``print_override`` and never changes the stored colour, so the next
         lookup still shows what the rules decided.
         Everything is validated before anything is issued, so one bad row in a care home's list
-        issues nothing (and the refusal is audited).  ``fmt="online"`` prints online codes."""
+        issues nothing (and the refusal is audited), nor does a row of a city whose delegation is
+        withdrawn (``delegation_withdrawn``).  ``fmt="online"`` prints online codes."""
         entries = list(entries)
         actor = actor or SYSTEM
         reason = override_reason.strip()[:200] if isinstance(override_reason, str) else ""
@@ -220,6 +248,7 @@ class IssuingService:
         cfg = self.settings.region(region)                        # region_unknown
         if actor.get("role") == "issuer" and actor.get("region") != region:
             raise Forbidden(f"person {number}: this token may act only for region {actor.get('region')}")
+        self._check_delegated(region)                             # a withdrawn city prints nothing
         if fmt == ONLINE_FORMAT and not cfg.online_url:
             raise BadRequest(f"region {region} does not issue online codes")
         resident = self.store.get_resident(self.subject(person), region)

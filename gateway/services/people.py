@@ -2,12 +2,14 @@
 holder's ID number and name (老幼健康码助查询), and dependents bound to a holder (一人绑定多人).
 
 Every code comes from the person's own region through a :class:`RegionalIssuer` and is verified
-like any scanned code before anyone sees a colour.  Every call is audited here — granted or
+like any scanned code before anyone sees a colour.  While a city's delegation is withdrawn its
+province answers for its people, from the province's own records (docs/standard.md §7.1).  Every call is audited here — granted or
 refused — with the caller's credential and the person's pseudonym; limits are keyed on the
 credential.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Callable
 
@@ -32,7 +34,8 @@ RELATIONS = ("child", "parent", "spouse", "ward", "other")
 class PeopleService:
     def __init__(self, settings: Settings, store: Store, audit: AuditLog, subject: Callable[[Person], str],
                  verify: Callable, reissue: Callable, issuer_token: Callable[[str], str],
-                 now: Callable[[], int], client: IssuerClient | None = None):
+                 now: Callable[[], int], client: IssuerClient | None = None,
+                 withdrawn: Callable[[str], bool] = lambda region: False):
         self.settings = settings
         self.store = store
         self.audit = audit
@@ -42,6 +45,7 @@ class PeopleService:
         self._local = InProcessIssuer(reissue)
         self._client = client or IssuerClient()
         self._issuer_token = issuer_token
+        self.withdrawn = withdrawn               # TrustService.delegation_withdrawn
 
     def regional_issuer(self, region: str) -> RegionalIssuer:
         """This deployment when it issues the region itself, else the region's issuer address."""
@@ -64,6 +68,12 @@ class PeopleService:
         except UnknownRegion:
             raise UnknownRegion(f"region {region} is not served by this gateway") from None
         return region
+
+    def answering_region(self, home: str) -> str:
+        """The region whose issuer answers for people of ``home``: ``home`` itself, or its
+        province while ``home`` is a city whose delegation is withdrawn (it issues nothing then)."""
+        parent = self.settings.region(home).parent
+        return parent if parent and self.withdrawn(home) else home
 
     # -- kiosk and assisted lookup ----------------------------------------------------------------
     def lookup(self, principal: Principal, person: Person, *, assisted: bool, kiosk_id: str | None,
@@ -92,8 +102,9 @@ class PeopleService:
             raise
         metrics.LOOKUPS.labels(action, "ok").inc()
         metrics.LOOKUP_SECONDS.observe(time.perf_counter() - started)
-        self.audit.record(actor, action, sub, result="ok", region=home, status=result["status"],
-                          jti=result["code_id"])
+        fallback = {"answered_for": home} if result["region"] != home else {}
+        self.audit.record(actor, action, sub, result="ok", region=result["region"], status=result["status"],
+                          jti=result["code_id"], **fallback)
         return result
 
     # -- dependents ---------------------------------------------------------------------------------
@@ -157,8 +168,19 @@ class PeopleService:
 
     # -- shared -------------------------------------------------------------------------------------
     def _code(self, request: CodeRequest, device: str | None) -> dict:
-        """The person's fresh code from their region, verified before anyone sees it."""
-        qr_text = self.regional_issuer(request.region).current_code(request)
+        """The person's fresh code from their region — from its province while the region is a
+        city whose delegation is withdrawn — verified before anyone sees it.  The province answers
+        from its own records: a person it has none of is ``identity_not_matched``."""
+        home = request.region
+        request = dataclasses.replace(request, region=self.answering_region(home))
+        try:
+            qr_text = self.regional_issuer(request.region).current_code(request)
+        except IdentityNotMatched:
+            if request.region == home:
+                raise
+            raise IdentityNotMatched(
+                f"city {home}'s delegation is withdrawn, so its province {request.region} answers for its residents, "
+                f"and {request.region}'s issuer has no record matching this ID number and name") from None
         verdict = self.verify(qr_text, device=device)
         if not verdict.valid or verdict.region != request.region:
             raise UpstreamUnavailable(f"the issuer for region {request.region} returned a code that does not verify")

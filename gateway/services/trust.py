@@ -55,6 +55,7 @@ class TrustService:
         self._custody_retry_at = 0.0
         self._lock = threading.Lock()
         self._revocation_doc: tuple | None = None       # (file stamp, the stored lists)
+        self._withdrawn: tuple | None = None            # (file stamp, the withdrawn cities)
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
         self.revocation_dir = Path(data) / "trust-list-revocations"
         # every write that feeds the signed list checks the whole list still fits, before storing
@@ -342,6 +343,16 @@ class TrustService:
         if not region.parent:
             raise BadRequest(f"region {city} issues on its own, not under a province's delegation")
         return region
+
+    def delegation_withdrawn(self, region_code: str) -> bool:
+        """Has its province withdrawn this city's delegation?  What the next signed list says
+        (the list is re-signed from the same file); re-read only when the file changed, so another
+        process's withdrawal counts at once (one ``stat`` per call)."""
+        stamp = filelock.file_stamp(self.delegation_file.path)
+        cached = self._withdrawn
+        if cached is None or cached[0] != stamp:
+            cached = self._withdrawn = (stamp, frozenset(self.delegation_file.withdrawn()))
+        return region_code in cached[1]
 
     def list_delegations(self) -> list[dict]:
         """Every city of this deployment, its province and whether its delegation stands."""

@@ -115,6 +115,8 @@ async function lookUp() {
     }
     const [colourZh, colourEn] = W.COLOURS[data.status];
     const region = REGIONS[data.region] || {name: data.region};
+    // a city's code names the city and the province it issues under, as the verdict does
+    const issuedBy = data.issuer && data.issuer.parent_name ? `${data.issuer.name}（${data.issuer.parent_name}）` : region.name;
     const reasons = data.reasons.filter((x) => x !== "issuer_override" || data.status !== "green");
     const steps = data.status === "green" ? [] : W.next(data.reasons);
     const nextText = data.status === "green" ? "请向工作人员出示 · Show this to staff"
@@ -122,7 +124,7 @@ async function lookUp() {
     const reasonText = data.status === "green" ? "" : `原因 Reason: ${reasons.map(W.reason).join("，") || "—"}`;
     show(data.status, {
       big: `${colourZh} ${colourEn}`, who: `${data.holder.name_masked}  ${data.holder.id_masked}`,
-      valid: `有效至 valid until ${W.beijing(data.expires_at)}`, more: [region.name, reasonText].filter(Boolean).join("\n"),
+      valid: `有效至 valid until ${W.beijing(data.expires_at)}`, more: [issuedBy, reasonText].filter(Boolean).join("\n"),
       next: `${data.status === "green" ? "" : "下一步 Next: "}${nextText}`, png: data.png_b64,
       speech: `${colourZh}。${reasonText ? `原因：${reasons.map((x) => zh(W.reason(x)).split(" ")[0]).join("，")}。` : ""}` +
               `${nextText.split("\n").map((x) => zh(x)).join("。")}。`});
