@@ -48,8 +48,9 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["healthcode"] = service or Services(checked_settings(settings))
-    if group_scans:
+    if group_scans:             # a serving process: batches on every core from the first one
         app.extensions["healthcode"].verification.group_scan_writes()
+        app.extensions["healthcode"].verification.warm_pool()
 
     from gateway import admin
     from gateway import api

@@ -342,6 +342,37 @@ def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
     assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
 
 
+
+def test_the_pool_is_warm_before_the_first_batch_and_a_dead_one_costs_no_answer(tmp_path):
+    """warm_pool starts every pool process (each reading the trust list) before any batch; a
+    block whose pool processes were killed is answered in-process, the answers and stored scans
+    those of the one-line path (each scan stored once)."""
+    import signal
+    from gateway.cli import batch_line, batch_text
+    svc = _service(tmp_path)
+    code = svc.issuing.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    lines = [json.dumps({"id": i, "payload": code if i % 4 else "junk"}) for i in range(PARALLEL_MIN_ITEMS * 2)]
+    try:
+        svc.verification.warm_pool()
+        wait_until(lambda: svc.verification._pool is not None and svc.verification._pool._executor is not None
+                   and len(svc.verification._pool._executor._processes) == (os.cpu_count() or 1), timeout=60)
+        processes = dict(svc.verification._pool._executor._processes)
+        warm = batch_text(svc, lines)
+        assert dict(svc.verification._pool._executor._processes) == processes       # no process started for it
+        for pid in processes:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        before = svc.store.count_scans()
+        survived = batch_text(svc, lines)
+        middle = svc.store.count_scans()
+        serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
+        after = svc.store.count_scans()
+    finally:
+        svc.close()
+    assert warm == survived == serial
+    assert middle - before == after - middle == sum(1 for i in range(len(lines)) if i % 4)
+
+
 # --- the compiled request check ---------------------------------------------------------------------
 BODIES = [{}, {"payload": "HC1:x"}, {"payload": "x", "place": "广州南站", "device": "gate-3"},
           {"payload": 5}, {"payload": None}, {"payload": ["x"]}, {"payload": {"a": 1}}, {"payload": True},

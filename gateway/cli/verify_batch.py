@@ -101,6 +101,7 @@ def _line_blocks(stream, size: int = BATCH_BLOCK):
 def verify_batch():
     """JSON Lines on stdin → one verdict per line on stdout (large inputs use every core)."""
     svc = service()
+    svc.verification.warm_pool(fork=True)    # before any other thread: the pool is forked from here
     svc.verification.group_scan_writes()     # svc.close() below writes what is still queued
     try:
         for block in _line_blocks(sys.stdin):
