@@ -439,6 +439,7 @@ def test_verify_answers_are_the_same_bytes_on_the_fast_path_and_through_the_fram
     texts = [svc.issuing.issue(region, make_person(*PEOPLE[region]), kind="offline").qr_text for region in PEOPLE]
     tampered = texts[0][:-4] + ("AAAA" if not texts[0].endswith("AAAA") else "BBBB")
     app = create_app(svc)
+    token = svc.administration.add_credential("operator", "gate-7", {"role": "test", "id": "t"})
     verify_bodies = [{"payload": t, "place": "广州南站", "device": "gate-3"} for t in texts] + [
         {"payload": texts[0]}, {"payload": tampered}, {"payload": "HC1:NOTACODE"}, {"payload": ""},
         {"payload": "x" * 13_000}, {"payload": 5}, {"payload": texts[1], "place": "p" * 65},
@@ -456,11 +457,14 @@ def test_verify_answers_are_the_same_bytes_on_the_fast_path_and_through_the_fram
          ("/v1/verify", {"data": plain.encode("utf-16"), "content_type": "application/json"}),
          ("/v1/verify", {"data": plain, "content_type": "application/json",
                          "headers": {"Authorization": "Bearer not-a-token"}}),
+         ("/v1/verify", {"json": {"payload": texts[1]}, "headers": {"Authorization": f"Bearer {token}"}}),
+         ("/v1/verify", {"json": {"payload": texts[1]}, "headers": {"Authorization": f"bearer  {token} "}}),
+         ("/v1/verify", {"json": {"payload": tampered}, "headers": {"Authorization": f"Basic {token}"}}),
          ("/v1/verify", {"data": "[" * 2000 + "]" * 2000, "content_type": "application/json"}),
          ("/v1/verify?x=1", {"json": {"payload": texts[0]}})]
     fast, reference, answered_fast = both_ways(app.test_client(), app, monkeypatch, requests_)
     svc.close()
-    assert answered_fast >= 10         # the good codes and the bad texts; the rest passed on
+    assert answered_fast >= 16         # the good codes, the bad texts, the credentials; the rest passed on
     assert [a[1] for a in fast].count(200) >= 10 and any(a[1] == 400 for a in fast)
     assert all(dict(a[2])["X-Frame-Options"] == "DENY" for a in fast)
     for got, want in zip(fast, reference):
@@ -481,3 +485,30 @@ def test_a_rate_limited_verify_is_the_same_answer_on_the_fast_path(tmp_path, mon
     svc.close()
     assert [a[1] for a in fast] == [200, 200, 429] and dict(fast[2][2])["Retry-After"] and answered_fast == 3
     assert fast == reference
+
+
+def test_a_credential_is_charged_on_the_fast_path_as_in_the_view(tmp_path, monkeypatch):
+    """A credentialed verify is answered on the fast path and charged to the credential, not the
+    address: from two addresses, one credential's third request is refused on both paths, while
+    an anonymous request from the same address still passes."""
+    from gateway import create_app
+    from support.clock import Clock
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=2)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    svc = Services(load_settings(data_dir=tmp_path), clock=Clock())
+    text = svc.issuing.issue("440000", make_person(*PEOPLE["440000"]), kind="offline").qr_text
+    app = create_app(svc)
+    tokens = [svc.administration.add_credential("operator", f"gate-{i}", {"role": "test", "id": "t"}) for i in (1, 2)]
+    results = []
+    for token in tokens:                    # the fast path, then the framework alone: one credential each
+        client = app.test_client()
+        with monkeypatch.context() as patch:
+            if token == tokens[1]:
+                patch.setattr(app.extensions["fast_verify"], "enabled", False)
+            results.append([client.post("/v1/verify", json={"payload": text}, headers={"Authorization": f"Bearer {token}"},
+                                        environ_base={"REMOTE_ADDR": address}).status_code
+                            for address in ("10.0.1.1", "10.0.1.2", "10.0.1.3")]
+                           + [client.post("/v1/verify", json={"payload": text},
+                                          environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code])
+    svc.close()
+    assert results == [[200, 200, 429, 200], [200, 200, 429, 200]]
