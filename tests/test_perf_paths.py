@@ -512,3 +512,21 @@ def test_a_credential_is_charged_on_the_fast_path_as_in_the_view(tmp_path, monke
                                           environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code])
     svc.close()
     assert results == [[200, 200, 429, 200], [200, 200, 429, 200]]
+
+
+def test_a_serving_app_leaves_its_start_up_objects_out_of_full_collections(tmp_path, monkeypatch):
+    """create_app for a serving process (group_scans) freezes what start-up built, so a full
+    collection during requests walks only what requests made; an app built for tests does not."""
+    import gc
+    from gateway import create_app
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config_with_limits(tmp_path)))
+    svc = Services(load_settings(data_dir=tmp_path))
+    try:
+        gc.unfreeze()
+        create_app(svc)
+        assert gc.get_freeze_count() == 0
+        create_app(svc, group_scans=True)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        svc.close()

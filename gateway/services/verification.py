@@ -44,6 +44,7 @@ class VerificationService:
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # warm_pool() or the first large batch
         self._pool_lock = threading.Lock()
+        self._closed = False
 
     def charge(self, caller: str, items: int) -> None:
         """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
@@ -177,8 +178,10 @@ class VerificationService:
 
         def start() -> None:
             try:
-                self._batch_pool("fork" if fork else "forkserver").warm(
-                    self.trust.trust_list_jws(), self.trust.national_jwks(), self.now())
+                with self._pool_lock:           # close() waits for it; a batch meanwhile too
+                    if not self._closed:
+                        (self._pool or self._new_pool("fork" if fork else "forkserver")).warm(
+                            self.trust.trust_list_jws(), self.trust.national_jwks(), self.now())
             except Exception:        # noqa: BLE001 — the first batch starts it (or goes in-process)
                 log.exception("batch pool could not be started ahead of the first batch")
         if fork:
@@ -227,8 +230,11 @@ class VerificationService:
             self.scan_writer.flush()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         if self.scan_writer is not None:
             self.scan_writer.close()
 
