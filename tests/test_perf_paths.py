@@ -530,3 +530,26 @@ def test_a_serving_app_leaves_its_start_up_objects_out_of_full_collections(tmp_p
     finally:
         gc.unfreeze()
         svc.close()
+
+
+@pytest.mark.slow
+def test_cli_verify_batch_answers_a_scanner_line_by_line(tmp_path):
+    """A started block waits a moment for more input (a pipe arrives 64 KB at a time), never for
+    the next line of a scanner that sends one line and waits for its answer."""
+    import subprocess
+    from support.paths import BIN
+    code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
+                   PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
+    proc = subprocess.Popen([str(BIN / "healthcode"), "verify-batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "HEALTHCODE_DATA": str(tmp_path)})
+    try:
+        answers = []
+        for i in range(3):                # the pipe stays open: each answer comes before the next line
+            proc.stdin.write(json.dumps({"id": i, "payload": code}) + "\n")
+            proc.stdin.flush()
+            answers.append(json.loads(proc.stdout.readline()))
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert [(a["id"], a["valid"]) for a in answers] == [(0, True), (1, True), (2, True)]
