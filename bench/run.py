@@ -291,6 +291,26 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
         bench_batch(data, env, text, one_core_rate)
 
 
+def _burn(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def two_process_ceiling(pool, n: int = 3_000_000) -> float:
+    """What two processes get over one on this machine right now: the same pure-Python loop run
+    once in one process, then twice at once in two.  On a shared machine with the kernel's
+    autogroup scheduling (one share per session, however many processes it runs), busy
+    neighbours hold this far below 2.0 — and no batch can beat it."""
+    start = time.perf_counter()
+    _burn(n)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    pool.map(_burn, [n, n])
+    return 2 * one / (time.perf_counter() - start)
+
+
 def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 3) -> None:
     """Each batch run alternates with a one-core in-process run of the same code (~1 s) and a
     one-core run of its bare signature check, and the figure is the median of the per-round
@@ -305,8 +325,14 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
     adapter = next(a for a in svc.verification.verifier.adapters if a.detect(text))
     bare_check = bare_jws_check(text, adapter.prefix, trust)
 
+    import multiprocessing
+    burners = multiprocessing.get_context("fork").Pool(2)
+    ceilings: list[float] = []
+
     def serial() -> tuple[float, float]:
-        """(one-core verify/s, one-core bare signature checks/s), measured now."""
+        """(one-core verify/s, one-core bare signature checks/s), measured now; the two-process
+        ceiling of this round is noted in ``ceilings``."""
+        ceilings.append(two_process_ceiling(burners))
         return rate_of(lambda: svc.verification.verifier.verify(text, trust), 15_000), rate_of(bare_check, 15_000)
 
     def cli_run(count: int) -> float:
@@ -346,6 +372,10 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
                 assert r.status_code == 200 and all(x["valid"] for x in r.json()["results"])
             http_rounds.append((batches * 500 / (time.perf_counter() - start), base, bare))
     svc.close()
+    burners.close()
+    ROWS.append(("two processes / one, a pure-Python loop (the machine's ceiling for any batch ratio)",
+                 "rounds " + " ".join(f"{c:.2f}" for c in ceilings), f"{sorted(ceilings)[len(ceilings) // 2]:.2f}",
+                 "(2.0 on two idle cores)"))
     http, base, bare = sorted(http_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
     row("verify-batch HTTP (500 items) / one-core verify (alternating)", f"{http:,.0f} items/s vs {base:,.0f}/s; "
         "round ratios " + " ".join(f"{h / b:.2f}" for h, b, _ in http_rounds), http / base, "≥ 1.5", http / base >= 1.5)
