@@ -30,6 +30,7 @@ import json
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -54,12 +55,47 @@ class Job:
 _worker: dict = {}
 
 
-def _init(formats, options, revocation_dir=None) -> None:
+def _init(formats, options, revocation_dir=None, owner: tuple | None = None) -> None:
     from adapters.verifier import Verifier
     _worker["verifier"] = Verifier(formats, options=options)   # no store: revocation is the caller's
     _worker["trust"] = (None, None)
     _worker["revocation_dir"] = revocation_dir
     _worker["revocations"] = None
+    if owner is not None:
+        threading.Thread(target=_leave_with, args=(owner,), name="pool-owner-watch", daemon=True).start()
+
+
+OWNER_CHECK_SECONDS = 1.0
+
+
+def process_identity(pid: int) -> tuple[int, str | None]:
+    """``(pid, start time)``: the start time (from /proc, where there is one) tells a process from a
+    later one that reused its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return pid, fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return pid, None
+
+
+def _alive(owner: tuple[int, str | None]) -> bool:
+    pid, started = owner
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return started is None or process_identity(pid)[1] == started
+
+
+def _leave_with(owner: tuple[int, str | None]) -> None:
+    """A pool process ends within about a second of the process that started the pool (a gateway
+    worker SIGKILLed, a killed ``verify-batch``): nothing else would end it, since it holds both
+    ends of its own task queue — and while it lives, so does the forkserver it came from."""
+    while _alive(owner):
+        time.sleep(OWNER_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _trust(token: str, national_keys: dict, now: int):
@@ -201,7 +237,8 @@ class VerifyPool:
                 if self.start_method == "forkserver":
                     context.set_forkserver_preload(PRELOAD)
                 self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init,
-                                                     initargs=(self.formats, self.options, self.revocation_dir))
+                                                     initargs=(self.formats, self.options, self.revocation_dir,
+                                                               process_identity(os.getpid())))
             return self._executor
 
     def warm(self, token: str, national_keys: dict, now: int) -> list:

@@ -553,3 +553,44 @@ def test_cli_verify_batch_answers_a_scanner_line_by_line(tmp_path):
     finally:
         proc.kill()
     assert [(a["id"], a["valid"]) for a in answers] == [(0, True), (1, True), (2, True)]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_gateway_leaves_no_batch_pool_behind(tmp_path):
+    """A serving process starts its batch pool at once; SIGKILLed, it takes the pool (and the
+    forkserver it came from) with it — nothing is left running on the machine."""
+    import signal
+    server = LiveServer(tmp_path)
+    try:
+        pool = wait_until(lambda: _descendants(server.proc.pid), lambda found: len(found) >= 3, timeout=60)
+        assert len(pool) >= 3                    # the forkserver and a process per core
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        left = wait_until(lambda: {pid for pid in pool if _alive(pid)}, lambda alive: not alive, timeout=15)
+    finally:
+        server.stop()
+    assert not left
