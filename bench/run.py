@@ -206,7 +206,7 @@ def bench_business_rules(n: int) -> None:
     """EU DCC verify with Germany's imported business rules (CertLogic) against without them."""
     import json
     from support.paths import vectors_dir
-    from adapters.eu_dcc import rules as dccrules
+    from adapters.eu_dcc import business_rules, rules as dccrules
     from standard.trustlist import TrustList
     from adapters.verifier import Verifier
     rules = [json.loads(p.read_text()) for p in sorted((vectors_dir() / "dcc-rules" / "DE").glob("*/rule.json"))]
@@ -228,6 +228,14 @@ def bench_business_rules(n: int) -> None:
               f"ratio: {with_rules / without:.2f}")
         row(f"EU DCC {label} with Germany's rules / without", f"{with_rules:,.0f}/s vs {without:,.0f}/s",
             with_rules / without, "≥ 0.8", with_rules / without >= 0.8)
+        # the figure above scans one certificate again and again, as a checkpoint sees a traveller's
+        # certificate: the rule book keeps its judgement.  A certificate's first scan runs the rules:
+        judged = business_rules.rule_book(ruled).judged
+        without, first = interleaved([lambda: verifier.verify(text, plain, at)],
+                                     [lambda: (judged.clear(), verifier.verify(text, ruled, at))], n)
+        ROWS.append((f"EU DCC {label} with Germany's rules, first scan / without", f"{first:,.0f}/s vs "
+                     f"{without:,.0f}/s", f"{first / without:.2f}", "(no goal: the rules really run)"))
+        print(f"{'':12s}   first scan of a certificate: {first:8,.0f}/s   ratio: {first / without:.2f}")
 
 
 def bench_revocation_list(n: int, entries: int = 300_000) -> None:
@@ -264,18 +272,24 @@ def bench_revocation_list(n: int, entries: int = 300_000) -> None:
 MODELS = [("sync", 2, 1), ("sync", 4, 1), ("gthread", 2, 4), ("gthread", 2, 16), ("gthread", 4, 4)]
 
 
+def served_data(tmp: Path) -> tuple[Path, dict, str]:
+    """A data directory with no verification limits and one 粤康码 code: (directory, env, code)."""
+    data = tmp / "template"
+    data.mkdir()
+    config = config_with_limits(data, anonymous_verifications_per_minute=10**9,
+                                kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
+    env = {"HEALTHCODE_CONFIG": str(config)}
+    id_number, name, _ = PEOPLE["440000"]
+    text = run_cli("issue", "--region", "440000", "--id-number", id_number, "--name", name, "--kind",
+                   "offline", data_dir=data, check=True, env=env).stdout.strip()
+    return data, env, text
+
+
 def bench_http(seconds: float, one_core_rate: float, models) -> None:
     print(f"\n# 2. HTTP under wrk (2 threads, 32 connections, {seconds:g} s a figure): POST /v1/verify "
           "against GET /healthz on the same server", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "template"
-        data.mkdir()
-        config = config_with_limits(data, anonymous_verifications_per_minute=10**9,
-                                    kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
-        env = {"HEALTHCODE_CONFIG": str(config)}
-        id_number, name, _ = PEOPLE["440000"]
-        text = run_cli("issue", "--region", "440000", "--id-number", id_number, "--name", name, "--kind",
-                       "offline", data_dir=data, check=True, env=env).stdout.strip()
+        data, env, text = served_data(Path(tmp))
         body = {"payload": text, "place": "广州南站", "device": "gate-3"}
         results = {}
         for index, (worker_class, workers, threads) in enumerate(models):
@@ -307,18 +321,49 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
         bench_batch(data, env, text, one_core_rate)
 
 
+def _burn(n: int) -> int:
+    x = 0
+    for i in range(n):
+        x += i * i
+    return x
+
+
+def two_process_ceiling(pool, n: int = 3_000_000) -> float:
+    """What two processes get over one on this machine right now: the same pure-Python loop run
+    once in one process, then twice at once in two.  On a shared machine with the kernel's
+    autogroup scheduling (one share per session, however many processes it runs), busy
+    neighbours hold this far below 2.0 — and no batch can beat it."""
+    start = time.perf_counter()
+    _burn(n)
+    one = time.perf_counter() - start
+    start = time.perf_counter()
+    pool.map(_burn, [n, n])
+    return 2 * one / (time.perf_counter() - start)
+
+
 def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 3) -> None:
-    """Each batch run alternates with a one-core in-process run of the same code (~1 s), and the
-    figure is the median of the per-round ratios: section 1's rate was measured minutes earlier,
-    and a neighbour's burst in between moved the batch ratio by half (0.52 vs 1.08 in two runs)."""
+    """Each batch run alternates with a one-core in-process run of the same code (~1 s) and a
+    one-core run of its bare signature check, and the figure is the median of the per-round
+    ratios: section 1's rate was measured minutes earlier, and a neighbour's burst in between
+    moved the batch ratio by half (0.52 vs 1.08 in two runs).  The CLI's figures include its
+    start-up (the issue's goal); the rate after it is given beside them."""
     print(f"\n# 3. batches against a one-core in-process verify of the same code, alternating "
           f"({rounds} rounds; section 1 measured {one_core_rate:,.0f}/s), {os.cpu_count()} cores", flush=True)
     svc = Services(load_settings(data_dir=data))
     trust = svc.trust.trust_list()
     assert svc.verification.verifier.verify(text, trust).valid
+    adapter = next(a for a in svc.verification.verifier.adapters if a.detect(text))
+    bare_check = bare_jws_check(text, adapter.prefix, trust)
 
-    def serial() -> float:
-        return rate_of(lambda: svc.verification.verifier.verify(text, trust), 15_000)
+    import multiprocessing
+    burners = multiprocessing.get_context("fork").Pool(2)
+    ceilings: list[float] = []
+
+    def serial() -> tuple[float, float]:
+        """(one-core verify/s, one-core bare signature checks/s), measured now; the two-process
+        ceiling of this round is noted in ``ceilings``."""
+        ceilings.append(two_process_ceiling(burners))
+        return rate_of(lambda: svc.verification.verifier.verify(text, trust), 15_000), rate_of(bare_check, 15_000)
 
     def cli_run(count: int) -> float:
         stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(count))
@@ -328,16 +373,20 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
         assert out.count('"valid": true') == count
         return time.perf_counter() - start
 
-    startup = cli_run(1)                     # the command's start-up (imports, keys, trust list)
+    startup = cli_run(1)                     # the command's start-up (imports, keys, trust list, pool)
     cli_rounds = []
     for _ in range(rounds):
-        base = serial()
+        base, bare = serial()
         wall = cli_run(lines)
-        cli_rounds.append((lines / (wall - startup), base, wall))
-    cli, base, wall = sorted(cli_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
-    row("verify-batch CLI / one-core verify (alternating)", f"{lines:,} lines in {wall:.1f} s, {cli:,.0f}/s after the "
-        f"{startup:.1f} s start-up ({lines / wall:,.0f}/s with it) vs {base:,.0f}/s; round ratios "
-        + " ".join(f"{c / b:.2f}" for c, b, _ in cli_rounds), cli / base, "≥ 1.5", cli / base >= 1.5)
+        cli_rounds.append((lines / wall, base, bare, lines / (wall - startup)))
+    cli, base, bare, after = sorted(cli_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
+    row("verify-batch CLI / one-core verify, start-up included (alternating)",
+        f"{lines:,} lines at {cli:,.0f}/s with the {startup:.1f} s start-up ({after:,.0f}/s after it: "
+        f"{after / base:.2f}) vs {base:,.0f}/s; round ratios " + " ".join(f"{c / b:.2f}" for c, b, _, _ in cli_rounds),
+        cli / base, "≥ 1.5", cli / base >= 1.5)
+    ROWS.append(("verify-batch CLI / one core's bare signature checks, start-up included",
+                 f"{cli:,.0f}/s vs {bare:,.0f}/s ({after / bare:.2f} after start-up)", f"{cli / bare:.2f}",
+                 "(2 cores: the limit is 2.0)"))
     items = [{"id": i, "payload": text} for i in range(500)]
     with http_load.Server(data, env, "--workers", "2") as server:
         session = requests.Session()
@@ -345,17 +394,23 @@ def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: i
         session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60).raise_for_status()
         http_rounds = []
         for _ in range(rounds):
-            base = serial()
+            base, bare = serial()
             batches = 10
             start = time.perf_counter()
             for _ in range(batches):
                 r = session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60)
                 assert r.status_code == 200 and all(x["valid"] for x in r.json()["results"])
-            http_rounds.append((batches * 500 / (time.perf_counter() - start), base))
+            http_rounds.append((batches * 500 / (time.perf_counter() - start), base, bare))
     svc.close()
-    http, base = sorted(http_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
+    burners.close()
+    ROWS.append(("two processes / one, a pure-Python loop (the machine's ceiling for any batch ratio)",
+                 "rounds " + " ".join(f"{c:.2f}" for c in ceilings), f"{sorted(ceilings)[len(ceilings) // 2]:.2f}",
+                 "(2.0 on two idle cores)"))
+    http, base, bare = sorted(http_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
     row("verify-batch HTTP (500 items) / one-core verify (alternating)", f"{http:,.0f} items/s vs {base:,.0f}/s; "
-        "round ratios " + " ".join(f"{h / b:.2f}" for h, b in http_rounds), http / base, "≥ 1.5", http / base >= 1.5)
+        "round ratios " + " ".join(f"{h / b:.2f}" for h, b, _ in http_rounds), http / base, "≥ 1.5", http / base >= 1.5)
+    ROWS.append(("verify-batch HTTP (500 items) / one core's bare signature checks", f"{http:,.0f}/s vs {bare:,.0f}/s",
+                 f"{http / bare:.2f}", "(2 cores: the limit is 2.0)"))
 
 
 # --- 4 ------------------------------------------------------------------------------------------
@@ -457,7 +512,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller counts: a smoke run, noisier ratios")
     ap.add_argument("--residents", type=int, default=None, help="kiosk residents (default 1 000 000; quick 50 000)")
     ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online,national; "
-                    "rules (1c only), revocations (1d only)")
+                    "rules (1c only), revocations (1d only), batch (3 only)")
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     want = lambda s: not only or s in only           # noqa: E731
@@ -471,6 +526,9 @@ def main() -> None:
         one_core = bench_in_process(2_000 if quick else 20_000)["440000"]
     if want("http"):
         bench_http(3 if quick else 9, one_core, MODELS[2:3] if quick else MODELS)
+    elif want("batch"):
+        with tempfile.TemporaryDirectory() as tmp:
+            bench_batch(*served_data(Path(tmp)), one_core_rate=0.0)
     if want("cards"):
         bench_cards(60 if quick else 300)
     if want("kiosk"):

@@ -9,6 +9,7 @@ blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`
 """
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 
@@ -48,8 +49,9 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     app.extensions["healthcode"] = service or Services(checked_settings(settings))
-    if group_scans:
+    if group_scans:             # a serving process: batches on every core from the first one
         app.extensions["healthcode"].verification.group_scan_writes()
+        app.extensions["healthcode"].verification.warm_pool()
 
     from gateway import admin
     from gateway import api
@@ -68,6 +70,12 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     app.wsgi_app = ClientAddress(app.wsgi_app, app.extensions["healthcode"].settings.trusted_proxies)
     if purge_every > 0:
         _schedule_purge(app.extensions["healthcode"], purge_every)
+    if group_scans:
+        # a serving process: what start-up built (modules, the app, schemas, keys) lives as long as
+        # the process, so it leaves the collector's generations — a full collection then walks only
+        # what requests made (~0.3 ms instead of ~35 ms with 64 000 start-up objects)
+        gc.collect()
+        gc.freeze()
     return app
 
 

@@ -10,8 +10,8 @@ from adapters import qr
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.version import __version__
 from gateway.batch import Job, dump_answer
-from gateway.proxy import limit_key
-from gateway.common import bearer_token, check_body, decode_image_b64, json_body, optional_str, principal, service
+from gateway.limits import verification_caller
+from gateway.common import check_body, decode_image_b64, json_body, optional_str, principal, service
 
 bp = Blueprint("api", __name__)
 
@@ -52,13 +52,10 @@ def _image_weight(image: bytes) -> int:
 
 
 def _charge(items: int) -> None:
-    """Anonymous verification is limited per client: the credential when one is sent, else the
-    address the connection came from — an IPv6 client's /64 — never a header the client writes,
-    like X-Forwarded-For."""
+    """Verification is limited per client (:func:`gateway.limits.verification_caller`)."""
     svc = service()
-    who = svc.credentials.caller(bearer_token())
-    caller = f"cred:{who.id}" if who else limit_key(request.remote_addr or "")
-    svc.verification.charge(caller, items)
+    svc.verification.charge(verification_caller(svc.credentials, request.headers.get("Authorization", ""),
+                                                request.remote_addr or ""), items)
 
 
 @bp.post("/v1/verify")

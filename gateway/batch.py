@@ -18,10 +18,11 @@ one group of scan events, and the lines in input order.  Anything unusual in a l
 extra trust anchors, an online or unrecognised code, a bad line, a revoked code — goes back to
 the caller's ordinary one-line path, so every check and error stays where it was.
 
-Small batches (fewer than ``PARALLEL_MIN_ITEMS``) stay in-process: starting the pool, or
-shipping a handful of codes to it, costs more than it saves.  The pool is started once per
-process (``forkserver``, so a threaded server process is never forked mid-request) and sized
-to the machine's cores.
+Small batches (fewer than ``PARALLEL_MIN_ITEMS``) stay in-process: shipping a handful of codes
+to the pool costs more than it saves.  The pool is started once per process and sized to the
+machine's cores: a serving process starts it (``forkserver``, so a threaded server process is
+never forked mid-request) in the background as it starts, ``verify-batch`` (``fork``, before
+its scan-writer thread exists) before it reads a line, so no batch waits for it.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ import json
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -53,12 +55,47 @@ class Job:
 _worker: dict = {}
 
 
-def _init(formats, options, revocation_dir=None) -> None:
+def _init(formats, options, revocation_dir=None, owner: tuple | None = None) -> None:
     from adapters.verifier import Verifier
     _worker["verifier"] = Verifier(formats, options=options)   # no store: revocation is the caller's
     _worker["trust"] = (None, None)
     _worker["revocation_dir"] = revocation_dir
     _worker["revocations"] = None
+    if owner is not None:
+        threading.Thread(target=_leave_with, args=(owner,), name="pool-owner-watch", daemon=True).start()
+
+
+OWNER_CHECK_SECONDS = 1.0
+
+
+def process_identity(pid: int) -> tuple[int, str | None]:
+    """``(pid, start time)``: the start time (from /proc, where there is one) tells a process from a
+    later one that reused its pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return pid, fh.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return pid, None
+
+
+def _alive(owner: tuple[int, str | None]) -> bool:
+    pid, started = owner
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        pass
+    return started is None or process_identity(pid)[1] == started
+
+
+def _leave_with(owner: tuple[int, str | None]) -> None:
+    """A pool process ends within about a second of the process that started the pool (a gateway
+    worker SIGKILLed, a killed ``verify-batch``): nothing else would end it, since it holds both
+    ends of its own task queue — and while it lives, so does the forkserver it came from."""
+    while _alive(owner):
+        time.sleep(OWNER_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _trust(token: str, national_keys: dict, now: int):
@@ -180,36 +217,47 @@ def settle(answers: list, is_revoked, record) -> list:
 
 # --- in the calling process ---------------------------------------------------------------------
 class VerifyPool:
-    def __init__(self, formats, options, processes: int | None = None, revocation_dir=None):
+    """``start_method``: ``forkserver`` (the default: a threaded server process is never forked
+    mid-request) or ``fork`` (a process that has no other thread yet, e.g. ``verify-batch`` at
+    its start: the processes start as copies of it, its imports done, in milliseconds)."""
+
+    def __init__(self, formats, options, processes: int | None = None, revocation_dir=None,
+                 start_method: str = "forkserver"):
         self.formats, self.options = tuple(formats), dict(options or {})
         self.revocation_dir = str(revocation_dir) if revocation_dir else None
         self.processes = processes or os.cpu_count() or 1
+        self.start_method = start_method
         self._executor: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def executor(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._executor is None:
-                context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(PRELOAD)
+                context = multiprocessing.get_context(self.start_method)
+                if self.start_method == "forkserver":
+                    context.set_forkserver_preload(PRELOAD)
                 self._executor = ProcessPoolExecutor(self.processes, mp_context=context, initializer=_init,
-                                                     initargs=(self.formats, self.options, self.revocation_dir))
+                                                     initargs=(self.formats, self.options, self.revocation_dir,
+                                                               process_identity(os.getpid())))
             return self._executor
+
+    def warm(self, token: str, national_keys: dict, now: int) -> list:
+        """Start every process and have each read the trust list now, not on the first batch:
+        one empty chunk a process (returns their futures; nothing waits for them)."""
+        executor = self.executor()
+        return [executor.submit(_verify_chunk, token, national_keys, now, []) for _ in range(self.processes)]
 
     def verify(self, jobs: list[Job], token: str, national_keys: dict, now: int) -> list:
         """Verdicts for ``jobs`` in their order (no revocation check, nothing recorded)."""
         return [verdict for future in self._submit(_verify_chunk, jobs, token, national_keys, now)
                 for verdict in future.result()]
 
-    def answer_lines(self, lines: list[str], token: str, national_keys: dict, now: int) -> list:
-        """:func:`_answer_lines` over the pool, in input order."""
-        return [answer for future in self._submit(_answer_lines, lines, token, national_keys, now)
-                for answer in future.result()]
-
-    def answer_items(self, items: list, token: str, national_keys: dict, now: int) -> list:
-        """:func:`_answer_items` over the pool, in input order."""
-        return [answer for future in self._submit(_answer_items, items, token, national_keys, now)
-                for answer in future.result()]
+    def answer_chunks(self, kind: str, entries: list, token: str, national_keys: dict, now: int):
+        """:func:`_answer_lines` (``kind`` "lines") or :func:`_answer_items` ("items") over the
+        pool: each chunk's answers, chunk after chunk in input order, as each comes back."""
+        for future in self._submit(_answer_lines if kind == "lines" else _answer_items, entries, token,
+                                   national_keys, now):
+            yield future.result()
 
     def _submit(self, fn, items: list, token: str, national_keys: dict, now: int) -> list:
         size = max(1, -(-len(items) // (self.processes * CHUNKS_PER_PROCESS)))

@@ -12,6 +12,7 @@ import standard
 
 from config.settings import MAX_IMAGE_BYTES
 from standard.errors import BadRequest, CodeTooLarge
+from gateway.limits import bearer
 from gateway.services import Services
 
 
@@ -106,8 +107,7 @@ def decode_image_b64(value) -> bytes:
 
 
 def bearer_token() -> str:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    return bearer(request.headers.get("Authorization", ""))
 
 
 def principal(*roles: str, region: str | None = None):

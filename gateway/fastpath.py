@@ -11,8 +11,9 @@ charge, the same service call, the verdict dumped by the app's provider, and the
 headers of :mod:`gateway.headers`.  The answer is the same bytes (tests/test_perf_paths.py
 sends the HTTP tests' requests both ways).
 
-Everything else falls through to Flask unchanged, the body handed on intact: another path or
-method, no or chunked or large ``Content-Length``, another content type, a credential, a body
+A request with a credential is answered here too, charged to the credential as the view charges
+it.  Everything else falls through to Flask unchanged, the body handed on intact: another path or
+method, no or chunked or large ``Content-Length``, another content type, a body
 that does not parse or that the compiled check refuses, an image, a ``place``/``device`` the
 view would refuse.  An error after the charge (rate limited, store unavailable, anything) is
 rendered by the app's own error handlers and after-request hooks.
@@ -23,7 +24,7 @@ import io
 
 import standard
 from gateway import bodies, headers
-from gateway.proxy import limit_key
+from gateway.limits import verification_caller
 
 PATH = "/v1/verify"
 MAX_FAST_BODY = bodies.LARGE_BODY          # larger bodies take the framework's bounded path
@@ -48,7 +49,8 @@ class FastVerify:
         payload, place, device = body
         svc = self.app.extensions["healthcode"]
         try:
-            svc.verification.charge(limit_key(environ.get("REMOTE_ADDR", "")), 1)
+            svc.verification.charge(verification_caller(svc.credentials, environ.get("HTTP_AUTHORIZATION", ""),
+                                                        environ.get("REMOTE_ADDR", "")), 1)
             verdict = svc.verification.verify(payload, place=place, device=device)
             data = (self.app.json.dumps(verdict.as_dict(), separators=(",", ":")) + "\n").encode()
         except Exception as exc:             # noqa: BLE001 — answered as the framework answers it
@@ -60,7 +62,7 @@ class FastVerify:
     def _plain_body(self, environ) -> tuple[str, str | None, str | None] | None:
         """(payload, place, device) of a request this path answers, else None — the body read
         here is put back for the framework to read again."""
-        if environ.get("HTTP_AUTHORIZATION") is not None or environ.get("HTTP_TRANSFER_ENCODING") is not None:
+        if environ.get("HTTP_TRANSFER_ENCODING") is not None:
             return None
         if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != "application/json":
             return None

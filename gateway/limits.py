@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from typing import Callable, Protocol
+
+from gateway.proxy import limit_key
 
 WINDOW = 60
 MAX_KEYS = 100_000          # memory stays bounded whatever the number of clients
@@ -37,3 +39,21 @@ class MinuteCounter:
                 self._counts.clear()                    # a flood of new clients: start over
             count = self._counts[key] = self._counts.get(key, 0) + amount
         return count, (window + 1) * WINDOW - int(now)
+
+
+class _Credentials(Protocol):
+    def caller(self, token: str) -> object | None: ...
+
+
+def bearer(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header ("" for any other)."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def verification_caller(credentials: _Credentials, authorization: str, address: str) -> str:
+    """Whom a verification is charged to, on the fast path and in the view alike: the credential
+    a ``Bearer`` token names (any role), else the address the connection came from — an IPv6
+    client's /64 — never a header the client writes, like X-Forwarded-For."""
+    who = credentials.caller(bearer(authorization))
+    return f"cred:{getattr(who, 'id')}" if who is not None else limit_key(address)

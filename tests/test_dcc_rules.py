@@ -17,7 +17,7 @@ from support.dcc import (DAY, NOW, RULES, VALUE_SETS, country_rules, dcc_test, d
                          value_set_documents)
 from adapters.verifier import Verifier
 from gateway.rulesets import RuleFile
-from adapters.eu_dcc import rules as dccrules
+from adapters.eu_dcc import certlogic_clock, rules as dccrules
 from standard.errors import RuleSetInvalid
 from standard.trustlist import TrustList
 
@@ -384,7 +384,7 @@ def test_green_end_from_turns_equals_a_full_bisection(section, kind, payloads):
     from adapters.eu_dcc import business_rules, certlogic
     book = business_rules.RuleBook.build(section)
     clocked = [r for r in book.rules["DE"] if (r["Country"], r["Identifier"], r["Version"]) in book.clocked]
-    assert clocked and all(certlogic.reads_clock_only_in_comparisons(r["Logic"]) for r in clocked)
+    assert clocked and all(certlogic_clock.reads_clock_only_in_comparisons(r["Logic"]) for r in clocked)
     for dcc in payloads:
         for exp in (NOW + 30 * DAY, NOW + 900 * DAY):
             payload = {key: value for key, value in dcc.items()}
@@ -406,11 +406,35 @@ def test_green_end_from_turns_equals_a_full_bisection(section, kind, payloads):
 
 
 def test_rules_that_read_the_clock_otherwise_are_bisected():
-    from adapters.eu_dcc import certlogic
     shifted = {"plusTime": [{"var": "external.validationClock"}, 1, "day"]}
-    assert certlogic.reads_clock_only_in_comparisons({"not-after": [shifted, {"var": "payload.x"}]})
+    assert certlogic_clock.reads_clock_only_in_comparisons({"not-after": [shifted, {"var": "payload.x"}]})
     for logic in ({"===": [{"var": "external.validationClock"}, "2025-01-01"]},
                   {"after": [{"plusTime": [{"var": "external.validationClock"}, 1, "month"]}, shifted]},
                   {"reduce": [{"var": "payload.v"}, {"var": "data.external.validationClock"}, 0]},
                   {"if": [{"var": "external"}, True, False]}, {"!": [{"var": ""}]}):
-        assert not certlogic.reads_clock_only_in_comparisons(logic), logic
+        assert not certlogic_clock.reads_clock_only_in_comparisons(logic), logic
+
+
+def test_a_certificate_scanned_again_gets_the_verdict_a_fresh_run_gives(section):
+    """The rule book keeps each certificate's judgement while the clock stays between the
+    instants where it could turn: scanning the same certificates again, at instants in any
+    order, across those turns (a test ageing out at 72 h, a dose at a year), gives exactly the
+    verdict a fresh rule book gives at each instant — and the kept judgement is really used."""
+    key, der, anchor = signer()
+    texts = [issue(key, der, dcc_test(NOW - 70 * 3600), exp=NOW + 900 * DAY),
+             issue(key, der, dcc_test(NOW - 3600), exp=NOW + 900 * DAY),
+             issue(key, der, dcc_vaccination(2, 2, "2024-06-20"), exp=NOW + 900 * DAY),
+             issue(key, der, dcc_vaccination(1, 2, "2025-01-10"))]
+    instants = [NOW, NOW + 1800, NOW + 7199, NOW + 7200, NOW + 7201, NOW - 3600, NOW + 3 * DAY, NOW + 1,
+                NOW + 5 * DAY, NOW + 2 * 3600 - 1, NOW + 20 * DAY, NOW]
+    kept = TrustList({"dcc_rules": section}, (anchor,))
+    verifier = Verifier(["eu_dcc"], options={"eu_dcc": {"country_of_arrival": "DE"}})
+    colours = set()
+    for at in instants:
+        for text in texts:
+            again = verifier.verify(text, kept, at)
+            assert again == verify(text, anchor, section, now=at), (at, text[:40])
+            colours.add(again.status)
+    assert {"green", "yellow"} <= colours
+    from adapters.eu_dcc import business_rules
+    assert len(business_rules.rule_book(kept).judged) == len(texts)     # one judgement each, kept

@@ -342,6 +342,37 @@ def test_a_batch_survives_a_pool_process_that_dies(tmp_path):
     assert len(verdicts) == len(jobs) and all(v.valid for v in verdicts)
 
 
+
+def test_the_pool_is_warm_before_the_first_batch_and_a_dead_one_costs_no_answer(tmp_path):
+    """warm_pool starts every pool process (each reading the trust list) before any batch; a
+    block whose pool processes were killed is answered in-process, the answers and stored scans
+    those of the one-line path (each scan stored once)."""
+    import signal
+    from gateway.cli import batch_line, batch_text
+    svc = _service(tmp_path)
+    code = svc.issuing.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    lines = [json.dumps({"id": i, "payload": code if i % 4 else "junk"}) for i in range(PARALLEL_MIN_ITEMS * 2)]
+    try:
+        svc.verification.warm_pool()
+        wait_until(lambda: svc.verification._pool is not None and svc.verification._pool._executor is not None
+                   and len(svc.verification._pool._executor._processes) == (os.cpu_count() or 1), timeout=60)
+        processes = dict(svc.verification._pool._executor._processes)
+        warm = batch_text(svc, lines)
+        assert dict(svc.verification._pool._executor._processes) == processes       # no process started for it
+        for pid in processes:
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        before = svc.store.count_scans()
+        survived = batch_text(svc, lines)
+        middle = svc.store.count_scans()
+        serial = "".join(json.dumps(batch_line(svc, line), ensure_ascii=False) + "\n" for line in lines)
+        after = svc.store.count_scans()
+    finally:
+        svc.close()
+    assert warm == survived == serial
+    assert middle - before == after - middle == sum(1 for i in range(len(lines)) if i % 4)
+
+
 # --- the compiled request check ---------------------------------------------------------------------
 BODIES = [{}, {"payload": "HC1:x"}, {"payload": "x", "place": "广州南站", "device": "gate-3"},
           {"payload": 5}, {"payload": None}, {"payload": ["x"]}, {"payload": {"a": 1}}, {"payload": True},
@@ -408,6 +439,7 @@ def test_verify_answers_are_the_same_bytes_on_the_fast_path_and_through_the_fram
     texts = [svc.issuing.issue(region, make_person(*PEOPLE[region]), kind="offline").qr_text for region in PEOPLE]
     tampered = texts[0][:-4] + ("AAAA" if not texts[0].endswith("AAAA") else "BBBB")
     app = create_app(svc)
+    token = svc.administration.add_credential("operator", "gate-7", {"role": "test", "id": "t"})
     verify_bodies = [{"payload": t, "place": "广州南站", "device": "gate-3"} for t in texts] + [
         {"payload": texts[0]}, {"payload": tampered}, {"payload": "HC1:NOTACODE"}, {"payload": ""},
         {"payload": "x" * 13_000}, {"payload": 5}, {"payload": texts[1], "place": "p" * 65},
@@ -425,11 +457,14 @@ def test_verify_answers_are_the_same_bytes_on_the_fast_path_and_through_the_fram
          ("/v1/verify", {"data": plain.encode("utf-16"), "content_type": "application/json"}),
          ("/v1/verify", {"data": plain, "content_type": "application/json",
                          "headers": {"Authorization": "Bearer not-a-token"}}),
+         ("/v1/verify", {"json": {"payload": texts[1]}, "headers": {"Authorization": f"Bearer {token}"}}),
+         ("/v1/verify", {"json": {"payload": texts[1]}, "headers": {"Authorization": f"bearer  {token} "}}),
+         ("/v1/verify", {"json": {"payload": tampered}, "headers": {"Authorization": f"Basic {token}"}}),
          ("/v1/verify", {"data": "[" * 2000 + "]" * 2000, "content_type": "application/json"}),
          ("/v1/verify?x=1", {"json": {"payload": texts[0]}})]
     fast, reference, answered_fast = both_ways(app.test_client(), app, monkeypatch, requests_)
     svc.close()
-    assert answered_fast >= 10         # the good codes and the bad texts; the rest passed on
+    assert answered_fast >= 16         # the good codes, the bad texts, the credentials; the rest passed on
     assert [a[1] for a in fast].count(200) >= 10 and any(a[1] == 400 for a in fast)
     assert all(dict(a[2])["X-Frame-Options"] == "DENY" for a in fast)
     for got, want in zip(fast, reference):
@@ -450,3 +485,112 @@ def test_a_rate_limited_verify_is_the_same_answer_on_the_fast_path(tmp_path, mon
     svc.close()
     assert [a[1] for a in fast] == [200, 200, 429] and dict(fast[2][2])["Retry-After"] and answered_fast == 3
     assert fast == reference
+
+
+def test_a_credential_is_charged_on_the_fast_path_as_in_the_view(tmp_path, monkeypatch):
+    """A credentialed verify is answered on the fast path and charged to the credential, not the
+    address: from two addresses, one credential's third request is refused on both paths, while
+    an anonymous request from the same address still passes."""
+    from gateway import create_app
+    from support.clock import Clock
+    config = config_with_limits(tmp_path, anonymous_verifications_per_minute=2)
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config))
+    svc = Services(load_settings(data_dir=tmp_path), clock=Clock())
+    text = svc.issuing.issue("440000", make_person(*PEOPLE["440000"]), kind="offline").qr_text
+    app = create_app(svc)
+    tokens = [svc.administration.add_credential("operator", f"gate-{i}", {"role": "test", "id": "t"}) for i in (1, 2)]
+    results = []
+    for token in tokens:                    # the fast path, then the framework alone: one credential each
+        client = app.test_client()
+        with monkeypatch.context() as patch:
+            if token == tokens[1]:
+                patch.setattr(app.extensions["fast_verify"], "enabled", False)
+            results.append([client.post("/v1/verify", json={"payload": text}, headers={"Authorization": f"Bearer {token}"},
+                                        environ_base={"REMOTE_ADDR": address}).status_code
+                            for address in ("10.0.1.1", "10.0.1.2", "10.0.1.3")]
+                           + [client.post("/v1/verify", json={"payload": text},
+                                          environ_base={"REMOTE_ADDR": "10.0.1.1"}).status_code])
+    svc.close()
+    assert results == [[200, 200, 429, 200], [200, 200, 429, 200]]
+
+
+def test_a_serving_app_leaves_its_start_up_objects_out_of_full_collections(tmp_path, monkeypatch):
+    """create_app for a serving process (group_scans) freezes what start-up built, so a full
+    collection during requests walks only what requests made; an app built for tests does not."""
+    import gc
+    from gateway import create_app
+    monkeypatch.setenv("HEALTHCODE_CONFIG", str(config_with_limits(tmp_path)))
+    svc = Services(load_settings(data_dir=tmp_path))
+    try:
+        gc.unfreeze()
+        create_app(svc)
+        assert gc.get_freeze_count() == 0
+        create_app(svc, group_scans=True)
+        assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+        svc.close()
+
+
+@pytest.mark.slow
+def test_cli_verify_batch_answers_a_scanner_line_by_line(tmp_path):
+    """A started block waits a moment for more input (a pipe arrives 64 KB at a time), never for
+    the next line of a scanner that sends one line and waits for its answer."""
+    import subprocess
+    from support.paths import BIN
+    code = run_cli("issue", "--region", "310000", "--id-number", PEOPLE["310000"][0], "--name",
+                   PEOPLE["310000"][1], data_dir=tmp_path, check=True).stdout.strip()
+    proc = subprocess.Popen([str(BIN / "healthcode"), "verify-batch"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "HEALTHCODE_DATA": str(tmp_path)})
+    try:
+        answers = []
+        for i in range(3):                # the pipe stays open: each answer comes before the next line
+            proc.stdin.write(json.dumps({"id": i, "payload": code}) + "\n")
+            proc.stdin.flush()
+            answers.append(json.loads(proc.stdout.readline()))
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0
+    finally:
+        proc.kill()
+    assert [(a["id"], a["valid"]) for a in answers] == [(0, True), (1, True), (2, True)]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process under ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    parents[int(entry)] = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except OSError:
+                continue
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def test_a_killed_gateway_leaves_no_batch_pool_behind(tmp_path):
+    """A serving process starts its batch pool at once; SIGKILLed, it takes the pool (and the
+    forkserver it came from) with it — nothing is left running on the machine."""
+    import signal
+    server = LiveServer(tmp_path)
+    try:
+        pool = wait_until(lambda: _descendants(server.proc.pid), lambda found: len(found) >= 3, timeout=60)
+        assert len(pool) >= 3                    # the forkserver and a process per core
+        server.proc.send_signal(signal.SIGKILL)
+        server.proc.wait(10)
+        left = wait_until(lambda: {pid for pid in pool if _alive(pid)}, lambda alive: not alive, timeout=15)
+    finally:
+        server.stop()
+    assert not left

@@ -64,7 +64,7 @@ class DccAdapter(RevocableFormat):
         entry = primary_entry(cwt.dcc, kind)
         events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
         decided = business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, country(cwt, entry),
-                                            cwt.iat, cwt.exp, events, now, self.rules)
+                                            cwt.iat, cwt.exp, events, now, self.rules, cose.payload)
         status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
         claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
         details = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from typing import Callable
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from adapters.eu_dcc import certlogic
+from adapters.eu_dcc import certlogic, certlogic_clock
 from adapters.eu_dcc import rules as dccrules
 from adapters import foreign_rules
 from adapters.foreign_rules import Event
@@ -89,6 +89,8 @@ class RuleBook:
     value_sets: dict       # valueSetId → [codes]
     clocked: frozenset = frozenset()     # (country, Identifier, Version) of rules that read the clock
     traceable: frozenset = frozenset()   # those of them that read it only in date comparisons (green_end)
+    # certificate → what these rules said of it, and for which instants that holds (see decide)
+    judged: dict = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, section: dict) -> "RuleBook":
@@ -109,7 +111,7 @@ class RuleBook:
                             for r in kept if "validationClock" in json.dumps(r["Logic"]))
         traceable = frozenset((r["Country"], r["Identifier"], r["Version"]) for kept in rules.values()
                               for r in kept if (r["Country"], r["Identifier"], r["Version"]) in clocked
-                              and certlogic.reads_clock_only_in_comparisons(r["Logic"]))
+                              and certlogic_clock.reads_clock_only_in_comparisons(r["Logic"]))
         return cls(rules, value_sets if isinstance(value_sets, dict) else {}, clocked, traceable)
 
 
@@ -117,10 +119,30 @@ def rule_book(trust: TrustList) -> RuleBook:
     return trust.section_index("dcc_rules", RuleBook.build)
 
 
+# Certificates whose judgement a rule book keeps (a few hundred bytes each).
+MAX_JUDGED = 4096
+
+
+@dataclass
+class Judgement:
+    """What the chosen rules said of one certificate, valid for every clock in [since, before):
+    the run at ``now`` reported every instant at which a clock comparison it made could turn,
+    and between two of them each rule takes the same path to the same value.  ``end`` is the
+    green's end (:func:`green_end`) once computed; it follows from the same runs."""
+    since: float
+    before: float
+    outcomes: list
+    end: tuple[bool, int | None] | None = None
+
+
 def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind: str, issuer_country: str,
            iat: int | None, exp: int | None, events: list[Event], now: int,
-           options: dict | None = None) -> tuple[str, list[str], int | None, dict] | None:
-    """(status, reasons, valid_until, details) from the imported rules, or None."""
+           options: dict | None = None, certificate: bytes | None = None) -> tuple[str, list[str], int | None, dict] | None:
+    """(status, reasons, valid_until, details) from the imported rules, or None.  ``certificate``:
+    the bytes ``payload`` was decoded from; given, the rules' judgement of it is kept in the rule
+    book while the clock stays between the instants where it could turn, so a certificate
+    scanned again is not re-run through the same rules (the same answers: the kept judgement is
+    the one a run would give)."""
     if not country_of_arrival:
         return None
     book = rule_book(trust)
@@ -133,8 +155,26 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     budget = certlogic.Budget(VERIFICATION_STEPS)          # every evaluation below draws on it
     keys = [(r["Country"], r["Identifier"], r["Version"]) for r in chosen]
     traced = [r for r, k in zip(chosen, keys) if k in book.traceable]
-    turns_now: set[int] = set()
-    outcomes = dccrules.run(chosen, payload, external, budget, {id(r) for r in traced}, turns_now)
+    bisected = [r for r, k in zip(chosen, keys) if k in book.clocked and k not in book.traceable]
+    horizon = exp if exp is not None and exp > now else now + HORIZON
+    # rules that read the clock otherwise are bisected afresh: no interval is known for them
+    memo = None if certificate is None or bisected else \
+        (certificate, kind, country_of_arrival, issuer_country, iat, exp, horizon, tuple(map(id, chosen)))
+    judged = book.judged.get(memo) if memo is not None else None
+    if judged is None or not judged.since <= now < judged.before:
+        turns_now: set[int] = set()
+        outcomes = dccrules.run(chosen, payload, external, budget, {id(r) for r in traced}, turns_now)
+        judged = Judgement(max((t for t in turns_now if t <= now), default=float("-inf")),
+                           min((t for t in turns_now if t > now), default=float("inf")), outcomes)
+        # an open rule stopped part-way: the instants it would have reported are unknown
+        if memo is not None and all(o.result != "open" for o in outcomes):
+            if len(book.judged) >= MAX_JUDGED:
+                book.judged.clear()
+            book.judged[memo] = judged
+        turns = turns_now
+    else:
+        turns = None                      # the run at now is not repeated; green_end reads end
+    outcomes = judged.outcomes
     failed = [o for o in outcomes if o.result != "passed"]
     own_status, own_reasons, _ = foreign_rules.evaluate(events, options, now)
     details = {"country_of_arrival": country_of_arrival, "checked": len(outcomes),
@@ -142,11 +182,12 @@ def decide(trust: TrustList, country_of_arrival: str | None, payload: dict, kind
     if own_status == "red":
         return "red", own_reasons, None, details
     if not failed:
-        bisected = [r for r, k in zip(chosen, keys) if k in book.clocked and k not in book.traceable]
         until = None
         if traced or bisected:
-            horizon = exp if exp is not None and exp > now else now + HORIZON
-            found, end = green_end(traced, payload, external, now, horizon, budget, turns_now) if traced else (True, None)
+            if judged.end is None:
+                judged.end = green_end(traced, payload, external, now, horizon, budget, turns) if traced \
+                    else (True, None)
+            found, end = judged.end
             if not found:
                 bisected, end = traced + bisected, None
             until = green_until(lambda t: (end is None or t < end) and (not bisected or dccrules.all_pass(

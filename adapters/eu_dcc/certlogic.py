@@ -22,7 +22,8 @@ guard that is neither truthy nor falsy takes the else branch.  The optional exte
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+import operator
 import re
 from functools import lru_cache
 
@@ -54,9 +55,10 @@ def evaluate(expr: Any, data: Any, *, max_steps: int = MAX_STEPS, validated: boo
     """The value of ``expr`` on ``data``; CertLogicInvalid / CertLogicLimit otherwise.
     ``validated``: ``expr`` already passed :func:`validate` (a stored rule, checked on import);
     ``budget``: steps shared with other evaluations, RulesBudgetExceeded when they run out."""
-    if not validated:
-        validate(expr)
-    return _Run(max_steps, budget).eval(expr, data, data)
+    if validated:
+        return compiled(expr)(_Run(max_steps, budget), data, data)
+    validate(expr)
+    return _compile(expr)(_Run(max_steps, budget), data, data)
 
 
 def to_json(value: Any) -> Any:
@@ -163,9 +165,30 @@ def _arity(op: str, ok: bool, what: str) -> None:
         raise CertLogicInvalid(f'operation "{op}" takes {what}')
 
 
-# --- evaluation ---------------------------------------------------------------------------------
+# --- evaluation: an expression compiled once into closures -------------------------------------
+Node = Callable[["_Run", Any, Any], Any]          # (run, data, root) → value
+MAX_COMPILED = 4096                                # expressions kept compiled (a rule set has ~100)
+_COMPILED: dict[int, tuple[Any, Node]] = {}
+
+
+def compiled(expr: Any) -> Node:
+    """A validated ``expr`` as closures, built on its first evaluation and kept: the stored rules
+    of a trust list are compiled once, not on every scan.  Keyed by the expression object (which
+    the entry holds, so its id is not reused while cached); a validated expression is never
+    mutated (rules are parsed once per trust list).  Bounded; losing an entry only recompiles."""
+    hit = _COMPILED.get(id(expr))
+    if hit is not None and hit[0] is expr:
+        return hit[1]
+    node = _compile(expr)
+    if len(_COMPILED) >= MAX_COMPILED:
+        _COMPILED.clear()
+    _COMPILED[id(expr)] = (expr, node)
+    return node
+
+
 class _Run:
-    """One evaluation with its work budget (steps count sub-expression evaluations)."""
+    """One evaluation with its work budget: every sub-expression evaluated (a node run) takes one
+    step, as the specification's recursive evaluator would recurse."""
 
     def __init__(self, max_steps: int, budget: Budget | None = None):
         self.left = max_steps
@@ -181,168 +204,143 @@ class _Run:
                 raise RulesBudgetExceeded("the business rules need more work than one verification may "
                                           "spend; refused rather than waited for")
 
-    def eval(self, expr: Any, data: Any, root: Any) -> Any:
+    def step(self) -> None:
         left, budget = self.left - 1, self.budget
         if left < 0 or (budget is not None and budget.left < 1):
             self._spend(1)                         # raises
         self.left = left
         if budget is not None:
             budget.left -= 1
-        kind = type(expr)
-        if kind is list:
-            return [self.eval(item, data, root) for item in expr]
-        if kind is not dict:                       # validated: a boolean, string or integral number
+
+    def _compare(self, op: str, args: list, values: list) -> bool:
+        return compare(op, values)
+
+
+def _compile(expr: Any) -> Node:
+    """Closures for a validated expression; each evaluates its operands as the specification's
+    recursive evaluator does (same order, same steps, same errors)."""
+    kind = type(expr)
+    if kind is list:
+        items = tuple(_compile(item) for item in expr)
+
+        def array(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            return [f(run, data, root) for f in items]
+        return array
+    if kind is not dict:                           # validated: a boolean, string or integral number
+        def literal(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
             return expr
-        (op, args), = expr.items()
-        if op == "var":
-            return var(data, args)
-        if op == "if":
-            guard = self.eval(args[0], data, root)
-            return self.eval(args[1] if is_truthy(guard) else args[2], data, root)
-        if op == "and":
+        return literal
+    (op, args), = expr.items()
+    if op == "var":
+        fragments = None if args == "" else _fragments(args if isinstance(args, str) else str(int(args)))
+
+        def read(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            return data if fragments is None else _drill(data, fragments)
+        return read
+    if op in ("plusTime", "extractFromUVCI"):
+        operand, number = _compile(args[0]), _as_int(args[1])
+        apply = (lambda value: plus_time(value, number, args[2])) if op == "plusTime" \
+            else (lambda value: extract_from_uvci(value, number))
+
+        def unary(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            return apply(operand(run, data, root))
+        return unary
+    nodes = tuple(_compile(a) for a in args)
+    if op == "if":
+        guard, then, otherwise = nodes
+
+        def choose(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            return (then if is_truthy(guard(run, data, root)) else otherwise)(run, data, root)
+        return choose
+    if op == "and":
+        def conjunction(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
             value = None
-            for operand in args:
-                value = self.eval(operand, data, root)
+            for operand in nodes:
+                value = operand(run, data, root)
                 if is_falsy(value):
                     return value
                 if not is_truthy(value):
                     raise CertLogicInvalid(f'all operands of "and" must be truthy or falsy, got {_show(value)}')
             return value
-        if op == "!":
-            value = self.eval(args[0], data, root)
+        return conjunction
+    if op == "!":
+        def negation(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            value = nodes[0](run, data, root)
             if is_falsy(value):
                 return True
             if is_truthy(value):
                 return False
             raise CertLogicInvalid(f'operand of "!" must be truthy or falsy, got {_show(value)}')
-        if op == "plusTime":
-            return plus_time(self.eval(args[0], data, root), _as_int(args[1]), args[2])
-        if op == "extractFromUVCI":
-            return extract_from_uvci(self.eval(args[0], data, root), _as_int(args[1]))
-        if op == "reduce":
-            return self._reduce(args, data, root)
-        values = [self.eval(a, data, root) for a in args]
-        if op == "dccDateOfBirth":
-            return dcc_date_of_birth(values[0])
-        if op == "===":
-            return strict_equal(values[0], values[1])
-        if op == "in":
-            if not isinstance(values[1], list):
-                raise CertLogicInvalid('right-hand side of "in" must be an array')
-            self._spend(len(values[1]))
-            return any(strict_equal(values[0], item) for item in values[1])
-        if op == "+":
-            if not (_is_int(values[0]) and _is_int(values[1])):
-                raise CertLogicInvalid('operands of "+" must both be integers')
-            total = _as_int(values[0]) + _as_int(values[1])
-            if abs(total) > MAX_INT:
-                raise CertLogicInvalid('result of "+" is beyond the safe integer range')
-            return total
-        return self._compare(op, args, values)
+        return negation
+    if op == "reduce":
+        over, fold, initial = nodes
 
-    def _compare(self, op: str, args: list, values: list) -> bool:
-        return compare(op, values)
-
-    def _reduce(self, args: list, data: Any, root: Any) -> Any:
-        operand = self.eval(args[0], data, root)
-        accumulator = self.eval(args[2], data, root)
-        if operand is None:
+        def reduce(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            operand = over(run, data, root)
+            accumulator = initial(run, data, root)
+            if operand is None:
+                return accumulator
+            if not isinstance(operand, list):
+                raise CertLogicInvalid('operand of "reduce" must be an array or null')
+            for current in operand:
+                accumulator = fold(run, {"current": current, "accumulator": accumulator, "data": root}, root)
             return accumulator
-        if not isinstance(operand, list):
-            raise CertLogicInvalid('operand of "reduce" must be an array or null')
-        for current in operand:
-            accumulator = self.eval(args[1], {"current": current, "accumulator": accumulator,
-                                              "data": root}, root)
-        return accumulator
+        return reduce
+    combine = _COMBINE.get(op)
+    if combine is None:
+        if op not in COMPARISONS:
+            raise CertLogicInvalid(f'unknown CertLogic operation "{_short(op)}"')
+
+        def comparison(run: _Run, data: Any, root: Any) -> Any:
+            run.step()
+            return run._compare(op, args, [f(run, data, root) for f in nodes])
+        return comparison
+
+    def operation(run: _Run, data: Any, root: Any) -> Any:
+        run.step()
+        return combine(run, [f(run, data, root) for f in nodes])
+    return operation
 
 
-# --- the validation clock: where a rule's outcome can turn -------------------------------------
-CLOCK = "external.validationClock"
-_CLOCK_READ = {"var": CLOCK}
-_SHIFT_MS = {"hour": 3_600_000, "day": 86_400_000}
-_WHOLE_CONTEXTS = ("", "external", "data", "data.external")     # var paths whose value holds the clock
+def _in(run: _Run, values: list) -> bool:
+    if not isinstance(values[1], list):
+        raise CertLogicInvalid('right-hand side of "in" must be an array')
+    run._spend(len(values[1]))
+    return any(strict_equal(values[0], item) for item in values[1])
 
 
-def _clock_shift(expr: Any) -> int | None:
-    """``plusTime(external.validationClock, n, hour|day)`` → its shift in ms (the clock + shift); else None."""
-    if type(expr) is dict and len(expr) == 1 and "plusTime" in expr:
-        args = expr["plusTime"]
-        if isinstance(args, list) and len(args) == 3 and args[0] == _CLOCK_READ and args[2] in _SHIFT_MS \
-                and _is_int(args[1]):
-            return _as_int(args[1]) * _SHIFT_MS[args[2]]
-    return None
+def _plus(run: _Run, values: list) -> int:
+    if not (_is_int(values[0]) and _is_int(values[1])):
+        raise CertLogicInvalid('operands of "+" must both be integers')
+    total = _as_int(values[0]) + _as_int(values[1])
+    if abs(total) > MAX_INT:
+        raise CertLogicInvalid('result of "+" is beyond the safe integer range')
+    return total
 
 
-def reads_clock_only_in_comparisons(expr: Any) -> bool:
-    """True when ``expr`` (validated) reads the validation clock only as ``plusTime(clock, n, hour|day)``
-    directly compared with ``before``/``after``/``not-after``/``not-before``, and no ``var`` returns
-    a context that holds the clock.  Such a rule's outcome is constant between the instants
-    :func:`evaluate_with_turns` reports, so its value over time follows from a few evaluations."""
-    stack = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, list):
-            stack.extend(node)
-            continue
-        if type(node) is not dict:
-            continue
-        (op, args), = node.items()
-        if op == "var":
-            if isinstance(args, str) and (args in _WHOLE_CONTEXTS or "validationClock" in args):
-                return False
-        elif COMPARISONS.get(op) == "date":
-            stack.extend(a for a in args if _clock_shift(a) is None)
-        elif op in ("plusTime", "extractFromUVCI"):
-            stack.append(args[0])
-        else:
-            stack.extend(args)
-    return True
-
-
-def evaluate_with_turns(expr: Any, data: Any, *, max_steps: int = MAX_STEPS,
-                        budget: Budget | None = None) -> tuple[Any, set[int]]:
-    """:func:`evaluate` of a validated ``expr`` for which :func:`reads_clock_only_in_comparisons`
-    holds, plus the instants (epoch seconds) at which a clock comparison it made could change its
-    outcome: while the clock moves without reaching one, the evaluation takes the same path and
-    gives the same value.  Counts the same steps as :func:`evaluate`."""
-    run = _TurnsRun(max_steps, budget)
-    return run.eval(expr, data, data), run.turns
-
-
-class _TurnsRun(_Run):
-    """A :class:`_Run` that notes where each date comparison against the clock turns."""
-
-    def __init__(self, max_steps: int, budget: Budget | None = None):
-        super().__init__(max_steps, budget)
-        self.turns: set[int] = set()
-
-    def _compare(self, op: str, args: list, values: list) -> bool:
-        if COMPARISONS[op] == "date":
-            for i in range(len(args) - 1):
-                self._note(op, args[i], values[i], args[i + 1], values[i + 1])
-        return compare(op, values)
-
-    def _note(self, op: str, left: Any, left_value: Any, right: Any, right_value: Any) -> None:
-        """``clock + shift`` against a clock-free date-time ``c``: the outcome turns at the first
-        millisecond past ``c − shift`` for ``not-after``/``after`` with the clock on the left (and
-        ``before``/``not-before`` with it on the right), at ``c − shift`` itself otherwise; the
-        turn is the first whole second (the clock's resolution) at or after it."""
-        shifts = (_clock_shift(left), _clock_shift(right))
-        if (shifts[0] is None) == (shifts[1] is None):
-            return                                    # no clock, or clock against clock: never turns
-        on_left = shifts[0] is not None
-        shift, other = (shifts[0], right_value) if on_left else (shifts[1], left_value)
-        if isinstance(other, DateTime) and shift is not None:
-            at_ms = other.ms - shift + (op in (("not-after", "after") if on_left else ("before", "not-before")))
-            self.turns.add(-(-at_ms // 1000))
+_COMBINE: dict[str, Callable[[_Run, list], Any]] = {
+    "dccDateOfBirth": lambda run, values: dcc_date_of_birth(values[0]),
+    "===": lambda run, values: strict_equal(values[0], values[1]),
+    "in": _in, "+": _plus}
 
 
 def var(data: Any, path: Any) -> Any:
     """Drill into ``data`` along a dotted path; anything missing or undrillable is null."""
     if path == "":
         return data
-    value = data
-    for fragment, index in _fragments(path if isinstance(path, str) else str(int(path))):
+    return _drill(data, _fragments(path if isinstance(path, str) else str(int(path))))
+
+
+def _drill(value: Any, fragments: tuple[tuple[str, int | None], ...]) -> Any:
+    for fragment, index in fragments:
         if isinstance(value, dict):
             value = value.get(fragment)
         elif isinstance(value, list) and index is not None:
@@ -380,11 +378,12 @@ def compare(op: str, values: list) -> bool:
         values = [_as_int(v) for v in values]
     elif not all(isinstance(v, DateTime) for v in values):
         raise CertLogicInvalid(f'all operands of "{op}" must be date-times (from plusTime or dccDateOfBirth)')
-    test = {"<": lambda a, b: a < b, "before": lambda a, b: a < b,
-            ">": lambda a, b: a > b, "after": lambda a, b: a > b,
-            "<=": lambda a, b: a <= b, "not-after": lambda a, b: a <= b,
-            ">=": lambda a, b: a >= b, "not-before": lambda a, b: a >= b}[op]
+    test = _TESTS[op]
     return all(test(values[i], values[i + 1]) for i in range(len(values) - 1))
+
+
+_TESTS = {"<": operator.lt, "before": operator.lt, ">": operator.gt, "after": operator.gt,
+          "<=": operator.le, "not-after": operator.le, ">=": operator.ge, "not-before": operator.ge}
 
 
 # --- UCI ----------------------------------------------------------------------------------------

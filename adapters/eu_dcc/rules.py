@@ -24,9 +24,10 @@ from __future__ import annotations
 from typing import Container, Iterable, Sequence
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from standard import parse_rfc3339
-from adapters.eu_dcc import certlogic
+from adapters.eu_dcc import certlogic, certlogic_clock
 from standard.errors import CertLogicInvalid, HealthCodeError, RuleSetInvalid, RulesBudgetExceeded
 
 RULE_TYPES = ("Acceptance", "Invalidation")
@@ -143,6 +144,17 @@ def version_key(rule: dict) -> tuple[int, ...]:
     return tuple(int(part) for part in match.groups())
 
 
+# A rule book's few dozen validity instants and versions, read once, not on every scan.
+@lru_cache(maxsize=1024)
+def _instant(text: str) -> int:
+    return parse_rfc3339(text)
+
+
+@lru_cache(maxsize=1024)
+def _version(text: str) -> tuple[int, ...]:
+    return version_key({"Version": text})
+
+
 def applicable(rules: Iterable[dict], kind: str, certificate_type: str, now: int) -> list[dict]:
     """The rules of one Type for this certificate type at ``now``: per Identifier the highest
     Version valid then, in Identifier order (so reasons come out the same everywhere)."""
@@ -150,10 +162,10 @@ def applicable(rules: Iterable[dict], kind: str, certificate_type: str, now: int
     for rule in rules:
         if rule["Type"] != kind or rule["CertificateType"] not in ("General", certificate_type):
             continue
-        if not parse_rfc3339(rule["ValidFrom"]) <= now < parse_rfc3339(rule["ValidTo"]):
+        if not _instant(rule["ValidFrom"]) <= now < _instant(rule["ValidTo"]):
             continue
         best = chosen.get(rule["Identifier"])
-        if best is None or version_key(rule) > version_key(best):
+        if best is None or _version(rule["Version"]) > _version(best["Version"]):
             chosen[rule["Identifier"]] = rule
     return [chosen[ident] for ident in sorted(chosen)]
 
@@ -194,7 +206,7 @@ def run(rules: Iterable[dict], payload: dict, external: dict,
     for rule in rules:
         try:
             if turns is not None and id(rule) in traced:
-                value, more = certlogic.evaluate_with_turns(rule["Logic"], data, budget=budget)
+                value, more = certlogic_clock.evaluate_with_turns(rule["Logic"], data, budget=budget)
                 turns |= more
             else:
                 value = certlogic.evaluate(rule["Logic"], data, validated=True, budget=budget)
@@ -216,8 +228,10 @@ def external_data(now: int, value_sets: dict, country_of_arrival: str, issuer_co
             "iat": stamp(iat), "exp": stamp(exp)}
 
 
+@lru_cache(maxsize=1024)
 def stamp(t: int | None) -> str | None:
-    """Epoch seconds → the ``YYYY-MM-DDThh:mm:ss.sssZ`` rules read."""
+    """Epoch seconds → the ``YYYY-MM-DDThh:mm:ss.sssZ`` rules read (a pure function, kept for
+    the certificate's iat and exp and the current second)."""
     return None if t is None else certlogic.DateTime(int(t) * 1000).isoformat()
 
 
@@ -239,13 +253,13 @@ def all_pass(rules: Iterable[dict], payload: dict, external: dict,
 def all_pass_with_turns(rules: Iterable[dict], payload: dict, external: dict,
                         budget: certlogic.Budget | None = None) -> tuple[bool, set[int]]:
     """:func:`all_pass` of rules that read the clock only in comparisons
-    (:func:`certlogic.reads_clock_only_in_comparisons`), plus the instants at which one of the
+    (:func:`certlogic_clock.reads_clock_only_in_comparisons`), plus the instants at which one of the
     comparisons made could turn: until the clock reaches one, the answer stays the same."""
     data = {"payload": payload, "external": external}
     turns: set[int] = set()
     for rule in rules:
         try:
-            value, more = certlogic.evaluate_with_turns(rule["Logic"], data, budget=budget)
+            value, more = certlogic_clock.evaluate_with_turns(rule["Logic"], data, budget=budget)
         except RulesBudgetExceeded:
             raise
         except HealthCodeError:

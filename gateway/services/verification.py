@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Callable
 
 from adapters.online import may_be_online
@@ -41,7 +42,9 @@ class VerificationService:
                                  options={**settings.format_options, ONLINE_FORMAT: online})
         self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
-        self._pool: batch.VerifyPool | None = None           # started by the first large batch
+        self._pool: batch.VerifyPool | None = None           # warm_pool() or the first large batch
+        self._pool_lock = threading.Lock()
+        self._closed = False
 
     def charge(self, caller: str, items: int) -> None:
         """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
@@ -94,11 +97,18 @@ class VerificationService:
         Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
         revocation-checked, counted and recorded here; None for an entry the caller must answer
         itself (and for the whole batch when it is too small for the pool)."""
-        answers = self._in_pool(len(entries), lambda pool, token, jwks, now:
-                                (pool.answer_lines if kind == "lines" else pool.answer_items)(entries, token, jwks, now))
-        if answers is None:
+        if not self._pool_worth_it(len(entries)):
             return None
-        return batch.settle(answers, self.verifier.is_revoked, lambda scans: self._record_scans(scans, place, device))
+        token, pool, lines = self.trust.trust_list_jws(), self._batch_pool(), []
+        try:
+            # each chunk settled as it comes back, while the pool works on the next ones
+            for answers in pool.answer_chunks(kind, entries, token, self.trust.national_jwks(), self.now()):
+                lines += batch.settle(answers, self.verifier.is_revoked,
+                                      lambda scans: self._record_scans(scans, place, device))
+        except Exception:       # noqa: BLE001 — OOM, killed: the caller answers the rest here
+            log.exception("batch pool failed; answering %d items in-process", len(entries) - len(lines))
+            self._drop_pool(pool)
+        return lines + [None] * (len(entries) - len(lines))
 
     def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str], *,
                      place=None, device=None) -> list[str]:
@@ -125,7 +135,7 @@ class VerificationService:
         """``call(pool, trust_list_jws, national_jwks, now)`` in the batch pool, or None when
         ``count`` is too few for it, there is one core, or a pool process died (logged; the
         caller then does the work in-process)."""
-        if count < batch.PARALLEL_MIN_ITEMS or (os.cpu_count() or 1) < 2:
+        if not self._pool_worth_it(count):
             return None
         token = self.trust.trust_list_jws()
         pool = self._batch_pool()
@@ -133,16 +143,51 @@ class VerificationService:
             return call(pool, token, self.trust.national_jwks(), self.now())
         except Exception:       # noqa: BLE001 — OOM, killed: the caller verifies here instead
             log.exception("batch pool failed; doing %d items in-process", count)
-            pool.close()
-            self._pool = None
+            self._drop_pool(pool)
             return None
 
-    def _batch_pool(self) -> batch.VerifyPool:
-        if self._pool is None:
-            formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
-            options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
-            self._pool = batch.VerifyPool(formats, options, revocation_dir=self.trust.revocation_dir)
+    @staticmethod
+    def _pool_worth_it(count: int) -> bool:
+        return count >= batch.PARALLEL_MIN_ITEMS and (os.cpu_count() or 1) >= 2
+
+    def _drop_pool(self, pool: batch.VerifyPool) -> None:
+        pool.close()
+        with self._pool_lock:
+            if self._pool is pool:
+                self._pool = None
+
+    def _batch_pool(self, start_method: str = "forkserver") -> batch.VerifyPool:
+        with self._pool_lock:
+            return self._pool or self._new_pool(start_method)
+
+    def _new_pool(self, start_method: str) -> batch.VerifyPool:
+        formats = [f for f in self.settings.formats() if f != ONLINE_FORMAT]
+        options = {k: v for k, v in self.settings.format_options.items() if k != ONLINE_FORMAT}
+        self._pool = batch.VerifyPool(formats, options, revocation_dir=self.trust.revocation_dir,
+                                      start_method=start_method)
         return self._pool
+
+    def warm_pool(self, *, fork: bool = False) -> None:
+        """Start the batch pool now (every process, the trust list read in each), so the first
+        large batch does not wait for it; nothing on one core, where batches stay in-process.
+        ``fork``: the calling process has no other thread yet (verify-batch at its start): the
+        pool processes are forked from it at once.  Otherwise (a serving process) the pool starts
+        through a forkserver in a background thread while the server starts answering."""
+        if (os.cpu_count() or 1) < 2:
+            return
+
+        def start() -> None:
+            try:
+                with self._pool_lock:           # close() waits for it; a batch meanwhile too
+                    if not self._closed:
+                        (self._pool or self._new_pool("fork" if fork else "forkserver")).warm(
+                            self.trust.trust_list_jws(), self.trust.national_jwks(), self.now())
+            except Exception:        # noqa: BLE001 — the first batch starts it (or goes in-process)
+                log.exception("batch pool could not be started ahead of the first batch")
+        if fork:
+            start()
+        else:
+            threading.Thread(target=start, name="batch-pool-warm", daemon=True).start()
 
     def _verify_job(self, job, place, device, record) -> Verdict:
         if job.image is not None:
@@ -164,9 +209,9 @@ class VerificationService:
         """Scan fields ``(valid, format, region, status, code_id, error)`` counted and stored as
         :meth:`_recorded` does for a verdict, in one group."""
         at, place, device = self.now(), _short(place), _short(device)
+        metrics.count_outcomes((fmt, status if valid else error) for valid, fmt, _, status, _, error in scans)
         events = []
         for valid, fmt, region, status, code_id, error in scans:
-            metrics.count_outcome(fmt, status if valid else error)
             if _worth_storing(valid, error):
                 events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
                                         code_id=code_id, error=error, place=place, device=device))
@@ -185,8 +230,11 @@ class VerificationService:
             self.scan_writer.flush()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
+        with self._pool_lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
         if self.scan_writer is not None:
             self.scan_writer.close()
 
