@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterable
 
 import fastjsonschema
 import jsonschema
+import jsonschema_rs
 
 from standard.errors import SchemaInvalid
 
@@ -52,13 +53,35 @@ def reference_claims_validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(load_schema("code-claims.schema.json"))
 
 
+def compiled_validator(schema: dict) -> Callable[[Any], None]:
+    """``fastjsonschema.compile(schema)`` (a draft-07 schema), with ``jsonschema_rs`` (Rust) asked
+    first: a document the Rust validator calls valid returns at once (~1.5 µs instead of 7–9 µs
+    for a claims set or a DCC); anything else — refused, or a value it cannot convert (a lone
+    surrogate) — is judged by fastjsonschema, whose verdict and message stand.  So the result is
+    fastjsonschema's wherever the two agree on "valid", which tests/test_schema_gate.py checks
+    on every conformance vector and on mutations of them (types, bounds, patterns, members)."""
+    fast = fastjsonschema.compile(schema)
+    gate = jsonschema_rs.validator_for(schema).is_valid
+
+    def check(data: Any) -> None:
+        try:
+            if gate(data):
+                return
+        except Exception:       # noqa: BLE001 — unconvertible input: fastjsonschema decides
+            pass
+        fast(data)
+    check.fast = fast           # type: ignore[attr-defined]  # the authority, for the tests
+    check.gate = gate           # type: ignore[attr-defined]
+    return check
+
+
 @lru_cache(maxsize=None)
 def _fast_claims_validator() -> Callable[[Any], Any]:
-    """The same schema compiled to Python by fastjsonschema: ~100x faster on the verify hot
-    path.  It speaks draft-07, which covers every keyword this schema uses; a test checks the two
-    agree."""
+    """The same schema compiled (:func:`compiled_validator`): ~100x faster than jsonschema on the
+    verify hot path.  It speaks draft-07, which covers every keyword this schema uses; a test
+    checks the two agree."""
     schema = dict(load_schema("code-claims.schema.json"), **{"$schema": "http://json-schema.org/draft-07/schema#"})
-    return fastjsonschema.compile(schema)
+    return compiled_validator(schema)
 
 
 @lru_cache(maxsize=None)

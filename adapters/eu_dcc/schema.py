@@ -41,6 +41,7 @@ from pathlib import Path
 
 import fastjsonschema
 
+import standard
 from standard.errors import SchemaInvalid
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -112,7 +113,7 @@ def _declared_version(declared: str) -> str:
 
 @lru_cache(maxsize=16)
 def _validator(version: str) -> Callable[[Any], Any]:
-    return fastjsonschema.compile(verifier_profile(release_schema(version)))
+    return standard.compiled_validator(verifier_profile(release_schema(version)))
 
 
 def validate(dcc: dict) -> tuple[str, str]:
