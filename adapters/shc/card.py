@@ -14,7 +14,7 @@ import orjson
 from standard import jose
 from standard.errors import AlgorithmNotAllowed, HealthCodeError, Malformed, SignatureInvalid, UnknownKey
 from adapters import compression
-from adapters.shc.numeric import ALG, HEALTH_CARD_TYPE, MAX_CREDENTIALS, MAX_ENTRIES, MAX_INFLATED_BYTES, MAX_ISS_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP, _B64URL_43, _SPACE, jws_from_qr
+from adapters.shc.numeric import ALG, HEALTH_CARD_TYPE, MAX_CREDENTIALS, MAX_ENTRIES, MAX_INFLATED_BYTES, MAX_ISS_CHARS, MAX_TEXT_CHARS, MAX_TIMESTAMP, _B64URL_43, has_space, jws_from_qr
 
 
 # === recognising the input ============================================================================
@@ -84,13 +84,10 @@ def _b64json(part: str, limit: int) -> Any:
         return None
 
 
-def looks_like_card_jws(token: str) -> bool:
-    """A bare compact JWS that is clearly SHC: ``zip: DEF``, or a 43-character thumbprint kid,
-    or an (uncompressed) payload with a ``vc`` member.  Other formats carry a prefix."""
-    parts = token.split(".")
-    if len(parts) != 3 or _SPACE.search(token):
-        return False
-    header = _b64json(parts[0], 4000)
+def _header_says_card(header_b64: str) -> bool | None:
+    """From the JWS header alone: True (``zip: DEF``, or a 43-character thumbprint kid with
+    ES256 or no alg), False (not a JSON object), None (the payload decides)."""
+    header = _b64json(header_b64, 4000)
     if not isinstance(header, dict):
         return False
     if header.get("zip") == "DEF":
@@ -98,6 +95,32 @@ def looks_like_card_jws(token: str) -> bool:
     kid = header.get("kid")
     if isinstance(kid, str) and _B64URL_43.fullmatch(kid) and header.get("alg") in (ALG, None):
         return True
+    return None
+
+
+# An issuer signs every card with one header, so the answer for each exact header text is kept
+# (a pure function of that text; bounded, cleared when full).
+MAX_CACHED_HEADERS = 512
+MAX_CACHED_HEADER_CHARS = 1000
+_HEADER_ANSWERS: dict[str, bool | None] = {}
+
+
+def looks_like_card_jws(token: str) -> bool:
+    """A bare compact JWS that is clearly SHC: ``zip: DEF``, or a 43-character thumbprint kid,
+    or an (uncompressed) payload with a ``vc`` member.  Other formats carry a prefix."""
+    parts = token.split(".")
+    if len(parts) != 3 or has_space(token):
+        return False
+    if parts[0] in _HEADER_ANSWERS:
+        answer = _HEADER_ANSWERS[parts[0]]
+    else:
+        answer = _header_says_card(parts[0])
+        if len(parts[0]) <= MAX_CACHED_HEADER_CHARS:
+            if len(_HEADER_ANSWERS) >= MAX_CACHED_HEADERS:
+                _HEADER_ANSWERS.clear()
+            _HEADER_ANSWERS[parts[0]] = answer
+    if answer is not None:
+        return answer
     payload = _b64json(parts[1], MAX_TEXT_CHARS)
     return isinstance(payload, dict) and isinstance(payload.get("vc"), dict)
 

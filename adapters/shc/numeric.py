@@ -45,22 +45,39 @@ FINAL_OBSERVATION = frozenset({"final", "amended", "corrected"})
 _CHUNK_RE = re.compile(r"shc:/(?:([1-9][0-9]{0,2})/([1-9][0-9]{0,2})/)?([0-9]*)", re.ASCII)
 _B64URL_43 = re.compile(r"[A-Za-z0-9_-]{43}", re.ASCII)
 _SPACE = re.compile(r"\s")                # what str.isspace() calls space, found in C
+_ASCII_SPACES = bytes(c for c in range(128) if chr(c).isspace())
+
+
+def has_space(text: str) -> bool:
+    """Does ``text`` hold a character ``str.isspace()`` calls space?  ASCII text (every JWS) is
+    answered by one deleting ``bytes.translate`` (~1.5 µs on a 4 KB JWS; the regex took ~20 µs);
+    other text by the regex."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        return len(raw.translate(None, _ASCII_SPACES)) != len(raw)
+    return _SPACE.search(text) is not None
+
+
+# Digit pair "dd" read as the hex byte 0xdd → its character chr(dd + 45); 0xFF where dd > 77
+_PAIR_INVALID = 0xFF
+_PAIRS = bytes(10 * (b >> 4) + (b & 15) + 45 if (b >> 4) <= 9 and (b & 15) <= 9 and 10 * (b >> 4) + (b & 15) <= 77
+               else _PAIR_INVALID for b in range(256))
 
 
 # === numeric QR encoding ===========================================================================
 def numeric_to_jws(digits: str) -> str:
     """``"5676..."`` → ``"eyJ..."``: each pair of digits is one character, ``chr(pair + 45)``."""
-    if not isinstance(digits, str) or not re.fullmatch(r"[0-9]+", digits, re.ASCII):
+    if not isinstance(digits, str) or not (digits.isascii() and digits.isdigit()):   # ASCII: only 0-9
         raise Malformed("SMART Health Card QR data must be decimal digits")
     if len(digits) % 2:
         raise Malformed("SMART Health Card QR data has an odd number of digits")
-    out = []
-    for i in range(0, len(digits), 2):
-        value = int(digits[i:i + 2])
-        if value > 77:
-            raise Malformed(f"SMART Health Card QR digit pair {digits[i:i + 2]} is above 77")
-        out.append(chr(value + 45))
-    return "".join(out)
+    # no Python loop over the ~3,900 pairs of a card: each pair is read as a hex byte, and one
+    # translate turns every byte into its character (or the marker of a pair above 77)
+    out = bytes.fromhex(digits).translate(_PAIRS)
+    bad = out.find(_PAIR_INVALID)
+    if bad >= 0:
+        raise Malformed(f"SMART Health Card QR digit pair {digits[2 * bad:2 * bad + 2]} is above 77")
+    return out.decode("ascii")
 
 
 def jws_to_numeric(token: str) -> str:
