@@ -1,0 +1,35 @@
+"""``json.loads`` with orjson's parser where the two give the same answer.
+
+orjson parses a JWS payload 3-5 times faster than ``json``.  Wherever it succeeds it gives the
+objects ``json.loads`` gives, with one exception: an integer past 64 bits becomes a float.  So
+text (or UTF-8 bytes) holding a run of 19 ASCII digits goes to ``json``, and so does everything
+orjson refuses — NaN and Infinity (which ``json`` accepts), lone surrogates, BOMs, UTF-16/32
+bytes, 1e400, nesting past orjson's limit — where ``json.loads`` then gives its own answer or
+raises its own error.  tests/test_jsontext.py compares the two on those cases and on random
+JSON-like text.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))   # each ASCII digit → "0"
+_LONG_DIGITS = b"0" * 19
+
+
+def _has_long_digit_run(data: bytes) -> bool:
+    """A run of 19 ASCII digits (a bytes translate and a substring search: faster than a regex)."""
+    return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
+
+
+def loads(data: bytes | str) -> Any:
+    """Exactly ``json.loads(data)``: the same value, or the same exception."""
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    if not _has_long_digit_run(raw):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
