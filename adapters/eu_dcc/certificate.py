@@ -113,15 +113,16 @@ def _date(value: object) -> int | None:
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+        if len(value) == 10:        # whole days since 1970-01-01: what midnight UTC's timestamp is
+            return (date.fromisoformat(value).toordinal() - _EPOCH_ORDINAL) * 86400
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)).timestamp())
     except (ValueError, OverflowError):
         return None
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
 _TEST_RESULTS: dict[object, str] = {TEST_NOT_DETECTED: "negative", TEST_DETECTED: "positive"}
 
 
@@ -168,7 +169,7 @@ def transliterated_name(dcc: dict) -> str:
 def country(cwt: Cwt, entry: dict) -> str:
     """ISO 3166-1 alpha-2 of the issuing country: the CWT issuer, else the entry's country."""
     for value in (cwt.iss, entry.get("co")):
-        if isinstance(value, str) and re.fullmatch(r"[A-Z]{2}", value, re.ASCII):
+        if isinstance(value, str) and _COUNTRY.fullmatch(value):
             return value
     return "EU"
 

@@ -14,16 +14,19 @@ from adapters.shc.card import Card
 from adapters.shc.numeric import COVID_CVX, COVID_LOINC, COVID_TYPE, CVX, FINAL_OBSERVATION, LOINC, MAX_CODINGS, MAX_NAME_CHARS, NEGATIVE_RESULTS, POSITIVE_RESULTS, SINGLE_DOSE_CVX, SNOMED
 
 # === FHIR → events ================================================================================
+_FHIR_DATE = re.compile(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", re.ASCII)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
 def fhir_time(value: object) -> int | None:
     """FHIR date / dateTime → epoch seconds (dates and naive times taken as UTC); None if unreadable."""
     if not isinstance(value, str) or len(value) > 40:
         return None
     try:
-        match = re.fullmatch(r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?", value, re.ASCII)
+        match = _FHIR_DATE.fullmatch(value)
         if match:
-            y, m, d = match.groups()
-            day = date(int(y), int(m or 1), int(d or 1))
-            return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp())
+            y, m, d = match.groups()        # whole days since 1970-01-01: midnight UTC's timestamp
+            return (date(int(y), int(m or 1), int(d or 1)).toordinal() - _EPOCH_ORDINAL) * 86400
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         if parsed.tzinfo is None:
             parsed = parsed.replace(tzinfo=timezone.utc)
