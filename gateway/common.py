@@ -12,7 +12,7 @@ import standard
 
 from config.settings import MAX_IMAGE_BYTES
 from standard.errors import BadRequest, CodeTooLarge
-from gateway.limits import bearer
+from gateway.credentials import bearer, require
 from gateway.services import Services
 
 
@@ -112,7 +112,6 @@ def bearer_token() -> str:
 
 def principal(*roles: str, region: str | None = None):
     """The caller's credential, which must hold one of ``roles``."""
-    from gateway.credentials import require
     return require(service().credentials.authenticate(bearer_token()), *roles, region=region)
 
 

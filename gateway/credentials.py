@@ -33,6 +33,12 @@ ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
 
 
+def bearer(authorization: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header ("" for any other)."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
 @dataclass(frozen=True)
 class Principal:
     role: str

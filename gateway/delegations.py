@@ -20,6 +20,10 @@ class DelegationFile(filelock.JsonFile):
     def withdrawn(self) -> dict[str, dict]:
         return dict(self.load().get("withdrawn", {}))
 
+    def is_withdrawn(self, city: str) -> bool:
+        """Whether ``city`` is withdrawn as the file says now (one ``stat`` when unchanged)."""
+        return city in self.snapshot()[1].get("withdrawn", {})
+
     def withdraw(self, city: str, at: int, by: str, reason: str) -> bool:
         """Record the withdrawal; False when the city was already withdrawn (nothing changes)."""
         with self.changing():

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Protocol
+from typing import Callable
 
+from gateway.credentials import Credentials, bearer
 from gateway.proxy import limit_key
 
 WINDOW = 60
@@ -41,19 +42,9 @@ class MinuteCounter:
         return count, (window + 1) * WINDOW - int(now)
 
 
-class _Credentials(Protocol):
-    def caller(self, token: str) -> object | None: ...
-
-
-def bearer(authorization: str) -> str:
-    """The token of an ``Authorization: Bearer <token>`` header ("" for any other)."""
-    scheme, _, token = authorization.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
-def verification_caller(credentials: _Credentials, authorization: str, address: str) -> str:
+def verification_caller(credentials: Credentials, authorization: str, address: str) -> str:
     """Whom a verification is charged to, on the fast path and in the view alike: the credential
     a ``Bearer`` token names (any role), else the address the connection came from — an IPv6
     client's /64 — never a header the client writes, like X-Forwarded-For."""
     who = credentials.caller(bearer(authorization))
-    return f"cred:{getattr(who, 'id')}" if who is not None else limit_key(address)
+    return f"cred:{who.id}" if who is not None else limit_key(address)

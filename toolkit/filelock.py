@@ -69,6 +69,7 @@ class JsonFile:
     def __init__(self, data_dir: Path):
         self.path = Path(data_dir) / self.filename
         self._lock = threading.Lock()
+        self._snapshot: tuple[tuple, Any] | None = None
 
     def empty(self) -> Any:
         return {}
@@ -77,6 +78,16 @@ class JsonFile:
         if not self.path.exists():
             return self.empty()
         return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def snapshot(self) -> tuple[tuple, Any]:
+        """(:func:`file_stamp`, the document) as the file holds it now — read again only when the
+        file changed (one ``stat``), so another process's write counts at once.  The document is
+        shared between callers: read it, never change it."""
+        stamp = file_stamp(self.path)
+        held = self._snapshot
+        if held is None or held[0] != stamp:
+            held = self._snapshot = (stamp, self.load())
+        return held
 
     @contextmanager
     def changing(self) -> Iterator[None]:

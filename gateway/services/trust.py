@@ -54,8 +54,6 @@ class TrustService:
         self._trust_paths: tuple[str, ...] | None = None
         self._custody_retry_at = 0.0
         self._lock = threading.Lock()
-        self._revocation_doc: tuple | None = None       # (file stamp, the stored lists)
-        self._withdrawn: tuple | None = None            # (file stamp, the withdrawn cities)
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
         self.revocation_dir = Path(data) / "trust-list-revocations"
         # every write that feeds the signed list checks the whole list still fits, before storing
@@ -170,10 +168,8 @@ class TrustService:
     def _revocations(self, now: int) -> tuple[revocation_file.Held | None, int]:
         """The current foreign revocation lists as a file and their entry count; read, encoded
         and hashed again only when the stored lists changed or a batch expired."""
-        stamp = filelock.file_stamp(self.revocation_file.path)
-        if self._revocation_doc is None or self._revocation_doc[0] != stamp:
-            self._revocation_doc = (stamp, self.revocation_file.load())
-        doc = revocation_lists.current(self._revocation_doc[1], now)
+        stamp, stored = self.revocation_file.snapshot()
+        doc = revocation_lists.current(stored, now)
         entries = revocation_lists.count(doc)
         if not entries:
             return None, 0
@@ -346,13 +342,8 @@ class TrustService:
 
     def delegation_withdrawn(self, region_code: str) -> bool:
         """Has its province withdrawn this city's delegation?  What the next signed list says
-        (the list is re-signed from the same file); re-read only when the file changed, so another
-        process's withdrawal counts at once (one ``stat`` per call)."""
-        stamp = filelock.file_stamp(self.delegation_file.path)
-        cached = self._withdrawn
-        if cached is None or cached[0] != stamp:
-            cached = self._withdrawn = (stamp, frozenset(self.delegation_file.withdrawn()))
-        return region_code in cached[1]
+        (the list is re-signed from the same file); another process's withdrawal counts at once."""
+        return self.delegation_file.is_withdrawn(region_code)
 
     def list_delegations(self) -> list[dict]:
         """Every city of this deployment, its province and whether its delegation stands."""
