@@ -26,6 +26,7 @@ its scan-writer thread exists) before it reads a line, so no batch waits for it.
 """
 from __future__ import annotations
 
+import gc
 import json
 import multiprocessing
 import os
@@ -34,11 +35,34 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 
+import orjson
+
 from adapters.online import may_be_online
-from standard.errors import HealthCodeError
+from standard import parse_rfc3339
+from standard.errors import HealthCodeError, undecodable_codes
+from toolkit import jsonin
 
 PARALLEL_MIN_ITEMS = 64
 CHUNKS_PER_PROCESS = 4
+UNDECODABLE = frozenset(undecodable_codes())
+
+
+def _not_json(value):
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _line_encoder():
+    """``json.dumps(value, ensure_ascii=False)`` without building an encoder each call: the C
+    encoder ``json.dumps`` itself uses, with the same separators, escaping and float text (the
+    answers are trees: no cycle to watch for)."""
+    from json import encoder
+    if encoder.c_make_encoder is None:         # pragma: no cover — CPython has it
+        return lambda value, _level: [json.dumps(value, ensure_ascii=False)]
+    return encoder.c_make_encoder(None, _not_json, encoder.encode_basestring, None, ": ", ", ",
+                                  False, False, True)
+
+
+_ANSWER_LINE = _line_encoder()
 PRELOAD = ["adapters.verifier", "adapters.eu_dcc", "adapters.shc", "standard.trustlist"]
 
 
@@ -63,6 +87,10 @@ def _init(formats, options, revocation_dir=None, owner: tuple | None = None) -> 
     _worker["revocations"] = None
     if owner is not None:
         threading.Thread(target=_leave_with, args=(owner,), name="pool-owner-watch", daemon=True).start()
+    # everything imported or inherited so far lives as long as the process: the collector need
+    # never walk it again (a full collection over a forked copy of the caller's heap also
+    # copied every page it touched)
+    gc.freeze()
 
 
 OWNER_CHECK_SECONDS = 1.0
@@ -135,84 +163,160 @@ def _verify_chunk(token: str, national_keys: dict, now: int, jobs: list[Job]) ->
     return out
 
 
-def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str]) -> list:
-    """JSON Lines → for each line ``(answer line, scan fields)``, or None where the caller must
-    answer it itself; scan fields are ``(valid, format, region, status, code_id, error)``."""
-    from toolkit import jsonin
-    from standard import parse_rfc3339
-    verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
-    out = []
-    for line in lines:
-        try:
-            item = jsonin.loads(line)
-            text = item.get("payload") if isinstance(item, dict) else None
-            if (not isinstance(text, str) or "image_b64" in item or item.get("trust")
-                    or may_be_online(text)):      # online: asked of its region, in the parent
-                out.append(None)
-                continue
-            at = parse_rfc3339(item["at"]) if item.get("at") else now
-        except Exception:            # noqa: BLE001 — a bad line: the caller's path says why
-            out.append(None)
-            continue
-        verdict = verifier.verify(text, trust, at)
-        if verdict.format is None:           # not a format this pool knows: the caller decides
-            out.append(None)
-            continue
-        error = verdict.errors[0]["code"] if verdict.errors else None
-        out.append((json.dumps({"id": item.get("id"), **verdict.as_dict()}, ensure_ascii=False) + "\n",
-                    (verdict.valid, verdict.format, verdict.region, verdict.status, verdict.code_id, error)))
+def _lines_of(raw: bytes) -> list[bytes]:
+    """A block's lines as ``verify-batch`` answers them: split at ``\\n``, a line that is blank
+    once decoded (``str.strip``: Unicode spaces too) left out — the same lines, in the same order,
+    in the pool and in the caller."""
+    return [line for line in raw.split(b"\n")
+            if line.lstrip(b" \t\r")[:1] == b"{" or line.decode("utf-8", "replace").strip()]
+
+
+class Answered:
+    """What a pool process hands back for a chunk: ``parts`` (one per entry: its finished answer —
+    UTF-8 bytes of a JSON line for ``verify-batch``, the compact JSON text of an item for
+    ``/v1/verify/batch`` — or, at each index in ``holes``, None: the caller answers that entry
+    itself), ``code_ids`` (the code id of each valid answer, else None: the caller's online
+    revocation check), ``tally`` (``(format, outcome)`` → count: the metrics) and ``events``
+    (the scan events to store, in entry order, each the tuple of ``store.ScanEvent``'s fields:
+    a tuple pickles in a tenth of a dataclass's time).  Plain lists and a dict: a few bytes a line to
+    pickle, and nothing a line for the caller to do but join."""
+
+    __slots__ = ("parts", "holes", "code_ids", "tally", "events")
+
+    def __init__(self) -> None:
+        self.parts: list = []
+        self.holes: list[int] = []
+        self.code_ids: list = []
+        self.tally: dict = {}
+        self.events: list = []
+
+    def __getstate__(self):
+        return self.parts, self.holes, self.code_ids, self.tally, self.events
+
+    def __setstate__(self, state) -> None:
+        self.parts, self.holes, self.code_ids, self.tally, self.events = state
+
+    def hole(self) -> None:
+        self.holes.append(len(self.parts))
+        self.parts.append(None)
+        self.code_ids.append(None)
+
+    def add(self, part, verdict, at: int, place, device) -> None:
+        """One answered entry: its text, and the verdict's count and scan event (as
+        ``VerificationService._recorded`` counts and stores one)."""
+        self.parts.append(part)
+        valid = verdict.valid
+        error = None if valid else verdict.errors[0]["code"]
+        self.code_ids.append(verdict.code_id if valid else None)
+        key = (verdict.format, verdict.status if valid else error)
+        self.tally[key] = self.tally.get(key, 0) + 1
+        if valid or error not in UNDECODABLE:
+            self.events.append((at, valid, verdict.format, verdict.region, verdict.status, verdict.code_id,
+                                error, place, device))
+
+
+def _line_item(line: bytes) -> dict | None:
+    """A JSON line's object as ``toolkit.jsonin.loads`` of its text reads it, or None where the
+    caller's path must read it: anything orjson refuses or might read otherwise than ``json``
+    (invalid UTF-8, a lone surrogate, NaN, a BOM, ...: refused; an integer past 64 bits: a
+    float, so an object with a float member goes to the caller too), anything not a flat
+    object (a nested member: ``jsonin``'s depth and Unicode walk, on the caller's path), and
+    anything ``jsonin`` refuses before parsing."""
+    try:
+        if len(line) > jsonin.MAX_VALUES:            # shorter lines cannot hold that many values
+            jsonin.precheck(line)
+        item = orjson.loads(line)
+    except Exception:            # noqa: BLE001 — the caller's path says why
+        return None
+    if type(item) is not dict:
+        return None
+    for value in item.values():
+        if type(value) in _NOT_FLAT:
+            return None
+    return item
+
+
+_NOT_FLAT = (dict, list, float)
+
+
+def _answer_raw_lines(token: str, national_keys: dict, now: int, raw: bytes, place=None, device=None) -> Answered:
+    """``verify-batch``: a block of raw JSON Lines (:func:`_lines_of`) → :class:`Answered`, each
+    answer line UTF-8 bytes exactly as the caller's one-line path writes it
+    (``json.dumps(..., ensure_ascii=False)`` and a newline).  A hole for anything unusual: an
+    image, extra trust anchors, an online or unrecognised code, a line this fast reading does not
+    take — the caller's path answers it."""
+    out = Answered()
+    _answer_each(_lines_of(raw), token, national_keys, now, place, device, out)
     return out
 
 
-def _answer_items(token: str, national_keys: dict, now: int, items: list) -> list:
-    """``POST /v1/verify/batch`` items → for each ``(answer JSON, scan fields)`` as the app's JSON
-    provider writes it (compact, not ASCII-escaped, keys in order), or None where the caller
-    must answer it itself (an image, an item not valid against ``VerifyRequest``, an online or
-    unrecognised code)."""
+def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str], place=None, device=None) -> Answered:
+    """:func:`_answer_raw_lines` for lines already split and decoded (a hole for a line that is
+    not UTF-8 once encoded)."""
+    out = Answered()
+    encoded = []
+    for line in lines:
+        try:
+            encoded.append(line.encode())
+        except UnicodeEncodeError:
+            encoded.append(b"\xff")            # not JSON: a hole, the caller's path says why
+    _answer_each(encoded, token, national_keys, now, place, device, out)
+    return out
+
+
+def _answer_each(lines: list[bytes], token: str, national_keys: dict, now: int, place, device, out: Answered) -> None:
+    verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
+    encode, add = _ANSWER_LINE, out.add
+    for line in lines:
+        item = _line_item(line)
+        text = item.get("payload") if item is not None else None
+        if (not isinstance(text, str) or "image_b64" in item or item.get("trust")
+                or may_be_online(text)):      # online: asked of its region, in the parent
+            out.hole()
+            continue
+        try:
+            at = parse_rfc3339(item["at"]) if item.get("at") else now
+        except Exception:            # noqa: BLE001 — a bad time: the caller's path says why
+            out.hole()
+            continue
+        verdict = verifier.verify(text, trust, at)
+        if verdict.format is None:           # not a format this pool knows: the caller decides
+            out.hole()
+            continue
+        answer = verdict.as_dict()
+        add(("".join(encode({"id": item.get("id"), **answer}, 0)) + "\n").encode(), verdict, now, place, device)
+
+
+def _answer_items(token: str, national_keys: dict, now: int, items: list, place=None, device=None) -> Answered:
+    """``POST /v1/verify/batch`` items → :class:`Answered`, each answer the compact JSON the app's
+    provider writes (not ASCII-escaped, keys in order); a hole for an image, an item not valid
+    against ``VerifyRequest``, an online or unrecognised code."""
     import standard
     validator = _worker.get("item_validator")
     if validator is None:
         validator = _worker["item_validator"] = standard.openapi_validator("VerifyRequest")
     verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
-    out = []
+    out = Answered()
     for item in items:
         text = item.get("payload") if isinstance(item, dict) else None
         if (not isinstance(text, str) or "image_b64" in item or may_be_online(text)
                 or not (standard.openapi_accepts("VerifyRequest", item) or validator.is_valid(item))):
-            out.append(None)
+            out.hole()
             continue
         verdict = verifier.verify(text, trust, now)
         if verdict.format is None:
-            out.append(None)
+            out.hole()
             continue
         answer = verdict.as_dict()
         if "id" in item:
             answer = {"id": item["id"], **answer}
-        error = verdict.errors[0]["code"] if verdict.errors else None
-        out.append((dump_answer(answer),
-                    (verdict.valid, verdict.format, verdict.region, verdict.status, verdict.code_id, error)))
+        out.add(dump_answer(answer), verdict, now, place, device)
     return out
 
 
 def dump_answer(answer: dict) -> str:
     """A batch item's answer as the app's JSON provider writes a response (compact, UTF-8)."""
     return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
-
-
-def settle(answers: list, is_revoked, record) -> list:
-    """The parent's one pass over a block answered by :func:`_answer_lines`: a valid code whose
-    id is in the online revocation set (as ``Verifier.recheck_revocation`` checks it) becomes
-    None, for the caller's one-line path to refuse and record; every other answer is counted and
-    its scan fields go to ``record`` as one group.  Returns the answer lines (or None)."""
-    lines, scans = [], []
-    for answer in answers:
-        if answer is None or (answer[1][0] and is_revoked is not None and is_revoked({"jti": answer[1][4]})):
-            lines.append(None)
-            continue
-        lines.append(answer[0])
-        scans.append(answer[1])
-    record(scans)
-    return lines
 
 
 # --- in the calling process ---------------------------------------------------------------------
@@ -252,17 +356,23 @@ class VerifyPool:
         return [verdict for future in self._submit(_verify_chunk, jobs, token, national_keys, now)
                 for verdict in future.result()]
 
-    def answer_chunks(self, kind: str, entries: list, token: str, national_keys: dict, now: int):
+    def answer_chunks(self, kind: str, entries: list, token: str, national_keys: dict, now: int,
+                      place=None, device=None):
         """:func:`_answer_lines` (``kind`` "lines") or :func:`_answer_items` ("items") over the
-        pool: each chunk's answers, chunk after chunk in input order, as each comes back."""
-        for future in self._submit(_answer_lines if kind == "lines" else _answer_items, entries, token,
-                                   national_keys, now):
+        pool: each chunk's :class:`Answered`, chunk after chunk in input order, as each comes back."""
+        fn = _answer_lines if kind == "lines" else _answer_items
+        for future in self._submit(fn, entries, token, national_keys, now, place, device):
             yield future.result()
 
-    def _submit(self, fn, items: list, token: str, national_keys: dict, now: int) -> list:
+    def submit_raw_lines(self, raw: bytes, token: str, national_keys: dict, now: int, place=None, device=None):
+        """A future of :func:`_answer_raw_lines` over ``raw`` (whole lines) in a pool process."""
+        return self.executor().submit(_answer_raw_lines, token, national_keys, now, raw, place, device)
+
+    def _submit(self, fn, items: list, token: str, national_keys: dict, now: int, *extra) -> list:
         size = max(1, -(-len(items) // (self.processes * CHUNKS_PER_PROCESS)))
         executor = self.executor()
-        return [executor.submit(fn, token, national_keys, now, items[i:i + size]) for i in range(0, len(items), size)]
+        return [executor.submit(fn, token, national_keys, now, items[i:i + size], *extra)
+                for i in range(0, len(items), size)]
 
     def close(self) -> None:
         with self._lock:

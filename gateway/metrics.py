@@ -22,15 +22,5 @@ def count_outcome(fmt, outcome, times: int = 1) -> None:
     VERIFICATIONS.labels(fmt or "unknown", outcome).inc(times)
 
 
-def count_outcomes(pairs) -> None:
-    """``(format, outcome)`` pairs counted as :func:`count_outcome` counts each, one counter
-    update per distinct pair (a batch's block has a handful)."""
-    tally: dict = {}
-    for pair in pairs:
-        tally[pair] = tally.get(pair, 0) + 1
-    for (fmt, outcome), times in tally.items():
-        count_outcome(fmt, outcome, times)
-
-
 def exposition() -> bytes:
     return generate_latest(REGISTRY)

@@ -1,7 +1,9 @@
 """``verify-batch``: JSON Lines in, one verdict per line out, large blocks on every core."""
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
 
 import click
@@ -50,8 +52,9 @@ def _dump_line(answer: dict) -> str:
 def batch_text(svc, lines: list[str]) -> str:
     """JSON Lines requests → the answer lines, in order (the verification service's batch flow,
     the same as ``POST /v1/verify/batch``'s)."""
-    return "".join(svc.verification.answer_batch("lines", lines, lambda line: batch_job(svc, line), _dump_line,
-                                                 device="cli-batch"))
+    answers = svc.verification.answer_batch("lines", lines, lambda line: batch_job(svc, line), _dump_line,
+                                            device="cli-batch")
+    return "".join(a if isinstance(a, str) else a.decode() for a in answers)
 
 
 def batch_line(svc, line: str) -> dict:
@@ -62,42 +65,102 @@ def batch_line(svc, line: str) -> dict:
     return {**fields, **verdict.as_dict()}
 
 
-BATCH_BLOCK = 2000
-BLOCK_WAIT = 0.01          # seconds a started block waits for more input before it is answered
+BATCH_BLOCK = 2000          # lines a block answered in-process (a stream without a file descriptor)
+CHUNK_BYTES = 1 << 17      # whole lines sent to a pool process at once (~280 lines of a regional code)
+IN_FLIGHT = 3              # chunks waiting a pool process: each has its next one queued
+BLOCK_WAIT = 0.01          # seconds input may pause before everything answered so far is written
 
 
-def _line_blocks(stream, size: int = BATCH_BLOCK, wait: float = BLOCK_WAIT):
-    """Non-empty lines in blocks of up to ``size``: whatever has arrived, so a big file goes
-    through in large blocks while a scanner typing one line at a time gets each answer at once
-    (a block ends when no further input arrives within ``wait``: a pipe is read 64 KB — about
-    130 lines — at a time, and without the wait a writer a moment late cut a 40 000-line input
-    into hundreds of small blocks, each leaving the pool idle while it was settled)."""
-    import io
-    import os
-    import select
+def _answer_here(svc, raw: bytes) -> bytes:
+    """Whole lines answered in this process (the one-line path, in a batch's flow)."""
+    from gateway.batch import _lines_of
+    return batch_text(svc, [line.decode("utf-8", "replace") for line in _lines_of(raw)]).encode()
+
+
+def _finish(svc, raw: bytes, future) -> bytes:
+    """A chunk's answer lines: the pool's, settled here (revocation, metrics, scan events); each
+    line it left (an image, anchors, an online or revoked code, a line its fast reading did not
+    take) answered here; the whole chunk here if its pool process died."""
+    import logging
+    from gateway.batch import _lines_of
     try:
-        fd = stream.fileno()
-    except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (tests, embedding)
-        lines = [line for line in stream if line.strip()]
-        for i in range(0, len(lines), size):
-            yield lines[i:i + size]
-        return
-    pending, block = b"", []
+        answered = future.result()
+    except Exception:       # noqa: BLE001 — OOM, killed: no answer is lost, this block goes in-process
+        logging.getLogger(__name__).exception("batch pool failed; answering a block in-process")
+        svc.verification.pool_failed()
+        return _answer_here(svc, raw)
+    parts = svc.verification.settle(answered)
+    if answered.holes:
+        lines = _lines_of(raw)
+        texts = [lines[i].decode("utf-8", "replace") for i in answered.holes]
+        filled = svc.verification.answer_rest(texts, [None] * len(texts), lambda line: batch_job(svc, line),
+                                              _dump_line, device="cli-batch")
+        for i, answer in zip(answered.holes, filled):
+            parts[i] = answer.encode()
+    return b"".join(parts)
+
+
+def _answer_stream(svc, fd: int, write, flush, size: int = CHUNK_BYTES, wait: float = BLOCK_WAIT) -> None:
+    """JSON Lines from ``fd`` → answer lines to ``write``, in input order.  The input is read as
+    bytes and cut at line ends into chunks of about ``size``; each goes whole to a pool process
+    (``gateway.batch._answer_raw_lines``), which parses, verifies and writes its answer lines, so
+    this process only moves bytes and settles each chunk.  Up to ``IN_FLIGHT`` chunks a pool
+    process are out at once; memory stays a few chunks however long the input (a single line is
+    held whole).  When input pauses for ``wait`` everything so far is answered and flushed, so a
+    scanner sending one line at a time gets each answer at once (a small block with nothing in
+    flight is answered here: shipping it costs more than it saves)."""
+    import select
+    from collections import deque
+    from gateway.batch import PARALLEL_MIN_ITEMS
+    inflight: deque = deque()
+    limit = IN_FLIGHT * max(2, svc.verification.pool_processes())
+
+    def drain(keep: int) -> None:
+        while len(inflight) > keep:
+            raw, future = inflight.popleft()
+            write(_finish(svc, raw, future))
+
+    def send(raw: bytes) -> None:
+        future = None
+        if inflight or raw.count(b"\n") >= PARALLEL_MIN_ITEMS:
+            future = svc.verification.submit_raw_lines(raw, device="cli-batch")
+        if future is None:
+            drain(0)
+            write(_answer_here(svc, raw))
+            return
+        inflight.append((raw, future))
+        drain(limit)
+
+    pending = b""
     while True:
-        ready = select.select([fd], [], [], wait)[0] if block else [fd]
-        if not ready or len(block) >= size:
-            yield block
-            block = []
+        if (inflight or b"\n" in pending) and not select.select([fd], [], [], wait)[0]:
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                send(pending[:cut])
+                pending = pending[cut:]
+            drain(0)
+            flush()
             continue
         data = os.read(fd, 1 << 16)
         if not data:
             break
-        *lines, pending = (pending + data).split(b"\n")
-        block.extend(text for text in (raw.decode("utf-8", "replace") for raw in lines) if text.strip())
-    if pending.strip():
-        block.append(pending.decode("utf-8", "replace"))
-    if block:
-        yield block
+        pending += data
+        if len(pending) >= size:
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                send(pending[:cut])
+                pending = pending[cut:]
+    if pending:
+        send(pending)
+    drain(0)
+    flush()
+
+
+def _text_blocks(stream, size: int = BATCH_BLOCK):
+    """Non-empty lines of a stream without a file descriptor (a StringIO), in blocks."""
+    lines = [line for line in stream if line.strip()]
+    for i in range(0, len(lines), size):
+        yield lines[i:i + size]
 
 
 @click.command("verify-batch")
@@ -107,9 +170,15 @@ def verify_batch():
     svc.verification.warm_pool(fork=True)    # before any other thread: the pool is forked from here
     svc.verification.group_scan_writes()     # svc.close() below writes what is still queued
     try:
-        for block in _line_blocks(sys.stdin):
-            for i in range(0, len(block), BATCH_BLOCK):          # one write a block, not a line
-                sys.stdout.write(batch_text(svc, block[i:i + BATCH_BLOCK]))
+        try:
+            fd = sys.stdin.fileno()
+            out = sys.stdout.buffer
+        except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (embedding)
+            for block in _text_blocks(sys.stdin):
+                sys.stdout.write(batch_text(svc, block))
             sys.stdout.flush()
+            return
+        sys.stdout.flush()
+        _answer_stream(svc, fd, out.write, out.flush)
     finally:
         svc.close()

@@ -44,6 +44,7 @@ class VerificationService:
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # warm_pool() or the first large batch
         self._pool_lock = threading.Lock()
+        self._pool_keys: tuple[str, dict] | None = None     # _signed_list()
         self._closed = False
 
     def charge(self, caller: str, items: int) -> None:
@@ -94,30 +95,100 @@ class VerificationService:
 
     def answer_in_pool(self, kind: str, entries: list, *, place=None, device=None) -> list | None:
         """Batch entries answered in the pool (gateway/batch.py): ``"lines"`` (verify-batch JSON
-        Lines) or ``"items"`` (``/v1/verify/batch`` items) → ready answer texts, each
-        revocation-checked, counted and recorded here; None for an entry the caller must answer
-        itself (and for the whole batch when it is too small for the pool)."""
+        Lines, answers UTF-8 bytes) or ``"items"`` (``/v1/verify/batch`` items, answers JSON
+        text) → ready answers, each revocation-checked, counted and recorded here
+        (:meth:`settle`); None for an entry the caller must answer itself (and for the whole
+        batch when it is too small for the pool)."""
         if not self._pool_worth_it(len(entries)):
             return None
-        token, pool, lines = self.trust.trust_list_jws(), self._batch_pool(), []
+        token, pool, parts = self.trust.trust_list_jws(), self._batch_pool(), []
         try:
             # each chunk settled as it comes back, while the pool works on the next ones
-            for answers in pool.answer_chunks(kind, entries, token, self.trust.national_jwks(), self.now()):
-                lines += batch.settle(answers, self.verifier.is_revoked,
-                                      lambda scans: self._record_scans(scans, place, device))
+            for answered in pool.answer_chunks(kind, entries, token, self.trust.national_jwks(), self.now(),
+                                               _short(place), _short(device)):
+                parts += self.settle(answered)
         except Exception:       # noqa: BLE001 — OOM, killed: the caller answers the rest here
-            log.exception("batch pool failed; answering %d items in-process", len(entries) - len(lines))
+            log.exception("batch pool failed; answering %d items in-process", len(entries) - len(parts))
             self._drop_pool(pool)
-        return lines + [None] * (len(entries) - len(lines))
+        return parts + [None] * (len(entries) - len(parts))
+
+    def submit_raw_lines(self, raw: bytes, *, place=None, device=None):
+        """A future of ``raw`` (whole JSON Lines) answered in a pool process
+        (``batch._answer_raw_lines``), or None where there is no pool (one core) or it failed to
+        start; :meth:`settle` its result."""
+        if (os.cpu_count() or 1) < 2:
+            return None
+        pool = self._batch_pool()
+        try:
+            return pool.submit_raw_lines(raw, *self._signed_list(), self.now(), _short(place), _short(device))
+        except Exception:       # noqa: BLE001 — a broken pool: this block is answered in-process
+            log.exception("batch pool failed; answering a block in-process")
+            self._drop_pool(pool)
+            return None
+
+    def _signed_list(self) -> tuple[str, dict]:
+        """(the signed trust list, the national keys that sign it) for the pool: the keys read
+        again only when the list changed (reading them costs half a millisecond; a list the
+        keys checked once they check again)."""
+        token = self.trust.trust_list_jws()
+        held = self._pool_keys
+        if held is None or held[0] != token:
+            held = self._pool_keys = (token, self.trust.national_jwks())
+        return held
+
+    @staticmethod
+    def pool_processes() -> int:
+        """How many pool processes a batch pool has (one per core)."""
+        return os.cpu_count() or 1
+
+    def pool_failed(self) -> None:
+        """A chunk's pool process died (logged by the caller): the next block starts a new pool."""
+        with self._pool_lock:
+            pool = self._pool
+        if pool is not None:
+            self._drop_pool(pool)
+
+    def settle(self, answered: batch.Answered) -> list:
+        """A chunk answered in the pool → its parts, None where the caller answers the entry itself
+        (each such index in ``answered.holes``): a valid code whose id is now in the online
+        revocation set becomes such a hole (the caller's one-line path refuses and records it);
+        every other answer is counted and its scan event stored here, in one group.  O(1) Python
+        steps a line: a set intersection, a dict of counts, one list of events."""
+        parts, tally, rows = answered.parts, answered.tally, answered.events
+        revoked = self.revocations.revoked_among(answered.code_ids) if rows else set()
+        if revoked:
+            for i, code_id in enumerate(answered.code_ids):
+                if code_id in revoked:
+                    parts[i] = None
+                    answered.holes.append(i)
+            answered.holes.sort()
+            kept = []
+            for row in rows:                 # (at, valid, format, region, status, code_id, ...)
+                if row[1] and row[5] in revoked:
+                    tally[(row[2], row[4])] -= 1
+                else:
+                    kept.append(row)
+            rows = kept
+        for (fmt, outcome), times in tally.items():
+            if times:
+                metrics.count_outcome(fmt, outcome, times)
+        if rows:
+            (self.scan_writer or self.store).add_scans([ScanEvent(*row) for row in rows])
+        return parts
 
     def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str], *,
-                     place=None, device=None) -> list[str]:
+                     place=None, device=None) -> list:
         """The one batch flow of ``/v1/verify/batch`` (``kind="items"``) and ``verify-batch``
-        (``"lines"``): entries → answer texts in the same order.  A large block is answered in
-        the pool processes; each entry they leave (an image, anchors, an online or revoked code,
-        a bad entry) goes through ``prepare(entry) → (fields, Job | verdict)`` and is verified
-        here, its answer ``dump({**fields, **verdict})``."""
+        (``"lines"``): entries → answers in the same order.  A large block is answered in the
+        pool processes; each entry they leave (an image, anchors, an online or revoked code, a
+        bad entry) is answered by :meth:`answer_rest`."""
         answers = self.answer_in_pool(kind, entries, place=place, device=device) or [None] * len(entries)
+        return self.answer_rest(entries, answers, prepare, dump, place=place, device=device)
+
+    def answer_rest(self, entries: list, answers: list, prepare: Callable, dump: Callable[[dict], str], *,
+                    place=None, device=None) -> list:
+        """Fill each None in ``answers``: ``prepare(entry) → (fields, Job | verdict)``, verified
+        here, its answer ``dump({**fields, **verdict})``."""
         missing = [i for i, answer in enumerate(answers) if answer is None]
         prepared = [prepare(entries[i]) for i in missing]
         verdicts = iter(self.verify_many([job for _, job in prepared if isinstance(job, batch.Job)],
@@ -204,18 +275,6 @@ class VerificationService:
         if record and _worth_storing(verdict.valid, verdict.errors[0]["code"] if verdict.errors else None):
             (self.scan_writer or self.store).add_scan(scan_event(verdict, self.now(), place, device))
         return verdict
-
-    def _record_scans(self, scans, place, device) -> None:
-        """Scan fields ``(valid, format, region, status, code_id, error)`` counted and stored as
-        :meth:`_recorded` does for a verdict, in one group."""
-        at, place, device = self.now(), _short(place), _short(device)
-        metrics.count_outcomes((fmt, status if valid else error) for valid, fmt, _, status, _, error in scans)
-        events = []
-        for valid, fmt, region, status, code_id, error in scans:
-            if _worth_storing(valid, error):
-                events.append(ScanEvent(at=at, valid=valid, format=fmt, region=region, status=status,
-                                        code_id=code_id, error=error, place=place, device=device))
-        (self.scan_writer or self.store).add_scans(events)
 
     def group_scan_writes(self, **options) -> None:
         """Scan events through a queue written in groups (store/scanqueue.py): what a serving
