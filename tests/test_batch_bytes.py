@@ -166,3 +166,42 @@ def test_verify_batch_command_gives_the_one_line_answers_byte_for_byte(tmp_path)
                           env={**os.environ, "HEALTHCODE_DATA": str(tmp_path)}, timeout=300)
     assert proc.stdout.decode().split("\n") == serial.decode().split("\n")
     assert proc.stdout == serial
+
+
+def test_a_pool_process_killed_mid_stream_costs_no_answer_and_no_scan(tmp_path, caplog):
+    """The pool processes SIGKILLed after the first chunk's answers are written: every chunk
+    still out is answered in this process (the failure logged), the next ones by a new pool —
+    the output and the stored scans those of the one-line path, nothing missing, nothing twice."""
+    import signal
+    svc = Services(load_settings(data_dir=tmp_path))
+    code = svc.issuing.issue("440000", make_person(*PEOPLE["440000"])).qr_text
+    raw = b"".join(json.dumps({"id": i, "payload": code if i % 7 else "junk"}).encode() + b"\n" for i in range(1500))
+    (tmp_path / "in.jsonl").write_bytes(raw)
+    out: list[bytes] = []
+    killed: list[int] = []
+
+    def write(data: bytes) -> None:
+        out.append(data)
+        if not killed:
+            killed.extend(svc.verification._pool.executor()._processes)
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+
+    svc.verification.group_scan_writes()
+    before = svc.store.count_scans()
+    try:
+        fd = os.open(tmp_path / "in.jsonl", os.O_RDONLY)
+        try:
+            _answer_stream(svc, fd, write, lambda: None, size=8_192)
+        finally:
+            os.close(fd)
+        svc.verification.flush_scans()
+        middle = svc.store.count_scans()
+        serial = _serial(svc, raw)
+        svc.verification.flush_scans()
+        after = svc.store.count_scans()
+    finally:
+        svc.close()
+    assert killed and [r for r in caplog.records if "batch pool failed" in r.getMessage()]
+    assert b"".join(out) == serial
+    assert middle - before == after - middle == sum(1 for i in range(1500) if i % 7)
