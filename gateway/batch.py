@@ -51,18 +51,20 @@ def _not_json(value):
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _line_encoder():
-    """``json.dumps(value, ensure_ascii=False)`` without building an encoder each call: the C
-    encoder ``json.dumps`` itself uses, with the same separators, escaping and float text (the
-    answers are trees: no cycle to watch for)."""
+def _encoder(item_separator: str, key_separator: str):
+    """``json.dumps(value, ensure_ascii=False, separators=...)`` without building an encoder
+    each call: the C encoder ``json.dumps`` itself uses, with the same escaping and float text
+    (the answers are trees: no cycle to watch for).  Called as ``"".join(enc(value, 0))``."""
     from json import encoder
     if encoder.c_make_encoder is None:         # pragma: no cover — CPython has it
-        return lambda value, _level: [json.dumps(value, ensure_ascii=False)]
-    return encoder.c_make_encoder(None, _not_json, encoder.encode_basestring, None, ": ", ", ",
-                                  False, False, True)
+        return lambda value, _level: [json.dumps(value, ensure_ascii=False,
+                                                 separators=(item_separator, key_separator))]
+    return encoder.c_make_encoder(None, _not_json, encoder.encode_basestring, None, key_separator,
+                                  item_separator, False, False, True)
 
 
-_ANSWER_LINE = _line_encoder()
+_ANSWER_LINE = _encoder(", ", ": ")          # verify-batch: json.dumps's default separators
+_ANSWER_ITEM = _encoder(",", ":")            # /v1/verify/batch: the app's compact provider
 PRELOAD = ["adapters.verifier", "adapters.eu_dcc", "adapters.shc", "standard.trustlist"]
 
 
@@ -316,7 +318,7 @@ def _answer_items(token: str, national_keys: dict, now: int, items: list, place=
 
 def dump_answer(answer: dict) -> str:
     """A batch item's answer as the app's JSON provider writes a response (compact, UTF-8)."""
-    return json.dumps(answer, ensure_ascii=False, separators=(",", ":"))
+    return "".join(_ANSWER_ITEM(answer, 0))
 
 
 # --- in the calling process ---------------------------------------------------------------------
