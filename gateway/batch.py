@@ -10,13 +10,17 @@ pool of processes instead.  The split keeps the state where it lives:
 * the calling process then applies the online revocation check (its in-memory revocation set,
   as for a single verify) and records the scan events in input order.
 
-For ``verify-batch`` the pool does the per-line work too (:func:`_answer_lines`): each process
-parses its JSON lines and writes each answer line itself, and hands back only that text and the
-few fields a scan event and the revocation check need.  The parent, which shares the two cores,
-then does one pass over the block (:func:`settle`): the in-memory revocation set, the metrics,
-one group of scan events, and the lines in input order.  Anything unusual in a line — an image,
-extra trust anchors, an online or unrecognised code, a bad line, a revoked code — goes back to
-the caller's ordinary one-line path, so every check and error stays where it was.
+For ``verify-batch`` the pool does the per-line work too (:func:`_answer_raw_lines`): the
+caller sends a chunk of raw JSON Lines bytes, cut at a line end; the pool process splits,
+parses and verifies them and writes each answer line as UTF-8 bytes, and hands back an
+:class:`Answered` — the parts, the code id of each valid answer, a count by outcome and the scan
+events as tuples.  The caller, which shares the two cores, settles it with a handful of steps a
+chunk (``VerificationService.settle``): one intersection with the in-memory revocation set,
+the metrics, one group of scan events, and one join of the answer bytes.
+``/v1/verify/batch`` items go the same way as parsed items (:func:`_answer_items`).  Anything
+unusual in a line — an image, extra trust anchors, an online or unrecognised code, a line the
+fast reading does not take, a revoked code — is a hole the caller's ordinary one-line path
+answers, so every check and error stays where it was.
 
 Small batches (fewer than ``PARALLEL_MIN_ITEMS``) stay in-process: shipping a handful of codes
 to the pool costs more than it saves.  The pool is started once per process and sized to the
