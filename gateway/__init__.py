@@ -9,24 +9,24 @@ blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`
 """
 from __future__ import annotations
 
+import functools
 import gc
 import logging
 import threading
-
-from flask import Flask, jsonify
-from flask.json.provider import DefaultJSONProvider
-from werkzeug.exceptions import HTTPException
+from typing import TYPE_CHECKING
 
 import adapters
 from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
 from toolkit import jsonin
 from standard.errors import BadRequest, HealthCodeError
-from gateway import bodies
-from gateway import headers
-from gateway.fastpath import FastVerify
-from gateway.proxy import ClientAddress
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+# Flask, werkzeug and the modules built on them are imported by create_app, not here: the
+# ``healthcode`` commands that serve nothing (verify-batch above all) start without them.
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,12 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     (``healthcode serve`` sets it; several workers purging is harmless: it is idempotent).
     ``group_scans`` writes scan events in groups (``healthcode serve`` sets it; the process
     must call ``service.close()`` on the way out — serve does, at SIGTERM and worker exit)."""
+    from flask import Flask
+    from gateway import headers
+    from gateway.fastpath import FastVerify
+    from gateway.proxy import ClientAddress
     app = Flask(__name__)
-    app.json = SafeJSONProvider(app)
+    app.json = safe_json_provider()(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
@@ -103,21 +107,37 @@ def _schedule_purge(service: Services, every: float) -> None:
     first.start()
 
 
-class SafeJSONProvider(DefaultJSONProvider):
-    """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
-    surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
-    values (3 GB of objects for eight at once)."""
+@functools.cache
+def safe_json_provider() -> type:
+    """The app's JSON provider class (``SafeJSONProvider``), made when an app is."""
+    from flask.json.provider import DefaultJSONProvider
 
-    def loads(self, s, **kwargs):
-        jsonin.precheck(s)                 # millions of tiny values: refused before parsing
-        try:
-            value = super().loads(s, **kwargs)
-        except RecursionError:
-            raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
-        return jsonin.check(value)
+    class SafeJSONProvider(DefaultJSONProvider):
+        """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
+        surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
+        values (3 GB of objects for eight at once)."""
+
+        def loads(self, s, **kwargs):
+            jsonin.precheck(s)                 # millions of tiny values: refused before parsing
+            try:
+                value = super().loads(s, **kwargs)
+            except RecursionError:
+                raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
+            return jsonin.check(value)
+
+    return SafeJSONProvider
+
+
+def __getattr__(name: str):
+    if name == "SafeJSONProvider":
+        return safe_json_provider()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _register_errors(app: Flask) -> None:
+    from flask import jsonify
+    from werkzeug.exceptions import HTTPException
+    from gateway import bodies
     bodies.install(app)
 
     @app.errorhandler(HealthCodeError)

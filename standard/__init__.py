@@ -17,13 +17,15 @@ import time
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 import fastjsonschema
-import jsonschema
 import jsonschema_rs
 
 from standard.errors import SchemaInvalid
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,6 +52,7 @@ def load_schema(name: str) -> dict:
 @lru_cache(maxsize=None)
 def reference_claims_validator() -> jsonschema.Draft202012Validator:
     """The schema as written (draft 2020-12), via jsonschema: the reference."""
+    import jsonschema                   # the reference checker (~40 ms to import): where it is asked for
     return jsonschema.Draft202012Validator(load_schema("code-claims.schema.json"))
 
 
@@ -88,6 +91,7 @@ def _fast_claims_validator() -> Callable[[Any], Any]:
 def openapi_validator(component: str) -> jsonschema.Draft202012Validator:
     """A validator for one ``components/schemas`` entry of the OpenAPI file (3.1 = JSON Schema),
     built once per component: building one costs more than using it, on every request."""
+    import jsonschema
     root = load_schema("openapi.json")
     return jsonschema.Draft202012Validator({**root, "$ref": f"#/components/schemas/{component}"})
 

@@ -12,7 +12,7 @@ import standard
 from config.settings import ONLINE_FORMAT, Settings
 from gateway.services.trust import SYSTEM, TrustService
 from standard.delegation import RESIDENT as RESIDENT_ID
-from issuers import IssuedCode, Issuer, Person, printing
+from issuers import IssuedCode, Issuer, Person
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
 from issuers.seal import Sealer
@@ -211,6 +211,7 @@ class IssuingService:
         Everything is validated before anything is issued, so one bad row in a care home's list
         issues nothing (and the refusal is audited), nor does a row of a city whose delegation is
         withdrawn (``delegation_withdrawn``).  ``fmt="online"`` prints online codes."""
+        from issuers import printing         # the PDF and font machinery: imported where cards are printed
         entries = list(entries)
         actor = actor or SYSTEM
         reason = override_reason.strip()[:200] if isinstance(override_reason, str) else ""
