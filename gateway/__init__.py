@@ -106,12 +106,13 @@ def _schedule_purge(service: Services, every: float) -> None:
 class SafeJSONProvider(DefaultJSONProvider):
     """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
     surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
-    values (3 GB of objects for eight at once)."""
+    values (3 GB of objects for eight at once), and NaN or ±Infinity (not JSON: echoed in a batch
+    answer they made it unreadable)."""
 
     def loads(self, s, **kwargs):
         jsonin.precheck(s)                 # millions of tiny values: refused before parsing
         try:
-            value = super().loads(s, **kwargs)
+            value = super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
         except RecursionError:
             raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
         return jsonin.check(value)

@@ -11,7 +11,7 @@ import adapters
 import standard
 from config.settings import ONLINE_FORMAT, Settings
 from gateway.services.trust import SYSTEM, TrustService
-from standard.delegation import RESIDENT as RESIDENT_ID
+from standard.delegation import RESIDENT as RESIDENT_ID, holder_area
 from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
@@ -98,6 +98,16 @@ class IssuingService:
             raise DelegationInvalid(f"city {region.code} issues under its province's delegation only for residents "
                                     f"of its area ({region.area_prefix}…); issue this code in {region.parent}")
 
+    def _check_holder_area(self, region_code: str, claims: dict) -> None:
+        """A city carries only holders of its own area, transcoded codes too (§7.1: every
+        verifier checks the area whatever ``prov`` says): a traveller's code goes to the province."""
+        region = self.settings.region(region_code)
+        area = holder_area(claims) if region.parent else None
+        if area is not None and area != region.area_prefix:
+            raise DelegationInvalid(f"city {region.code} carries under its province's delegation only codes of "
+                                    f"residents of its area ({region.area_prefix}…); transcode this code into "
+                                    f"{region.parent}")
+
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
                 dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
         """A fresh code with the resident's current colour (kiosk, assisted lookup, dependents).
@@ -144,6 +154,12 @@ class IssuingService:
         if not source.valid:
             raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
         c, now = source.claims, self.now()
+        try:
+            self._check_holder_area(target_region, c)
+        except DelegationInvalid as exc:
+            self.audit.record(actor or SYSTEM, "transcode", c["sub"], result=exc.code, source_region=c["region"],
+                              source_jti=c["jti"], target_region=target_region)
+            raise
         claims = issuer.transcoded_claims(c, source.format, now)
         issued = issuer.sign(claims, fmt)
         self.store.record_issuance(

@@ -14,7 +14,7 @@ from adapters import revocation_lists
 from config.settings import Region, Settings
 from gateway import anchors, delegations, foreign_revocations, rulesets, trustseq
 from issuers.keys import NATIONAL, KeyStore
-from standard import KINDS, ONLINE_FORMAT, delegation, revocation_file, trustlist
+from standard import KINDS, ONLINE_FORMAT, delegation, idcard, revocation_file, trustlist
 from standard.errors import BadRequest, KeyCustodyUnavailable, NotFound, TrustListFull, UnknownRegion
 from store import Store
 from store.audit import AuditLog
@@ -360,9 +360,11 @@ class TrustService:
 
     def withdraw_delegation(self, city, actor: dict, reason: str = "") -> dict:
         """Withdraw ``city``'s delegation: from the next trust list (signed at once) every code
-        of the city is refused, online and offline.  Audited (``delegation_withdraw``)."""
+        of the city is refused, online and offline.  Audited (``delegation_withdraw``); the
+        reason is kept (delegations.json, the list of delegations) with every resident ID
+        number in it masked."""
         region = self._city(city)
-        reason = str(reason or "")[:200]
+        reason = idcard.mask_in_text(str(reason or ""))[:200]     # kept and served: never a plain ID number
         changed = self.delegation_file.withdraw(region.code, self.now(), str(actor.get("id", ""))[:64], reason)
         self.audit.record(actor, "delegation_withdraw", None, city=region.code, parent=region.parent,
                           reason=reason, changed=changed)

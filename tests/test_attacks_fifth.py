@@ -1,0 +1,185 @@
+"""The fifth round: attacks on what was newest — city issuers under delegation, the batch
+endpoint, the data manager's delegation interface — each run as it was found, refused since.
+
+* a city key signed a green code for a holder of any area (another city's resident, another
+  province's) by adding a ``prov`` claim, which it writes itself: the delegation's area rule was
+  skipped for "transcoded" codes, so the area a province delegated bounded nothing.  Writing the
+  resident's masked number without its area (``*``), or calling a resident's masked number a
+  passport's, skipped it too.  Every verifier (gateway, CLI offline, checkpoint page) now checks
+  the holder's area on every code of a city, and a transcode into a city is refused up front for
+  holders outside its area (their code is the province's);
+* a data manager's withdrawal reason holding a holder's ID number was kept as typed in
+  ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
+* ``NaN``, ``Infinity`` and ``1e999`` (not JSON, but Python's parser takes them) were accepted in
+  request bodies and JSON Lines, and echoed as a batch item's ``id`` they made an answer no JSON
+  parser reads.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import pytest
+import requests
+
+import adapters
+from issuers import Person
+from residents import BJ_RESIDENT, GD_RESIDENT, GZ_RESIDENT
+from support.cli import run_cli
+from standard import jose
+from support.delegations import CITY, PROVINCE
+
+DM = {"role": "data_manager", "id": "dm-fifth"}
+
+
+def _person(resident) -> Person:
+    return Person(resident.id_type, resident.id_number, resident.name)
+
+
+def _errors(verdict: dict) -> list[str]:
+    return [e["code"] for e in verdict["errors"]]
+
+
+# --- a city key signing beyond its areas --------------------------------------------------------------
+def _masked(number: str) -> str:
+    return number[:4] + "*" * 10 + number[-4:]
+
+
+# name → changes to a genuine Guangzhou code's claims, made and signed by Guangzhou's own key
+ROGUE_CITY_CODES = {
+    "a Foshan resident, claiming a transcoding": lambda now: {
+        "id_masked": _masked(GD_RESIDENT.id_number),
+        "prov": {"region": "110000", "jti": secrets.token_urlsafe(12), "format": "jiankangbao"}},
+    "a Beijing resident, claiming a transcoding": lambda now: {
+        "id_masked": _masked(BJ_RESIDENT.id_number),
+        "prov": {"region": "110000", "jti": secrets.token_urlsafe(12), "format": "jiankangbao",
+                 "origin_region": "110000", "origin_jti": secrets.token_urlsafe(12)}},
+    "a resident whose masked number names no area": lambda now: {"id_masked": "**************6429"},
+    "a resident whose masked number is a lone star": lambda now: {"id_masked": "*"},
+    "a Foshan resident's number called a passport": lambda now: {
+        "id_type": "passport", "id_masked": _masked(GD_RESIDENT.id_number)},
+}
+
+
+def _rogue_codes(keystore, settings, genuine_claims: dict, now: int) -> dict[str, str]:
+    fmt = adapters.get(settings.region(CITY).format)
+    signer = keystore.signer(CITY)
+    return {name: fmt.encode({**genuine_claims, "jti": secrets.token_urlsafe(12), **change(now)}, signer)
+            for name, change in ROGUE_CITY_CODES.items()}
+
+
+def test_a_city_key_signs_for_no_holder_outside_its_areas_whatever_it_claims(service):
+    svc = service
+    genuine = svc.issuing.issue(CITY, _person(GZ_RESIDENT), status="green", kind="offline")
+    now = int(svc.now())
+    for name, text in _rogue_codes(svc.keystore, svc.settings, genuine.claims, now).items():
+        verdict = svc.verification.verify(text).as_dict()
+        assert _errors(verdict) == ["delegation_invalid"], (name, verdict)
+        assert "area" in verdict["errors"][0]["message"]
+    # what a city may carry still verifies: its own resident, transcoded (prov) or not, and a passport
+    fmt = adapters.get(svc.settings.region(CITY).format)
+    signer = svc.keystore.signer(CITY)
+    own = {**genuine.claims, "jti": secrets.token_urlsafe(12),
+           "prov": {"region": PROVINCE, "jti": secrets.token_urlsafe(12), "format": "yuekang"}}
+    passport = {**genuine.claims, "jti": secrets.token_urlsafe(12), "id_type": "passport", "id_masked": "E1*****78"}
+    for claims in (own, passport):
+        assert svc.verification.verify(fmt.encode(claims, signer)).valid
+
+
+def test_a_transcode_into_a_city_of_a_holder_outside_its_area_is_refused_and_audited(service, http):
+    svc = service
+    beijing = svc.issuing.issue("110000", _person(BJ_RESIDENT), status="green", kind="offline").qr_text
+    token = svc.administration.issuer_tokens()[CITY]
+    before = svc.store.count_outstanding(svc.issuing.subject(_person(BJ_RESIDENT)), svc.now())
+    r = http.post("/v1/transcode", json={"payload": beijing, "target_region": CITY},
+                  headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "delegation_invalid", r.get_data(as_text=True)
+    assert "440000" in r.get_json()["error"]["message"] and "qr_text" not in r.get_json()
+    assert svc.store.count_outstanding(svc.issuing.subject(_person(BJ_RESIDENT)), svc.now()) == before
+    last = svc.audit.entries()[-1]
+    assert (last["action"], last["result"], last["detail"]["target_region"]) == ("transcode", "delegation_invalid", CITY)
+    assert BJ_RESIDENT.id_number not in json.dumps(svc.audit.entries(), ensure_ascii=False)
+    # the province carries it
+    r = http.post("/v1/transcode", json={"payload": beijing, "target_region": PROVINCE},
+                  headers={"Authorization": f"Bearer {svc.administration.issuer_tokens()[PROVINCE]}"})
+    assert r.status_code == 201 and svc.verification.verify(r.get_json()["qr_text"]).valid
+
+
+def test_the_checkpoint_page_and_the_offline_cli_refuse_the_same_rogue_city_codes(live_server, live_data, tmp_path):
+    """The browser's verifier (gateway/static/offline.js, real Chromium) and ``healthcode verify
+    --trust-list`` refuse each rogue code as the gateway does."""
+    from config.settings import load_settings
+    from issuers.keys import KeyStore
+    from support.browser import chromium, wait_for
+    genuine = run_cli("issue", "--region", CITY, "--id-number", GZ_RESIDENT.id_number, "--name", GZ_RESIDENT.name,
+                      "--status", "green", "--kind", "offline", data_dir=live_data, check=True).stdout.strip()
+    settings = load_settings(data_dir=live_data)
+    fmt = adapters.get(settings.region(CITY).format)
+    claims = fmt.from_native(json.loads(jose.b64url_decode(genuine[len(fmt.prefix):].split(".")[1])))
+    rogue = _rogue_codes(KeyStore(live_data), settings, claims, int(time.time()))
+    run_cli("trust-list", "--out", str(tmp_path / "list.jws"), "--national-keys", str(tmp_path / "national.json"),
+            data_dir=live_data, check=True)
+    driver = chromium()
+    try:
+        driver.get(live_server.url + "/checkpoint")
+        wait_for(driver, lambda d: d.execute_script("return document.body.dataset.trust") == "ready")
+        for name, text in {"genuine": genuine, **rogue}.items():
+            online = requests.post(live_server.url + "/v1/verify", json={"payload": text}, timeout=10).json()
+            page = driver.execute_async_script(
+                "const done = arguments[arguments.length - 1];"
+                "HCOffline.verify(arguments[0], trust, tables, Math.floor(Date.now() / 1000)).then(done)", text)
+            result = run_cli("verify", text, "--trust-list", str(tmp_path / "list.jws"),
+                             "--national-keys", str(tmp_path / "national.json"), data_dir=live_data)
+            offline = json.loads(result.stdout)
+            expected = [] if name == "genuine" else ["delegation_invalid"]
+            assert _errors(online) == _errors(page) == _errors(offline) == expected, (name, online, page, offline)
+    finally:
+        driver.quit()
+
+
+# --- a withdrawal reason holding an ID number ----------------------------------------------------------
+def test_a_delegation_withdrawal_reason_keeps_no_plain_id_number(service, http, data_dir):
+    svc = service
+    dm = {"Authorization": "Bearer " + svc.administration.add_credential("data_manager", "dm-5", DM)}
+    number = GZ_RESIDENT.id_number
+    reason = f"holder {number} and {number[:6]} {number[6:14]} {number[14:]} complained"
+    r = http.post(f"/v1/admin/delegations/{CITY}/withdraw", json={"reason": reason}, headers=dm)
+    assert r.status_code == 200, r.get_data(as_text=True)
+    listed = http.get("/v1/admin/delegations", headers=dm).get_data(as_text=True)
+    stored = (data_dir / "delegations.json").read_text(encoding="utf-8")
+    audit = json.dumps(svc.audit.entries(), ensure_ascii=False)
+    for where in (listed, stored, audit):
+        assert number not in where and number[4:14] not in where, where
+        assert _masked(number) in where                          # the reason is kept, masked
+    # the CLI's withdrawal is kept masked too
+    result = run_cli("delegations", "withdraw", "--city", "440300", "--reason", f"for {number}", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    assert number not in (data_dir / "delegations.json").read_text(encoding="utf-8")
+    assert number not in run_cli("delegations", "list", data_dir=data_dir, check=True).stdout
+
+
+# --- NaN and Infinity --------------------------------------------------------------------------------
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity", "1e999", "-1E400"])
+def test_numbers_json_does_not_have_are_a_bad_request_never_echoed(service, http, token):
+    code = service.issuing.issue(CITY, _person(GZ_RESIDENT), status="green").qr_text
+    item = '{"id":%s,"payload":%s}' % (token, json.dumps(code))
+    for items in (1, 70):               # in-process, and in the batch pool
+        body = '{"items":[' + ",".join([item] * items) + "]}"
+        r = http.post("/v1/verify/batch", data=body, content_type="application/json")
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_request", r.get_data(as_text=True)[:300]
+    r = http.post("/v1/verify", data='{"payload":%s,"place":%s}' % (json.dumps(code), token),
+                  content_type="application/json")
+    assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_request"
+
+
+def test_verify_batch_answers_a_nan_line_with_an_error_line_that_is_json(service, data_dir):
+    code = service.issuing.issue(CITY, _person(GZ_RESIDENT), status="green").qr_text
+    good = json.dumps({"id": 1, "payload": code})
+    lines = [good, '{"id":NaN,"payload":%s}' % json.dumps(code), '{"id":Infinity,"payload":%s}' % json.dumps(code)]
+    result = run_cli("verify-batch", data_dir=data_dir, stdin="\n".join(lines * 30) + "\n")
+    out = result.stdout.splitlines()
+    assert len(out) == 90, result.stderr
+    answers = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in an answer")) for line in out]
+    assert [a["valid"] for a in answers[:3]] == [True, False, False]
+    assert _errors(answers[1]) == _errors(answers[2]) == ["bad_request"]
