@@ -181,7 +181,8 @@ def holder_area(code: Mapping[str, Any]) -> str | None:
 
 def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> None:
     """Does ``grant`` cover this code (national claims, read from format ``fmt``) now: its kind
-    (and online codes), its issue time and now within the validity, and the holder's area
+    (and online codes), its issue time and now within the validity, the delegation's ``iat`` not
+    after now (so it lives at most :data:`MAX_TTL` from now), and the holder's area
     (:func:`holder_area`) among the delegated areas — for every code of the city, transcoded
     ones (``prov``) included.  DelegationInvalid otherwise.  Times are compared with :data:`SKEW`
     of leeway at both ends, as a code's own validity is."""
@@ -194,6 +195,9 @@ def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> Non
         raise DelegationInvalid(f"this code was issued outside city {grant.city}'s delegation")
     if not grant.nbf - SKEW <= now <= grant.exp + SKEW:
         raise DelegationInvalid(f"city {grant.city}'s delegation is not valid now (refresh the trust list)")
+    if grant.iat > now + SKEW:            # else a future iat would stretch the 90 days without end
+        raise DelegationInvalid(f"city {grant.city}'s delegation is dated after now (its iat): it would live "
+                                f"longer than {MAX_TTL // 86400} days")
     area = holder_area(code)
     if area is not None and area not in grant.areas:
         raise DelegationInvalid(f"city {grant.city} is not delegated to issue codes for holders from "

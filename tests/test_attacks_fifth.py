@@ -8,6 +8,9 @@ endpoint, the data manager's delegation interface — each run as it was found, 
   passport's, skipped it too.  Every verifier (gateway, CLI offline, checkpoint page) now checks
   the holder's area on every code of a city, and a transcode into a city is refused up front for
   holders outside its area (their code is the province's);
+* a delegation dated ahead (``iat`` ten years from now, ``exp`` 50 days after it) lived ten years
+  although the standard caps a delegation at 90 days from its ``iat``: a province key's one
+  signature made a city's authority permanent; a delegation's ``iat`` after now is refused;
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * ``NaN``, ``Infinity`` and ``1e999`` (not JSON, but Python's parser takes them) were accepted in
@@ -136,6 +139,24 @@ def test_the_checkpoint_page_and_the_offline_cli_refuse_the_same_rogue_city_code
             assert _errors(online) == _errors(page) == _errors(offline) == expected, (name, online, page, offline)
     finally:
         driver.quit()
+
+
+# --- a delegation that outlives its 90 days ------------------------------------------------------------
+def test_a_delegation_dated_ahead_does_not_outlive_its_90_days(service):
+    """Signed by the province's real key, valid from yesterday, ``iat`` ten years ahead and ``exp``
+    50 days after that: within "exp at most 90 days after iat", yet valid for ten years."""
+    from standard import trustlist
+    from support.delegations import FORGERIES, relisted
+    svc = service
+    code = svc.issuing.issue(CITY, _person(GZ_RESIDENT), status="green", kind="offline").qr_text
+    now = int(svc.now())
+    change = FORGERIES["dated ahead to live past 90 days"](svc.keystore, now)
+    token = relisted(svc.trust.trust_list().payload, change, svc.keystore.signer("national"))
+    trust = trustlist.parse(token, svc.trust.national_jwks(), now)
+    verdict = svc.verification.verifier.verify(code, trust, now).as_dict()
+    assert _errors(verdict) == ["delegation_invalid"] and "iat" in verdict["errors"][0]["message"], verdict
+    # the gateway's own delegation, dated now, still covers the code
+    assert svc.verification.verify(code).valid
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------

@@ -213,7 +213,7 @@ const HCOffline = (() => {
       invalid(`city ${city}'s delegation has no sound validity`);
     if (key.status === "revoked" || (key.retired_at != null && p.iat > key.retired_at))
       invalid(`city ${city}'s delegation is signed by a revoked or retired key of province ${parent}`);
-    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp};
+    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp, iat: p.iat};
   }
 
   // Does the city's delegation cover this code: kind, issue time and now, the holder's area
@@ -228,6 +228,7 @@ const HCOffline = (() => {
       fail("delegation_invalid", `city ${g.city} is not delegated to issue ${g.kinds.includes(c.kind) ? "online" : c.kind} codes`);
     if (!(g.nbf - DELEGATION_SKEW <= c.iat && c.iat <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `this code was issued outside city ${g.city}'s delegation`);
     if (!(g.nbf - DELEGATION_SKEW <= now && now <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `city ${g.city}'s delegation is not valid now (refresh the trust list)`);
+    if (g.iat > now + DELEGATION_SKEW) fail("delegation_invalid", `city ${g.city}'s delegation is dated after now (its iat)`);
     const area = holderArea(c);
     if (area !== null && !g.areas.includes(area))
       fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area || "(none named)"}`);
