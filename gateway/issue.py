@@ -57,7 +57,7 @@ def revoke(region: str):
         who = _issuer(region)
         body = json_body("RevocationRequest")
         sub = svc.issuing.subject(person_from(body, name_required=False))
-    jtis = svc.issuing.revoke_subject(sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
+    jtis = svc.issuing.revoke_person(region, sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
     return jsonify(revoked=len(jtis))
 
 

@@ -11,6 +11,9 @@ endpoint, the data manager's delegation interface — each run as it was found, 
 * a delegation dated ahead (``iat`` ten years from now, ``exp`` 50 days after it) lived ten years
   although the standard caps a delegation at 90 days from its ``iat``: a province key's one
   signature made a city's authority permanent; a delegation's ``iat`` after now is refused;
+* a city whose delegation its province had withdrawn still withdrew every code of anyone in the
+  country (``POST /v1/issuers/440300/revocations`` for a Guangzhou resident withdrew Guangzhou's
+  and Guangdong's codes): a stopped city now withdraws nothing (``delegation_withdrawn``, audited);
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * ``NaN``, ``Infinity`` and ``1e999`` (not JSON, but Python's parser takes them) were accepted in
@@ -157,6 +160,27 @@ def test_a_delegation_dated_ahead_does_not_outlive_its_90_days(service):
     assert _errors(verdict) == ["delegation_invalid"] and "iat" in verdict["errors"][0]["message"], verdict
     # the gateway's own delegation, dated now, still covers the code
     assert svc.verification.verify(code).valid
+
+
+# --- a withdrawn city acting on people -----------------------------------------------------------------
+def test_a_withdrawn_city_withdraws_nobodys_codes(service, http):
+    svc = service
+    OTHER = "440300"
+    mine = svc.issuing.issue(CITY, _person(GZ_RESIDENT), status="green", kind="offline").qr_text
+    province = svc.issuing.issue(PROVINCE, _person(GZ_RESIDENT), status="green", kind="offline").qr_text
+    svc.trust.withdraw_delegation(OTHER, DM)
+    shenzhen = {"Authorization": f"Bearer {svc.administration.issuer_tokens()[OTHER]}"}
+    r = http.post(f"/v1/issuers/{OTHER}/revocations", json={"id_number": GZ_RESIDENT.id_number, "reason": "x"},
+                  headers=shenzhen)
+    assert r.status_code == 403 and r.get_json()["error"]["code"] == "delegation_withdrawn", r.get_data(as_text=True)
+    assert svc.verification.verify(mine).valid and svc.verification.verify(province).valid
+    last = svc.audit.entries()[-1]
+    assert (last["action"], last["result"], last["detail"]["region"]) == ("revoke", "delegation_withdrawn", OTHER)
+    # restored, it may again (§9: any region's issuer withdraws a person's codes)
+    svc.trust.restore_delegation(OTHER, DM)
+    r = http.post(f"/v1/issuers/{OTHER}/revocations", json={"id_number": GZ_RESIDENT.id_number}, headers=shenzhen)
+    assert r.status_code == 200 and r.get_json()["revoked"] == 2
+    assert _errors(svc.verification.verify(mine).as_dict()) == ["code_revoked"]
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------

@@ -171,6 +171,17 @@ class IssuingService:
         return issued, source
 
     # -- withdrawing ------------------------------------------------------------------------------
+    def revoke_person(self, region_code: str, sub: str, actor: dict, reason: str = "") -> list[str]:
+        """A region's issuer withdraws every outstanding code of a person (§9) — not a city whose
+        delegation is withdrawn (``delegation_withdrawn``, audited, nothing withdrawn): a city its
+        province stopped decides nothing about anyone, as it issues nothing."""
+        try:
+            self._check_delegated(region_code)
+        except DelegationWithdrawn as exc:
+            self.audit.record(actor, "revoke", sub, result=exc.code, region=region_code)
+            raise
+        return self.revoke_subject(sub, actor, reason=reason)
+
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
         """Withdraw every outstanding code of a person: online at once, offline at the next list.
         ``trust_list_full`` (nothing withdrawn) when the list could not name them all."""
