@@ -16,6 +16,10 @@ endpoint, the data manager's delegation interface — each run as it was found, 
   and Guangdong's codes): a stopped city now withdraws nothing (``delegation_withdrawn``, audited);
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
+* one long line on ``verify-batch``'s stdin was held whole and re-copied at every 64 KB read:
+  32 MB took 15 s and three times its size in memory (a gigabyte without a newline: hours and
+  gigabytes); a line over 8 MB (one HTTP body) is now answered ``payload_too_large`` and skipped
+  unread;
 * ``NaN``, ``Infinity`` and ``1e999`` (not JSON, but Python's parser takes them) were accepted in
   request bodies and JSON Lines, and echoed as a batch item's ``id`` they made an answer no JSON
   parser reads.
@@ -23,7 +27,10 @@ endpoint, the data manager's delegation interface — each run as it was found, 
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 
 import pytest
@@ -35,6 +42,8 @@ from residents import BJ_RESIDENT, GD_RESIDENT, GZ_RESIDENT
 from support.cli import run_cli
 from standard import jose
 from support.delegations import CITY, PROVINCE
+from support.marks import needs
+from support.paths import BIN
 
 DM = {"role": "data_manager", "id": "dm-fifth"}
 
@@ -228,3 +237,39 @@ def test_verify_batch_answers_a_nan_line_with_an_error_line_that_is_json(service
     answers = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} in an answer")) for line in out]
     assert [a["valid"] for a in answers[:3]] == [True, False, False]
     assert _errors(answers[1]) == _errors(answers[2]) == ["bad_request"]
+
+
+# --- verify-batch: one huge line --------------------------------------------------------------------
+_PEAK_MEMORY = """
+import resource, subprocess, sys
+with open(sys.argv[1], "rb") as stdin:
+    out = subprocess.run(sys.argv[2:], stdin=stdin, capture_output=True, check=True).stdout
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)
+sys.stderr.buffer.write(out)
+"""
+
+
+@needs("slow")
+def _verify_batch_peak(data_dir, stdin_path) -> tuple[int, list[dict]]:
+    """``healthcode verify-batch`` on a file: (the peak memory of it and its pool, in MB; its answers)."""
+    result = subprocess.run([sys.executable, "-c", _PEAK_MEMORY, str(stdin_path), str(BIN / "healthcode"),
+                             "verify-batch"], capture_output=True, env={**os.environ, "HEALTHCODE_DATA": str(data_dir)},
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return int(result.stdout), [json.loads(line) for line in result.stderr.decode().splitlines()]
+
+
+def test_verify_batch_skips_a_line_longer_than_a_request_unread(service, data_dir, tmp_path):
+    code = service.issuing.issue(CITY, _person(GZ_RESIDENT), status="green").qr_text
+    small, huge = tmp_path / "small.jsonl", tmp_path / "huge.jsonl"
+    small.write_text(json.dumps({"id": 1, "payload": code}) + "\n", encoding="utf-8")
+    with open(huge, "wb") as fh:            # a valid code padded past 8 MB, then 48 MB with no newline
+        fh.write(json.dumps({"id": 1, "payload": code, "pad": "x" * 9_000_000}).encode() + b"\n")
+        fh.write(json.dumps({"id": 2, "payload": code}).encode() + b"\n")
+        fh.write(b'{"id": 3, "payload": "' + b"a" * (48 << 20))
+    base, answers = _verify_batch_peak(data_dir, small)
+    assert [a["valid"] for a in answers] == [True]
+    peak, answers = _verify_batch_peak(data_dir, huge)
+    assert [(a["id"], _errors(a)) for a in answers] == [(None, ["payload_too_large"]), (2, []),
+                                                        (None, ["payload_too_large"])], answers
+    assert peak - base < 40, (base, peak)       # the 48 MB line was never held

@@ -10,7 +10,15 @@ import standard
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.anchors import parse_anchor
 from gateway.cli.common import service
-from standard.errors import BadRequest, HealthCodeError
+from config.settings import MAX_REQUEST_BYTES
+from standard.errors import BadRequest, CodeTooLarge, HealthCodeError
+
+MAX_LINE_BYTES = MAX_REQUEST_BYTES      # a line is one request: no larger than an HTTP body may be
+
+
+class LineTooLong(str):
+    """Stands, in a block, for a line longer than :data:`MAX_LINE_BYTES`: never held in memory,
+    answered ``payload_too_large`` (its ``id`` unread, so null)."""
 
 
 def batch_job(svc, line: str):
@@ -19,6 +27,8 @@ def batch_job(svc, line: str):
     from gateway.batch import Job
     item_id, item = None, None
     try:
+        if isinstance(line, LineTooLong):
+            raise CodeTooLarge(f"line longer than {MAX_LINE_BYTES:,} bytes")
         from toolkit import jsonin
         item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
         if not isinstance(item, dict):
@@ -78,11 +88,15 @@ def _line_blocks(stream, size: int = BATCH_BLOCK, wait: float = BLOCK_WAIT):
     try:
         fd = stream.fileno()
     except (io.UnsupportedOperation, AttributeError, ValueError):      # a StringIO (tests, embedding)
-        lines = [line for line in stream if line.strip()]
+        lines = [line if len(line.encode("utf-8", "replace")) <= MAX_LINE_BYTES else LineTooLong()
+                 for line in stream if line.strip()]
         for i in range(0, len(lines), size):
             yield lines[i:i + size]
         return
-    pending, block = b"", []
+    # the line being read grows in place (one copy of each byte, not one per read), and past
+    # MAX_LINE_BYTES the rest of it is skipped unread: a gigabyte without a newline costs a pass
+    # over it, not quadratic copying and a gigabyte of memory
+    pending, skipping, block = bytearray(), False, []
     while True:
         ready = select.select([fd], [], [], wait)[0] if block else [fd]
         if not ready or len(block) >= size:
@@ -92,9 +106,22 @@ def _line_blocks(stream, size: int = BATCH_BLOCK, wait: float = BLOCK_WAIT):
         data = os.read(fd, 1 << 16)
         if not data:
             break
-        *lines, pending = (pending + data).split(b"\n")
-        block.extend(text for text in (raw.decode("utf-8", "replace") for raw in lines) if text.strip())
-    if pending.strip():
+        start = 0
+        while True:
+            end = data.find(b"\n", start)
+            if not skipping:
+                pending += data[start:] if end < 0 else data[start:end]
+                if len(pending) > MAX_LINE_BYTES:
+                    pending.clear()
+                    skipping = True
+                    block.append(LineTooLong())
+            if end < 0:
+                break
+            if not skipping and pending.strip():
+                block.append(pending.decode("utf-8", "replace"))
+            pending.clear()
+            skipping, start = False, end + 1
+    if pending.strip() and not skipping:
         block.append(pending.decode("utf-8", "replace"))
     if block:
         yield block
