@@ -153,6 +153,22 @@ def test_the_checkpoint_page_and_the_offline_cli_refuse_the_same_rogue_city_code
         driver.quit()
 
 
+def test_a_city_refuses_up_front_a_document_masked_like_another_areas_resident(service, http):
+    """A foreign permit numbered like a Foshan resident's ID is masked ``4406**********6429``: every
+    verifier holds a Guangzhou code of it to the area rule, so Guangzhou refuses to issue it
+    (nothing stored, audited) rather than sign a code every verifier refuses."""
+    from standard.errors import DelegationInvalid
+    svc = service
+    permit = Person("foreign_permit", GD_RESIDENT.id_number, GD_RESIDENT.name)
+    with pytest.raises(DelegationInvalid, match="issue this code in 440000"):
+        svc.issuing.issue(CITY, permit, status="green")
+    assert svc.store.get_resident(svc.issuing.subject(permit), CITY) is None
+    assert (svc.audit.entries()[-1]["action"], svc.audit.entries()[-1]["result"]) == ("issue", "delegation_invalid")
+    # a permit of another shape names no area: the city may issue it, and it verifies
+    other = Person("foreign_permit", "AB1234567", GD_RESIDENT.name)
+    assert svc.verification.verify(svc.issuing.issue(CITY, other, status="green").qr_text).valid
+
+
 # --- a delegation that outlives its 90 days ------------------------------------------------------------
 def test_a_delegation_dated_ahead_does_not_outlive_its_90_days(service):
     """Signed by the province's real key, valid from yesterday, ``iat`` ten years ahead and ``exp``

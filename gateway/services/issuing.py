@@ -11,7 +11,7 @@ import adapters
 import standard
 from config.settings import ONLINE_FORMAT, Settings
 from gateway.services.trust import SYSTEM, TrustService
-from standard.delegation import RESIDENT as RESIDENT_ID, holder_area
+from standard.delegation import holder_area
 from issuers import IssuedCode, Issuer, Person, printing
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
@@ -93,8 +93,12 @@ class IssuingService:
                                       f"its delegation; {region.parent} answers for its residents until it is restored")
 
     def _check_area(self, region_code: str, person: Person) -> None:
+        """What every verifier checks of a city's code (standard.delegation.holder_area), on the
+        masked number the code would carry: a resident, or any document masked like one."""
         region = self.settings.region(region_code)
-        if region.parent and person.id_type == RESIDENT_ID and not person.id_number.startswith(region.area_prefix):
+        area = holder_area({"id_type": person.id_type, "id_masked": standard.mask_id(person.id_number)}) \
+            if region.parent else None
+        if area is not None and area != region.area_prefix:
             raise DelegationInvalid(f"city {region.code} issues under its province's delegation only for residents "
                                     f"of its area ({region.area_prefix}…); issue this code in {region.parent}")
 
