@@ -173,6 +173,10 @@ class Credentials:
             self._records = None
         return token
 
+    def role_of(self, principal_id: str) -> str | None:
+        """The role of the credential held by ``principal_id`` now, or None."""
+        return next((r["role"] for r in self._read().values() if r["id"] == principal_id), None)
+
     def list(self) -> list[dict]:
         """Who holds a credential (never a token or its hash), regional issuers included."""
         issuers = [{"role": "issuer", "id": f"issuer-{code}", "region": code} for code in self.region_codes]

@@ -14,6 +14,10 @@ endpoint, the data manager's delegation interface — each run as it was found, 
 * a city whose delegation its province had withdrawn still withdrew every code of anyone in the
   country (``POST /v1/issuers/440300/revocations`` for a Guangzhou resident withdrew Guangzhou's
   and Guangdong's codes): a stopped city now withdraws nothing (``delegation_withdrawn``, audited);
+* a data manager's credential made auditor credentials over HTTP (reading who looked up whom),
+  and replaced or withdrew the auditor's own (``POST`` a helper under the auditor's id, or
+  ``DELETE`` it): the one role that watches the data manager was the data manager's to blind.
+  Auditors are now enrolled and withdrawn only on the host (``healthcode credentials``);
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * one long line on ``verify-batch``'s stdin was held whole and re-copied at every 64 KB read:
@@ -206,6 +210,34 @@ def test_a_withdrawn_city_withdraws_nobodys_codes(service, http):
     r = http.post(f"/v1/issuers/{OTHER}/revocations", json={"id_number": GZ_RESIDENT.id_number}, headers=shenzhen)
     assert r.status_code == 200 and r.get_json()["revoked"] == 2
     assert _errors(svc.verification.verify(mine).as_dict()) == ["code_revoked"]
+
+
+# --- the data manager and the auditor ----------------------------------------------------------------
+def test_a_data_manager_can_neither_make_nor_blind_an_auditor(service, http, data_dir):
+    svc = service
+    host = {"role": "data_manager", "id": "cli"}
+    auditor = svc.administration.add_credential("auditor", "aud-5", host)          # on the host: fine
+    dm = {"Authorization": "Bearer " + svc.administration.add_credential("data_manager", "dm-5", host)}
+    watching = {"Authorization": f"Bearer {auditor}"}
+    assert http.get("/v1/audit", headers=watching).status_code == 200
+    attempts = [("POST", "/v1/admin/credentials", {"role": "auditor", "id": "dm-5-reads"}),
+                ("POST", "/v1/admin/credentials", {"role": "helper", "id": "aud-5"}),       # replaces aud-5
+                ("POST", "/v1/admin/credentials", {"role": "auditor", "id": "aud-5"}),
+                ("DELETE", "/v1/admin/credentials/aud-5", None)]
+    audited = len(svc.audit.entries())
+    for method, path, body in attempts:
+        r = http.open(path, method=method, json=body, headers=dm)
+        assert r.status_code == 403 and r.get_json()["error"]["code"] == "forbidden", (method, body, r.get_data())
+        assert "token" not in r.get_json()
+    assert http.get("/v1/audit", headers=watching).status_code == 200               # the auditor still sees
+    assert {c["id"]: c["role"] for c in svc.credentials.list()}.get("dm-5-reads") is None
+    refused = [(e["action"], e["result"]) for e in svc.audit.entries()[audited:] if e["action"] != "audit_read"]
+    assert refused == [("credential_add", "forbidden")] * 3 + [("credential_revoke", "forbidden")], refused
+    # the data manager still manages staff; the host still enrols and withdraws auditors
+    r = http.post("/v1/admin/credentials", json={"role": "helper", "id": "helper-5"}, headers=dm)
+    assert r.status_code == 201 and http.delete("/v1/admin/credentials/helper-5", headers=dm).status_code == 200
+    run_cli("credentials", "revoke", "aud-5", data_dir=data_dir, check=True)
+    assert http.get("/v1/audit", headers=watching).status_code == 401
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------
