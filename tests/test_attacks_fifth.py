@@ -18,6 +18,9 @@ endpoint, the data manager's delegation interface — each run as it was found, 
   and replaced or withdrew the auditor's own (``POST`` a helper under the auditor's id, or
   ``DELETE`` it): the one role that watches the data manager was the data manager's to blind.
   Auditors are now enrolled and withdrawn only on the host (``healthcode credentials``);
+* a credential could be made with the id ``cli`` (or ``healthcode``): its every request was
+  audited exactly as the host's command line (or the gateway itself) — an actor nobody could tell
+  apart; those ids are reserved;
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * one long line on ``verify-batch``'s stdin was held whole and re-copied at every 64 KB read:
@@ -238,6 +241,18 @@ def test_a_data_manager_can_neither_make_nor_blind_an_auditor(service, http, dat
     assert r.status_code == 201 and http.delete("/v1/admin/credentials/helper-5", headers=dm).status_code == 200
     run_cli("credentials", "revoke", "aud-5", data_dir=data_dir, check=True)
     assert http.get("/v1/audit", headers=watching).status_code == 401
+
+
+@pytest.mark.parametrize("principal", ["cli", "CLI", "healthcode"])
+def test_no_credential_is_audited_as_the_hosts_command_line(service, http, data_dir, principal):
+    svc = service
+    dm = {"Authorization": "Bearer " + svc.administration.add_credential("data_manager", "dm-5", DM)}
+    for role in ("operator", "data_manager", "helper"):
+        r = http.post("/v1/admin/credentials", json={"role": role, "id": principal}, headers=dm)
+        assert r.status_code == 400 and r.get_json()["error"]["code"] == "bad_request", r.get_data(as_text=True)
+    result = run_cli("credentials", "add", "--role", "operator", "--id", principal, data_dir=data_dir)
+    assert result.returncode == 2 and result.stderr.startswith("error: bad_request: "), result.stderr
+    assert all(c["id"].lower() != principal.lower() for c in svc.credentials.list())
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------
