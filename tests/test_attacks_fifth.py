@@ -21,6 +21,9 @@ endpoint, the data manager's delegation interface — each run as it was found, 
 * a credential could be made with the id ``cli`` (or ``healthcode``): its every request was
   audited exactly as the host's command line (or the gateway itself) — an actor nobody could tell
   apart; those ids are reserved;
+* a refused issuance or transcode — no token, another region's token, a bad ID number, a bad
+  colour, a source code that does not verify — left no audit entry: who tried to issue a code
+  for whom went unrecorded; each is now one entry, with no ID number in it;
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * one long line on ``verify-batch``'s stdin was held whole and re-copied at every 64 KB read:
@@ -253,6 +256,48 @@ def test_no_credential_is_audited_as_the_hosts_command_line(service, http, data_
     result = run_cli("credentials", "add", "--role", "operator", "--id", principal, data_dir=data_dir)
     assert result.returncode == 2 and result.stderr.startswith("error: bad_request: "), result.stderr
     assert all(c["id"].lower() != principal.lower() for c in svc.credentials.list())
+
+
+# --- refused issuances and transcodes ---------------------------------------------------------------
+REFUSED_ISSUES = [  # (token of, region, body, HTTP status, error code)
+    (None, PROVINCE, {"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name}, 401, "unauthorized"),
+    ("440300", PROVINCE, {"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name}, 403, "forbidden"),
+    (PROVINCE, PROVINCE, {"id_number": GD_RESIDENT.id_number[:-1] + "0", "name": GD_RESIDENT.name}, 400,
+     "id_number_invalid"),
+    (PROVINCE, PROVINCE, {"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name, "status": "blue"}, 400,
+     "bad_request"),
+    (PROVINCE, PROVINCE, {"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name, "format": "nope"}, 400,
+     "bad_request"),
+]
+
+
+@pytest.mark.parametrize("token_of, region, body, status, code", REFUSED_ISSUES)
+def test_a_refused_issuance_is_audited_once_without_the_number(service, http, token_of, region, body, status, code):
+    svc = service
+    headers = {"Authorization": f"Bearer {svc.administration.issuer_tokens()[token_of]}"} if token_of else {}
+    before = len(svc.audit.entries())
+    r = http.post(f"/v1/issuers/{region}/codes", json=body, headers=headers)
+    assert (r.status_code, r.get_json()["error"]["code"]) == (status, code), r.get_data(as_text=True)
+    written = svc.audit.entries()[before:]
+    assert [(e["action"], e["result"]) for e in written] == [("issue", code)], written
+    assert GD_RESIDENT.id_number[:17] not in json.dumps(written, ensure_ascii=False)
+
+
+def test_a_refused_transcode_is_audited_once(service, http):
+    svc = service
+    code = svc.issuing.issue(PROVINCE, _person(GD_RESIDENT), status="green").qr_text
+    macau = {"Authorization": f"Bearer {svc.administration.issuer_tokens()['820000']}"}
+    cases = [({"payload": code, "target_region": "820000"}, {}, 401, "unauthorized"),
+             ({"payload": code, "target_region": "820000"},
+              {"Authorization": f"Bearer {svc.administration.issuer_tokens()[PROVINCE]}"}, 403, "forbidden"),
+             ({"payload": code, "target_region": "820000", "format": "nope"}, macau, 400, "bad_request"),
+             ({"payload": code[:-4] + "AAAA", "target_region": "820000"}, macau, 422, "transcode_refused")]
+    for body, headers, status, error in cases:
+        before = len(svc.audit.entries())
+        r = http.post("/v1/transcode", json=body, headers=headers)
+        assert (r.status_code, r.get_json()["error"]["code"]) == (status, error), r.get_data(as_text=True)
+        written = [(e["action"], e["result"]) for e in svc.audit.entries()[before:] if e["action"] != "scan"]
+        assert written == [("transcode", error)], (body, written)
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------

@@ -66,10 +66,10 @@ class IssuingService:
         try:
             self._check_delegated(region_code)
             self._check_area(region_code, person)
+            issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         except HealthCodeError as exc:
             self.audit.record(actor or SYSTEM, "issue", self.subject(person), result=exc.code, region=region_code)
             raise
-        issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         c = issued.claims
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
@@ -156,6 +156,8 @@ class IssuingService:
         issuer = self.issuer(target_region)
         source = self.verify(payload, device="transcoder")
         if not source.valid:
+            self.audit.record(actor or SYSTEM, "transcode", None, result=TranscodeRefused.code,
+                              target_region=target_region, source_error=source.errors[0]["code"])
             raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
         c, now = source.claims, self.now()
         try:
