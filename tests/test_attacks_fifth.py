@@ -24,6 +24,11 @@ endpoint, the data manager's delegation interface — each run as it was found, 
 * a refused issuance or transcode — no token, another region's token, a bad ID number, a bad
   colour, a source code that does not verify — left no audit entry: who tried to issue a code
   for whom went unrecorded; each is now one entry, with no ID number in it;
+* on a full trust list, restoring a city's delegation (a fresh delegation JWS joins the list) or
+  rotating a region's key (a new key joins it) was not checked against the list's limit: the list
+  grew past what every verifier accepts: every verification, the gateway's own included, failed
+  with ``trust_list_invalid`` from then on; both are refused with
+  ``trust_list_full`` before anything changes;
 * a data manager's withdrawal reason holding a holder's ID number was kept as typed in
   ``delegations.json`` and served by ``GET /v1/admin/delegations`` (the audit entry masked it);
 * one long line on ``verify-batch``'s stdin was held whole and re-copied at every 64 KB read:
@@ -298,6 +303,41 @@ def test_a_refused_transcode_is_audited_once(service, http):
         assert (r.status_code, r.get_json()["error"]["code"]) == (status, error), r.get_data(as_text=True)
         written = [(e["action"], e["result"]) for e in svc.audit.entries()[before:] if e["action"] != "scan"]
         assert written == [("transcode", error)], (body, written)
+
+
+# --- a full trust list ----------------------------------------------------------------------------
+def _fill_to_the_brim(monkeypatch, svc) -> None:
+    """Make the limit the signed list's own length (and a little): full, still valid."""
+    from standard import trustlist
+    monkeypatch.setattr(trustlist, "MAX_TRUST_LIST_CHARS", len(svc.trust.trust_list_jws()) + 100)
+    svc.trust.invalidate()
+
+
+def _list_parses(svc) -> bool:
+    """Would an offline verifier (CLI, checkpoint page) accept the list the gateway signs now?"""
+    from standard import trustlist
+    svc.trust.invalidate()
+    return trustlist.parse(svc.trust.trust_list_jws(), svc.trust.national_jwks(), svc.now()) is not None
+
+
+def test_on_a_full_list_a_restore_or_a_rotation_is_refused_and_the_list_stays_valid(service, http, monkeypatch):
+    from standard.errors import TrustListFull
+    svc = service
+    code = svc.issuing.issue(PROVINCE, _person(GD_RESIDENT), status="green").qr_text
+    svc.trust.withdraw_delegation(CITY, DM)
+    _fill_to_the_brim(monkeypatch, svc)
+    assert _list_parses(svc) and svc.verification.verify(code).valid
+    dm = {"Authorization": "Bearer " + svc.administration.add_credential("data_manager", "dm-5", DM)}
+    r = http.post(f"/v1/admin/delegations/{CITY}/restore", headers=dm)
+    assert r.status_code == 413 and r.get_json()["error"]["code"] == "trust_list_full", r.get_data(as_text=True)
+    assert svc.trust.delegation_withdrawn(CITY)                     # nothing changed
+    last = svc.audit.entries()[-1]
+    assert (last["action"], last["result"]) == ("delegation_restore", "trust_list_full")
+    keys = len(svc.keystore.records(PROVINCE))
+    with pytest.raises(TrustListFull):
+        svc.trust.rotate_key(PROVINCE, DM)
+    assert len(svc.keystore.records(PROVINCE)) == keys
+    assert _list_parses(svc) and svc.verification.verify(code).valid     # still a list every verifier takes
 
 
 # --- a withdrawal reason holding an ID number ----------------------------------------------------------

@@ -28,6 +28,7 @@ FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certifica
 SYSTEM = {"role": "system", "id": "healthcode"}
 JTI_ENTRY_CHARS = 48                          # one withdrawn code id in revoked_jti, quotes and comma
 SIGNATURE_ROOM = 2048                         # the JWS header and signature around the payload
+KEY_ROOM_CHARS = 64                           # a rotation's new key: its comma, the retired key's retired_at
 REVOCATION_FILES_KEPT = 3                     # content-addressed files kept for batch workers
 
 
@@ -83,9 +84,11 @@ class TrustService:
             self._trust = None
             self.keystore.forget()
 
-    def _issuer_entries(self, now: int) -> list[dict]:
+    def _issuer_entries(self, now: int, withdrawn: dict | None = None) -> list[dict]:
+        """Each region's entry; ``withdrawn`` replaces the withdrawn cities on file (a change
+        being checked)."""
         entries = []
-        withdrawn = self.delegation_file.withdrawn()
+        withdrawn = self.delegation_file.withdrawn() if withdrawn is None else withdrawn
         for region in self.settings.regions:
             self.keystore.signer(region.code, region.algorithms[0])        # first run makes the key
             delegated = self._delegated(region, now, withdrawn) if region.parent else None
@@ -122,7 +125,7 @@ class TrustService:
         checked).  Foreign revocation lists ride in their own file, named by hash."""
         held, entries = self._revocations(now)
         payload = trustlist.build_payload(
-            self._issuer_entries(now), now,
+            self._issuer_entries(now, sections.get("withdrawn")), now,
             revoked_jti=sections.get("revoked_jti", self.store.revoked_jtis(now)),
             anchors=sections.get("anchors", self.anchor_file.load()),
             dcc_rules=sections.get("dcc_rules", self.rule_file.load()))
@@ -192,13 +195,14 @@ class TrustService:
             stale.unlink(missing_ok=True)
 
     # -- the list's size: checked before every change is stored ------------------------------------
-    def check_fits(self, extra_withdrawn: int = 0, **sections) -> None:
-        """``trust_list_full`` when the signed list, with ``sections`` replaced and
-        ``extra_withdrawn`` more withdrawn codes, would be longer than every verifier accepts
+    def check_fits(self, extra_withdrawn: int = 0, extra_chars: int = 0, **sections) -> None:
+        """``trust_list_full`` when the signed list, with ``sections`` replaced (``withdrawn``:
+        the withdrawn cities), ``extra_withdrawn`` more withdrawn codes and ``extra_chars`` more
+        characters of JSON, would be longer than every verifier accepts
         (:data:`standard.trustlist.MAX_TRUST_LIST_CHARS`)."""
         payload = self._payload(self.now(), **sections)
         body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-        body += extra_withdrawn * JTI_ENTRY_CHARS
+        body += extra_withdrawn * JTI_ENTRY_CHARS + extra_chars
         signed = (body * 4 + 2) // 3 + SIGNATURE_ROOM
         if signed > trustlist.MAX_TRUST_LIST_CHARS:
             raise TrustListFull(f"this change would make the signed trust list {signed:,} characters, more than the "
@@ -324,6 +328,9 @@ class TrustService:
     def rotate_key(self, owner: str, actor: dict | None = None) -> str:
         owner = self._key_owner(owner)
         alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
+        if owner != NATIONAL:              # the new key joins the owner's entry: it must fit
+            self.check_fits(extra_chars=max((len(json.dumps(k, separators=(",", ":"))) for k in
+                                             self.keystore.public_jwks(owner)), default=0) + KEY_ROOM_CHARS)
         signer = self.keystore.rotate(owner, alg, self.now())
         self.invalidate()
         self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
@@ -375,6 +382,14 @@ class TrustService:
         """Restore ``city``'s delegation: the next trust list carries a fresh one from its
         province, and the city's codes verify again.  Audited (``delegation_restore``)."""
         region = self._city(city)
+        withdrawn = self.delegation_file.withdrawn()
+        if withdrawn.pop(region.code, None) is not None:        # a fresh delegation joins the list
+            try:
+                self.check_fits(withdrawn=withdrawn)
+            except TrustListFull as exc:
+                self.audit.record(actor, "delegation_restore", None, result=exc.code, city=region.code,
+                                  parent=region.parent)
+                raise
         changed = self.delegation_file.restore(region.code)
         self.audit.record(actor, "delegation_restore", None, city=region.code, parent=region.parent, changed=changed)
         self.invalidate()
