@@ -20,6 +20,7 @@ from werkzeug.exceptions import HTTPException
 import adapters
 from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
 from toolkit import jsonin
+from standard import jsontext
 from standard.errors import BadRequest, HealthCodeError
 from gateway import bodies
 from gateway import headers
@@ -112,7 +113,10 @@ class SafeJSONProvider(DefaultJSONProvider):
     def loads(self, s, **kwargs):
         jsonin.precheck(s)                 # millions of tiny values: refused before parsing
         try:
-            value = super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
+            # exactly json.loads's value or error (standard/jsontext.py), orjson's speed; NaN,
+            # Infinity and 1e400 (json takes them, orjson does not) are not JSON: bad_request
+            value = jsontext.loads(s, **jsonin.STRICT_NUMBERS) if not kwargs and isinstance(s, (bytes, str)) \
+                else super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
         except RecursionError:
             raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
         return jsonin.check(value)

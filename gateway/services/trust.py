@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +24,7 @@ from toolkit import filelock
 log = logging.getLogger(__name__)
 
 TRUST_CACHE_SECONDS = 60
+INPUTS_RECHECK_SECONDS = 1.0                  # every input file stat'ed again at least this often
 CUSTODY_RETRY_SECONDS = 10                    # a kept list: the lost token is asked again after this
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
@@ -33,9 +35,12 @@ REVOCATION_FILES_KEPT = 3                     # content-addressed files kept for
 
 
 class TrustService:
-    """The list is re-signed every 60 s and as soon as a key, anchor, foreign revocation list or
-    rule set changed on disk (in any process: gateway/trustseq.py), each time with a larger
-    ``seq``; asked for on every verify, its freshness check is one ``stat`` per input file."""
+    """The list is re-signed every 60 s and as soon as a key, anchor, foreign revocation list,
+    rule set or delegation changed on disk (in any process: gateway/trustseq.py), each time with
+    a larger ``seq``.  Asked for on every verify, its freshness check is one ``stat`` of the data
+    directory's change marker, which every writer of those files replaces after writing
+    (:data:`toolkit.filelock.TRUST_INPUTS_CHANGED`); the files themselves are stat'ed when it
+    moved and at least every second, so a file changed by hand is noticed too."""
 
     def __init__(self, settings: Settings, store: Store, audit: AuditLog, keystore: KeyStore,
                  revocations, now: Callable[[], int]):
@@ -53,6 +58,8 @@ class TrustService:
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
         self._trust_paths: tuple[str, ...] | None = None
+        self._inputs_marker = Path(data) / filelock.TRUST_INPUTS_CHANGED
+        self._inputs_seen: tuple[tuple, float, tuple] | None = None     # (marker stamp, when, inputs)
         self._custody_retry_at = 0.0
         self._lock = threading.Lock()
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
@@ -133,10 +140,20 @@ class TrustService:
             payload[revocation_file.REF] = revocation_file.reference(held, entries)
         return payload
 
+    def _inputs(self) -> tuple:
+        """The stamps of every input file (and of the marker); stat'ed again only when the
+        marker moved or :data:`INPUTS_RECHECK_SECONDS` passed (called under the lock)."""
+        marker, clock, seen = filelock.file_stamp(self._inputs_marker), time.monotonic(), self._inputs_seen
+        if seen is not None and seen[0] == marker and 0 <= clock - seen[1] < INPUTS_RECHECK_SECONDS:
+            return seen[2]
+        inputs = (marker, *map(filelock.file_stamp, self._input_paths()))
+        self._inputs_seen = (marker, clock, inputs)
+        return inputs
+
     def _entry(self) -> tuple[float, str, trustlist.TrustList]:
         with self._lock:
             now = self.now()
-            inputs = tuple(map(filelock.file_stamp, self._input_paths()))
+            inputs = self._inputs()
             if self._trust is not None and inputs == self._trust_inputs and now < self._custody_retry_at:
                 return self._trust              # kept while the token is lost (below)
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
