@@ -94,7 +94,10 @@ def _entry_time(kind: str, entry: dict) -> int:
 def primary_entry(dcc: dict, kind: str) -> dict:
     """The entry a verdict describes: the latest one (a 1.0–1.2 certificate may list several
     vaccinations; 1.3 allows one)."""
-    return max(dcc[kind], key=lambda entry: _entry_time(kind, entry))
+    entries = dcc[kind]
+    if len(entries) == 1:
+        return entries[0]
+    return max(entries, key=lambda entry: _entry_time(kind, entry))
 
 
 def check_certificate_validity(cert: SignerCertificate, now: int) -> None:
@@ -178,13 +181,18 @@ def country(cwt: Cwt, entry: dict) -> str:
 
 
 def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int | None, now: int,
-              ttl: int = DEFAULT_VERDICT_TTL) -> dict:
-    entry, nam = primary_entry(cwt.dcc, kind), cwt.dcc["nam"]
+              ttl: int = DEFAULT_VERDICT_TTL, *, entry: dict | None = None, region: str | None = None,
+              name_masked: str | None = None) -> dict:
+    """The national claims; ``entry``, ``region`` and ``name_masked`` are :func:`primary_entry`,
+    :func:`country` and the masked :func:`name_parts`, computed here unless the caller has them."""
+    if entry is None:
+        entry = primary_entry(cwt.dcc, kind)
+    nam = cwt.dcc["nam"]
     return foreign_rules.national_claims(
-        region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
+        region=region or country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
         jti=code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
         expires=cwt.exp, valid_until=valid_until, status=status, reasons=reasons,
-        name_masked=foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
+        name_masked=name_masked or foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
 
 
 def code_id_for(uvci: str) -> str:
