@@ -68,14 +68,14 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
 
 def read_cwt(payload: bytes) -> Cwt:
     claims = _cbor(payload, CwtInvalid, "CWT payload")
-    if not isinstance(claims, Mapping):
+    if not (type(claims) is dict or isinstance(claims, Mapping)):      # cbor2 gives dicts: no ABC check
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)
     if iss is not None and (not isinstance(iss, str) or len(iss) > MAX_ISSUER_CHARS):
         raise CwtInvalid(f"EU DCC CWT issuer is not text of at most {MAX_ISSUER_CHARS} characters")
     hcert = claims.get(CWT_HCERT)
-    dcc = hcert.get(1) if isinstance(hcert, Mapping) else None
-    if not isinstance(dcc, Mapping):
+    dcc = hcert.get(1) if type(hcert) is dict or isinstance(hcert, Mapping) else None
+    if not (type(dcc) is dict or isinstance(dcc, Mapping)):
         raise CwtInvalid("EU DCC CWT has no health certificate (claim -260, member 1)")
     return Cwt(iss, _numeric_date(claims.get(CWT_IAT), "iat"),
                _numeric_date(claims.get(CWT_EXP), "exp"), _json_safe(dcc))
