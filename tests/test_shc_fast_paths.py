@@ -165,3 +165,17 @@ def test_card_json_is_orjson_or_json():
             assert new == ("ok", repr({"a": 1.2345678901234568e+23})) and guarded == ("ok", repr({"a": 123456789012345678901234}))
         else:
             assert new == guarded, text
+
+
+def test_detection_splits_on_exactly_two_dots_as_split_does():
+    shc_card._HEADER_ANSWERS.clear()
+    header, payload = _b64({"zip": "DEF", "alg": "ES256", "kid": "k"}), _b64({"vc": {}})
+    plain = _b64({"alg": "ES256"})
+    for token in ("", ".", "..", "...", f"{header}", f"{header}.", f"{header}..", f"{header}.{payload}",
+                  f"{header}.{payload}.", f"{header}.{payload}.x", f"{header}.{payload}.x.", f".{payload}.x",
+                  f"{header}..x", f"{plain}.{payload}.x", f"{plain}..x", f"{plain}.{payload}.x.y", f"{plain}.e30.x"):
+        parts = token.split(".")
+        expected = len(parts) == 3 and (shc_card._header_says_card(parts[0]) if shc_card._header_says_card(parts[0])
+                                         is not None else isinstance(shc_card._b64json(parts[1], 10_000), dict)
+                                         and isinstance(shc_card._b64json(parts[1], 10_000).get("vc"), dict))
+        assert shc_card.looks_like_card_jws(token) is bool(expected), token
