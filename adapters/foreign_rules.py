@@ -94,16 +94,19 @@ def foreign_holder(family: str, given: str, birth_date: object) -> dict:
     """What EU DCC and SMART verifier apps show a checker, as ``details.holder``: the name in
     Latin letters, "FAMILY, GIVEN" (ICAO transliteration for DCC), and the masked date of birth.
     Only in the verdict; a scan event never stores it."""
-    name = ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())
-    return {"name_transliterated": name[:120], "birth_date_masked": masked_birth_date(birth_date)}
+    return {"name_transliterated": _latin_name(family, given), "birth_date_masked": masked_birth_date(birth_date)}
+
+
+def _latin_name(family: str, given: str) -> str:
+    """"FAMILY, GIVEN" as :func:`foreign_holder` shows it, at most 120 characters."""
+    return ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())[:120]
 
 
 def holder_views(family: str, given: str, birth_date: object) -> tuple[str, dict, dict]:
     """(:func:`masked_name`, :func:`foreign_holder`, :func:`verdict_holder`) of one person, each
     mask computed once: what a verdict of a foreign certificate carries."""
     masked, birth = masked_name(family, given), masked_birth_date(birth_date)
-    name = ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())
-    return masked, {"name_transliterated": name[:120], "birth_date_masked": birth}, \
+    return masked, {"name_transliterated": _latin_name(family, given), "birth_date_masked": birth}, \
         {"name_masked": masked, "birth_date_masked": birth}
 
 
