@@ -37,6 +37,10 @@ def _numeric_date(value: object, name: str) -> int | None:
     return int(value)
 
 
+_TEXT_ONLY = frozenset({str})                   # the type of every key of a JSON object
+_PLAIN_LEAVES = frozenset({str, int, bool})     # leaves the walk returns as themselves
+
+
 def _json_safe(value: Any, depth: int = 0) -> Any:
     """CBOR → JSON data for schema validation: maps need text keys; bytes, tags, floats that
     are not finite and undefined values are refused (the DCC is JSON by definition)."""
@@ -46,12 +50,13 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if kind is str or kind is int or kind is bool or value is None:     # most leaves: no ABC check
         return value
     if kind is dict or isinstance(value, Mapping):           # cbor2 gives dicts: no ABC check
-        if not all(type(k) is str for k in value) and not all(isinstance(k, str) for k in value):
+        if not _TEXT_ONLY.issuperset(map(type, value)) and not all(isinstance(k, str) for k in value):
             raise CwtInvalid("EU DCC health certificate has a non-text key")
-        # null members are absent (some issuers write "t": null beside "v"); a text member
-        # below the depth limit is itself (no call for each of the DCC's ~15 texts)
+        # null members are absent (some issuers write "t": null beside "v"); a text, integer or
+        # boolean member below the depth limit is itself (no call for each of the DCC's ~17)
         if depth < 8:
-            return {k: v if type(v) is str else _json_safe(v, depth + 1) for k, v in value.items() if v is not None}
+            return {k: v if type(v) in _PLAIN_LEAVES else _json_safe(v, depth + 1)
+                    for k, v in value.items() if v is not None}
         return {k: _json_safe(v, depth + 1) for k, v in value.items() if v is not None}
     if kind is list or isinstance(value, (list, tuple)):
         return [_json_safe(v, depth + 1) for v in value]
