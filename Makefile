@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 export HEALTHCODE_DATA ?= $(CURDIR)/data
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
+WORKERS ?= 2
 
 .PHONY: venv run test test-fast typecheck bench clean
 
@@ -16,9 +17,10 @@ $(BIN)/healthcode: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# `make run PORT=8082 HOST=0.0.0.0`: the address is checked before anything is seeded.
+# `make run PORT=8082 HOST=0.0.0.0`: the address is checked before anything is seeded.  gunicorn,
+# one gthread worker per core (WORKERS; 0: Flask's development server), as `make bench` measures.
 run: venv
-	$(BIN)/healthcode serve --demo --host $(HOST) --port $(PORT)
+	$(BIN)/healthcode serve --demo --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 # The tests also need Chromium and a CJK font from Debian; the script apt-installs what is missing.
 # They run the Elasticsearch tests against a real server: `scripts/elasticsearch prepare` fetches it

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from standard import jose
+import pybase64
 
 HOUR = 3600
 DAY = 86400
@@ -65,8 +65,9 @@ DEFAULT_VERDICT_TTL = 86400      # exp when neither the certificate nor the rule
 
 
 def digest_id(text: str, length: int) -> str:
-    """A pseudonymous identifier: base64url SHA-256, cut to ``length`` characters."""
-    return jose.b64url_encode(hashlib.sha256(text.encode("utf-8")).digest())[:length]
+    """A pseudonymous identifier: base64url SHA-256, cut to ``length`` characters (at most 43:
+    the encoding's padding is never reached)."""
+    return pybase64.urlsafe_b64encode(hashlib.sha256(text.encode("utf-8")).digest())[:min(length, 43)].decode("ascii")
 
 
 def masked_name(family: str, given: str) -> str:
@@ -93,8 +94,20 @@ def foreign_holder(family: str, given: str, birth_date: object) -> dict:
     """What EU DCC and SMART verifier apps show a checker, as ``details.holder``: the name in
     Latin letters, "FAMILY, GIVEN" (ICAO transliteration for DCC), and the masked date of birth.
     Only in the verdict; a scan event never stores it."""
-    name = ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())
-    return {"name_transliterated": name[:120], "birth_date_masked": masked_birth_date(birth_date)}
+    return {"name_transliterated": _latin_name(family, given), "birth_date_masked": masked_birth_date(birth_date)}
+
+
+def _latin_name(family: str, given: str) -> str:
+    """"FAMILY, GIVEN" as :func:`foreign_holder` shows it, at most 120 characters."""
+    return ", ".join(" ".join(str(part or "").split()) for part in (family, given) if str(part or "").strip())[:120]
+
+
+def holder_views(family: str, given: str, birth_date: object) -> tuple[str, dict, dict]:
+    """(:func:`masked_name`, :func:`foreign_holder`, :func:`verdict_holder`) of one person, each
+    mask computed once: what a verdict of a foreign certificate carries."""
+    masked, birth = masked_name(family, given), masked_birth_date(birth_date)
+    return masked, {"name_transliterated": _latin_name(family, given), "birth_date_masked": birth}, \
+        {"name_masked": masked, "birth_date_masked": birth}
 
 
 def verdict_holder(family: str, given: str, birth_date: object) -> dict:

@@ -11,7 +11,7 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
    without (1d, goal ≥ 0.95); SM2SM3 (Zhejiang) beside ES256 (Guangdong), the bare signature
    checks and the whole verify, in the same interleaved rounds (1e);
 2. HTTP: ``serve --workers 2`` under wrk (32 connections), POST /v1/verify against GET /healthz
-   on the same server (goal ≥ 0.6, p99 ≤ 20 ms), and the worker models compared;
+   on the same server (goal ≥ 0.6, p99 ≤ 1.5 × healthz's), and the worker models compared;
 3. verify-batch, CLI and HTTP, against a one-core in-process verify of the same code run in
    alternation with each batch run (goal ≥ 1.5 on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
@@ -312,11 +312,11 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
         best = max(results, key=lambda m: results[m][1].rps)
         health, verify = results[("gthread", 2, 4)] if ("gthread", 2, 4) in results else results[best]
         ratio = verify.rps / health.rps
-        row("HTTP verify / healthz, serve --workers 2 (gthread ×4)", f"{verify.rps:,.0f}/s vs {health.rps:,.0f}/s, "
-            f"p99 {verify.p99 * 1000:.1f} ms", ratio, "≥ 0.6, p99 ≤ 20 ms", ratio >= 0.6 and verify.p99 <= 0.020)
-        ROWS.append(("HTTP verify p99 / healthz p99 (same server, same run)",
-                     f"{verify.p99 * 1000:.1f} vs {health.p99 * 1000:.1f} ms", f"{verify.p99 / health.p99:.2f}",
-                     "(the p99 that is the server's, not the machine's)"))
+        row("HTTP verify / healthz, serve --workers 2 (gthread ×4)", f"{verify.rps:,.0f}/s vs {health.rps:,.0f}/s",
+            ratio, "≥ 0.6", ratio >= 0.6)
+        row("HTTP verify p99 / healthz p99 (same server, same run)",
+            f"{verify.p99 * 1000:.1f} vs {health.p99 * 1000:.1f} ms", verify.p99 / health.p99, "≤ 1.5",
+            verify.p99 <= 1.5 * health.p99)
         print(f"most verifications a second: {best}")
         bench_batch(data, env, text, one_core_rate)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import adapters
 from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
 from toolkit import jsonin
+from standard import jsontext
 from standard.errors import BadRequest, HealthCodeError
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
@@ -115,12 +116,16 @@ def safe_json_provider() -> type:
     class SafeJSONProvider(DefaultJSONProvider):
         """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
         surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
-        values (3 GB of objects for eight at once)."""
+        values (3 GB of objects for eight at once), and NaN or ±Infinity (not JSON: echoed in a
+        batch answer they made it unreadable)."""
 
         def loads(self, s, **kwargs):
             jsonin.precheck(s)                 # millions of tiny values: refused before parsing
             try:
-                value = super().loads(s, **kwargs)
+                # exactly json.loads's value or error (standard/jsontext.py), orjson's speed; NaN,
+                # Infinity and 1e400 (json takes them, orjson does not) are not JSON: bad_request
+                value = jsontext.loads(s, **jsonin.STRICT_NUMBERS) if not kwargs and isinstance(s, (bytes, str)) \
+                    else super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
             except RecursionError:
                 raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
             return jsonin.check(value)

@@ -22,14 +22,15 @@ def list_credentials():
 def add_credential():
     who = principal("data_manager")
     body = json_body("CredentialAddRequest")
-    token = service().administration.add_credential(body["role"], body["id"], who.as_actor(), body.get("kiosk_id"))
+    token = service().administration.add_credential(body["role"], body["id"], who.as_actor(), body.get("kiosk_id"),
+                                                     from_host=False)
     return jsonify({k: v for k, v in body.items() if k in ("role", "id", "kiosk_id")} | {"token": token}), 201
 
 
 @bp.delete("/v1/admin/credentials/<principal_id>")
 def revoke_credential(principal_id: str):
     who = principal("data_manager")
-    return jsonify(revoked=service().administration.revoke_credential(principal_id, who.as_actor()))
+    return jsonify(revoked=service().administration.revoke_credential(principal_id, who.as_actor(), from_host=False))
 
 
 @bp.post("/v1/admin/purge")

@@ -82,6 +82,7 @@ class AnchorFile(filelock.JsonFile):
     """``$HEALTHCODE_DATA/anchors.json``: public material, written atomically."""
 
     filename = "anchors.json"
+    marks = filelock.TRUST_INPUTS_CHANGED     # the trust list is made of it
     compact = False
 
     def empty(self) -> list[dict]:

@@ -31,6 +31,9 @@ from standard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
 ROLES = ("issuer", "kiosk", "helper", "operator", "data_manager", "auditor")
 _ID = re.compile(r"[A-Za-z0-9._-]{1,64}", re.ASCII)
+# The actor ids of the host's own audit entries: the command line (gateway/cli/common.py) and
+# the gateway itself (gateway/services/trust.py SYSTEM); no credential may be audited as them.
+RESERVED_IDS = frozenset({"cli", "healthcode"})
 
 
 def bearer(authorization: str) -> str:
@@ -160,6 +163,9 @@ class Credentials:
             raise BadRequest("id must be 1-64 letters, digits, '.', '_' or '-'")
         if principal_id.startswith("issuer-"):
             raise BadRequest("ids issuer-<region> are the regional issuers' own")
+        if principal_id.lower() in RESERVED_IDS:      # else its requests are audited as the host's own
+            raise BadRequest(f"id {principal_id} names the gateway's host (its command line, its own work) "
+                             "in the audit log; choose another")
         if kiosk_id is not None and role != "kiosk":
             raise BadRequest("only kiosk credentials are bound to a kiosk_id")
         token = f"{role[:3]}_{secrets.token_urlsafe(24)}"
@@ -172,6 +178,10 @@ class Credentials:
             _write_private_json(self._path(), records)
             self._records = None
         return token
+
+    def role_of(self, principal_id: str) -> str | None:
+        """The role of the credential held by ``principal_id`` now, or None."""
+        return next((r["role"] for r in self._read().values() if r["id"] == principal_id), None)
 
     def list(self) -> list[dict]:
         """Who holds a credential (never a token or its hash), regional issuers included."""

@@ -12,6 +12,7 @@ class DelegationFile(filelock.JsonFile):
     """``{"withdrawn": {city: {"at": epoch s, "by": actor id, "reason": text}}}``."""
 
     filename = "delegations.json"
+    marks = filelock.TRUST_INPUTS_CHANGED     # the trust list is made of it
     compact = False
 
     def empty(self) -> dict:

@@ -11,6 +11,7 @@ from toolkit import filelock
 
 class RevocationFile(filelock.JsonFile):
     filename = "foreign-revocations.json"
+    marks = filelock.TRUST_INPUTS_CHANGED     # the trust list is made of it
 
     def empty(self) -> dict:
         return revocation_lists.empty()

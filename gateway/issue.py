@@ -21,10 +21,15 @@ def _issuer(region: str):
 
 @bp.post("/v1/issuers/<region>/codes")
 def issue_code(region: str):
-    who = _issuer(region)
-    body = json_body("IssueRequest")
-    issued = service().issuing.issue(region, person_from(body), facts=body.get("facts"), status=body.get("status"),
-                             kind=body.get("kind", "dynamic"), fmt=code_format(body), actor=who.as_actor())
+    """A person's code from the region's issuer; refused requests are audited like any issuance
+    (no token, another region's, a bad ID number or body), never with what the caller sent."""
+    with refusal_audited("issue"):
+        who = _issuer(region)
+        body = json_body("IssueRequest")
+        person = person_from(body)
+        fmt = code_format(body)
+    issued = service().issuing.issue(region, person, facts=body.get("facts"), status=body.get("status"),
+                             kind=body.get("kind", "dynamic"), fmt=fmt, actor=who.as_actor())
     out = issued_json(issued)
     if body.get("png"):
         out["png_b64"] = base64.b64encode(qr.render_png(issued.qr_text)).decode()
@@ -57,7 +62,7 @@ def revoke(region: str):
         who = _issuer(region)
         body = json_body("RevocationRequest")
         sub = svc.issuing.subject(person_from(body, name_required=False))
-    jtis = svc.issuing.revoke_subject(sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
+    jtis = svc.issuing.revoke_person(region, sub, who.as_actor(), reason=str(body.get("reason", ""))[:100])
     return jsonify(revoked=len(jtis))
 
 
@@ -87,14 +92,15 @@ def withdraw_code(region: str, code_id: str):
 
 @bp.post("/v1/transcode")
 def transcode():
-    """A verified code of one region → a code of the target region, with provenance."""
-    body = json_body("TranscodeRequest")
-    target = body["target_region"]
-    service().settings.region(target)
-    who = principal("issuer", "operator", region=target)
-    issued, source = service().issuing.transcode(body["payload"], target,
-                                         fmt=code_format(body),
-                                         actor=who.as_actor())
+    """A verified code of one region → a code of the target region, with provenance; refused
+    requests are audited (``transcode``)."""
+    with refusal_audited("transcode"):
+        body = json_body("TranscodeRequest")
+        target = body["target_region"]
+        service().settings.region(target)
+        who = principal("issuer", "operator", region=target)
+        fmt = code_format(body)
+    issued, source = service().issuing.transcode(body["payload"], target, fmt=fmt, actor=who.as_actor())
     return jsonify({**issued_json(issued), "provenance": issued.claims["prov"],
                     "source": {"region": source.region, "format": source.format, "status": source.status,
                                "code_id": source.code_id}}), 201

@@ -1,6 +1,8 @@
 """Prometheus metrics: what an operator watches on a busy checkpoint day.  No personal data."""
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry()
@@ -19,7 +21,13 @@ def count_verdict(verdict) -> None:
 
 
 def count_outcome(fmt, outcome, times: int = 1) -> None:
-    VERIFICATIONS.labels(fmt or "unknown", outcome).inc(times)
+    _verifications(fmt or "unknown", outcome).inc(times)
+
+
+@functools.lru_cache(maxsize=1024)       # formats × statuses and error codes: a few dozen in use
+def _verifications(fmt: str, outcome: str):
+    """The counter of one (format, outcome) pair (``labels`` costs more than the increment)."""
+    return VERIFICATIONS.labels(fmt, outcome)
 
 
 def exposition() -> bytes:

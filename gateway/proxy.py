@@ -13,6 +13,7 @@ picks any of its 2**64 addresses at will.
 """
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 
@@ -34,6 +35,7 @@ def _trusted(address, networks) -> bool:
 IPV6_CLIENT_PREFIX = 64            # one subscriber's network: SLAAC hosts choose their own addresses in it
 
 
+@functools.lru_cache(maxsize=4096)         # a checkpoint's gates ask again and again; bounded
 def limit_key(address: str) -> str:
     """The key a client's anonymous limits are counted under: an IPv4 address (an IPv4-mapped
     IPv6 address is its IPv4), or an IPv6 address's /64 network — otherwise one host, moving

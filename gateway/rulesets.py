@@ -22,6 +22,7 @@ class RuleFile(filelock.JsonFile):
     """``{"rules": {country: [rule]}, "value_sets": {id: [codes]}}`` (empty when none)."""
 
     filename = "dcc-rules.json"
+    marks = filelock.TRUST_INPUTS_CHANGED     # the trust list is made of it
 
     def import_rules(self, country: str, value) -> list[dict]:
         rules = dccrules.parse_rule_set(value, country)

@@ -84,7 +84,10 @@ class _Gunicorn(BaseApplication):
 def run_gunicorn(host: str, port: int, workers: int, purge_every: float = 0, worker_class: str = "gthread",
                  threads: int = 4) -> None:
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class, "timeout": 30,
-               "worker_exit": _worker_exit, "backlog": 2048}
+               "worker_exit": _worker_exit, "backlog": 2048,
+               # no runtime control socket: one per user ($HOME/.gunicorn/gunicorn.ctl) would be shared by
+               # every instance on the host, and whoever reaches it could stop or resize this gateway
+               "control_socket_disable": True}
     if worker_class == "gthread":
         options["threads"] = threads
     gunicorn_http.Response = _WholeAnswerResponse     # what gunicorn's workers build for each request

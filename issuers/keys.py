@@ -93,6 +93,7 @@ class KeyStore:
     def _write_records(self, owner: str, records: list[KeyRecord]) -> None:
         # atomic: a crash never leaves half an index, a reader never sees one
         filelock.write_atomically(self._dir(owner) / "keys.json", json.dumps([r.__dict__ for r in records], indent=1))
+        filelock.mark_changed(self.root.parent / filelock.TRUST_INPUTS_CHANGED)   # the trust list is made of it
 
     # -- keys -----------------------------------------------------------------------------
     def index_path(self, owner: str) -> Path:

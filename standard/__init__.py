@@ -161,18 +161,31 @@ CHINA_TZ = timezone(timedelta(hours=8))      # 北京时间: what people read on
 
 
 def rfc3339(ts: int | float) -> str:
-    """Epoch seconds → ``2027-01-15T08:00:00Z``.  Two of these per verdict: ``time.gmtime`` and
-    %-formatting cost half of ``datetime.strftime``; years past 9999 go through datetime, which
-    refuses them."""
+    """Epoch seconds → ``2027-01-15T08:00:00Z``.  Two or three of these per verdict: the day's
+    ``YYYY-MM-DDT`` (``time.gmtime``, remembered for up to 4,096 days) joined with the time of
+    day from two small tables, a third of gmtime and %-formatting; years past 9999 go through
+    datetime, which refuses them."""
     ts = int(ts)
     if 0 <= ts < _YEAR_10000:
-        t = _gmtime(ts)
-        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (t[0], t[1], t[2], t[3], t[4], t[5])
+        day, second = divmod(ts, 86400)
+        date_text = _DAYS.get(day)
+        if date_text is None:
+            t = _gmtime(ts)
+            date_text = "%04d-%02d-%02dT" % (t[0], t[1], t[2])
+            if len(_DAYS) >= _MAX_DAYS:
+                _DAYS.clear()
+            _DAYS[day] = date_text
+        minute, second = divmod(second, 60)
+        return date_text + _HOURS_MINUTES[minute] + _SECONDS[second]
     return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 _YEAR_10000 = 253402300800
 _gmtime = time.gmtime
+_MAX_DAYS = 4096
+_DAYS: dict[int, str] = {}                  # day since 1970 → "YYYY-MM-DDT" (a pure function of it)
+_HOURS_MINUTES = tuple("%02d:%02d:" % divmod(m, 60) for m in range(1440))
+_SECONDS = tuple("%02dZ" % s for s in range(60))
 
 
 def parse_rfc3339(text: str) -> int:

@@ -37,6 +37,8 @@ SKEW = 60                       # clock skew allowed at both ends of the validit
 RESIDENT = "resident"           # the id_type whose masked number keeps its 4-digit area code
 _AREA = re.compile(r"[0-9]{4}", re.ASCII)
 _CODE = re.compile(r"[0-9]{6}", re.ASCII)
+# A resident ID number as standard.idcard.mask writes it: area, ten stars, the last four.
+RESIDENT_MASK = re.compile(r"[0-9]{4}\*{10}[0-9]{3}[0-9X]", re.ASCII)
 
 
 def is_province(code: object) -> bool:
@@ -164,12 +166,26 @@ def _grant(payload: dict, city: str, parent: str, kid: str) -> Grant:
     return Grant(city, parent, tuple(areas), tuple(kinds), nbf, exp, iat, kid)
 
 
+def holder_area(code: Mapping[str, Any]) -> str | None:
+    """The area a city must be delegated for to carry this holder (§7.1): the first four digits
+    of ``id_masked`` when the holder is a resident or the masked number has a resident's shape
+    (whatever ``id_type`` says), else None (a passport or permit names no area).  A resident
+    whose masked number names no area is ``""``, which no delegation covers.  ``prov`` changes
+    nothing: the city signs it itself, so it proves no transcoding."""
+    masked = code.get("id_masked")
+    shaped = isinstance(masked, str) and RESIDENT_MASK.fullmatch(masked) is not None
+    if shaped:
+        return str(masked)[:4]
+    return "" if code.get("id_type") == RESIDENT else None
+
+
 def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> None:
     """Does ``grant`` cover this code (national claims, read from format ``fmt``) now: its kind
-    (and online codes), its issue time and now within the validity, and — for a code the city
-    issued itself, not one transcoded from another region's (``prov``, §8) — a resident holder's
-    area code among the delegated areas.  DelegationInvalid otherwise.  Times are compared with
-    :data:`SKEW` of leeway at both ends, as a code's own validity is."""
+    (and online codes), its issue time and now within the validity, the delegation's ``iat`` not
+    after now (so it lives at most :data:`MAX_TTL` from now), and the holder's area
+    (:func:`holder_area`) among the delegated areas — for every code of the city, transcoded
+    ones (``prov``) included.  DelegationInvalid otherwise.  Times are compared with :data:`SKEW`
+    of leeway at both ends, as a code's own validity is."""
     kind = code.get("kind")
     if kind not in grant.kinds or (fmt == ONLINE_FORMAT and ONLINE_FORMAT not in grant.kinds):
         what = "online" if kind in grant.kinds else str(kind)[:10]
@@ -179,8 +195,10 @@ def check_code(grant: Grant, code: Mapping[str, Any], fmt: str, now: int) -> Non
         raise DelegationInvalid(f"this code was issued outside city {grant.city}'s delegation")
     if not grant.nbf - SKEW <= now <= grant.exp + SKEW:
         raise DelegationInvalid(f"city {grant.city}'s delegation is not valid now (refresh the trust list)")
-    masked = code.get("id_masked")
-    if code.get("id_type") == RESIDENT and "prov" not in code and isinstance(masked, str) and _AREA.fullmatch(masked[:4]) \
-            and masked[:4] not in grant.areas:
+    if grant.iat > now + SKEW:            # else a future iat would stretch the 90 days without end
+        raise DelegationInvalid(f"city {grant.city}'s delegation is dated after now (its iat): it would live "
+                                f"longer than {MAX_TTL // 86400} days")
+    area = holder_area(code)
+    if area is not None and area not in grant.areas:
         raise DelegationInvalid(f"city {grant.city} is not delegated to issue codes for holders from "
-                                f"area {masked[:4]}")
+                                f"area {area or '(none named)'}")

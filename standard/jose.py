@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Collection, Mapping, Protocol, Union
 
+import pybase64
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -136,7 +137,6 @@ def is_high_s(signature: bytes) -> bool:
 
 # --- base64url --------------------------------------------------------------------------------
 _B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
-_URL_TO_STD = bytes.maketrans(b"-_", b"+/")
 
 
 def b64url_encode(data: bytes) -> str:
@@ -150,14 +150,14 @@ def b64url_decode(text: str) -> bytes:
         raise Malformed("not base64url")
     raw = text.encode("ascii")
     # the standard alphabet's own characters and padding are not base64url; every other stray
-    # character is refused by a2b_base64's strict mode (three C scans beat a regex on 1.5 KB)
+    # character is refused by the validating decode (three C scans beat a regex on 1.5 KB)
     if b"+" in raw or b"/" in raw or b"=" in raw:
         raise Malformed("not base64url")
     tail = len(text) % 4
     if tail and _B64_INDEX.get(text[-1], 0) & (0x0F if tail == 2 else 0x03):
         raise Malformed("non-canonical base64url")
-    try:
-        return binascii.a2b_base64(raw.translate(_URL_TO_STD) + b"=" * (-len(text) % 4), strict_mode=True)
+    try:        # pybase64's SIMD decoder, validating: any character outside the alphabet refuses
+        return pybase64.b64decode(raw + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except binascii.Error:
         raise Malformed("not base64url") from None
 

@@ -24,12 +24,14 @@ def _has_long_digit_run(data: bytes) -> bool:
     return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
 
 
-def loads(data: bytes | str) -> Any:
-    """Exactly ``json.loads(data)``: the same value, or the same exception."""
+def loads(data: bytes | str, **refusing: Any) -> Any:
+    """Exactly ``json.loads(data, **refusing)``: the same value, or the same exception.
+    ``refusing``: ``parse_constant`` / ``parse_float`` hooks that only refuse what orjson refuses
+    too (NaN, ±Infinity, a float past its range), so orjson's answers stay json's."""
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     if not _has_long_digit_run(raw):
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError:
             pass
-    return json.loads(data)
+    return json.loads(data, **refusing)

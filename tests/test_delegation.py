@@ -85,11 +85,18 @@ def test_a_city_issues_only_for_its_delegated_areas(svc):
     assert svc.verification.verify(svc.issuing.issue(CITY, passport, status="green", kind="offline").qr_text).valid
 
 
-def test_a_city_may_carry_a_travellers_transcoded_code_whatever_the_area(svc):
-    """A Beijing resident's code transcoded into Guangzhou's format carries ``prov``: the area rule
-    is for codes the city issues itself, the kind and validity rules still hold."""
+def test_a_city_carries_a_transcoded_code_only_for_its_own_areas_residents(svc):
+    """A transcoded code is covered by the area rule too (``prov`` is the city's own word, it
+    proves nothing): a Guangzhou resident's code from the province moves into Guangzhou; a Beijing
+    resident's is refused up front (``delegation_invalid``, nothing issued) — the province
+    carries it; the kind and validity rules still hold."""
+    from standard.errors import DelegationInvalid
     beijing = svc.issuing.issue("110000", person(BJ_RESIDENT), status="green", kind="offline")
-    moved, _ = svc.issuing.transcode(beijing.qr_text, CITY)
+    with pytest.raises(DelegationInvalid, match="transcode this code into 440000"):
+        svc.issuing.transcode(beijing.qr_text, CITY)
+    assert svc.verification.verify(svc.issuing.transcode(beijing.qr_text, PROVINCE)[0].qr_text).valid
+    home = svc.issuing.issue(PROVINCE, person(GZ_RESIDENT), status="green", kind="offline")
+    moved, _ = svc.issuing.transcode(home.qr_text, CITY)
     verdict = svc.verification.verify(moved.qr_text)
     assert verdict.valid and verdict.region == CITY, verdict.as_dict()
     svc.trust.withdraw_delegation(CITY, DM)
@@ -338,7 +345,8 @@ def test_a_withdrawn_city_issues_nothing_and_issues_again_once_restored(svc, cli
     svc.trust.restore_delegation(CITY, DM)
     svc.trust.restore_delegation(OTHER_CITY, DM)
     assert svc.verification.verify(issue(svc).qr_text).valid
-    moved, _ = svc.issuing.transcode(beijing, CITY)
+    from_province = svc.issuing.issue(PROVINCE, person(GZ_RESIDENT), status="green", kind="offline").qr_text
+    moved, _ = svc.issuing.transcode(from_province, CITY)
     assert svc.verification.verify(moved.qr_text).valid
     assert svc.verification.verify(svc.issuing.reissue(OTHER_CITY, elder, SZ_ELDER.name).qr_text).valid
     assert svc.issuing.print_cards([(OTHER_CITY, person(SZ_ELDER), None)]).startswith(b"%PDF")

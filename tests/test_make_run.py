@@ -55,7 +55,9 @@ def stop(proc):
 @pytest.fixture(scope="module")
 def running(tmp_path_factory):
     data, port = tmp_path_factory.mktemp("make-run") / "data", free_port()
-    proc = make_run(data, port)
+    home = data.parent / "home"
+    home.mkdir()
+    proc = make_run(data, port, HOME=str(home), XDG_RUNTIME_DIR=str(home))
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(proc, url)
@@ -63,6 +65,18 @@ def running(tmp_path_factory):
     finally:
         if proc.poll() is None:
             stop(proc)
+
+
+def test_make_run_serves_with_gunicorn_workers_and_no_control_socket(running):
+    """A production server, as `make bench` measures it — and no runtime control socket in the
+    user's home, which every instance on the host would share and anyone reaching it could use
+    to stop the gateway."""
+    proc, url, port, data = running
+    assert requests.get(f"{url}/healthz", timeout=5).json()["status"] == "ok"
+    workers = subprocess.run(["pgrep", "-f", f"healthcode serve --demo --host 127.0.0.1 --port {port} --workers 2"],
+                             capture_output=True, text=True).stdout.split()
+    assert len(workers) == 3, workers                  # gunicorn's master and its two workers
+    assert list((data.parent / "home").rglob("*")) == []
 
 
 def test_make_run_serves_on_port_and_prints_pages_credentials_and_residents(running):

@@ -13,6 +13,7 @@ import pytest
 from adapters.shc import card as shc_card
 from adapters.shc import numeric
 from standard.errors import Malformed
+from support.shc import issuer  # noqa: F401 - fixture
 
 SPACE = re.compile(r"\s")
 
@@ -109,3 +110,72 @@ def test_header_memory_is_bounded():
     long_header = _b64({"zip": "DEF", "pad": "x" * 2000})
     assert shc_card.looks_like_card_jws(f"{long_header}.e30.c2ln")
     assert long_header not in shc_card._HEADER_ANSWERS
+
+
+# --- the card payload's JSON without the 19-digit guard ------------------------------------------
+BIG = [10**19, 2**63, 2**64, 2**64 + 1, 10**40, -(2**64), 10**400]
+
+
+def _card_with_numbers(issuer, nbf, exp, extra):
+    from support.shc import NOW, card_payload, immunization, sign
+    resource = {**immunization(NOW - 40 * 86400), "doseNumberPositiveInt": extra,
+                "lotNumber": str(extra)}
+    payload = card_payload([resource, immunization(NOW - 70 * 86400)], nbf=nbf, exp=exp)
+    payload["vc"]["extra"] = [extra, {"n": extra}]
+    return sign(issuer, payload)
+
+
+def _verdicts(token, trust, now):
+    from adapters.verifier import Verifier
+    return Verifier(["shc"]).verify(token, trust, now).as_dict()
+
+
+def test_card_payload_numbers_give_the_verdicts_of_the_guarded_parse(issuer, monkeypatch):
+    """Integers past 64 bits anywhere in a card (nbf, exp, FHIR resources, vc members): the
+    verdict — accepted or refused, code and message — is the one of the guarded parse, which
+    keeps them exact."""
+    from support.shc import NOW
+    from standard.trustlist import TrustList
+    trust = TrustList({}, ({"type": "jwk", "jwk": issuer[1]},))
+    tokens = []
+    for big in BIG:
+        tokens += [_card_with_numbers(issuer, NOW - 86400, None, big),
+                   _card_with_numbers(issuer, big, None, 1),
+                   _card_with_numbers(issuer, NOW - 86400, big, big),
+                   _card_with_numbers(issuer, NOW - 86400, -big, 7)]
+    new = [_verdicts(t, trust, NOW) for t in tokens]
+    monkeypatch.setattr(shc_card, "_card_json", shc_card._json_object)
+    guarded = [_verdicts(t, trust, NOW) for t in tokens]
+    assert new == guarded
+    assert any(v["valid"] for v in new) and any(not v["valid"] for v in new)
+
+
+def test_card_json_is_orjson_or_json():
+    for text in ['{"a": 1}', '{"a": NaN}', '{"a": 1e400}', '{"a": "\\ud800"}', "[" * 2000 + "]" * 2000,
+                 '{"a": 123456789012345678901234}', "{", '{"a": Infinity}']:
+        def outcome(fn):
+            try:
+                return ("ok", repr(fn(text)))
+            except Malformed as exc:
+                return ("malformed", exc.message)
+            except (ValueError, RecursionError) as exc:
+                return ("error", type(exc).__name__)
+        new, guarded = outcome(shc_card._card_json), outcome(shc_card._json_object)
+        if "123456789012345678901234" in text:
+            assert new == ("ok", repr({"a": 1.2345678901234568e+23})) and guarded == ("ok", repr({"a": 123456789012345678901234}))
+        else:
+            assert new == guarded, text
+
+
+def test_detection_splits_on_exactly_two_dots_as_split_does():
+    shc_card._HEADER_ANSWERS.clear()
+    header, payload = _b64({"zip": "DEF", "alg": "ES256", "kid": "k"}), _b64({"vc": {}})
+    plain = _b64({"alg": "ES256"})
+    for token in ("", ".", "..", "...", f"{header}", f"{header}.", f"{header}..", f"{header}.{payload}",
+                  f"{header}.{payload}.", f"{header}.{payload}.x", f"{header}.{payload}.x.", f".{payload}.x",
+                  f"{header}..x", f"{plain}.{payload}.x", f"{plain}..x", f"{plain}.{payload}.x.y", f"{plain}.e30.x"):
+        parts = token.split(".")
+        expected = len(parts) == 3 and (shc_card._header_says_card(parts[0]) if shc_card._header_says_card(parts[0])
+                                         is not None else isinstance(shc_card._b64json(parts[1], 10_000), dict)
+                                         and isinstance(shc_card._b64json(parts[1], 10_000).get("vc"), dict))
+        assert shc_card.looks_like_card_jws(token) is bool(expected), token

@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from standard import jose
+from standard.errors import DelegationInvalid
 import standard
 from issuers import make_person
 from support.cli import run_cli
@@ -99,6 +100,13 @@ REGIONS = sorted(RESIDENTS)
 def test_any_two_regions(service, source, target):
     # the source region's own resident: a city issues only for its own areas (docs/standard.md §7.1)
     issued = service.issuing.issue(source, person(tuple(RESIDENTS[source])), facts={"close_contact": True})
+    city = service.settings.region(target)
+    resident = RESIDENTS[source]
+    if city.parent and resident.id_type == "resident" and not resident.id_number.startswith(city.area_prefix):
+        # and it carries only its own area's residents, transcoded codes too: theirs is the province's
+        with pytest.raises(DelegationInvalid, match=f"transcode this code into {city.parent}"):
+            service.issuing.transcode(issued.qr_text, target)
+        return
     new, _ = service.issuing.transcode(issued.qr_text, target)
     verdict = service.verification.verify(new.qr_text)
     assert verdict.valid and verdict.region == target

@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -43,6 +44,17 @@ def exclusive(path: Path) -> Iterator[None]:
         os.close(fd)                      # releases the lock
 
 
+# The data directory's change marker for the files the signed trust list is made of (key indexes,
+# anchors, rule sets, foreign revocation lists, delegations): each writer replaces it after its
+# own write, so a reader holding all their stamps checks this one per call (gateway/services/trust.py).
+TRUST_INPUTS_CHANGED = "trust-inputs.changed"
+
+
+def mark_changed(path: Path) -> None:
+    """Replace the marker ``path``: its :func:`file_stamp` moves (a new inode every time)."""
+    write_atomically(path, f"{time.time_ns()}\n")
+
+
 def write_atomically(path: Path, text: str, mode: int = 0o644) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +77,7 @@ class JsonFile:
     filename = ""
     compact = True               # public bulk data is written compactly; small lists indented
     before_write = None          # called with the new content before it is written; may refuse
+    marks: str | None = None     # a change marker beside the file, replaced after each write
 
     def __init__(self, data_dir: Path):
         self.path = Path(data_dir) / self.filename
@@ -99,3 +112,5 @@ class JsonFile:
             self.before_write(content)
         layout = {"separators": (",", ":")} if self.compact else {"indent": 1}
         write_atomically(self.path, json.dumps(content, ensure_ascii=False, **layout))
+        if self.marks is not None:
+            mark_changed(self.path.with_name(self.marks))

@@ -6,11 +6,14 @@ Unicode: it raised UnicodeEncodeError, a 500, wherever the text was hashed or ec
 batch item's ``id``).  Both are a clear ``bad_request`` here, for HTTP bodies and for the CLI's
 JSON Lines alike.  So is a body of millions of tiny values: 7.8 MB of ``[{},{},…]`` parses into
 ~300 MB of Python objects, and eight at once took the gateway to 3 GB — it is refused from a
-count of its separators, before it is parsed.
+count of its separators, before it is parsed.  ``NaN``, ``Infinity`` and a number too large
+for a float (``1e999``) are not JSON (RFC 8259) though Python's parser takes them; echoed back (a
+batch item's ``id``) they made answers no JSON parser reads: they are a ``bad_request`` too.
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from standard.errors import BadRequest
@@ -23,12 +26,27 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH) -> Any:
     """``json.loads`` that raises only BadRequest, for text that is not JSON or not safe JSON."""
     precheck(text)
     try:
-        value = json.loads(text)
+        value = json.loads(text, **STRICT_NUMBERS)
     except RecursionError:
         raise BadRequest(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError:
         raise BadRequest("not valid JSON") from None
     return check(value, max_depth)
+
+
+def _not_json(constant: str) -> Any:
+    raise BadRequest(f"{constant} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise BadRequest("a number too large for a JSON number")
+    return value
+
+
+# json.loads keywords: only the numbers RFC 8259 has (no NaN, no ±Infinity, no float overflow)
+STRICT_NUMBERS: dict[str, Any] = {"parse_constant": _not_json, "parse_float": _finite}
 
 
 def precheck(raw: str | bytes | bytearray) -> None:

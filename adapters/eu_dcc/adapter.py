@@ -63,10 +63,14 @@ class DccAdapter(RevocableFormat):
                                             cose.signature, cose.alg)
         entry = primary_entry(cwt.dcc, kind)
         events = [e for e in (event_of(kind, item) for item in cwt.dcc[kind]) if e is not None]
-        decided = business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, country(cwt, entry),
-                                            cwt.iat, cwt.exp, events, now, self.rules, cose.payload)
+        region = country(cwt, entry)
+        decided = business_rules.decide(trust, self.country_of_arrival, cwt.dcc, kind, region,
+                                        cwt.iat, cwt.exp, events, now, self.rules, cose.payload)
         status, reasons, valid_until = decided[:3] if decided else foreign_rules.evaluate(events, self.rules, now)
-        claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl))
+        family, given = name_parts(cwt.dcc)
+        masked, shown, holder = foreign_rules.holder_views(family, given, cwt.dcc.get("dob"))
+        claims = standard.validate_claims(to_claims(cwt, kind, status, reasons, valid_until, now, self.ttl,
+                                                    entry=entry, region=region, name_masked=masked))
         details = {"issuer": cwt.iss or claims["region"], "certificate_type": ENTRY_NAMES[kind],
                    "signer": cert.subject, "schema_version": cwt.dcc.get("ver")}
         if cwt.exp is not None:
@@ -75,10 +79,8 @@ class DccAdapter(RevocableFormat):
             details["business_rules"] = decided[3]
         if kind == "v":
             details["dose"] = f"{entry['dn']}/{entry['sd']}"
-        family, given = name_parts(cwt.dcc)
-        details["holder"] = foreign_rules.foreign_holder(family, given, cwt.dcc.get("dob"))
-        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), details=details,
-                        holder=foreign_rules.verdict_holder(family, given, cwt.dcc.get("dob")))
+        details["holder"] = shown
+        return Verified(NAME, claims, kid=base64.b64encode(cert.kid).decode(), details=details, holder=holder)
 
 
 def make(options: Mapping[str, Any] | None = None) -> DccAdapter:

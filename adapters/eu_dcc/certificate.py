@@ -37,6 +37,10 @@ def _numeric_date(value: object, name: str) -> int | None:
     return int(value)
 
 
+_TEXT_ONLY = frozenset({str})                   # the type of every key of a JSON object
+_PLAIN_LEAVES = frozenset({str, int, bool})     # leaves the walk returns as themselves
+
+
 def _json_safe(value: Any, depth: int = 0) -> Any:
     """CBOR → JSON data for schema validation: maps need text keys; bytes, tags, floats that
     are not finite and undefined values are refused (the DCC is JSON by definition)."""
@@ -46,12 +50,13 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     if kind is str or kind is int or kind is bool or value is None:     # most leaves: no ABC check
         return value
     if kind is dict or isinstance(value, Mapping):           # cbor2 gives dicts: no ABC check
-        if not all(type(k) is str for k in value) and not all(isinstance(k, str) for k in value):
+        if not _TEXT_ONLY.issuperset(map(type, value)) and not all(isinstance(k, str) for k in value):
             raise CwtInvalid("EU DCC health certificate has a non-text key")
-        # null members are absent (some issuers write "t": null beside "v"); a text member
-        # below the depth limit is itself (no call for each of the DCC's ~15 texts)
+        # null members are absent (some issuers write "t": null beside "v"); a text, integer or
+        # boolean member below the depth limit is itself (no call for each of the DCC's ~17)
         if depth < 8:
-            return {k: v if type(v) is str else _json_safe(v, depth + 1) for k, v in value.items() if v is not None}
+            return {k: v if type(v) in _PLAIN_LEAVES else _json_safe(v, depth + 1)
+                    for k, v in value.items() if v is not None}
         return {k: _json_safe(v, depth + 1) for k, v in value.items() if v is not None}
     if kind is list or isinstance(value, (list, tuple)):
         return [_json_safe(v, depth + 1) for v in value]
@@ -68,14 +73,14 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
 
 def read_cwt(payload: bytes) -> Cwt:
     claims = _cbor(payload, CwtInvalid, "CWT payload")
-    if not isinstance(claims, Mapping):
+    if not (type(claims) is dict or isinstance(claims, Mapping)):      # cbor2 gives dicts: no ABC check
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)
     if iss is not None and (not isinstance(iss, str) or len(iss) > MAX_ISSUER_CHARS):
         raise CwtInvalid(f"EU DCC CWT issuer is not text of at most {MAX_ISSUER_CHARS} characters")
     hcert = claims.get(CWT_HCERT)
-    dcc = hcert.get(1) if isinstance(hcert, Mapping) else None
-    if not isinstance(dcc, Mapping):
+    dcc = hcert.get(1) if type(hcert) is dict or isinstance(hcert, Mapping) else None
+    if not (type(dcc) is dict or isinstance(dcc, Mapping)):
         raise CwtInvalid("EU DCC CWT has no health certificate (claim -260, member 1)")
     return Cwt(iss, _numeric_date(claims.get(CWT_IAT), "iat"),
                _numeric_date(claims.get(CWT_EXP), "exp"), _json_safe(dcc))
@@ -94,7 +99,10 @@ def _entry_time(kind: str, entry: dict) -> int:
 def primary_entry(dcc: dict, kind: str) -> dict:
     """The entry a verdict describes: the latest one (a 1.0–1.2 certificate may list several
     vaccinations; 1.3 allows one)."""
-    return max(dcc[kind], key=lambda entry: _entry_time(kind, entry))
+    entries = dcc[kind]
+    if len(entries) == 1:
+        return entries[0]
+    return max(entries, key=lambda entry: _entry_time(kind, entry))
 
 
 def check_certificate_validity(cert: SignerCertificate, now: int) -> None:
@@ -178,13 +186,18 @@ def country(cwt: Cwt, entry: dict) -> str:
 
 
 def to_claims(cwt: Cwt, kind: str, status: str, reasons: list, valid_until: int | None, now: int,
-              ttl: int = DEFAULT_VERDICT_TTL) -> dict:
-    entry, nam = primary_entry(cwt.dcc, kind), cwt.dcc["nam"]
+              ttl: int = DEFAULT_VERDICT_TTL, *, entry: dict | None = None, region: str | None = None,
+              name_masked: str | None = None) -> dict:
+    """The national claims; ``entry``, ``region`` and ``name_masked`` are :func:`primary_entry`,
+    :func:`country` and the masked :func:`name_parts`, computed here unless the caller has them."""
+    if entry is None:
+        entry = primary_entry(cwt.dcc, kind)
+    nam = cwt.dcc["nam"]
     return foreign_rules.national_claims(
-        region=country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
+        region=region or country(cwt, entry), sub=subject_id(nam.get("fnt"), nam.get("gnt"), cwt.dcc["dob"]),
         jti=code_id_for(entry["ci"]), issued=cwt.iat if cwt.iat is not None else now,
         expires=cwt.exp, valid_until=valid_until, status=status, reasons=reasons,
-        name_masked=foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
+        name_masked=name_masked or foreign_rules.masked_name(*name_parts(cwt.dcc)), now=now, ttl=ttl)
 
 
 def code_id_for(uvci: str) -> str:

@@ -131,11 +131,11 @@ def cose_sign1(data: bytes) -> CoseSign1:
     if not isinstance(value, (list, tuple)) or len(value) != 4:
         raise CoseInvalid("EU DCC data is not a COSE_Sign1 array of four")
     protected_raw, unprotected, payload, signature = value
-    if not all(isinstance(part, bytes) for part in (protected_raw, payload, signature)) \
-            or not isinstance(unprotected, Mapping):
+    if not (isinstance(protected_raw, bytes) and isinstance(payload, bytes) and isinstance(signature, bytes)) \
+            or not (type(unprotected) is dict or isinstance(unprotected, Mapping)):
         raise CoseInvalid("EU DCC COSE_Sign1 members have the wrong types")
     protected = _cbor(protected_raw, CoseInvalid, "protected header") if protected_raw else {}
-    if not isinstance(protected, Mapping):
+    if not (type(protected) is dict or isinstance(protected, Mapping)):
         raise CoseInvalid("EU DCC protected header is not a map")
     return CoseSign1(protected_raw, dict(protected), dict(unprotected), payload, signature)
 

@@ -77,8 +77,10 @@ class ShcAdapter(FormatAdapter):
         facts = events_from_bundle(card.bundle, card.types, self.single_dose_cvx)
         status, reasons, valid_until = foreign_rules.evaluate(list(facts.events), self.rules, now)
         region = self.region_by_issuer.get(card.iss) or self.default_region
+        family, given = name_parts(card.bundle)
+        masked, shown, masked_holder = foreign_rules.holder_views(family, given, birth_date)
         claims = standard.validate_claims(to_claims(token, card, name, birth_date, status, reasons,
-                                                    valid_until, now, region, self.ttl))
+                                                    valid_until, now, region, self.ttl, name_masked=masked))
         details = {"issuer": card.iss, "card_types": [t.rsplit("#", 1)[-1] for t in card.types],
                    "immunizations": facts.immunizations, "series_complete": facts.series_complete,
                    "lab_results": facts.lab_results, "credentials": 1}
@@ -88,10 +90,8 @@ class ShcAdapter(FormatAdapter):
             details["card_expires_at"] = standard.rfc3339(card.exp)
         if card.rid:
             details["rid"] = card.rid
-        family, given = name_parts(card.bundle)
-        details["holder"] = foreign_rules.foreign_holder(family, given, birth_date)
-        return Verified(NAME, claims, kid=kid, details=details,
-                        holder=foreign_rules.verdict_holder(family, given, birth_date))
+        details["holder"] = shown
+        return Verified(NAME, claims, kid=kid, details=details, holder=masked_holder)
 
 
 def make(options: Mapping[str, Any] | None = None) -> ShcAdapter:

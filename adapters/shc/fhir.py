@@ -156,11 +156,14 @@ def code_id(token: str) -> str:
 
 
 def to_claims(token: str, card: Card, name: str, birth_date: str, status: str, reasons: list,
-              valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL) -> dict:
-    family, given = name_parts(card.bundle)
+              valid_until: int | None, now: int, region: str, ttl: int = DEFAULT_VERDICT_TTL, *,
+              name_masked: str | None = None) -> dict:
+    """The national claims; ``name_masked`` is the masked :func:`name_parts`, computed here
+    unless the caller has it."""
     return foreign_rules.national_claims(
         region=region, sub=subject_id(card.iss, name, birth_date), jti=code_id(token),
         issued=card.nbf, expires=card.exp, valid_until=valid_until, status=status,
-        reasons=reasons, name_masked=foreign_rules.masked_name(family, given), now=now, ttl=ttl)
+        reasons=reasons, name_masked=name_masked or foreign_rules.masked_name(*name_parts(card.bundle)),
+        now=now, ttl=ttl)
 
 

@@ -12,7 +12,15 @@ import standard
 from adapters.verifier import ImageVerdicts, Verdict
 from gateway.anchors import parse_anchor
 from gateway.cli.common import service
-from standard.errors import BadRequest, HealthCodeError
+from config.settings import MAX_REQUEST_BYTES
+from standard.errors import BadRequest, CodeTooLarge, HealthCodeError
+
+MAX_LINE_BYTES = MAX_REQUEST_BYTES      # a line is one request: no larger than an HTTP body may be
+
+
+class LineTooLong(str):
+    """Stands, in a block, for a line longer than :data:`MAX_LINE_BYTES`: never held in memory,
+    answered ``payload_too_large`` (its ``id`` unread, so null)."""
 
 
 def batch_job(svc, line: str):
@@ -21,6 +29,8 @@ def batch_job(svc, line: str):
     from gateway.batch import Job
     item_id, item = None, None
     try:
+        if isinstance(line, LineTooLong):
+            raise CodeTooLarge(f"line longer than {MAX_LINE_BYTES:,} bytes")
         from toolkit import jsonin
         item = jsonin.loads(line)          # depth-capped, Unicode only: one bad line, one verdict
         if not isinstance(item, dict):
@@ -69,6 +79,7 @@ BATCH_BLOCK = 2000          # lines a block answered in-process (a stream withou
 CHUNK_BYTES = 1 << 17      # whole lines sent to a pool process at once (~280 lines of a regional code)
 IN_FLIGHT = 3              # chunks waiting a pool process: each has its next one queued
 BLOCK_WAIT = 0.01          # seconds input may pause before everything answered so far is written
+READ_BYTES = 1 << 16
 
 
 def _answer_here(svc, raw: bytes) -> bytes:
@@ -77,12 +88,15 @@ def _answer_here(svc, raw: bytes) -> bytes:
     return batch_text(svc, [line.decode("utf-8", "replace") for line in _lines_of(raw)]).encode()
 
 
-def _finish(svc, raw: bytes, future) -> bytes:
+def _finish(svc, raw: bytes | None, future) -> bytes:
     """A chunk's answer lines: the pool's, settled here (revocation, metrics, scan events); each
     line it left (an image, anchors, an online or revoked code, a line its fast reading did not
-    take) answered here; the whole chunk here if its pool process died."""
+    take) answered here; the whole chunk here if its pool process died.  (``raw`` None: ``future``
+    is the answer itself, a line too long to hold.)"""
     import logging
     from gateway.batch import _lines_of
+    if raw is None:
+        return future
     try:
         answered = future.result()
     except Exception:       # noqa: BLE001 — OOM, killed: no answer is lost, this block goes in-process
@@ -105,10 +119,12 @@ def _answer_stream(svc, fd: int, write, flush, size: int = CHUNK_BYTES, wait: fl
     bytes and cut at line ends into chunks of about ``size``; each goes whole to a pool process
     (``gateway.batch._answer_raw_lines``), which parses, verifies and writes its answer lines, so
     this process only moves bytes and settles each chunk.  Up to ``IN_FLIGHT`` chunks a pool
-    process are out at once; memory stays a few chunks however long the input (a single line is
-    held whole).  When input pauses for ``wait`` everything so far is answered and flushed, so a
-    scanner sending one line at a time gets each answer at once (a small block with nothing in
-    flight is answered here: shipping it costs more than it saves)."""
+    process are out at once, so memory stays a few chunks however long the input; a line longer
+    than :data:`MAX_LINE_BYTES` is answered ``payload_too_large`` in its place (its ``id`` unread,
+    so null) and the rest of it skipped unread — each byte read is copied once.  When input
+    pauses for ``wait`` everything so far is answered and flushed, so a scanner sending one line
+    at a time gets each answer at once (a small block with nothing in flight is answered here:
+    shipping it costs more than it saves)."""
     import select
     from collections import deque
     from gateway.batch import PARALLEL_MIN_ITEMS
@@ -131,34 +147,58 @@ def _answer_stream(svc, fd: int, write, flush, size: int = CHUNK_BYTES, wait: fl
         inflight.append((raw, future))
         drain(limit)
 
-    pending = b""
+    def too_long() -> None:
+        inflight.append((None, batch_text(svc, [LineTooLong()]).encode()))
+
+    buf, ends, skipping = bytearray(), 0, False       # buf[:ends]: whole lines not yet sent
     while True:
-        if (inflight or b"\n" in pending) and not select.select([fd], [], [], wait)[0]:
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                send(pending[:cut])
-                pending = pending[cut:]
+        if (inflight or ends) and not select.select([fd], [], [], wait)[0]:
+            if ends:
+                send(bytes(buf[:ends]))
+                del buf[:ends]
+                ends = 0
             drain(0)
             flush()
             continue
-        data = os.read(fd, 1 << 16)
+        data = os.read(fd, READ_BYTES)
         if not data:
             break
-        pending += data
-        if len(pending) >= size:
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                send(pending[:cut])
-                pending = pending[cut:]
-    if pending:
-        send(pending)
+        first = data.find(b"\n")
+        if skipping:                       # the rest of a line too long to hold
+            if first < 0:
+                continue
+            data, skipping = data[first + 1:], False
+            first = data.find(b"\n")
+        # a read is shorter than MAX_LINE_BYTES, so only the line it continues can be too long
+        if len(buf) - ends + (len(data) if first < 0 else first) > MAX_LINE_BYTES:
+            if ends:
+                send(bytes(buf[:ends]))
+            buf.clear()
+            ends = 0
+            too_long()
+            if first < 0:
+                skipping = True
+                continue
+            data = data[first + 1:]
+        start = len(buf)
+        buf += data
+        last = buf.rfind(b"\n", start)
+        if last >= 0:
+            ends = last + 1
+        if ends >= size:
+            send(bytes(buf[:ends]))
+            del buf[:ends]
+            ends = 0
+    if buf and not skipping:
+        send(bytes(buf))
     drain(0)
     flush()
 
 
 def _text_blocks(stream, size: int = BATCH_BLOCK):
     """Non-empty lines of a stream without a file descriptor (a StringIO), in blocks."""
-    lines = [line for line in stream if line.strip()]
+    lines = [line if len(line.encode("utf-8", "replace")) <= MAX_LINE_BYTES else LineTooLong()
+             for line in stream if line.strip()]
     for i in range(0, len(lines), size):
         yield lines[i:i + size]
 

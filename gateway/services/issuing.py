@@ -11,7 +11,7 @@ import adapters
 import standard
 from config.settings import ONLINE_FORMAT, Settings
 from gateway.services.trust import SYSTEM, TrustService
-from standard.delegation import RESIDENT as RESIDENT_ID
+from standard.delegation import holder_area
 from issuers import IssuedCode, Issuer, Person
 from issuers.keys import KeyStore
 from issuers.pseudonym import Pseudonymizer
@@ -66,10 +66,10 @@ class IssuingService:
         try:
             self._check_delegated(region_code)
             self._check_area(region_code, person)
+            issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         except HealthCodeError as exc:
             self.audit.record(actor or SYSTEM, "issue", self.subject(person), result=exc.code, region=region_code)
             raise
-        issued = self.issuer(region_code).issue(person, facts, status, kind, self.now(), fmt, extra)
         c = issued.claims
         previous = self.store.get_resident(c["sub"], region_code)
         if previous and standard.SEVERITY[c["status"]] > standard.SEVERITY[previous.status]:
@@ -93,10 +93,24 @@ class IssuingService:
                                       f"its delegation; {region.parent} answers for its residents until it is restored")
 
     def _check_area(self, region_code: str, person: Person) -> None:
+        """What every verifier checks of a city's code (standard.delegation.holder_area), on the
+        masked number the code would carry: a resident, or any document masked like one."""
         region = self.settings.region(region_code)
-        if region.parent and person.id_type == RESIDENT_ID and not person.id_number.startswith(region.area_prefix):
+        area = holder_area({"id_type": person.id_type, "id_masked": standard.mask_id(person.id_number)}) \
+            if region.parent else None
+        if area is not None and area != region.area_prefix:
             raise DelegationInvalid(f"city {region.code} issues under its province's delegation only for residents "
                                     f"of its area ({region.area_prefix}…); issue this code in {region.parent}")
+
+    def _check_holder_area(self, region_code: str, claims: dict) -> None:
+        """A city carries only holders of its own area, transcoded codes too (§7.1: every
+        verifier checks the area whatever ``prov`` says): a traveller's code goes to the province."""
+        region = self.settings.region(region_code)
+        area = holder_area(claims) if region.parent else None
+        if area is not None and area != region.area_prefix:
+            raise DelegationInvalid(f"city {region.code} carries under its province's delegation only codes of "
+                                    f"residents of its area ({region.area_prefix}…); transcode this code into "
+                                    f"{region.parent}")
 
     def reissue(self, region_code: str, sub: str, name: str | None, kind: str = "dynamic",
                 dep: dict | None = None, actor: dict | None = None, fmt: str | None = None) -> IssuedCode:
@@ -142,8 +156,16 @@ class IssuingService:
         issuer = self.issuer(target_region)
         source = self.verify(payload, device="transcoder")
         if not source.valid:
+            self.audit.record(actor or SYSTEM, "transcode", None, result=TranscodeRefused.code,
+                              target_region=target_region, source_error=source.errors[0]["code"])
             raise TranscodeRefused(f"source code is not valid: {source.errors[0]['code']}")
         c, now = source.claims, self.now()
+        try:
+            self._check_holder_area(target_region, c)
+        except DelegationInvalid as exc:
+            self.audit.record(actor or SYSTEM, "transcode", c["sub"], result=exc.code, source_region=c["region"],
+                              source_jti=c["jti"], target_region=target_region)
+            raise
         claims = issuer.transcoded_claims(c, source.format, now)
         issued = issuer.sign(claims, fmt)
         self.store.record_issuance(
@@ -155,6 +177,17 @@ class IssuingService:
         return issued, source
 
     # -- withdrawing ------------------------------------------------------------------------------
+    def revoke_person(self, region_code: str, sub: str, actor: dict, reason: str = "") -> list[str]:
+        """A region's issuer withdraws every outstanding code of a person (§9) — not a city whose
+        delegation is withdrawn (``delegation_withdrawn``, audited, nothing withdrawn): a city its
+        province stopped decides nothing about anyone, as it issues nothing."""
+        try:
+            self._check_delegated(region_code)
+        except DelegationWithdrawn as exc:
+            self.audit.record(actor, "revoke", sub, result=exc.code, region=region_code)
+            raise
+        return self.revoke_subject(sub, actor, reason=reason)
+
     def revoke_subject(self, sub: str, actor: dict, reason: str = "") -> list[str]:
         """Withdraw every outstanding code of a person: online at once, offline at the next list.
         ``trust_list_full`` (nothing withdrawn) when the list could not name them all."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -14,7 +15,7 @@ from adapters import revocation_lists
 from config.settings import Region, Settings
 from gateway import anchors, delegations, foreign_revocations, rulesets, trustseq
 from issuers.keys import NATIONAL, KeyStore
-from standard import KINDS, ONLINE_FORMAT, delegation, revocation_file, trustlist
+from standard import KINDS, ONLINE_FORMAT, delegation, idcard, revocation_file, trustlist
 from standard.errors import BadRequest, KeyCustodyUnavailable, NotFound, TrustListFull, UnknownRegion
 from store import Store
 from store.audit import AuditLog
@@ -23,18 +24,23 @@ from toolkit import filelock
 log = logging.getLogger(__name__)
 
 TRUST_CACHE_SECONDS = 60
+INPUTS_RECHECK_SECONDS = 1.0                  # every input file stat'ed again at least this often
 CUSTODY_RETRY_SECONDS = 10                    # a kept list: the lost token is asked again after this
 FOREIGN_REVOCATION_SECONDS = 400 * 86400     # longer than any foreign certificate we read lives
 SYSTEM = {"role": "system", "id": "healthcode"}
 JTI_ENTRY_CHARS = 48                          # one withdrawn code id in revoked_jti, quotes and comma
 SIGNATURE_ROOM = 2048                         # the JWS header and signature around the payload
+KEY_ROOM_CHARS = 64                           # a rotation's new key: its comma, the retired key's retired_at
 REVOCATION_FILES_KEPT = 3                     # content-addressed files kept for batch workers
 
 
 class TrustService:
-    """The list is re-signed every 60 s and as soon as a key, anchor, foreign revocation list or
-    rule set changed on disk (in any process: gateway/trustseq.py), each time with a larger
-    ``seq``; asked for on every verify, its freshness check is one ``stat`` per input file."""
+    """The list is re-signed every 60 s and as soon as a key, anchor, foreign revocation list,
+    rule set or delegation changed on disk (in any process: gateway/trustseq.py), each time with
+    a larger ``seq``.  Asked for on every verify, its freshness check is one ``stat`` of the data
+    directory's change marker, which every writer of those files replaces after writing
+    (:data:`toolkit.filelock.TRUST_INPUTS_CHANGED`); the files themselves are stat'ed when it
+    moved and at least every second, so a file changed by hand is noticed too."""
 
     def __init__(self, settings: Settings, store: Store, audit: AuditLog, keystore: KeyStore,
                  revocations, now: Callable[[], int]):
@@ -52,6 +58,8 @@ class TrustService:
         self._trust: tuple[float, str, trustlist.TrustList] | None = None
         self._trust_inputs: tuple = ()
         self._trust_paths: tuple[str, ...] | None = None
+        self._inputs_marker = Path(data) / filelock.TRUST_INPUTS_CHANGED
+        self._inputs_seen: tuple[tuple, float, tuple] | None = None     # (marker stamp, when, inputs)
         self._custody_retry_at = 0.0
         self._lock = threading.Lock()
         self._held: tuple | None = None                 # (what it was made of, revocation_file.Held)
@@ -83,9 +91,11 @@ class TrustService:
             self._trust = None
             self.keystore.forget()
 
-    def _issuer_entries(self, now: int) -> list[dict]:
+    def _issuer_entries(self, now: int, withdrawn: dict | None = None) -> list[dict]:
+        """Each region's entry; ``withdrawn`` replaces the withdrawn cities on file (a change
+        being checked)."""
         entries = []
-        withdrawn = self.delegation_file.withdrawn()
+        withdrawn = self.delegation_file.withdrawn() if withdrawn is None else withdrawn
         for region in self.settings.regions:
             self.keystore.signer(region.code, region.algorithms[0])        # first run makes the key
             delegated = self._delegated(region, now, withdrawn) if region.parent else None
@@ -122,7 +132,7 @@ class TrustService:
         checked).  Foreign revocation lists ride in their own file, named by hash."""
         held, entries = self._revocations(now)
         payload = trustlist.build_payload(
-            self._issuer_entries(now), now,
+            self._issuer_entries(now, sections.get("withdrawn")), now,
             revoked_jti=sections.get("revoked_jti", self.store.revoked_jtis(now)),
             anchors=sections.get("anchors", self.anchor_file.load()),
             dcc_rules=sections.get("dcc_rules", self.rule_file.load()))
@@ -130,10 +140,20 @@ class TrustService:
             payload[revocation_file.REF] = revocation_file.reference(held, entries)
         return payload
 
+    def _inputs(self) -> tuple:
+        """The stamps of every input file (and of the marker); stat'ed again only when the
+        marker moved or :data:`INPUTS_RECHECK_SECONDS` passed (called under the lock)."""
+        marker, clock, seen = filelock.file_stamp(self._inputs_marker), time.monotonic(), self._inputs_seen
+        if seen is not None and seen[0] == marker and 0 <= clock - seen[1] < INPUTS_RECHECK_SECONDS:
+            return seen[2]
+        inputs = (marker, *map(filelock.file_stamp, self._input_paths()))
+        self._inputs_seen = (marker, clock, inputs)
+        return inputs
+
     def _entry(self) -> tuple[float, str, trustlist.TrustList]:
         with self._lock:
             now = self.now()
-            inputs = tuple(map(filelock.file_stamp, self._input_paths()))
+            inputs = self._inputs()
             if self._trust is not None and inputs == self._trust_inputs and now < self._custody_retry_at:
                 return self._trust              # kept while the token is lost (below)
             if self._trust is None or now - self._trust[0] > TRUST_CACHE_SECONDS or now < self._trust[0] \
@@ -192,13 +212,14 @@ class TrustService:
             stale.unlink(missing_ok=True)
 
     # -- the list's size: checked before every change is stored ------------------------------------
-    def check_fits(self, extra_withdrawn: int = 0, **sections) -> None:
-        """``trust_list_full`` when the signed list, with ``sections`` replaced and
-        ``extra_withdrawn`` more withdrawn codes, would be longer than every verifier accepts
+    def check_fits(self, extra_withdrawn: int = 0, extra_chars: int = 0, **sections) -> None:
+        """``trust_list_full`` when the signed list, with ``sections`` replaced (``withdrawn``:
+        the withdrawn cities), ``extra_withdrawn`` more withdrawn codes and ``extra_chars`` more
+        characters of JSON, would be longer than every verifier accepts
         (:data:`standard.trustlist.MAX_TRUST_LIST_CHARS`)."""
         payload = self._payload(self.now(), **sections)
         body = len(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
-        body += extra_withdrawn * JTI_ENTRY_CHARS
+        body += extra_withdrawn * JTI_ENTRY_CHARS + extra_chars
         signed = (body * 4 + 2) // 3 + SIGNATURE_ROOM
         if signed > trustlist.MAX_TRUST_LIST_CHARS:
             raise TrustListFull(f"this change would make the signed trust list {signed:,} characters, more than the "
@@ -324,6 +345,9 @@ class TrustService:
     def rotate_key(self, owner: str, actor: dict | None = None) -> str:
         owner = self._key_owner(owner)
         alg = "ES256" if owner == NATIONAL else self.settings.region(owner).algorithms[0]
+        if owner != NATIONAL:              # the new key joins the owner's entry: it must fit
+            self.check_fits(extra_chars=max((len(json.dumps(k, separators=(",", ":"))) for k in
+                                             self.keystore.public_jwks(owner)), default=0) + KEY_ROOM_CHARS)
         signer = self.keystore.rotate(owner, alg, self.now())
         self.invalidate()
         self.audit.record(actor or SYSTEM, "key_rotate", None, owner=owner, kid=signer.kid)
@@ -360,9 +384,11 @@ class TrustService:
 
     def withdraw_delegation(self, city, actor: dict, reason: str = "") -> dict:
         """Withdraw ``city``'s delegation: from the next trust list (signed at once) every code
-        of the city is refused, online and offline.  Audited (``delegation_withdraw``)."""
+        of the city is refused, online and offline.  Audited (``delegation_withdraw``); the
+        reason is kept (delegations.json, the list of delegations) with every resident ID
+        number in it masked."""
         region = self._city(city)
-        reason = str(reason or "")[:200]
+        reason = idcard.mask_in_text(str(reason or ""))[:200]     # kept and served: never a plain ID number
         changed = self.delegation_file.withdraw(region.code, self.now(), str(actor.get("id", ""))[:64], reason)
         self.audit.record(actor, "delegation_withdraw", None, city=region.code, parent=region.parent,
                           reason=reason, changed=changed)
@@ -373,6 +399,14 @@ class TrustService:
         """Restore ``city``'s delegation: the next trust list carries a fresh one from its
         province, and the city's codes verify again.  Audited (``delegation_restore``)."""
         region = self._city(city)
+        withdrawn = self.delegation_file.withdrawn()
+        if withdrawn.pop(region.code, None) is not None:        # a fresh delegation joins the list
+            try:
+                self.check_fits(withdrawn=withdrawn)
+            except TrustListFull as exc:
+                self.audit.record(actor, "delegation_restore", None, result=exc.code, city=region.code,
+                                  parent=region.parent)
+                raise
         changed = self.delegation_file.restore(region.code)
         self.audit.record(actor, "delegation_restore", None, city=region.code, parent=region.parent, changed=changed)
         self.invalidate()

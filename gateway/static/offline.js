@@ -213,19 +213,25 @@ const HCOffline = (() => {
       invalid(`city ${city}'s delegation has no sound validity`);
     if (key.status === "revoked" || (key.retired_at != null && p.iat > key.retired_at))
       invalid(`city ${city}'s delegation is signed by a revoked or retired key of province ${parent}`);
-    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp};
+    return {city: entry.region, areas: p.areas, kinds: p.kinds, nbf: p.nbf, exp: p.exp, iat: p.iat};
   }
 
-  // Does the city's delegation cover this code: kind, issue time and now, a resident's area
-  // (not for a code transcoded from another region's, which carries prov).
+  // Does the city's delegation cover this code: kind, issue time and now, the holder's area
+  // (holderArea; transcoded codes too: the city writes prov itself, it proves nothing).
+  const RESIDENT_MASK = /^[0-9]{4}\*{10}[0-9]{3}[0-9X]$/;
+  function holderArea(c) {
+    if (typeof c.id_masked === "string" && RESIDENT_MASK.test(c.id_masked)) return c.id_masked.slice(0, 4);
+    return c.id_type === "resident" ? "" : null;
+  }
   function checkGrant(g, c, fmtName, now) {
     if (!g.kinds.includes(c.kind) || (fmtName === "online" && !g.kinds.includes("online")))
       fail("delegation_invalid", `city ${g.city} is not delegated to issue ${g.kinds.includes(c.kind) ? "online" : c.kind} codes`);
     if (!(g.nbf - DELEGATION_SKEW <= c.iat && c.iat <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `this code was issued outside city ${g.city}'s delegation`);
     if (!(g.nbf - DELEGATION_SKEW <= now && now <= g.exp + DELEGATION_SKEW)) fail("delegation_invalid", `city ${g.city}'s delegation is not valid now (refresh the trust list)`);
-    const area = c.id_masked.slice(0, 4);
-    if (c.id_type === "resident" && !("prov" in c) && AREA.test(area) && !g.areas.includes(area))
-      fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area}`);
+    if (g.iat > now + DELEGATION_SKEW) fail("delegation_invalid", `city ${g.city}'s delegation is dated after now (its iat)`);
+    const area = holderArea(c);
+    if (area !== null && !g.areas.includes(area))
+      fail("delegation_invalid", `city ${g.city} is not delegated to issue codes for holders from area ${area || "(none named)"}`);
   }
 
   // --- format tables (adapters/base.py JwsClaimFormat) -------------------------------------

@@ -67,6 +67,8 @@ FORGERIES: dict[str, Callable[..., Change]] = {
     "area outside the province": lambda k, n: _set(delegation=forged(k, n, PROVINCE, areas=["4401", "3101"])),
     "a kind the standard lacks": lambda k, n: _set(delegation=forged(k, n, PROVINCE, kinds=["offline", "forever"])),
     "living past 90 days": lambda k, n: _set(delegation=forged(k, n, PROVINCE, exp=n + 91 * 86400)),
+    "dated ahead to live past 90 days": lambda k, n: _set(delegation=forged(k, n, PROVINCE, iat=n + 3650 * 86400,
+                                                                            exp=n + 3700 * 86400)),
     "altered signature": lambda k, n: _set(delegation=forged(k, n, PROVINCE)[:-4] + "AAAA"),
     "not a delegation (typ)": lambda k, n: _set(delegation=forged(k, n, PROVINCE, typ="JWT")),
     "no delegation": lambda k, n: _drop("delegation"),
