@@ -9,7 +9,6 @@ blueprints), as pages (``templates/``) and as the ``healthcode`` command (:mod:`
 """
 from __future__ import annotations
 
-import functools
 import gc
 import logging
 import threading
@@ -17,9 +16,7 @@ from typing import TYPE_CHECKING
 
 import adapters
 from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
-from toolkit import jsonin
-from standard import jsontext
-from standard.errors import BadRequest, HealthCodeError
+from standard.errors import HealthCodeError
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
 
@@ -45,10 +42,11 @@ def create_app(service: Services | None = None, settings=None, purge_every: floa
     must call ``service.close()`` on the way out — serve does, at SIGTERM and worker exit)."""
     from flask import Flask
     from gateway import headers
+    from gateway.json_provider import SafeJSONProvider
     from gateway.fastpath import FastVerify
     from gateway.proxy import ClientAddress
     app = Flask(__name__)
-    app.json = safe_json_provider()(app)
+    app.json = SafeJSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.config["JSON_AS_ASCII"] = False
     app.json.ensure_ascii = False
@@ -106,37 +104,6 @@ def _schedule_purge(service: Services, every: float) -> None:
     first = threading.Timer(min(every, 60), run)
     first.daemon = True
     first.start()
-
-
-@functools.cache
-def safe_json_provider() -> type:
-    """The app's JSON provider class (``SafeJSONProvider``), made when an app is."""
-    from flask.json.provider import DefaultJSONProvider
-
-    class SafeJSONProvider(DefaultJSONProvider):
-        """Request JSON through :mod:`toolkit.jsonin`: a 2 KB body nested 1 000 deep, or a lone
-        surrogate escape, is a 400 like any other bad body (each was a 500); so is 8 MB of tiny
-        values (3 GB of objects for eight at once), and NaN or ±Infinity (not JSON: echoed in a
-        batch answer they made it unreadable)."""
-
-        def loads(self, s, **kwargs):
-            jsonin.precheck(s)                 # millions of tiny values: refused before parsing
-            try:
-                # exactly json.loads's value or error (standard/jsontext.py), orjson's speed; NaN,
-                # Infinity and 1e400 (json takes them, orjson does not) are not JSON: bad_request
-                value = jsontext.loads(s, **jsonin.STRICT_NUMBERS) if not kwargs and isinstance(s, (bytes, str)) \
-                    else super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
-            except RecursionError:
-                raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
-            return jsonin.check(value)
-
-    return SafeJSONProvider
-
-
-def __getattr__(name: str):
-    if name == "SafeJSONProvider":
-        return safe_json_provider()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _register_errors(app: Flask) -> None:

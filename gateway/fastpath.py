@@ -6,7 +6,7 @@ objects) cost more than the verification itself.  :class:`FastVerify` sits betwe
 :class:`gateway.proxy.ClientAddress` (so ``REMOTE_ADDR`` is already the client) and the Flask
 app, and answers the plain case itself with the same steps the view takes
 (gateway/api.py ``verify``): the body read once and parsed by the app's own JSON provider
-(:class:`gateway.SafeJSONProvider`), the same compiled OpenAPI check, the same per-client
+(:class:`gateway.json_provider.SafeJSONProvider`), the same compiled OpenAPI check, the same per-client
 charge, the same service call, the verdict dumped by the app's provider, and the security
 headers of :mod:`gateway.headers`.  The answer is the same bytes (tests/test_perf_paths.py
 sends the HTTP tests' requests both ways).
