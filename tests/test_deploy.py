@@ -11,9 +11,11 @@ import itertools
 import json
 import re
 import select
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -313,6 +315,24 @@ class Slowloris:
         for sock, _ in self.open:
             sock.close()
 
+
+def test_an_oversized_body_over_http2_is_the_same_json_413(stack, tmp_path):
+    """Browsers speak HTTP/2 to the shipped TLS server: nginx checks the body's size again on the
+    way to its error page, and without a cap of its own there answered an HTML 413."""
+    from config.settings import MAX_REQUEST_BYTES
+    if not shutil.which("curl"):
+        pytest.fail("curl not found: run `make test` (scripts/install-test-tools)", pytrace=False)
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * (MAX_REQUEST_BYTES + 1))
+    answer = tmp_path / "answer"
+    for streamed in (False, True):      # with a Content-Length, and without one (read as it comes)
+        source = "@-" if streamed else f"@{body}"
+        done = subprocess.run(
+            ["curl", "-sS", "--http2", "--cacert", stack.cert, "-o", str(answer), "-w", "%{http_code} %{http_version}",
+             "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", source, f"{stack.url}/v1/verify"],
+            stdin=body.open("rb") if streamed else subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert done.stdout == "413 2", (done.stdout, done.stderr)
+        assert json.loads(answer.read_text())["error"]["code"] == "payload_too_large"
 
 def test_slow_clients_starve_a_bare_gateway_but_not_the_gateways_behind_nginx(stack, code):
     """docs/security.md, slow clients: a handful of connections sending their headers byte by
