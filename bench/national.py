@@ -3,7 +3,7 @@ driven through nginx (deploy/nginx, tests/support/deploy_stack.py) against 3 gat
 Elasticsearch cluster (scripts/elasticsearch) and against 3 gateways on one SQLite file, in the
 same run, one after the other.
 
-    .venv/bin/python -m bench.national                  # make bench --only national
+    .venv/bin/python -m bench.national                  # make bench BENCH_ARGS="--only national"
     .venv/bin/python -m bench.national --day 40 --load 20
 
 The day: 24 "hours" of DAY/24 seconds each; the offered rate of each hour follows HOURLY (a night

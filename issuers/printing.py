@@ -136,10 +136,22 @@ def draw_qr(c: canvas.Canvas, text: str, x: float, y: float, size: float, quiet:
     c.restoreState()
 
 
-# What the holder should do, by colour: a card is read by people with no app to explain it.
-TODO = {"green": ("出示此卡即可，7 天后请重新打印", "Show this card; reprint it after 7 days"),
-        "yellow": ("请按社区要求尽快检测，结果出来后重新打印", "Get tested as your community asks, then reprint"),
-        "red": ("请居家并联系社区或拨打 12320", "Stay home and call your community or 12320")}
+def next_step(card: Card) -> tuple[str, str]:
+    """What the holder should do, by colour: a card is read by people with no app (nor printer) to
+    explain it.  A green card's lifetime is the card's own (the region's offline_ttl), never a
+    fixed 7 days."""
+    if card.status == "red":
+        return "请居家并联系社区或拨打 12320", "Stay home and call your community or 12320"
+    if card.status == "yellow":
+        return "请按社区要求尽快检测，结果出来后领取新卡", "Get tested as your community asks, then get a new card"
+    span = max(card.expires_at - card.issued_at, 0)
+    if span >= 86400:
+        days = round(span / 86400)
+        zh, en = f"{days} 天", f"{days} day{'s' if days != 1 else ''}"
+    else:
+        hours = max(round(span / 3600), 1)
+        zh, en = f"{hours} 小时", f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"出示此卡即可，{zh}后请领取新卡", f"Show this card; get a new one after {en}"
 
 
 def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> None:
@@ -163,7 +175,7 @@ def _draw_card(c: canvas.Canvas, card: Card, x: float, y: float, font: str) -> N
     c.setFont(font, 20)
     c.drawCentredString(mid, band_y + 3.2 * mm, f"{zh}  {en}")
     c.setFillColorRGB(0, 0, 0)
-    todo_zh, todo_en = TODO[card.status]
+    todo_zh, todo_en = next_step(card)
     renew_zh, renew_en = renewal(card)
     lines = [(8 * mm, 14, f"{card.name_masked}   {card.id_masked}"),
              (7 * mm, 8.5, "有效期（北京时间 UTC+8）Valid, Beijing time"),

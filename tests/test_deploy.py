@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime
 import itertools
 import json
+import os
 import re
 import select
+import shutil
 import signal
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -22,6 +25,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from residents import GD_RESIDENT
 from support.cli import run_cli
 from support.deploy_stack import DEPLOY, Gateway, Stack, client
 from support.live import config_with_limits
@@ -313,6 +317,57 @@ class Slowloris:
         for sock, _ in self.open:
             sock.close()
 
+
+def shipped_gateway_env() -> dict:
+    """The variables deploy/gateway.env sets (what systemd's EnvironmentFile reads)."""
+    lines = (DEPLOY / "gateway.env").read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
+
+
+def test_every_instance_of_the_shipped_env_publishes_one_online_address(tmp_path):
+    """Instances on their own ports, from the shipped gateway.env: online codes and the trust list
+    name the proxy's public origin, the same from each, never the instance's 127.0.0.1 port."""
+    shipped = shipped_gateway_env()
+    origin = shipped["HEALTHCODE_ONLINE_URL"]
+    assert origin.startswith("https://")
+    data = tmp_path / "data"
+    data.mkdir()
+    env = {**os.environ, **shipped, "HEALTHCODE_DATA": str(data), "HEALTHCODE_CONFIG": str(config_with_limits(tmp_path))}
+    tokens = json.loads(run_cli("tokens", data_dir=data, check=True, env=env).stdout)
+    gateways = [Gateway(tmp_path, env) for _ in range(2)]
+    try:
+        for gateway in gateways:
+            gateway.wait()
+        published = set()
+        for gateway in gateways:
+            listed = requests.get(f"{gateway.url}/v1/trust-list", timeout=30).json()["trust_list"]["issuers"]
+            published |= {entry["online"]["status_url"] for entry in listed if "online" in entry}
+            issued = requests.post(f"{gateway.url}/v1/issuers/440000/codes", timeout=30,
+                                   headers={"Authorization": f"Bearer {tokens['440000']}"},
+                                   json={"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name, "format": "online"})
+            assert issued.status_code == 201 and issued.json()["qr_text"].startswith(f"{origin}/v1/status/440000/")
+        assert published == {origin}
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+
+def test_an_oversized_body_over_http2_is_the_same_json_413(stack, tmp_path):
+    """Browsers speak HTTP/2 to the shipped TLS server: nginx checks the body's size again on the
+    way to its error page, and without a cap of its own there answered an HTML 413."""
+    from config.settings import MAX_REQUEST_BYTES
+    if not shutil.which("curl"):
+        pytest.fail("curl not found: run `make test` (scripts/install-test-tools)", pytrace=False)
+    body = tmp_path / "body"
+    body.write_bytes(b"x" * (MAX_REQUEST_BYTES + 1))
+    answer = tmp_path / "answer"
+    for streamed in (False, True):      # with a Content-Length, and without one (read as it comes)
+        source = "@-" if streamed else f"@{body}"
+        done = subprocess.run(
+            ["curl", "-sS", "--http2", "--cacert", stack.cert, "-o", str(answer), "-w", "%{http_code} %{http_version}",
+             "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", source, f"{stack.url}/v1/verify"],
+            stdin=body.open("rb") if streamed else subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert done.stdout == "413 2", (done.stdout, done.stderr)
+        assert json.loads(answer.read_text())["error"]["code"] == "payload_too_large"
 
 def test_slow_clients_starve_a_bare_gateway_but_not_the_gateways_behind_nginx(stack, code):
     """docs/security.md, slow clients: a handful of connections sending their headers byte by

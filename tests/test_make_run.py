@@ -99,6 +99,8 @@ def test_make_run_serves_on_port_and_prints_pages_credentials_and_residents(runn
     assert set(rows) == {r["id_number"] for r in DEMO_RESIDENTS}
     sample = re.search(r"```text\n(demo residents.*?)```", (ROOT / "README.md").read_text(encoding="utf-8"), re.S)
     assert all(line in sheet.splitlines() for line in sample.group(1).splitlines()), "README's sample differs"
+    shown = sum(1 for line in sample.group(1).splitlines() if re.match(r"  \d{6} ", line))
+    assert f"here {shown} of the {len(DEMO_RESIDENTS)})" in (ROOT / "README.md").read_text(encoding="utf-8")
     # The credentials the sheet names open the kiosk and the operations figures.
     kiosk = json.loads(run_cli("credentials", "add", "--role", "kiosk", "--id", "kiosk-demo", data_dir=data,
                                check=True).stdout)["token"]

@@ -56,6 +56,24 @@ def test_a_card_without_a_configured_place_still_says_where():
     assert "government service centre" in text
 
 
+@pytest.mark.parametrize("status, life, zh, en", [
+    ("green", 604800, "出示此卡即可，7 天后请领取新卡", "Show this card; get a new one after 7 days"),
+    ("green", 86400, "出示此卡即可，1 天后请领取新卡", "Show this card; get a new one after 1 day"),
+    ("green", 3 * 3600, "出示此卡即可，3 小时后请领取新卡", "Show this card; get a new one after 3 hours"),
+    ("yellow", 604800, "请按社区要求尽快检测，结果出来后领取新卡", "Get tested as your community asks, then get a new card"),
+])
+def test_a_card_says_what_to_do_with_its_own_lifetime_and_no_printer(status, life, zh, en):
+    """The holder has no printer: a card never asks them to reprint it, and the lifetime it names
+    is the card's own (a region may print shorter-lived cards than 7 days)."""
+    from issuers import printing
+    now = int(time.time())
+    card = printing.Card("TEST:1", "某地", "Somewhere", status, "张*", "1234**5678", now, now + life, "x")
+    (text,) = pdf_text(printing.render_pdf([card]))
+    flat = " ".join(text.split())
+    assert zh in flat and en in flat, flat
+    assert "打印" not in flat and "reprint" not in flat
+
+
 @pytest.mark.parametrize("entry, problem", [
     ('renew_at = "社区服务中心"\n', "only Chinese"),
     ('renew_at_en = "the community office"\n', "only English"),

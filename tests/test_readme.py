@@ -164,3 +164,13 @@ def test_readme_is_short_and_keeps_only_the_latest_benchmarks():
     assert "## Earlier rounds" in history and "Second round" in history and "Second round" not in text
     for link in re.findall(r"\]\(((?:docs|gateway)/[^)#]+)", text):
         assert (ROOT / link).exists(), link
+
+
+def test_the_readme_names_every_system_package_make_test_installs():
+    """A newcomer without root learns from the README what `make test` would apt-install."""
+    script = (ROOT / "scripts" / "install-test-tools").read_text(encoding="utf-8")
+    packages = set(re.findall(r"missing\+=\(([\w.+-]+)\)", script))
+    assert {"chromium", "nginx", "curl"} <= packages
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    paragraph = text[text.index("`make test` also installs"):text.index("(`scripts/install-test-tools`)")]
+    assert set(re.findall(r"`([\w.+-]+)`", paragraph)) == packages
