@@ -77,7 +77,8 @@ def verify_batch():
     place, device = optional_str(body, "place"), optional_str(body, "device")
     answers = service().verification.answer_batch("items", items, lambda item: _batch_job(item, place, device),
                                                   dump_answer, place=place, device=device)
-    return current_app.response_class('{"results":[' + ",".join(answers) + "]}\n", mimetype="application/json")
+    # every answer is finished bytes (most from the pool processes): joined, not encoded again
+    return current_app.response_class(b'{"results":[' + b",".join(answers) + b"]}\n", mimetype="application/json")
 
 
 def _batch_job(item: dict, place, device) -> tuple[dict, object]:

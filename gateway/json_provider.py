@@ -22,8 +22,10 @@ class SafeJSONProvider(DefaultJSONProvider):
         try:
             # exactly json.loads's value or error (standard/jsontext.py), orjson's speed; NaN,
             # Infinity and 1e400 (json takes them, orjson does not) are not JSON: bad_request
-            value = jsontext.loads(s, **jsonin.STRICT_NUMBERS) if not kwargs and isinstance(s, (bytes, str)) \
-                else super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs})
+            # orjson's value has Unicode strings only: just its depth is left to check
+            value, unicode = jsontext.loads_unicode(s, **jsonin.STRICT_NUMBERS) \
+                if not kwargs and isinstance(s, (bytes, str)) \
+                else (super().loads(s, **{**jsonin.STRICT_NUMBERS, **kwargs}), False)
         except RecursionError:
             raise BadRequest(f"JSON nested deeper than {jsonin.MAX_DEPTH} levels") from None
-        return jsonin.check(value)
+        return jsonin.check(value, strings_unicode=unicode)

@@ -79,3 +79,46 @@ def test_random_documents_round_trip_the_same():
         text = json.dumps(doc, ensure_ascii=rng.random() < 0.5)
         assert _outcome(jsontext.loads, text) == _outcome(json.loads, text)
         assert _outcome(jsontext.loads, text.encode()) == _outcome(json.loads, text.encode())
+
+
+def _refusal(text):
+    """What the app's JSON provider makes of ``text``: the value, or the BadRequest's message."""
+    from standard.errors import BadRequest
+    from toolkit import jsonin
+    try:
+        value, unicode = jsontext.loads_unicode(text, **jsonin.STRICT_NUMBERS)
+        return ("ok", _typed(jsonin.check(value, strings_unicode=unicode)))
+    except BadRequest as exc:
+        return ("refused", str(exc))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__)
+
+
+def _full_check(text):
+    """The same with every string walked (no shortcut for orjson's answers)."""
+    from standard.errors import BadRequest
+    from toolkit import jsonin
+    try:
+        return ("ok", _typed(jsonin.check(json.loads(text, **jsonin.STRICT_NUMBERS))))
+    except BadRequest as exc:
+        return ("refused", str(exc))
+    except (ValueError, RecursionError) as exc:
+        return ("error", type(exc).__name__)
+
+
+def test_an_orjson_answer_needs_only_its_depth_checked_and_refusals_stay_the_same():
+    """``loads_unicode`` says True only where orjson parsed, which refuses every lone surrogate;
+    ``jsonin.check(strings_unicode=True)`` then walks only the depth — and every refusal (lone
+    surrogates escaped or raw, in values or member names, depth past 32) is the one the full
+    walk over ``json``'s value gives."""
+    cases = EDGE_CASES + ['{"\\ud800": 1}', '[["\\udfff"]]', '{"a": ["x", {"b": "\\ud800"}]}',
+                          "[" * 32 + "]" * 32, "[" * 33 + "]" * 33, '{"a":' * 32 + "1" + "}" * 32,
+                          '{"a":' * 33 + "1" + "}" * 33, '[{"a": [[{"b": "\\ud800"}]]}]' + "",
+                          '{"items": [' + ",".join(['{"id": %d, "payload": "x"}' % i for i in range(50)]) + "]}"]
+    rng = random.Random(7)
+    tokens = ['{"k":', '[', ']', '}', ',', '"\\ud800"', '"é"', '1', 'null', '"s"', '"\\udc00"']
+    cases += ["".join(rng.choice(tokens) for _ in range(rng.randrange(1, 60))) for _ in range(5000)]
+    for text in cases:
+        assert _refusal(text) == _full_check(text), repr(text)
+    assert jsontext.loads_unicode('{"a": "é"}')[1] is True
+    assert jsontext.loads_unicode('"\\ud800"')[1] is False

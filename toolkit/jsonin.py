@@ -60,10 +60,13 @@ def precheck(raw: str | bytes | bytearray) -> None:
         raise BadRequest(f"JSON with more than {MAX_VALUES:,} values")
 
 
-def check(value: Any, max_depth: int = MAX_DEPTH) -> Any:
+def check(value: Any, max_depth: int = MAX_DEPTH, *, strings_unicode: bool = False) -> Any:
     """``value`` itself, or BadRequest if it nests deeper than ``max_depth`` or holds a string
     (or member name) that is not Unicode.  Iterative: a recursive walk would hit the very limit
-    it guards against."""
+    it guards against.  ``strings_unicode``: the parser already refused every lone surrogate
+    (orjson: ``standard.jsontext.loads_unicode``), so only the depth is walked, strings skipped."""
+    if strings_unicode:
+        return _check_depth(value, max_depth)
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -79,6 +82,23 @@ def check(value: Any, max_depth: int = MAX_DEPTH) -> Any:
         if depth > max_depth:
             raise BadRequest(f"JSON nested deeper than {max_depth} levels")
         stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list, str)))
+    return value
+
+
+def _check_depth(value: Any, max_depth: int) -> Any:
+    """:func:`check` of a value whose strings are known to be Unicode: containers only."""
+    if type(value) is not dict and type(value) is not list:
+        return value
+    level, depth = [value], 1
+    while level:
+        if depth > max_depth:
+            raise BadRequest(f"JSON nested deeper than {max_depth} levels")
+        below = []
+        for node in level:
+            for child in (node.values() if type(node) is dict else node):
+                if type(child) is dict or type(child) is list:
+                    below.append(child)
+        level, depth = below, depth + 1
     return value
 
 

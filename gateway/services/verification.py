@@ -95,8 +95,8 @@ class VerificationService:
 
     def answer_in_pool(self, kind: str, entries: list, *, place=None, device=None) -> list | None:
         """Batch entries answered in the pool (gateway/batch.py): ``"lines"`` (verify-batch JSON
-        Lines, answers UTF-8 bytes) or ``"items"`` (``/v1/verify/batch`` items, answers JSON
-        text) → ready answers, each revocation-checked, counted and recorded here
+        Lines, answers UTF-8 bytes) or ``"items"`` (``/v1/verify/batch`` items, answers UTF-8
+        bytes of compact JSON) → ready answers, each revocation-checked, counted and recorded here
         (:meth:`settle`); None for an entry the caller must answer itself (and for the whole
         batch when it is too small for the pool)."""
         if not self._pool_worth_it(len(entries)):
@@ -176,7 +176,7 @@ class VerificationService:
             (self.scan_writer or self.store).add_scans([ScanEvent(*row) for row in rows])
         return parts
 
-    def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str], *,
+    def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str | bytes], *,
                      place=None, device=None) -> list:
         """The one batch flow of ``/v1/verify/batch`` (``kind="items"``) and ``verify-batch``
         (``"lines"``): entries → answers in the same order.  A large block is answered in the
@@ -185,7 +185,7 @@ class VerificationService:
         answers = self.answer_in_pool(kind, entries, place=place, device=device) or [None] * len(entries)
         return self.answer_rest(entries, answers, prepare, dump, place=place, device=device)
 
-    def answer_rest(self, entries: list, answers: list, prepare: Callable, dump: Callable[[dict], str], *,
+    def answer_rest(self, entries: list, answers: list, prepare: Callable, dump: Callable[[dict], str | bytes], *,
                     place=None, device=None) -> list:
         """Fill each None in ``answers``: ``prepare(entry) → (fields, Job | verdict)``, verified
         here, its answer ``dump({**fields, **verdict})``."""
