@@ -101,10 +101,10 @@ class VerificationService:
         batch when it is too small for the pool)."""
         if not self._pool_worth_it(len(entries)):
             return None
-        token, pool, parts = self.trust.trust_list_jws(), self._batch_pool(), []
+        pool, parts = self._batch_pool(), []
         try:
             # each chunk settled as it comes back, while the pool works on the next ones
-            for answered in pool.answer_chunks(kind, entries, token, self.trust.national_jwks(), self.now(),
+            for answered in pool.answer_chunks(kind, entries, *self._signed_list(), self.now(),
                                                _short(place), _short(device)):
                 parts += self.settle(answered)
         except Exception:       # noqa: BLE001 — OOM, killed: the caller answers the rest here
