@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 # Makes the next audit entry from the last one (None: the log is empty); see store.audit.
 MakeEntry = Callable[[dict | None], dict]
 
 
-@dataclass(frozen=True)
-class ScanEvent:
+class ScanEvent(NamedTuple):
+    """One scan, without personal data.  A named tuple (immutable, fields by name): a batch
+    records hundreds a request, and a frozen dataclass cost ~1 µs each to build, a tuple ~0.3;
+    SQLite binds it as the row it is (``valid`` a bool: stored 1 or 0)."""
     at: int
     valid: bool
     format: str | None

@@ -101,9 +101,7 @@ class SqliteStore(Store):
         with self._transaction() as conn:
             conn.executemany(
                 "INSERT INTO scan_events (at, valid, format, region, status, code_id, error, place, device)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
-                [(e.at, int(e.valid), e.format, e.region, e.status, e.code_id, e.error, e.place, e.device)
-                 for e in events])
+                " VALUES (?,?,?,?,?,?,?,?,?)", events)     # a ScanEvent is the row, in column order
 
     def scans(self, since: int = 0, limit: int = 100) -> list[ScanEvent]:
         rows = self._conn().execute(
