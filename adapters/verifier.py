@@ -3,7 +3,7 @@ the national standard.  Code problems never raise out of here; they become verdi
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,12 +40,12 @@ class Verdict:
     def as_dict(self) -> dict:
         """Every field in declaration order but ``claims`` (never sent), ``issuer`` only for a
         city's code and ``details`` only when there are some."""
-        out = {"valid": self.valid, "status": self.status, "region": self.region}
+        out: dict[str, Any] = {"valid": self.valid, "status": self.status, "region": self.region}
         if self.issuer is not None:
             out["issuer"] = self.issuer
-        out.update(format=self.format, holder=self.holder, expires_at=self.expires_at,
-                   issued_at=self.issued_at, kind=self.kind, reasons=self.reasons,
-                   code_id=self.code_id, errors=self.errors)
+        out["format"], out["holder"] = self.format, self.holder
+        out["expires_at"], out["issued_at"], out["kind"] = self.expires_at, self.issued_at, self.kind
+        out["reasons"], out["code_id"], out["errors"] = self.reasons, self.code_id, self.errors
         if self.details:
             out["details"] = self.details
         return out
