@@ -57,7 +57,7 @@ class Verdict:
     @classmethod
     def from_verified(cls, result: Verified, issuer: dict | None = None) -> "Verdict":
         c = result.claims
-        details = dict(result.details)
+        details = dict(result.details) if result.details else {}
         if "dep" in c:          # shown by a family member: say whose code it is
             details["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
                                      "relation": c["dep"]["relation"]}
@@ -97,6 +97,9 @@ def normalize_text(text: object) -> str:
     return text
 
 
+REVOKED = "this code has been withdrawn by its issuer"
+
+
 class Verifier:
     """Stateless apart from the trust list it is given; safe to share between threads."""
 
@@ -115,8 +118,10 @@ class Verifier:
             adapter = self.detect(text)
             fmt = adapter.name
             result = adapter.verify(text, trust, now)
-            self._check_revocation(result.claims, trust)
-            return Verdict.from_verified(result, trust.city_issuer(result.claims["region"]))
+            claims = result.claims
+            if claims.get("jti") in trust.revoked_jti or (self.is_revoked is not None and self.is_revoked(claims)):
+                raise CodeRevoked(REVOKED)
+            return Verdict.from_verified(result, trust.city_issuer(claims["region"]))
         except CodeError as exc:
             return Verdict.failed(exc, fmt)
         except HealthCodeError as exc:
@@ -140,8 +145,8 @@ class Verifier:
         return ImageVerdicts([self.verify(text, trust, now) for text in codes], len(codes))
 
     def _check_revocation(self, claims: dict, trust: TrustList | _NoRevokedJti) -> None:
-        if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):
-            raise CodeRevoked("this code has been withdrawn by its issuer")
+        if claims.get("jti") in trust.revoked_jti or (self.is_revoked is not None and self.is_revoked(claims)):
+            raise CodeRevoked(REVOKED)
 
     def recheck_revocation(self, verdict: Verdict) -> Verdict:
         """The online revocation check for a verdict reached elsewhere (a batch worker process
