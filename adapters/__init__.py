@@ -105,11 +105,12 @@ class Detector:
                 self._by_prefix.setdefault(prefix, (adapter, tuple(asked)))
             else:
                 asked.append(adapter)
+        self._others = tuple(asked)     # what a text no such prefix starts is shown, in order
 
     def __call__(self, text: str) -> FormatAdapter:
         found = self._by_prefix.get(text[:text.find(":") + 1])
         if found is None:
-            return detect(text, self.loaded)
+            return detect(text, self._others)
         adapter, before = found
         for other in before:
             if other.detect(text):
