@@ -97,7 +97,7 @@ def normalize_text(text: object) -> str:
     return text
 
 
-REVOKED = "this code has been withdrawn by its issuer"
+
 
 
 class Verifier:
@@ -118,10 +118,8 @@ class Verifier:
             adapter = self.detect(text)
             fmt = adapter.name
             result = adapter.verify(text, trust, now)
-            claims = result.claims
-            if claims.get("jti") in trust.revoked_jti or (self.is_revoked is not None and self.is_revoked(claims)):
-                raise CodeRevoked(REVOKED)
-            return Verdict.from_verified(result, trust.city_issuer(claims["region"]))
+            self._check_revocation(result.claims, trust)
+            return Verdict.from_verified(result, trust.city_issuer(result.claims["region"]))
         except CodeError as exc:
             return Verdict.failed(exc, fmt)
         except HealthCodeError as exc:
@@ -146,7 +144,7 @@ class Verifier:
 
     def _check_revocation(self, claims: dict, trust: TrustList | _NoRevokedJti) -> None:
         if claims.get("jti") in trust.revoked_jti or (self.is_revoked is not None and self.is_revoked(claims)):
-            raise CodeRevoked(REVOKED)
+            raise CodeRevoked("this code has been withdrawn by its issuer")
 
     def recheck_revocation(self, verdict: Verdict) -> Verdict:
         """The online revocation check for a verdict reached elsewhere (a batch worker process
