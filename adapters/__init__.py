@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import Any, Iterable, Mapping, Protocol
 
+from adapters.base import JwsClaimFormat
 from adapters.contract import FormatAdapter, IssuingFormat, REGISTERED, Registration, RevocableFormat
 from standard.errors import ConfigInvalid, UnknownFormat
 
@@ -85,6 +86,36 @@ def detect(text: str, loaded: Iterable[FormatAdapter]) -> FormatAdapter:
         if adapter.detect(text):
             return adapter
     raise UnknownFormat("this is not a health code format the gateway knows")
+
+
+class Detector:
+    """:func:`detect` over a fixed tuple of adapters, the same answer in fewer questions: a table
+    format (:class:`~adapters.base.JwsClaimFormat`, which claims exactly the texts starting with
+    its prefix) whose prefix holds one colon, at its end, is found by the text's first colon in
+    a dict; only the adapters before it that are not such table formats are asked first."""
+
+    def __init__(self, loaded: Iterable[FormatAdapter]) -> None:
+        self.loaded = tuple(loaded)
+        self._by_prefix: dict[str, tuple[FormatAdapter, tuple[FormatAdapter, ...]]] = {}
+        asked: list[FormatAdapter] = []          # adapters a text must be shown, in order
+        for adapter in self.loaded:
+            prefix = getattr(adapter, "prefix", None)
+            if type(adapter).detect is JwsClaimFormat.detect and isinstance(prefix, str) \
+                    and prefix.find(":") == len(prefix) - 1 >= 0:
+                self._by_prefix.setdefault(prefix, (adapter, tuple(asked)))
+            else:
+                asked.append(adapter)
+        self._others = tuple(asked)     # what a text no such prefix starts is shown, in order
+
+    def __call__(self, text: str) -> FormatAdapter:
+        found = self._by_prefix.get(text[:text.find(":") + 1])
+        if found is None:
+            return detect(text, self._others)
+        adapter, before = found
+        for other in before:
+            if other.detect(text):
+                return other
+        return adapter
 
 
 # --- the configuration's format names, checked when it loads --------------------------------------

@@ -3,7 +3,7 @@ the national standard.  Code problems never raise out of here; they become verdi
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 import logging
 import time
 from dataclasses import dataclass, field
@@ -11,17 +11,16 @@ from dataclasses import dataclass, field
 import adapters
 from adapters import qr
 from adapters import shc
-import standard
 from adapters.base import log_decoder_crash
 from adapters.contract import Verified
-from standard import MAX_PAYLOAD_CHARS
+from standard import MAX_PAYLOAD_CHARS, rfc3339
 from standard.trustlist import TrustList
 from standard.errors import CodeError, CodeRevoked, CodeTooLarge, EmptyPayload, HealthCodeError, Malformed
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     valid: bool
     status: str | None = None
@@ -39,8 +38,14 @@ class Verdict:
     details: dict = field(default_factory=dict)   # format-specific facts, sent as ``details``
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("claims", "details")
-               and (k != "issuer" or v is not None)}
+        """Every field in declaration order but ``claims`` (never sent), ``issuer`` only for a
+        city's code and ``details`` only when there are some."""
+        out: dict[str, Any] = {"valid": self.valid, "status": self.status, "region": self.region}
+        if self.issuer is not None:
+            out["issuer"] = self.issuer
+        out["format"], out["holder"] = self.format, self.holder
+        out["expires_at"], out["issued_at"], out["kind"] = self.expires_at, self.issued_at, self.kind
+        out["reasons"], out["code_id"], out["errors"] = self.reasons, self.code_id, self.errors
         if self.details:
             out["details"] = self.details
         return out
@@ -50,19 +55,18 @@ class Verdict:
         return cls(valid=False, format=fmt, errors=[error.as_dict()])
 
     @classmethod
-    def from_verified(cls, result: Verified) -> "Verdict":
+    def from_verified(cls, result: Verified, issuer: dict | None = None) -> "Verdict":
         c = result.claims
-        details = dict(result.details)
+        details = dict(result.details) if result.details else {}
         if "dep" in c:          # shown by a family member: say whose code it is
             details["dependent_of"] = {"holder_name_masked": c["dep"]["holder_name_masked"],
                                      "relation": c["dep"]["relation"]}
         if "prov" in c:
             details["transcoded_from"] = dict(c["prov"])
-        return cls(valid=True, status=c["status"], region=c["region"], format=result.format,
-                   holder=result.holder or {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
-                   expires_at=standard.rfc3339(c["exp"]), issued_at=standard.rfc3339(c["iat"]),
-                   kind=c["kind"], reasons=list(c["reasons"]), code_id=c["jti"], claims=c,
-                   details=details)
+        return cls(True, c["status"], c["region"], issuer, result.format,
+                   result.holder or {"name_masked": c["name_masked"], "id_masked": c["id_masked"]},
+                   rfc3339(c["exp"]), rfc3339(c["iat"]), c["kind"], list(c["reasons"]), c["jti"], [], c,
+                   details)
 
 
 @dataclass
@@ -93,6 +97,9 @@ def normalize_text(text: object) -> str:
     return text
 
 
+
+
+
 class Verifier:
     """Stateless apart from the trust list it is given; safe to share between threads."""
 
@@ -100,6 +107,7 @@ class Verifier:
                  options: dict | None = None) -> None:
         options = options or {}
         self.adapters = tuple(adapters.load(name, options.get(name)) for name in formats)
+        self.detect = adapters.Detector(self.adapters)     # text → the first adapter that claims it
         self.is_revoked = is_revoked        # online check: claims → bool
 
     def verify(self, text: object, trust: TrustList, now: int | None = None) -> Verdict:
@@ -107,13 +115,11 @@ class Verifier:
         fmt = None
         try:
             text = normalize_text(text)
-            adapter = adapters.detect(text, self.adapters)
+            adapter = self.detect(text)
             fmt = adapter.name
             result = adapter.verify(text, trust, now)
             self._check_revocation(result.claims, trust)
-            verdict = Verdict.from_verified(result)
-            verdict.issuer = trust.city_issuer(verdict.region)
-            return verdict
+            return Verdict.from_verified(result, trust.city_issuer(result.claims["region"]))
         except CodeError as exc:
             return Verdict.failed(exc, fmt)
         except HealthCodeError as exc:
@@ -137,7 +143,7 @@ class Verifier:
         return ImageVerdicts([self.verify(text, trust, now) for text in codes], len(codes))
 
     def _check_revocation(self, claims: dict, trust: TrustList | _NoRevokedJti) -> None:
-        if claims.get("jti") in trust.revoked_jti or (self.is_revoked and self.is_revoked(claims)):
+        if claims.get("jti") in trust.revoked_jti or (self.is_revoked is not None and self.is_revoked(claims)):
             raise CodeRevoked("this code has been withdrawn by its issuer")
 
     def recheck_revocation(self, verdict: Verdict) -> Verdict:

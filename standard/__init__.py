@@ -87,6 +87,15 @@ def _fast_claims_validator() -> Callable[[Any], Any]:
     return compiled_validator(schema)
 
 
+_CLAIMS_CHECK: Callable[[Any], Any] | None = None      # _fast_claims_validator(), once built
+
+
+def _claims_check() -> Callable[[Any], Any]:
+    global _CLAIMS_CHECK
+    _CLAIMS_CHECK = _fast_claims_validator()
+    return _CLAIMS_CHECK
+
+
 @lru_cache(maxsize=None)
 def openapi_validator(component: str) -> jsonschema.Draft202012Validator:
     """A validator for one ``components/schemas`` entry of the OpenAPI file (3.1 = JSON Schema),
@@ -128,7 +137,7 @@ def reasons_vocabulary() -> tuple[str, ...]:
 
 def validate_claims(claims: dict) -> dict:
     try:
-        _fast_claims_validator()(claims)
+        (_CLAIMS_CHECK or _claims_check())(claims)
     except fastjsonschema.JsonSchemaException as exc:
         raise SchemaInvalid(str(exc)[:200].replace("data.", "", 1)) from None
     if claims["exp"] <= claims["iat"]:

@@ -47,6 +47,44 @@ class TrustedKey:
             raise KeyRevoked(f"signing key {self.kid} was retired before this code was issued")
 
 
+class VerifyingKey:
+    """Everything the trust list says of one key that a code signed under it is checked against,
+    gathered once per list (:meth:`TrustList.verifying_key`): the signature check under the one
+    algorithm its region registered for it, its region, the formats that region issues, how long
+    its codes may live, until when it may have signed, and its region's delegation (a city's).
+    Nothing here depends on a code, so a code pays only for the checks themselves."""
+
+    __slots__ = ("key", "kid", "region", "check_signature", "formats", "lifetimes", "signed_until",
+                 "delegated")
+
+    def __init__(self, trust: "TrustList", key: TrustedKey) -> None:
+        self.key = key
+        self.kid = key.kid
+        self.region = key.region
+        registered = set(trust.algorithms(key.region)) & {key.alg} & set(jose.NATIONAL_ALGORITHMS)
+        self.check_signature = jose.KeyCheck(key.public_key, registered, low_s=True)
+        # None where the entry cannot be read ahead: each code then asks issues() and lifetime()
+        self.formats: frozenset[str] | None
+        self.lifetimes: dict[str, int] | None
+        try:
+            self.formats = frozenset(fmt for fmt in trust.issued_formats(key.region))
+        except Exception:       # noqa: BLE001
+            self.formats = None
+        try:
+            self.lifetimes = {kind: trust.lifetime(key.region, kind) for kind in MAX_LIFETIME}
+        except Exception:       # noqa: BLE001
+            self.lifetimes = None
+        # a code issued after this is refused by key.check_usable (revoked: every code)
+        self.signed_until: float = (float("-inf") if key.status == "revoked" else
+                                    key.retired_at if key.retired_at is not None else float("inf"))
+        # its codes go through TrustList.check_delegation (a city's, or one whose entry could
+        # not be judged here: each code then fails where check_delegation fails)
+        try:
+            self.delegated = trust.delegation_held(key.region) is not _NO_DELEGATION_NEEDED
+        except Exception:       # noqa: BLE001 — decided per code, as without this record
+            self.delegated = True
+
+
 class TrustList:
     def __init__(self, payload: dict, anchors: tuple = ()):
         self.payload = payload
@@ -68,6 +106,16 @@ class TrustList:
         self.foreign_revocations = payload.get("foreign_revocations") or {}
         self._anchor_indexes: dict = {}
         self._grants: dict[str, object] = {}     # region → its checked delegation, refusal, or none needed
+        self._verifying_keys: dict[str, VerifyingKey] = {}     # kid → what the list says of it (once)
+        self._city_issuers: dict[str, dict | None] = {}
+
+    def verifying_key(self, kid: str | None) -> VerifyingKey:
+        """:class:`VerifyingKey` of ``kid``, built on its first code; the errors of :meth:`key`."""
+        found = self._verifying_keys.get(kid) if isinstance(kid, str) else None
+        if found is None:
+            found = VerifyingKey(self, self.key(kid))
+            self._verifying_keys[found.kid] = found          # only listed kids: bounded by the list
+        return found
 
     def key(self, kid: str | None) -> TrustedKey:
         if not kid:
@@ -92,6 +140,17 @@ class TrustList:
         only under a delegation from its province that covers it (§7.1); a province's code passes.
         What each region needs is decided once per list (the delegation's signature included);
         only the cover is checked per code."""
+        held = self.delegation_held(region)
+        if held is _NO_DELEGATION_NEEDED:
+            return
+        if isinstance(held, HealthCodeError):
+            raise held.__class__(held.message)
+        assert isinstance(held, delegation.Grant)
+        delegation.check_code(held, claims, fmt, now)
+
+    def delegation_held(self, region: str) -> object:
+        """What ``region``'s codes need, decided once per list: a checked :class:`delegation.Grant`,
+        the refusal (a HealthCodeError, raised anew for each code), or no delegation at all."""
         held = self._grants.get(region)
         if held is None:
             entry = self.regions.get(region)
@@ -103,16 +162,21 @@ class TrustList:
                 except HealthCodeError as exc:
                     held = exc
             self._grants[region] = held
-        if held is _NO_DELEGATION_NEEDED:
-            return
-        if isinstance(held, HealthCodeError):
-            raise held.__class__(held.message)
-        assert isinstance(held, delegation.Grant)
-        delegation.check_code(held, claims, fmt, now)
+        return held
 
     def city_issuer(self, region: str | None) -> dict | None:
         """For a city's region, the city and the province it issues under, by code and name as
-        the list registers them (``{"region", "name", "parent", "parent_name"}``); else None."""
+        the list registers them (``{"region", "name", "parent", "parent_name"}``); else None.
+        Read once per region and list; each caller gets its own dict."""
+        key = region or ""
+        if key not in self.regions:
+            return None
+        if key not in self._city_issuers:               # bounded by the list's regions
+            self._city_issuers[key] = self._read_city_issuer(region)
+        found = self._city_issuers[key]
+        return dict(found) if found is not None else None
+
+    def _read_city_issuer(self, region: str | None) -> dict | None:
         entry = self.regions.get(region or "", {})
         parent = entry.get("parent")
         if not parent:
@@ -122,6 +186,12 @@ class TrustList:
 
     def region_format(self, region: str) -> str | None:
         return self.regions.get(region, {}).get("format")
+
+    def issued_formats(self, region: str) -> tuple[str, ...]:
+        """The formats :meth:`issues` says ``region`` issues."""
+        entry = self.regions.get(region, {})
+        return tuple(fmt for fmt in (entry.get("format"), entry.get("online", {}).get("format"))
+                     if isinstance(fmt, str))
 
     def issues(self, region: str, fmt: str) -> bool:
         """Does ``region`` issue codes of ``fmt``: its signed format, or its online one."""
@@ -160,6 +230,8 @@ class TrustList:
         copy = TrustList(self.payload, tuple(self.anchors) + tuple(anchors))
         copy.revocation_file = self.revocation_file
         copy._grants = self._grants
+        copy._verifying_keys = self._verifying_keys
+        copy._city_issuers = self._city_issuers
         return copy
 
 

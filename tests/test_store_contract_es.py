@@ -26,6 +26,7 @@ from support.search import new_prefix
 from store import audit
 from store import Dependent, Resident, ScanEvent
 from store.elasticsearch import MAPPINGS, ElasticsearchStore, ScanBulkError, from_env
+from store.elasticsearch import errors as es_errors
 from store.elasticsearch.indices import parse_shards
 from support.realistic_day import live_a_day, plain_needles
 
@@ -239,6 +240,63 @@ def test_a_group_whose_writer_died_before_copying_is_copied_whole_by_the_next(es
     entries = other.audit_entries()
     assert [e.get("subject") for e in entries] == [None, "g0", "g1", "g2", None]
     assert audit.AuditLog(other, clock=lambda: T0).verify()["intact"]
+
+
+def test_a_group_is_copied_in_one_bulk_request_and_a_half_copied_one_is_finished(es_store_factory, monkeypatch):
+    """A group's entries go to their monthly index in one bulk request (one round trip, whatever
+    its size); a group its writer left half copied is finished by the next appender, which finds
+    what is there with one mget and checks it is the same entry."""
+    store = es_store_factory(refresh=True)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    log.record({"role": "system", "id": "t"}, "purge")
+    chain = store.audit_chain
+    bulks, copies = [], []
+    real_bulk, real_index = store.client.bulk, store.client.index
+    monkeypatch.setattr(store.client, "bulk", lambda **kw: bulks.append(len(kw["operations"]) // 2) or real_bulk(**kw))
+    monkeypatch.setattr(store.client, "index", lambda **kw: (kw["index"] != store.index("sequences")
+                                                             and copies.append(kw)) or real_index(**kw))
+    makers = [log.entry({"role": "operator", "id": "op"}, "lookup", subject=f"g{i}") for i in range(5)]
+    chain._append_group(makers)
+    assert bulks == [5] and copies == []
+    # a writer that moved the head for three entries and copied only the first before dying
+    real_copy = chain._copy
+    makers = [log.entry({"role": "operator", "id": "op"}, "lookup", subject=f"h{i}") for i in range(3)]
+
+    def died(entries, winner):
+        if winner:
+            real_copy(entries[:1], winner=True)
+            raise SystemExit("killed after the first copy")
+
+    monkeypatch.setattr(chain, "_copy", died)
+    with pytest.raises(SystemExit):
+        chain._append_group(makers)
+    monkeypatch.setattr(chain, "_copy", real_copy)
+    other = es_store_factory(prefix=store.prefix, refresh=True)
+    mgets, real_mget = [], other.client.mget
+    monkeypatch.setattr(other.client, "mget", lambda **kw: mgets.append(len(kw["docs"])) or real_mget(**kw))
+    audit.AuditLog(other, clock=lambda: T0).record({"role": "system", "id": "t"}, "purge")
+    assert mgets == [3]
+    entries = other.audit_entries()
+    assert [e.get("subject") for e in entries] == [None, "g0", "g1", "g2", "g3", "g4", "h0", "h1", "h2", None]
+    assert audit.AuditLog(other, clock=lambda: T0).verify()["intact"]
+
+
+def test_a_copy_meeting_a_different_entry_under_its_number_is_a_conflict(es_store_factory):
+    """An entry already stored under a sequence number by something else (the head was lost and
+    the log began again) is never overwritten or taken for this one."""
+    store = es_store_factory(refresh=True)
+    log = audit.AuditLog(store, clock=lambda: T0)
+    log.record({"role": "system", "id": "t"}, "purge")
+    chain = store.audit_chain
+    entry = log.entry({"role": "operator", "id": "op"}, "lookup", subject="x")(store.audit_entries()[-1])
+    index = chain.indices.audit_index(int(entry["at"]))
+    chain.indices.ensure_dated([index], "audit")
+    store.client.index(index=index, id=str(entry["seq"]), document={"seq": entry["seq"], "hash": "other",
+                                                                   "entry": "{}"}, op_type="create", refresh=True)
+    with pytest.raises(es_errors.AuditConflict):
+        chain._copy([entry], winner=True)
+    with pytest.raises(es_errors.AuditConflict):
+        type(chain)(chain.indices, True)._copy([entry], winner=False)
 
 
 def test_a_head_write_sent_twice_appends_its_entry_once(es_store_factory, monkeypatch):

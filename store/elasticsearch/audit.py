@@ -2,8 +2,9 @@
 
 The head document in ``P-sequences`` is replaced only with ``if_seq_no``/``if_primary_term`` of the
 head that was read (a 409 means another appender won: re-read and re-make the entries).  The winner
-then copies the entries into their monthly index with ``op_type=create`` (doc id = seq); if it died
-in between, the next appender (or reader) finds the head not yet copied and copies it — the head
+then copies the entries into their monthly index with ``op_type=create`` (doc id = seq), one bulk
+request for the group; if it died in between, the next appender (or reader) finds the head not
+yet copied (one ``mget`` for the group) and copies it — the head
 carries every entry its write appended (``entry``, the last, and ``group``, the ones before), so
 nothing of a group is lost with its writer.  Readers of the entries refresh first, so an entry is
 listed the moment its append returned.  Ids are unique only per index, so the head — not ``create``
@@ -36,7 +37,9 @@ from elasticsearch import ConflictError, Elasticsearch
 from store.audit import read_entry
 from store.contract import MakeEntry
 
-from .errors import AuditConflict
+from standard.errors import StoreUnavailable
+
+from .errors import RETRY_AFTER_SECONDS, UNAVAILABLE_STATUSES, AuditConflict
 from .indices import Indices
 from .queries import get, get_existing, search_all, searchable
 
@@ -163,29 +166,48 @@ class AuditChain:
 
     def _copy(self, entries: list[dict], winner: bool) -> None:
         """Store ``entries`` (the head's group, or what just became the head) in their monthly
-        indices, once each.  The appender that moved the head creates them; anyone else first looks
-        whether each is there."""
-        for entry in entries:
-            seq = entry["seq"]
-            if seq <= self._copied:
-                continue
-            at = int(entry.get("at") or time.time())
-            index = self.indices.audit_index(at)
-            if not winner:
-                existing = get(self.client, index, str(seq))
-                if existing is not None:
-                    self._check_same(existing, entry)
-                    self._copied = max(self._copied, seq)
-                    continue
-            doc = {"seq": seq, "at": at, "action": entry.get("action"), "subject": entry.get("subject"),
-                   "hash": entry.get("hash"), "result": entry.get("result"), "entry": _text(entry)}
-            self.indices.ensure_dated([index], "audit")
-            try:
-                self.client.index(index=index, id=str(seq), document={k: v for k, v in doc.items() if v is not None},
-                                  op_type="create")
-            except ConflictError:                        # another appender copied it first
-                self._check_same(get_existing(self.client, index, str(seq)), entry)
-            self._copied = max(self._copied, seq)
+        indices, once each, in one bulk request (a group costs one round trip, not one per entry).
+        The appender that moved the head creates them; anyone else first asks, in one ``mget``,
+        which are there.  A failure stops at the first entry not stored: what this instance
+        counts as copied is always a prefix of the chain."""
+        todo = [(self.indices.audit_index(int(e.get("at") or time.time())), e) for e in entries
+                if e["seq"] > self._copied]
+        if not todo:
+            return
+        if not winner:
+            found = self.client.mget(docs=[{"_index": index, "_id": str(e["seq"])} for index, e in todo])["docs"]
+            missing = []
+            for (index, entry), doc in zip(todo, found):
+                if doc.get("found"):
+                    self._check_same(doc, entry)
+                else:
+                    missing.append((index, entry))
+            if not missing:
+                self._copied = max(self._copied, todo[-1][1]["seq"])
+                return
+            todo = missing
+        self.indices.ensure_dated(sorted({index for index, _ in todo}), "audit")
+        operations: list[dict] = []
+        for index, entry in todo:
+            doc = {"seq": entry["seq"], "at": int(entry.get("at") or time.time()), "action": entry.get("action"),
+                   "subject": entry.get("subject"), "hash": entry.get("hash"), "result": entry.get("result"),
+                   "entry": _text(entry)}
+            operations += [{"create": {"_index": index, "_id": str(entry["seq"])}},
+                           {k: v for k, v in doc.items() if v is not None}]
+        items = self.client.bulk(operations=operations)["items"]
+        for (index, entry), item in zip(todo, items):
+            result = item.get("create", {})
+            status = result.get("status", 0)
+            if status == 409:                              # another appender copied it first
+                self._check_same(get_existing(self.client, index, str(entry["seq"])), entry)
+            elif not 200 <= status < 300:
+                kind = (result.get("error") or {}).get("type", "unknown")
+                if status in UNAVAILABLE_STATUSES:
+                    raise StoreUnavailable(f"the data store cannot take this request now (audit entry: HTTP "
+                                           f"{status}, {kind}); try again in {RETRY_AFTER_SECONDS} s",
+                                           retry_after=RETRY_AFTER_SECONDS)
+                raise RuntimeError(f"audit entry {entry['seq']} not stored: HTTP {status}, {kind}")
+            self._copied = max(self._copied, entry["seq"])
 
     @staticmethod
     def _check_same(existing: dict | None, entry: dict) -> None:
