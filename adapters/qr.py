@@ -10,7 +10,6 @@ import logging
 import struct
 import threading
 
-import qrcode
 import zxingcpp
 from PIL import Image, UnidentifiedImageError
 
@@ -48,6 +47,7 @@ MAX_SCAN_PIXELS = 10 * MAX_PIXELS
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
+    import qrcode                      # the encoder: where codes are drawn, not where they are read
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M,
                          box_size=box_size, border=border)
     code.add_data(text.encode("utf-8"))

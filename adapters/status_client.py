@@ -20,11 +20,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Mapping
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from toolkit.breaker import CircuitBreaker
 from standard.errors import CodeRevoked, CodeUnknown, IssuerUnreachable, StatusUnverifiable
@@ -36,6 +32,12 @@ CACHE_SECONDS = 10
 CACHE_ENTRIES = 1024
 DOWN_SECONDS = 5                 # after a region failed to answer, fail fast this long
 MAX_ANSWER_BYTES = 16_000        # a signed status is ~700 bytes
+
+if TYPE_CHECKING:
+    import requests
+
+# requests (~35 ms to import) is imported by the first status asked over HTTP: a process that
+# never asks one (verify-batch of signed codes) starts without it.
 
 
 class StatusClient:
@@ -63,6 +65,9 @@ class StatusClient:
 
     def session(self) -> requests.Session:
         if self._session is None:
+            import requests
+            from requests.adapters import HTTPAdapter
+            from urllib3.util.retry import Retry
             session = requests.Session()
             session.trust_env = False
             retry = Retry(total=self.retries, connect=self.retries, read=0, redirect=0,
@@ -133,8 +138,10 @@ class StatusClient:
         unavailable = IssuerUnreachable(f"the status interface of region {region} cannot be "
                                         "reached; try again shortly or use a printed code")
         deadline = time.monotonic() + sum(self.timeout) * (self.retries + 1)
+        session = self.session()
+        import requests
         try:
-            response = self.session().get(url, timeout=self.timeout, allow_redirects=False,
+            response = session.get(url, timeout=self.timeout, allow_redirects=False,
                                           stream=True, headers={"Accept": "application/json"})
             try:
                 body = read_capped(response, deadline)
@@ -171,6 +178,7 @@ def read_capped(response: requests.Response, deadline: float, limit: int = MAX_A
             return None
         chunks.append(chunk)
         if time.monotonic() > deadline:
+            import requests
             raise requests.Timeout("answer took too long")
     return b"".join(chunks)
 

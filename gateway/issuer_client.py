@@ -10,11 +10,8 @@ tying up a worker thread per waiting kiosk, then lets one request through to pro
 from __future__ import annotations
 
 import json
+import threading
 import time
-
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from toolkit.breaker import CircuitBreaker
 from adapters.status_client import read_capped
@@ -31,12 +28,28 @@ class IssuerClient:
     def __init__(self, retries: int = 2, breaker: CircuitBreaker | None = None, clock=time.monotonic):
         """``clock`` (seconds, monotonic) times the breaker's cooldown unless ``breaker`` is given."""
         self.breaker = breaker or CircuitBreaker(BREAKER_FAILURES, BREAKER_COOLDOWN, clock=clock)
-        self.session = requests.Session()
-        retry = Retry(total=retries, connect=retries, read=0, status=retries, backoff_factor=0.1,
-                      status_forcelist=(502, 503, 504), allowed_methods=None, raise_on_status=False)
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32, pool_block=True)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.retries = retries
+        self._session = None
+        self._lock = threading.Lock()
+
+    @property
+    def session(self):
+        """The HTTP session, made (and requests imported, ~35 ms) by the first lookup sent over
+        HTTP: a process that never sends one starts without it."""
+        with self._lock:
+            if self._session is None:
+                import requests
+                from requests.adapters import HTTPAdapter
+                from urllib3.util.retry import Retry
+                session = requests.Session()
+                retry = Retry(total=self.retries, connect=self.retries, read=0, status=self.retries,
+                              backoff_factor=0.1, status_forcelist=(502, 503, 504), allowed_methods=None,
+                              raise_on_status=False)
+                adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32, pool_block=True)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                self._session = session
+            return self._session
 
     def lookup(self, base_url: str, region: str, token: str, body: dict) -> dict:
         if not self.breaker.allow(base_url):
@@ -53,8 +66,10 @@ class IssuerClient:
     def _lookup(self, base_url: str, region: str, token: str, body: dict) -> dict:
         url = f"{base_url.rstrip('/')}/v1/issuers/{region}/lookup"
         deadline = time.monotonic() + (CONNECT_TIMEOUT + READ_TIMEOUT) * 2
+        session = self.session
+        import requests
         try:
-            response = self.session.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
+            response = session.post(url, json=body, headers={"Authorization": f"Bearer {token}"},
                                          timeout=(CONNECT_TIMEOUT, READ_TIMEOUT), stream=True)
             with response:
                 content = read_capped(response, deadline, MAX_RESPONSE_BYTES)
