@@ -85,6 +85,16 @@ def test_kiosk_rejects_invalid_id_numbers_clearly(world):
     assert r.status_code == 404 and r.json()["error"]["code"] == "region_unknown"
 
 
+def test_a_kiosk_miss_speaks_only_of_the_number_it_read(world):
+    """The kiosk sends the card's number alone: its refusal names no name (the assisted lookup,
+    which sends one, says both)."""
+    kiosk = post(world, "/v1/kiosk/lookup", {"id_number": "440604199901056855"}, "kiosk")
+    assisted = post(world, "/v1/assist/lookup", {"id_number": "440604199901056855", "name": "李明"}, "helper2")
+    assert kiosk.status_code == assisted.status_code == 404
+    assert kiosk.json()["error"] == {"code": "identity_not_matched", "message": "no record matches this ID number"}
+    assert assisted.json()["error"]["message"] == "no record matches this ID number and name"
+
+
 def test_assisted_lookup_needs_the_right_name(world):
     id_number, name, _ = ELDERS["440000"]
     ok = post(world, "/v1/assist/lookup", {"id_number": id_number, "name": name}, "helper2")

@@ -129,7 +129,8 @@ class IssuingService:
         if resident is None or (name is not None and not hmac.compare_digest(typed, stored)):
             self.audit.record(actor or SYSTEM, "reissue", sub, result="identity_not_matched",
                               region=region_code)
-            raise IdentityNotMatched("no record matches this ID number and name")
+            raise IdentityNotMatched("no record matches this ID number and name" if name is not None
+                                     else "no record matches this ID number")
         pii = self.sealer.open(resident.pii_sealed, context=sub)
         person = Person(pii["id_type"], pii["id_number"], pii["name"])
         issuer = self.issuer(region_code)

@@ -180,7 +180,8 @@ class PeopleService:
                 raise
             raise IdentityNotMatched(
                 f"city {home}'s delegation is withdrawn, so its province {request.region} answers for its residents, "
-                f"and {request.region}'s issuer has no record matching this ID number and name") from None
+                f"and {request.region}'s issuer has no record matching this ID number"
+                f"{' and name' if request.check_name else ''}") from None
         verdict = self.verify(qr_text, device=device)
         if not verdict.valid or verdict.region != request.region:
             raise UpstreamUnavailable(f"the issuer for region {request.region} returned a code that does not verify")
