@@ -11,7 +11,7 @@ anything:
   of that algorithm's kind (no HMAC with a public key, no ECDSA on another curve);
 * the verifier looks the key up by ``kid`` in *its own* trust list; ``jku``, ``x5u``, ``jwk``,
   ``x5c`` and ``crit`` are refused outright;
-* base64url is strict (no padding, canonical), tokens are size-capped;
+* base64url is strict (no padding, canonical: :mod:`standard.b64url`), tokens are size-capped;
 * ECDSA signatures we make are low-S, and codes of the standard must be low-S (one code, one
   encoding: a high-S twin of a valid code is refused).
 
@@ -24,15 +24,12 @@ Parsing is separate from verification so a caller can find the key first; both a
 from __future__ import annotations
 
 import abc
-import base64
-import binascii
 import hashlib
 import json
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Collection, Mapping, Protocol, Union
 
-import pybase64
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -42,6 +39,7 @@ from jwt.api_jws import PyJWS
 from jwt.exceptions import InvalidKeyError, PyJWTError
 
 from standard import jsontext, sm2
+from standard.b64url import b64url_decode, b64url_encode  # noqa: F401 — part of this module's API
 from standard.errors import AlgorithmNotAllowed, Malformed, SignatureInvalid
 
 ALGORITHMS = ("ES256", "EdDSA", sm2.NAME, "PS256")
@@ -133,67 +131,6 @@ for _name, _obj in _ALGORITHM_OBJECTS.items():
 def is_high_s(signature: bytes) -> bool:
     """Is this raw r‖s ECDSA P-256 signature the high-S twin (s > n/2)?"""
     return len(signature) == 64 and int.from_bytes(signature[32:], "big") > P256_ORDER // 2
-
-
-# --- base64url --------------------------------------------------------------------------------
-_B64_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
-
-
-def b64url_encode(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def b64url_decode(text: str) -> bytes:
-    """Strict base64url: no padding, no stray characters, no set unused bits (a lax decoder lets
-    one code have many spellings, and forgeries differ from originals only there).
-
-    A short part (under :data:`_SIMD_FROM` characters) is decided in one C pass: ``-_`` become
-    ``+/`` and the standard alphabet's own ``+/=`` become ``*``, which a2b_base64's strict mode
-    refuses with every other stray character; a longer one by pybase64's validating SIMD decoder
-    after three scans for ``+/=`` (a 3.7 KB SMART payload: 14 → 2 µs).  Anything they do not
-    accept is judged by :func:`_b64url_decode_checked`, whose answer and message stand
-    (tests/test_regional_fast_paths.py and tests/test_b64url_decode.py compare them)."""
-    if type(text) is str and text.isascii():
-        tail = len(text) % 4
-        if tail != 1:
-            raw = text.encode("ascii")
-            try:
-                if len(raw) < _SIMD_FROM:
-                    data = binascii.a2b_base64(raw.translate(_URL_TO_STRICT) + _PADDING[tail], strict_mode=True)
-                elif b"+" in raw or b"/" in raw or b"=" in raw:
-                    raise binascii.Error("not base64url")
-                else:
-                    data = pybase64.b64decode(raw + _PADDING[tail], altchars=b"-_", validate=True)
-            except binascii.Error:
-                pass
-            else:
-                if not tail or not _B64_INDEX[text[-1]] & _UNUSED_BITS[tail]:
-                    return data
-    return _b64url_decode_checked(text)
-
-
-_URL_TO_STRICT = bytes.maketrans(b"-_+/=", b"+/***")
-_PADDING = (b"", b"", b"==", b"=")
-_UNUSED_BITS = (0, 0, 0x0F, 0x03)      # bits the last character of a 2- or 3-character tail must not set
-_SIMD_FROM = 256                       # characters from which pybase64's call costs less than it saves
-
-
-def _b64url_decode_checked(text: str) -> bytes:
-    """:func:`b64url_decode` step by step, each refusal with its own message."""
-    if not isinstance(text, str) or len(text) % 4 == 1 or not text.isascii():
-        raise Malformed("not base64url")
-    raw = text.encode("ascii")
-    # the standard alphabet's own characters and padding are not base64url; every other stray
-    # character is refused by the validating decode
-    if b"+" in raw or b"/" in raw or b"=" in raw:
-        raise Malformed("not base64url")
-    tail = len(text) % 4
-    if tail and _B64_INDEX.get(text[-1], 0) & (0x0F if tail == 2 else 0x03):
-        raise Malformed("non-canonical base64url")
-    try:        # pybase64's SIMD decoder, validating: any character outside the alphabet refuses
-        return pybase64.b64decode(raw + b"=" * (-len(text) % 4), altchars=b"-_", validate=True)
-    except binascii.Error:
-        raise Malformed("not base64url") from None
 
 
 # --- keys -------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""``jose.b64url_decode`` decodes with pybase64's validating SIMD decoder; it answers exactly as
-the strict ``binascii`` decoder it replaced — the same bytes, the same refusals with the same
+"""``jose.b64url_decode`` (standard/b64url.py: a2b_base64's strict pass for short parts,
+pybase64's validating SIMD decoder for long ones) answers exactly as the strict ``binascii``
+decoder it replaced — the same bytes, the same refusals with the same
 messages — on every JWS part of the conformance vectors, on every ASCII character at every
 position class, and on random texts and mutations."""
 from __future__ import annotations
