@@ -19,31 +19,19 @@ _DIGITS_AS_ZERO = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))   # eac
 _LONG_DIGITS = b"0" * 19
 
 
-def _has_long_digit_run(data: bytes) -> bool:
-    """A run of 19 ASCII digits (a bytes translate and a substring search: faster than a regex)."""
-    return _LONG_DIGITS in data.translate(_DIGITS_AS_ZERO)
-
-
 def loads(data: bytes | str, **refusing: Any) -> Any:
     """Exactly ``json.loads(data, **refusing)``: the same value, or the same exception.
     ``refusing``: ``parse_constant`` / ``parse_float`` hooks that only refuse what orjson refuses
     too (NaN, ±Infinity, a float past its range), so orjson's answers stay json's."""
-    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):          # _has_long_digit_run, inline
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(data, **refusing)
+    return loads_unicode(data, **refusing)[0]
 
 
 def loads_unicode(data: bytes | str, **refusing: Any) -> tuple[Any, bool]:
-    """:func:`loads`'s value (its steps repeated: ``loads`` is on every verify's path), and True
-    when orjson gave it: every string in it (member names
+    """:func:`loads`'s value, and True when orjson gave it: every string in it (member names
     too) is then Unicode, since orjson refuses a lone surrogate, escaped or not.  False: ``json``
     gave it, and its strings may hold lone surrogates."""
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):          # _has_long_digit_run, inline
+    if _LONG_DIGITS not in raw.translate(_DIGITS_AS_ZERO):          # no run of 19 ASCII digits
         try:
             return orjson.loads(raw), True
         except orjson.JSONDecodeError:
