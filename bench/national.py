@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import bisect
 import contextlib
 import json
 import os

@@ -30,26 +30,16 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import requests
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from tongsuopy.crypto import hashes as sm_hashes
-from tongsuopy.crypto.asymciphers import ec as sm_ec
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import residents  # noqa: E402
-from support.cli import run_cli  # noqa: E402
-from support.live import config_with_limits  # noqa: E402
-from support.paths import BIN, vectors_dir  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature  # noqa: E402
+from support.paths import vectors_dir  # noqa: E402
 import standard  # noqa: E402
 from standard import jose  # noqa: E402
 from config.settings import load_settings  # noqa: E402
@@ -59,66 +49,9 @@ from adapters.verifier import Verifier  # noqa: E402
 from issuers import make_person  # noqa: E402
 from gateway.services import Services  # noqa: E402
 from bench import http_load, kiosk_scale  # noqa: E402
-
-PEOPLE = {"440000": residents.GD_ELDER, "310000": residents.SH_ELDER, "510000": residents.SC_RESIDENT,
-          "110000": residents.BJ_ADULT, "330000": residents.ZJ_RESIDENT, "820000": residents.MO_RESIDENT}
-ECDSA = ec.ECDSA(hashes.SHA256())
-SM2_WITH_SM3 = sm_ec.ECDSA(sm_hashes.SM3())       # on an SM2 key Tongsuo signs SM2 with SM3 (standard/sm2.py)
-ROWS: list[tuple[str, str, str, str]] = []           # (figure, measured, ratio, goal) for the summary
-
-
-def row(figure: str, measured: str, ratio: float, goal: str, met: bool) -> None:
-    ROWS.append((figure, measured, f"{ratio:.2f}", f"{goal} {'met' if met else 'NOT met'}"))
-    print(f"  → {figure}: {measured}; ratio {ratio:.2f} (goal {goal}: {'met' if met else 'NOT met'})", flush=True)
-
-
-def rate(fns, n: int) -> float:
-    """Calls per second of ``fns`` taken in turn, ``n`` calls in all."""
-    count = len(fns)
-    start = time.perf_counter()
-    for i in range(n):
-        fns[i % count]()
-    return n / (time.perf_counter() - start)
-
-
-def rate_of(fn, n: int) -> float:
-    return rate([fn], n)
-
-
-def latencies(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t0)
-    return sorted(out)
-
-
-def pct(values, q):
-    return values[min(len(values) - 1, int(q * len(values)))]
-
-
-def interleaved(a, b, n: int, rounds: int = 20) -> tuple[float, float]:
-    """Rates of ``a`` and ``b`` measured in alternating short rounds; returns the median rates,
-    scaled so their ratio is the median of the per-round ratios: a neighbour's burst on the
-    shared machine hits a round of both sides, and a bad round does not move the median."""
-    pairs = [(rate(a, max(1, n // rounds)), rate(b, max(1, n // rounds))) for _ in range(rounds)]
-    median = lambda xs: sorted(xs)[len(xs) // 2]           # noqa: E731
-    bare = median([x for x, _ in pairs])
-    return bare, bare * median([y / x for x, y in pairs])
-
-
-def bare_jws_check(text: str, prefix: str, trust):
-    """The signature check alone, straight on ``cryptography`` (Tongsuo for SM2SM3): what a
-    verify cannot beat."""
-    parsed = jose.parse(text[len(prefix):])
-    key = trust.key(parsed.kid).public_key
-    if parsed.alg in ("ES256", "SM2SM3"):
-        der = encode_dss_signature(int.from_bytes(parsed.signature[:32], "big"),
-                                   int.from_bytes(parsed.signature[32:], "big"))
-        scheme = ECDSA if parsed.alg == "ES256" else SM2_WITH_SM3
-        return lambda: key.verify(der, parsed.signing_input, scheme)
-    return lambda: key.verify(parsed.signature, parsed.signing_input)
+from bench.batch import bench_batch  # noqa: E402
+from bench.measure import (ECDSA, PEOPLE, ROWS, bare_jws_check, interleaved, latencies, pct,  # noqa: E402
+                           rate_of, row, served_data)
 
 
 # --- 1 ------------------------------------------------------------------------------------------
@@ -272,19 +205,6 @@ def bench_revocation_list(n: int, entries: int = 300_000) -> None:
 MODELS = [("sync", 2, 1), ("sync", 4, 1), ("gthread", 2, 4), ("gthread", 2, 16), ("gthread", 4, 4)]
 
 
-def served_data(tmp: Path) -> tuple[Path, dict, str]:
-    """A data directory with no verification limits and one 粤康码 code: (directory, env, code)."""
-    data = tmp / "template"
-    data.mkdir()
-    config = config_with_limits(data, anonymous_verifications_per_minute=10**9,
-                                kiosk_lookups_per_minute=10**9, kiosk_lookups_per_hour=10**9)
-    env = {"HEALTHCODE_CONFIG": str(config)}
-    id_number, name, _ = PEOPLE["440000"]
-    text = run_cli("issue", "--region", "440000", "--id-number", id_number, "--name", name, "--kind",
-                   "offline", data_dir=data, check=True, env=env).stdout.strip()
-    return data, env, text
-
-
 def bench_http(seconds: float, one_core_rate: float, models) -> None:
     print(f"\n# 2. HTTP under wrk (2 threads, 32 connections, {seconds:g} s a figure): POST /v1/verify "
           "against GET /healthz on the same server", flush=True)
@@ -319,98 +239,6 @@ def bench_http(seconds: float, one_core_rate: float, models) -> None:
             verify.p99 <= 1.5 * health.p99)
         print(f"most verifications a second: {best}")
         bench_batch(data, env, text, one_core_rate)
-
-
-def _burn(n: int) -> int:
-    x = 0
-    for i in range(n):
-        x += i * i
-    return x
-
-
-def two_process_ceiling(pool, n: int = 3_000_000) -> float:
-    """What two processes get over one on this machine right now: the same pure-Python loop run
-    once in one process, then twice at once in two.  On a shared machine with the kernel's
-    autogroup scheduling (one share per session, however many processes it runs), busy
-    neighbours hold this far below 2.0 — and no batch can beat it."""
-    start = time.perf_counter()
-    _burn(n)
-    one = time.perf_counter() - start
-    start = time.perf_counter()
-    pool.map(_burn, [n, n])
-    return 2 * one / (time.perf_counter() - start)
-
-
-def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 3) -> None:
-    """Each batch run alternates with a one-core in-process run of the same code (~1 s) and a
-    one-core run of its bare signature check, and the figure is the median of the per-round
-    ratios: section 1's rate was measured minutes earlier, and a neighbour's burst in between
-    moved the batch ratio by half (0.52 vs 1.08 in two runs).  The CLI's figures include its
-    start-up (the issue's goal); the rate after it is given beside them."""
-    print(f"\n# 3. batches against a one-core in-process verify of the same code, alternating "
-          f"({rounds} rounds; section 1 measured {one_core_rate:,.0f}/s), {os.cpu_count()} cores", flush=True)
-    svc = Services(load_settings(data_dir=data))
-    trust = svc.trust.trust_list()
-    assert svc.verification.verifier.verify(text, trust).valid
-    adapter = next(a for a in svc.verification.verifier.adapters if a.detect(text))
-    bare_check = bare_jws_check(text, adapter.prefix, trust)
-
-    import multiprocessing
-    burners = multiprocessing.get_context("fork").Pool(2)
-    ceilings: list[float] = []
-
-    def serial() -> tuple[float, float]:
-        """(one-core verify/s, one-core bare signature checks/s), measured now; the two-process
-        ceiling of this round is noted in ``ceilings``."""
-        ceilings.append(two_process_ceiling(burners))
-        return rate_of(lambda: svc.verification.verifier.verify(text, trust), 15_000), rate_of(bare_check, 15_000)
-
-    def cli_run(count: int) -> float:
-        stdin = "".join(json.dumps({"id": i, "payload": text}) + "\n" for i in range(count))
-        start = time.perf_counter()
-        out = subprocess.run([str(BIN / "healthcode"), "verify-batch"], input=stdin, capture_output=True, text=True,
-                             env={**os.environ, "HEALTHCODE_DATA": str(data), **env}, check=True, timeout=600).stdout
-        assert out.count('"valid": true') == count
-        return time.perf_counter() - start
-
-    startup = cli_run(1)                     # the command's start-up (imports, keys, trust list, pool)
-    cli_rounds = []
-    for _ in range(rounds):
-        base, bare = serial()
-        wall = cli_run(lines)
-        cli_rounds.append((lines / wall, base, bare, lines / (wall - startup)))
-    cli, base, bare, after = sorted(cli_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
-    row("verify-batch CLI / one-core verify, start-up included (alternating)",
-        f"{lines:,} lines at {cli:,.0f}/s with the {startup:.1f} s start-up ({after:,.0f}/s after it: "
-        f"{after / base:.2f}) vs {base:,.0f}/s; round ratios " + " ".join(f"{c / b:.2f}" for c, b, _, _ in cli_rounds),
-        cli / base, "≥ 1.5", cli / base >= 1.5)
-    ROWS.append(("verify-batch CLI / one core's bare signature checks, start-up included",
-                 f"{cli:,.0f}/s vs {bare:,.0f}/s ({after / bare:.2f} after start-up)", f"{cli / bare:.2f}",
-                 "(2 cores: the limit is 2.0)"))
-    items = [{"id": i, "payload": text} for i in range(500)]
-    with http_load.Server(data, env, "--workers", "2") as server:
-        session = requests.Session()
-        session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60).raise_for_status()
-        session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60).raise_for_status()
-        http_rounds = []
-        for _ in range(rounds):
-            base, bare = serial()
-            batches = 10
-            start = time.perf_counter()
-            for _ in range(batches):
-                r = session.post(server.url + "/v1/verify/batch", json={"items": items}, timeout=60)
-                assert r.status_code == 200 and all(x["valid"] for x in r.json()["results"])
-            http_rounds.append((batches * 500 / (time.perf_counter() - start), base, bare))
-    svc.close()
-    burners.close()
-    ROWS.append(("two processes / one, a pure-Python loop (the machine's ceiling for any batch ratio)",
-                 "rounds " + " ".join(f"{c:.2f}" for c in ceilings), f"{sorted(ceilings)[len(ceilings) // 2]:.2f}",
-                 "(2.0 on two idle cores)"))
-    http, base, bare = sorted(http_rounds, key=lambda r: r[0] / r[1])[rounds // 2]
-    row("verify-batch HTTP (500 items) / one-core verify (alternating)", f"{http:,.0f} items/s vs {base:,.0f}/s; "
-        "round ratios " + " ".join(f"{h / b:.2f}" for h, b, _ in http_rounds), http / base, "≥ 1.5", http / base >= 1.5)
-    ROWS.append(("verify-batch HTTP (500 items) / one core's bare signature checks", f"{http:,.0f}/s vs {bare:,.0f}/s",
-                 f"{http / bare:.2f}", "(2 cores: the limit is 2.0)"))
 
 
 # --- 4 ------------------------------------------------------------------------------------------
