@@ -18,17 +18,19 @@ bp = Blueprint("people", __name__)
 
 
 # A stranger's refused calls are audited one by one up to this many a minute per address — an
-# IPv6 client's /64 (gateway.proxy.limit_key) — per process; past it they get 429 and no entry.
+# IPv6 client's /64 (gateway.proxy.limit_key) — every process on the data directory together
+# (gateway/limits.py); past it they get 429 and no entry.
 # Unbounded, 1 000 tokenless requests in 2 s wrote 1 000 entries (4 MB) into a log that is never
 # purged.
 STRANGER_AUDITS_PER_MINUTE = 30
 
 
 def _strangers() -> MinuteCounter:
-    """The stranger counter of this app (one per process), on the service's clock."""
+    """The stranger counter of this app, on the service's clock and its shared table."""
     counters = current_app.extensions
     if "healthcode.strangers" not in counters:
-        counters.setdefault("healthcode.strangers", MinuteCounter(clock=service().now))
+        counters.setdefault("healthcode.strangers", MinuteCounter(clock=service().now, shared=service().minute_counts,
+                                                                  name="strangers"))
     return counters["healthcode.strangers"]
 
 

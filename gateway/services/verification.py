@@ -12,7 +12,7 @@ from adapters.online import may_be_online
 from adapters.verifier import ImageVerdicts, Verdict, Verifier
 from config.settings import Settings
 from gateway import batch, metrics
-from gateway.limits import MinuteCounter
+from gateway.limits import MinuteCounter, SharedTable
 from gateway.services.trust import TrustService
 from standard import ONLINE_FORMAT, idcard
 from standard.errors import RateLimited, undecodable_codes
@@ -30,7 +30,8 @@ SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
 class VerificationService:
     def __init__(self, settings: Settings, store: Store, trust: TrustService, revocations,
-                 now: Callable[[], int], local_status: Callable[[str, str], str | None]):
+                 now: Callable[[], int], local_status: Callable[[str, str], str | None],
+                 counts: SharedTable | None = None):
         self.settings = settings
         self.store = store
         self.trust = trust
@@ -40,7 +41,8 @@ class VerificationService:
         self.verifier = Verifier(settings.formats(),
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options={**settings.format_options, ONLINE_FORMAT: online})
-        self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
+        # anonymous verifications per client, every process on the data directory together
+        self.verify_counter = MinuteCounter(clock=now, shared=counts, name="verify")
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # warm_pool() or the first large batch
         self._pool_lock = threading.Lock()

@@ -1,0 +1,114 @@
+"""The sixth round: attacks on what the earlier rounds left per process, on free text and names
+typed through a Chinese input method, and on the edges of time — each run as it was found,
+refused since.
+
+* an anonymous client got the verification limit once per gunicorn worker: with ``make run``'s
+  two workers, 1 200 verifications a minute instead of 600, each new connection landing on
+  whichever worker accepted it (and ``deploy/``'s several instances on one host multiplied it
+  again); a stranger's refused lookups were audited 30 a minute per worker.  Every process on a
+  data directory now counts in one shared table of fixed size (``toolkit/minutecounts.py``);
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from support.cli import add_credential
+from support.live import LiveServer, call, config_with_limits
+
+LIMIT = 40
+
+
+def _in_one_minute(run):
+    """``run()`` repeated until it starts and ends in one minute (limits count in minute windows)."""
+    for _ in range(3):
+        if time.time() % 60 > 40:
+            time.sleep(61 - time.time() % 60)
+        window = int(time.time()) // 60
+        result = run()
+        if int(time.time()) // 60 == window:
+            return result
+    raise AssertionError("three attempts each crossed a minute boundary")
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory):
+    """``healthcode serve --workers 2`` (what ``make run`` serves) with an anonymous limit of 40."""
+    data = tmp_path_factory.mktemp("sixth-workers")
+    env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=LIMIT))}
+    server = LiveServer(data, env, args=("--workers", "2"))
+    server.cred = {"auditor": add_credential("auditor", "aud-6", data_dir=data, env=env)}
+    yield server
+    server.stop()
+
+
+def _each_on_a_new_connection(server, path: str, body: dict, count: int) -> list[int]:
+    """``count`` requests at once, each on a connection of its own: gunicorn hands each to
+    whichever worker accepts it first, so both workers answer some."""
+    def one(_):
+        return requests.post(server.url + path, json=body, headers={"Connection": "close"}, timeout=30).status_code
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_an_anonymous_client_has_one_verification_limit_across_every_worker(two_workers):
+    statuses = _in_one_minute(lambda: _each_on_a_new_connection(two_workers, "/v1/verify", {"payload": "x"},
+                                                                3 * LIMIT))
+    assert statuses.count(200) == LIMIT and statuses.count(429) == 2 * LIMIT, statuses
+    # a batch weighs its items, in the same shared count
+    r = requests.post(two_workers.url + "/v1/verify/batch", json={"items": [{"payload": "x"}]}, timeout=30)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+
+
+def test_a_strangers_refused_lookups_are_audited_30_a_minute_across_every_worker(two_workers):
+    statuses = _in_one_minute(lambda: _each_on_a_new_connection(
+        two_workers, "/v1/kiosk/lookup", {"id_number": "440106199901056850"}, 90))
+    assert statuses.count(401) == 30 and statuses.count(429) == 60, statuses
+    entries = call(two_workers, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    assert sum(e["action"] == "kiosk_lookup" and e["actor"]["role"] == "unauthenticated" for e in entries) == 30
+
+
+def _count_in_a_process(path, key: str, times: int) -> None:
+    from toolkit.minutecounts import SharedMinuteCounts
+    table = SharedMinuteCounts(path)
+    for _ in range(times):
+        table.add(key, 7)
+    table.close()
+
+
+def test_processes_on_one_table_count_together_and_lose_nothing(tmp_path):
+    import multiprocessing
+    from toolkit.minutecounts import SharedMinuteCounts
+    path = tmp_path / "minute-counts"
+    table = SharedMinuteCounts(path)
+    workers = [multiprocessing.get_context("fork").Process(target=_count_in_a_process, args=(path, "addr:a", 500))
+               for _ in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
+    assert [w.exitcode for w in workers] == [0, 0, 0]
+    assert table.add("addr:a", 7) == 1501            # every count of every process, none lost
+    assert table.add("addr:a", 8) == 1                # a new minute starts from nothing
+    table.close()
+
+
+def test_a_flood_of_new_callers_neither_grows_the_table_nor_resets_a_heavy_caller(tmp_path):
+    from toolkit.minutecounts import SharedMinuteCounts
+    path = tmp_path / "minute-counts"
+    table = SharedMinuteCounts(path, slots=1024, probes=8)
+    size = path.stat().st_size
+    assert table.add("addr:198.51.100.7", 1, 500) == 500
+    for i in range(50_000):                           # fifty times the slots, one request each
+        table.add(f"net:2001:db8:{i:x}::/64", 1)
+    assert table.add("addr:198.51.100.7", 1) == 501
+    assert path.stat().st_size == size
+    table.close()
+    # a file of another layout is left alone (another process may have it mapped)
+    from toolkit.minutecounts import TableUnusable
+    with pytest.raises(TableUnusable):
+        SharedMinuteCounts(path, slots=2048)
+    assert path.stat().st_size == size
