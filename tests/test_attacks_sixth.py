@@ -7,6 +7,10 @@ refused since.
   whichever worker accepted it (and ``deploy/``'s several instances on one host multiplied it
   again); a stranger's refused lookups were audited 30 a minute per worker.  Every process on a
   data directory now counts in one shared table of fixed size (``toolkit/minutecounts.py``);
+* a holder's ID number typed into kept free text (a revocation reason, a checkpoint's place) as a
+  Chinese input method types it — ideographic spaces, full-width hyphens, doubled separators,
+  all of which the ID parser accepts as the same number — was kept in clear: the masking looked
+  for ASCII spaces and hyphens only, one at a time;
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from residents import GD_RESIDENT
 from support.cli import add_credential
 from support.live import LiveServer, call, config_with_limits
 
@@ -112,3 +117,42 @@ def test_a_flood_of_new_callers_neither_grows_the_table_nor_resets_a_heavy_calle
     with pytest.raises(TableUnusable):
         SharedMinuteCounts(path, slots=2048)
     assert path.stat().st_size == size
+
+
+# --- an ID number typed through a Chinese input method into kept free text ---------------------------
+# What idcard.normalize accepts as one number, typed as a clerk's IME types it: ideographic spaces,
+# full-width hyphens, full-width digits, separators doubled.
+IME_TYPED = {
+    "ideographic spaces": "440604\u30001972\u30000911\u30006429",
+    "full-width hyphens": "440604\uff0d19720911\uff0d6429",
+    "full-width digits and spaces": "\uff14\uff14\uff10\uff16\uff10\uff14\u3000\uff11\uff19\uff17\uff12"
+                                    "\uff10\uff19\uff11\uff11\u3000\uff16\uff14\uff12\uff19",
+    "doubled separators": "440604 - 19720911 - 6429",
+}
+
+
+def test_every_spelling_the_id_parser_accepts_is_masked_in_kept_text():
+    from standard import idcard
+    for name, typed in IME_TYPED.items():
+        assert idcard.normalize(typed) == GD_RESIDENT.id_number, name
+        assert idcard.mask_in_text(f"holder {typed} moved") == f"holder 4406**********6429 moved", name
+
+
+def test_an_ime_typed_number_in_a_reason_or_a_place_is_kept_masked(service, settings, http):
+    from issuers import make_person
+    token = service.administration.issuer_tokens()["440000"]
+    for typed in IME_TYPED.values():
+        r = http.post("/v1/issuers/440000/revocations", headers={"Authorization": f"Bearer {token}"},
+                      json={"id_number": GD_RESIDENT.id_number, "reason": f"holder {typed} moved"})
+        assert r.status_code == 200, r.get_data(as_text=True)
+    code = service.issuing.issue("440000", make_person(*GD_RESIDENT.id_and_name)).qr_text
+    for typed in IME_TYPED.values():
+        assert service.verification.verify(code, place=f"南站{typed}", device="gate-1").valid
+    reasons = [e["detail"]["reason"] for e in service.audit.entries() if e["action"] == "revoke"]
+    assert reasons == ["holder 4406**********6429 moved"] * len(IME_TYPED)
+    service.close()
+    kept = b"".join(p.read_bytes() for p in sorted(settings.data_dir.rglob("*"))
+                    if p.is_file() and "secrets" not in p.parts and "keys" not in p.parts)
+    for typed in IME_TYPED.values():
+        assert typed.encode() not in kept
+    assert "南站4406**********6429".encode() in kept
