@@ -11,6 +11,9 @@ refused since.
   Chinese input method types it — ideographic spaces, full-width hyphens, doubled separators,
   all of which the ID parser accepts as the same number — was kept in clear: the masking looked
   for ASCII spaces and hyphens only, one at a time;
+* a two-character name whose first character carries an ideographic variation selector (how a
+  household register writes a rare character) or a combining mark was masked ``李*明``: the mask
+  counted code points, and the selector took the place of the hidden character;
 """
 from __future__ import annotations
 
@@ -156,3 +159,33 @@ def test_an_ime_typed_number_in_a_reason_or_a_place_is_kept_masked(service, sett
     for typed in IME_TYPED.values():
         assert typed.encode() not in kept
     assert "南站4406**********6429".encode() in kept
+
+
+# --- a name's last character shown through a mark that belongs to the one before it ------------------
+# A rare character in a household register is written with an ideographic variation selector
+# (U+E0100…); a combining mark rides on its letter.  Each is part of the character before it.
+TWO_CHARACTER_NAMES = {
+    "an ideographic variation selector": "李\U000E0100明",
+    "a standardized variation selector": "李\ufe00明",
+    "a combining acute": "李\u0301明",
+    "a Devanagari vowel sign": "द\u0940प",
+}
+
+
+@pytest.mark.parametrize("name", TWO_CHARACTER_NAMES.values(), ids=TWO_CHARACTER_NAMES.keys())
+def test_a_two_character_name_with_a_mark_keeps_its_second_character_masked(service, name):
+    from issuers import make_person
+    from standard import mask_name
+    masked = mask_name(name)
+    assert masked == name[:-1] + "*" and name[-1] not in masked
+    issued = service.issuing.issue("440000", make_person(GD_RESIDENT.id_number, name), status="green")
+    assert issued.claims["name_masked"] == masked
+    verdict = service.verification.verify(issued.qr_text).as_dict()
+    assert verdict["valid"] and verdict["holder"]["name_masked"] == masked
+
+
+def test_names_of_more_characters_keep_each_mark_with_its_character():
+    from standard import mask_name
+    assert mask_name("欧\U000E0100阳小明") == "欧\U000E0100**明"
+    assert mask_name("张三丰\U000E0101") == "张*丰\U000E0101"
+    assert mask_name("张三丰") == "张*丰" and mask_name("张三") == "张*" and mask_name("欧阳小明") == "欧**明"
