@@ -14,6 +14,8 @@ refused since.
 * a two-character name whose first character carries an ideographic variation selector (how a
   household register writes a rare character) or a combining mark was masked ``李*明``: the mask
   counted code points, and the selector took the place of the hidden character;
+* a code whose signed ``iat`` is past the year 9999 crashed the date in its refusal message: a
+  ``malformed`` verdict and a decoder-crash log line for every scan; it is ``not_yet_valid``;
 """
 from __future__ import annotations
 
@@ -189,3 +191,21 @@ def test_names_of_more_characters_keep_each_mark_with_its_character():
     assert mask_name("欧\U000E0100阳小明") == "欧\U000E0100**明"
     assert mask_name("张三丰\U000E0101") == "张*丰\U000E0101"
     assert mask_name("张三丰") == "张*丰" and mask_name("张三") == "张*" and mask_name("欧阳小明") == "欧**明"
+
+
+# --- a signed time past the year 9999 ----------------------------------------------------------------
+def test_a_code_dated_past_the_year_9999_is_not_yet_valid_never_a_decoder_crash(service, no_decoder_crash):
+    """A region's own key signing ``iat`` = 2**40 (year 36812): the message naming when the code
+    becomes valid crashed in the date formatting, answered ``malformed`` and logged as a decoder
+    crash; it is ``not_yet_valid``."""
+    import secrets
+    import adapters
+    from issuers import make_person
+    for region in ("440000", "310000", "330000"):
+        genuine = service.issuing.issue(region, make_person(*GD_RESIDENT.id_and_name), status="green")
+        fmt = adapters.get(service.settings.region(region).format)
+        for iat in (2**40, 253402300800, 10**15):
+            claims = {**genuine.claims, "jti": secrets.token_urlsafe(12), "iat": iat, "exp": iat + 60}
+            verdict = service.verification.verify(fmt.encode(claims, service.keystore.signer(region))).as_dict()
+            assert [e["code"] for e in verdict["errors"]] == ["not_yet_valid"], (region, iat, verdict)
+            assert "9999" in verdict["errors"][0]["message"]
