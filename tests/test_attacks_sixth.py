@@ -16,6 +16,8 @@ refused since.
   counted code points, and the selector took the place of the hidden character;
 * a code whose signed ``iat`` is past the year 9999 crashed the date in its refusal message: a
   ``malformed`` verdict and a decoder-crash log line for every scan; it is ``not_yet_valid``;
+* with the PKCS#11 token lost, ``key_custody_unavailable`` told any caller — a verification is
+  anyone's — the token's label and the module's path; the detail now goes to the log only.
 """
 from __future__ import annotations
 
@@ -209,3 +211,54 @@ def test_a_code_dated_past_the_year_9999_is_not_yet_valid_never_a_decoder_crash(
             verdict = service.verification.verify(fmt.encode(claims, service.keystore.signer(region))).as_dict()
             assert [e["code"] for e in verdict["errors"]] == ["not_yet_valid"], (region, iat, verdict)
             assert "9999" in verdict["errors"][0]["message"]
+
+
+# --- a lost signing token described to whoever asks ---------------------------------------------------
+TOKEN_LABEL = "gd-rack7-hsm-prod"
+
+
+def test_a_lost_token_is_named_to_operators_in_the_log_never_to_callers(tmp_path, monkeypatch, clock, caplog):
+    """With the PKCS#11 token gone, an issuance (an issuer's credential) and a verification after a
+    key revocation (anyone) answer ``key_custody_unavailable`` (503); the answer said "no PKCS#11
+    token 'gd-rack7-hsm-prod' in the module /usr/lib/softhsm/libsofthsm2.so" — the token's label
+    and the module's path told to any stranger.  Callers get the code and a plain message; the
+    gateway's log keeps the detail for its operators."""
+    import logging
+    import subprocess
+    import pkcs11
+    from config.settings import load_settings
+    from gateway import create_app
+    from gateway.services import Services
+    from support.codes import issue
+    from support.softhsm import MODULE, PIN_ENV, soft_token
+    token = soft_token(tmp_path / "softhsm", label=TOKEN_LABEL)
+    token.load_in_this_process(monkeypatch)
+    settings = load_settings(token.config(tmp_path, owners=["national", "440000"]), data_dir=tmp_path / "data")
+    svc = Services(settings, clock=clock)
+    try:
+        code = issue(svc, "440000", kind="offline").qr_text
+        http = create_app(svc).test_client()
+        assert http.post("/v1/verify", json={"payload": code}).get_json()["valid"] is True
+        subprocess.run(["softhsm2-util", "--delete-token", "--token", TOKEN_LABEL], check=True, capture_output=True,
+                       env={"SOFTHSM2_CONF": str(token.conf), "PATH": "/usr/bin:/bin"})
+        pkcs11.lib(MODULE).reinitialize()
+        clock.advance(120)
+        issuer = {"Authorization": f"Bearer {svc.credentials.issuer_tokens()['440000']}"}
+        svc.trust.revoke_key("440000", svc.keystore.records("440000")[-1].kid, {"role": "data_manager", "id": "t"},
+                             "token lost")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            answers = [http.post("/v1/issuers/440000/codes", headers=issuer,
+                                 json={"id_number": GD_RESIDENT.id_number, "name": GD_RESIDENT.name}),
+                       http.post("/v1/verify", json={"payload": code}),
+                       http.post("/v1/verify/batch", json={"items": [{"payload": code}]}),
+                       http.get("/v1/trust-list")]
+        for answer in answers:
+            assert answer.status_code == 503, answer.get_data(as_text=True)
+            error = answer.get_json()["error"]
+            assert error["code"] == "key_custody_unavailable"
+            for secret in (TOKEN_LABEL, MODULE, "softhsm", PIN_ENV, str(tmp_path)):
+                assert secret not in answer.get_data(as_text=True), (secret, error)
+        assert TOKEN_LABEL in caplog.text                 # the operators still learn which token
+    finally:
+        svc.close()
