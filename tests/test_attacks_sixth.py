@@ -17,7 +17,8 @@ refused since.
 * a code whose signed ``iat`` is past the year 9999 crashed the date in its refusal message: a
   ``malformed`` verdict and a decoder-crash log line for every scan; it is ``not_yet_valid``;
 * with the PKCS#11 token lost, ``key_custody_unavailable`` told any caller — a verification is
-  anyone's — the token's label and the module's path; the detail now goes to the log only.
+  anyone's — the token's label and the module's path; the detail now goes to the log only;
+* ``DELETE /v1/admin/anchors/{id}`` repeated an ID number typed as the anchor's id in its 404.
 """
 from __future__ import annotations
 
@@ -262,3 +263,11 @@ def test_a_lost_token_is_named_to_operators_in_the_log_never_to_callers(tmp_path
         assert TOKEN_LABEL in caplog.text                 # the operators still learn which token
     finally:
         svc.close()
+
+
+def test_removing_an_anchor_named_by_an_id_number_does_not_echo_it(service, http):
+    token = service.administration.add_credential("data_manager", "dm-6", {"role": "data_manager", "id": "test"})
+    r = http.delete(f"/v1/admin/anchors/{GD_RESIDENT.id_number}", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
+    assert GD_RESIDENT.id_number not in r.get_data(as_text=True)
+    assert "4406**********6429" in r.get_json()["error"]["message"]
