@@ -18,7 +18,10 @@ refused since.
   ``malformed`` verdict and a decoder-crash log line for every scan; it is ``not_yet_valid``;
 * with the PKCS#11 token lost, ``key_custody_unavailable`` told any caller — a verification is
   anyone's — the token's label and the module's path; the detail now goes to the log only;
-* ``DELETE /v1/admin/anchors/{id}`` repeated an ID number typed as the anchor's id in its 404.
+* ``DELETE /v1/admin/anchors/{id}`` repeated an ID number typed as the anchor's id in its 404;
+* an IPv6 /64 had a verification limit and a stranger's audit cap of its own, and a /48 (given
+  away by tunnel brokers) is 65 536 of them: one holder verified 65 536 × 600 items a minute and
+  wrote an audit entry per refused request without end.  The /64s of a /48 now share a limit.
 """
 from __future__ import annotations
 
@@ -271,3 +274,43 @@ def test_removing_an_anchor_named_by_an_id_number_does_not_echo_it(service, http
     assert r.status_code == 404 and r.get_json()["error"]["code"] == "not_found"
     assert GD_RESIDENT.id_number not in r.get_data(as_text=True)
     assert "4406**********6429" in r.get_json()["error"]["message"]
+
+
+# --- an IPv6 network of many /64s ---------------------------------------------------------------------
+NETWORK_LIMIT = 30
+
+
+@pytest.fixture(scope="module")
+def behind_proxy(tmp_path_factory):
+    """A gateway believing X-Real-IP from 127.0.0.1 (as behind deploy/'s nginx): 10 verifications
+    a minute per client, 30 per IPv6 /48."""
+    data = tmp_path_factory.mktemp("sixth-proxy")
+    env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=10,
+                                                       anonymous_verifications_per_ipv6_48_per_minute=NETWORK_LIMIT)),
+           "HEALTHCODE_TRUSTED_PROXIES": "127.0.0.1"}
+    server = LiveServer(data, env)
+    server.cred = {"auditor": add_credential("auditor", "aud-6p", data_dir=data, env=env)}
+    yield server
+    server.stop()
+
+
+def _from(server, client: str, path: str, body: dict) -> int:
+    return call(server, "POST", path, headers={"X-Real-IP": client}, json=body).status_code
+
+
+def test_the_64s_of_one_ipv6_48_share_a_verification_limit(behind_proxy):
+    """A /48 is 65 536 /64s, and one is free for the asking (tunnel brokers hand them out): each /64
+    had its own limit, so one holder of a /48 had 65 536 of them.  A /48 now has one limit too."""
+    statuses = _in_one_minute(lambda: [_from(behind_proxy, f"2001:db8:aa:{i:x}::1", "/v1/verify", {"payload": "x"})
+                                       for i in range(1, NETWORK_LIMIT + 11)])
+    assert statuses == [200] * NETWORK_LIMIT + [429] * 10, statuses
+    assert _from(behind_proxy, "2001:db8:bbbb:1::1", "/v1/verify", {"payload": "x"}) == 200      # another /48
+    assert _from(behind_proxy, "198.51.100.60", "/v1/verify", {"payload": "x"}) == 200          # IPv4: its address
+
+
+def test_the_64s_of_one_ipv6_48_cannot_flood_the_audit_log(behind_proxy):
+    statuses = _in_one_minute(lambda: [_from(behind_proxy, f"2001:db8:cc:{i:x}::1", "/v1/kiosk/lookup",
+                                             {"id_number": GD_RESIDENT.id_number}) for i in range(1, 101)])
+    assert statuses == [401] * 60 + [429] * 40, statuses
+    entries = call(behind_proxy, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
+    assert sum(e["actor"]["id"].startswith("2001:db8:cc:") for e in entries) == 60

@@ -13,6 +13,7 @@ from adapters.verifier import ImageVerdicts, Verdict, Verifier
 from config.settings import Settings
 from gateway import batch, metrics
 from gateway.limits import MinuteCounter, SharedTable
+from gateway.proxy import network_key
 from gateway.services.trust import TrustService
 from standard import ONLINE_FORMAT, idcard
 from standard.errors import RateLimited, undecodable_codes
@@ -52,9 +53,15 @@ class VerificationService:
     def charge(self, caller: str, items: int) -> None:
         """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
         the connection's address, never a header the client writes); RateLimited past it."""
-        count, reset = self.verify_counter.add(caller, self.now(), items)
+        now = self.now()
+        count, reset = self.verify_counter.add(caller, now, items)
         if count > self.settings.limits["anonymous_verifications_per_minute"]:
             raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
+        network = network_key(caller)                 # an IPv6 client's /48: one limit for its 65 536 /64s
+        if network is not None:
+            count, reset = self.verify_counter.add(network, now, items)
+            if count > self.settings.limits["anonymous_verifications_per_ipv6_48_per_minute"]:
+                raise RateLimited("too many verifications from this network this minute", retry_after=max(reset, 1))
 
     # -- one code, one image ----------------------------------------------------------------------
     def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
