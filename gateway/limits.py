@@ -48,9 +48,19 @@ class SharedTable:
                         self._table = SharedMinuteCounts(self.path)
                     except OSError as exc:
                         self._failed = True
-                        log.warning("per-minute limits counted per process: %s cannot be used (%s)",
-                                    self.path, exc.strerror or type(exc).__name__)
+                        self._warn(exc)
         return self._table
+
+    def give_up(self, exc: OSError) -> None:
+        """Count in this process's memory from now on (the table failed while in use)."""
+        with self._lock:
+            if not self._failed:
+                self._table, self._failed = None, True           # the mapping goes with the object
+                self._warn(exc)
+
+    def _warn(self, exc: OSError) -> None:
+        log.warning("per-minute limits counted per process: %s cannot be used (%s)",
+                    self.path, exc.strerror or type(exc).__name__)
 
     def close(self) -> None:
         with self._lock:
@@ -78,7 +88,11 @@ class MinuteCounter:
         window = int(now) // WINDOW
         table = self.shared.get() if self.shared is not None else None
         if table is not None:
-            return table.add(self._prefix + key, window, amount), (window + 1) * WINDOW - int(now)
+            try:
+                return table.add(self._prefix + key, window, amount), (window + 1) * WINDOW - int(now)
+            except OSError as exc:            # the record lock refused (a file system without locks)
+                assert self.shared is not None
+                self.shared.give_up(exc)
         with self._lock:
             if window != self._window:
                 self._window, self._counts = window, {}

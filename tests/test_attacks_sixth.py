@@ -314,3 +314,18 @@ def test_the_64s_of_one_ipv6_48_cannot_flood_the_audit_log(behind_proxy):
     assert statuses == [401] * 60 + [429] * 40, statuses
     entries = call(behind_proxy, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
     assert sum(e["actor"]["id"].startswith("2001:db8:cc:") for e in entries) == 60
+
+
+def test_where_the_shared_table_cannot_be_made_each_process_still_counts(service, http, clock, caplog):
+    """``minute-counts`` taken by something else (here a directory): the limits hold in the
+    process's own memory, and the log says so once."""
+    import logging
+    (service.settings.data_dir / "minute-counts").mkdir()
+    limit = service.settings.limits["anonymous_verifications_per_minute"]
+    clock.to_minute_start()
+    with caplog.at_level(logging.WARNING):
+        first = http.post("/v1/verify/batch", json={"items": [{"payload": "x"}] * (limit // 2)})
+        second = http.post("/v1/verify/batch", json={"items": [{"payload": "x"}] * (limit // 2)})
+        third = http.post("/v1/verify", json={"payload": "x"})
+    assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
+    assert caplog.text.count("per-minute limits counted per process") == 1

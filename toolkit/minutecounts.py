@@ -72,7 +72,7 @@ class SharedMinuteCounts:
         try:
             size = os.fstat(self._fd).st_size
             if size == 0:
-                os.ftruncate(self._fd, self._size)
+                self._allocate()
             elif size != self._size:
                 raise TableUnusable(f"{self.path} is not a table of {self.slots} slots")
             header = os.pread(self._fd, HEADER, 0)
@@ -90,6 +90,18 @@ class SharedMinuteCounts:
         """The key's 64-bit tag (never 0, which marks a slot never used)."""
         return int.from_bytes(hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8,
                                               key=self._secret).digest(), "little") | 1
+
+    def _allocate(self) -> None:
+        """Zeros written, not a sparse file: a page of a mapping with no disk block behind it
+        would kill the process (SIGBUS) when first written on a full disk.  A disk already full
+        leaves the file empty, for the next process to try again."""
+        zeros = bytes(1 << 20)
+        try:
+            for offset in range(0, self._size, len(zeros)):
+                os.pwrite(self._fd, zeros[:self._size - offset], offset)
+        except OSError:
+            os.ftruncate(self._fd, 0)
+            raise
 
     def add(self, key: str, window: int, amount: int = 1) -> int:
         tag = self._tag(key)
