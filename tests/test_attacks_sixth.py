@@ -56,7 +56,8 @@ def two_workers(tmp_path_factory):
     data = tmp_path_factory.mktemp("sixth-workers")
     env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=LIMIT))}
     server = LiveServer(data, env, args=("--workers", "2"))
-    server.cred = {"auditor": add_credential("auditor", "aud-6", data_dir=data, env=env)}
+    server.cred = {"auditor": add_credential("auditor", "aud-6", data_dir=data, env=env),
+                   "operator": add_credential("operator", "ops-6", data_dir=data, env=env)}
     yield server
     server.stop()
 
@@ -70,10 +71,20 @@ def _each_on_a_new_connection(server, path: str, body: dict, count: int) -> list
         return list(pool.map(one, range(count)))
 
 
+def _verified_by_the_worker_answering(server) -> int:
+    text = requests.get(server.url + "/metrics", headers={"Authorization": f"Bearer {server.cred['operator']}",
+                                                          "Connection": "close"}, timeout=30).text
+    return round(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                     if line.startswith("healthcode_verifications_total{")))
+
+
 def test_an_anonymous_client_has_one_verification_limit_across_every_worker(two_workers):
     statuses = _in_one_minute(lambda: _each_on_a_new_connection(two_workers, "/v1/verify", {"payload": "x"},
                                                                 3 * LIMIT))
     assert statuses.count(200) == LIMIT and statuses.count(429) == 2 * LIMIT, statuses
+    # both workers verified some of them: each worker's /metrics counts only its own
+    seen = {_verified_by_the_worker_answering(two_workers) for _ in range(20)}
+    assert seen - {0, LIMIT}, f"one worker answered every verification: {seen}"
     # a batch weighs its items, in the same shared count
     r = requests.post(two_workers.url + "/v1/verify/batch", json={"items": [{"payload": "x"}]}, timeout=30)
     assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
