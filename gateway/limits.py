@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 
 WINDOW = 60
 MAX_KEYS = 100_000          # memory stays bounded whatever the number of clients
-
-
-TABLE_FILE = "minute-counts"
+TABLE_FILE = "minute-counts"          # in the data directory (toolkit/minutecounts.py)
 
 
 class SharedTable:
@@ -90,7 +88,7 @@ class MinuteCounter:
         if table is not None:
             try:
                 return table.add(self._prefix + key, window, amount), (window + 1) * WINDOW - int(now)
-            except OSError as exc:            # the record lock refused (a file system without locks)
+            except OSError as exc:            # the record lock refused, or the table closed at shutdown
                 assert self.shared is not None
                 self.shared.give_up(exc)
         with self._lock:

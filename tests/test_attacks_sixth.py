@@ -340,3 +340,15 @@ def test_where_the_shared_table_cannot_be_made_each_process_still_counts(service
         third = http.post("/v1/verify", json={"payload": "x"})
     assert (first.status_code, second.status_code, third.status_code) == (200, 200, 429)
     assert caplog.text.count("per-minute limits counted per process") == 1
+
+
+def test_a_count_after_the_table_is_closed_is_counted_in_memory_never_an_error(tmp_path):
+    from gateway.limits import MinuteCounter, SharedTable
+    shared = SharedTable(tmp_path)
+    counter = MinuteCounter(clock=lambda: 600.0, shared=shared, name="verify")
+    assert counter.add("addr:a") == (1, 60)
+    table = shared.get()
+    assert table is not None
+    table.close()                                     # e.g. the services closing while a request runs
+    assert counter.add("addr:a") == (1, 60)           # this process counts on, in its memory
+    assert counter.add("addr:a") == (2, 60)

@@ -20,6 +20,7 @@ count is a few memory reads and writes under a lock, with no file read or write 
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import functools
 import hashlib
@@ -62,6 +63,7 @@ class SharedMinuteCounts:
         self._windows = view[HEADER + 8 * slots:HEADER + 12 * slots].cast("I")
         self._counts = view[HEADER + 12 * slots:HEADER + 16 * slots].cast("I")
         self._lock = threading.Lock()
+        self._closed = False
         # a checkpoint's gates come back again and again: their tags are remembered, boundedly
         self._tag = functools.lru_cache(maxsize=TAGS_REMEMBERED)(self._tag_of)
 
@@ -110,6 +112,8 @@ class SharedMinuteCounts:
         window &= 0xFFFFFFFF
         keys, windows, counts = self._keys, self._windows, self._counts
         with self._lock:
+            if self._closed:
+                raise OSError(errno.EBADF, "the minute-count table is closed")
             fcntl.lockf(self._fd, fcntl.LOCK_EX)
             try:
                 free = lightest = -1
@@ -137,7 +141,12 @@ class SharedMinuteCounts:
                 fcntl.lockf(self._fd, fcntl.LOCK_UN)
 
     def close(self) -> None:
-        for view in (self._keys, self._windows, self._counts, self._view):
-            view.release()
-        self._map.close()
-        os.close(self._fd)
+        """Unmapped once no count is running; a later ``add`` raises OSError."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for view in (self._keys, self._windows, self._counts, self._view):
+                view.release()
+            self._map.close()
+            os.close(self._fd)
