@@ -94,13 +94,12 @@ class SharedMinuteCounts:
                                               key=self._secret).digest(), "little") | 1
 
     def _allocate(self) -> None:
-        """Zeros written, not a sparse file: a page of a mapping with no disk block behind it
-        would kill the process (SIGBUS) when first written on a full disk.  A disk already full
-        leaves the file empty, for the next process to try again."""
-        zeros = bytes(1 << 20)
+        """Every block allocated up front (``posix_fallocate``; the C library writes zeros where
+        the file system cannot), never a sparse file: a page of a mapping with no disk block
+        behind it would kill the process (SIGBUS) when first written on a full disk.  A disk
+        already full leaves the file empty, for the next process to try again."""
         try:
-            for offset in range(0, self._size, len(zeros)):
-                os.pwrite(self._fd, zeros[:self._size - offset], offset)
+            os.posix_fallocate(self._fd, 0, self._size)
         except OSError:
             os.ftruncate(self._fd, 0)
             raise
