@@ -93,7 +93,7 @@ def test_an_anonymous_client_has_one_verification_limit_across_every_worker(two_
 
 def test_a_strangers_refused_lookups_are_audited_30_a_minute_across_every_worker(two_workers):
     statuses, minute = _in_one_minute(lambda: _each_on_a_new_connection(
-        two_workers, "/v1/kiosk/lookup", {"id_number": "440106199901056850"}, 90))
+        two_workers, "/v1/kiosk/lookup", {"id_number": GD_RESIDENT.id_number}, 90))
     assert statuses.count(401) == 30 and statuses.count(429) == 60, statuses
     entries = call(two_workers, "GET", "/v1/audit?limit=1000", "auditor").json()["entries"]
     assert sum(e["action"] == "kiosk_lookup" and e["actor"]["role"] == "unauthenticated" and e["at"] // 60 == minute
