@@ -29,7 +29,16 @@ def check_validity(iat: int | None, exp: int | None, now: int, skew: int = CLOCK
     if exp is not None and now > exp + skew:
         raise Expired(f"code expired at {standard.rfc3339(exp)}")
     if iat is not None and iat > now + skew:
-        raise NotYetValid(f"code is not valid before {standard.rfc3339(iat)}")
+        raise NotYetValid(f"code is not valid before {_moment(iat)}")
+
+
+LAST_MOMENT = 253402300799          # 9999-12-31T23:59:59Z: the last time RFC 3339 writes
+
+
+def _moment(ts: int) -> str:
+    """``ts`` in RFC 3339; a signed time past the year 9999 (which RFC 3339 cannot write) is
+    named as after the last one it can."""
+    return standard.rfc3339(ts) if ts <= LAST_MOMENT else f"a time after {standard.rfc3339(LAST_MOMENT)}"
 
 
 def check_lifetime(claims: dict, limit: int) -> None:

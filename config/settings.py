@@ -34,7 +34,8 @@ DEFAULT_LIMITS = {
     "assisted_per_helper_per_minute": 5,
     "dependent_binds_per_hour": 20,         # per helper/operator credential
     "dependents_per_holder": 10,            # one person may carry at most this many others' codes
-    "anonymous_verifications_per_minute": 600,    # per client (address or credential), per process
+    "anonymous_verifications_per_minute": 600,    # per client (address or credential), all processes on the data directory together
+    "anonymous_verifications_per_ipv6_48_per_minute": 6000,   # all the /64s of one IPv6 /48 together
     "prints_per_credential_per_minute": 10,  # print requests (each ≤ 200 cards) per credential
     "prints_per_credential_per_hour": 60,
 }

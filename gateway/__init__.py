@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import adapters
 from config.settings import MAX_REQUEST_BYTES, Settings, load_settings
-from standard.errors import HealthCodeError
+from standard.errors import HealthCodeError, KeyCustodyUnavailable
 from gateway.services import Services
 from gateway.version import __version__  # noqa: F401
 
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # ``healthcode`` commands that serve nothing (verify-batch above all) start without them.
 
 log = logging.getLogger(__name__)
+CUSTODY_MESSAGE = "the signing keys' custody cannot be used now; the gateway's log says why for its operators"
 
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -114,7 +115,13 @@ def _register_errors(app: Flask) -> None:
 
     @app.errorhandler(HealthCodeError)
     def domain_error(exc: HealthCodeError):
-        response = jsonify(error=exc.as_dict())
+        error = exc.as_dict()
+        if isinstance(exc, KeyCustodyUnavailable):
+            # which token, module, PIN variable or file failed is for the operators (the log),
+            # never for whoever sent the request: anyone may verify
+            log.error("key custody unavailable: %s", exc.message)
+            error["message"] = CUSTODY_MESSAGE
+        response = jsonify(error=error)
         if getattr(exc, "retry_after", None):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response, exc.http_status

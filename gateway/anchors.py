@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from toolkit import filelock
-from standard import jose
+from standard import idcard, jose
 from adapters.eu_dcc import kid_of
 from standard.errors import BadRequest, HealthCodeError, NotFound
 
@@ -106,7 +106,7 @@ class AnchorFile(filelock.JsonFile):
             current = self.load()
             kept = [a for a in current if a["id"] != anchor_id]
             if len(kept) == len(current):
-                raise NotFound(f"no trust anchor {anchor_id[:80]!r}")
+                raise NotFound(f"no trust anchor {idcard.mask_in_text(anchor_id[:80])!r}")
             self._write(kept)
 
 

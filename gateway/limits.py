@@ -1,29 +1,80 @@
-"""Per-process request counting for anonymous endpoints (scan-and-verify).
+"""Request counting for anonymous endpoints (scan-and-verify, a stranger's refused lookups,
+a credential's audited refusals), per caller in fixed one-minute windows.
 
-Lookups of a person are limited in the store, shared by every process, because each one matters.
-Verification is anonymous, hot and cheap: a store write per request would cost more than the
-verification itself, so each process counts in memory, per client, in fixed one-minute windows.
-With N processes a client gets at most N times the limit — the bound is what matters: one
-client cannot fill the disk or starve the others.
+Lookups of a person are limited in the store, because each one matters.  Verification is
+anonymous, hot and cheap: a store write per request would cost more than the verification
+itself.  So a gateway's processes count together in a table mapped from the data directory
+(:class:`toolkit.minutecounts.SharedMinuteCounts`: memory reads and writes under a lock, no file
+I/O per request) — a caller has one limit whatever worker or instance on the host answers it.
+Where the table cannot be opened, each process counts in its own memory (and says so once in
+its log): with N processes a caller then gets at most N times the limit.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from pathlib import Path
 from typing import Callable
 
 from gateway.credentials import Credentials, bearer
 from gateway.proxy import limit_key
+from toolkit.minutecounts import SharedMinuteCounts
+
+log = logging.getLogger(__name__)
 
 WINDOW = 60
 MAX_KEYS = 100_000          # memory stays bounded whatever the number of clients
+TABLE_FILE = "minute-counts"          # in the data directory (toolkit/minutecounts.py)
+
+
+class SharedTable:
+    """The data directory's shared count table, opened on first use (commands that count
+    nothing never map it); None where it cannot be opened."""
+
+    def __init__(self, data_dir: Path):
+        self.path = Path(data_dir) / TABLE_FILE
+        self._table: SharedMinuteCounts | None = None
+        self._failed = False
+        self._lock = threading.Lock()
+
+    def get(self) -> SharedMinuteCounts | None:
+        if self._table is None and not self._failed:
+            with self._lock:
+                if self._table is None and not self._failed:
+                    try:
+                        self._table = SharedMinuteCounts(self.path)
+                    except OSError as exc:
+                        self._failed = True
+                        self._warn(exc)
+        return self._table
+
+    def give_up(self, exc: OSError) -> None:
+        """Count in this process's memory from now on (the table failed while in use)."""
+        with self._lock:
+            if not self._failed:
+                self._table, self._failed = None, True           # the mapping goes with the object
+                self._warn(exc)
+
+    def _warn(self, exc: OSError) -> None:
+        log.warning("per-minute limits counted per process: %s cannot be used (%s)",
+                    self.path, exc.strerror or type(exc).__name__)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._table is not None:
+                self._table.close()
+                self._table, self._failed = None, True
 
 
 class MinuteCounter:
-    """Uses per key in the current one-minute window of ``clock`` (seconds, like ``time.time``)."""
+    """Uses per key in the current one-minute window of ``clock`` (seconds, like ``time.time``):
+    in ``shared`` under ``name`` (every process on the data directory together), else in memory."""
 
-    def __init__(self, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.time):
+    def __init__(self, max_keys: int = MAX_KEYS, clock: Callable[[], float] = time.time,
+                 shared: SharedTable | None = None, name: str = ""):
         self.max_keys, self.clock = max_keys, clock
+        self.shared, self._prefix = shared, name + "\0"
         self._window = -1
         self._counts: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -33,6 +84,13 @@ class MinuteCounter:
         (uses in this minute, seconds until it ends)."""
         now = self.clock() if now is None else now
         window = int(now) // WINDOW
+        table = self.shared.get() if self.shared is not None else None
+        if table is not None:
+            try:
+                return table.add(self._prefix + key, window, amount), (window + 1) * WINDOW - int(now)
+            except OSError as exc:            # the record lock refused, or the table closed at shutdown
+                assert self.shared is not None
+                self.shared.give_up(exc)
         with self._lock:
             if window != self._window:
                 self._window, self._counts = window, {}

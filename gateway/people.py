@@ -11,24 +11,29 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from adapters import qr
 from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
 from gateway.limits import MinuteCounter
-from gateway.proxy import limit_key
+from gateway.proxy import limit_key, network_key
 from standard.errors import HealthCodeError, RateLimited
 
 bp = Blueprint("people", __name__)
 
 
 # A stranger's refused calls are audited one by one up to this many a minute per address — an
-# IPv6 client's /64 (gateway.proxy.limit_key) — per process; past it they get 429 and no entry.
+# IPv6 client's /64 (gateway.proxy.limit_key) — every process on the data directory together
+# (gateway/limits.py); past it they get 429 and no entry.
 # Unbounded, 1 000 tokenless requests in 2 s wrote 1 000 entries (4 MB) into a log that is never
 # purged.
 STRANGER_AUDITS_PER_MINUTE = 30
+# ... and up to this many for all the /64s of one IPv6 /48 (gateway.proxy.network_key) together:
+# a /48 is 65 536 /64s, and tunnel brokers give one away.
+STRANGER_AUDITS_PER_NETWORK_PER_MINUTE = 60
 
 
 def _strangers() -> MinuteCounter:
-    """The stranger counter of this app (one per process), on the service's clock."""
+    """The stranger counter of this app, on the service's clock and its shared table."""
     counters = current_app.extensions
     if "healthcode.strangers" not in counters:
-        counters.setdefault("healthcode.strangers", MinuteCounter(clock=service().now))
+        counters.setdefault("healthcode.strangers", MinuteCounter(clock=service().now, shared=service().minute_counts,
+                                                                  name="strangers"))
     return counters["healthcode.strangers"]
 
 
@@ -44,10 +49,17 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            count, reset = _strangers().add(limit_key(request.remote_addr or ""))
+            client = limit_key(request.remote_addr or "")
+            count, reset = _strangers().add(client)
             if count > STRANGER_AUDITS_PER_MINUTE:
                 raise RateLimited("too many refused requests from this address this minute",
                                   retry_after=max(reset, 1)) from None
+            network = network_key(client)
+            if network is not None:
+                count, reset = _strangers().add(network)
+                if count > STRANGER_AUDITS_PER_NETWORK_PER_MINUTE:
+                    raise RateLimited("too many refused requests from this network this minute",
+                                      retry_after=max(reset, 1)) from None
         actor = who.as_actor() if who else {"role": "unauthenticated", "id": request.remote_addr}
         svc.audit.record(actor, action, None, result=exc.code)
         raise

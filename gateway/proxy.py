@@ -9,7 +9,8 @@ but only when the connection itself comes from an address in ``HEALTHCODE_TRUSTE
 client connecting directly cannot pick the address its limits are counted on.
 
 :func:`limit_key` is what those limits count under: an IPv6 client is its /64 network, since a host
-picks any of its 2**64 addresses at will.
+picks any of its 2**64 addresses at will; :func:`network_key` is the /48 that /64 is part of,
+which has a limit of its own.
 """
 from __future__ import annotations
 
@@ -50,6 +51,25 @@ def limit_key(address: str) -> str:
     if found.version == 6:
         return f"net:{ipaddress.ip_network((found, IPV6_CLIENT_PREFIX), strict=False)}"
     return f"addr:{found}"
+
+
+IPV6_NETWORK_PREFIX = 48          # one site's allocation (RIRs assign it; tunnel brokers give one away)
+
+
+@functools.lru_cache(maxsize=4096)
+def network_key(key: str) -> str | None:
+    """The wider network a :func:`limit_key` belongs to, counted too: an IPv6 /64's /48 — a
+    holder of a /48 has 65 536 /64s, each a limit of its own, so a /48 has one limit as well.
+    None for anything else (an IPv4 address, a credential)."""
+    if not key.startswith("net:"):
+        return None
+    try:
+        network = ipaddress.ip_network(key[4:], strict=False)
+    except ValueError:
+        return None
+    if network.version != 6 or network.prefixlen < IPV6_NETWORK_PREFIX:
+        return None
+    return f"net48:{network.supernet(new_prefix=IPV6_NETWORK_PREFIX)}"
 
 
 def client_address(peer: str, real_ip: str | None, forwarded_for: str | None, networks) -> str:

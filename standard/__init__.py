@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+import unicodedata
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -151,13 +152,31 @@ def worst(statuses: Iterable[str]) -> str:
 
 # --- masking ---------------------------------------------------------------------------------
 def mask_name(name: str) -> str:
-    """张三丰 → 张*丰, 张三 → 张*, 欧阳小明 → 欧**明: enough for staff to match a face, not to look up."""
-    name = " ".join(str(name).split())
-    if len(name) <= 1:
+    """张三丰 → 张*丰, 张三 → 张*, 欧阳小明 → 欧**明: enough for staff to match a face, not to look up.
+    Counted in characters as a reader sees them: a variation selector (a rare character of a
+    household register, 李\U000E0100) or a combining mark stays with the character before it, so
+    a two-character name never shows its second."""
+    chars = _characters(" ".join(str(name).split()))
+    if len(chars) <= 1:
         return "*"
-    if len(name) == 2:
-        return name[0] + "*"
-    return name[0] + "*" * (len(name) - 2) + name[-1]
+    if len(chars) == 2:
+        return chars[0] + "*"
+    return chars[0] + "*" * (len(chars) - 2) + chars[-1]
+
+
+def _characters(text: str) -> list[str]:
+    """``text`` as characters a reader sees: each mark (Unicode categories Mn, Mc, Me: combining
+    marks, vowel signs, variation selectors) joined to the character before it."""
+    chars: list[str] = []
+    for ch in text:
+        if chars and unicodedata.category(ch) in _MARKS:
+            chars[-1] += ch
+        else:
+            chars.append(ch)
+    return chars
+
+
+_MARKS = frozenset(("Mn", "Mc", "Me"))
 
 
 def mask_id(number: str) -> str:

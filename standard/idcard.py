@@ -158,9 +158,11 @@ DOCUMENT_PATTERNS = {
 _DOCUMENT_SEPARATORS = frozenset(" -\u3000\t()")
 
 
-# A resident ID number inside free text: 17 digits (of any script, a space or hyphen between any
-# two) and a digit or X, not part of a longer run of digits.
-_ID_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ -]?){17}[\dXxＸｘ](?!\d)")
+# A resident ID number inside free text, in every spelling :func:`normalize` accepts: 17 digits
+# (of any script) with any run of its separators — space, ideographic space, hyphen, full-width
+# hyphen, as an input method types them — between any two, then a digit or X; not part of a
+# longer run of digits.
+_ID_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ \u3000\-\uFF0D]*){17}[\dXxＸｘ](?!\d)")
 
 
 def mask_in_text(text: str) -> str:
@@ -169,8 +171,8 @@ def mask_in_text(text: str) -> str:
     number there did not make it less personal."""
     if not isinstance(text, str) or len(text) < LENGTH:
         return text
-    return _ID_IN_TEXT.sub(lambda m: mask(unicodedata.normalize("NFKC", m.group()).replace(" ", "")
-                                          .replace("-", "").upper()), text)
+    return _ID_IN_TEXT.sub(lambda m: mask("".join(ch for ch in unicodedata.normalize("NFKC", m.group())
+                                                  if ch not in _SEPARATORS).upper()), text)
 
 
 def normalize_document(id_type: str, raw: str) -> str:

@@ -219,7 +219,7 @@ def test_through_nginx_the_anonymous_limit_is_per_client_and_cannot_be_spoofed(s
     def count(attempt: int) -> tuple[list, int]:
         a, b = stack.session(f"127.0.0.{20 + 2 * attempt}"), stack.session(f"127.0.0.{21 + 2 * attempt}")
         statuses = []
-        for i in range(9):        # 3 processes × 2 batches are allowed, whatever the headers claim
+        for i in range(9):        # 2 batches are allowed, whichever of the 3 gateways answers, whatever the headers claim
             r = a.post(f"{stack.url}/v1/verify/batch", json=JUNK_BATCH, timeout=30,
                        headers={"X-Real-IP": f"198.51.100.{i}", "X-Forwarded-For": f"203.0.113.{i}"})
             statuses.append(r.status_code)
@@ -229,7 +229,7 @@ def test_through_nginx_the_anonymous_limit_is_per_client_and_cannot_be_spoofed(s
         return statuses, b.post(f"{stack.url}/v1/verify/batch", json=JUNK_BATCH, timeout=30).status_code
 
     statuses, other = in_one_minute(count)
-    assert set(statuses) == {200, 429} and statuses.count(200) <= 6, statuses
+    assert statuses == [200, 200] + [429] * 7, statuses       # the gateways on one host count together
     assert other == 200, (statuses, other)
 
 

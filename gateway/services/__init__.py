@@ -17,6 +17,7 @@ import time
 
 from config.settings import Settings, load_settings
 from gateway.credentials import Credentials
+from gateway.limits import SharedTable
 from gateway.refusals import CappedAudit
 from gateway.services.administration import AdministrationService
 from gateway.services.issuing import IssuingService
@@ -42,7 +43,9 @@ class Services:
         data = self.settings.data_dir
         data.mkdir(parents=True, exist_ok=True)
         self.store = store or open_store(self.settings)
-        self.audit = CappedAudit(self.store, self.now)       # refusals capped per credential
+        # per-minute limits, counted by every process on the data directory together
+        self.minute_counts = SharedTable(data)
+        self.audit = CappedAudit(self.store, self.now, shared=self.minute_counts)   # refusals capped per credential
         self.credentials = Credentials(data, self.settings.region_codes())
         # a configured PKCS#11 token must open with its PIN now: a gateway without its keys
         # refuses to start (key_custody_unavailable) rather than failing its first issuance
@@ -55,7 +58,7 @@ class Services:
         self.trust = TrustService(self.settings, self.store, self.audit, self.keystore, revocations, self.now)
         self.online_status = OnlineStatusService(self.settings, self.store)
         self.verification = VerificationService(self.settings, self.store, self.trust, revocations, self.now,
-                                                local_status=self.online_status.local)
+                                                local_status=self.online_status.local, counts=self.minute_counts)
         self.issuing = IssuingService(self.settings, self.store, self.audit, self.keystore, pseudonymizer,
                                       self.sealer, revocations, self.trust, self.verification.verify, self.now)
         self.people = PeopleService(self.settings, self.store, self.audit, self.issuing.subject,
@@ -71,6 +74,7 @@ class Services:
     def close(self) -> None:
         self.verification.close()
         self.store.close()
+        self.minute_counts.close()
 
 
 def check_custody(settings: Settings) -> None:

@@ -12,7 +12,8 @@ from adapters.online import may_be_online
 from adapters.verifier import ImageVerdicts, Verdict, Verifier
 from config.settings import Settings
 from gateway import batch, metrics
-from gateway.limits import MinuteCounter
+from gateway.limits import MinuteCounter, SharedTable
+from gateway.proxy import network_key
 from gateway.services.trust import TrustService
 from standard import ONLINE_FORMAT, idcard
 from standard.errors import RateLimited, undecodable_codes
@@ -30,7 +31,8 @@ SCAN_LOSS_BOUND = scanqueue.LOSS_BOUND
 
 class VerificationService:
     def __init__(self, settings: Settings, store: Store, trust: TrustService, revocations,
-                 now: Callable[[], int], local_status: Callable[[str, str], str | None]):
+                 now: Callable[[], int], local_status: Callable[[str, str], str | None],
+                 counts: SharedTable | None = None):
         self.settings = settings
         self.store = store
         self.trust = trust
@@ -40,7 +42,8 @@ class VerificationService:
         self.verifier = Verifier(settings.formats(),
                                  is_revoked=lambda claims: claims["jti"] in self.revocations,
                                  options={**settings.format_options, ONLINE_FORMAT: online})
-        self.verify_counter = MinuteCounter(clock=now)       # anonymous verifications per client
+        # anonymous verifications per client, every process on the data directory together
+        self.verify_counter = MinuteCounter(clock=now, shared=counts, name="verify")
         self.scan_writer: ScanWriter | None = None           # group_scan_writes() turns it on
         self._pool: batch.VerifyPool | None = None           # warm_pool() or the first large batch
         self._pool_lock = threading.Lock()
@@ -50,9 +53,15 @@ class VerificationService:
     def charge(self, caller: str, items: int) -> None:
         """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
         the connection's address, never a header the client writes); RateLimited past it."""
-        count, reset = self.verify_counter.add(caller, self.now(), items)
+        now = self.now()
+        count, reset = self.verify_counter.add(caller, now, items)
         if count > self.settings.limits["anonymous_verifications_per_minute"]:
             raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
+        network = network_key(caller)                 # an IPv6 client's /48: one limit for its 65 536 /64s
+        if network is not None:
+            count, reset = self.verify_counter.add(network, now, items)
+            if count > self.settings.limits["anonymous_verifications_per_ipv6_48_per_minute"]:
+                raise RateLimited("too many verifications from this network this minute", retry_after=max(reset, 1))
 
     # -- one code, one image ----------------------------------------------------------------------
     def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
