@@ -144,6 +144,12 @@ def serve(host, port, workers, purge_every, worker_class, threads, demo, check):
         return
     url = base_url(host, port)
     online = online_url(host, port)
+    if workers:
+        # first (before the demo's seeding could count anything): the workers' figures go to
+        # this server's own directory, and /metrics sums them (gateway/metrics.py)
+        from gateway import metrics
+        from config.settings import load_settings
+        metrics.serve_from_directory(load_settings().data_dir, host, port)
     if demo:
         from gateway.demo import seed
         click.echo(demo_sheet(url, seed(service())))
@@ -151,14 +157,10 @@ def serve(host, port, workers, purge_every, worker_class, threads, demo, check):
     # process: their lookups are in-process calls, never HTTP to ourselves (which starved
     # gunicorn workers waiting on each other).
     if workers:
-        from gateway import checked_settings, metrics
+        from gateway import checked_settings
         from gateway.services import check_custody
-        settings = checked_settings()
-        check_custody(settings)                  # a worker that cannot sign would not boot
-        # before any worker starts: the workers' figures go to this server's own directory, and
-        # /metrics sums them (gateway/metrics.py)
-        metrics.serve_from_directory(settings.data_dir, host, port)
         from gateway.wsgi import run_gunicorn
+        check_custody(checked_settings())        # a worker that cannot sign would not boot
         _announce(host, url, online)
         run_gunicorn(host, port, workers, purge_every, worker_class=worker_class, threads=threads)
         return
