@@ -1,11 +1,13 @@
 """/metrics of a server with several gunicorn workers shows the whole server: every worker's
-counts and latencies, in every scrape, whichever worker answers it (gateway/metrics.py).  A
+counts and latencies — a dead worker's too — in every scrape, whichever worker answers it
+(gateway/metrics.py).  A
 restart starts from empty files; two servers on one host — other data directories, or one data
 directory on two ports (deploy/) — never mix their figures."""
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from residents import GD_ELDER
 from support.cli import add_credential, run_cli
 from support.live import LiveServer, call, config_with_limits
 from support.paths import ROOT
+from support.waiting import wait_until
 
 GD = GD_ELDER.id_and_name
 SCRAPES = 8
@@ -70,6 +73,11 @@ def workers_that_counted(server) -> set[int]:
     return {pid for pid in pids if parent_of(pid) == server.proc.pid}
 
 
+def workers_of(server) -> set[int]:
+    task = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
+    return {int(pid) for pid in task.read_text().split()}
+
+
 def parent_of(pid: int) -> int | None:
     try:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
@@ -109,11 +117,23 @@ def test_every_scrape_shows_all_workers_counts_and_a_restart_starts_clean(tmp_pa
             answer = requests.post(server.url + "/v1/kiosk/lookup", json={"id_number": GD[0]}, headers=kiosk,
                                    timeout=30)
             assert answer.status_code == 200, answer.text
-        for _ in range(SCRAPES):
-            scrape = figures(server)
+        scrapes = [figures(server) for _ in range(SCRAPES)]
+        for scrape in scrapes:
             assert scrape['healthcode_lookups_total{kind="kiosk_lookup",outcome="ok"}'] == lookups
             assert scrape["healthcode_lookup_seconds_count"] == lookups
             assert scrape['healthcode_lookup_seconds_bucket{le="+Inf"}'] == lookups
+        counts = {name: value for name, value in scrapes[0].items()       # every counter and bucket
+                  if "_total{" in name or "_bucket{" in name or name.endswith("_count")}
+        assert all({name: scrape.get(name) for name in counts} == counts for scrape in scrapes)
+        # a worker that dies (here SIGKILL; gunicorn starts another) leaves its counts in the sum
+        victim = min(workers_that_counted(server))
+        os.kill(victim, signal.SIGKILL)
+        replaced = wait_until(lambda: workers_of(server), lambda pids: len(pids) == 2 and victim not in pids,
+                              timeout=30)
+        assert len(replaced) == 2 and victim not in replaced
+        for _ in range(SCRAPES):
+            scrape = figures(server)
+            assert {name: scrape.get(name) for name in counts} == counts
         directory = metrics_directory(server)
         assert directory.stat().st_mode & 0o777 == 0o700 and directory.parent.stat().st_mode & 0o777 == 0o700
         assert list(inherited.iterdir()) == []
