@@ -21,7 +21,9 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
 7. an online code asked of its region over HTTP, and with the answer cache, against the signed
    code of the same region (bench/online.py);
 8. national: a simulated day through nginx against 3 gateways on a 3-node Elasticsearch cluster,
-   then on SQLite, in the same run (bench/national.py; ``--only national``).
+   then on SQLite, in the same run (bench/national.py; ``--only national``);
+9. one metrics increment in prometheus_client's multiprocess files (``serve --workers``) against
+   in memory, and against one in-process verify (bench/metrics_cost.py; goal ≤ 2 %).
 """
 from __future__ import annotations
 
@@ -349,7 +351,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="healthcode benchmarks (issue 12)")
     ap.add_argument("--quick", action="store_true", help="smaller counts: a smoke run, noisier ratios")
     ap.add_argument("--residents", type=int, default=None, help="kiosk residents (default 1 000 000; quick 50 000)")
-    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online,national; "
+    ap.add_argument("--only", default="", help="comma-separated sections: verify,http,cards,kiosk,es,online,national,metrics; "
                     "rules (1c only), revocations (1d only), batch (3 only)")
     args = ap.parse_args()
     only = {s.strip() for s in args.only.split(",") if s.strip()}
@@ -383,6 +385,9 @@ def main() -> None:
         bench_online(100 if quick else 500, rate_of, latencies, pct)
     if want("national"):
         bench_national(quick)
+    if want("metrics") or want("verify"):
+        from bench.metrics_cost import bench_metrics_cost
+        bench_metrics_cost(20_000 if quick else 200_000, one_core, row, ROWS)
     print(f"\n# summary ({time.perf_counter() - started:,.0f} s)")
     width = max(len(r[0]) for r in ROWS) if ROWS else 0
     for figure, measured, ratio, goal in ROWS:

@@ -35,7 +35,7 @@ class CappedAudit(AuditLog):
         count, _ = self._counter.add(f"{role}:{actor.get('id')}")
         if count <= self.per_minute:
             return super().record(actor, action, subject, result, **detail)
-        metrics.REFUSALS_UNLOGGED.labels(action, result).inc()
+        metrics.count_unlogged_refusal(action, result)
         if count == self.per_minute + 1:
             return super().record(actor, "audit_capped", None, result="rate_limited", refused_action=action,
                                   limit=self.per_minute)

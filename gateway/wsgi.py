@@ -2,9 +2,11 @@
 
 Each worker builds its own app (no preload), so each has its own scan-event writer thread;
 gunicorn's ``worker_exit`` hook writes what it still holds when the worker stops (graceful
-shutdown, max-requests restart).  The worker model was measured (docs/benchmarks.md, "Worker models"): gthread
-workers, one per core, 4 threads each.  Each answer leaves in one send — status line, headers
-and the first body bytes — so a reverse proxy in front (deploy/) gets all of it or nothing.
+shutdown, max-requests restart).  The workers count into one metrics directory the server set
+before starting them (gateway/metrics.py), so ``/metrics`` shows all of them.  The worker model
+was measured (docs/benchmarks.md, "Worker models"): gthread workers, one per core, 4 threads
+each.  Each answer leaves in one send — status line, headers and the first body bytes — so a
+reverse proxy in front (deploy/) gets all of it or nothing.
 """
 from __future__ import annotations
 
@@ -67,6 +69,11 @@ def _worker_exit(server, worker) -> None:
     scanqueue.close_all()
 
 
+def _child_exit(server, worker) -> None:
+    from gateway import metrics
+    metrics.worker_stopped(worker.pid)
+
+
 class _Gunicorn(BaseApplication):
     def __init__(self, options: dict, purge_every: float = 0):
         self.options = options
@@ -84,7 +91,7 @@ class _Gunicorn(BaseApplication):
 def run_gunicorn(host: str, port: int, workers: int, purge_every: float = 0, worker_class: str = "gthread",
                  threads: int = 4) -> None:
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": worker_class, "timeout": 30,
-               "worker_exit": _worker_exit, "backlog": 2048,
+               "worker_exit": _worker_exit, "child_exit": _child_exit, "backlog": 2048,
                # no runtime control socket: one per user ($HOME/.gunicorn/gunicorn.ctl) would be shared by
                # every instance on the host, and whoever reaches it could stop or resize this gateway
                "control_socket_disable": True}

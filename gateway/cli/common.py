@@ -59,7 +59,8 @@ class CommandGroup(click.Group):
         try:
             if ctx.parent is None and not ctx.resilient_parsing and \
                     not set(ctx.args) & set(ctx.help_option_names):
-                from gateway import checked_settings
+                from gateway import checked_settings, metrics
+                metrics.forget_inherited_directory()     # only `serve --workers` gives metrics a directory
                 checked_settings()
             return super().invoke(ctx)
         except HealthCodeError as exc:

@@ -144,6 +144,12 @@ def serve(host, port, workers, purge_every, worker_class, threads, demo, check):
         return
     url = base_url(host, port)
     online = online_url(host, port)
+    if workers:
+        # first (before the demo's seeding could count anything): the workers' figures go to
+        # this server's own directory, and /metrics sums them (gateway/metrics.py)
+        from gateway import metrics
+        from config.settings import load_settings
+        metrics.serve_from_directory(load_settings().data_dir, host, port)
     if demo:
         from gateway.demo import seed
         click.echo(demo_sheet(url, seed(service())))

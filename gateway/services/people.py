@@ -97,11 +97,10 @@ class PeopleService:
             home = self.home_region(person, region)
             result = self._code(CodeRequest(home, sub, person, check_name=assisted, fmt=fmt), kiosk_id)
         except HealthCodeError as exc:
-            metrics.LOOKUPS.labels(action, exc.code).inc()
+            metrics.count_lookup(action, exc.code)
             self.audit.record(actor, action, sub, result=exc.code)
             raise
-        metrics.LOOKUPS.labels(action, "ok").inc()
-        metrics.LOOKUP_SECONDS.observe(time.perf_counter() - started)
+        metrics.count_lookup(action, "ok", time.perf_counter() - started)
         fallback = {"answered_for": home} if result["region"] != home else {}
         self.audit.record(actor, action, sub, result="ok", region=result["region"], status=result["status"],
                           jti=result["code_id"], **fallback)
