@@ -10,6 +10,7 @@ reverse proxy in front (deploy/) gets all of it or nothing.
 """
 from __future__ import annotations
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 from gunicorn.http import wsgi as gunicorn_http
 
@@ -65,7 +66,13 @@ class _WholeAnswerResponse(gunicorn_http.Response):
 
 
 def _worker_exit(server, worker) -> None:
+    """A stopping worker first stops its batch pool — waiting for a warm-up still starting its
+    processes, whose start would otherwise fail (and print a traceback) once this process is
+    gone — then writes every scan event it still holds."""
     from store import scanqueue
+    app = getattr(worker, "wsgi", None)           # the app this worker loaded (gunicorn's Worker.wsgi)
+    if isinstance(app, Flask):
+        app.extensions["healthcode"].verification.close_batch_pool()
     scanqueue.close_all()
 
 

@@ -297,12 +297,17 @@ class VerificationService:
         if self.scan_writer is not None:
             self.scan_writer.flush()
 
-    def close(self) -> None:
+    def close_batch_pool(self) -> None:
+        """Stop the batch pool and its processes, after a warm-up still starting them (it holds
+        the lock); no warm-up starts it again."""
         with self._pool_lock:
             self._closed = True
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.close()
+
+    def close(self) -> None:
+        self.close_batch_pool()
         if self.scan_writer is not None:
             self.scan_writer.close()
 
