@@ -143,6 +143,8 @@ def _edits(text: str) -> list[str]:
         text[:-1] + ',"rid":"outside vc"}', text.replace('"type":[', '"rid":' + '"' + "r" * 65 + '","type":['),
         text + " ", " " + text + "\n\t\r", text + "x", text + "{}", "\ufeff" + text, text[:-1],
         text.replace('"status"', '"status":"final","status"'), text.replace("}", "}" * 2, 1),
+        text.replace('"family":', '"family":"Dup","family":'), text.replace('"given":', '"given":["Dup"],"given":'),
+        text.replace('"family":', '"fam\\u0069ly":"Esc","family":'), text.replace('"coding":', '"coding":[],"coding":'),
     ]
     for value in ("18446744073709551616", "-9223372036854775809", "9223372036854775808", "1e400", "-1e400",
                   "1.5", "1e-400", '"1600000000"', "true", "null", "NaN", "Infinity", "-0", "4102444800",
