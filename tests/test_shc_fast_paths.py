@@ -55,6 +55,17 @@ def test_has_space_on_jws_like_text():
         assert numeric.has_space(text) == bool(SPACE.search(text)), repr(text)
 
 
+def test_has_space_on_long_tokens_anywhere():
+    """A 4 KB JWS with one character of every ASCII control and space range at any place."""
+    rng = random.Random(22)
+    body = "".join(rng.choice("ABCxyz019-_.") for _ in range(4000))
+    for cp in [*range(0, 0x21), 0x7F, 0x85, 0xA0, 0x2028, 0x3000]:
+        for at in (0, 1, 1999, 3999, 4000):
+            text = body[:at] + chr(cp) + body[at:]
+            assert numeric.has_space(text) == bool(SPACE.search(text)), (hex(cp), at)
+    assert not numeric.has_space(body)
+
+
 @pytest.mark.parametrize("digits", [
     "", "0", "1", "00", "77", "78", "99", "0077", "7700", "7778", "5676", "56a6", "５６", "56 76", " 5676",
     "5676\n", "12345", "0" * 3900, "77" * 1000 + "78", "+1", "-1", "1_0", "٥٦"])

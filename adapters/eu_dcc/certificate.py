@@ -53,8 +53,11 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
         if not _TEXT_ONLY.issuperset(map(type, value)) and not all(isinstance(k, str) for k in value):
             raise CwtInvalid("EU DCC health certificate has a non-text key")
         # null members are absent (some issuers write "t": null beside "v"); a text, integer or
-        # boolean member below the depth limit is itself (no call for each of the DCC's ~17)
+        # boolean member below the depth limit is itself (no call for each of the DCC's ~17), and
+        # a dict of only such members is itself (cbor2 made it for this walk alone: no copy)
         if depth < 8:
+            if kind is dict and _PLAIN_LEAVES.issuperset(map(type, value.values())):
+                return value
             return {k: v if type(v) in _PLAIN_LEAVES else _json_safe(v, depth + 1)
                     for k, v in value.items() if v is not None}
         return {k: _json_safe(v, depth + 1) for k, v in value.items() if v is not None}

@@ -9,6 +9,7 @@ import math
 import zlib
 from dataclasses import dataclass
 
+import msgspec
 import orjson
 
 from standard import jose, jsontext
@@ -179,17 +180,83 @@ class Card:
     rid: str | None = None
 
 
+# --- the members a verdict reads, decoded alone -------------------------------------------------
+# A card's payload is read for ``iss``, ``nbf``, ``exp``, ``vc.type``, ``vc.rid`` and the bundle's
+# entries' resources, of which the FHIR walk (:mod:`.fhir`) reads only the members below.  msgspec
+# decodes just those (every other member is checked as JSON and skipped: an insurance card's 8 KB
+# Coverage is never made into Python objects).  The answer is the payload as ``orjson`` reads it
+# with every other member left out; whatever does not have this shape, or that msgspec refuses,
+# is read by the full parse instead, whose answer and messages stand
+# (tests/test_shc_payload_fields.py compares the two on the vectors and on mutations).
+_UNSET: Any = msgspec.UNSET
+
+
+class _Resource(msgspec.Struct, omit_defaults=True):
+    resourceType: Any = _UNSET
+    status: Any = _UNSET
+    vaccineCode: Any = _UNSET
+    occurrenceDateTime: Any = _UNSET
+    code: Any = _UNSET
+    valueCodeableConcept: Any = _UNSET
+    effectiveDateTime: Any = _UNSET
+    name: Any = _UNSET
+    birthDate: Any = _UNSET
+
+
+class _Entry(msgspec.Struct, omit_defaults=True):
+    resource: _Resource
+
+
+class _Bundle(msgspec.Struct, omit_defaults=True):
+    entry: list[_Entry]
+    resourceType: Any = _UNSET
+
+
+class _Subject(msgspec.Struct, omit_defaults=True):
+    fhirBundle: _Bundle
+
+
+class _Vc(msgspec.Struct, omit_defaults=True):
+    credentialSubject: _Subject
+    type: Any = _UNSET
+    rid: Any = _UNSET
+
+
+class _Payload(msgspec.Struct, omit_defaults=True):
+    vc: _Vc
+    iss: Any = _UNSET
+    nbf: Any = _UNSET
+    exp: Any = _UNSET
+
+
+FHIR_MEMBERS_READ: tuple[str, ...] = _Resource.__struct_fields__
+_PAYLOAD = msgspec.json.Decoder(_Payload)
+
+
+def payload_members_read(raw: bytes) -> dict | None:
+    """The payload's members a verdict reads (see above), or None: the full parse decides.
+    msgspec checks the UTF-8 only of the texts it decodes, so the whole payload's is checked
+    first (one C pass; an ASCII payload needs none)."""
+    try:
+        if not raw.isascii():
+            raw.decode("utf-8")
+        return msgspec.to_builtins(_PAYLOAD.decode(raw))
+    except (msgspec.MsgspecError, ValueError, RecursionError):
+        return None
+
+
 def read_payload(payload: bytes) -> Card:
-    """Inflate and check the credential structure (not the FHIR content)."""
+    """Inflate and check the credential structure (not the FHIR content).  ``Card.bundle``
+    holds the members of the bundle that the FHIR walk reads (:data:`FHIR_MEMBERS_READ`)."""
     raw = inflate(payload)
     if raw.startswith(b"\xef\xbb\xbf"):
         raise Malformed("SMART Health Card payload starts with a byte-order mark (not allowed in JWS JSON)")
-    try:
-        data = _card_json(raw.decode("utf-8"))
-    except HealthCodeError:
-        raise
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise Malformed("SMART Health Card payload is not UTF-8 JSON") from None
+    data = payload_members_read(raw)
+    return card_from(parse_payload(raw) if data is None else data)
+
+
+def card_from(data: Any) -> Card:
+    """The credential structure of a parsed payload (the whole JSON or its members read)."""
     if not isinstance(data, dict):
         raise Malformed("SMART Health Card payload must be a JSON object")
     iss = data.get("iss")
@@ -214,6 +281,16 @@ def read_payload(payload: bytes) -> Card:
         raise Malformed(f"FHIR bundle entry must be a list of at most {MAX_ENTRIES}")
     rid = vc.get("rid") if isinstance(vc.get("rid"), str) and len(vc["rid"]) <= 64 else None
     return Card(iss, nbf, exp, tuple(types), bundle, rid)
+
+
+def parse_payload(raw: bytes) -> Any:
+    """The whole inflated payload as JSON (``orjson``; ``json`` for what it refuses)."""
+    try:
+        return _card_json(raw.decode("utf-8"))
+    except HealthCodeError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise Malformed("SMART Health Card payload is not UTF-8 JSON") from None
 
 
 def encode_card(payload: dict, private_key: object, kid: str) -> str:
