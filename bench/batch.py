@@ -43,7 +43,7 @@ def two_process_ceiling(pool, n: int = 3_000_000) -> float:
     return 2 * one / (time.perf_counter() - start)
 
 
-def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 3) -> None:
+def bench_batch(data: Path, env: dict, text: str, one_core_rate: float, lines: int = 40_000, rounds: int = 5) -> None:
     """Each batch run alternates with a one-core in-process run of the same code (~1 s) and a
     one-core run of its bare signature check, and the figure is the median of the per-round
     ratios: section 1's rate was measured minutes earlier, and a neighbour's burst in between
