@@ -9,18 +9,20 @@ import io
 import logging
 import struct
 import threading
-
-import zxingcpp
-from PIL import Image, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from adapters.base import log_decoder_crash
 from standard import MAX_IMAGE_BYTES
 from standard.errors import CodeError, CodeTooLarge, ImageUnreadable
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import zxingcpp
+
 log = logging.getLogger(__name__)
 
 MAX_PIXELS = 16_000_000                      # a 4000×4000 photo; a QR scan needs far fewer
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS          # Pillow's own bomb check, as a second line
 # At most this many images are decoded at once per process (a decode of 16 MP costs ~100 MB);
 # the rest wait their turn, up to DECODE_WAIT seconds, then get a clear "busy" verdict.
 DECODE_SLOTS = threading.BoundedSemaphore(2)
@@ -38,12 +40,22 @@ IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP")
 # scans, and the scans are counted nowhere — a 97 KB TIFF of 16 MP took 2 s to decode, ten times
 # the work a JPEG may cost (MAX_SCAN_PIXELS).  No camera writes one; the JPEG itself is read.
 TIFF_JPEG = ("jpeg", "tiff_jpeg")
-# What Pillow raises for a broken or unsupported file (SyntaxError: a broken PNG chunk;
-# ValueError: a colour space it cannot convert, such as a CIELAB TIFF; NotImplementedError,
-# OverflowError, struct.error, EOFError from its parsers): the image is unreadable.
-_UNREADABLE = (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError, NotImplementedError,
-               OverflowError, IndexError, struct.error)
+# What Pillow raises for a broken or unsupported file (OSError: UnidentifiedImageError is one;
+# SyntaxError: a broken PNG chunk; ValueError: a colour space it cannot convert, such as a CIELAB
+# TIFF; NotImplementedError, OverflowError, struct.error, EOFError from its parsers): the image is
+# unreadable.
+_UNREADABLE = (OSError, ValueError, SyntaxError, EOFError, NotImplementedError, OverflowError, IndexError,
+               struct.error)
 MAX_SCAN_PIXELS = 10 * MAX_PIXELS
+
+
+def _pillow() -> "ModuleType":
+    """Pillow's ``Image``, with its own bomb check at :data:`MAX_PIXELS` as a second line.
+    Imported where an image is first read (~10 ms, with zxing-cpp's ~2): a command that reads
+    none — ``verify-batch`` of texts — starts without it."""
+    from PIL import Image
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image
 
 
 def render_png(text: str, box_size: int = 6, border: int = 4) -> bytes:
@@ -83,7 +95,7 @@ def decoding_pixels(data: bytes) -> int:
         return 0
     try:
         _check_work(data)
-        image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
+        image = _pillow().open(io.BytesIO(data), formats=IMAGE_FORMATS)
         if image.format == "TIFF" and image.info.get("compression") in TIFF_JPEG:
             return 0
         width, height = image.size
@@ -105,7 +117,7 @@ def _check_work(data: bytes) -> None:
     if not data.startswith(b"\xff\xd8"):
         return
     try:
-        width, height = Image.open(io.BytesIO(data), formats=("JPEG",)).size
+        width, height = _pillow().open(io.BytesIO(data), formats=("JPEG",)).size
     except Exception:                 # noqa: BLE001 — unreadable: _decode says so, in its words
         return
     scans = jpeg_scans(data)
@@ -117,6 +129,8 @@ def _check_work(data: bytes) -> None:
 def _decode(data: bytes) -> list[str]:
     """The QR texts in ``data``; whatever the file holds, a clear verdict error, never another
     exception (the decoding — header, pixels, conversion to grey — is all inside the ``try``)."""
+    import zxingcpp
+    Image = _pillow()
     try:
         image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)        # reads the header only
         width, height = image.size

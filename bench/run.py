@@ -12,8 +12,9 @@ busy shared machine moves both sides alike.  Never part of ``make test``.
    checks and the whole verify, in the same interleaved rounds (1e);
 2. HTTP: ``serve --workers 2`` under wrk (32 connections), POST /v1/verify against GET /healthz
    on the same server (goal ≥ 0.6, p99 ≤ 1.5 × healthz's), and the worker models compared;
-3. verify-batch, CLI and HTTP, against a one-core in-process verify of the same code run in
-   alternation with each batch run (goal ≥ 1.5 on 2 cores);
+3. verify-batch, CLI and HTTP (two batch requests in flight; one at a time beside it), against a
+   one-core in-process verify of the same code run in alternation with each batch run (goal ≥ 1.5
+   on 2 cores);
 4. printed cards: ``print_cards`` of a care home's list (goal ≥ 150 cards/s, ≤ 10 KB a card);
 5. kiosk lookup with N residents in SQLite (bench/kiosk_scale.py; goal p99 ≤ 10 ms);
 6. Elasticsearch (a real node from scripts/elasticsearch, or HEALTHCODE_ES_URL): bulk ingest and resident lookups

@@ -6,6 +6,7 @@ records from the pool as from the one-item path in-process."""
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import sys
 
@@ -47,6 +48,35 @@ def _counted() -> dict:
 
 def _delta(before: dict, after: dict) -> dict:
     return {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+
+
+def test_a_plain_items_answer_is_its_id_spliced_before_the_verdict_and_the_schema_decides_what_is_plain(monkeypatch):
+    """The pool writes an item's id and its verdict apart and splices them: the same bytes as the
+    whole answer written at once, for every id type.  Items of the shape ``{"id"?, "payload": text}``
+    skip the per-item schema check only while ``VerifyRequest`` cannot refuse such an item."""
+    verdict = {"valid": True, "status": "green", "holder": {"name_masked": "陈*英"}, "reasons": [], "errors": []}
+    for value in IDS:
+        spliced = b'{"id":' + batch.dump_answer(value) + b"," + batch.dump_answer(verdict)[1:]
+        assert spliced == _old_dump({"id": value, **verdict}), value
+    assert batch.plain_items_valid()
+    import standard
+    real = standard.load_schema
+
+    def changed(change):
+        def load(name):
+            schema = copy.deepcopy(real(name))          # the real one is cached: never changed
+            if name == "openapi.json":
+                change(schema["components"]["schemas"]["VerifyRequest"])
+            return schema
+        return load
+
+    for change in (lambda s: s["properties"]["payload"].update(maxLength=100),
+                   lambda s: s.update(additionalProperties=False),
+                   lambda s: s["properties"].update(id={"type": "integer"}),
+                   lambda s: s.update(required=["image_b64"]),
+                   lambda s: s["properties"].update(payload={"type": ["string", "null"]})):
+        monkeypatch.setattr(standard, "load_schema", changed(change))
+        assert not batch.plain_items_valid()
 
 
 def test_a_mixed_batch_gets_the_same_bytes_counts_and_scans_from_the_pool_as_in_process(tmp_path, monkeypatch, caplog):

@@ -243,14 +243,14 @@ def test_test_people_are_defined_once_in_residents():
 def test_commands_that_serve_nothing_start_without_the_web_framework():
     """`healthcode verify-batch` and the other commands import Flask and werkzeug only when they
     make an app, requests only when they send a request over HTTP, the QR encoder only when they
-    draw a code: their start-up is part of what a batch costs.  prometheus_client only when
-    something is counted: `serve --workers` chooses its metrics directory before that import
-    (gateway/metrics.py)."""
+    draw a code, Pillow and zxing-cpp only when they read an image: their start-up is part of what
+    a batch costs.  prometheus_client only when something is counted: `serve --workers` chooses
+    its metrics directory before that import (gateway/metrics.py)."""
     import subprocess
     import sys
     probe = ("import sys, gateway.cli, gateway.cli.verify_batch, gateway.services; "
-             "print(sorted(m for m in ('flask', 'werkzeug', 'jinja2', 'reportlab', 'requests', 'qrcode', "
-             "'prometheus_client') if m in sys.modules))")
+             "print(sorted(m for m in ('flask', 'werkzeug', 'jinja2', 'reportlab', 'requests', 'qrcode', 'PIL', "
+             "'zxingcpp', 'prometheus_client') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout.strip()
     assert out == "[]"

@@ -50,6 +50,28 @@ def test_scans_in_order_and_bulk(store):
     assert got[-1].error == "format_unknown"
 
 
+def test_scan_groups_of_every_size_keep_each_row_and_its_order(store):
+    """A group is written as several multi-row INSERTs (SQLite: 32, 8, then single rows): every
+    field of every event comes back, in order, whatever the group's size."""
+    groups = [[ScanEvent(T0 + start + i // 3, i % 5 != 0, ["yuekang", "eu_dcc", None][i % 3], f"{440000 + i}",
+                         ["green", "yellow", None][i % 3], f"c{count}-{i}", None if i % 5 else "code_revoked",
+                         f"gate {i}" if i % 2 else None, None if i % 4 else f"d{i}") for i in range(count)]
+              for start, count in ((0, 75), (100, 31), (200, 1), (300, 8))]
+    for events in groups:
+        store.add_scans(events)
+    assert store.scans(since=T0, limit=200) == [event for events in groups for event in events]
+
+
+def test_sqlite_refuses_a_scan_row_of_the_wrong_width(tmp_path):
+    """The SQLite store writes rows side by side in one INSERT: a short row must not shift its
+    neighbours' columns."""
+    s = sqlite_backend(tmp_path)
+    with pytest.raises(ValueError):
+        s.add_scans([ScanEvent(T0, True, "yuekang", "440000", "green", "a"), (T0, True, "yuekang")])
+    assert s.count("scans") == 0
+    s.close()
+
+
 def test_revocation_covers_outstanding_codes_only(store):
     store.record_issued(code("old1", exp=T0 + 300))
     store.record_issued(code("old2", exp=T0 + 600))

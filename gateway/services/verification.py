@@ -182,7 +182,7 @@ class VerificationService:
             if times:
                 metrics.count_outcome(fmt, outcome, times)
         if rows:
-            (self.scan_writer or self.store).add_scans([ScanEvent(*row) for row in rows])
+            (self.scan_writer or self.store).add_scans(list(map(ScanEvent._make, rows)))
         return parts
 
     def answer_batch(self, kind: str, entries: list, prepare: Callable, dump: Callable[[dict], str | bytes], *,
