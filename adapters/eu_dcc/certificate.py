@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 
+import cbor2
+
 import standard
 from standard.errors import CertificateInvalid, CwtInvalid, KeyUsageMismatch
 from adapters import foreign_rules
 from adapters.eu_dcc import schema as dcc_schema
 from adapters.base import CLOCK_SKEW
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
-from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, _cbor
+from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED
 from adapters.eu_dcc.signers import SignerCertificate
 
 # === CWT and the DCC ==============================================================================
@@ -74,8 +76,28 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     raise CwtInvalid(f"EU DCC health certificate holds a CBOR {type(value).__name__}")
 
 
+def _shared_reference(*_: object) -> Any:
+    raise CwtInvalid("EU DCC CWT payload holds a CBOR shared reference (tag 29): JSON data shares no values")
+
+
+# CBOR value sharing (RFC 8746's tags 28 and 29) lets a value be referenced again and again: cbor2
+# decodes the references as one object, and the walk below would copy it at each one — 8
+# references on each of 7 levels, 210 bytes, were 2 million values; 40 would never end.  A DCC is
+# JSON, which shares nothing: a reference (tag 29) is refused while the payload is decoded.
+_NO_SHARED_REFERENCES = {29: _shared_reference}
+
+
+def _cwt_claims(payload: bytes) -> Any:
+    try:
+        return cbor2.loads(payload, semantic_decoders=_NO_SHARED_REFERENCES)
+    except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
+        if isinstance(exc.__cause__, CwtInvalid):
+            raise exc.__cause__ from None
+        raise CwtInvalid("EU DCC CWT payload is not valid CBOR") from None
+
+
 def read_cwt(payload: bytes) -> Cwt:
-    claims = _cbor(payload, CwtInvalid, "CWT payload")
+    claims = _cwt_claims(payload)
     if not (type(claims) is dict or isinstance(claims, Mapping)):      # cbor2 gives dicts: no ABC check
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)

@@ -1,0 +1,210 @@
+"""The seventh round: attacks on what round 6 added (the SMART payload read by its members, Base45
+in lanes, the DCC's CBOR -> JSON walk, batch items without a schema check, the shared count table)
+and on the signed text under them — each run as it was found, refused since.
+
+* an EU DCC whose CBOR shares one value many times (RFC 8746's value sharing, tags 28 and 29: a
+  list of references to one list of references ...): cbor2 decodes the references as one
+  object, and the CBOR -> JSON walk copied it at every reference — 8 references on each of 7
+  levels, 210 bytes of CWT, were 2 million values (0.2 s), 12 were 35 million (3 s, ~500 MB), 40
+  a hundred billion: one scan of one code held a worker until its memory ran out.  Signed by a
+  Document Signer the data manager trusts (some of which leaked in 2021), the code is then
+  anyone's to replay.  The CWT payload is now decoded with shared references refused;
+* a SMART Health Card whose signed payload holds a lone surrogate escape (``"\\ud800"``, valid
+  JSON, not Unicode) in a member the verdict reads — the family or given name, the birth date,
+  ``iss``: both reads took it (msgspec refuses it, the full parse's ``json`` takes it) and the
+  pseudonym's hash crashed, answered ``malformed`` with a decoder crash logged at every scan;
+* a regional code whose signed claims hold a lone surrogate escape in ``name_masked`` or
+  ``id_masked`` (a thief of a region's key): valid in-process, then a 500 over HTTP when the
+  verdict was written — for ``/v1/verify`` and for a whole ``/v1/verify/batch`` of 500 items.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+import cbor2
+import pytest
+import requests
+
+from adapters import eu_dcc, shc
+from adapters.verifier import Verifier
+from standard import jose
+from standard.trustlist import TrustList
+from residents import GD_RESIDENT
+from support.cli import add_credential
+from support.dcc import DAY, NOW as DCC_NOW, dcc_vaccination, signer
+from support.live import LiveServer, call, config_with_limits
+from support.shc import NOW as SHC_NOW, card_payload, immunization
+
+
+# --- EU DCC: CBOR shared values ---------------------------------------------------------------------
+def shared_tree(fanout: int, levels: int) -> list:
+    """``levels`` lists, each of ``fanout`` references to the one list below it (and a text at
+    the bottom): with value sharing, ``fanout × levels`` references in the CBOR."""
+    node: list = ["x"]
+    for _ in range(levels):
+        node = [node] * fanout
+    return node
+
+
+def signed_dcc(key, der, dcc: dict, iat: int, exp: int) -> str:
+    """The ``HC1:`` text of ``dcc`` signed by the signer, its CBOR written with value sharing
+    (a value that occurs more than once is written once, then referenced)."""
+    cwt = cbor2.dumps({1: "DE", 6: iat, 4: exp, -260: {1: dcc}}, value_sharing=True)
+    return eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, eu_dcc.kid_of(der)))
+
+
+def shared_dccs(key, der, iat: int, exp: int) -> dict[str, str]:
+    genuine = dcc_vaccination(2, 2, "2021-06-01")
+    entry = genuine["v"][0]
+    return {"one entry twice": signed_dcc(key, der, {**genuine, "v": [entry, entry]}, iat, exp),
+            "a name twice": signed_dcc(key, der, {**genuine, "nam": genuine["nam"], "x": genuine["nam"]}, iat, exp),
+            "8 references on 7 levels": signed_dcc(key, der, {**genuine, "v": shared_tree(8, 6)}, iat, exp)}
+
+
+def test_a_dcc_whose_cbor_shares_values_is_refused_before_the_walk():
+    key, der, anchor = signer()
+    trust = TrustList({}, (anchor,))
+    now = DCC_NOW
+    codes = shared_dccs(key, der, now - DAY, now + 30 * DAY)
+    assert len(codes["8 references on 7 levels"]) < 600             # a few hundred characters of QR
+    for name, code in codes.items():
+        verdict = Verifier(["eu_dcc"]).verify(code, trust, now).as_dict()
+        assert [e["code"] for e in verdict["errors"]] == ["cwt_invalid"], (name, verdict)
+        assert "shared" in verdict["errors"][0]["message"], verdict
+    # the same certificate written without sharing verifies as ever
+    plain = eu_dcc.qr_text(eu_dcc.encode_cose(cbor2.dumps(
+        {1: "DE", 6: now - DAY, 4: now + 30 * DAY, -260: {1: dcc_vaccination(2, 2, "2021-06-01")}}),
+        key, eu_dcc.kid_of(der)))
+    assert Verifier(["eu_dcc"]).verify(plain, trust, now).valid
+
+
+# --- a live gateway: two workers, a trusted DSC and SMART issuer ------------------------------------
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    """``healthcode serve --workers 2`` with a data manager who trusts a Document Signer and a
+    SMART issuer key made here."""
+    data = tmp_path_factory.mktemp("seventh")
+    env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=100_000))}
+    server = LiveServer(data, env, args=("--workers", "2"))
+    server.cred = {"dm": add_credential("data_manager", "dm-7", data_dir=data, env=env)}
+    now = int(time.time())
+    server.dsc = signer(at=now)
+    issuer_key = jose.generate_private_key("ES256")
+    jwk = jose.public_jwk(issuer_key)
+    server.shc = (issuer_key, {**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"})
+    added = call(server, "POST", "/v1/admin/anchors", "dm",
+                 json={"anchors": [server.dsc[2]["der_b64"], server.shc[1]]})
+    assert added.status_code == 201, added.text
+    yield server
+    server.stop()
+
+
+def test_a_stranger_replaying_a_shared_value_dcc_gets_an_answer_and_holds_no_worker(gateway):
+    now = int(time.time())
+    key, der, _ = gateway.dsc
+    codes = shared_dccs(key, der, now - 3600, now + 30 * DAY)
+    for code in codes.values():
+        r = requests.post(gateway.url + "/v1/verify", json={"payload": code}, timeout=30)
+        assert r.status_code == 200 and r.json()["errors"][0]["code"] == "cwt_invalid", r.text
+    # a batch large enough for the pool processes answers every item the same way
+    items = [{"id": i, "payload": code} for i, code in enumerate(list(codes.values()) * 24)]
+    r = requests.post(gateway.url + "/v1/verify/batch", json={"items": items}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [x["errors"][0]["code"] for x in r.json()["results"]] == ["cwt_invalid"] * len(items)
+    assert [x["id"] for x in r.json()["results"]] == list(range(len(items)))
+
+
+# --- SMART Health Card: a lone surrogate escape in the signed payload ---------------------------------
+def card_with(issuer, replace: tuple[str, str], nbf: int = SHC_NOW - 100 * DAY) -> str:
+    """A card signed by ``issuer`` whose payload JSON text has ``replace[0]`` replaced by
+    ``replace[1]`` (an escape the JSON writer would not make)."""
+    key, jwk = issuer
+    payload = card_payload([immunization(nbf + DAY), immunization(nbf + 30 * DAY)], nbf=nbf)
+    text = json.dumps(payload, separators=(",", ":"))
+    assert replace[0] in text
+    return jose.encode(shc.card.deflate(text.replace(replace[0], replace[1], 1).encode()),
+                       {"zip": "DEF", "alg": "ES256", "kid": jwk["kid"]}, key)
+
+
+LONE_SURROGATES = {
+    "family name": ('"Anyperson"', '"Any\\ud800"'),
+    "given name": ('"John"', '"\\udc00"'),
+    "birth date": ('"1951-01-20"', '"1951\\ud800"'),
+    "issuer": ('"https://issuer.example"', '"https://issuer.example\\udfff"'),
+    "a member no verdict reads": ('"collection"', '"\\ud800"'),
+    "a reversed pair": ('"Anyperson"', '"\\ude00\\ud83d"'),
+}
+
+
+@pytest.fixture(scope="module")
+def shc_issuer():
+    key = jose.generate_private_key("ES256")
+    jwk = jose.public_jwk(key)
+    return key, {**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"}
+
+
+@pytest.mark.parametrize("where", LONE_SURROGATES)
+def test_a_card_holding_a_lone_surrogate_is_malformed_never_a_decoder_crash(shc_issuer, where, no_decoder_crash):
+    trust = TrustList({}, ({"type": "jwk", "jwk": shc_issuer[1]},))
+    verdict = Verifier(["shc"]).verify(card_with(shc_issuer, LONE_SURROGATES[where]), trust, SHC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["malformed"], verdict
+    assert "lone surrogate" in verdict["errors"][0]["message"], verdict
+
+
+def test_a_card_whose_name_has_an_escaped_surrogate_pair_still_verifies(shc_issuer, no_decoder_crash):
+    trust = TrustList({}, ({"type": "jwk", "jwk": shc_issuer[1]},))
+    for escaped, shown in (('"Any\\ud83d\\ude00"', "Any\U0001F600"), ('"Any\\u00e9"', "Any\u00e9"),
+                           ('"Any\\\\ud800"', "Any\\ud800")):         # the last: a backslash, then text
+        verdict = Verifier(["shc"]).verify(card_with(shc_issuer, ('"Anyperson"', escaped)), trust, SHC_NOW)
+        assert verdict.valid, verdict.as_dict()
+        assert verdict.as_dict()["details"]["holder"]["name_transliterated"].startswith(shown)
+
+
+def test_over_http_such_a_card_is_a_verdict_for_one_scan_and_in_a_batch(gateway):
+    now = int(time.time())
+    codes = [card_with(gateway.shc, replace, nbf=now - 100 * DAY) for replace in LONE_SURROGATES.values()]
+    for code in codes:
+        r = requests.post(gateway.url + "/v1/verify", json={"payload": code}, timeout=30)
+        assert r.status_code == 200 and r.json()["errors"][0]["code"] == "malformed", r.text
+    items = [{"payload": code} for code in codes * 11]
+    r = requests.post(gateway.url + "/v1/verify/batch", json={"items": items}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert [x["errors"][0]["code"] for x in r.json()["results"]] == ["malformed"] * len(items)
+    log = gateway.log_path.read_text(errors="replace")
+    assert "decoder crashed" not in log, log[-2000:]
+
+
+# --- a regional code: a lone surrogate escape in its signed claims -----------------------------------
+def regional_code_with(service, region: str, member: str, escape: str = "\\ud800") -> str:
+    """A code signed by ``region``'s own key (as a thief of it would sign) whose claims JSON
+    writes ``member`` ending in ``escape``."""
+    import adapters
+    from issuers import make_person
+    genuine = service.issuing.issue(region, make_person(*GD_RESIDENT.id_and_name), status="green")
+    fmt = adapters.get(service.settings.region(region).format)
+    signing = service.keystore.signer(region)
+    claims = {**genuine.claims, "jti": secrets.token_urlsafe(12), member: genuine.claims[member][:-1] + "\x00MARK"}
+    body = json.dumps(fmt.to_native(claims), separators=(",", ":"), ensure_ascii=True).replace("\\u0000MARK", escape)
+    header = {"alg": signing.alg, "kid": signing.kid, "typ": fmt.typ}
+    return fmt.prefix + jose.encode(body.encode(), header, signing.private_key)
+
+
+@pytest.mark.parametrize("region", ["440000", "310000", "330000"])
+def test_a_regional_code_with_a_lone_surrogate_is_malformed_never_a_500(service, http, region):
+    codes = [regional_code_with(service, region, member, escape)
+             for member in ("name_masked", "id_masked") for escape in ("\\ud800", "\\udfff")]
+    for code in codes:
+        assert not service.verification.verify(code).valid
+        r = http.post("/v1/verify", json={"payload": code})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        assert [e["code"] for e in r.get_json()["errors"]] == ["malformed"], r.get_json()
+        assert "lone surrogate" in r.get_json()["errors"][0]["message"]
+    genuine = regional_code_with(service, region, "name_masked", "\\u00e9")    # an escape of a character
+    assert service.verification.verify(genuine).valid
+    # one such code in a batch spoils no other item
+    items = [{"id": i, "payload": code} for i, code in enumerate([genuine] + codes)]
+    r = http.post("/v1/verify/batch", json={"items": items})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    assert [x["valid"] for x in r.get_json()["results"]] == [True] + [False] * len(codes)
