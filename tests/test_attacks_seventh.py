@@ -80,6 +80,26 @@ def test_a_dcc_whose_cbor_shares_values_is_refused_before_the_walk():
     assert Verifier(["eu_dcc"]).verify(plain, trust, now).valid
 
 
+@pytest.mark.parametrize("dose", [2**64, 2**20000, -2**64 - 1], ids=["2**64", "2**20000", "-2**64-1"])
+def test_a_dcc_integer_past_64_bits_is_refused_never_a_decoder_crash(dose, no_decoder_crash):
+    """Schema 1.3 takes any positive dose number: 2**20000 (a CBOR bignum, 2.5 KB) passed it and
+    crashed writing the verdict's ``dose`` (an integer of more than 4 300 digits has no text)."""
+    key, der, anchor = signer()
+    dcc = dcc_vaccination(2, 2, "2021-06-01")
+    dcc["v"][0].update(dn=dose if dose > 0 else 1, sd=abs(dose))
+    if dose < 0:
+        dcc["v"][0]["x"] = dose
+    code = signed_dcc(key, der, dcc, DCC_NOW - DAY, DCC_NOW + 30 * DAY)
+    verdict = Verifier(["eu_dcc"]).verify(code, TrustList({}, (anchor,)), DCC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["cwt_invalid"], verdict
+    assert "bignum" in verdict["errors"][0]["message"], verdict
+    top = dcc_vaccination(2, 2, "2021-06-01")                        # the largest plain integer is read
+    top["v"][0].update(dn=2**64 - 1, sd=2**64 - 1)
+    verdict = Verifier(["eu_dcc"]).verify(signed_dcc(key, der, top, DCC_NOW - DAY, DCC_NOW + 30 * DAY),
+                                          TrustList({}, (anchor,)), DCC_NOW)
+    assert verdict.valid and verdict.details["dose"] == f"{2**64 - 1}/{2**64 - 1}"
+
+
 # --- a live gateway: two workers, a trusted DSC and SMART issuer ------------------------------------
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):

@@ -2,7 +2,7 @@
 holder, and the national claims a verdict carries."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 import math
 import re
 from collections.abc import Mapping
@@ -76,20 +76,30 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     raise CwtInvalid(f"EU DCC health certificate holds a CBOR {type(value).__name__}")
 
 
-def _shared_reference(*_: object) -> Any:
-    raise CwtInvalid("EU DCC CWT payload holds a CBOR shared reference (tag 29): JSON data shares no values")
+def _refused_tag(message: str) -> Callable[..., Any]:
+    def refuse(*_: object) -> Any:
+        raise CwtInvalid(message)
+    return refuse
 
 
-# CBOR value sharing (RFC 8746's tags 28 and 29) lets a value be referenced again and again: cbor2
-# decodes the references as one object, and the walk below would copy it at each one — 8
-# references on each of 7 levels, 210 bytes, were 2 million values; 40 would never end.  A DCC is
-# JSON, which shares nothing: a reference (tag 29) is refused while the payload is decoded.
-_NO_SHARED_REFERENCES = {29: _shared_reference}
+# A DCC is JSON (its schema is a JSON schema), which CBOR can say more than:
+# * value sharing (RFC 8746's tags 28 and 29) lets a value be referenced again and again: cbor2
+#   decodes the references as one object, and the walk below would copy it at each one — 8
+#   references on each of 7 levels, 210 bytes, were 2 million values; 40 would never end;
+# * a bignum (tags 2 and 3) is an integer of any size: a dose number of 20 000 bits passed schema
+#   1.3 (a positive integer, no maximum) and crashed writing the verdict's "dose".
+# Each is refused while the payload is decoded (cbor2 calls these for the tags; no cost otherwise),
+# so every integer of a DCC is one of CBOR's plain integers (at most 64 bits).
+_REFUSED_TAGS = {
+    29: _refused_tag("EU DCC CWT payload holds a CBOR shared reference (tag 29): JSON data shares no values"),
+    2: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 2): its integers fit in 64 bits"),
+    3: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 3): its integers fit in 64 bits"),
+}
 
 
 def _cwt_claims(payload: bytes) -> Any:
     try:
-        return cbor2.loads(payload, semantic_decoders=_NO_SHARED_REFERENCES)
+        return cbor2.loads(payload, semantic_decoders=_REFUSED_TAGS)
     except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
         if isinstance(exc.__cause__, CwtInvalid):
             raise exc.__cause__ from None
