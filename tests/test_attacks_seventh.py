@@ -100,6 +100,52 @@ def test_a_dcc_integer_past_64_bits_is_refused_never_a_decoder_crash(dose, no_de
     assert verdict.valid and verdict.details["dose"] == f"{2**64 - 1}/{2**64 - 1}"
 
 
+# --- EU DCC: CBOR tags whose meaning costs more than their bytes, before the signature --------------
+def unsigned_dcc_with(unprotected_value: bytes) -> str:
+    """An ``HC1:`` text whose COSE_Sign1's unprotected header holds ``{99: value}`` (raw CBOR), under
+    a kid nobody trusts: everything in it is read before any signature is checked."""
+    protected = cbor2.dumps({1: -7, 4: b"12345678"})
+    cose = (b"\xd2\x84" + cbor2.dumps(protected) + b"\xa1\x18\x63" + unprotected_value + cbor2.dumps(b"{}")
+            + cbor2.dumps(bytes(64)))
+    return eu_dcc.qr_text(cose)
+
+
+def costly_tags() -> dict[str, bytes]:
+    def bignum(size: int) -> bytes:
+        return b"\xc2" + cbor2.dumps(b"\xff" * size)
+    return {"regular expression of 5 000 character ranges": b"\xd8\x23" + cbor2.dumps("[\u0100-\uffffa-z]" * 5000),
+            "decimal fraction of a 60 KB bignum": b"\xc4\x82\x01" + bignum(60000),
+            "bigfloat of a 60 KB bignum": b"\xc5\x82\x01" + bignum(60000),
+            "rational of two 30 KB bignums": b"\xd8\x1e\x82" + bignum(30000) + bignum(29999),
+            "MIME message of 8 000 parts": b"\xd8\x24" + cbor2.dumps("Content-Type: multipart/mixed; boundary=b\n\n"
+                                                                     + "--b\n\nx\n" * 8000)}
+
+
+def test_an_unsigned_dcc_cannot_make_the_decoder_compile_or_compute_anything():
+    """300 characters of QR held the CPU 9 s (the regular expression compiled) before the kid
+    was even looked up.  These tags are now kept as tags: the text is refused for its unknown
+    signer, as any other.  A regular expression that does not compile shows it: it used to make
+    the whole COSE structure unreadable."""
+    for name, value in {**costly_tags(), "a regular expression that does not compile": b"\xd8\x23" + cbor2.dumps("(")}.items():
+        code = unsigned_dcc_with(value)
+        assert len(code) < 400, (name, len(code))
+        verdict = Verifier(["eu_dcc"]).verify(code, TrustList({}, ()), DCC_NOW).as_dict()
+        assert [e["code"] for e in verdict["errors"]] == ["key_unknown"], (name, verdict)
+
+
+def test_a_signed_dcc_holding_such_a_tag_is_refused():
+    key, der, anchor = signer()
+    genuine = cbor2.dumps(dcc_vaccination(2, 2, "2021-06-01"))
+    for name, value in costly_tags().items():
+        # the DCC map with one more member, "x": the tagged value
+        dcc = bytes([genuine[0] + 1]) + genuine[1:] + cbor2.dumps("x") + value
+        cwt = b"\xa4" + cbor2.dumps({1: "DE", 6: DCC_NOW - DAY, 4: DCC_NOW + 30 * DAY})[1:] + cbor2.dumps(-260) + b"\xa1\x01" + dcc
+        code = eu_dcc.qr_text(eu_dcc.encode_cose(cwt, key, eu_dcc.kid_of(der)))
+        verdict = Verifier(["eu_dcc"]).verify(code, TrustList({}, (anchor,)), DCC_NOW).as_dict()
+        assert [e["code"] for e in verdict["errors"]] == ["cwt_invalid"], (name, verdict)
+        assert verdict["errors"][0]["message"].startswith("EU DCC CWT payload holds"), (name, verdict)
+
+
 # --- a live gateway: two workers, a trusted DSC and SMART issuer ------------------------------------
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
@@ -228,3 +274,22 @@ def test_a_regional_code_with_a_lone_surrogate_is_malformed_never_a_500(service,
     r = http.post("/v1/verify/batch", json={"items": items})
     assert r.status_code == 200, r.get_data(as_text=True)
     assert [x["valid"] for x in r.get_json()["results"]] == [True] + [False] * len(codes)
+
+
+def test_strangers_posting_costly_tags_at_once_starve_no_genuine_scan(gateway):
+    """Sixteen strangers at once, each with its own 300-character code (a pattern compiled once is
+    cached, so each differs): before, each held a worker thread 9 s; a genuine certificate
+    scanned meanwhile is answered."""
+    from concurrent.futures import ThreadPoolExecutor
+    now = int(time.time())
+    key, der, _ = gateway.dsc
+    genuine = signed_dcc(key, der, dcc_vaccination(2, 2, "2021-06-01"), now - 3600, now + 30 * DAY)
+    codes = [unsigned_dcc_with(b"\xd8\x23" + cbor2.dumps("[\u0100-\uffffa-z]" * 5000 + str(i))) for i in range(16)]
+
+    def post(code):
+        return requests.post(gateway.url + "/v1/verify", json={"payload": code}, timeout=30)
+    with ThreadPoolExecutor(16) as pool:
+        hostile = list(pool.map(post, codes))
+        answer = post(genuine)
+    assert [r.json()["errors"][0]["code"] for r in hostile] == ["key_unknown"] * 16
+    assert answer.status_code == 200 and answer.json()["valid"], answer.text

@@ -18,7 +18,7 @@ from adapters import foreign_rules
 from adapters.eu_dcc import schema as dcc_schema
 from adapters.base import CLOCK_SKEW
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
-from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED
+from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, COSTLY_TAGS
 from adapters.eu_dcc.signers import SignerCertificate
 
 # === CWT and the DCC ==============================================================================
@@ -88,12 +88,16 @@ def _refused_tag(message: str) -> Callable[..., Any]:
 #   references on each of 7 levels, 210 bytes, were 2 million values; 40 would never end;
 # * a bignum (tags 2 and 3) is an integer of any size: a dose number of 20 000 bits passed schema
 #   1.3 (a positive integer, no maximum) and crashed writing the verdict's "dose".
+# * the tags whose meaning costs more than their bytes (decode.COSTLY_TAGS: a regular expression
+#   is compiled, ...), kept inert before the signature is checked, are not JSON either.
 # Each is refused while the payload is decoded (cbor2 calls these for the tags; no cost otherwise),
 # so every integer of a DCC is one of CBOR's plain integers (at most 64 bits).
 _REFUSED_TAGS = {
     29: _refused_tag("EU DCC CWT payload holds a CBOR shared reference (tag 29): JSON data shares no values"),
     2: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 2): its integers fit in 64 bits"),
     3: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 3): its integers fit in 64 bits"),
+    **{tag: _refused_tag(f"EU DCC CWT payload holds CBOR tag {tag} (a decimal, bigfloat, rational, regular "
+                         "expression or MIME message): not JSON data") for tag in COSTLY_TAGS},
 }
 
 
