@@ -293,3 +293,31 @@ def test_strangers_posting_costly_tags_at_once_starve_no_genuine_scan(gateway):
         answer = post(genuine)
     assert [r.json()["errors"][0]["code"] for r in hostile] == ["key_unknown"] * 16
     assert answer.status_code == 200 and answer.json()["valid"], answer.text
+
+
+# --- held: batch items {id?, payload} answered in the pool without a schema check -----------------------
+BATCH_IDS = [None, True, False, 0, -0, 1, -1, 2**63 - 1, -2**63, 2**64 - 1, 2**64, -2**63 - 1, 10**300, 1.5, -0.0,
+             1e300, 5e-324, "", "x" * 5000, "\u2028\u00e9\U0001F600\u0000\"\\", GD_RESIDENT.id_number, [], {},
+             [1, [2, [3, {"a": [None]}]]], {"id": {"payload": "x"}}, {"\u00e9": 1.0}]
+
+
+def test_batch_ids_of_every_json_type_are_echoed_alike_in_the_pool_and_in_process(gateway):
+    """Items of the shape ``{id, payload}`` skip the schema check in the pool processes: whatever
+    the id (every JSON type, 64-bit edges, long text, nesting) and however the items mix shapes,
+    each answer is the one the item gets alone (in-process), and the body parses."""
+    now = int(time.time())
+    key, der, _ = gateway.dsc
+    code = signed_dcc(key, der, dcc_vaccination(2, 2, "2021-06-01"), now - 3600, now + 30 * DAY)
+    shapes = [lambda i: {"id": i, "payload": code}, lambda i: {"payload": code, "id": i},
+              lambda i: {"id": i, "payload": "not a code"}, lambda i: {"id": i, "payload": 5},
+              lambda i: {"id": i, "payload": code, "place": "gate 1"}, lambda i: {"id": i},
+              lambda i: {"id": i, "payload": code, "extra": [1]}]
+    items = [shapes[n % len(shapes)](ident) for n, ident in enumerate(BATCH_IDS * 3)]
+    assert len(items) >= 64                                         # large enough for the pool
+    whole = requests.post(gateway.url + "/v1/verify/batch", json={"items": items}, timeout=60)
+    assert whole.status_code == 200, whole.text
+    together = whole.json()["results"]
+    for item, answer in zip(items, together):
+        alone = requests.post(gateway.url + "/v1/verify/batch", json={"items": [item]}, timeout=30)
+        assert alone.status_code == 200 and alone.json()["results"] == [answer], (item, answer)
+        assert answer.get("id", "absent") == item.get("id", "absent")
