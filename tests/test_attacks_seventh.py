@@ -146,6 +146,29 @@ def test_a_signed_dcc_holding_such_a_tag_is_refused():
         assert verdict["errors"][0]["message"].startswith("EU DCC CWT payload holds"), (name, verdict)
 
 
+def test_a_dcc_with_a_map_key_twice_has_one_reading_none():
+    """A CWT claiming ``-260`` twice (one certificate for us, which read the last, another for a
+    verifier reading the first) or naming its holder twice, or a protected header with two ``alg``: RFC 8949 calls such maps invalid, and
+    they are refused (``cwt_invalid``, ``cose_invalid``) rather than read one way of two."""
+    key, der, anchor = signer()
+    trust = TrustList({}, (anchor,))
+    first, second = cbor2.dumps(dcc_vaccination(1, 2, "2021-05-01")), cbor2.dumps(dcc_vaccination(2, 2, "2021-06-01"))
+    times = cbor2.dumps({1: "DE", 6: DCC_NOW - DAY, 4: DCC_NOW + 30 * DAY})[1:]
+    twice = b"\xa5" + times + cbor2.dumps(-260) + b"\xa1\x01" + first + cbor2.dumps(-260) + b"\xa1\x01" + second
+    verdict = Verifier(["eu_dcc"]).verify(eu_dcc.qr_text(eu_dcc.encode_cose(twice, key, eu_dcc.kid_of(der))),
+                                          trust, DCC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["cwt_invalid"], verdict
+    named_twice = b"\xa4" + times + cbor2.dumps(-260) + b"\xa1\x01" + bytes([second[0] + 1]) + second[1:] \
+        + cbor2.dumps("nam") + cbor2.dumps({"fnt": "OTHER"})
+    verdict = Verifier(["eu_dcc"]).verify(eu_dcc.qr_text(eu_dcc.encode_cose(named_twice, key, eu_dcc.kid_of(der))),
+                                          trust, DCC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["cwt_invalid"], verdict
+    protected = b"\xa3\x01\x26\x04" + cbor2.dumps(eu_dcc.kid_of(der)) + b"\x01\x38\x24"    # alg -7, kid, alg -37
+    cose = b"\xd2\x84" + cbor2.dumps(protected) + b"\xa0" + cbor2.dumps(cbor2.dumps({1: "DE"})) + cbor2.dumps(bytes(64))
+    verdict = Verifier(["eu_dcc"]).verify(eu_dcc.qr_text(cose), trust, DCC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["cose_invalid"], verdict
+
+
 # --- a live gateway: two workers, a trusted DSC and SMART issuer ------------------------------------
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):

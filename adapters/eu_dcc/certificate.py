@@ -103,7 +103,7 @@ _REFUSED_TAGS = {
 
 def _cwt_claims(payload: bytes) -> Any:
     try:
-        return cbor2.loads(payload, semantic_decoders=_REFUSED_TAGS)
+        return cbor2.loads(payload, semantic_decoders=_REFUSED_TAGS, allow_duplicate_keys=False)
     except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
         if isinstance(exc.__cause__, CwtInvalid):
             raise exc.__cause__ from None

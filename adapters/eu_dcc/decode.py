@@ -125,13 +125,15 @@ def _kept_as_tag(tag: int) -> Any:
 # All of it happened before the signature was checked, for anyone.  Nothing of a DCC is one of
 # them: here they stay inert tags (the COSE structure's checks refuse them where a value is read;
 # a signed CWT payload refuses them, certificate._REFUSED_TAGS).  ~0.15 µs a decode of tagged data.
+# A map with a key twice is not valid CBOR (RFC 8949 §5.6): cbor2 kept the last, another verifier may
+# keep the first and read another certificate from the same signed bytes, so it is refused.
 COSTLY_TAGS = (4, 5, 30, 35, 36)
 _INERT_TAGS = {tag: _kept_as_tag(tag) for tag in COSTLY_TAGS}
 
 
 def _cbor(data: bytes, error: type[HealthCodeError], what: str) -> Any:
     try:
-        return cbor2.loads(data, semantic_decoders=_INERT_TAGS)
+        return cbor2.loads(data, semantic_decoders=_INERT_TAGS, allow_duplicate_keys=False)
     except Exception:           # noqa: BLE001 — cbor2 raises many kinds on hostile input
         raise error(f"EU DCC {what} is not valid CBOR") from None
 
