@@ -273,7 +273,7 @@ def _holds_lone_surrogate(raw: bytes) -> bool:
     if not _has_surrogate_escape(raw):
         return False
     try:
-        return jsontext.holds_lone_surrogate(json.loads(raw))
+        return jsontext.holds_lone_surrogate(json.loads(raw.decode("utf-8")))
     except (ValueError, RecursionError):
         return False            # not JSON at all: the reads below say so
 
