@@ -265,6 +265,26 @@ def test_over_http_such_a_card_is_a_verdict_for_one_scan_and_in_a_batch(gateway)
     assert "decoder crashed" not in log, log[-2000:]
 
 
+@pytest.mark.parametrize("member, value", [("nbf", "1" + "0" * 4000), ("exp", "1" + "0" * 400),
+                                           ("nbf", "-" + "9" * 309), ("exp", "1" + "0" * 308 + ".5")],
+                         ids=["nbf 4001 digits", "exp 401 digits", "nbf -10**309", "exp float past its range"])
+def test_a_card_dated_by_an_integer_no_float_holds_is_malformed_never_a_decoder_crash(shc_issuer, member, value,
+                                                                                      no_decoder_crash):
+    """``nbf`` of 4 001 digits (JSON has no limit; msgspec and Python's json both read it): the
+    range check asked whether it was a finite float first, and converting it raised
+    OverflowError — a decoder crash at every scan."""
+    trust = TrustList({}, ({"type": "jwk", "jwk": shc_issuer[1]},))
+    key, jwk = shc_issuer
+    text = json.dumps(card_payload([immunization(SHC_NOW - 30 * DAY)]), separators=(",", ":"))
+    text = text[:-1] + f',"{member}":{value}}}'
+    if member == "nbf":
+        text = text.replace('"nbf":', '"unread_nbf":', 1)              # the card's own nbf goes aside
+    card = jose.encode(shc.card.deflate(text.encode()), {"zip": "DEF", "alg": "ES256", "kid": jwk["kid"]}, key)
+    verdict = Verifier(["shc"]).verify(card, trust, SHC_NOW).as_dict()
+    assert [e["code"] for e in verdict["errors"]] == ["malformed"], verdict
+    assert f"{member} must be a NumericDate" in verdict["errors"][0]["message"], verdict
+
+
 # --- a regional code: a lone surrogate escape in its signed claims -----------------------------------
 def regional_code_with(service, region: str, member: str, escape: str = "\\ud800") -> str:
     """A code signed by ``region``'s own key (as a thief of it would sign) whose claims JSON

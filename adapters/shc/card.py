@@ -165,8 +165,10 @@ def parse_card_jws(token: str) -> jose.ParsedJws:
 
 
 def _number(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not math.isfinite(value) or not 0 <= value < MAX_TIMESTAMP:
+    """A NumericDate: an integer or finite float in range.  An integer is compared as itself: one
+    of 400 digits has no float (``math.isfinite`` raised OverflowError, a decoder crash)."""
+    if isinstance(value, bool) or not (isinstance(value, int) or isinstance(value, float) and math.isfinite(value)) \
+            or not 0 <= value < MAX_TIMESTAMP:
         raise Malformed(f"SMART Health Card {what} must be a NumericDate")
     return int(value)
 
