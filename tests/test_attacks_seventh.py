@@ -177,17 +177,18 @@ def gateway(tmp_path_factory):
     data = tmp_path_factory.mktemp("seventh")
     env = {"HEALTHCODE_CONFIG": str(config_with_limits(data, anonymous_verifications_per_minute=100_000))}
     server = LiveServer(data, env, args=("--workers", "2"))
-    server.cred = {"dm": add_credential("data_manager", "dm-7", data_dir=data, env=env)}
-    now = int(time.time())
-    server.dsc = signer(at=now)
-    issuer_key = jose.generate_private_key("ES256")
-    jwk = jose.public_jwk(issuer_key)
-    server.shc = (issuer_key, {**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"})
-    added = call(server, "POST", "/v1/admin/anchors", "dm",
-                 json={"anchors": [server.dsc[2]["der_b64"], server.shc[1]]})
-    assert added.status_code == 201, added.text
-    yield server
-    server.stop()
+    try:                                        # stopped even when the set-up below fails
+        server.cred = {"dm": add_credential("data_manager", "dm-7", data_dir=data, env=env)}
+        server.dsc = signer(at=int(time.time()))
+        issuer_key = jose.generate_private_key("ES256")
+        jwk = jose.public_jwk(issuer_key)
+        server.shc = (issuer_key, {**jwk, "kid": jose.thumbprint(jwk), "alg": "ES256", "use": "sig"})
+        added = call(server, "POST", "/v1/admin/anchors", "dm",
+                     json={"anchors": [server.dsc[2]["der_b64"], server.shc[1]]})
+        assert added.status_code == 201, added.text
+        yield server
+    finally:
+        server.stop()
 
 
 def test_a_stranger_replaying_a_shared_value_dcc_gets_an_answer_and_holds_no_worker(gateway):
