@@ -396,9 +396,11 @@ def json_payload(parsed: ParsedJws) -> dict:
 def json_object(payload: bytes) -> dict:
     """A JWS payload that must be a JSON object (Malformed otherwise)."""
     try:
-        data = jsontext.loads(payload)        # json.loads's answer, orjson's speed
+        data, unicode = jsontext.loads_unicode(payload)       # json.loads's answer, orjson's speed
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise Malformed("payload is not JSON") from None
     if not isinstance(data, dict):
         raise Malformed("payload must be a JSON object")
+    if not unicode and jsontext.holds_lone_surrogate(data):    # json read it: "\ud800" is not text
+        raise Malformed("payload holds a lone surrogate escape (\\ud800-\\udfff): not Unicode text")
     return data

@@ -37,3 +37,24 @@ def loads_unicode(data: bytes | str, **refusing: Any) -> tuple[Any, bool]:
         except orjson.JSONDecodeError:
             pass
     return json.loads(data, **refusing), False
+
+
+def holds_lone_surrogate(value: Any) -> bool:
+    """Does ``value`` (what :func:`loads` gave) hold a string or member name with a lone
+    surrogate (U+D800-U+DFFF)?  ``json`` makes one from an escape such as ``"\\ud800"`` (valid
+    JSON, not Unicode text: no UTF-8 encoder writes it); orjson refuses them.  Iterative."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if type(node) is str:
+            if not node.isascii():
+                try:
+                    node.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif type(node) is dict:
+            stack.extend(node)
+            stack.extend(node.values())
+        elif type(node) is list:
+            stack.extend(node)
+    return False

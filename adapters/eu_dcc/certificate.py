@@ -2,7 +2,7 @@
 holder, and the national claims a verdict carries."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 import math
 import re
 from collections.abc import Mapping
@@ -10,13 +10,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 
+import cbor2
+
 import standard
 from standard.errors import CertificateInvalid, CwtInvalid, KeyUsageMismatch
 from adapters import foreign_rules
 from adapters.eu_dcc import schema as dcc_schema
 from adapters.base import CLOCK_SKEW
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
-from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, _cbor
+from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, COSTLY_TAGS
 from adapters.eu_dcc.signers import SignerCertificate
 
 # === CWT and the DCC ==============================================================================
@@ -74,8 +76,42 @@ def _json_safe(value: Any, depth: int = 0) -> Any:
     raise CwtInvalid(f"EU DCC health certificate holds a CBOR {type(value).__name__}")
 
 
+def _refused_tag(message: str) -> Callable[..., Any]:
+    def refuse(*_: object) -> Any:
+        raise CwtInvalid(message)
+    return refuse
+
+
+# A DCC is JSON (its schema is a JSON schema), which CBOR can say more than:
+# * value sharing (RFC 8746's tags 28 and 29) lets a value be referenced again and again: cbor2
+#   decodes the references as one object, and the walk below would copy it at each one — 8
+#   references on each of 7 levels, 210 bytes, were 2 million values; 40 would never end;
+# * a bignum (tags 2 and 3) is an integer of any size: a dose number of 20 000 bits passed schema
+#   1.3 (a positive integer, no maximum) and crashed writing the verdict's "dose".
+# * the tags whose meaning costs more than their bytes (decode.COSTLY_TAGS: a regular expression
+#   is compiled, ...), kept inert before the signature is checked, are not JSON either.
+# Each is refused while the payload is decoded (cbor2 calls these for the tags; no cost otherwise),
+# so every integer of a DCC is one of CBOR's plain integers (at most 64 bits).
+_REFUSED_TAGS = {
+    29: _refused_tag("EU DCC CWT payload holds a CBOR shared reference (tag 29): JSON data shares no values"),
+    2: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 2): its integers fit in 64 bits"),
+    3: _refused_tag("EU DCC CWT payload holds a CBOR bignum (tag 3): its integers fit in 64 bits"),
+    **{tag: _refused_tag(f"EU DCC CWT payload holds CBOR tag {tag} (a decimal, bigfloat, rational, regular "
+                         "expression or MIME message): not JSON data") for tag in COSTLY_TAGS},
+}
+
+
+def _cwt_claims(payload: bytes) -> Any:
+    try:
+        return cbor2.loads(payload, semantic_decoders=_REFUSED_TAGS, allow_duplicate_keys=False)
+    except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
+        if isinstance(exc.__cause__, CwtInvalid):
+            raise exc.__cause__ from None
+        raise CwtInvalid("EU DCC CWT payload is not valid CBOR") from None
+
+
 def read_cwt(payload: bytes) -> Cwt:
-    claims = _cbor(payload, CwtInvalid, "CWT payload")
+    claims = _cwt_claims(payload)
     if not (type(claims) is dict or isinstance(claims, Mapping)):      # cbor2 gives dicts: no ABC check
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)

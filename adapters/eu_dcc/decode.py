@@ -112,9 +112,28 @@ class CoseSign1:
         return cbor2.dumps(["Signature1", self.protected_raw, b"", self.payload])
 
 
+def _kept_as_tag(tag: int) -> Any:
+    def keep(_decoder: object, value: object) -> cbor2.CBORTag:
+        return cbor2.CBORTag(tag, value)
+    return keep
+
+
+# cbor2 gives some tags a Python meaning as it decodes them, and some of those meanings cost far
+# more than their bytes: a regular expression (tag 35) is compiled — 300 characters of QR, a
+# 55 KB pattern of character ranges once inflated, took 9 s of CPU —, a decimal fraction or
+# bigfloat (4, 5) of a 60 KB bignum 0.3 s, a rational (30) a gcd, a MIME message (36) a parse.
+# All of it happened before the signature was checked, for anyone.  Nothing of a DCC is one of
+# them: here they stay inert tags (the COSE structure's checks refuse them where a value is read;
+# a signed CWT payload refuses them, certificate._REFUSED_TAGS).  ~0.15 µs a decode of tagged data.
+# A map with a key twice is not valid CBOR (RFC 8949 §5.6): cbor2 kept the last, another verifier may
+# keep the first and read another certificate from the same signed bytes, so it is refused.
+COSTLY_TAGS = (4, 5, 30, 35, 36)
+_INERT_TAGS = {tag: _kept_as_tag(tag) for tag in COSTLY_TAGS}
+
+
 def _cbor(data: bytes, error: type[HealthCodeError], what: str) -> Any:
     try:
-        return cbor2.loads(data)
+        return cbor2.loads(data, semantic_decoders=_INERT_TAGS, allow_duplicate_keys=False)
     except Exception:           # noqa: BLE001 — cbor2 raises many kinds on hostile input
         raise error(f"EU DCC {what} is not valid CBOR") from None
 
