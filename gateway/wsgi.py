@@ -104,5 +104,10 @@ def run_gunicorn(host: str, port: int, workers: int, purge_every: float = 0, wor
                "control_socket_disable": True}
     if worker_class == "gthread":
         options["threads"] = threads
+    if workers > 1:
+        # a listening socket of each worker's own (SO_REUSEPORT), so the kernel spreads new
+        # connections over the workers; on one shared socket, one worker could accept every
+        # connection of a burst and keep them all alive while the other stood idle
+        options["reuse_port"] = True
     gunicorn_http.Response = _WholeAnswerResponse     # what gunicorn's workers build for each request
     _Gunicorn(options, purge_every).run()

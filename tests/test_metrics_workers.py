@@ -210,3 +210,28 @@ def test_a_server_stopped_while_its_batch_pools_start_leaves_no_traceback(tmp_pa
         time.sleep(delay)
         server.stop()
         no_tracebacks(server)
+
+
+def test_a_burst_of_keep_alive_connections_is_spread_over_the_workers(tmp_path):
+    """Sixteen clients connect at once and keep their connections: each worker listens on a
+    socket of its own (SO_REUSEPORT) and the kernel spreads the connections over them, so both
+    workers verify (on one shared socket one worker could accept the whole burst and the other
+    stand idle for as long as the connections lived)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    world = prepared(data)
+    server = serve(data, world)
+    try:
+        sessions = [requests.Session() for _ in range(16)]
+        def rounds(session):
+            for _ in range(3):            # the same keep-alive connection each time
+                answer = session.post(server.url + "/v1/verify", json={"payload": world["code"]}, timeout=30)
+                assert answer.status_code == 200 and answer.json()["valid"], answer.text
+        with ThreadPoolExecutor(16) as pool:
+            list(pool.map(rounds, sessions))
+        assert len(workers_that_counted(server)) == 2, "one worker took every connection"
+        for session in sessions:
+            session.close()
+    finally:
+        server.stop()
+    no_tracebacks(server)
