@@ -31,7 +31,6 @@ its scan-writer thread exists) before it reads a line, so no batch waits for it.
 from __future__ import annotations
 
 import gc
-import json
 import multiprocessing
 import os
 import threading
@@ -44,6 +43,7 @@ import orjson
 from adapters.online import may_be_online
 from standard import parse_rfc3339
 from standard.errors import HealthCodeError, undecodable_codes
+from gateway.answer_json import ANSWER_LINE, ANSWER_ITEM, dump_answer
 from toolkit import jsonin
 
 PARALLEL_MIN_ITEMS = 64
@@ -51,24 +51,6 @@ MIN_CHUNK = 16          # ~1.5 ms of verifying: smaller chunks cost more to send
 UNDECODABLE = frozenset(undecodable_codes())
 
 
-def _not_json(value):
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-def _encoder(item_separator: str, key_separator: str):
-    """``json.dumps(value, ensure_ascii=False, separators=...)`` without building an encoder
-    each call: the C encoder ``json.dumps`` itself uses, with the same escaping and float text
-    (the answers are trees: no cycle to watch for).  Called as ``"".join(enc(value, 0))``."""
-    from json import encoder
-    if encoder.c_make_encoder is None:         # pragma: no cover — CPython has it
-        return lambda value, _level: [json.dumps(value, ensure_ascii=False,
-                                                 separators=(item_separator, key_separator))]
-    return encoder.c_make_encoder(None, _not_json, encoder.encode_basestring, None, key_separator,
-                                  item_separator, False, False, True)
-
-
-_ANSWER_LINE = _encoder(", ", ": ")          # verify-batch: json.dumps's default separators
-_ANSWER_ITEM = _encoder(",", ":")            # /v1/verify/batch: the app's compact provider
 PRELOAD = ["adapters.verifier", "adapters.eu_dcc", "adapters.shc", "standard.trustlist"]
 
 
@@ -272,7 +254,7 @@ def _answer_lines(token: str, national_keys: dict, now: int, lines: list[str], p
 
 def _answer_each(lines: list[bytes], token: str, national_keys: dict, now: int, place, device, out: Answered) -> None:
     verifier, trust = _worker["verifier"], _trust(token, national_keys, now)
-    encode, add = _ANSWER_LINE, out.add
+    encode, add = ANSWER_LINE, out.add
     for line in lines:
         item = _line_item(line)
         text = item.get("payload") if item is not None else None
@@ -340,42 +322,6 @@ def plain_items_valid() -> bool:
     return (schema.get("type") == "object" and set(schema) <= {"type", "properties", "required", "description"}
             and set(schema.get("required", [])) <= {"payload"} and "id" not in members
             and payload.get("type") == "string" and set(payload) <= {"type", "description"})
-
-
-def dump_answer(answer: dict) -> bytes:
-    """A batch item's answer as UTF-8 bytes of the JSON the app's provider writes (compact, not
-    ASCII-escaped, keys in order).  orjson writes those same bytes, a tenth of the time, for a
-    tree of strings, booleans, nulls and integers within 64 bits (every string escaped as
-    ``json`` escapes it with ``ensure_ascii=False``: tests/test_http_batch_bytes.py checks every
-    code point); anything else — a float, a larger integer — is written by
-    ``json``'s own encoder."""
-    if _orjson_writes_it(answer):
-        try:
-            return orjson.dumps(answer)
-        except (TypeError, orjson.JSONEncodeError):    # a key that is not a string, a lone surrogate
-            pass
-    return "".join(_ANSWER_ITEM(answer, 0)).encode()
-
-
-_AS_JSON_WRITES = {str, bool, type(None)}
-
-
-def _orjson_writes_it(value) -> bool:
-    """No float and no integer past orjson's 64 bits anywhere in ``value`` (a tree of dicts and
-    lists): orjson's text for it is ``json``'s."""
-    kind = type(value)
-    if kind in _AS_JSON_WRITES:
-        return True
-    if kind is int:
-        return -(2 ** 63) <= value < 2 ** 64
-    if kind is dict:
-        value = value.values()
-    elif kind is not list:
-        return False
-    for child in value:
-        if type(child) not in _AS_JSON_WRITES and not _orjson_writes_it(child):
-            return False
-    return True
 
 
 # --- in the calling process ---------------------------------------------------------------------

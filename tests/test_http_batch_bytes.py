@@ -12,7 +12,7 @@ import sys
 
 from adapters import qr
 from config.settings import load_settings
-from gateway import batch, metrics
+from gateway import answer_json, batch, metrics
 from gateway.services import Services
 from issuers import make_person
 from residents import GD_ELDER, SC_RESIDENT, SH_ELDER
@@ -37,8 +37,8 @@ def test_the_answer_bytes_are_jsons_for_every_code_point_and_id_type():
     for value in IDS:
         answer = {"id": value, "valid": True, "holder": {"name_masked": "陈*英"}, "reasons": []}
         assert batch.dump_answer(answer) == _old_dump(answer), value
-    assert batch._orjson_writes_it({"a": [1, {"b": None}]}) and not batch._orjson_writes_it({"a": [{"b": 0.5}]})
-    assert not batch._orjson_writes_it({"id": 2**64}) and not batch._orjson_writes_it({"id": -(2**63) - 1})
+    assert answer_json._orjson_writes_it({"a": [1, {"b": None}]}) and not answer_json._orjson_writes_it({"a": [{"b": 0.5}]})
+    assert not answer_json._orjson_writes_it({"id": 2**64}) and not answer_json._orjson_writes_it({"id": -(2**63) - 1})
 
 
 def _counted() -> dict:
