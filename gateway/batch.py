@@ -43,7 +43,7 @@ import orjson
 from adapters.online import may_be_online
 from standard import parse_rfc3339
 from standard.errors import HealthCodeError, undecodable_codes
-from gateway.answer_json import ANSWER_LINE, ANSWER_ITEM, dump_answer
+from gateway.answer_json import ANSWER_LINE, dump_answer
 from toolkit import jsonin
 
 PARALLEL_MIN_ITEMS = 64

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from gateway.credentials import Credentials, bearer
-from gateway.proxy import limit_key
+from gateway.proxy import limit_key, network_key
+from standard.errors import RateLimited
 from toolkit.minutecounts import SharedMinuteCounts
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,21 @@ class MinuteCounter:
                 self._counts.clear()                    # a flood of new clients: start over
             count = self._counts[key] = self._counts.get(key, 0) + amount
         return count, (window + 1) * WINDOW - int(now)
+
+    def charge(self, client: str, limit: int, network_limit: int, what: str, now: float | None = None,
+               amount: int = 1) -> None:
+        """Count ``amount`` of ``what`` against ``client`` (a :func:`~gateway.proxy.limit_key`)
+        and, for an IPv6 /64, against its /48 as well (a /48 is 65 536 /64s, and tunnel brokers
+        give one away); RateLimited past ``limit`` or ``network_limit`` this minute."""
+        now = self.clock() if now is None else now
+        count, reset = self.add(client, now, amount)
+        if count > limit:
+            raise RateLimited(f"too many {what} from this client this minute", retry_after=max(reset, 1))
+        network = network_key(client)
+        if network is not None:
+            count, reset = self.add(network, now, amount)
+            if count > network_limit:
+                raise RateLimited(f"too many {what} from this network this minute", retry_after=max(reset, 1))
 
 
 def verification_caller(credentials: Credentials, authorization: str, address: str) -> str:

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from adapters import qr
 from gateway.common import bearer_token, code_format, json_body, optional_str, person_from, principal, service
 from gateway.limits import MinuteCounter
-from gateway.proxy import limit_key, network_key
+from gateway.proxy import limit_key
 from standard.errors import HealthCodeError, RateLimited
 
 bp = Blueprint("people", __name__)
@@ -23,7 +23,7 @@ bp = Blueprint("people", __name__)
 # Unbounded, 1 000 tokenless requests in 2 s wrote 1 000 entries (4 MB) into a log that is never
 # purged.
 STRANGER_AUDITS_PER_MINUTE = 30
-# ... and up to this many for all the /64s of one IPv6 /48 (gateway.proxy.network_key) together:
+# ... and up to this many for all the /64s of one IPv6 /48 (MinuteCounter.charge) together:
 # a /48 is 65 536 /64s, and tunnel brokers give one away.
 STRANGER_AUDITS_PER_NETWORK_PER_MINUTE = 60
 
@@ -49,17 +49,11 @@ def refusal_audited(action: str):
         svc = service()
         who = svc.credentials.caller(bearer_token())
         if who is None:
-            client = limit_key(request.remote_addr or "")
-            count, reset = _strangers().add(client)
-            if count > STRANGER_AUDITS_PER_MINUTE:
-                raise RateLimited("too many refused requests from this address this minute",
-                                  retry_after=max(reset, 1)) from None
-            network = network_key(client)
-            if network is not None:
-                count, reset = _strangers().add(network)
-                if count > STRANGER_AUDITS_PER_NETWORK_PER_MINUTE:
-                    raise RateLimited("too many refused requests from this network this minute",
-                                      retry_after=max(reset, 1)) from None
+            try:
+                _strangers().charge(limit_key(request.remote_addr or ""), STRANGER_AUDITS_PER_MINUTE,
+                                    STRANGER_AUDITS_PER_NETWORK_PER_MINUTE, "refused requests")
+            except RateLimited as limited:
+                raise limited from None
         actor = who.as_actor() if who else {"role": "unauthenticated", "id": request.remote_addr}
         svc.audit.record(actor, action, None, result=exc.code)
         raise

@@ -13,10 +13,9 @@ from adapters.verifier import ImageVerdicts, Verdict, Verifier
 from config.settings import Settings
 from gateway import batch, metrics
 from gateway.limits import MinuteCounter, SharedTable
-from gateway.proxy import network_key
 from gateway.services.trust import TrustService
 from standard import ONLINE_FORMAT, idcard
-from standard.errors import RateLimited, undecodable_codes
+from standard.errors import undecodable_codes
 from store import ScanEvent, Store, scanqueue
 from store.scanqueue import ScanWriter
 
@@ -53,15 +52,10 @@ class VerificationService:
     def charge(self, caller: str, items: int) -> None:
         """Count ``items`` verifications against ``caller``'s anonymous limit (a credential id or
         the connection's address, never a header the client writes); RateLimited past it."""
-        now = self.now()
-        count, reset = self.verify_counter.add(caller, now, items)
-        if count > self.settings.limits["anonymous_verifications_per_minute"]:
-            raise RateLimited("too many verifications from this client this minute", retry_after=max(reset, 1))
-        network = network_key(caller)                 # an IPv6 client's /48: one limit for its 65 536 /64s
-        if network is not None:
-            count, reset = self.verify_counter.add(network, now, items)
-            if count > self.settings.limits["anonymous_verifications_per_ipv6_48_per_minute"]:
-                raise RateLimited("too many verifications from this network this minute", retry_after=max(reset, 1))
+        limits = self.settings.limits
+        self.verify_counter.charge(caller, limits["anonymous_verifications_per_minute"],
+                                   limits["anonymous_verifications_per_ipv6_48_per_minute"], "verifications",
+                                   self.now(), items)
 
     # -- one code, one image ----------------------------------------------------------------------
     def verify(self, text, *, place=None, device=None, now=None, anchors=(), record=True) -> Verdict:
