@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 
-import cbor2
 
 import standard
 from standard.errors import CertificateInvalid, CwtInvalid, KeyUsageMismatch
@@ -18,7 +17,7 @@ from adapters import foreign_rules
 from adapters.eu_dcc import schema as dcc_schema
 from adapters.base import CLOCK_SKEW
 from adapters.foreign_rules import DEFAULT_VERDICT_TTL, Event
-from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, COSTLY_TAGS
+from adapters.eu_dcc.decode import CWT_EXP, CWT_HCERT, CWT_IAT, CWT_ISS, ENTRY_NAMES, MAX_ISSUER_CHARS, TEST_DETECTED, TEST_NOT_DETECTED, COSTLY_TAGS, _cbor
 from adapters.eu_dcc.signers import SignerCertificate
 
 # === CWT and the DCC ==============================================================================
@@ -101,17 +100,8 @@ _REFUSED_TAGS = {
 }
 
 
-def _cwt_claims(payload: bytes) -> Any:
-    try:
-        return cbor2.loads(payload, semantic_decoders=_REFUSED_TAGS, allow_duplicate_keys=False)
-    except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
-        if isinstance(exc.__cause__, CwtInvalid):
-            raise exc.__cause__ from None
-        raise CwtInvalid("EU DCC CWT payload is not valid CBOR") from None
-
-
 def read_cwt(payload: bytes) -> Cwt:
-    claims = _cwt_claims(payload)
+    claims = _cbor(payload, CwtInvalid, "CWT payload", _REFUSED_TAGS)
     if not (type(claims) is dict or isinstance(claims, Mapping)):      # cbor2 gives dicts: no ABC check
         raise CwtInvalid("EU DCC CWT payload is not a map")
     iss = claims.get(CWT_ISS)

@@ -131,10 +131,14 @@ COSTLY_TAGS = (4, 5, 30, 35, 36)
 _INERT_TAGS = {tag: _kept_as_tag(tag) for tag in COSTLY_TAGS}
 
 
-def _cbor(data: bytes, error: type[HealthCodeError], what: str) -> Any:
+def _cbor(data: bytes, error: type[HealthCodeError], what: str, tags: dict | None = None) -> Any:
+    """``data`` decoded with ``tags`` (tag → decoder; default: the costly ones kept inert); a
+    refusal a tag's decoder raises stands, anything else cbor2 refuses is ``error``."""
     try:
-        return cbor2.loads(data, semantic_decoders=_INERT_TAGS, allow_duplicate_keys=False)
-    except Exception:           # noqa: BLE001 — cbor2 raises many kinds on hostile input
+        return cbor2.loads(data, semantic_decoders=_INERT_TAGS if tags is None else tags, allow_duplicate_keys=False)
+    except Exception as exc:    # noqa: BLE001 — cbor2 raises many kinds on hostile input
+        if isinstance(exc.__cause__, HealthCodeError):
+            raise exc.__cause__ from None
         raise error(f"EU DCC {what} is not valid CBOR") from None
 
 
